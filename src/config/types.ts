@@ -1,0 +1,102 @@
+/**
+ * The effective configuration, after the TOML file, $ref{...} references, string coercion and
+ * GWSYNC_* environment overrides have been applied and validated. Every service receives this shape.
+ * Keys follow WSO2's deployment.toml names where WSO2 has one, camelCased here.
+ */
+export type Role = "publisher" | "gateway" | "relay";
+
+export interface BrokerEndpoint {
+  /** amqp: or amqps: */
+  protocol: "amqp" | "amqps";
+  hostname: string;
+  port: number;
+  username: string;
+  password: string;
+  vhost: string;
+  /** Per-broker reconnect options from a Qpid brokerlist ('retries', 'connectdelay'). */
+  retries?: number;
+  connectDelayMs?: number;
+}
+
+export interface GwsyncConfig {
+  gwsync: {
+    nodeId: string;
+    region: string;
+    dataDir: string;
+    httpPort: number;
+    /** Address the HTTP server binds to. Default 127.0.0.1. */
+    httpHost: string;
+    jndiDir: string;
+    /** HTTP Basic credentials for gwsync's HTTP endpoints; default: [apim.event_hub] username/password. */
+    http: { username: string; password: string };
+    /** Max size of an inbound AMQP message body, bytes. Default 4 MiB. */
+    maxMessageBytes: number;
+    /** Max size of an artifact carried inline in an event (publish_directly_to_gateway), bytes. Default 1 MiB. */
+    maxInlineArtifactBytes: number;
+    /** Durable gateway queue expiry when unused, ms. Default 14 days. */
+    queueExpiresMs: number;
+    /** Durable gateway queue length bound (messages). Default 1,000,000. */
+    queueMaxLength: number;
+    /** "classic" | "quorum" */
+    queueType: "classic" | "quorum";
+    /** AMQP heartbeat, seconds. Default 10. */
+    heartbeatSec: number;
+    /** Catch-up timer (changelog poll), ms. Default 60,000. 0 disables the timer. */
+    catchUpIntervalMs: number;
+    /** Outbox dispatcher poll when idle, ms. Default 200. */
+    outboxPollMs: number;
+    /** A message redelivered more than this many times is dead-lettered. Default 5. */
+    maxDeliveries: number;
+    /** Watched folder of the publisher (files dropped there are published). Optional. */
+    watch?: { dir: string; labels: string[] };
+    /** Heartbeat period of a gateway, ms. Default 5,000. */
+    heartbeatIntervalMs: number;
+  };
+  publisher: {
+    /** [apim.sync_runtime_artifacts.publisher] present. */
+    enabled: boolean;
+    artifactSaver: string; // "DBSaver"
+    publishDirectlyToGateway: boolean;
+  };
+  gateway: {
+    enabled: boolean;
+    gatewayLabels: string[];
+    artifactRetriever: string; // "DBRetriever"
+    deploymentRetryDurationMs: number;
+    retryProgressionFactor: number;
+    maxRetryCount: number;
+    /** Cap of one retry wait, ms. Default 3,600,000 (one hour). */
+    maxRetryDelayMs: number;
+    dataRetrievalMode: "sync" | "async";
+    eventWaitingTimeMs: number;
+    saveArtifactsLocally: boolean;
+    deploymentDir: string;
+    skipList: { apis: string[]; endpoints: string[]; sequences: string[]; localEntries: string[] };
+  };
+  database: {
+    type: "sqlite" | "mysql" | "postgresql" | "h2" | string;
+    url: string;
+    username?: string;
+    password?: string;
+  };
+  eventHub: {
+    enable: boolean;
+    /** Base URL of the control plane's REST API ("/services..." cut off, as WSO2 does). */
+    serviceUrl: string;
+    /** Brokers to listen on, in failover order. */
+    eventListeningEndpoints: BrokerEndpoint[];
+    eventDuplicateUrl: BrokerEndpoint[];
+    username: string;
+    password: string;
+    vhost: string;
+    eventWaitingTimeMs: number;
+  };
+  /** [apim.throttling] broker names, where given (informational for gwsync). */
+  throttling: { throttleDecisionEndpoints: BrokerEndpoint[] };
+}
+
+/** One problem found while loading: its key path and what is wrong. */
+export interface ConfigProblem {
+  key: string;
+  message: string;
+}
