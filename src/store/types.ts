@@ -7,18 +7,22 @@ export interface StoredArtifact {
   apiId: string;
   label: string;
   instruction: GatewayInstruction;
-  /** The GatewayAPIDTO JSON as stored (UTF-8). Absent in listings that ask for metadata only. */
+  /**
+   * The GatewayAPIDTO JSON as stored (UTF-8). The empty string in listings that ask for metadata only
+   * (`listArtifacts({ withBody: false })`), which never read the ARTIFACT column.
+   */
   artifactJson: string;
   name: string;
   version: string;
   provider: string;
   tenantDomain: string;
-  /** Per-API revision, monotonically increasing over deploys and removes. */
+  /** The revision of the last change of this (api, label); per-API revisions grow over deploys and removes. */
   revision: number;
   /** sha256 hex of artifactJson. */
   sha256: string;
   /** Changelog sequence of the last change of this (api, label). */
   seq: number;
+  /** Milliseconds since epoch of the last change of this (api, label). */
   updatedAt: number;
 }
 
@@ -59,21 +63,46 @@ export interface NewOutboxMessage {
 
 export interface SaveArtifactInput {
   dto: GatewayApiDto;
+  /** Gateway labels (environments): non-empty, no surrounding spaces; duplicates are ignored. */
   labels: string[];
   instruction: GatewayInstruction;
-  /** For artifacts relayed from another region: where they came from (kept in the changelog). */
+  /**
+   * The exact JSON to store for `dto` (its sha256 is what gateways compare). Default: JSON.stringify(dto).
+   * Pass it when the bytes must match another store's, e.g. an artifact relayed from another region.
+   */
+  artifactJson?: string;
+  /** AM_GW_PUBLISHED_API_DETAILS.API_TYPE (WSO2 4.x column). Default "HTTP". */
+  apiType?: string;
+  /**
+   * For artifacts relayed from another region: where they came from (kept in the changelog). A change
+   * whose (region, seq) is already stored is a no-op. When `revision` is given the local store adopts
+   * it, and a revision not above the stored one is skipped as older (no-op).
+   */
   origin?: { region: string; seq: number; revision?: number };
 }
 
 export interface SaveArtifactResult {
   apiId: string;
+  /** The revision this change got; when nothing changed, the API's stored revision (0 if none). */
   revision: number;
+  /** sha256 hex of the artifact JSON given (a Remove keeps each row's last artifact and its own sha256). */
   sha256: string;
-  /** The highest changelog sequence written (one row per label). */
+  /**
+   * The highest changelog sequence written (one row per changed label). When nothing changed: the
+   * highest seq already stored for this API on the requested labels (0 if none).
+   */
   seq: number;
-  /** Labels whose row actually changed (a re-publish of identical content still bumps nothing?). */
+  /**
+   * The requested labels whose row was written and got a changelog row in this call, in request
+   * order. A label that already held the same sha256 with the same instruction is left out (its row,
+   * revision and seq stay as they were). Empty when `changed` is false.
+   */
   labels: string[];
-  /** False when the same content was already stored with the same instruction for every label. */
+  /**
+   * False when nothing was written: the same content was already stored with the same instruction for
+   * every label (an identical re-publish, a repeated Remove), or a relayed change was already stored
+   * or older than the stored revision. Then no revision bump, no changelog row and no outbox row.
+   */
   changed: boolean;
 }
 
@@ -109,6 +138,11 @@ export interface ArtifactStore {
   pendingOutbox(limit: number): OutboxMessage[];
   /** Mark rows confirmed by the broker (deleted from the outbox). */
   markSent(ids: number[]): void;
+  /**
+   * Count one more publish attempt on these outbox rows (diagnosis: a row that never leaves). Optional
+   * so that test doubles need not implement it.
+   */
+  recordAttempt?(ids: number[]): void;
   /** Count the rows waiting in the outbox. */
   outboxDepth(): number;
   close(): void;

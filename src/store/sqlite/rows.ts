@@ -1,0 +1,66 @@
+import { z } from "zod";
+import { GwsyncError } from "../../errors.js";
+import type { ChangeRecord, OutboxMessage, StoredArtifact } from "../types.js";
+import type { ArtifactRow, ChangeRow, OutboxRow } from "./statements.js";
+
+/** WSO2's TIME_STAMP text, as SQLite's CURRENT_TIMESTAMP writes it but with milliseconds (UTC). */
+export function wso2TimeStamp(ms: number): string {
+  return new Date(ms).toISOString().replace("T", " ").replace("Z", "");
+}
+
+export function toStoredArtifact(row: ArtifactRow): StoredArtifact {
+  return {
+    apiId: row.API_ID,
+    label: row.GATEWAY_LABEL,
+    instruction: row.GATEWAY_INSTRUCTION,
+    artifactJson: row.BODY ? row.BODY.toString("utf8") : "",
+    name: row.API_NAME ?? "",
+    version: row.API_VERSION ?? "",
+    provider: row.API_PROVIDER ?? "",
+    tenantDomain: row.TENANT_DOMAIN ?? "",
+    revision: row.REVISION,
+    sha256: row.SHA256,
+    seq: row.SEQ,
+    updatedAt: row.UPDATED_AT,
+  };
+}
+
+/** Local changes store NULL origins; the record reports this region and the local seq (types.ts). */
+export function toChangeRecord(row: ChangeRow, localRegion: string): ChangeRecord {
+  return {
+    seq: row.SEQ,
+    apiId: row.API_ID,
+    label: row.GATEWAY_LABEL,
+    instruction: row.GATEWAY_INSTRUCTION,
+    revision: row.REVISION,
+    sha256: row.SHA256,
+    originRegion: row.ORIGIN_REGION ?? localRegion,
+    originSeq: row.ORIGIN_SEQ ?? row.SEQ,
+    createdAt: row.CREATED_AT,
+  };
+}
+
+const headersSchema = z.record(z.string(), z.union([z.string(), z.number()]));
+
+/** The outbox file is a boundary too: a row whose headers do not parse is named, not passed on. */
+export function toOutboxMessage(row: OutboxRow): OutboxMessage {
+  let headers: Record<string, string | number>;
+  try {
+    headers = headersSchema.parse(JSON.parse(row.HEADERS));
+  } catch (cause) {
+    throw new GwsyncError(
+      "GWSYNC_STORE_FAILED",
+      `outbox row ${row.ID} has unreadable HEADERS (not a JSON object of strings and numbers): delete the row`,
+      { cause, retryable: false, details: { id: row.ID } },
+    );
+  }
+  return {
+    id: row.ID,
+    topic: row.TOPIC,
+    messageId: row.MESSAGE_ID,
+    body: row.BODY,
+    headers,
+    createdAt: row.CREATED_AT,
+    attempts: row.ATTEMPTS,
+  };
+}

@@ -1,0 +1,241 @@
+import Database from "better-sqlite3";
+import { GwsyncError, isGwsyncError } from "../../errors.js";
+import { type ParsedSave, parseOutboxMessages, parseSaveInput } from "../save-input.js";
+import type {
+  ArtifactStore,
+  ChangeRecord,
+  NewOutboxMessage,
+  OutboxMessage,
+  SaveArtifactInput,
+  SaveArtifactResult,
+  StoredArtifact,
+} from "../types.js";
+import { toChangeRecord, toOutboxMessage, toStoredArtifact } from "./rows.js";
+import { insertOutbox, saveArtifactRows } from "./save-artifact.js";
+import { checkSchema, migrate } from "./schema.js";
+import { guard, toStoreError } from "./sqlite-errors.js";
+import { prepareReads, prepareWrites, type ReadStatements, type WriteStatements } from "./statements.js";
+
+/** How long a statement waits for a lock held by another connection (e.g. a checkpoint). */
+export const DEFAULT_BUSY_TIMEOUT_MS = 5_000;
+/** Page size of changesSince when the caller gives none. */
+export const DEFAULT_CHANGES_LIMIT = 10_000;
+/** The region reported for local changes when the store is not told its region. */
+export const DEFAULT_LOCAL_REGION = "local";
+const DEFAULT_TENANT_DOMAIN = "carbon.super";
+
+type BuildMessages = (result: SaveArtifactResult) => NewOutboxMessage[];
+
+interface WriteTransactions {
+  save(input: ParsedSave, build: BuildMessages): SaveArtifactResult;
+  enqueue(messages: NewOutboxMessage[]): void;
+  markSent(ids: number[]): void;
+  recordAttempt(ids: number[]): void;
+}
+
+export interface SqliteStoreOptions {
+  /** Open for reading only (e.g. `gwsync status` beside a running publisher): no migration, no writes. */
+  readonly?: boolean;
+  busyTimeoutMs?: number;
+  /** This region's name, reported as the origin of local changes. Default "local". */
+  region?: string;
+  /** Clock in ms since epoch (tests). */
+  now?: () => number;
+  /** Hard ceiling on the file size in pages (`PRAGMA max_page_count`); beyond it writes fail as full. */
+  maxPageCount?: number;
+}
+
+/**
+ * The embedded ArtifactStore. One writer (the publisher) with WAL and synchronous=FULL, so a commit
+ * survives a power cut; any number of readonly readers in other processes.
+ */
+export class SqliteArtifactStore implements ArtifactStore {
+  readonly file: string;
+  readonly readonly: boolean;
+  readonly #db: Database.Database;
+  readonly #region: string;
+  readonly #now: () => number;
+  readonly #r: ReadStatements;
+  /** The write transactions, built once; undefined when readonly. */
+  readonly #tx: WriteTransactions | undefined;
+
+  static open(file: string, options: SqliteStoreOptions = {}): SqliteArtifactStore {
+    const readonly = options.readonly ?? false;
+    let db: Database.Database;
+    try {
+      db = new Database(file, { readonly, fileMustExist: readonly });
+    } catch (cause) {
+      throw new GwsyncError(
+        "GWSYNC_STORE_FAILED",
+        `cannot open store ${file}${readonly ? " readonly" : ""}: ${(cause as Error).message}` +
+          (readonly
+            ? " (start the publisher on it first)"
+            : " (check that its folder exists and is writable)"),
+        { cause, retryable: false, details: { file } },
+      );
+    }
+    try {
+      db.pragma(
+        `busy_timeout = ${Math.max(0, Math.trunc(options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS))}`,
+      );
+      db.pragma("foreign_keys = ON");
+      if (readonly) {
+        checkSchema(db, file);
+      } else {
+        // WAL lets readonly readers in other processes run beside the writer without blocking it.
+        const mode = db.pragma("journal_mode = WAL", { simple: true });
+        if (mode !== "wal" && !db.memory) {
+          throw new GwsyncError(
+            "GWSYNC_STORE_FAILED",
+            `store ${file} cannot use WAL mode (got ${String(mode)})`,
+          );
+        }
+        db.pragma("synchronous = FULL");
+        if (options.maxPageCount !== undefined)
+          db.pragma(`max_page_count = ${Math.trunc(options.maxPageCount)}`);
+        migrate(db, file);
+      }
+      return new SqliteArtifactStore(db, file, options);
+    } catch (err) {
+      db.close();
+      throw isGwsyncError(err) ? err : toStoreError(err, file, "open");
+    }
+  }
+
+  private constructor(db: Database.Database, file: string, options: SqliteStoreOptions) {
+    this.#db = db;
+    this.file = file;
+    this.readonly = options.readonly ?? false;
+    this.#region = options.region ?? DEFAULT_LOCAL_REGION;
+    this.#now = options.now ?? Date.now;
+    this.#r = prepareReads(db);
+    if (!this.readonly) this.#tx = this.#writeTransactions(prepareWrites(db));
+  }
+
+  #writeTransactions(w: WriteStatements): WriteTransactions {
+    const db = this.#db;
+    const ctx = {
+      w,
+      now: this.#now,
+      hasOriginChange: (region: string, seq: number) => this.hasOriginChange(region, seq),
+    };
+    // IMMEDIATE takes the write lock up front, so a read never has to be upgraded mid-transaction.
+    return {
+      save: db.transaction((input: ParsedSave, build: BuildMessages) => saveArtifactRows(ctx, input, build))
+        .immediate,
+      enqueue: db.transaction((messages: NewOutboxMessage[]) => insertOutbox(w, messages, this.#now()))
+        .immediate,
+      markSent: db.transaction((ids: number[]) => {
+        for (const id of ids) w.deleteOutbox.run(id);
+      }).immediate,
+      recordAttempt: db.transaction((ids: number[]) => {
+        for (const id of ids) w.recordAttempt.run(id);
+      }).immediate,
+    };
+  }
+
+  saveArtifact(input: SaveArtifactInput, buildMessages: BuildMessages): SaveArtifactResult {
+    const tx = this.#writes("saveArtifact");
+    // Parsed (and hashed) before the write lock is taken: bad input never holds up the writer.
+    const parsed = parseSaveInput(input);
+    return guard(this.file, "saveArtifact", () => tx.save(parsed, buildMessages));
+  }
+
+  enqueue(messages: NewOutboxMessage[]): void {
+    const tx = this.#writes("enqueue");
+    const parsed = parseOutboxMessages(messages);
+    if (parsed.length > 0) guard(this.file, "enqueue", () => tx.enqueue(parsed));
+  }
+
+  getArtifact(apiId: string, label: string): StoredArtifact | undefined {
+    const row = guard(this.file, "getArtifact", () => this.#r.getArtifact.get(label, apiId));
+    return row === undefined ? undefined : toStoredArtifact(row);
+  }
+
+  listArtifacts(
+    options: { label?: string; includeRemoved?: boolean; withBody?: boolean } = {},
+  ): StoredArtifact[] {
+    const removed = options.includeRemoved ? 1 : 0;
+    const { label } = options;
+    const r = this.#r;
+    const rows = guard(this.file, "listArtifacts", () => {
+      if (options.withBody) {
+        return label === undefined ? r.listBodies.all(removed) : r.listBodiesByLabel.all(label, removed);
+      }
+      return label === undefined ? r.listMeta.all(removed) : r.listMetaByLabel.all(label, removed);
+    });
+    return rows.map(toStoredArtifact);
+  }
+
+  findApiId(name: string, version: string, tenantDomain: string = DEFAULT_TENANT_DOMAIN): string | undefined {
+    return guard(this.file, "findApiId", () => this.#r.findApiId.get(name, version, tenantDomain));
+  }
+
+  changesSince(since: number, labels: string[], limit: number = DEFAULT_CHANGES_LIMIT): ChangeRecord[] {
+    if (!Number.isSafeInteger(since) || since < 0) {
+      throw new GwsyncError(
+        "GWSYNC_USAGE",
+        `changesSince: since must be a non-negative integer, got ${since}`,
+      );
+    }
+    if (!Number.isSafeInteger(limit) || limit < 1) {
+      throw new GwsyncError("GWSYNC_USAGE", `changesSince: limit must be a positive integer, got ${limit}`);
+    }
+    if (labels.length === 0) return [];
+    const rows = guard(this.file, "changesSince", () =>
+      this.#r.changesSince.all(since, JSON.stringify(labels), limit),
+    );
+    return rows.map((row) => toChangeRecord(row, this.#region));
+  }
+
+  headSeq(): number {
+    return guard(this.file, "headSeq", () => this.#r.headSeq.get() ?? 0);
+  }
+
+  hasOriginChange(region: string, originSeq: number): boolean {
+    return guard(this.file, "hasOriginChange", () => {
+      if (this.#r.hasOriginChange.get(region, originSeq) !== undefined) return true;
+      // Our own change coming back through a mesh of relays is already stored under its local seq.
+      return region === this.#region && this.#r.hasLocalChange.get(originSeq) !== undefined;
+    });
+  }
+
+  pendingOutbox(limit: number): OutboxMessage[] {
+    if (!Number.isSafeInteger(limit) || limit < 1) {
+      throw new GwsyncError("GWSYNC_USAGE", `pendingOutbox: limit must be a positive integer, got ${limit}`);
+    }
+    const rows = guard(this.file, "pendingOutbox", () => this.#r.pendingOutbox.all(limit));
+    return rows.map(toOutboxMessage);
+  }
+
+  markSent(ids: number[]): void {
+    const tx = this.#writes("markSent");
+    if (ids.length > 0) guard(this.file, "markSent", () => tx.markSent(ids));
+  }
+
+  recordAttempt(ids: number[]): void {
+    const tx = this.#writes("recordAttempt");
+    if (ids.length > 0) guard(this.file, "recordAttempt", () => tx.recordAttempt(ids));
+  }
+
+  outboxDepth(): number {
+    return guard(this.file, "outboxDepth", () => this.#r.outboxDepth.get() ?? 0);
+  }
+
+  close(): void {
+    if (this.#db.open) this.#db.close();
+  }
+
+  #writes(operation: string): WriteTransactions {
+    if (this.#tx === undefined) throw this.#readonlyError(operation);
+    return this.#tx;
+  }
+
+  #readonlyError(operation: string): GwsyncError {
+    return new GwsyncError(
+      "GWSYNC_STORE_FAILED",
+      `store ${this.file} is open readonly: ${operation} needs the publisher's writable store`,
+      { retryable: false, details: { file: this.file, operation } },
+    );
+  }
+}

@@ -1,0 +1,174 @@
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { afterEach, describe, test } from "node:test";
+import { fileURLToPath } from "node:url";
+import Database from "better-sqlite3";
+import type { GatewayApiDto } from "../../src/artifacts/types.js";
+import { isGwsyncError } from "../../src/errors.js";
+import { SqliteArtifactStore } from "../../src/store/sqlite/sqlite-store.js";
+import type { NewOutboxMessage, SaveArtifactResult } from "../../src/store/types.js";
+
+const PROD = "Production and Sandbox";
+const REPO = fileURLToPath(new URL("../../", import.meta.url));
+const STORE_MODULE = new URL("../../src/store/sqlite/sqlite-store.ts", import.meta.url).href;
+/** Big enough that a handful of saves overflow a few spare pages. */
+const BIG_DEFINITION_CHARS = 64 * 1024;
+
+function dto(apiId: string, definition = `<api name="${apiId}"/>`): GatewayApiDto {
+  return {
+    name: apiId,
+    version: "1.0.0",
+    provider: "admin",
+    tenantDomain: "carbon.super",
+    apiId,
+    apiDefinition: definition,
+  };
+}
+
+function event(r: SaveArtifactResult): NewOutboxMessage[] {
+  return [
+    { topic: "notification", messageId: `m-${r.seq}`, body: Buffer.from(r.sha256), headers: { seq: r.seq } },
+  ];
+}
+
+const open: SqliteArtifactStore[] = [];
+function track(store: SqliteArtifactStore): SqliteArtifactStore {
+  open.push(store);
+  return store;
+}
+afterEach(() => {
+  for (const s of open.splice(0)) s.close();
+});
+
+function freshFile(): string {
+  return path.join(fs.mkdtempSync(path.join(os.tmpdir(), "gwsync-durable-")), "artifacts.db");
+}
+
+/** Read the store from another process, as `gwsync status` would, and report what it saw. */
+function readInChildProcess(file: string): {
+  head: number;
+  depth: number;
+  apis: string[];
+  writeError: string;
+} {
+  const script = `
+    const { SqliteArtifactStore } = await import(${JSON.stringify(STORE_MODULE)});
+    const s = SqliteArtifactStore.open(${JSON.stringify(file)}, { readonly: true });
+    let writeError = "";
+    try { s.enqueue([{ topic: "t", messageId: "m", body: Buffer.from("x"), headers: {} }]); }
+    catch (e) { writeError = e.code; }
+    const out = { head: s.headSeq(), depth: s.outboxDepth(), apis: s.listArtifacts({}).map((a) => a.apiId), writeError };
+    s.close();
+    process.stdout.write(JSON.stringify(out));
+  `;
+  const stdout = execFileSync(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], {
+    cwd: REPO,
+    encoding: "utf8",
+    timeout: 30_000,
+  });
+  return JSON.parse(stdout);
+}
+
+describe("durability", () => {
+  test("a reopened store keeps artifacts, changelog, outbox and continues revisions and seqs", () => {
+    const file = freshFile();
+    const first = track(SqliteArtifactStore.open(file));
+    first.saveArtifact({ dto: dto("a"), labels: [PROD, "eu"], instruction: "Publish" }, event);
+    first.saveArtifact({ dto: dto("a", "<v2/>"), labels: [PROD], instruction: "Publish" }, event);
+    first.saveArtifact({ dto: dto("b"), labels: [PROD], instruction: "Publish" }, event);
+    const before = {
+      list: first.listArtifacts({ includeRemoved: true, withBody: true }),
+      changes: first.changesSince(0, [PROD, "eu"]),
+      outbox: first.pendingOutbox(100),
+    };
+    first.close();
+
+    const again = track(SqliteArtifactStore.open(file));
+    assert.deepEqual(again.listArtifacts({ includeRemoved: true, withBody: true }), before.list);
+    assert.deepEqual(again.changesSince(0, [PROD, "eu"]), before.changes);
+    assert.deepEqual(again.pendingOutbox(100), before.outbox);
+    const next = again.saveArtifact(
+      { dto: dto("a", "<v3/>"), labels: [PROD], instruction: "Publish" },
+      event,
+    );
+    assert.equal(next.revision, 3);
+    assert.equal(next.seq, 5);
+  });
+
+  test("a full store fails with GWSYNC_STORE_FULL and keeps everything committed before", () => {
+    const file = freshFile();
+    const seed = track(SqliteArtifactStore.open(file));
+    for (const id of ["a", "b", "c"])
+      seed.saveArtifact({ dto: dto(id), labels: [PROD], instruction: "Publish" }, event);
+    seed.close();
+    const raw = new Database(file);
+    const pages = raw.pragma("page_count", { simple: true }) as number;
+    raw.close();
+
+    const store = track(SqliteArtifactStore.open(file, { maxPageCount: pages + 4 }));
+    const big = "x".repeat(BIG_DEFINITION_CHARS);
+    let failure: unknown;
+    let saved = 0;
+    for (let i = 0; i < 50 && failure === undefined; i++) {
+      const head = store.headSeq();
+      const depth = store.outboxDepth();
+      try {
+        store.saveArtifact(
+          { dto: dto(`big-${i}`, big), labels: [PROD, "eu"], instruction: "Publish" },
+          event,
+        );
+        saved++;
+      } catch (err) {
+        failure = err;
+        // Nothing of the failed call remains: no artifact, no changelog row, no outbox row.
+        assert.equal(store.getArtifact(`big-${i}`, PROD), undefined);
+        assert.equal(store.getArtifact(`big-${i}`, "eu"), undefined);
+        assert.equal(store.headSeq(), head);
+        assert.equal(store.outboxDepth(), depth);
+      }
+    }
+    assert.ok(
+      isGwsyncError(failure, "GWSYNC_STORE_FULL"),
+      `expected GWSYNC_STORE_FULL, got ${String(failure)} after ${saved} saves`,
+    );
+    assert.match(failure.message, /full/);
+    assert.match(failure.message, /nothing was written/);
+    assert.equal((failure.cause as { code?: string }).code, "SQLITE_FULL");
+    assert.deepEqual(
+      store
+        .listArtifacts({ label: PROD })
+        .map((a) => a.apiId)
+        .filter((id) => !id.startsWith("big-")),
+      ["a", "b", "c"],
+    );
+    assert.equal(store.getArtifact("a", PROD)?.artifactJson, JSON.stringify(dto("a")));
+    assert.equal(store.headSeq(), 3 + 2 * saved);
+    // Freeing room (here: confirming the outbox) lets the store carry on.
+    store.markSent(store.pendingOutbox(1000).map((m) => m.id));
+    assert.equal(store.outboxDepth(), 0);
+  });
+
+  test("a second process reads the store readonly while the publisher keeps writing", () => {
+    const file = freshFile();
+    const writer = track(SqliteArtifactStore.open(file));
+    writer.saveArtifact({ dto: dto("a"), labels: [PROD], instruction: "Publish" }, event);
+    writer.saveArtifact({ dto: dto("b"), labels: [PROD], instruction: "Publish" }, event);
+
+    const seen = readInChildProcess(file);
+    assert.deepEqual(seen, { head: 2, depth: 2, apis: ["a", "b"], writeError: "GWSYNC_STORE_FAILED" });
+
+    // The reader held no lock: the writer goes on, and the next reader sees the new commit.
+    writer.saveArtifact({ dto: dto("c"), labels: [PROD], instruction: "Publish" }, event);
+    assert.equal(readInChildProcess(file).head, 3);
+
+    writer.close();
+    assert.deepEqual(
+      readInChildProcess(file).apis,
+      ["a", "b", "c"],
+      "a readonly open also works after the writer left",
+    );
+  });
+});
