@@ -1,0 +1,232 @@
+import { z } from "zod";
+import { type InboundKeyManager, keyManagerPayloadSchema } from "./key-manager.js";
+import {
+  type InboundNotification,
+  notificationBaseSchema,
+  notificationWrapperSchema,
+} from "./notification.js";
+import { parseNotificationPayload } from "./notification-payload.js";
+import {
+  type InboundTokenRevocation,
+  parseRevocationRule,
+  tokenRevocationPayloadSchema,
+  ttlSeconds,
+} from "./token-revocation.js";
+import { isTopic, type Topic } from "./topics.js";
+import type { DecodeResult, InboundEvent } from "./types.js";
+import {
+  type InboundWebhookSubscription,
+  type WebhookSubscription,
+  webhookPayloadSchema,
+} from "./webhook-subscription.js";
+import { decodeBase64, decodeUtf8, isPlainObject, parseJson } from "./wire-json.js";
+import { zodReason } from "./zod-reason.js";
+
+/** Default cap on one message body; an inline artifact must fit in it (DESIGN §2.4). */
+export const DEFAULT_MAX_EVENT_BYTES = 4 * 1024 * 1024;
+
+const PAYLOAD_PATH = "event.payloadData";
+
+export interface DecodeOptions {
+  /** Bodies larger than this are refused before any parsing. */
+  maxBytes?: number;
+  /** The AMQP messageId: the event id of keyManager/asyncWebhooksData, whose payloads carry none. */
+  messageId?: string;
+}
+
+type Step<T> = { ok: true; value: T } | { ok: false; reason: string };
+
+const envelopeSchema = z.looseObject({
+  event: z.looseObject({ payloadData: z.record(z.string(), z.unknown()) }),
+});
+
+/**
+ * Decodes one AMQP message body of a stream into a validated InboundEvent. Never throws: anything that
+ * cannot be a valid event comes back as a failure whose reason names the topic and the field.
+ */
+export function decodeEvent(topic: string, body: Buffer, options: DecodeOptions = {}): DecodeResult {
+  const name = isTopic(topic) ? topic : "event";
+  try {
+    const maxBytes = options.maxBytes ?? DEFAULT_MAX_EVENT_BYTES;
+    if (body.length > maxBytes) {
+      return {
+        ok: false,
+        code: "GWSYNC_EVENT_TOO_LARGE",
+        reason: `${name}: body is ${body.length} bytes, over the ${maxBytes}-byte limit`,
+      };
+    }
+    if (!isTopic(topic)) {
+      return invalid(`routing key ${JSON.stringify(topic.slice(0, 64))} is not one of the gwsync streams`);
+    }
+    const payload = parsePayloadData(body);
+    const decoded = payload.ok ? decodePayload(topic, payload.value, options.messageId) : payload;
+    return decoded.ok ? { ok: true, event: decoded.value } : invalid(`${topic}: ${decoded.reason}`);
+  } catch (err) {
+    // Last line of defence: a decoder bug must dead-letter one message, never stop the consumer.
+    return invalid(`${name}: could not be decoded (${err instanceof Error ? err.name : "unknown error"})`);
+  }
+}
+
+function invalid(reason: string): DecodeResult {
+  return { ok: false, code: "GWSYNC_EVENT_INVALID", reason };
+}
+
+function parsePayloadData(body: Buffer): Step<Record<string, unknown>> {
+  const text = decodeUtf8(body);
+  if (text === undefined) return { ok: false, reason: "body is not valid UTF-8" };
+  const json = parseJson(text);
+  if (!json.ok) return { ok: false, reason: "body is not valid JSON" };
+  const envelope = envelopeSchema.safeParse(json.value);
+  if (!envelope.success) {
+    return { ok: false, reason: 'body must be JSON of the form {"event":{"payloadData":{...}}}' };
+  }
+  return { ok: true, value: envelope.data.event.payloadData };
+}
+
+function decodePayload(
+  topic: Topic,
+  payloadData: Record<string, unknown>,
+  messageId?: string,
+): Step<InboundEvent> {
+  switch (topic) {
+    case "notification":
+      return decodeNotification(payloadData);
+    case "tokenRevocation":
+      return decodeTokenRevocation(payloadData);
+    case "keyManager":
+      return decodeKeyManager(payloadData, messageId);
+    case "asyncWebhooksData":
+      return decodeWebhook(payloadData, messageId);
+  }
+}
+
+function decodeNotification(payloadData: Record<string, unknown>): Step<InboundNotification> {
+  const wrapper = notificationWrapperSchema.safeParse(payloadData, { reportInput: true });
+  if (!wrapper.success) return { ok: false, reason: zodReason(wrapper.error, PAYLOAD_PATH) };
+  const bytes = decodeBase64(wrapper.data.event);
+  if (bytes === undefined) return { ok: false, reason: `${PAYLOAD_PATH}.event is not valid base64` };
+  const text = decodeUtf8(bytes);
+  const json = text === undefined ? undefined : parseJson(text);
+  if (!json?.ok || !isPlainObject(json.value)) {
+    return { ok: false, reason: `${PAYLOAD_PATH}.event must be base64 of a UTF-8 JSON object` };
+  }
+  const inner = json.value;
+  const base = notificationBaseSchema.safeParse(inner, { reportInput: true });
+  if (!base.success) return { ok: false, reason: zodReason(base.error, `${PAYLOAD_PATH}.event(decoded)`) };
+  const { eventId, timeStamp, type, tenantId, tenantDomain } = base.data;
+  if (type !== wrapper.data.eventType) {
+    return {
+      ok: false,
+      reason: `${PAYLOAD_PATH}.eventType "${wrapper.data.eventType}" differs from the decoded event's type "${type}"`,
+    };
+  }
+  const payload = parseNotificationPayload(type, inner);
+  if (!payload.ok)
+    return { ok: false, reason: zodReason(payload.error, `${PAYLOAD_PATH}.event(decoded ${type})`) };
+  const event: InboundNotification = {
+    topic: "notification",
+    eventId,
+    timestamp: wrapper.data.timestamp,
+    timeStamp,
+    type,
+    tenantId,
+    payload: payload.payload,
+    inner,
+  };
+  if (typeof tenantDomain === "string") event.tenantDomain = tenantDomain;
+  return { ok: true, value: event };
+}
+
+function decodeTokenRevocation(payloadData: Record<string, unknown>): Step<InboundTokenRevocation> {
+  const parsed = tokenRevocationPayloadSchema.safeParse(payloadData, { reportInput: true });
+  if (!parsed.success) return { ok: false, reason: zodReason(parsed.error, PAYLOAD_PATH) };
+  const p = parsed.data;
+  const rule = parseRevocationRule(p.type, p.revokedToken);
+  if (!rule.ok) return { ok: false, reason: rule.reason };
+  const event: InboundTokenRevocation = {
+    topic: "tokenRevocation",
+    eventId: p.eventId,
+    revokedToken: p.revokedToken,
+    expiryTime: p.expiryTime,
+    type: p.type,
+    tenantId: p.tenantId,
+  };
+  const ttl = ttlSeconds(p.ttl);
+  if (ttl !== undefined) event.ttl = ttl;
+  if (rule.revocation) event.revocation = rule.revocation;
+  return { ok: true, value: event };
+}
+
+function decodeKeyManager(payloadData: Record<string, unknown>, messageId?: string): Step<InboundKeyManager> {
+  const parsed = keyManagerPayloadSchema.safeParse(payloadData, { reportInput: true });
+  if (!parsed.success) return { ok: false, reason: zodReason(parsed.error, PAYLOAD_PATH) };
+  const p = parsed.data;
+  let config: Record<string, unknown> | null = null;
+  if (typeof p.value === "string" && p.value !== "") {
+    const bytes = decodeBase64(p.value);
+    const text = bytes && decodeUtf8(bytes);
+    const json = text === undefined ? undefined : parseJson(text);
+    if (!json?.ok || !isPlainObject(json.value)) {
+      return {
+        ok: false,
+        reason: `${PAYLOAD_PATH}.value must be base64 of the key manager's JSON configuration`,
+      };
+    }
+    config = json.value;
+  } else if (p.action !== "delete") {
+    return { ok: false, reason: `${PAYLOAD_PATH}.value is empty; only a delete may omit the configuration` };
+  }
+  const event: InboundKeyManager = {
+    topic: "keyManager",
+    eventType: p.event_type,
+    action: p.action,
+    name: p.name,
+    type: p.type,
+    enabled: p.enabled,
+    // The refinement guarantees one of the two.
+    organization: p.organization ?? p.tenantDomain ?? "",
+    config,
+  };
+  if (typeof p.tokenType === "string") event.tokenType = p.tokenType;
+  if (messageId) event.eventId = messageId;
+  return { ok: true, value: event };
+}
+
+const WEBHOOK_OPTIONAL = [
+  "apiName",
+  "apiContext",
+  "apiVersion",
+  "tenantDomain",
+  "secret",
+  "subscriberName",
+  "applicationTier",
+  "tier",
+  "apiTier",
+  "isThrottled",
+] as const;
+
+function decodeWebhook(
+  payloadData: Record<string, unknown>,
+  messageId?: string,
+): Step<InboundWebhookSubscription> {
+  const parsed = webhookPayloadSchema.safeParse(payloadData, { reportInput: true });
+  if (!parsed.success) return { ok: false, reason: zodReason(parsed.error, PAYLOAD_PATH) };
+  const p = parsed.data;
+  const subscription: WebhookSubscription = {
+    apiUUID: p.apiUUID,
+    appID: p.appID,
+    tenantId: p.tenantId,
+    callback: p.callback,
+    topic: p.topic,
+    mode: p.mode,
+    expireAt: p.expireAt,
+  };
+  const target = subscription as unknown as Record<string, unknown>;
+  for (const key of WEBHOOK_OPTIONAL) {
+    const value = p[key];
+    if (value !== null && value !== undefined) target[key] = value;
+  }
+  const event: InboundWebhookSubscription = { topic: "asyncWebhooksData", subscription };
+  if (messageId) event.eventId = messageId;
+  return { ok: true, value: event };
+}

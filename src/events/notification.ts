@@ -1,0 +1,44 @@
+import { z } from "zod";
+import type { NotificationPayload } from "./notification-payload.js";
+
+/**
+ * notification stream `org.wso2.apimgt.notification.stream:1.0.0` (WSO2-FORMATS §4.2, §4.3): payloadData is
+ * `{eventType, timestamp, event}` and `event` is base64 of the Gson JSON of an Event subclass.
+ */
+export const NOTIFICATION_FIELDS = ["eventType", "timestamp", "event"] as const;
+
+/** The base `Event` fields Gson writes after the subclass fields, in this order. */
+export const NOTIFICATION_BASE_FIELDS = ["eventId", "timeStamp", "type", "tenantId", "tenantDomain"] as const;
+
+export const SUPER_TENANT_ID = -1234;
+export const SUPER_TENANT_DOMAIN = "carbon.super";
+
+export interface InboundNotification {
+  topic: "notification";
+  eventId: string;
+  /** The wrapper's `timestamp` (ms). */
+  timestamp: number;
+  /** The inner event's `timeStamp` (ms). */
+  timeStamp: number;
+  type: string;
+  tenantId: number;
+  /** Absent when the publisher left it null (Gson omits nulls). */
+  tenantDomain?: string;
+  payload: NotificationPayload;
+  /** The inner JSON exactly as received, field order kept: what a relay re-encodes byte for byte. */
+  inner: Record<string, unknown>;
+}
+
+export const notificationWrapperSchema = z.looseObject({
+  eventType: z.string().min(1),
+  timestamp: z.int(),
+  event: z.string(),
+});
+
+export const notificationBaseSchema = z.looseObject({
+  eventId: z.string().min(1),
+  timeStamp: z.int(),
+  type: z.string().min(1),
+  tenantId: z.int(),
+  tenantDomain: z.string().nullish(),
+});

@@ -1,0 +1,26 @@
+/**
+ * The four event streams gwsync carries, as WSO2 names them: the JMS topic name is the AMQP routing key
+ * on the `amq.topic` exchange (WSO2-FORMATS §4.1, §4.9).
+ */
+export const TOPICS = ["notification", "tokenRevocation", "keyManager", "asyncWebhooksData"] as const;
+export type Topic = (typeof TOPICS)[number];
+
+/** Qpid JNDI semantics: "a JMS topic is implemented as an amq.topic exchange". */
+export const EXCHANGE = "amq.topic";
+
+/** gwsync's own facts travel in AMQP headers that WSO2 consumers ignore (DESIGN §2.4). */
+export const HEADER_SEQ = "x-gwsync-seq";
+export const HEADER_REVISION = "x-gwsync-revision";
+export const HEADER_SHA256 = "x-gwsync-sha256";
+/** The region an event was first published in; a relay never forwards an event back to it. */
+export const HEADER_ORIGIN = "x-gwsync-origin";
+/** How many relays an event crossed; bounds forwarding in a full mesh. */
+export const HEADER_HOPS = "x-gwsync-hops";
+/** The changelog sequence number in the origin region (HEADER_SEQ is rewritten per region). */
+export const HEADER_ORIGIN_SEQ = "x-gwsync-origin-seq";
+
+export const CONTENT_TYPE_JSON = "application/json";
+
+export function isTopic(value: string): value is Topic {
+  return (TOPICS as readonly string[]).includes(value);
+}

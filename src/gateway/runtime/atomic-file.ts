@@ -1,0 +1,100 @@
+import fs from "node:fs";
+import path from "node:path";
+import type { z } from "zod";
+import { fsErrorCode, GwsyncError } from "../../errors.js";
+
+/** Runtime state can hold credentials (webhook secrets, key manager configs): owner-only. */
+export const STATE_FILE_MODE = 0o600;
+export const STATE_DIR_MODE = 0o700;
+
+export function ensureDir(dir: string): void {
+  try {
+    fs.mkdirSync(dir, { recursive: true, mode: STATE_DIR_MODE });
+  } catch (err) {
+    throw new GwsyncError(
+      fsErrorCode(err),
+      `cannot create runtime state folder ${dir}: check its path and rights`,
+      {
+        cause: err,
+      },
+    );
+  }
+}
+
+/** fsync a folder so a rename in it survives a power cut. */
+export function fsyncDir(dir: string): void {
+  let fd: number | undefined;
+  try {
+    fd = fs.openSync(dir, "r");
+    fs.fsyncSync(fd);
+  } catch {
+    // Some file systems refuse fsync on folders; the rename itself is still atomic.
+  } finally {
+    if (fd !== undefined) fs.closeSync(fd);
+  }
+}
+
+/** Writes a file whole or not at all: temp file in the same folder, fsync, rename, fsync the folder. */
+export function writeFileAtomic(file: string, data: string): void {
+  const tmp = `${file}.tmp-${process.pid}`;
+  try {
+    const fd = fs.openSync(tmp, "w", STATE_FILE_MODE);
+    try {
+      fs.writeFileSync(fd, data);
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+    fs.renameSync(tmp, file);
+    fsyncDir(path.dirname(file));
+  } catch (err) {
+    fs.rmSync(tmp, { force: true });
+    throw new GwsyncError(
+      fsErrorCode(err),
+      `cannot write runtime state file ${file}: check free space and rights`,
+      {
+        cause: err,
+      },
+    );
+  }
+}
+
+export type JsonFileRead<T> =
+  | { status: "missing" }
+  | { status: "ok"; value: T }
+  /** The bad file was moved aside to `movedTo` so the gateway starts empty instead of not at all. */
+  | { status: "corrupt"; movedTo: string; reason: string };
+
+/** Reads a JSON state file through its schema (parse, don't check: the disk is a boundary too). */
+export function readJsonFile<S extends z.ZodType>(file: string, schema: S): JsonFileRead<z.output<S>> {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, "utf8");
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return { status: "missing" };
+    throw new GwsyncError(fsErrorCode(err), `cannot read runtime state file ${file}: check its rights`, {
+      cause: err,
+    });
+  }
+  let reason: string;
+  try {
+    const parsed = schema.safeParse(JSON.parse(text));
+    if (parsed.success) return { status: "ok", value: parsed.data };
+    reason = `does not match its schema at ${parsed.error.issues[0]?.path.join(".") || "top level"}`;
+  } catch {
+    reason = "is not valid JSON";
+  }
+  const movedTo = `${file}.corrupt-${Date.now()}`;
+  try {
+    fs.renameSync(file, movedTo);
+  } catch (err) {
+    throw new GwsyncError(
+      fsErrorCode(err),
+      `runtime state file ${file} ${reason} and cannot be moved aside: remove it`,
+      {
+        cause: err,
+      },
+    );
+  }
+  return { status: "corrupt", movedTo, reason };
+}
