@@ -27,6 +27,8 @@ export interface GwsyncConfig {
     /** Address the HTTP server binds to. Default 127.0.0.1. */
     httpHost: string;
     jndiDir: string;
+    /** Topic exchange the four streams travel on. Default "amq.topic" (WSO2's); tests use private ones. */
+    exchange?: string;
     /** HTTP Basic credentials for gwsync's HTTP endpoints; default: [apim.event_hub] username/password. */
     http: { username: string; password: string };
     /** Max size of an inbound AMQP message body, bytes. Default 4 MiB. */
@@ -99,4 +101,9 @@ export interface GwsyncConfig {
 export interface ConfigProblem {
   key: string;
   message: string;
+  /** The GWSYNC_* environment variable the bad value came from, when it did. */
+  env?: string;
+  /** Position in the TOML file, for syntax errors. */
+  line?: number;
+  column?: number;
 }

@@ -1,0 +1,244 @@
+import { readFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import * as D from "./defaults.js";
+import type { EndpointSpec } from "./endpoints.js";
+import type { LoadContext } from "./load-context.js";
+import type {
+  DatabaseSection,
+  EventHubSection,
+  GatewaySection,
+  GwsyncSection,
+  PublisherSection,
+  ThrottlingSection,
+} from "./schema.js";
+import type { BrokerEndpoint, GwsyncConfig, Role } from "./types.js";
+
+/** The validated sections; a section that is absent, or failed validation, is undefined (defaults apply). */
+export interface Sections {
+  gwsync?: GwsyncSection;
+  publisher?: PublisherSection;
+  /** [apim.sync_runtime_artifacts.publisher] appears in the file (WSO2: presence enables saving). */
+  publisherPresent: boolean;
+  gateway?: GatewaySection;
+  database?: DatabaseSection;
+  eventHub?: EventHubSection;
+  throttling?: ThrottlingSection;
+}
+
+export interface BuildOptions {
+  role: Role | undefined;
+  baseDir: string;
+  ctx: LoadContext;
+}
+
+const EH = "apim.event_hub";
+const DB = "database.sync_runtime_artifacts_db";
+const GW = "apim.sync_runtime_artifacts.gateway";
+const NODE_ID_UNSAFE = /[^A-Za-z0-9._-]/g;
+const MAX_HOST_PART = 100;
+
+/** A password given directly or as password_file (a mounted secret; one trailing newline dropped). */
+function secretOf(
+  section: { password?: string | undefined; password_file?: string | undefined } | undefined,
+  prefix: string,
+  o: BuildOptions,
+): string | undefined {
+  const password = section?.password;
+  const file = section?.password_file;
+  if (password !== undefined && file !== undefined) {
+    o.ctx.problem(
+      `${prefix}.password`,
+      `and ${o.ctx.display(`${prefix}.password_file`)} are both set; keep one`,
+    );
+    return undefined;
+  }
+  if (file === undefined) return password;
+  const full = path.resolve(o.baseDir, file);
+  try {
+    const value = readFileSync(full, "utf8").replace(/\r?\n$/, "");
+    if (value === "") o.ctx.problem(`${prefix}.password_file`, `names an empty file: ${full}`);
+    return value;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? "error";
+    o.ctx.problem(`${prefix}.password_file`, `cannot be read (${code}): ${full}`);
+    return undefined;
+  }
+}
+
+function defaultNodeId(role: Role | undefined): string {
+  const host = os.hostname().replace(NODE_ID_UNSAFE, "-").slice(0, MAX_HOST_PART) || "gwsync";
+  return `${host}-${role ?? "node"}`;
+}
+
+interface Credentials {
+  username: string;
+  password: string;
+  vhost: string;
+  ssl: boolean;
+}
+
+function toEndpoint(spec: EndpointSpec, c: Credentials): BrokerEndpoint {
+  return {
+    protocol: c.ssl ? "amqps" : spec.protocol,
+    hostname: spec.hostname,
+    port: spec.port,
+    username: spec.username ?? c.username,
+    password: spec.password ?? c.password,
+    vhost: spec.vhost ?? c.vhost,
+  };
+}
+
+function buildGwsync(
+  s: Sections,
+  eventHub: GwsyncConfig["eventHub"],
+  o: BuildOptions,
+): GwsyncConfig["gwsync"] {
+  const g = s.gwsync;
+  const dir = (p: string | undefined, fallback: string) => path.resolve(o.baseDir, p ?? fallback);
+  const config: GwsyncConfig["gwsync"] = {
+    nodeId: g?.node_id ?? defaultNodeId(o.role),
+    region: g?.region ?? D.DEFAULT_REGION,
+    dataDir: dir(g?.data_dir, D.DEFAULT_DATA_DIR),
+    httpPort: g?.http_port ?? D.DEFAULT_HTTP_PORT,
+    httpHost: g?.http_host ?? D.DEFAULT_HTTP_HOST,
+    jndiDir: dir(g?.jndi_dir, D.DEFAULT_JNDI_DIR),
+    // Each half defaults on its own, so GWSYNC_HTTP_PASSWORD alone keeps the event hub user name.
+    http: {
+      username: g?.http?.username ?? eventHub.username,
+      password: secretOf(g?.http, "gwsync.http", o) ?? eventHub.password,
+    },
+    maxMessageBytes: g?.max_message_bytes ?? D.DEFAULT_MAX_MESSAGE_BYTES,
+    maxInlineArtifactBytes: g?.max_inline_artifact_bytes ?? D.DEFAULT_MAX_INLINE_ARTIFACT_BYTES,
+    queueExpiresMs: g?.queue_expires_ms ?? D.DEFAULT_QUEUE_EXPIRES_MS,
+    queueMaxLength: g?.queue_max_length ?? D.DEFAULT_QUEUE_MAX_LENGTH,
+    queueType: g?.queue_type ?? D.DEFAULT_QUEUE_TYPE,
+    heartbeatSec: g?.heartbeat_sec ?? D.DEFAULT_HEARTBEAT_SEC,
+    catchUpIntervalMs: g?.catch_up_interval_ms ?? D.DEFAULT_CATCH_UP_INTERVAL_MS,
+    outboxPollMs: g?.outbox_poll_ms ?? D.DEFAULT_OUTBOX_POLL_MS,
+    maxDeliveries: g?.max_deliveries ?? D.DEFAULT_MAX_DELIVERIES,
+    heartbeatIntervalMs: g?.heartbeat_interval_ms ?? D.DEFAULT_GATEWAY_HEARTBEAT_INTERVAL_MS,
+  };
+  if (g?.watch !== undefined)
+    config.watch = { dir: dir(g.watch.dir, ""), labels: [...new Set(g.watch.labels)] };
+  if (config.maxInlineArtifactBytes > config.maxMessageBytes) {
+    o.ctx.problem(
+      "gwsync.max_inline_artifact_bytes",
+      `(${config.maxInlineArtifactBytes}) must not exceed gwsync.max_message_bytes (${config.maxMessageBytes}): an inline artifact travels inside one message`,
+    );
+  }
+  return config;
+}
+
+function buildEventHub(s: Sections, o: BuildOptions): GwsyncConfig["eventHub"] {
+  const eh = s.eventHub;
+  const username = eh?.username ?? D.DEFAULT_EVENT_HUB_USERNAME;
+  const password = secretOf(eh, EH, o) ?? D.DEFAULT_EVENT_HUB_PASSWORD;
+  const vhost = eh?.vhost ?? D.DEFAULT_VHOST;
+  // WSO2 4.x: jms.username/password are the broker's credentials when the REST ones differ.
+  const jms = eh?.jms?.username !== undefined && eh.jms.password !== undefined ? eh.jms : undefined;
+  const broker: Credentials = {
+    username: jms?.username ?? username,
+    password: jms?.password ?? password,
+    vhost,
+    ssl: eh?.ssl === true || eh?.jms?.ssl === true,
+  };
+  const listening = eh?.event_listening_endpoints ?? D.DEFAULT_EVENT_LISTENING_ENDPOINTS.map(defaultEndpoint);
+  // The event hub's own wait wins over the gateway block's, as in WSO2's api-manager.xml.j2.
+  const waiting = eh?.event_waiting_time ?? s.gateway?.event_waiting_time ?? D.DEFAULT_EVENT_WAITING_TIME_MS;
+  return {
+    enable: eh?.enable ?? true,
+    serviceUrl: eh?.service_url ?? D.DEFAULT_SERVICE_URL,
+    eventListeningEndpoints: listening.map((e) => toEndpoint(e, broker)),
+    eventDuplicateUrl: (eh?.event_duplicate_url ?? []).map((e) => toEndpoint(e, broker)),
+    username,
+    password,
+    vhost,
+    eventWaitingTimeMs: waiting,
+  };
+}
+
+function defaultEndpoint(url: string): EndpointSpec {
+  const u = new URL(url);
+  return { protocol: "amqp", hostname: u.hostname, port: Number(u.port) };
+}
+
+function buildGateway(s: Sections, eventWaitingTimeMs: number, o: BuildOptions): GwsyncConfig["gateway"] {
+  const gw = s.gateway;
+  const retry = gw?.deployment_retry_duration ?? D.DEFAULT_RETRY_DURATION_MS;
+  const maxDelay = gw?.max_retry_delay ?? D.DEFAULT_MAX_RETRY_DELAY_MS;
+  if (maxDelay < retry) {
+    o.ctx.problem(
+      `${GW}.max_retry_delay`,
+      `(${maxDelay} ms) must be at least ${o.ctx.display(`${GW}.deployment_retry_duration`)} (${retry} ms)`,
+    );
+  }
+  const skip = gw?.skip_list;
+  return {
+    enabled: gw?.enable ?? true,
+    gatewayLabels: [...new Set(gw?.gateway_labels ?? D.DEFAULT_GATEWAY_LABELS)],
+    artifactRetriever: gw?.artifact_retriever ?? D.DEFAULT_ARTIFACT_RETRIEVER,
+    deploymentRetryDurationMs: retry,
+    retryProgressionFactor: gw?.retry_progression_factor ?? D.DEFAULT_RETRY_PROGRESSION_FACTOR,
+    maxRetryCount: gw?.max_retry_count ?? D.DEFAULT_MAX_RETRY_COUNT,
+    maxRetryDelayMs: maxDelay,
+    dataRetrievalMode: gw?.data_retrieval_mode ?? D.DEFAULT_DATA_RETRIEVAL_MODE,
+    eventWaitingTimeMs,
+    saveArtifactsLocally: gw?.save_artifacts_locally ?? D.DEFAULT_SAVE_ARTIFACTS_LOCALLY,
+    deploymentDir: path.resolve(o.baseDir, gw?.deployment_dir ?? D.DEFAULT_DEPLOYMENT_DIR),
+    skipList: {
+      apis: skip?.apis ?? [],
+      endpoints: skip?.endpoints ?? [],
+      sequences: skip?.sequences ?? [],
+      localEntries: skip?.local_entries ?? [],
+    },
+  };
+}
+
+function buildDatabase(s: Sections, dataDir: string, o: BuildOptions): GwsyncConfig["database"] {
+  const db = s.database;
+  const type = db?.type ?? D.DEFAULT_DATABASE_TYPE;
+  let url = db?.url;
+  if (type === "sqlite") {
+    // An SQLite "url" is a file path; ":memory:" and file: URIs are SQLite's own forms.
+    if (url === undefined) url = path.join(dataDir, D.DEFAULT_SQLITE_FILE);
+    else if (url !== ":memory:" && !url.startsWith("file:")) url = path.resolve(o.baseDir, url);
+  } else if (url === undefined) {
+    o.ctx.problem(`${DB}.url`, `must be set when ${DB}.type is "${type}"`);
+    url = "";
+  }
+  const database: GwsyncConfig["database"] = { type, url };
+  if (db?.username !== undefined) database.username = db.username;
+  const password = secretOf(db, DB, o);
+  if (password !== undefined) database.password = password;
+  return database;
+}
+
+/** Fill in defaults, resolve paths against baseDir, read password files, attach broker credentials. */
+export function buildConfig(s: Sections, o: BuildOptions): GwsyncConfig {
+  const eventHub = buildEventHub(s, o);
+  const gwsync = buildGwsync(s, eventHub, o);
+  const throttlingCredentials: Credentials = {
+    username: s.throttling?.username ?? eventHub.username,
+    password: s.throttling?.password ?? eventHub.password,
+    vhost: eventHub.vhost,
+    ssl: false,
+  };
+  return {
+    gwsync,
+    publisher: {
+      enabled: s.publisherPresent,
+      artifactSaver: s.publisher?.artifact_saver ?? D.DEFAULT_ARTIFACT_SAVER,
+      publishDirectlyToGateway:
+        s.publisher?.publish_directly_to_gateway ?? D.DEFAULT_PUBLISH_DIRECTLY_TO_GATEWAY,
+    },
+    gateway: buildGateway(s, eventHub.eventWaitingTimeMs, o),
+    database: buildDatabase(s, gwsync.dataDir, o),
+    eventHub,
+    throttling: {
+      throttleDecisionEndpoints: (s.throttling?.throttle_decision_endpoints ?? []).map((e) =>
+        toEndpoint(e, throttlingCredentials),
+      ),
+    },
+  };
+}

@@ -1,0 +1,120 @@
+import { isGwsyncError } from "../errors.js";
+import { loadJndiDir } from "./jndi.js";
+import type { LoadContext } from "./load-context.js";
+import type { GwsyncConfig, Role } from "./types.js";
+
+/**
+ * What each role cannot run without. A WSO2 sample written for another node type loads for the roles
+ * it can serve and fails, with the reason, for the others:
+ * - every role: [apim.event_hub] must not be disabled (all three talk over the event hub), and a
+ *   service whose HTTP port is bound beyond loopback must not use WSO2's or RabbitMQ's default
+ *   credentials (DESIGN.md §2.3).
+ * - publisher: the saver gwsync implements ("DBSaver") and a database type its store implements
+ *   (PUBLISHER_STORE_TYPES; the ArtifactStore interface leaves room for PostgreSQL/MySQL later).
+ * - gateway: the gateway section not disabled, at least one gateway label, the retriever gwsync
+ *   implements ("DBRetriever") and at least one event listening endpoint.
+ * - relay: a readable jndi_dir whose <region>.properties files all parse, each with a connection
+ *   factory, and at least one region other than its own to forward to.
+ */
+export const PUBLISHER_STORE_TYPES: readonly string[] = ["sqlite"];
+const SAVERS = ["DBSaver"];
+const RETRIEVERS = ["DBRetriever"];
+/** Credentials everyone knows: WSO2's super admin and RabbitMQ's out-of-the-box user. */
+const DEFAULT_CREDENTIALS = new Set(["admin\u0000admin", "guest\u0000guest"]);
+
+const GW = "apim.sync_runtime_artifacts.gateway";
+const DB = "database.sync_runtime_artifacts_db";
+
+function isLoopback(host: string): boolean {
+  return host === "localhost" || host.startsWith("127.") || host === "::1" || host === "[::1]";
+}
+
+function checkEveryRole(c: GwsyncConfig, role: Role, ctx: LoadContext): void {
+  if (!c.eventHub.enable) {
+    ctx.problem(
+      "apim.event_hub.enable",
+      `is false, but role ${role} talks over the event hub; set it to true`,
+    );
+  }
+  const { username, password } = c.gwsync.http;
+  if (!isLoopback(c.gwsync.httpHost) && DEFAULT_CREDENTIALS.has(`${username}\u0000${password}`)) {
+    ctx.problem(
+      "gwsync.http_host",
+      `is ${JSON.stringify(c.gwsync.httpHost)} (beyond loopback), but the HTTP credentials are WSO2's or RabbitMQ's defaults; set [gwsync.http] username and password_file (or GWSYNC_HTTP_PASSWORD_FILE)`,
+    );
+  }
+}
+
+function checkPublisher(c: GwsyncConfig, ctx: LoadContext): void {
+  if (!SAVERS.includes(c.publisher.artifactSaver)) {
+    ctx.problem(
+      "apim.sync_runtime_artifacts.publisher.artifact_saver",
+      `is ${JSON.stringify(c.publisher.artifactSaver)}, but role publisher implements only "DBSaver"`,
+    );
+  }
+  if (!PUBLISHER_STORE_TYPES.includes(c.database.type)) {
+    ctx.problem(
+      `${DB}.type`,
+      `is ${JSON.stringify(c.database.type)}, but role publisher stores artifacts only in ${PUBLISHER_STORE_TYPES.map((t) => JSON.stringify(t)).join(", ")} so far; set type = "sqlite" and url = "./data/artifacts.db"`,
+    );
+  }
+}
+
+function checkGateway(c: GwsyncConfig, ctx: LoadContext): void {
+  if (!c.gateway.enabled)
+    ctx.problem(`${GW}.enable`, "is false, but role gateway needs the gateway section enabled");
+  if (c.gateway.gatewayLabels.length === 0) {
+    ctx.problem(
+      `${GW}.gateway_labels`,
+      'is empty, but role gateway needs at least one label to serve (WSO2\'s default is ["Default"])',
+    );
+  }
+  if (!RETRIEVERS.includes(c.gateway.artifactRetriever)) {
+    ctx.problem(
+      `${GW}.artifact_retriever`,
+      `is ${JSON.stringify(c.gateway.artifactRetriever)}, but role gateway implements only "DBRetriever"`,
+    );
+  }
+  if (c.eventHub.eventListeningEndpoints.length === 0) {
+    ctx.problem(
+      "apim.event_hub.event_listening_endpoints",
+      "is empty, but role gateway needs a broker to listen on",
+    );
+  }
+}
+
+function checkRelay(c: GwsyncConfig, ctx: LoadContext): void {
+  let regions: string[];
+  try {
+    const jndi = loadJndiDir(c.gwsync.jndiDir);
+    regions = Object.keys(jndi);
+    for (const [region, file] of Object.entries(jndi)) {
+      if (Object.keys(file.connectionFactories).length === 0) {
+        ctx.problem(
+          "gwsync.jndi_dir",
+          `region ${region} declares no connectionfactory, but role relay needs one per region`,
+        );
+      }
+    }
+  } catch (err) {
+    if (!isGwsyncError(err)) throw err;
+    ctx.problem(
+      "gwsync.jndi_dir",
+      `is unusable for role relay: ${err.message} (set [gwsync] jndi_dir to a folder of <region>.properties files)`,
+    );
+    return;
+  }
+  if (!regions.some((r) => r !== c.gwsync.region)) {
+    ctx.problem(
+      "gwsync.jndi_dir",
+      `(${c.gwsync.jndiDir}) holds no region other than this one (${c.gwsync.region}), so role relay has nowhere to forward; add <region>.properties files`,
+    );
+  }
+}
+
+export function checkRole(config: GwsyncConfig, role: Role, ctx: LoadContext): void {
+  checkEveryRole(config, role, ctx);
+  if (role === "publisher") checkPublisher(config, ctx);
+  else if (role === "gateway") checkGateway(config, ctx);
+  else checkRelay(config, ctx);
+}
