@@ -1,0 +1,195 @@
+import { z } from "zod";
+import { GwsyncError } from "../errors.js";
+import { nameBasedUuid } from "./digest.js";
+import { apiFileName, checkName, checkVersion } from "./names.js";
+import {
+  providerFromSynapse,
+  providerToSynapse,
+  readSynapseApi,
+  synapseApiName,
+  tenantDomainOf,
+} from "./synapse-api.js";
+import type { GatewayApiDto, SynapseApiInfo } from "./types.js";
+import { checkXml, type XmlCheckOptions } from "./xml.js";
+
+export { canonicalJson, sha256Hex } from "./digest.js";
+
+/** Gson omits nulls but other producers write them: null reads as absent. */
+function absentIfNull<T extends z.ZodType>(schema: T) {
+  return schema.nullish().transform((v) => v ?? undefined);
+}
+
+const namedContentSchema = z.object({ name: z.string(), content: z.string() });
+const namedContents = absentIfNull(z.array(namedContentSchema));
+const names = absentIfNull(z.array(z.string()));
+
+/** GatewayAPIDTO as WSO2 writes it; unknown 4.x members (keyManagers, vhosts, ...) pass through. */
+export const gatewayApiDtoSchema = z.looseObject({
+  name: z.string().min(1),
+  version: z.string(),
+  provider: z.string(),
+  tenantDomain: z.string(),
+  apiId: z.string().min(1),
+  apiDefinition: z.string().min(1),
+  defaultAPIDefinition: absentIfNull(z.string()),
+  override: absentIfNull(z.boolean()),
+  sequenceToBeAdd: namedContents,
+  sequencesToBeRemove: names,
+  localEntriesToBeAdd: namedContents,
+  localEntriesToBeRemove: names,
+  endpointEntriesToBeAdd: namedContents,
+  endpointEntriesToBeRemove: names,
+  clientCertificatesToBeAdd: namedContents,
+  clientCertificatesToBeRemove: names,
+  credentialsToBeAdd: absentIfNull(z.array(z.object({ alias: z.string(), password: z.string() }))),
+  credentialsToBeRemove: names,
+  // 4.x writes the revision as a string; some producers write a number.
+  revision: absentIfNull(z.union([z.string(), z.number()]).transform(String)),
+  apiContext: absentIfNull(z.string()),
+});
+
+/** Parses a GatewayAPIDTO (JSON text or an already parsed value); the error lists each bad field. */
+export function parseGatewayApiDto(json: string | unknown): GatewayApiDto {
+  let value: unknown = json;
+  if (typeof json === "string") {
+    try {
+      value = JSON.parse(json);
+    } catch (err) {
+      throw new GwsyncError(
+        "GWSYNC_ARTIFACT_INVALID",
+        `GatewayAPIDTO is not JSON: ${(err as Error).message}`,
+        {
+          cause: err,
+        },
+      );
+    }
+  }
+  const parsed = gatewayApiDtoSchema.safeParse(value);
+  if (!parsed.success) {
+    const fields = parsed.error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`);
+    throw new GwsyncError("GWSYNC_ARTIFACT_INVALID", `GatewayAPIDTO is invalid: ${fields.join("; ")}`, {
+      details: { fields: parsed.error.issues.map((i) => i.path.join(".")) },
+    });
+  }
+  return parsed.data as GatewayApiDto;
+}
+
+/**
+ * A GatewayAPIDTO for a bare synapse API file (the watched folder, `gwsync publish file.xml`): name,
+ * version, provider and context come from the XML. The default apiId is a UUID named by tenant,
+ * provider, name and version, so publishing the same file again updates the same API.
+ */
+export function dtoFromSynapseXml(
+  xml: string,
+  options: { apiId?: string; tenantDomain?: string } = {},
+): GatewayApiDto {
+  checkXml(xml, "synapse API");
+  const info = readSynapseApi(xml);
+  const provider = providerFromSynapse(info.provider);
+  const tenantDomain = options.tenantDomain ?? tenantDomainOf(provider);
+  const apiId = options.apiId ?? nameBasedUuid([tenantDomain, provider, info.apiName, info.version]);
+  const dto: GatewayApiDto = {
+    name: info.apiName,
+    version: info.version,
+    provider,
+    tenantDomain,
+    apiId,
+    apiDefinition: xml,
+    apiContext: info.context,
+  };
+  validateDto(dto);
+  return dto;
+}
+
+/** What validateDto learnt from the API XML(s), reused when the DTO becomes files. */
+export interface ValidatedApi {
+  api: SynapseApiInfo;
+  defaultApi?: SynapseApiInfo;
+}
+
+// Keyed by the DTO object; the entry also remembers the definition it read so a replaced string is re-read.
+const validated = new WeakMap<GatewayApiDto, ValidatedApi & { apiDefinition: string }>();
+
+/**
+ * Checks everything a gateway would write: every XML (API, default API, sequences, endpoints, local
+ * entries) with checkXml, every name with the name rules, no duplicate names, and that the API XML's
+ * name and version agree with the DTO's provider, name and version. Results are cached per DTO object,
+ * so deploying a DTO the caller already validated costs nothing more (do not mutate a validated DTO).
+ */
+export function validateDto(dto: GatewayApiDto, options: XmlCheckOptions = {}): ValidatedApi {
+  const cached = validated.get(dto);
+  if (cached !== undefined && cached.apiDefinition === dto.apiDefinition) return cached;
+
+  const label = `API ${printable(`${dto.provider}/${dto.name}:${dto.version}`)}`;
+  checkName(dto.name, `name of ${label}`);
+  checkName(dto.apiId, `apiId of ${label}`);
+  if (dto.provider !== "") checkName(providerToSynapse(dto.provider), `provider of ${label}`);
+  if (dto.version !== "") checkVersion(dto.version, `version of ${label}`);
+  if (dto.tenantDomain !== "") checkName(dto.tenantDomain, `tenantDomain of ${label}`);
+
+  const expectedName = synapseApiName(dto.provider, dto.name);
+  checkXml(dto.apiDefinition, `apiDefinition of ${label}`, options);
+  const api = readSynapseApi(dto.apiDefinition, `apiDefinition of ${label}`);
+  if (api.synapseName !== expectedName || api.version !== dto.version) {
+    throw new GwsyncError(
+      "GWSYNC_ARTIFACT_INVALID",
+      `apiDefinition of ${label} describes <api name="${api.synapseName}" version="${api.version}">, expected name="${expectedName}" version="${dto.version}"; fix the DTO or the XML so they agree`,
+    );
+  }
+  apiFileName(api);
+
+  let defaultApi: SynapseApiInfo | undefined;
+  if (dto.defaultAPIDefinition !== undefined) {
+    checkXml(dto.defaultAPIDefinition, `defaultAPIDefinition of ${label}`, options);
+    defaultApi = readSynapseApi(dto.defaultAPIDefinition, `defaultAPIDefinition of ${label}`);
+    if (defaultApi.synapseName !== expectedName || apiFileName(defaultApi) === apiFileName(api)) {
+      throw new GwsyncError(
+        "GWSYNC_ARTIFACT_INVALID",
+        `defaultAPIDefinition of ${label} must be <api name="${expectedName}"> without the version of apiDefinition, got name="${defaultApi.synapseName}" version="${defaultApi.version}"`,
+      );
+    }
+  }
+
+  checkNamedXml(dto.sequenceToBeAdd, "sequence", label, options);
+  checkNamedXml(dto.endpointEntriesToBeAdd, "endpoint", label, options);
+  checkNamedXml(dto.localEntriesToBeAdd, "local entry", label, options);
+  for (const [list, what] of [
+    [dto.sequencesToBeRemove, "sequence to remove"],
+    [dto.endpointEntriesToBeRemove, "endpoint to remove"],
+    [dto.localEntriesToBeRemove, "local entry to remove"],
+  ] as const) {
+    for (const name of list ?? []) checkName(name, `${what} of ${label}`);
+  }
+
+  const result: ValidatedApi = defaultApi === undefined ? { api } : { api, defaultApi };
+  validated.set(dto, { ...result, apiDefinition: dto.apiDefinition });
+  return result;
+}
+
+function checkNamedXml(
+  items: { name: string; content: string }[] | undefined,
+  what: string,
+  label: string,
+  options: XmlCheckOptions,
+): void {
+  if (items === undefined) return;
+  const seen = new Set<string>();
+  for (const item of items) {
+    checkName(item.name, `${what} name of ${label}`);
+    if (seen.has(item.name)) {
+      throw new GwsyncError(
+        "GWSYNC_ARTIFACT_INVALID",
+        `${label} adds ${what} "${item.name}" twice; each name must appear once`,
+      );
+    }
+    seen.add(item.name);
+    checkXml(item.content, `${what} "${item.name}" of ${label}`, options);
+  }
+}
+
+/** Names go into error messages and logs before they are checked: no control characters, bounded length. */
+function printable(text: string): string {
+  const MAX_SHOWN = 120;
+  const clean = text.replace(/\p{Cc}/gu, "?");
+  return clean.length > MAX_SHOWN ? `${clean.slice(0, MAX_SHOWN)}…` : clean;
+}

@@ -1,0 +1,91 @@
+import { z } from "zod";
+import { nameProblem, parseRelPath } from "../../artifacts/names.js";
+import { GwsyncError } from "../../errors.js";
+import { type DeployFs, writeFileAtomic } from "./deploy-fs.js";
+import type { DeployedApi } from "./deployer.js";
+
+/** Bumped when the state file's shape changes incompatibly. */
+export const STATE_FORMAT_VERSION = 1;
+
+const deployedFileSchema = z
+  .object({
+    kind: z.enum(["api", "sequence", "endpoint", "localEntry"]),
+    relPath: z.string(),
+    sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  })
+  // The state file is a boundary too: a path in it must be one the deployer could have written.
+  .refine((f) => safeRelPathOf(f.relPath, f.kind), { message: "not a safe <folder>/<file>.xml path" });
+
+const deployedApiSchema = z.object({
+  apiId: z.string().refine((id) => nameProblem(id) === undefined, { message: "not a safe apiId" }),
+  name: z.string(),
+  version: z.string(),
+  provider: z.string(),
+  context: z.string(),
+  labels: z.array(z.string()),
+  revision: z.number(),
+  // Empty after a partial deploy: the next deploy of the API rewrites every file.
+  sha256: z.string(),
+  seq: z.number(),
+  files: z.array(deployedFileSchema),
+  deployedAt: z.number(),
+});
+
+const stateSchema = z.object({
+  format: z.literal(STATE_FORMAT_VERSION),
+  apis: z.array(deployedApiSchema),
+});
+
+function safeRelPathOf(relPath: string, kind: string): boolean {
+  try {
+    return parseRelPath(relPath).kind === kind;
+  } catch {
+    return false;
+  }
+}
+
+/** Reads the last-known-good state; a missing file is an empty state. */
+export async function readDeployState(fs: DeployFs, stateFile: string): Promise<DeployedApi[]> {
+  let text: string;
+  try {
+    text = await fs.readFile(stateFile, "utf8");
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return [];
+    throw new GwsyncError(
+      "GWSYNC_DEPLOY_IO",
+      `cannot read deploy state ${stateFile}: ${(err as Error).message}`,
+      {
+        cause: err,
+      },
+    );
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    throw corrupt(stateFile, (err as Error).message, err);
+  }
+  const parsed = stateSchema.safeParse(json);
+  if (!parsed.success) {
+    const first = parsed.error.issues[0];
+    throw corrupt(stateFile, `${first?.path.join(".") ?? ""}: ${first?.message ?? "invalid"}`, parsed.error);
+  }
+  return parsed.data.apis;
+}
+
+export async function writeDeployState(
+  fs: DeployFs,
+  stateFile: string,
+  apis: readonly DeployedApi[],
+  fsync: boolean,
+): Promise<void> {
+  await writeFileAtomic(fs, stateFile, JSON.stringify({ format: STATE_FORMAT_VERSION, apis }), fsync);
+}
+
+function corrupt(stateFile: string, why: string, cause: unknown): GwsyncError {
+  return new GwsyncError(
+    "GWSYNC_DEPLOY_IO",
+    `deploy state ${stateFile} is not valid (${why}); move it away and restart to redeploy everything from the control plane`,
+    { cause, retryable: false },
+  );
+}

@@ -1,0 +1,334 @@
+import path from "node:path";
+import { artifactFolder, joinInFolder, parseRelPath } from "../../artifacts/names.js";
+import { compileSkipList, type SkipList } from "../../artifacts/skip-list.js";
+import {
+  ARTIFACT_FOLDERS,
+  type ArtifactKind,
+  type DeployedFile,
+  type GatewayApiDto,
+} from "../../artifacts/types.js";
+import { fsErrorCode, GwsyncError, isGwsyncError } from "../../errors.js";
+import {
+  type DeployFs,
+  fsyncDir,
+  isTempName,
+  nodeDeployFs,
+  tempPathIn,
+  unlinkIfPresent,
+  writeNewFile,
+} from "./deploy-fs.js";
+import { readDeployState, writeDeployState } from "./deploy-state.js";
+import { DeployedRegistry, type DeployPlan } from "./deployed-registry.js";
+import type { ApiDeployer, DeployedApi, DeployMeta, DeployOptions } from "./deployer.js";
+
+/** Default state file: beside the deployment folder, named after it (`<deploymentDir>.gwsync-state.json`). */
+export const STATE_FILE_SUFFIX = ".gwsync-state.json";
+
+export interface FileDeployerOptions {
+  /** WSO2's synapse-configs/default: api/, sequences/, endpoints/, local-entries/ are created under it. */
+  deploymentDir: string;
+  /** Where the last-known-good state is kept. Default `<deploymentDir>.gwsync-state.json` (outside the folder). */
+  stateFile?: string;
+  /** Names never deployed (ALWAYS_SKIPPED is always added). */
+  skipList?: Partial<SkipList>;
+  /** fsync files and folders before they count as deployed. Default true; false only for throwaway setups. */
+  fsync?: boolean;
+  /** File-system calls; tests inject failures here. Default node:fs/promises. */
+  fs?: DeployFs;
+  now?: () => number;
+}
+
+interface StagedFile {
+  temp: string;
+  final: string;
+  dir: string;
+  file: DeployedFile;
+}
+
+/**
+ * Deploys GatewayAPIDTOs as files in WSO2's layout. Every file is written as a temp file in its folder,
+ * fsynced and renamed over the target, so a reader sees the old or the new file, never a partial one; all
+ * files of a deploy are staged before the first rename, so a full disk leaves the previous version as it
+ * was. Each API owns the files it wrote: updates delete what the API no longer has, undeploy deletes
+ * exactly its files, and a file another API owns is never taken over.
+ */
+export class FileDeployer implements ApiDeployer {
+  readonly deploymentDir: string;
+  readonly stateFile: string;
+  private readonly fs: DeployFs;
+  private readonly fsync: boolean;
+  private readonly registry: DeployedRegistry;
+  private readonly folders = new Map<ArtifactKind, Promise<string>>();
+  private readonly dirtyDirs = new Set<string>();
+  private stateDirty = false;
+  private flushChain: Promise<void> = Promise.resolve();
+  private loading: Promise<DeployedApi[]> | undefined;
+
+  constructor(options: FileDeployerOptions) {
+    this.deploymentDir = path.resolve(options.deploymentDir);
+    this.stateFile = path.resolve(options.stateFile ?? `${this.deploymentDir}${STATE_FILE_SUFFIX}`);
+    this.fs = options.fs ?? nodeDeployFs;
+    this.fsync = options.fsync ?? true;
+    this.registry = new DeployedRegistry(compileSkipList(options.skipList), options.now);
+    const rel = path.relative(this.deploymentDir, this.stateFile);
+    if (rel === "" || (!rel.startsWith("..") && !path.isAbsolute(rel))) {
+      throw new GwsyncError(
+        "GWSYNC_CONFIG_INVALID",
+        `deploy state file ${this.stateFile} must not be inside the deployment folder ${this.deploymentDir}; put it beside it`,
+      );
+    }
+  }
+
+  /**
+   * Reads the last-known-good state (once; later calls return the same list), removes temp files a crash
+   * left behind, and marks APIs whose files went missing (sha256 "") so their next deploy rewrites them.
+   * deploy/undeploy/flush call it first, so the state on disk is never overwritten by an empty one.
+   */
+  load(): Promise<DeployedApi[]> {
+    this.loading ??= this.loadOnce();
+    return this.loading;
+  }
+
+  deployed(): DeployedApi[] {
+    return this.registry.all();
+  }
+
+  get(apiId: string): DeployedApi | undefined {
+    return this.registry.get(apiId);
+  }
+
+  async deploy(dto: GatewayApiDto, meta: DeployMeta, options: DeployOptions = {}): Promise<DeployedFile[]> {
+    await this.load();
+    const files = await this.registry.serialize(dto.apiId, () => this.deployNow(dto, meta));
+    if (options.deferFlush !== true) await this.flush();
+    return files;
+  }
+
+  async undeploy(apiId: string, options: DeployOptions = {}): Promise<void> {
+    await this.load();
+    await this.registry.serialize(apiId, () => this.undeployNow(apiId));
+    if (options.deferFlush !== true) await this.flush();
+  }
+
+  /** fsyncs the folders touched since the last flush, then writes the state file atomically. */
+  async flush(): Promise<void> {
+    await this.load();
+    const run = this.flushChain.then(() => this.flushNow());
+    this.flushChain = run.catch(() => undefined);
+    return run;
+  }
+
+  private async deployNow(dto: GatewayApiDto, meta: DeployMeta): Promise<DeployedFile[]> {
+    const plan = this.registry.plan(dto, meta);
+    if (plan.sameArtifact) {
+      const { previous, record } = plan;
+      if (
+        previous?.seq !== record.seq ||
+        previous.revision !== record.revision ||
+        previous.labels !== record.labels
+      ) {
+        this.registry.commit(plan);
+        this.stateDirty = true;
+      }
+      return record.files;
+    }
+    let staged: StagedFile[];
+    try {
+      staged = await this.stage(plan);
+    } catch (err) {
+      this.registry.abandon(plan);
+      throw deployError(err, `cannot deploy API ${plan.apiId}`);
+    }
+    await this.renameAll(plan, staged);
+    this.registry.commit(plan, { releaseStale: false });
+    this.stateDirty = true;
+    await this.removeStale(plan);
+    return plan.record.files;
+  }
+
+  /** Writes every changed file of the plan to a temp file; on failure removes the temps and rethrows. */
+  private async stage(plan: DeployPlan): Promise<StagedFile[]> {
+    const staged: StagedFile[] = [];
+    try {
+      for (const f of plan.files) {
+        if (f.unchanged) continue;
+        const dir = await this.folder(f.kind);
+        const final = joinInFolder(dir, f.fileName);
+        const temp = tempPathIn(dir);
+        staged.push({ temp, final, dir, file: f });
+        await writeNewFile(this.fs, temp, f.content, this.fsync);
+      }
+    } catch (err) {
+      await this.removeTemps(staged);
+      throw err;
+    }
+    return staged;
+  }
+
+  /** Renames staged files into place; a failure half way records what is on disk, then rethrows. */
+  private async renameAll(plan: DeployPlan, staged: readonly StagedFile[]): Promise<void> {
+    for (let i = 0; i < staged.length; i++) {
+      const s = staged[i]!;
+      try {
+        await this.fs.rename(s.temp, s.final);
+      } catch (err) {
+        await this.removeTemps(staged.slice(i));
+        this.recordPartialRename(plan, staged.slice(0, i));
+        throw deployError(err, `cannot deploy API ${plan.apiId} (renaming ${s.file.relPath})`);
+      }
+      this.dirtyDirs.add(s.dir);
+    }
+  }
+
+  // Some files are new, the rest old: keep owning both, and force a full rewrite on the next deploy.
+  private recordPartialRename(plan: DeployPlan, renamed: readonly StagedFile[]): void {
+    const files = new Map((plan.previous?.files ?? []).map((f) => [f.relPath, f]));
+    for (const s of renamed) files.set(s.file.relPath, s.file);
+    this.registry.recordPartial(plan.apiId, { ...plan.record, files: [...files.values()] });
+    this.stateDirty = true;
+  }
+
+  private async removeStale(plan: DeployPlan): Promise<void> {
+    const leftover: DeployedFile[] = [];
+    let failure: unknown;
+    for (const f of plan.stale) {
+      try {
+        await this.unlinkDeployed(f);
+        this.registry.releasePath(plan.apiId, f.relPath);
+      } catch (err) {
+        leftover.push(f);
+        failure ??= err;
+      }
+    }
+    if (failure !== undefined) {
+      // Still ours: keep them in the record so the next deploy or the undeploy removes them.
+      this.registry.recordPartial(plan.apiId, { ...plan.record, files: [...plan.record.files, ...leftover] });
+      throw deployError(failure, `API ${plan.apiId} deployed, but removing its old files failed`);
+    }
+  }
+
+  private async undeployNow(apiId: string): Promise<void> {
+    const record = this.registry.get(apiId);
+    if (record === undefined) return;
+    const leftover: DeployedFile[] = [];
+    let failure: unknown;
+    for (const f of record.files) {
+      try {
+        await this.unlinkDeployed(f);
+      } catch (err) {
+        leftover.push(f);
+        failure ??= err;
+      }
+    }
+    this.stateDirty = true;
+    if (failure !== undefined) {
+      this.registry.recordPartial(apiId, { ...record, files: leftover });
+      throw deployError(failure, `cannot undeploy API ${apiId}`);
+    }
+    this.registry.remove(apiId);
+  }
+
+  private async unlinkDeployed(f: DeployedFile): Promise<void> {
+    const { kind, fileName } = parseRelPath(f.relPath);
+    const dir = await this.folder(kind);
+    await unlinkIfPresent(this.fs, joinInFolder(dir, fileName));
+    this.dirtyDirs.add(dir);
+  }
+
+  private async flushNow(): Promise<void> {
+    const dirs = [...this.dirtyDirs];
+    const stateDirty = this.stateDirty;
+    this.dirtyDirs.clear();
+    this.stateDirty = false;
+    try {
+      // Directories first: the state must never name a file whose rename is not yet durable.
+      if (this.fsync) for (const dir of dirs) await fsyncDir(this.fs, dir);
+      if (stateDirty) await writeDeployState(this.fs, this.stateFile, this.registry.all(), this.fsync);
+    } catch (err) {
+      for (const dir of dirs) this.dirtyDirs.add(dir);
+      this.stateDirty ||= stateDirty;
+      throw deployError(err, `cannot save deploy state ${this.stateFile}`);
+    }
+  }
+
+  /** The absolute folder of `kind`, created and checked (inside deploymentDir, symlinks resolved) once. */
+  private folder(kind: ArtifactKind): Promise<string> {
+    let folder = this.folders.get(kind);
+    if (folder === undefined) {
+      // Checked before mkdir (a symlink pointing out must not be followed) and after (a race).
+      folder = Promise.resolve()
+        .then(() => this.fs.mkdir(artifactFolder(this.deploymentDir, kind), { recursive: true }))
+        .then(() => artifactFolder(this.deploymentDir, kind));
+      // A failed mkdir (disk full) is retried by the next deploy.
+      folder.catch(() => this.folders.delete(kind));
+      this.folders.set(kind, folder);
+    }
+    return folder;
+  }
+
+  private async removeTemps(staged: readonly StagedFile[]): Promise<void> {
+    for (const s of staged) await unlinkIfPresent(this.fs, s.temp).catch(() => undefined);
+  }
+
+  private async loadOnce(): Promise<DeployedApi[]> {
+    const apis = await readDeployState(this.fs, this.stateFile);
+    await this.removeLeftoverTemps();
+    // stat runs on libuv's thread pool: ask for every file at once instead of one API after another.
+    const missingCounts = await Promise.all(apis.map((api) => this.missingFiles(api.files)));
+    for (const [i, api] of apis.entries()) {
+      const missing = missingCounts[i] ?? 0;
+      const restored = this.registry.restore(missing === 0 ? api : { ...api, sha256: "" });
+      if (missing > 0 || restored.files.length !== api.files.length) this.stateDirty = true;
+    }
+    return this.registry.all();
+  }
+
+  private async missingFiles(files: readonly DeployedFile[]): Promise<number> {
+    const found = await Promise.all(
+      files.map((f) =>
+        this.fs.stat(path.join(this.deploymentDir, f.relPath)).then(
+          () => true,
+          () => false,
+        ),
+      ),
+    );
+    return found.filter((present) => !present).length;
+  }
+
+  private async removeLeftoverTemps(): Promise<void> {
+    for (const kind of Object.keys(ARTIFACT_FOLDERS) as ArtifactKind[]) {
+      let dir: string;
+      try {
+        dir = artifactFolder(this.deploymentDir, kind);
+      } catch {
+        continue; // an unsafe folder fails the first deploy into it, with the reason
+      }
+      const names = await this.fs.readdir(dir).catch(() => [] as string[]);
+      for (const name of names) if (isTempName(name)) await unlinkIfPresent(this.fs, path.join(dir, name));
+    }
+    const stateDir = path.dirname(this.stateFile);
+    const stateStem = path.basename(this.stateFile);
+    const names = await this.fs.readdir(stateDir).catch(() => [] as string[]);
+    for (const name of names) {
+      if (isTempName(name, stateStem)) await unlinkIfPresent(this.fs, path.join(stateDir, name));
+    }
+  }
+}
+
+function deployError(err: unknown, what: string): GwsyncError {
+  if (isGwsyncError(err)) return err;
+  const code = fsErrorCode(err);
+  const errno = (err as NodeJS.ErrnoException | undefined)?.code ?? "unknown";
+  const fix =
+    code === "GWSYNC_DEPLOY_DISK_FULL"
+      ? "free disk space; the previous version stays deployed"
+      : "check the disk and permissions";
+  return new GwsyncError(
+    code,
+    `${what}: ${errno} ${(err as Error | undefined)?.message ?? String(err)}; ${fix}`,
+    {
+      cause: err,
+      details: { errno },
+    },
+  );
+}

@@ -1,0 +1,300 @@
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { after, describe, test } from "node:test";
+import type { GatewayApiDto } from "../../src/artifacts/types.js";
+import { GwsyncError } from "../../src/errors.js";
+import { FileDeployer } from "../../src/gateway/deploy/file-deployer.js";
+
+const tmpRoot = fs.mkdtempSync(path.join(os.tmpdir(), "gwsync-deploy-"));
+after(() => fs.rmSync(tmpRoot, { recursive: true, force: true }));
+let dirCount = 0;
+function freshDir(): string {
+  return path.join(tmpRoot, `gw${++dirCount}`, "synapse-configs", "default");
+}
+
+function apiXml(provider: string, name: string, version: string, body = ""): string {
+  return `<api xmlns="http://ws.apache.org/ns/synapse" name="${provider}--${name}" context="/${name.toLowerCase()}/${version}" version="${version}" version-type="context"><resource methods="GET" url-mapping="/*">${body}</resource></api>`;
+}
+
+function dto(
+  name: string,
+  options: { version?: string; body?: string; seq?: string[]; ep?: string[]; le?: string[] } = {},
+): GatewayApiDto {
+  const version = options.version ?? "1.0.0";
+  return {
+    name,
+    version,
+    provider: "admin",
+    tenantDomain: "carbon.super",
+    apiId: `id-${name}`,
+    apiDefinition: apiXml("admin", name, version, options.body),
+    sequenceToBeAdd: (options.seq ?? []).map((s) => ({
+      name: s,
+      content: `<sequence xmlns="http://ws.apache.org/ns/synapse" name="${s}"/>`,
+    })),
+    endpointEntriesToBeAdd: (options.ep ?? []).map((e) => ({
+      name: e,
+      content: `<endpoint name="${e}"><address uri="http://b/"/></endpoint>`,
+    })),
+    localEntriesToBeAdd: (options.le ?? []).map((l) => ({
+      name: l,
+      content: `<localEntry key="${l}">x</localEntry>`,
+    })),
+  };
+}
+
+const meta = (sha256: string, seq = 1) => ({ revision: seq, sha256, seq, labels: ["Default"] });
+
+/** Every file under dir, relative, sorted. */
+function tree(dir: string): string[] {
+  if (!fs.existsSync(dir)) return [];
+  return (fs.readdirSync(dir, { recursive: true }) as string[])
+    .filter((p) => fs.statSync(path.join(dir, p)).isFile())
+    .map((p) => p.split(path.sep).join("/"))
+    .sort();
+}
+
+function unsafeName(err: unknown): boolean {
+  assert.ok(err instanceof GwsyncError);
+  assert.equal(err.code, "GWSYNC_ARTIFACT_NAME_UNSAFE");
+  return true;
+}
+
+describe("FileDeployer", () => {
+  test("deploys a DTO in WSO2's layout and records it beside the deployment folder", async () => {
+    const dir = freshDir();
+    const deployer = new FileDeployer({ deploymentDir: dir });
+    const d = dto("PizzaShackAPI", {
+      seq: ["admin--PizzaShackAPI:v1.0.0--In"],
+      ep: ["PizzaShackAPI--v1.0.0_APIproductionEndpoint"],
+      le: ["id-PizzaShackAPI"],
+    });
+    const files = await deployer.deploy(d, meta("a".repeat(64)));
+    assert.deepEqual(tree(dir), [
+      "api/admin--PizzaShackAPI_v1.0.0.xml",
+      "endpoints/PizzaShackAPI--v1.0.0_APIproductionEndpoint.xml",
+      "local-entries/id-PizzaShackAPI.xml",
+      "sequences/admin--PizzaShackAPI:v1.0.0--In.xml",
+    ]);
+    assert.equal(
+      fs.readFileSync(path.join(dir, "api/admin--PizzaShackAPI_v1.0.0.xml"), "utf8"),
+      d.apiDefinition,
+    );
+    assert.equal(files.length, 4);
+    assert.equal(
+      (fs.statSync(path.join(dir, "api/admin--PizzaShackAPI_v1.0.0.xml")).mode & 0o777).toString(8),
+      "644",
+    );
+    assert.equal(deployer.stateFile, `${dir}.gwsync-state.json`);
+    const state = JSON.parse(fs.readFileSync(deployer.stateFile, "utf8"));
+    assert.equal(state.apis[0].apiId, "id-PizzaShackAPI");
+    assert.equal(state.apis[0].context, "/pizzashackapi/1.0.0");
+    assert.equal(state.apis[0].files.length, 4);
+  });
+
+  test("an update replaces changed files and removes the files the API no longer has", async () => {
+    const dir = freshDir();
+    const deployer = new FileDeployer({ deploymentDir: dir });
+    await deployer.deploy(dto("A", { seq: ["s-old"], ep: ["ep1"] }), meta("1".repeat(64)));
+    const v2 = dto("A", { body: "<inSequence/>", seq: ["s-new"] });
+    await deployer.deploy(v2, meta("2".repeat(64), 2));
+    assert.deepEqual(tree(dir), ["api/admin--A_v1.0.0.xml", "sequences/s-new.xml"]);
+    assert.equal(fs.readFileSync(path.join(dir, "api/admin--A_v1.0.0.xml"), "utf8"), v2.apiDefinition);
+    assert.equal(deployer.get("id-A")?.seq, 2);
+  });
+
+  test("a new version of an API replaces the old version's file", async () => {
+    const dir = freshDir();
+    const deployer = new FileDeployer({ deploymentDir: dir });
+    await deployer.deploy(dto("A"), meta("1".repeat(64)));
+    await deployer.deploy(dto("A", { version: "2.0.0" }), meta("2".repeat(64), 2));
+    assert.deepEqual(tree(dir), ["api/admin--A_v2.0.0.xml"]);
+  });
+
+  test("undeploy removes exactly the API's files, not another API's nor the operator's", async () => {
+    const dir = freshDir();
+    const deployer = new FileDeployer({ deploymentDir: dir });
+    await deployer.deploy(dto("A", { seq: ["sa"] }), meta("1".repeat(64)));
+    await deployer.deploy(dto("B", { seq: ["sb"] }), meta("2".repeat(64)));
+    fs.writeFileSync(path.join(dir, "sequences", "custom.xml"), "<sequence/>");
+    await deployer.undeploy("id-A");
+    assert.deepEqual(tree(dir), ["api/admin--B_v1.0.0.xml", "sequences/custom.xml", "sequences/sb.xml"]);
+    assert.equal(deployer.get("id-A"), undefined);
+    await deployer.undeploy("id-unknown");
+    assert.deepEqual(
+      deployer.deployed().map((a) => a.apiId),
+      ["id-B"],
+    );
+  });
+
+  test("a file another API owns is refused before anything is written", async () => {
+    const dir = freshDir();
+    const deployer = new FileDeployer({ deploymentDir: dir });
+    await deployer.deploy(dto("A", { seq: ["shared"] }), meta("1".repeat(64)));
+    await assert.rejects(deployer.deploy(dto("B", { seq: ["shared"] }), meta("2".repeat(64))), (err) => {
+      assert.ok(err instanceof GwsyncError);
+      assert.equal(err.code, "GWSYNC_ARTIFACT_INVALID");
+      assert.match(err.message, /file sequences\/shared.xml is already owned by API id-A/);
+      return true;
+    });
+    assert.deepEqual(tree(dir), ["api/admin--A_v1.0.0.xml", "sequences/shared.xml"]);
+    await deployer.undeploy("id-B");
+    assert.ok(
+      fs.existsSync(path.join(dir, "sequences/shared.xml")),
+      "B's failed deploy must not let it delete A's file",
+    );
+  });
+
+  test("redeploying the same apiId and sha256 writes nothing and keeps mtimes", async () => {
+    const dir = freshDir();
+    const deployer = new FileDeployer({ deploymentDir: dir });
+    const d = dto("A", { seq: ["s"] });
+    await deployer.deploy(d, meta("1".repeat(64)));
+    const file = path.join(dir, "api/admin--A_v1.0.0.xml");
+    const past = new Date("2020-01-01T00:00:00Z");
+    fs.utimesSync(file, past, past);
+    const before = fs.statSync(file);
+    await deployer.deploy(structuredClone(d), meta("1".repeat(64), 5));
+    const afterStat = fs.statSync(file);
+    assert.equal(afterStat.mtimeMs, before.mtimeMs);
+    assert.equal(afterStat.ino, before.ino);
+    assert.equal(deployer.get("id-A")?.seq, 5, "the metadata still moves forward");
+  });
+
+  test("an update rewrites only the files whose content changed", async () => {
+    const dir = freshDir();
+    const deployer = new FileDeployer({ deploymentDir: dir });
+    await deployer.deploy(dto("A", { seq: ["s"] }), meta("1".repeat(64)));
+    const seqFile = path.join(dir, "sequences/s.xml");
+    const inode = fs.statSync(seqFile).ino;
+    await deployer.deploy(dto("A", { seq: ["s"], body: "<inSequence/>" }), meta("2".repeat(64), 2));
+    assert.equal(fs.statSync(seqFile).ino, inode);
+  });
+
+  test("the state survives a restart: a new deployer loads it and can undeploy what the old one wrote", async () => {
+    const dir = freshDir();
+    const first = new FileDeployer({ deploymentDir: dir });
+    await first.deploy(dto("A", { ep: ["e"] }), meta("1".repeat(64), 3));
+    await first.deploy(dto("B"), meta("2".repeat(64), 4));
+    const second = new FileDeployer({ deploymentDir: dir });
+    const loaded = await second.load();
+    assert.deepEqual(
+      loaded.map((a) => [a.apiId, a.seq, a.sha256.slice(0, 1), a.labels]),
+      [
+        ["id-A", 3, "1", ["Default"]],
+        ["id-B", 4, "2", ["Default"]],
+      ],
+    );
+    await second.undeploy("id-A");
+    assert.deepEqual(tree(dir), ["api/admin--B_v1.0.0.xml"]);
+    const third = new FileDeployer({ deploymentDir: dir });
+    assert.deepEqual(
+      (await third.load()).map((a) => a.apiId),
+      ["id-B"],
+    );
+  });
+
+  test("on load, an API whose file went missing is marked for a rewrite (empty sha256)", async () => {
+    const dir = freshDir();
+    await new FileDeployer({ deploymentDir: dir }).deploy(dto("A"), meta("1".repeat(64)));
+    fs.rmSync(path.join(dir, "api/admin--A_v1.0.0.xml"));
+    const second = new FileDeployer({ deploymentDir: dir });
+    assert.equal((await second.load())[0]?.sha256, "");
+    await second.deploy(dto("A"), meta("1".repeat(64)));
+    assert.deepEqual(tree(dir), ["api/admin--A_v1.0.0.xml"]);
+  });
+
+  test("on load, temp files a crash left behind are removed", async () => {
+    const dir = freshDir();
+    fs.mkdirSync(path.join(dir, "api"), { recursive: true });
+    fs.writeFileSync(path.join(dir, "api", ".gwsync-999-1.tmp"), "<api");
+    fs.writeFileSync(path.join(dir, "api", "operator.xml"), "<api/>");
+    fs.writeFileSync(path.join(path.dirname(dir), ".default.gwsync-state.json-999-3.tmp"), "{");
+    await new FileDeployer({ deploymentDir: dir }).load();
+    assert.deepEqual(tree(dir), ["api/operator.xml"]);
+    assert.deepEqual(fs.readdirSync(path.dirname(dir)).sort(), ["default"]);
+  });
+
+  test("a corrupt state file is refused with the way out", async () => {
+    const dir = freshDir();
+    fs.mkdirSync(dir, { recursive: true });
+    fs.writeFileSync(
+      `${dir}.gwsync-state.json`,
+      JSON.stringify({
+        format: 1,
+        apis: [{ apiId: "x", files: [{ kind: "api", relPath: "../../etc/passwd", sha256: "0".repeat(64) }] }],
+      }),
+    );
+    await assert.rejects(new FileDeployer({ deploymentDir: dir }).load(), (err) => {
+      assert.ok(err instanceof GwsyncError);
+      assert.equal(err.code, "GWSYNC_DEPLOY_IO");
+      assert.equal(err.retryable, false);
+      assert.match(err.message, /is not valid .*move it away and restart/);
+      return true;
+    });
+  });
+
+  test("a state file inside the deployment folder is refused", () => {
+    const dir = freshDir();
+    assert.throws(
+      () => new FileDeployer({ deploymentDir: dir, stateFile: path.join(dir, "state.json") }),
+      /must not be inside the deployment folder/,
+    );
+  });
+
+  test("deferFlush leaves the state file for one explicit flush", async () => {
+    const dir = freshDir();
+    const deployer = new FileDeployer({ deploymentDir: dir });
+    await Promise.all(
+      Array.from({ length: 50 }, (_, i) =>
+        deployer.deploy(dto(`Api${i}`), meta(String(i % 10).repeat(64)), { deferFlush: true }),
+      ),
+    );
+    assert.equal(fs.existsSync(deployer.stateFile), false);
+    assert.equal(tree(dir).length, 50);
+    await deployer.flush();
+    assert.equal(JSON.parse(fs.readFileSync(deployer.stateFile, "utf8")).apis.length, 50);
+  });
+
+  test("calls for one API apply in call order even when not awaited", async () => {
+    const dir = freshDir();
+    const deployer = new FileDeployer({ deploymentDir: dir });
+    const calls = [
+      deployer.deploy(dto("A", { seq: ["s1"] }), meta("1".repeat(64), 1)),
+      deployer.deploy(dto("A", { seq: ["s2"] }), meta("2".repeat(64), 2)),
+      deployer.undeploy("id-A"),
+      deployer.deploy(dto("A", { seq: ["s3"] }), meta("3".repeat(64), 3)),
+    ];
+    await Promise.all(calls);
+    assert.deepEqual(tree(dir), ["api/admin--A_v1.0.0.xml", "sequences/s3.xml"]);
+    assert.equal(deployer.get("id-A")?.seq, 3);
+  });
+
+  test("a name escaping the deployment folder is refused before any write", async () => {
+    const dir = freshDir();
+    const deployer = new FileDeployer({ deploymentDir: dir });
+    const evil = dto("A");
+    evil.sequenceToBeAdd = [{ name: "../../../escape", content: "<sequence/>" }];
+    await assert.rejects(deployer.deploy(evil, meta("1".repeat(64))), unsafeName);
+    assert.deepEqual(tree(path.dirname(path.dirname(dir))), []);
+    assert.equal(deployer.get("id-A"), undefined);
+  });
+
+  test("a deployment sub-folder that is a symlink pointing out is refused before any write", async () => {
+    const dir = freshDir();
+    const outside = fs.mkdtempSync(path.join(tmpRoot, "outside-"));
+    fs.mkdirSync(dir, { recursive: true });
+    fs.symlinkSync(outside, path.join(dir, "sequences"));
+    const deployer = new FileDeployer({ deploymentDir: dir });
+    await assert.rejects(deployer.deploy(dto("A", { seq: ["s"] }), meta("1".repeat(64))), unsafeName);
+    assert.deepEqual(fs.readdirSync(outside), []);
+    assert.equal(deployer.get("id-A"), undefined);
+    // The claim was released: after the operator fixes the folder, the same deploy works.
+    fs.unlinkSync(path.join(dir, "sequences"));
+    const fixed = new FileDeployer({ deploymentDir: dir });
+    await fixed.deploy(dto("A", { seq: ["s"] }), meta("1".repeat(64)));
+    assert.ok(tree(dir).includes("sequences/s.xml"));
+  });
+});
