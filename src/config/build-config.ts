@@ -103,6 +103,7 @@ function buildGwsync(
     httpPort: g?.http_port ?? D.DEFAULT_HTTP_PORT,
     httpHost: g?.http_host ?? D.DEFAULT_HTTP_HOST,
     jndiDir: dir(g?.jndi_dir, D.DEFAULT_JNDI_DIR),
+    exchange: g?.exchange ?? "amq.topic",
     // Each half defaults on its own, so GWSYNC_HTTP_PASSWORD alone keeps the event hub user name.
     http: {
       username: g?.http?.username ?? eventHub.username,

@@ -57,6 +57,7 @@ export const GwsyncSectionSchema = z.strictObject(
     http_port: int(0, MAX_PORT).optional(),
     http_host: text().optional(),
     jndi_dir: text().optional(),
+    exchange: name(SAFE_NAME, SAFE_RULE).optional(),
     max_message_bytes: int(1, Number.MAX_SAFE_INTEGER, " bytes").optional(),
     max_inline_artifact_bytes: int(1, Number.MAX_SAFE_INTEGER, " bytes").optional(),
     queue_expires_ms: int(1, Number.MAX_SAFE_INTEGER, " ms").optional(),

@@ -106,6 +106,20 @@ export interface SaveArtifactResult {
   changed: boolean;
 }
 
+/** The latest heartbeat of a gateway, as the control plane recorded it. */
+export interface GatewayHeartbeat {
+  nodeId: string;
+  region: string;
+  labels: string[];
+  appliedSeq: number;
+  deployed: number;
+  version: string;
+  /** ready | stale | starting */
+  status: string;
+  intervalMs: number;
+  lastSeen: number;
+}
+
 /**
  * The storage extension point: saver + retriever + changelog + outbox. SQLite is the embedded default;
  * PostgreSQL and MySQL can implement the same interface without touching the publisher or the gateway.
@@ -145,5 +159,9 @@ export interface ArtifactStore {
   recordAttempt?(ids: number[]): void;
   /** Count the rows waiting in the outbox. */
   outboxDepth(): number;
+  /** Record a gateway's heartbeat (upsert by node id). */
+  recordHeartbeat(hb: GatewayHeartbeat): void;
+  /** Every gateway that ever sent a heartbeat, by node id. */
+  listGateways(): GatewayHeartbeat[];
   close(): void;
 }

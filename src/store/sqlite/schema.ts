@@ -82,8 +82,23 @@ CREATE TABLE IF NOT EXISTS GWSYNC_OUTBOX (
 );
 `;
 
+/** Gateways seen through their AMQP heartbeats (`gwsync status`): the latest beat of each node. */
+const GWSYNC_GATEWAYS = `
+CREATE TABLE IF NOT EXISTS GWSYNC_GATEWAYS (
+  NODE_ID TEXT NOT NULL PRIMARY KEY,
+  REGION TEXT NOT NULL,
+  LABELS TEXT NOT NULL,
+  APPLIED_SEQ INTEGER NOT NULL,
+  DEPLOYED INTEGER NOT NULL,
+  VERSION TEXT NOT NULL,
+  STATUS TEXT NOT NULL,
+  INTERVAL_MS INTEGER NOT NULL,
+  LAST_SEEN INTEGER NOT NULL
+);
+`;
+
 /** Migrations by target version: MIGRATIONS[n - 1] brings a store from user_version n-1 to n. */
-const MIGRATIONS: readonly string[] = [WSO2_TABLES + GWSYNC_TABLES];
+const MIGRATIONS: readonly string[] = [WSO2_TABLES + GWSYNC_TABLES, GWSYNC_GATEWAYS];
 
 /** The schema version this code writes and reads, kept in `PRAGMA user_version`. */
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -4,6 +4,7 @@ import { type ParsedSave, parseOutboxMessages, parseSaveInput } from "../save-in
 import type {
   ArtifactStore,
   ChangeRecord,
+  GatewayHeartbeat,
   NewOutboxMessage,
   OutboxMessage,
   SaveArtifactInput,
@@ -220,6 +221,38 @@ export class SqliteArtifactStore implements ArtifactStore {
 
   outboxDepth(): number {
     return guard(this.file, "outboxDepth", () => this.#r.outboxDepth.get() ?? 0);
+  }
+
+  recordHeartbeat(hb: GatewayHeartbeat): void {
+    this.#writes("recordHeartbeat");
+    guard(this.file, "recordHeartbeat", () =>
+      this.#db
+        .prepare(
+          `INSERT INTO GWSYNC_GATEWAYS (NODE_ID, REGION, LABELS, APPLIED_SEQ, DEPLOYED, VERSION, STATUS, INTERVAL_MS, LAST_SEEN)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+           ON CONFLICT (NODE_ID) DO UPDATE SET REGION = excluded.REGION, LABELS = excluded.LABELS,
+             APPLIED_SEQ = excluded.APPLIED_SEQ, DEPLOYED = excluded.DEPLOYED, VERSION = excluded.VERSION,
+             STATUS = excluded.STATUS, INTERVAL_MS = excluded.INTERVAL_MS, LAST_SEEN = excluded.LAST_SEEN`,
+        )
+        .run(hb.nodeId, hb.region, JSON.stringify(hb.labels), hb.appliedSeq, hb.deployed, hb.version, hb.status, hb.intervalMs, hb.lastSeen),
+    );
+  }
+
+  listGateways(): GatewayHeartbeat[] {
+    const rows = guard(this.file, "listGateways", () =>
+      this.#db.prepare("SELECT * FROM GWSYNC_GATEWAYS ORDER BY NODE_ID").all(),
+    ) as Record<string, unknown>[];
+    return rows.map((r) => ({
+      nodeId: String(r.NODE_ID),
+      region: String(r.REGION),
+      labels: JSON.parse(String(r.LABELS)) as string[],
+      appliedSeq: Number(r.APPLIED_SEQ),
+      deployed: Number(r.DEPLOYED),
+      version: String(r.VERSION),
+      status: String(r.STATUS),
+      intervalMs: Number(r.INTERVAL_MS),
+      lastSeen: Number(r.LAST_SEEN),
+    }));
   }
 
   close(): void {

@@ -1,0 +1,153 @@
+import { EventEmitter } from "node:events";
+import amqp, { type ChannelModel, type Options, type RecoveringChannelModel } from "amqplib";
+import type { BrokerEndpoint } from "../config/types.js";
+import { GwsyncError } from "../errors.js";
+import { type Logger, silentLogger } from "../log.js";
+
+/** Where a supervised connection stands; a discriminated union so callers switch on `state`. */
+export type BrokerStatus =
+  | { state: "connecting"; broker: string; attempt: number }
+  | { state: "connected"; broker: string; since: number }
+  | { state: "disconnected"; broker: string; error: string }
+  | { state: "closed" };
+
+export const DEFAULT_HEARTBEAT_SEC = 10;
+export const DEFAULT_RECONNECT_INITIAL_DELAY_MS = 200;
+export const DEFAULT_RECONNECT_MAX_DELAY_MS = 10 * 1000;
+
+export interface BrokerConnectionOptions {
+  /** Brokers in failover order; the connection cycles through them round-robin. */
+  endpoints: BrokerEndpoint[];
+  /** Shown to the broker (management UI) and in logs. */
+  connectionName: string;
+  heartbeatSec?: number;
+  reconnectInitialDelayMs?: number;
+  reconnectMaxDelayMs?: number;
+  /** Attempts before the first successful connection (Infinity: keep trying). */
+  initialMaxRetries?: number;
+  /** Runs after every (re)connect: declare topology, open channels, start consumers. */
+  setup: (model: ChannelModel) => Promise<void>;
+  logger?: Logger;
+}
+
+export function describeEndpoint(e: BrokerEndpoint): string {
+  return `${e.protocol}://${e.hostname}:${e.port}${e.vhost === "/" ? "" : `/${e.vhost}`}`;
+}
+
+function toConnectOptions(e: BrokerEndpoint, heartbeat: number): Options.Connect {
+  return {
+    protocol: e.protocol,
+    hostname: e.hostname,
+    port: e.port,
+    username: e.username,
+    password: e.password,
+    vhost: e.vhost,
+    heartbeat,
+  };
+}
+
+/**
+ * A supervised AMQP connection: amqplib's opt-in recovery does the reconnecting (backoff with jitter,
+ * `setup` re-run after each reconnect); this class adds broker failover by pointing the connect
+ * options at the next broker after every failed attempt or lost connection.
+ */
+export class BrokerConnection extends EventEmitter {
+  #model: RecoveringChannelModel | undefined;
+  #status: BrokerStatus;
+  #index = 0;
+  readonly #target: Options.Connect;
+  readonly #options: BrokerConnectionOptions;
+  readonly #log: Logger;
+  readonly #heartbeat: number;
+
+  constructor(options: BrokerConnectionOptions) {
+    super();
+    if (options.endpoints.length === 0) {
+      throw new GwsyncError("GWSYNC_CONFIG_INVALID", "no broker endpoint configured (apim.event_hub.event_listening_endpoints)");
+    }
+    this.#options = options;
+    this.#log = (options.logger ?? silentLogger).child({ component: "amqp", connection: options.connectionName });
+    this.#heartbeat = options.heartbeatSec ?? DEFAULT_HEARTBEAT_SEC;
+    this.#target = toConnectOptions(options.endpoints[0]!, this.#heartbeat);
+    this.#status = { state: "connecting", broker: this.currentBroker, attempt: 0 };
+  }
+
+  get status(): BrokerStatus {
+    return this.#status;
+  }
+
+  get currentBroker(): string {
+    return describeEndpoint(this.#options.endpoints[this.#index]!);
+  }
+
+  #setStatus(status: BrokerStatus): void {
+    this.#status = status;
+    this.emit("status", status);
+  }
+
+  #failover(): void {
+    const n = this.#options.endpoints.length;
+    if (n < 2) return;
+    this.#index = (this.#index + 1) % n;
+    Object.assign(this.#target, toConnectOptions(this.#options.endpoints[this.#index]!, this.#heartbeat));
+  }
+
+  /** Connect (waiting for the first connection) and keep the connection up until close(). */
+  async start(): Promise<void> {
+    const model = await amqp.connect(this.#target, {
+      // Nagle holds back small frames ~40 ms; publish→deploy latency is the product (DESIGN.md §4).
+      noDelay: true,
+      clientProperties: { connection_name: this.#options.connectionName },
+      recovery: {
+        initialDelay: this.#options.reconnectInitialDelayMs ?? DEFAULT_RECONNECT_INITIAL_DELAY_MS,
+        maxDelay: this.#options.reconnectMaxDelayMs ?? DEFAULT_RECONNECT_MAX_DELAY_MS,
+        factor: 2,
+        jitter: 0.2,
+        maxRetries: Number.POSITIVE_INFINITY,
+        initialMaxRetries: this.#options.initialMaxRetries ?? Number.POSITIVE_INFINITY,
+        waitForConnect: false,
+        setup: (m: ChannelModel) => this.#options.setup(m),
+      },
+    });
+    this.#model = model;
+    model.on("connect", () => {
+      this.#log.info({ broker: this.currentBroker }, "connected to broker");
+      this.#setStatus({ state: "connected", broker: this.currentBroker, since: Date.now() });
+      this.emit("connect");
+    });
+    model.on("disconnect", (err: Error) => {
+      this.#log.warn({ broker: this.currentBroker, err: err?.message }, "broker connection lost");
+      this.#setStatus({ state: "disconnected", broker: this.currentBroker, error: err?.message ?? "closed" });
+      this.#failover();
+      this.emit("disconnect", err);
+    });
+    model.on("connect-failed", (err: Error) => {
+      this.#log.warn({ broker: this.currentBroker, err: err?.message }, "broker connection attempt failed");
+      this.#failover();
+    });
+    model.on("reconnect-scheduled", (info: { attempt: number; delay: number }) => {
+      this.#setStatus({ state: "connecting", broker: this.currentBroker, attempt: info.attempt });
+    });
+    model.on("reconnect-failed", (err: Error) => {
+      this.#log.error({ err: err?.message }, "gave up connecting to the broker");
+      this.emit("failed", err);
+    });
+    model.on("error", (err: Error) => this.#log.warn({ err: err?.message }, "broker connection error"));
+    try {
+      await model.waitForConnect();
+    } catch (err) {
+      throw new GwsyncError(
+        "GWSYNC_BROKER_UNREACHABLE",
+        `cannot connect to any broker (${this.#options.endpoints.map(describeEndpoint).join(", ")})`,
+        { cause: err },
+      );
+    }
+  }
+
+  async close(): Promise<void> {
+    const model = this.#model;
+    this.#model = undefined;
+    this.#setStatus({ state: "closed" });
+    if (model) await model.close().catch(() => undefined);
+  }
+}

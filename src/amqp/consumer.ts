@@ -1,0 +1,135 @@
+import type { Channel, ConsumeMessage } from "amqplib";
+import type { Logger } from "../log.js";
+
+/** What a handler decided about one delivery. */
+export type Outcome =
+  | { kind: "ack" }
+  /** Cannot ever be valid: straight to the dead-letter queue with the reason. */
+  | { kind: "reject"; reason: string }
+  /** Might work later: requeue, up to the delivery limit, then dead-letter. */
+  | { kind: "retry"; reason: string };
+
+export const ACK: Outcome = { kind: "ack" };
+
+export interface ConsumerOptions {
+  queue: string;
+  prefetch: number;
+  /** Deliveries of one message before it is dead-lettered. */
+  maxDeliveries: number;
+  /** Pause before a retried message is requeued, so a poison message cannot spin the CPU. */
+  retryDelayMs: number;
+  handle: (msg: ConsumeMessage) => Promise<Outcome>;
+  onReject?: (msg: ConsumeMessage, reason: string) => void;
+  /** Queue that receives a copy of each rejected message with its reason in `x-gwsync-reason`. */
+  deadLetterQueue?: string;
+  logger: Logger;
+}
+
+/** Header carrying why a message was dead-lettered (the broker's x-death only says "rejected"). */
+export const HEADER_REJECT_REASON = "x-gwsync-reason";
+const MAX_REASON_LENGTH = 1000;
+
+/**
+ * Consumes a queue with manual acknowledgements: a message is acked only after its handler finished.
+ * Redeliveries are counted per message id (classic queues carry no delivery count) and a message that
+ * keeps failing is dead-lettered after `maxDeliveries`. A handler that throws counts as a retry.
+ */
+export class QueueConsumer {
+  readonly #o: ConsumerOptions;
+  readonly #deliveries = new Map<string, number>();
+  #channel: Channel | undefined;
+  #tag: string | undefined;
+  #inFlight = new Set<Promise<void>>();
+  #stopping = false;
+
+  constructor(options: ConsumerOptions) {
+    this.#o = options;
+  }
+
+  get inFlight(): number {
+    return this.#inFlight.size;
+  }
+
+  async start(ch: Channel): Promise<void> {
+    this.#channel = ch;
+    this.#stopping = false;
+    await ch.prefetch(this.#o.prefetch);
+    const reply = await ch.consume(this.#o.queue, (msg) => {
+      if (msg === null) {
+        // null means the broker cancelled the consumer (queue deleted); the connection setup redeclares.
+        this.#o.logger.warn({ queue: this.#o.queue }, "consumer cancelled by the broker");
+        ch.close().catch(() => undefined);
+        return;
+      }
+      const p = this.#process(ch, msg).finally(() => this.#inFlight.delete(p));
+      this.#inFlight.add(p);
+    });
+    this.#tag = reply.consumerTag;
+  }
+
+  /** Stop taking new deliveries and wait for the ones in progress to finish (ack or nack). */
+  async stop(): Promise<void> {
+    this.#stopping = true;
+    const ch = this.#channel;
+    if (ch && this.#tag) await ch.cancel(this.#tag).catch(() => undefined);
+    await Promise.allSettled([...this.#inFlight]);
+  }
+
+  /**
+   * With a dead-letter queue: publish a copy carrying the reason, then ack (same channel, so the
+   * broker sees the copy first). Without one: nack without requeue (the queue's DLX takes it).
+   */
+  #deadLetter(ch: Channel, msg: ConsumeMessage, reason: string): void {
+    this.#o.onReject?.(msg, reason);
+    const dlq = this.#o.deadLetterQueue;
+    if (!dlq) {
+      ch.nack(msg, false, false);
+      return;
+    }
+    const p = msg.properties;
+    ch.sendToQueue(dlq, msg.content, {
+      persistent: true,
+      ...(p.contentType ? { contentType: p.contentType } : {}),
+      ...(p.messageId ? { messageId: p.messageId } : {}),
+      ...(typeof p.timestamp === "number" ? { timestamp: p.timestamp } : {}),
+      headers: {
+        ...(msg.properties.headers ?? {}),
+        [HEADER_REJECT_REASON]: reason.slice(0, MAX_REASON_LENGTH),
+        "x-gwsync-stream": msg.fields.routingKey,
+      },
+    });
+    ch.ack(msg);
+  }
+
+  async #process(ch: Channel, msg: ConsumeMessage): Promise<void> {
+    let outcome: Outcome;
+    try {
+      outcome = await this.#o.handle(msg);
+    } catch (err) {
+      outcome = { kind: "retry", reason: err instanceof Error ? err.message : String(err) };
+    }
+    const id = msg.properties.messageId ?? `${msg.fields.routingKey}:${msg.content.length}:${msg.fields.deliveryTag}`;
+    try {
+      if (outcome.kind === "ack") {
+        this.#deliveries.delete(id);
+        ch.ack(msg);
+      } else if (outcome.kind === "reject") {
+        this.#deliveries.delete(id);
+        this.#deadLetter(ch, msg, outcome.reason);
+      } else {
+        const n = (this.#deliveries.get(id) ?? 0) + 1;
+        if (n >= this.#o.maxDeliveries) {
+          this.#deliveries.delete(id);
+          this.#deadLetter(ch, msg, `gave up after ${n} deliveries: ${outcome.reason}`);
+        } else {
+          this.#deliveries.set(id, n);
+          if (!this.#stopping) await new Promise((r) => setTimeout(r, this.#o.retryDelayMs));
+          ch.nack(msg, false, true);
+        }
+      }
+    } catch (err) {
+      // The channel closed under us: the broker redelivers the message on the next connection.
+      this.#o.logger.debug({ err: (err as Error).message }, "could not settle a delivery; it will be redelivered");
+    }
+  }
+}

@@ -1,0 +1,50 @@
+import type { Channel } from "amqplib";
+
+/** WSO2's topics live on amq.topic (Qpid JNDI: "a JMS topic is implemented as an amq.topic exchange"). */
+export const DEFAULT_EXCHANGE = "amq.topic";
+export const DEFAULT_QUEUE_EXPIRES_MS = 14 * 24 * 60 * 60 * 1000;
+export const DEFAULT_QUEUE_MAX_LENGTH = 1_000_000;
+
+export interface GatewayQueueOptions {
+  /** Durable queue name, e.g. gwsync.gateway.<node_id>. */
+  queue: string;
+  exchange: string;
+  routingKeys: readonly string[];
+  /** The queue is deleted after being unused this long (a gateway gone for good). */
+  expiresMs: number;
+  /** Oldest messages are dropped past this length; the gateway catches up from the changelog. */
+  maxLength: number;
+  queueType: "classic" | "quorum";
+  /** Quorum queues count deliveries themselves and dead-letter past this limit. */
+  deliveryLimit: number;
+}
+
+export function deadLetterQueueName(queue: string): string {
+  return `${queue}.dead-letter`;
+}
+
+/**
+ * Declares a gateway's durable queue, its dead-letter queue and the bindings. Idempotent: runs after
+ * every reconnect. Amq.* exchanges are predeclared and may not be redeclared with other arguments,
+ * so only custom exchanges (tests, private hubs) are asserted.
+ */
+export async function declareGatewayQueue(ch: Channel, o: GatewayQueueOptions): Promise<void> {
+  await assertTopicExchange(ch, o.exchange);
+  const dlq = deadLetterQueueName(o.queue);
+  await ch.assertQueue(dlq, { durable: true, arguments: { "x-expires": o.expiresMs, "x-queue-type": o.queueType } });
+  const args: Record<string, unknown> = {
+    "x-expires": o.expiresMs,
+    "x-max-length": o.maxLength,
+    "x-dead-letter-exchange": "",
+    "x-dead-letter-routing-key": dlq,
+    "x-queue-type": o.queueType,
+  };
+  if (o.queueType === "quorum") args["x-delivery-limit"] = o.deliveryLimit;
+  await ch.assertQueue(o.queue, { durable: true, arguments: args });
+  for (const key of o.routingKeys) await ch.bindQueue(o.queue, o.exchange, key);
+}
+
+export async function assertTopicExchange(ch: Channel, exchange: string): Promise<void> {
+  if (exchange === "" || exchange.startsWith("amq.")) return;
+  await ch.assertExchange(exchange, "topic", { durable: true });
+}

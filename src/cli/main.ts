@@ -1,0 +1,50 @@
+import { readFileSync } from "node:fs";
+import { Command, CommanderError } from "commander";
+import { registerConfigCheck } from "./config-check-command.js";
+import { registerDemo } from "./demo-command.js";
+import { EXIT_RUNTIME, EXIT_USAGE, ExitError, toExit } from "./common.js";
+import { registerPublish, registerRemove } from "./publish-command.js";
+import { registerServices } from "./service-commands.js";
+import { registerStatus } from "./status-command.js";
+
+const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
+
+export function buildProgram(): Command {
+  const program = new Command("gwsync")
+    .description("Keeps API gateways in step with their control plane over AMQP (WSO2-compatible)")
+    .version(pkg.version, "-V, --version")
+    .exitOverride()
+    .showHelpAfterError();
+  registerServices(program);
+  registerPublish(program);
+  registerRemove(program);
+  registerStatus(program);
+  registerConfigCheck(program);
+  registerDemo(program);
+  return program;
+}
+
+async function main(argv: string[]): Promise<number> {
+  try {
+    await buildProgram().parseAsync(argv);
+    return 0;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // --help and --version end through here with exit code 0.
+      return err.exitCode === 0 ? 0 : EXIT_USAGE;
+    }
+    const e = toExit(err);
+    process.stderr.write(`${e.message}\n`);
+    return e.exitCode;
+  }
+}
+
+main(process.argv).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    process.stderr.write(`gwsync: ${(err as Error).message}\n`);
+    process.exitCode = err instanceof ExitError ? err.exitCode : EXIT_RUNTIME;
+  },
+);

@@ -1,0 +1,459 @@
+import { EventEmitter } from "node:events";
+import { join } from "node:path";
+import type { Channel, ChannelModel, ConsumeMessage } from "amqplib";
+import type { FastifyInstance } from "fastify";
+import { BrokerConnection } from "../amqp/connection.js";
+import { ACK, type Outcome, QueueConsumer } from "../amqp/consumer.js";
+import { DEFAULT_EXCHANGE, deadLetterQueueName, declareGatewayQueue } from "../amqp/topology.js";
+import { parseGatewayApiDto, sha256Hex, validateDto } from "../artifacts/gateway-api-dto.js";
+import type { GwsyncConfig } from "../config/types.js";
+import { decodeEvent } from "../events/decode.js";
+import { type Heartbeat, HEARTBEAT_ROUTING_KEY } from "../events/heartbeat.js";
+import { HEADER_REVISION, HEADER_SEQ, HEADER_SHA256, TOPICS } from "../events/topics.js";
+import type { InboundEvent } from "../events/types.js";
+import { GwsyncError, isGwsyncError } from "../errors.js";
+import { createHttpServer } from "../http/server.js";
+import { ServiceMetrics } from "../http/metrics.js";
+import { type Logger, silentLogger } from "../log.js";
+import type { ApiDeployer } from "./deploy/deployer.js";
+import { FileDeployer } from "./deploy/file-deployer.js";
+import { MemoryDeployer } from "./deploy/memory-deployer.js";
+import { GroupCommit } from "./group-commit.js";
+import { KeyedSerializer } from "./keyed-serializer.js";
+import { type InlineArtifact, Reconciler } from "./reconciler.js";
+import { type ArtifactRetriever, HttpArtifactRetriever } from "./retriever.js";
+import { retryPolicyOf } from "./retry.js";
+import { registerGatewayRoutes } from "./routes.js";
+import { RuntimeState } from "./runtime/runtime-state.js";
+
+export const DEFAULT_PREFETCH = 64;
+export const GWSYNC_VERSION = "0.1.0";
+/** Longest wait honoured for event_waiting_time (a bad clock must not stall the consumer). */
+const MAX_EVENT_WAIT_MS = 60 * 1000;
+
+/** Startup deployment, as /readyz reports it. */
+export type StartupState =
+  | { phase: "loading" }
+  | { phase: "done"; deployed: number; total: number; ms: number }
+  /** Control plane unreachable after the retries: serving last-known-good, still retrying. */
+  | { phase: "stale"; error: string };
+
+export interface GatewayOptions {
+  config: GwsyncConfig;
+  logger?: Logger;
+  retriever?: ArtifactRetriever;
+  deployer?: ApiDeployer;
+  /** Start the HTTP server (default true). */
+  http?: boolean;
+  /** Progress of the startup deployment (CLI progress bar). */
+  onStartupProgress?: (done: number, total: number) => void;
+}
+
+/**
+ * The gateway sidecar: its own durable queue bound to the four streams, a label filter, fetch with
+ * retry, atomic deploy, runtime state from the other streams, and catch-up by changelog. A message is
+ * acknowledged only after its effect is on disk.
+ */
+export class Gateway {
+  readonly config: GwsyncConfig;
+  readonly log: Logger;
+  readonly metrics = new ServiceMetrics("gateway");
+  /**
+   * "applied" (outcome, apiId) after every reconcile; "rejected" (stream, reason) per dead-lettered
+   * message; "runtime" (stream, result) per runtime-state event. Tests count these instead of sleeping.
+   */
+  readonly events = new EventEmitter();
+  readonly deployer: ApiDeployer;
+  readonly runtime: RuntimeState;
+  readonly reconciler: Reconciler;
+  readonly queueName: string;
+  #startup: StartupState = { phase: "loading" };
+  #connection: BrokerConnection | undefined;
+  #consumer: QueueConsumer | undefined;
+  #http: FastifyInstance | undefined;
+  readonly #serial = new KeyedSerializer();
+  readonly #shutdown = new AbortController();
+  #watermark = 0;
+  #staleRounds = 0;
+  readonly #durable: GroupCommit;
+  #catchUpTimer: NodeJS.Timeout | undefined;
+  #heartbeatTimer: NodeJS.Timeout | undefined;
+  #heartbeatChannel: Channel | undefined;
+  #catchUpRunning: Promise<void> | undefined;
+  readonly #options: GatewayOptions;
+  #background: Promise<void> | undefined;
+
+  constructor(options: GatewayOptions) {
+    const { config } = options;
+    this.#options = options;
+    this.config = config;
+    this.log = (options.logger ?? silentLogger).child({ component: "gateway", node: config.gwsync.nodeId });
+    this.queueName = `gwsync.gateway.${config.gwsync.nodeId}`;
+    this.deployer =
+      options.deployer ??
+      (config.gateway.saveArtifactsLocally
+        ? new FileDeployer({
+            deploymentDir: config.gateway.deploymentDir,
+            stateFile: join(config.gwsync.dataDir, "gateway-state.json"),
+            skipList: config.gateway.skipList,
+          })
+        : new MemoryDeployer({ skipList: config.gateway.skipList }));
+    this.runtime = new RuntimeState({
+      dir: join(config.gwsync.dataDir, "runtime"),
+      onError: (err) => this.log.error({ err: err.message, code: err.code }, "runtime state could not be saved; retrying"),
+    });
+    this.#durable = new GroupCommit(() => this.runtime.flush());
+    const retriever =
+      options.retriever ??
+      new HttpArtifactRetriever({
+        serviceUrl: config.eventHub.serviceUrl,
+        username: config.eventHub.username,
+        password: config.eventHub.password,
+      });
+    this.reconciler = new Reconciler({
+      labels: config.gateway.gatewayLabels,
+      retriever,
+      deployer: this.deployer,
+      policy: retryPolicyOf(config.gateway),
+      logger: this.log,
+      hooks: {
+        onRetry: (err, attempt) => {
+          this.metrics.fetchRetries.inc();
+          this.events.emit("fetch-retry", err, attempt);
+        },
+        onApplied: (outcome, apiId) => this.events.emit("applied", outcome, apiId),
+      },
+    });
+  }
+
+  get startup(): StartupState {
+    return this.#startup;
+  }
+
+  /** Ready: async mode at once; sync mode once the startup deployment is done or its retries are spent. */
+  get ready(): boolean {
+    return this.config.gateway.dataRetrievalMode === "async" || this.#startup.phase !== "loading";
+  }
+
+  get brokerStatus(): BrokerConnection["status"] | { state: "not-started" } {
+    return this.#connection?.status ?? { state: "not-started" };
+  }
+
+  get watermark(): number {
+    return this.#watermark;
+  }
+
+  /**
+   * Start: last-known-good first, then the broker (subscribing before the bulk load, so nothing
+   * published meanwhile is missed), then the startup deployment in the configured mode. Resolves when
+   * the gateway is ready (sync: deployed or retries spent; async: at once).
+   */
+  async start(): Promise<void> {
+    await this.deployer.load();
+    const report = this.runtime.load();
+    this.log.info({ runtime: report }, "runtime state loaded");
+    this.metrics.deployedApis.set(this.deployer.deployed().length);
+    if (this.#options.http !== false) await this.#startHttp();
+    this.#startBroker();
+    const load = this.#startupDeploy();
+    if (this.config.gateway.dataRetrievalMode === "sync") await load;
+    else this.#background = load;
+    this.#heartbeatTimer = setInterval(() => this.#sendHeartbeat(), this.config.gwsync.heartbeatIntervalMs);
+    this.#heartbeatTimer.unref();
+    const interval = this.config.gwsync.catchUpIntervalMs;
+    if (interval > 0) {
+      this.#catchUpTimer = setInterval(() => void this.catchUp(), interval);
+      this.#catchUpTimer.unref();
+    }
+  }
+
+  async #startHttp(): Promise<void> {
+    const g = this.config.gwsync;
+    const app = createHttpServer({
+      host: g.httpHost,
+      port: g.httpPort,
+      username: g.http.username,
+      password: g.http.password,
+      logger: this.log,
+    });
+    registerGatewayRoutes(app, this);
+    await app.listen({ host: g.httpHost, port: g.httpPort });
+    this.#http = app;
+  }
+
+  /** The bound HTTP address (tests use port 0). */
+  get httpUrl(): string | undefined {
+    const addr = this.#http?.server.address();
+    return addr && typeof addr === "object" ? `http://${addr.address.includes(":") ? `[${addr.address}]` : addr.address}:${addr.port}` : undefined;
+  }
+
+  #startBroker(): void {
+    const g = this.config.gwsync;
+    const exchange = g.exchange ?? DEFAULT_EXCHANGE;
+    const consumer = new QueueConsumer({
+      queue: this.queueName,
+      prefetch: DEFAULT_PREFETCH,
+      maxDeliveries: g.maxDeliveries,
+      retryDelayMs: Math.min(this.config.gateway.deploymentRetryDurationMs, 5000),
+      handle: (msg) => this.#handle(msg),
+      deadLetterQueue: deadLetterQueueName(this.queueName),
+      onReject: (msg, reason) => {
+        this.log.warn({ stream: msg.fields.routingKey, messageId: msg.properties.messageId, reason }, "message dead-lettered");
+        this.events.emit("rejected", msg.fields.routingKey, reason);
+      },
+      logger: this.log,
+    });
+    this.#consumer = consumer;
+    const conn = new BrokerConnection({
+      endpoints: this.config.eventHub.eventListeningEndpoints,
+      connectionName: `gwsync-gateway-${g.nodeId}`,
+      heartbeatSec: g.heartbeatSec,
+      logger: this.log,
+      setup: async (model: ChannelModel) => {
+        const ch = await model.createChannel();
+        ch.on("error", (err: Error) => this.log.warn({ err: err.message }, "gateway channel error"));
+        await declareGatewayQueue(ch, {
+          queue: this.queueName,
+          exchange,
+          routingKeys: TOPICS,
+          expiresMs: g.queueExpiresMs,
+          maxLength: g.queueMaxLength,
+          queueType: g.queueType,
+          deliveryLimit: g.maxDeliveries,
+        });
+        await consumer.start(ch);
+        const hb = await model.createChannel();
+        hb.on("error", () => undefined);
+        this.#heartbeatChannel = hb;
+        this.#sendHeartbeat();
+      },
+    });
+    conn.on("status", (s: { state: string }) => this.metrics.brokerConnected.set(s.state === "connected" ? 1 : 0));
+    // Every (re)connect may follow missed events (queue expired or overflowed): catch up.
+    conn.on("connect", () => {
+      if (this.#startup.phase !== "loading") void this.catchUp();
+    });
+    this.#connection = conn;
+    conn.start().catch((err: unknown) => this.log.error({ err: (err as Error).message }, "broker connection failed"));
+  }
+
+  async #startupDeploy(): Promise<void> {
+    const started = Date.now();
+    const mode = this.config.gateway.dataRetrievalMode;
+    this.log.info({ mode, labels: this.config.gateway.gatewayLabels }, "startup deployment begins");
+    try {
+      const r = await this.#serial.run("\u0000startup", (signal) =>
+        this.reconciler.bulkLoad(AbortSignal.any([signal, this.#shutdown.signal]), this.#options.onStartupProgress),
+      );
+      this.#watermark = Math.max(this.#watermark, r.head);
+      this.metrics.appliedSeq.set(this.#watermark);
+      this.metrics.deployedApis.set(this.deployer.deployed().length);
+      this.#startup = { phase: "done", deployed: r.deployed, total: r.total, ms: Date.now() - started };
+      this.#staleRounds = 0;
+      this.log.info({ ...this.#startup, removed: r.removed }, "startup deployment done");
+    } catch (err) {
+      if (this.#shutdown.signal.aborted) return;
+      const message = (err as Error).message;
+      this.#startup = { phase: "stale", error: message };
+      this.log.error(
+        { err: message, deployed: this.deployer.deployed().length },
+        "control plane unreachable after the retries: serving last-known-good and retrying in the background",
+      );
+      this.#retryStartupInBackground();
+    }
+  }
+
+  #retryStartupInBackground(): void {
+    // Back off between rounds too (each round already retried): no retry storm on the control plane.
+    const g = this.config.gateway;
+    const wait = Math.min(Math.max(g.deploymentRetryDurationMs, 10) * g.retryProgressionFactor ** this.#staleRounds, g.maxRetryDelayMs);
+    this.#staleRounds++;
+    const timer = setTimeout(() => {
+      if (this.#shutdown.signal.aborted) return;
+      void this.#startupDeploy();
+    }, wait);
+    timer.unref();
+  }
+
+  /** Announce this gateway to the control plane (gwsync status): node, labels, applied seq, count. */
+  #sendHeartbeat(): void {
+    const ch = this.#heartbeatChannel;
+    if (!ch) return;
+    const g = this.config.gwsync;
+    const hb: Heartbeat = {
+      nodeId: g.nodeId,
+      region: g.region,
+      labels: this.config.gateway.gatewayLabels,
+      appliedSeq: this.#watermark,
+      deployed: this.deployer.deployed().length,
+      version: GWSYNC_VERSION,
+      status: !this.ready ? "starting" : this.#startup.phase === "stale" ? "stale" : "ready",
+      intervalMs: g.heartbeatIntervalMs,
+      sentAt: Date.now(),
+    };
+    try {
+      ch.publish(g.exchange ?? DEFAULT_EXCHANGE, HEARTBEAT_ROUTING_KEY, Buffer.from(JSON.stringify(hb)), {
+        contentType: "application/json",
+        // A beat older than three periods says nothing: let the broker drop it.
+        expiration: String(g.heartbeatIntervalMs * 3),
+      });
+    } catch {
+      // Channel closed: the next (re)connect sends one.
+    }
+  }
+
+  /** Apply the changelog since the watermark (on reconnect and on a timer). */
+  catchUp(): Promise<void> {
+    if (this.#catchUpRunning) return this.#catchUpRunning;
+    this.#catchUpRunning = (async () => {
+      try {
+        const since = this.#watermark;
+        const r = await this.reconciler.catchUp(since, this.#shutdown.signal);
+        this.#watermark = Math.max(this.#watermark, r.head);
+        this.metrics.appliedSeq.set(this.#watermark);
+        this.metrics.lag.set(0);
+        if (r.applied > 0) this.log.info({ since, head: r.head, applied: r.applied }, "caught up from the changelog");
+      } catch (err) {
+        this.log.warn({ err: (err as Error).message }, "catch-up failed; will try again");
+      } finally {
+        this.#catchUpRunning = undefined;
+      }
+    })();
+    return this.#catchUpRunning;
+  }
+
+  /** Decode, validate, filter, apply; the returned outcome settles the delivery. */
+  async #handle(msg: ConsumeMessage): Promise<Outcome> {
+    const outcome = await this.#handleDelivery(msg);
+    this.events.emit("handled", msg.fields.routingKey, outcome.kind, msg.properties.messageId);
+    return outcome;
+  }
+
+  async #handleDelivery(msg: ConsumeMessage): Promise<Outcome> {
+    const stream = msg.fields.routingKey;
+    this.metrics.eventsReceived.inc({ stream });
+    const messageId = msg.properties.messageId as string | undefined;
+    const decoded = decodeEvent(stream, msg.content, {
+      maxBytes: this.config.gwsync.maxMessageBytes,
+      ...(messageId ? { messageId } : {}),
+    });
+    if (!decoded.ok) {
+      this.metrics.eventsRejected.inc({ stream, reason: decoded.code });
+      return { kind: "reject", reason: decoded.reason };
+    }
+    const event = decoded.event;
+    await this.#waitForEventTime(msg);
+    if (event.topic === "notification" && event.payload.kind === "gateway") {
+      return this.#handleGatewayEvent(event, event.payload, msg);
+    }
+    const result = this.runtime.apply(event);
+    // Ack only once the change is on disk (one fsync serves every event of the batch).
+    if (result === "applied") await this.#durable.durable();
+    if (result === "applied") this.metrics.eventsApplied.inc({ stream });
+    else this.metrics.eventsSkipped.inc({ stream, why: result });
+    this.events.emit("runtime", stream, result);
+    return ACK;
+  }
+
+  async #handleGatewayEvent(
+    event: Extract<InboundEvent, { topic: "notification" }>,
+    p: Extract<Extract<InboundEvent, { topic: "notification" }>["payload"], { kind: "gateway" }>,
+    msg: ConsumeMessage,
+  ): Promise<Outcome> {
+    const stream = "notification";
+    if (p.gatewayLabels.length === 0) {
+      // WSO2 4.0 sends REMOVE with "gatewayLabels": [] (product-apim#10789): nothing to route on.
+      this.log.warn({ eventId: event.eventId, apiId: p.apiUuid, type: event.type }, "event has no gateway labels: ignored");
+      this.metrics.eventsSkipped.inc({ stream, why: "no-labels" });
+      return ACK;
+    }
+    const mine = this.reconciler.mine(p.gatewayLabels);
+    if (mine.length === 0) {
+      this.metrics.eventsSkipped.inc({ stream, why: "other-labels" });
+      return ACK;
+    }
+    const headers = msg.properties.headers ?? {};
+    const revision = toInt(headers[HEADER_REVISION]);
+    if (this.reconciler.isStale(p.apiUuid, revision)) {
+      this.metrics.eventsSkipped.inc({ stream, why: "stale" });
+      return ACK;
+    }
+    let inline: InlineArtifact | undefined;
+    if (p.artifact !== undefined && p.action === "deploy") {
+      const json = typeof p.artifact === "string" ? p.artifact : JSON.stringify(p.artifact);
+      const sha256 = sha256Hex(json);
+      const declared = headers[HEADER_SHA256];
+      if (typeof declared === "string" && declared !== sha256) {
+        return { kind: "reject", reason: "inline artifact does not match x-gwsync-sha256" };
+      }
+      try {
+        const dto = parseGatewayApiDto(json);
+        validateDto(dto);
+        inline = { dto, sha256, revision: revision ?? 0, seq: toInt(headers[HEADER_SEQ]) ?? 0 };
+      } catch (err) {
+        return { kind: "reject", reason: (err as Error).message };
+      }
+    }
+    try {
+      const outcome = await this.#serial.run(p.apiUuid, (signal) =>
+        this.reconciler.reconcile(p.apiUuid, mine, {
+          signal: AbortSignal.any([signal, this.#shutdown.signal]),
+          action: p.action,
+          ...(inline ? { inline } : {}),
+        }),
+      );
+      // Stopped half-way by a shutdown: give the message back so it is applied after the restart.
+      if (outcome === "superseded" && this.#shutdown.signal.aborted) return { kind: "retry", reason: "shutting down" };
+      if (p.action === "remove") this.reconciler.noteRevision(p.apiUuid, revision);
+      if (outcome === "deployed" || outcome === "removed") {
+        this.metrics.eventsApplied.inc({ stream });
+        this.metrics.deployedApis.set(this.deployer.deployed().length);
+        const ts = msg.properties.timestamp;
+        if (typeof ts === "number" && ts > 0) this.metrics.publishToDeployed.observe(Math.max(0, Date.now() - ts) / 1000);
+      } else this.metrics.eventsSkipped.inc({ stream, why: outcome });
+      return ACK;
+    } catch (err) {
+      if (this.#shutdown.signal.aborted) return { kind: "retry", reason: "shutting down" };
+      if (isGwsyncError(err) && !err.retryable) {
+        this.metrics.eventsRejected.inc({ stream, reason: err.code });
+        return { kind: "reject", reason: `${err.code}: ${err.message}` };
+      }
+      // Retries spent: keep the message (requeued with a delay); the changelog catch-up also repairs it.
+      return { kind: "retry", reason: (err as Error).message };
+    }
+  }
+
+  /** WSO2's event_waiting_time: act no earlier than the message timestamp plus the waiting time. */
+  async #waitForEventTime(msg: ConsumeMessage): Promise<void> {
+    const wait = this.config.gateway.eventWaitingTimeMs || this.config.eventHub.eventWaitingTimeMs;
+    const ts = msg.properties.timestamp;
+    if (!wait || typeof ts !== "number") return;
+    const delay = Math.min(ts + wait - Date.now(), MAX_EVENT_WAIT_MS);
+    if (delay > 0) await new Promise((r) => setTimeout(r, delay));
+  }
+
+  /** Graceful stop: no new deliveries, in-flight work finished or nacked, state flushed, channels closed. */
+  async close(): Promise<void> {
+    if (this.#catchUpTimer) clearInterval(this.#catchUpTimer);
+    if (this.#heartbeatTimer) clearInterval(this.#heartbeatTimer);
+    // Abort long fetch retries first so in-flight deliveries settle (nacked, requeued) at once.
+    this.#shutdown.abort(new GwsyncError("GWSYNC_SHUTTING_DOWN", "gateway is shutting down"));
+    this.#serial.abortAll();
+    await this.#consumer?.stop();
+    await this.#background?.catch(() => undefined);
+    await this.#catchUpRunning;
+    await this.#connection?.close();
+    await this.deployer.flush();
+    this.runtime.close();
+    await this.#http?.close();
+  }
+}
+
+function toInt(v: unknown): number | undefined {
+  const n = typeof v === "number" ? v : typeof v === "string" ? Number(v) : Number.NaN;
+  return Number.isSafeInteger(n) ? n : undefined;
+}
+
+export function createGateway(options: GatewayOptions): Gateway {
+  return new Gateway(options);
+}

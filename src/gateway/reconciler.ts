@@ -1,0 +1,231 @@
+import type { GatewayApiDto } from "../artifacts/types.js";
+import { GwsyncError, isGwsyncError } from "../errors.js";
+import type { Logger } from "../log.js";
+import type { ApiDeployer } from "./deploy/deployer.js";
+import type { ArtifactRetriever, RetrievedArtifact } from "./retriever.js";
+import { type RetryPolicy, withRetry } from "./retry.js";
+
+export type ReconcileOutcome = "deployed" | "removed" | "unchanged" | "superseded" | "skipped";
+
+/** An artifact that travelled inside the event (publish_directly_to_gateway). */
+export interface InlineArtifact {
+  dto: GatewayApiDto;
+  revision: number;
+  sha256: string;
+  seq: number;
+}
+
+export interface ReconcilerHooks {
+  onRetry?: (err: Error, attempt: number) => void;
+  onApplied?: (outcome: ReconcileOutcome, apiId: string) => void;
+}
+
+/**
+ * Makes the gateway hold what the control plane holds for an API on the gateway's labels. Every
+ * event only says "API X changed on labels L": the reconciler asks the store for the truth and
+ * applies it, so duplicates, reordering and lost events all converge on the latest revision.
+ */
+export class Reconciler {
+  readonly labels: ReadonlySet<string>;
+  readonly #retriever: ArtifactRetriever;
+  readonly #deployer: ApiDeployer;
+  readonly #policy: RetryPolicy;
+  readonly #log: Logger;
+  readonly #hooks: ReconcilerHooks;
+  /** Highest revision seen per API, including removed ones, so stale events are skipped cheaply. */
+  readonly #revisions = new Map<string, number>();
+
+  constructor(o: {
+    labels: readonly string[];
+    retriever: ArtifactRetriever;
+    deployer: ApiDeployer;
+    policy: RetryPolicy;
+    logger: Logger;
+    hooks?: ReconcilerHooks;
+  }) {
+    this.labels = new Set(o.labels);
+    this.#retriever = o.retriever;
+    this.#deployer = o.deployer;
+    this.#policy = o.policy;
+    this.#log = o.logger;
+    this.#hooks = o.hooks ?? {};
+    for (const api of o.deployer.deployed()) this.#revisions.set(api.apiId, api.revision);
+  }
+
+  /** The labels of `labels` this gateway serves (set intersection). */
+  mine(labels: readonly string[]): string[] {
+    return labels.filter((l) => this.labels.has(l));
+  }
+
+  /** True when an event of this revision is older than (or equal to) what was already applied. */
+  isStale(apiId: string, revision: number | undefined): boolean {
+    if (revision === undefined || revision <= 0) return false;
+    const seen = this.#revisions.get(apiId);
+    return seen !== undefined && revision <= seen;
+  }
+
+  /**
+   * Apply the control plane's current state of `apiId` on `labels` (a subset of this gateway's labels).
+   * With `inline`, the event's own artifact is used instead of a fetch.
+   */
+  async reconcile(
+    apiId: string,
+    labels: readonly string[],
+    options: { signal?: AbortSignal; inline?: InlineArtifact; action?: "deploy" | "remove" } = {},
+  ): Promise<ReconcileOutcome> {
+    const { signal } = options;
+    let found: RetrievedArtifact | undefined;
+    const published = new Set<string>();
+    if (options.inline && options.action === "deploy") {
+      found = { apiId, label: labels[0] ?? "", ...options.inline };
+      for (const l of labels) published.add(l);
+    } else if (options.inline && options.action === "remove") {
+      // The event itself is the truth: nothing to fetch.
+    } else {
+      // Also re-read the labels the API is deployed through now: when one of them loses the API, the
+      // newest artifact among the others is what must stay deployed.
+      const current = this.#deployer.get(apiId);
+      labels = [...new Set([...labels, ...(current?.labels ?? []).filter((l) => this.labels.has(l))])];
+      for (const label of labels) {
+        const got = await this.#fetch(() => this.#retriever.retrieveArtifact(apiId, label), signal);
+        if (got === "superseded") return "superseded";
+        if (got) {
+          published.add(label);
+          if (!found || got.revision > found.revision) found = got;
+        } else {
+          this.#log.info({ apiId, label }, "API is not published to this label (404): removing it here if deployed");
+        }
+      }
+    }
+    if (signal?.aborted) return "superseded";
+    return this.#apply(apiId, labels, published, found, false);
+  }
+
+  /** Apply a known artifact (bulk load, catch-up). */
+  async #apply(
+    apiId: string,
+    touchedLabels: readonly string[],
+    published: ReadonlySet<string>,
+    found: RetrievedArtifact | undefined,
+    deferFlush: boolean,
+  ): Promise<ReconcileOutcome> {
+    const current = this.#deployer.get(apiId);
+    const labels = new Set(current?.labels ?? []);
+    for (const l of touchedLabels) labels.delete(l);
+    for (const l of published) labels.add(l);
+    let outcome: ReconcileOutcome;
+    if (labels.size === 0 || !found) {
+      if (current && labels.size === 0) {
+        await this.#deployer.undeploy(apiId, { deferFlush });
+        outcome = "removed";
+      } else outcome = "unchanged";
+    } else if (current && current.sha256 === found.sha256 && sameLabels(current.labels, labels)) {
+      outcome = "unchanged";
+    } else {
+      await this.#deployer.deploy(
+        found.dto,
+        { revision: found.revision, sha256: found.sha256, seq: found.seq, labels: [...labels] },
+        { deferFlush },
+      );
+      outcome = "deployed";
+    }
+    if (found) this.#revisions.set(apiId, Math.max(found.revision, this.#revisions.get(apiId) ?? 0));
+    this.#hooks.onApplied?.(outcome, apiId);
+    return outcome;
+  }
+
+  /** Note the revision of a remove so older events for the API are skipped. */
+  noteRevision(apiId: string, revision: number | undefined): void {
+    if (revision === undefined) return;
+    this.#revisions.set(apiId, Math.max(revision, this.#revisions.get(apiId) ?? 0));
+  }
+
+  /**
+   * Startup: list every artifact of every label, deploy what differs, undeploy what the control plane
+   * no longer has for these labels. Returns the changelog head the listing reflects.
+   */
+  async bulkLoad(signal?: AbortSignal, onProgress?: (done: number, total: number) => void): Promise<{ head: number; deployed: number; removed: number; total: number }> {
+    const byApi = new Map<string, { found: RetrievedArtifact; labels: Set<string> }>();
+    let head = Number.POSITIVE_INFINITY;
+    for (const label of this.labels) {
+      const res = await this.#fetch(() => this.#retriever.retrieveAllArtifacts(label), signal);
+      if (res === "superseded") throw new GwsyncError("GWSYNC_SHUTTING_DOWN", "startup deployment aborted");
+      head = Math.min(head, res.head);
+      for (const item of res.items) {
+        const e = byApi.get(item.apiId);
+        if (!e) byApi.set(item.apiId, { found: item, labels: new Set([label]) });
+        else {
+          e.labels.add(label);
+          if (item.revision > e.found.revision) e.found = item;
+        }
+      }
+    }
+    let deployed = 0;
+    let removed = 0;
+    let done = 0;
+    const total = byApi.size;
+    const all = [...this.labels];
+    for (const [apiId, { found, labels }] of byApi) {
+      if (signal?.aborted) throw new GwsyncError("GWSYNC_SHUTTING_DOWN", "startup deployment aborted");
+      const o = await this.#apply(apiId, all, labels, found, true);
+      if (o === "deployed") deployed++;
+      onProgress?.(++done, total);
+    }
+    for (const api of this.#deployer.deployed()) {
+      if (!byApi.has(api.apiId)) {
+        await this.#deployer.undeploy(api.apiId, { deferFlush: true });
+        removed++;
+      }
+    }
+    await this.#deployer.flush();
+    return { head: Number.isFinite(head) ? head : 0, deployed, removed, total };
+  }
+
+  /**
+   * Catch-up: apply the changelog after `since` (only APIs whose newest change differs from what is
+   * deployed). Returns the new watermark; throws when a fetch failed so the watermark stays put.
+   */
+  async catchUp(since: number, signal?: AbortSignal): Promise<{ head: number; applied: number }> {
+    const res = await this.#fetch(() => this.#retriever.changesSince(since, [...this.labels]), signal);
+    if (res === "superseded") return { head: since, applied: 0 };
+    const latest = new Map<string, { labels: Set<string>; revision: number; sha256: string; removedEverywhere: boolean }>();
+    for (const c of res.changes) {
+      const e = latest.get(c.apiId) ?? { labels: new Set<string>(), revision: 0, sha256: "", removedEverywhere: true };
+      e.labels.add(c.label);
+      if (c.revision >= e.revision) {
+        e.revision = c.revision;
+        e.sha256 = c.sha256;
+      }
+      latest.set(c.apiId, e);
+    }
+    let applied = 0;
+    for (const [apiId, e] of latest) {
+      const current = this.#deployer.get(apiId);
+      if (current && current.revision >= e.revision) continue;
+      if (!current && this.isStale(apiId, e.revision)) continue;
+      const o = await this.reconcile(apiId, [...e.labels], signal ? { signal } : {});
+      if (o === "deployed" || o === "removed") applied++;
+    }
+    return { head: res.head, applied };
+  }
+
+  async #fetch<T>(fn: () => Promise<T>, signal?: AbortSignal): Promise<T | "superseded"> {
+    try {
+      return await withRetry(fn, this.#policy, {
+        ...(signal ? { signal } : {}),
+        onRetry: (err, attempt, left) => {
+          this.#log.warn({ err: err.message, attempt, retriesLeft: left }, "artifact fetch failed; retrying");
+          this.#hooks.onRetry?.(err, attempt);
+        },
+      });
+    } catch (err) {
+      if (signal?.aborted && !isGwsyncError(err)) return "superseded";
+      if (signal?.aborted) return "superseded";
+      throw err;
+    }
+  }
+}
+
+function sameLabels(a: readonly string[], b: ReadonlySet<string>): boolean {
+  return a.length === b.size && a.every((l) => b.has(l));
+}

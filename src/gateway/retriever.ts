@@ -1,0 +1,195 @@
+import { z } from "zod";
+import { parseGatewayApiDto, sha256Hex, validateDto } from "../artifacts/gateway-api-dto.js";
+import type { GatewayApiDto } from "../artifacts/types.js";
+import { GwsyncError } from "../errors.js";
+
+export const DEFAULT_FETCH_TIMEOUT_MS = 30 * 1000;
+/** A data-API reply larger than this is refused (10,000 APIs of 5 KB fit easily). */
+export const DEFAULT_MAX_REPLY_BYTES = 512 * 1024 * 1024;
+
+/** One artifact as the control plane holds it, with gwsync's facts. */
+export interface RetrievedArtifact {
+  apiId: string;
+  label: string;
+  dto: GatewayApiDto;
+  revision: number;
+  sha256: string;
+  seq: number;
+}
+
+export interface ChangeEntry {
+  seq: number;
+  apiId: string;
+  label: string;
+  instruction: "Publish" | "Remove";
+  revision: number;
+  sha256: string;
+}
+
+/** Where a gateway gets artifacts from (WSO2's ArtifactRetriever extension point). */
+export interface ArtifactRetriever {
+  /** The API as published to the label, or undefined when it is not (404: final). */
+  retrieveArtifact(apiId: string, label: string): Promise<RetrievedArtifact | undefined>;
+  /** Every API published to the label, and the changelog head at the time of the read. */
+  retrieveAllArtifacts(label: string): Promise<{ items: RetrievedArtifact[]; head: number }>;
+  /** Changelog rows after `since` for the labels. */
+  changesSince(since: number, labels: readonly string[]): Promise<{ head: number; changes: ChangeEntry[] }>;
+}
+
+const metaSchema = z.object({
+  apiId: z.string(),
+  label: z.string(),
+  revision: z.number().int().nonnegative(),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  seq: z.number().int().nonnegative(),
+});
+const runtimeArtifactsSchema = z.object({
+  count: z.number().int().nonnegative(),
+  list: z.array(z.string()),
+  gwsync: z.object({ head: z.number().int().nonnegative(), items: z.array(metaSchema) }).optional(),
+});
+const changesSchema = z.object({
+  head: z.number().int().nonnegative(),
+  count: z.number().int().nonnegative(),
+  list: z.array(
+    z.object({
+      seq: z.number().int().positive(),
+      apiId: z.string(),
+      label: z.string(),
+      instruction: z.enum(["Publish", "Remove"]),
+      revision: z.number().int().nonnegative(),
+      sha256: z.string(),
+    }),
+  ),
+});
+
+export interface HttpRetrieverOptions {
+  /** Control plane base URL ([apim.event_hub] service_url, "/services" already cut off). */
+  serviceUrl: string;
+  username: string;
+  password: string;
+  tenantDomain?: string;
+  timeoutMs?: number;
+  maxReplyBytes?: number;
+}
+
+/**
+ * WSO2's DBRetriever: an HTTP client of the control plane's internal data API (4.x shapes:
+ * GET /internal/data/v1/runtime-artifacts → {"count":N,"list":["<GatewayAPIDTO JSON>",...]}, Basic
+ * auth, xWSO2Tenant). gwsync's control plane adds a `gwsync` member with revision/sha256/seq per item;
+ * every artifact is re-validated here (XML, DOCTYPE, names, sha256) before anything is deployed.
+ */
+export class HttpArtifactRetriever implements ArtifactRetriever {
+  readonly #base: string;
+  readonly #headers: Record<string, string>;
+  readonly #timeoutMs: number;
+  readonly #maxBytes: number;
+
+  constructor(o: HttpRetrieverOptions) {
+    this.#base = `${o.serviceUrl.replace(/\/+$/, "")}/internal/data/v1`;
+    this.#headers = {
+      authorization: `Basic ${Buffer.from(`${o.username}:${o.password}`).toString("base64")}`,
+      xWSO2Tenant: o.tenantDomain ?? "carbon.super",
+      accept: "application/json",
+    };
+    this.#timeoutMs = o.timeoutMs ?? DEFAULT_FETCH_TIMEOUT_MS;
+    this.#maxBytes = o.maxReplyBytes ?? DEFAULT_MAX_REPLY_BYTES;
+  }
+
+  async retrieveArtifact(apiId: string, label: string): Promise<RetrievedArtifact | undefined> {
+    const q = new URLSearchParams({ apiId, gatewayLabel: label, type: "Synapse" });
+    const body = await this.#get(`/runtime-artifacts?${q}`);
+    if (body === undefined) return undefined;
+    const items = this.#parseArtifacts(body, label).items;
+    return items.find((i) => i.apiId === apiId);
+  }
+
+  async retrieveAllArtifacts(label: string): Promise<{ items: RetrievedArtifact[]; head: number }> {
+    const q = new URLSearchParams({ gatewayLabel: label, type: "Synapse" });
+    const body = await this.#get(`/runtime-artifacts?${q}`);
+    if (body === undefined) return { items: [], head: 0 };
+    return this.#parseArtifacts(body, label);
+  }
+
+  async changesSince(since: number, labels: readonly string[]): Promise<{ head: number; changes: ChangeEntry[] }> {
+    const q = new URLSearchParams({ since: String(since) });
+    for (const l of labels) q.append("gatewayLabel", l);
+    const body = await this.#get(`/changes?${q}`);
+    if (body === undefined) throw new GwsyncError("GWSYNC_FETCH_FAILED", "control plane has no changelog endpoint");
+    const parsed = changesSchema.safeParse(body);
+    if (!parsed.success) throw invalidReply("changes", parsed.error.issues[0]?.message);
+    return { head: parsed.data.head, changes: parsed.data.list };
+  }
+
+  #parseArtifacts(body: unknown, label: string): { items: RetrievedArtifact[]; head: number } {
+    const parsed = runtimeArtifactsSchema.safeParse(body);
+    if (!parsed.success) throw invalidReply("runtime-artifacts", parsed.error.issues[0]?.message);
+    const { list, gwsync } = parsed.data;
+    const items: RetrievedArtifact[] = [];
+    for (let i = 0; i < list.length; i++) {
+      const json = list[i]!;
+      const dto = parseGatewayApiDto(json);
+      validateDto(dto);
+      const sha256 = sha256Hex(json);
+      const meta = gwsync?.items[i];
+      if (meta && meta.sha256 !== sha256) {
+        throw new GwsyncError("GWSYNC_FETCH_FAILED", `artifact ${dto.apiId} does not match its sha256; refusing it`);
+      }
+      items.push({
+        apiId: dto.apiId,
+        label: meta?.label ?? label,
+        dto,
+        revision: meta?.revision ?? 0,
+        sha256,
+        seq: meta?.seq ?? 0,
+      });
+    }
+    return { items, head: gwsync?.head ?? 0 };
+  }
+
+  /** GET a JSON reply; undefined on 404. Network errors and 5xx are retryable, 401/403 are not. */
+  async #get(path: string): Promise<unknown> {
+    let res: Response;
+    try {
+      res = await fetch(this.#base + path, { headers: this.#headers, signal: AbortSignal.timeout(this.#timeoutMs) });
+    } catch (err) {
+      throw new GwsyncError("GWSYNC_FETCH_FAILED", `control plane unreachable at ${this.#base}: ${(err as Error).message}`, {
+        cause: err,
+      });
+    }
+    if (res.status === 404) {
+      await res.body?.cancel();
+      return undefined;
+    }
+    if (res.status === 401 || res.status === 403) {
+      await res.body?.cancel();
+      throw new GwsyncError(
+        "GWSYNC_FETCH_UNAUTHORIZED",
+        `control plane refused the credentials (${res.status}); check [apim.event_hub] username/password`,
+      );
+    }
+    if (!res.ok) {
+      await res.body?.cancel();
+      throw new GwsyncError("GWSYNC_FETCH_FAILED", `control plane answered ${res.status} for ${path.split("?")[0]}`);
+    }
+    const length = Number(res.headers.get("content-length") ?? "0");
+    if (length > this.#maxBytes) {
+      await res.body?.cancel();
+      throw new GwsyncError("GWSYNC_FETCH_FAILED", `control plane reply of ${length} bytes exceeds ${this.#maxBytes}`, {
+        retryable: false,
+      });
+    }
+    const text = await res.text();
+    try {
+      return JSON.parse(text);
+    } catch {
+      throw new GwsyncError("GWSYNC_FETCH_FAILED", "control plane reply is not JSON");
+    }
+  }
+}
+
+function invalidReply(what: string, why: string | undefined): GwsyncError {
+  return new GwsyncError("GWSYNC_FETCH_FAILED", `control plane ${what} reply is malformed: ${why ?? "unknown"}`, {
+    retryable: false,
+  });
+}

@@ -1,0 +1,192 @@
+import { z } from "zod";
+import type { GatewayApiDto } from "../artifacts/types.js";
+import { GwsyncError } from "../errors.js";
+import {
+  deployApiEvent,
+  type EncodedEvent,
+  encodeKeyManager,
+  encodeNotification,
+  encodeTokenRevocation,
+  encodeWebhookSubscription,
+  type KeyManagerInput,
+  removeApiEvent,
+  type TokenRevocationInput,
+  type WebhookSubscriptionInput,
+} from "../events/encode.js";
+import { KEY_MANAGER_ACTIONS } from "../events/key-manager.js";
+import {
+  HEADER_HOPS,
+  HEADER_ORIGIN,
+  HEADER_ORIGIN_SEQ,
+  HEADER_REVISION,
+  HEADER_SEQ,
+  HEADER_SHA256,
+} from "../events/topics.js";
+import { WEBHOOK_MODES } from "../events/webhook-subscription.js";
+import type { NewOutboxMessage, SaveArtifactResult } from "../store/types.js";
+
+/** The other three streams, as the plugin hook emits them. */
+export type StreamEvent =
+  | { stream: "tokenRevocation"; event: TokenRevocationInput }
+  | { stream: "keyManager"; event: KeyManagerInput }
+  | { stream: "asyncWebhooksData"; event: WebhookSubscriptionInput };
+
+function apiContext(dto: GatewayApiDto): string {
+  if (typeof dto.apiContext === "string") return dto.apiContext;
+  return /\bcontext="([^"]*)"/.exec(dto.apiDefinition)?.[1] ?? "";
+}
+
+/** DEPLOY_API_IN_GATEWAY / REMOVE_API_FROM_GATEWAY in WSO2's 4.x envelope, with gwsync's facts in headers. */
+export function buildGatewayEvent(o: {
+  action: "deploy" | "remove";
+  dto: GatewayApiDto;
+  labels: string[];
+  result: SaveArtifactResult;
+  region: string;
+  originSeq?: number;
+  originRegion?: string;
+  hops?: number;
+  /** publish_directly_to_gateway: carry the artifact when it fits. */
+  inlineArtifact?: { maxBytes: number } | undefined;
+}): NewOutboxMessage {
+  const { dto, result } = o;
+  const params = {
+    uuid: dto.apiId,
+    name: dto.name,
+    version: dto.version,
+    provider: dto.provider,
+    context: apiContext(dto),
+    gatewayLabels: o.labels,
+    tenantDomain: dto.tenantDomain,
+  };
+  let artifact: Record<string, unknown> | undefined;
+  if (o.inlineArtifact && Buffer.byteLength(JSON.stringify(dto)) <= o.inlineArtifact.maxBytes) {
+    artifact = dto as Record<string, unknown>;
+  }
+  const inner = o.action === "deploy" ? deployApiEvent({ ...params, ...(artifact ? { artifact } : {}) }) : removeApiEvent(params);
+  const enc = encodeNotification(inner);
+  return {
+    topic: "notification",
+    messageId: enc.eventId,
+    body: enc.body,
+    headers: {
+      [HEADER_SEQ]: result.seq,
+      [HEADER_REVISION]: result.revision,
+      [HEADER_SHA256]: result.sha256,
+      [HEADER_ORIGIN]: o.originRegion ?? o.region,
+      [HEADER_ORIGIN_SEQ]: o.originSeq ?? result.seq,
+      [HEADER_HOPS]: o.hops ?? 0,
+    },
+  };
+}
+
+export function buildStreamEvent(e: StreamEvent, region: string): NewOutboxMessage {
+  let enc: EncodedEvent;
+  if (e.stream === "tokenRevocation") enc = encodeTokenRevocation(e.event);
+  else if (e.stream === "keyManager") enc = encodeKeyManager(e.event);
+  else enc = encodeWebhookSubscription(e.event);
+  return {
+    topic: e.stream,
+    messageId: enc.eventId,
+    body: enc.body,
+    headers: { [HEADER_ORIGIN]: region, [HEADER_HOPS]: 0 },
+  };
+}
+
+const tokenRevocationBody = z.strictObject({
+  eventId: z.string().uuid().optional(),
+  revokedToken: z.string().min(1).max(8192).optional(),
+  ttl: z.number().int().positive().optional(),
+  expiryTime: z.number().int().nonnegative().default(0),
+  type: z.string().min(1).max(64).default("JWT"),
+  tenantId: z.number().int().optional(),
+  consumerKey: z.string().min(1).optional(),
+  entityId: z.string().min(1).optional(),
+  entityType: z.enum(["USER_ID", "CLIENT_ID"]).optional(),
+  revocationTime: z.number().int().nonnegative().optional(),
+});
+
+const keyManagerBody = z.strictObject({
+  action: z.enum(KEY_MANAGER_ACTIONS),
+  name: z.string().min(1).max(255),
+  type: z.string().min(1).max(255).default("default"),
+  enabled: z.boolean().default(true),
+  organization: z.string().min(1).default("carbon.super"),
+  tokenType: z.string().optional(),
+  config: z.record(z.string(), z.unknown()).nullable().default(null),
+});
+
+const webhookBody = z.strictObject({
+  apiUUID: z.string().min(1),
+  apiName: z.string().optional(),
+  apiContext: z.string().optional(),
+  apiVersion: z.string().optional(),
+  appID: z.string().min(1),
+  tenantDomain: z.string().optional(),
+  tenantId: z.number().int().default(-1234),
+  callback: z.string().url(),
+  topic: z.string().min(1),
+  mode: z.enum(WEBHOOK_MODES),
+  secret: z.string().optional(),
+  expireAt: z.number().int().default(0),
+  subscriberName: z.string().optional(),
+  applicationTier: z.string().optional(),
+  tier: z.string().optional(),
+  apiTier: z.string().optional(),
+  isThrottled: z.boolean().optional(),
+});
+
+function parseJsonBody(body: unknown): unknown {
+  if (typeof body !== "string") return body;
+  try {
+    return JSON.parse(body);
+  } catch (err) {
+    throw new GwsyncError("GWSYNC_HTTP_BAD_REQUEST", `body is not valid JSON: ${(err as Error).message}`);
+  }
+}
+
+function issues(stream: string, error: z.ZodError): GwsyncError {
+  const list = error.issues.map((i) => `${i.path.join(".") || "(body)"}: ${i.message}`).join("; ");
+  return new GwsyncError("GWSYNC_HTTP_BAD_REQUEST", `${stream} event is invalid: ${list}`);
+}
+
+/** Parse a REST/CLI body for one of the three flat streams into a StreamEvent. */
+export function parseStreamEventBody(stream: StreamEvent["stream"], body: unknown): StreamEvent {
+  const value = parseJsonBody(body);
+  if (stream === "tokenRevocation") {
+    const r = tokenRevocationBody.safeParse(value);
+    if (!r.success) throw issues(stream, r.error);
+    const b = r.data;
+    let revocation: TokenRevocationInput["revocation"];
+    if (b.type === "consumer_app_revocation_event") {
+      if (!b.consumerKey) throw new GwsyncError("GWSYNC_HTTP_BAD_REQUEST", "consumer_app_revocation_event needs consumerKey");
+      revocation = { kind: "consumerApp", consumerKey: b.consumerKey, revocationTime: b.revocationTime ?? Date.now() };
+    } else if (b.type === "subject_entity_revocation_event") {
+      if (!b.entityId || !b.entityType) {
+        throw new GwsyncError("GWSYNC_HTTP_BAD_REQUEST", "subject_entity_revocation_event needs entityId and entityType");
+      }
+      revocation = { kind: "subjectEntity", entityId: b.entityId, entityType: b.entityType, revocationTime: b.revocationTime ?? Date.now() };
+    } else if (!b.revokedToken) {
+      throw new GwsyncError("GWSYNC_HTTP_BAD_REQUEST", "revokedToken is required");
+    }
+    const event: TokenRevocationInput = {
+      expiryTime: b.expiryTime,
+      type: b.type,
+      ...(b.eventId ? { eventId: b.eventId } : {}),
+      ...(b.revokedToken ? { revokedToken: b.revokedToken } : {}),
+      ...(b.ttl ? { ttl: b.ttl } : {}),
+      ...(b.tenantId !== undefined ? { tenantId: b.tenantId } : {}),
+      ...(revocation ? { revocation } : {}),
+    };
+    return { stream, event };
+  }
+  if (stream === "keyManager") {
+    const r = keyManagerBody.safeParse(value);
+    if (!r.success) throw issues(stream, r.error);
+    const { tokenType, ...rest } = r.data;
+    return { stream, event: { ...rest, ...(tokenType ? { tokenType } : {}) } };
+  }
+  const r = webhookBody.safeParse(value);
+  if (!r.success) throw issues(stream, r.error);
+  return { stream, event: r.data as WebhookSubscriptionInput };
+}

@@ -1,0 +1,217 @@
+import type { ChannelModel } from "amqplib";
+import { ConfirmPublisher } from "../amqp/confirm-publisher.js";
+import { BrokerConnection } from "../amqp/connection.js";
+import { assertTopicExchange, DEFAULT_EXCHANGE } from "../amqp/topology.js";
+import type { GatewayApiDto } from "../artifacts/types.js";
+import type { GwsyncConfig } from "../config/types.js";
+import { GwsyncError } from "../errors.js";
+import { decodeHeartbeat, HEARTBEAT_ROUTING_KEY } from "../events/heartbeat.js";
+import { type Logger, silentLogger } from "../log.js";
+import { openStore } from "../store/open-store.js";
+import type { ArtifactStore, NewOutboxMessage, SaveArtifactResult } from "../store/types.js";
+import { type ArtifactInput, normalizeLabels, toGatewayApiDto } from "./artifact-input.js";
+import { buildGatewayEvent, type StreamEvent, buildStreamEvent } from "./events-out.js";
+import { OutboxDispatcher } from "./outbox-dispatcher.js";
+
+export interface DeployResult {
+  apiId: string;
+  name: string;
+  version: string;
+  revision: number;
+  sha256: string;
+  seq: number;
+  labels: string[];
+  /** False when the same artifact was already published to every label (nothing announced). */
+  changed: boolean;
+}
+
+export interface PublisherOptions {
+  config: GwsyncConfig;
+  logger?: Logger;
+  /** An open store; default: opened from [database.sync_runtime_artifacts_db]. */
+  store?: ArtifactStore;
+}
+
+/**
+ * The control plane's plugin hook. `deployApi` / `removeApi` and the stream emitters commit the
+ * artifact, its changelog rows and the event in one transaction; the outbox dispatcher announces it
+ * once connected. The CLI, the REST API and the watched folder all call these methods.
+ */
+export class Publisher {
+  readonly config: GwsyncConfig;
+  readonly store: ArtifactStore;
+  readonly log: Logger;
+  readonly exchange: string;
+  readonly #confirm = new ConfirmPublisher();
+  readonly #dispatcher: OutboxDispatcher;
+  #connection: BrokerConnection | undefined;
+  readonly #ownsStore: boolean;
+
+  constructor(options: PublisherOptions) {
+    this.config = options.config;
+    this.log = (options.logger ?? silentLogger).child({ component: "publisher", node: options.config.gwsync.nodeId });
+    this.#ownsStore = options.store === undefined;
+    this.store = options.store ?? openStore(options.config.database, { region: options.config.gwsync.region });
+    this.exchange = options.config.gwsync.exchange ?? DEFAULT_EXCHANGE;
+    this.#dispatcher = new OutboxDispatcher({
+      store: this.store,
+      publisher: this.#confirm,
+      exchange: this.exchange,
+      logger: this.log,
+      pollMs: options.config.gwsync.outboxPollMs,
+    });
+  }
+
+  /** Connect to the event hub and start announcing what the outbox holds. */
+  async connect(): Promise<void> {
+    if (this.#connection) return;
+    const conn = new BrokerConnection({
+      endpoints: this.config.eventHub.eventListeningEndpoints,
+      connectionName: `gwsync-publisher-${this.config.gwsync.nodeId}`,
+      heartbeatSec: this.config.gwsync.heartbeatSec,
+      logger: this.log,
+      setup: async (model: ChannelModel) => {
+        const ch = await model.createConfirmChannel();
+        ch.on("error", (err: Error) => this.log.warn({ err: err.message }, "publisher channel error"));
+        await assertTopicExchange(ch, this.exchange);
+        this.#confirm.attach(ch);
+        this.#dispatcher.wake();
+        await this.#listenForHeartbeats(model);
+      },
+    });
+    this.#connection = conn;
+    await conn.start();
+    this.#dispatcher.start();
+  }
+
+  /** Record every gateway's heartbeat in the store (what `gwsync status` shows). */
+  async #listenForHeartbeats(model: ChannelModel): Promise<void> {
+    const ch = await model.createChannel();
+    ch.on("error", (err: Error) => this.log.warn({ err: err.message }, "heartbeat channel error"));
+    const q = await ch.assertQueue("", { exclusive: true, autoDelete: true, arguments: { "x-max-length": 10_000 } });
+    await ch.bindQueue(q.queue, this.exchange, HEARTBEAT_ROUTING_KEY);
+    await ch.consume(
+      q.queue,
+      (msg) => {
+        if (!msg) return;
+        const hb = decodeHeartbeat(msg.content);
+        if (!hb) return;
+        try {
+          this.store.recordHeartbeat({ ...hb, lastSeen: Date.now() });
+        } catch (err) {
+          this.log.warn({ err: (err as Error).message }, "could not record a heartbeat");
+        }
+      },
+      { noAck: true },
+    );
+  }
+
+  get brokerStatus(): BrokerConnection["status"] | { state: "not-started" } {
+    return this.#connection?.status ?? { state: "not-started" };
+  }
+
+  /** Publish (or update) an API to gateway labels. */
+  deployApi(input: ArtifactInput, labels: readonly string[], options: { tenantDomain?: string } = {}): DeployResult {
+    const dto = toGatewayApiDto(input, options);
+    const ls = normalizeLabels(labels);
+    const result = this.store.saveArtifact({ dto, labels: ls, instruction: "Publish" }, (r) => [
+      this.#gatewayMessage("deploy", dto, ls, r),
+    ]);
+    this.#afterCommit(result, "deploy", dto);
+    return this.#result(dto, result, ls);
+  }
+
+  /** Undeploy an API (by id, or `name:version`) from gateway labels. */
+  removeApi(ref: string, labels: readonly string[], options: { tenantDomain?: string } = {}): DeployResult {
+    const ls = normalizeLabels(labels);
+    const apiId = this.resolveApiId(ref, options.tenantDomain);
+    const stored = ls.map((l) => this.store.getArtifact(apiId, l)).find((a) => a !== undefined);
+    if (!stored) {
+      throw new GwsyncError("GWSYNC_NOT_FOUND", `API ${ref} is not published to ${ls.map((l) => `"${l}"`).join(", ")}`);
+    }
+    const dto = JSON.parse(stored.artifactJson) as GatewayApiDto;
+    const result = this.store.saveArtifact({ dto, labels: ls, instruction: "Remove" }, (r) => [
+      this.#gatewayMessage("remove", dto, ls, r),
+    ]);
+    this.#afterCommit(result, "remove", dto);
+    return this.#result(dto, result, ls);
+  }
+
+  /** Emit one of the other streams (token revocation, key manager, webhook subscription). */
+  emit(event: StreamEvent): { eventId: string } {
+    const out = buildStreamEvent(event, this.config.gwsync.region);
+    this.store.enqueue([out]);
+    this.#dispatcher.wake();
+    return { eventId: out.messageId };
+  }
+
+  resolveApiId(ref: string, tenantDomain?: string): string {
+    const sep = ref.lastIndexOf(":");
+    if (sep > 0 && !/^[0-9a-f-]{36}$/i.test(ref)) {
+      const id = this.store.findApiId(ref.slice(0, sep), ref.slice(sep + 1), tenantDomain);
+      if (!id) throw new GwsyncError("GWSYNC_NOT_FOUND", `no API named ${ref} (name:version) in the store`);
+      return id;
+    }
+    return ref;
+  }
+
+  /** Send what the outbox holds now (for one-shot CLI use); returns the number of events confirmed. */
+  flush(): Promise<number> {
+    return this.#dispatcher.flushOnce();
+  }
+
+  async close(): Promise<void> {
+    await this.#dispatcher.stop();
+    await this.#connection?.close();
+    this.#connection = undefined;
+    if (this.#ownsStore) this.store.close();
+  }
+
+  #gatewayMessage(
+    action: "deploy" | "remove",
+    dto: GatewayApiDto,
+    labels: string[],
+    r: SaveArtifactResult,
+  ): NewOutboxMessage {
+    return buildGatewayEvent({
+      action,
+      dto,
+      labels,
+      result: r,
+      region: this.config.gwsync.region,
+      inlineArtifact:
+        action === "deploy" && this.config.publisher.publishDirectlyToGateway
+          ? { maxBytes: this.config.gwsync.maxInlineArtifactBytes }
+          : undefined,
+    });
+  }
+
+  #afterCommit(result: SaveArtifactResult, action: string, dto: GatewayApiDto): void {
+    if (result.changed) {
+      this.log.info(
+        { apiId: result.apiId, name: dto.name, version: dto.version, revision: result.revision, seq: result.seq, action },
+        "artifact committed",
+      );
+      this.#dispatcher.wake();
+    } else {
+      this.log.debug({ apiId: result.apiId, action }, "artifact unchanged; nothing announced");
+    }
+  }
+
+  #result(dto: GatewayApiDto, r: SaveArtifactResult, labels: string[]): DeployResult {
+    return {
+      apiId: r.apiId,
+      name: dto.name,
+      version: dto.version,
+      revision: r.revision,
+      sha256: r.sha256,
+      seq: r.seq,
+      labels,
+      changed: r.changed,
+    };
+  }
+}
+
+export function createPublisher(options: PublisherOptions): Publisher {
+  return new Publisher(options);
+}

@@ -1,0 +1,98 @@
+import type { FastifyInstance } from "fastify";
+import { GwsyncError } from "../errors.js";
+import { queryList, queryString } from "../http/server.js";
+import type { StoredArtifact } from "../store/types.js";
+import { parseStreamEventBody } from "./events-out.js";
+import type { Publisher } from "./publisher.js";
+
+const MAX_CHANGES_PAGE = 10_000;
+
+function metaOf(a: StoredArtifact) {
+  return { apiId: a.apiId, label: a.label, revision: a.revision, sha256: a.sha256, seq: a.seq };
+}
+
+/** The control plane's REST API (DESIGN.md §2.3) and WSO2's internal data API shapes. */
+export function registerPublisherRoutes(app: FastifyInstance, publisher: Publisher): void {
+  const store = publisher.store;
+
+  app.get("/healthz", async () => ({ status: "ok" }));
+  app.get("/readyz", async (_req, reply) => {
+    const s = publisher.brokerStatus;
+    const ready = s.state === "connected";
+    return reply.code(ready ? 200 : 503).send({ status: ready ? "ready" : "not-ready", broker: s.state });
+  });
+
+  app.post("/api/v1/artifacts", async (req, reply) => {
+    const labels = queryList(req.query, "label");
+    const tenantDomain = queryString(req.query, "tenantDomain");
+    if (typeof req.body !== "string" || req.body.length === 0) {
+      throw new GwsyncError("GWSYNC_HTTP_BAD_REQUEST", "body must be a synapse API XML or a GatewayAPIDTO JSON");
+    }
+    const r = publisher.deployApi(req.body, labels, tenantDomain ? { tenantDomain } : {});
+    return reply.code(r.changed ? 201 : 200).send(r);
+  });
+
+  app.delete<{ Params: { apiId: string } }>("/api/v1/artifacts/:apiId", async (req) => {
+    const labels = queryList(req.query, "label");
+    return publisher.removeApi(req.params.apiId, labels);
+  });
+
+  app.get("/api/v1/artifacts", async (req) => {
+    const label = queryString(req.query, "label");
+    const rows = store.listArtifacts(label === undefined ? {} : { label });
+    return {
+      count: rows.length,
+      head: store.headSeq(),
+      list: rows.map((a) => ({ ...metaOf(a), name: a.name, version: a.version, provider: a.provider, instruction: a.instruction })),
+    };
+  });
+
+  for (const [path, stream] of [
+    ["/api/v1/token-revocations", "tokenRevocation"],
+    ["/api/v1/key-managers", "keyManager"],
+    ["/api/v1/webhook-subscriptions", "asyncWebhooksData"],
+  ] as const) {
+    app.post(path, async (req, reply) => {
+      const event = parseStreamEventBody(stream, req.body);
+      return reply.code(202).send(publisher.emit(event));
+    });
+  }
+
+  // WSO2 4.x DBRetriever shape: {"count":N,"list":["<GatewayAPIDTO JSON>"]}, 404 when none.
+  app.get("/internal/data/v1/runtime-artifacts", async (req, reply) => {
+    const label = queryString(req.query, "gatewayLabel");
+    if (!label) throw new GwsyncError("GWSYNC_HTTP_BAD_REQUEST", "gatewayLabel query parameter is required");
+    const apiId = queryString(req.query, "apiId");
+    const head = store.headSeq();
+    let rows: StoredArtifact[];
+    if (apiId) {
+      const a = store.getArtifact(apiId, label);
+      rows = a && a.instruction === "Publish" ? [a] : [];
+    } else {
+      rows = store.listArtifacts({ label, withBody: true });
+    }
+    if (rows.length === 0) return reply.code(404).send({ code: "GWSYNC_NOT_FOUND", message: "no artifacts" });
+    return { count: rows.length, list: rows.map((a) => a.artifactJson), gwsync: { head, items: rows.map(metaOf) } };
+  });
+
+  app.get("/internal/data/v1/changes", async (req) => {
+    const since = Number(queryString(req.query, "since") ?? "0");
+    if (!Number.isSafeInteger(since) || since < 0) {
+      throw new GwsyncError("GWSYNC_HTTP_BAD_REQUEST", "since must be a non-negative integer sequence number");
+    }
+    const labels = queryList(req.query, "gatewayLabel");
+    if (labels.length === 0) throw new GwsyncError("GWSYNC_HTTP_BAD_REQUEST", "gatewayLabel query parameter is required");
+    const head = store.headSeq();
+    const list = store.changesSince(since, labels, MAX_CHANGES_PAGE).map((c) => ({
+      seq: c.seq,
+      apiId: c.apiId,
+      label: c.label,
+      instruction: c.instruction,
+      revision: c.revision,
+      sha256: c.sha256,
+    }));
+    // A full page means more may follow: report the last seq returned as head so the caller pages on.
+    const pageHead = list.length === MAX_CHANGES_PAGE ? (list[list.length - 1]?.seq ?? head) : head;
+    return { head: pageHead, count: list.length, list };
+  });
+}

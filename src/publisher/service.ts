@@ -1,0 +1,53 @@
+import type { FastifyInstance } from "fastify";
+import { createHttpServer } from "../http/server.js";
+import { type RegionIngress, startRegionIngress } from "../relay/ingress.js"; // region ingress (issue 5)
+import { Publisher, type PublisherOptions } from "./publisher.js";
+import { registerPublisherRoutes } from "./routes.js";
+import { WatchFolder } from "./watch-folder.js";
+
+/**
+ * The control-plane service (`gwsync publisher`): the plugin hook's Publisher, connected to the event
+ * hub, with its REST API and, when configured, a watched folder.
+ */
+export class PublisherService {
+  readonly publisher: Publisher;
+  #http: FastifyInstance | undefined;
+  #watch: WatchFolder | undefined;
+  /** Region ingress (issue 5): artifacts relayed from other regions, stored before they are announced. */
+  #ingress: RegionIngress | undefined;
+
+  constructor(options: PublisherOptions) {
+    this.publisher = new Publisher(options);
+  }
+
+  async start(options: { http?: boolean } = {}): Promise<void> {
+    const { config, log } = this.publisher;
+    if (options.http !== false) {
+      const g = config.gwsync;
+      const app = createHttpServer({ host: g.httpHost, port: g.httpPort, username: g.http.username, password: g.http.password, logger: log });
+      registerPublisherRoutes(app, this.publisher);
+      await app.listen({ host: g.httpHost, port: g.httpPort });
+      this.#http = app;
+    }
+    await this.publisher.connect();
+    this.#ingress = await startRegionIngress(this.publisher); // region ingress (issue 5)
+    const watch = config.gwsync.watch;
+    if (watch) {
+      this.#watch = new WatchFolder({ dir: watch.dir, labels: watch.labels, publisher: this.publisher, logger: log });
+      await this.#watch.start();
+      log.info({ dir: watch.dir, labels: watch.labels }, "watching folder for artifacts");
+    }
+  }
+
+  get httpUrl(): string | undefined {
+    const addr = this.#http?.server.address();
+    return addr && typeof addr === "object" ? `http://127.0.0.1:${addr.port}` : undefined;
+  }
+
+  async close(): Promise<void> {
+    await this.#watch?.close();
+    await this.#ingress?.close(); // region ingress (issue 5)
+    await this.#http?.close();
+    await this.publisher.close();
+  }
+}

@@ -1,0 +1,74 @@
+import type { ArtifactStore, StoredArtifact } from "../store/types.js";
+import type { RegionSyncChange } from "./region-sync.js";
+
+/** How stale the list of labels the store knows may be before the next snapshot re-reads it. */
+export const DEFAULT_LABEL_REFRESH_MS = 1000;
+
+/**
+ * The gateway labels the local store holds rows for. A snapshot must cover every label of the API,
+ * not only the ones the notification named: the receiving store keeps one revision per API and skips
+ * a revision not above it, so sending label L1 at revision 3 before label L9 at revision 2 would lose
+ * L9. Labels are few; the list is re-read when it is older than `refreshMs` or an event names a label
+ * it lacks.
+ */
+export class LabelDirectory {
+  readonly #store: () => ArtifactStore;
+  readonly #refreshMs: number;
+  #labels = new Set<string>();
+  #readAt = Number.NEGATIVE_INFINITY;
+
+  constructor(store: () => ArtifactStore, refreshMs = DEFAULT_LABEL_REFRESH_MS) {
+    this.#store = store;
+    this.#refreshMs = refreshMs;
+  }
+
+  labels(named: readonly string[], now = Date.now()): string[] {
+    if (now - this.#readAt > this.#refreshMs || named.some((l) => !this.#labels.has(l))) {
+      const rows = this.#store().listArtifacts({ includeRemoved: true, withBody: false });
+      this.#labels = new Set(rows.map((r) => r.label));
+      this.#readAt = now;
+    }
+    return [...new Set([...named, ...this.#labels])];
+  }
+}
+
+/**
+ * The API's current state in the local store on the given labels, as region-sync changes. The store
+ * keeps only the latest state per (API, label), so a notification relayed late carries newer news
+ * than it announced; the receiving store adopts the origin's revision and skips anything not newer,
+ * so every region converges on the origin's latest revision.
+ *
+ * Returns an empty list when the store holds the API on none of the labels: the event was not
+ * produced through gwsync's store (WSO2 itself published it).
+ */
+export function snapshotChanges(
+  store: ArtifactStore,
+  apiId: string,
+  labels: readonly string[],
+): RegionSyncChange[] {
+  const rows: StoredArtifact[] = [];
+  for (const label of new Set(labels)) {
+    const row = store.getArtifact(apiId, label);
+    if (row !== undefined) rows.push(row);
+  }
+  // Labels written by one commit share its instruction, revision and artifact.
+  const groups = new Map<string, StoredArtifact[]>();
+  for (const row of rows) {
+    const key = `${row.instruction}\u0000${row.revision}\u0000${row.sha256}`;
+    const group = groups.get(key);
+    if (group) group.push(row);
+    else groups.set(key, [row]);
+  }
+  const changes = [...groups.values()].map(
+    (group): RegionSyncChange => ({
+      labels: group.map((r) => r.label),
+      instruction: group[0]!.instruction,
+      revision: group[0]!.revision,
+      originSeq: Math.max(...group.map((r) => r.seq)),
+      sha256: group[0]!.sha256,
+      artifact: group[0]!.artifactJson,
+    }),
+  );
+  // Oldest first: the receiving store skips a revision not above the one it holds.
+  return changes.sort((a, b) => a.revision - b.revision || a.originSeq - b.originSeq);
+}

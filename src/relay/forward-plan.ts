@@ -1,0 +1,120 @@
+import type { ConsumeMessage, Options } from "amqplib";
+import type { OutgoingMessage } from "../amqp/confirm-publisher.js";
+import { decodeEvent } from "../events/decode.js";
+import {
+  CONTENT_TYPE_JSON,
+  HEADER_HOPS,
+  HEADER_ORIGIN,
+  HEADER_ORIGIN_SEQ,
+  isTopic,
+} from "../events/topics.js";
+import type { ArtifactStore } from "../store/types.js";
+import { type LabelDirectory, snapshotChanges } from "./artifact-snapshot.js";
+import { encodeRegionSync, REGION_SYNC_CONTENT_TYPE } from "./region-sync.js";
+import { forwardHeaders, readRelayFacts, skipReason } from "./relay-headers.js";
+import { ingressQueueName } from "./relay-topology.js";
+
+/** What to do with one message of a local relay queue. */
+export type ForwardDecision =
+  | { kind: "forward"; stream: string; messages: OutgoingMessage[] }
+  /** Not for this remote region (came from elsewhere, or from there): acknowledged, not sent. */
+  | { kind: "skip"; why: string }
+  /** Can never be valid: dead-lettered with the reason. */
+  | { kind: "reject"; reason: string };
+
+export interface ForwardContext {
+  localRegion: string;
+  remoteRegion: string;
+  maxHops: number;
+  maxMessageBytes: number;
+  /** The remote region's topic exchange. */
+  remoteExchange: string;
+  /** The remote region's routing key for a stream (its jndi file's topic.<stream> mapping). */
+  routingKeyOf: (stream: string) => string;
+  /** The local publisher's store, opened readonly (throws while it cannot be opened: retried). */
+  store: () => ArtifactStore;
+  labels: LabelDirectory;
+}
+
+/**
+ * Decide how one local message crosses to a remote region. The three runtime streams and the
+ * notifications that name no stored artifact go to the remote topic exchange as they are (with the
+ * origin kept and one more hop). A DEPLOY/REMOVE whose API the local store holds goes, with the
+ * artifact, to the remote region's ingress queue, so the remote publisher stores it before its
+ * gateways hear of it.
+ */
+export function planForward(msg: ConsumeMessage, ctx: ForwardContext): ForwardDecision {
+  const stream = msg.fields.routingKey;
+  const headers = msg.properties.headers as Record<string, unknown> | undefined;
+  const facts = readRelayFacts(headers, ctx.localRegion);
+  const why = skipReason(facts, ctx.remoteRegion, ctx.maxHops);
+  if (why !== undefined) return { kind: "skip", why };
+  if (!isTopic(stream))
+    return {
+      kind: "reject",
+      reason: `routing key ${JSON.stringify(stream.slice(0, 64))} is not a relayed stream`,
+    };
+  const messageId = typeof msg.properties.messageId === "string" ? msg.properties.messageId : undefined;
+  const decoded = decodeEvent(stream, msg.content, {
+    maxBytes: ctx.maxMessageBytes,
+    ...(messageId ? { messageId } : {}),
+  });
+  if (!decoded.ok) return { kind: "reject", reason: decoded.reason };
+  const event = decoded.event;
+
+  if (
+    event.topic === "notification" &&
+    event.payload.kind === "gateway" &&
+    event.payload.gatewayLabels.length > 0
+  ) {
+    const apiId = event.payload.apiUuid;
+    const changes = snapshotChanges(ctx.store(), apiId, ctx.labels.labels(event.payload.gatewayLabels));
+    if (changes.length > 0) {
+      const originSeq = Math.max(...changes.map((c) => c.originSeq));
+      return {
+        kind: "forward",
+        stream: "region-sync",
+        messages: [
+          {
+            exchange: "",
+            routingKey: ingressQueueName(ctx.remoteRegion),
+            body: encodeRegionSync({ origin: facts.origin, eventId: event.eventId, apiId, changes }),
+            options: {
+              persistent: true,
+              contentType: REGION_SYNC_CONTENT_TYPE,
+              messageId: `${facts.origin}:${originSeq}`,
+              timestamp: messageTimestamp(msg),
+              headers: {
+                [HEADER_ORIGIN]: facts.origin,
+                [HEADER_HOPS]: facts.hops + 1,
+                [HEADER_ORIGIN_SEQ]: originSeq,
+              },
+            },
+          },
+        ],
+      };
+    }
+  }
+  const options: Options.Publish = {
+    persistent: true,
+    contentType: msg.properties.contentType ?? CONTENT_TYPE_JSON,
+    timestamp: messageTimestamp(msg),
+    headers: forwardHeaders(headers, facts),
+  };
+  if (messageId) options.messageId = messageId;
+  if (typeof msg.properties.contentEncoding === "string")
+    options.contentEncoding = msg.properties.contentEncoding;
+  return {
+    kind: "forward",
+    stream,
+    messages: [
+      { exchange: ctx.remoteExchange, routingKey: ctx.routingKeyOf(stream), body: msg.content, options },
+    ],
+  };
+}
+
+/** The original JMSTimestamp (ms) travels on: remote gateways measure publish→deployed from it. */
+function messageTimestamp(msg: ConsumeMessage): number {
+  const ts = msg.properties.timestamp;
+  return typeof ts === "number" && ts > 0 ? ts : Date.now();
+}

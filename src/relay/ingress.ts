@@ -1,0 +1,204 @@
+import { EventEmitter } from "node:events";
+import type { ChannelModel, ConsumeMessage } from "amqplib";
+import { BrokerConnection } from "../amqp/connection.js";
+import { ACK, type Outcome, QueueConsumer } from "../amqp/consumer.js";
+import { deadLetterQueueName } from "../amqp/topology.js";
+import { parseGatewayApiDto, sha256Hex, validateDto } from "../artifacts/gateway-api-dto.js";
+import { DEFAULT_REGION } from "../config/defaults.js";
+import { GwsyncError, isGwsyncError } from "../errors.js";
+import type { Logger } from "../log.js";
+import { buildGatewayEvent } from "../publisher/events-out.js";
+import type { Publisher } from "../publisher/publisher.js";
+import { decodeRegionSync, type RegionSyncChange, type RegionSyncMessage } from "./region-sync.js";
+import { readRelayFacts } from "./relay-headers.js";
+import { declareIngressQueue, ingressQueueName } from "./relay-topology.js";
+
+/** Region-sync messages handled at once; each is one SQLite transaction per change, done in order. */
+export const DEFAULT_INGRESS_PREFETCH = 32;
+/** Pause before a message whose store write failed is tried again. */
+export const DEFAULT_INGRESS_RETRY_MS = 500;
+
+/** What one change of a region-sync message did to the local store. */
+export type IngressResult = "stored" | "duplicate" | "older" | "not-published-here";
+
+export interface RegionIngressOptions {
+  publisher: Publisher;
+  logger?: Logger;
+  prefetch?: number;
+  retryDelayMs?: number;
+}
+
+/**
+ * The receiving end of the relay, run by a region's publisher service: consumes the region's ingress
+ * queue and stores each relayed artifact with its origin (region, seq, revision). The artifact,
+ * its changelog row and the local DEPLOY/REMOVE event commit in one transaction, so this region's
+ * gateways hear of an API only once the store can serve it; the message is acknowledged after the
+ * commit (the outbox then announces it, durably). A redelivered message is a no-op: the store knows
+ * the (origin, seq) it already holds and skips revisions not above its own.
+ */
+export class RegionIngress {
+  /** "change" (origin, apiId, result) per change handled; tests count these. */
+  readonly events = new EventEmitter();
+  readonly queue: string;
+  readonly #o: RegionIngressOptions;
+  readonly #log: Logger;
+  readonly #region: string;
+  #conn: BrokerConnection | undefined;
+  #consumer: QueueConsumer | undefined;
+
+  constructor(options: RegionIngressOptions) {
+    this.#o = options;
+    this.#region = options.publisher.config.gwsync.region;
+    this.queue = ingressQueueName(this.#region);
+    this.#log = (options.logger ?? options.publisher.log).child({
+      component: "region-ingress",
+      region: this.#region,
+    });
+  }
+
+  async start(): Promise<void> {
+    const { config } = this.#o.publisher;
+    const consumer = new QueueConsumer({
+      queue: this.queue,
+      prefetch: this.#o.prefetch ?? DEFAULT_INGRESS_PREFETCH,
+      maxDeliveries: config.gwsync.maxDeliveries,
+      retryDelayMs: this.#o.retryDelayMs ?? DEFAULT_INGRESS_RETRY_MS,
+      handle: async (msg) => this.#handle(msg),
+      deadLetterQueue: deadLetterQueueName(this.queue),
+      onReject: (msg, reason) =>
+        this.#log.warn({ messageId: msg.properties.messageId, reason }, "region-sync message dead-lettered"),
+      logger: this.#log,
+    });
+    this.#consumer = consumer;
+    this.#conn = new BrokerConnection({
+      endpoints: config.eventHub.eventListeningEndpoints,
+      connectionName: `gwsync-region-ingress-${config.gwsync.nodeId}`,
+      heartbeatSec: config.gwsync.heartbeatSec,
+      logger: this.#log,
+      setup: async (model: ChannelModel) => {
+        const ch = await model.createChannel();
+        ch.on("error", (err: Error) => this.#log.warn({ err: err.message }, "ingress channel error"));
+        await declareIngressQueue(ch, this.#region);
+        await consumer.start(ch);
+      },
+    });
+    await this.#conn.start();
+  }
+
+  /** Synchronous from decode to commit, so messages are stored in the order they arrive. */
+  #handle(msg: ConsumeMessage): Outcome {
+    let message: RegionSyncMessage;
+    try {
+      message = decodeRegionSync(msg.content, this.#o.publisher.config.gwsync.maxMessageBytes);
+    } catch (err) {
+      return { kind: "reject", reason: (err as Error).message };
+    }
+    const hops = readRelayFacts(msg.properties.headers, message.origin).hops;
+    let stored = 0;
+    try {
+      for (const change of message.changes) {
+        const result = this.#apply(message, change, hops);
+        if (result === "stored") stored++;
+        this.events.emit("change", message.origin, message.apiId, result);
+      }
+    } catch (err) {
+      if (isGwsyncError(err) && !err.retryable)
+        return { kind: "reject", reason: `${err.code}: ${err.message}` };
+      throw err;
+    } finally {
+      if (stored > 0) this.#wakeOutbox();
+    }
+    return ACK;
+  }
+
+  #apply(m: RegionSyncMessage, c: RegionSyncChange, hops: number): IngressResult {
+    const store = this.#o.publisher.store;
+    if (store.hasOriginChange(m.origin, c.originSeq)) return "duplicate";
+    if (sha256Hex(c.artifact) !== c.sha256) {
+      throw new GwsyncError(
+        "GWSYNC_ARTIFACT_INVALID",
+        `artifact of API ${m.apiId} from ${m.origin} does not match its sha256`,
+      );
+    }
+    const dto = parseGatewayApiDto(c.artifact);
+    if (dto.apiId !== m.apiId) {
+      throw new GwsyncError(
+        "GWSYNC_ARTIFACT_INVALID",
+        `artifact from ${m.origin} is API ${dto.apiId}, the message says ${m.apiId}`,
+      );
+    }
+    validateDto(dto);
+    // A Remove of a label this region never had is already applied (the deploy may have been superseded).
+    const labels =
+      c.instruction === "Remove"
+        ? c.labels.filter((l) => store.getArtifact(m.apiId, l) !== undefined)
+        : c.labels;
+    if (labels.length === 0) return "not-published-here";
+    const action = c.instruction === "Publish" ? "deploy" : "remove";
+    try {
+      const result = store.saveArtifact(
+        {
+          dto,
+          labels,
+          instruction: c.instruction,
+          artifactJson: c.artifact,
+          origin: { region: m.origin, seq: c.originSeq, revision: c.revision },
+        },
+        (r) => [
+          buildGatewayEvent({
+            action,
+            dto,
+            labels: r.labels,
+            result: r,
+            region: this.#region,
+            originRegion: m.origin,
+            originSeq: c.originSeq,
+            hops,
+          }),
+        ],
+      );
+      if (result.changed) {
+        this.#log.info(
+          {
+            apiId: m.apiId,
+            origin: m.origin,
+            originSeq: c.originSeq,
+            revision: result.revision,
+            seq: result.seq,
+            action,
+          },
+          "relayed artifact committed",
+        );
+      }
+      return result.changed ? "stored" : "older";
+    } catch (err) {
+      if (isGwsyncError(err, "GWSYNC_NOT_FOUND")) return "not-published-here";
+      throw err;
+    }
+  }
+
+  /** Announce at once rather than at the outbox dispatcher's next poll (Publisher.wakeOutbox, when present). */
+  #wakeOutbox(): void {
+    const p = this.#o.publisher as Publisher & { wakeOutbox?: () => void };
+    p.wakeOutbox?.();
+  }
+
+  async close(): Promise<void> {
+    await this.#consumer?.stop();
+    await this.#conn?.close();
+  }
+}
+
+/**
+ * Start the ingress of a publisher whose [gwsync] region is set (not the default): only a named
+ * region takes part in a multi-region mesh. Returns undefined otherwise.
+ */
+export async function startRegionIngress(
+  publisher: Publisher,
+  logger?: Logger,
+): Promise<RegionIngress | undefined> {
+  if (publisher.config.gwsync.region === DEFAULT_REGION) return undefined;
+  const ingress = new RegionIngress({ publisher, ...(logger ? { logger } : {}) });
+  await ingress.start();
+  return ingress;
+}

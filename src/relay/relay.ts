@@ -1,0 +1,279 @@
+import { EventEmitter } from "node:events";
+import type { Channel, ChannelModel, ConsumeMessage } from "amqplib";
+import type { FastifyInstance } from "fastify";
+import { BrokerConnection } from "../amqp/connection.js";
+import { assertTopicExchange, DEFAULT_EXCHANGE } from "../amqp/topology.js";
+import { type JndiConfig, loadJndiDir, toBrokerEndpoints } from "../config/jndi.js";
+import type { GwsyncConfig } from "../config/types.js";
+import { GwsyncError } from "../errors.js";
+import { ServiceMetrics } from "../http/metrics.js";
+import { createHttpServer } from "../http/server.js";
+import { type Logger, silentLogger } from "../log.js";
+import { openStore } from "../store/open-store.js";
+import type { ArtifactStore } from "../store/types.js";
+import { DEFAULT_LABEL_REFRESH_MS, LabelDirectory } from "./artifact-snapshot.js";
+import { type ForwardDecision, planForward } from "./forward-plan.js";
+import { ForwardPump } from "./forward-pump.js";
+import { RemoteLink } from "./remote-link.js";
+import { registerRelayRoutes } from "./relay-routes.js";
+import {
+  DEFAULT_LANE_PREFETCH,
+  DEFAULT_MAX_HOPS,
+  declareRelayQueue,
+  LANES,
+  type Lane,
+  relayQueueName,
+} from "./relay-topology.js";
+
+/** How often the backlog gauge reads the relay queues' depth. */
+export const DEFAULT_BACKLOG_INTERVAL_MS = 5 * 1000;
+/** WSO2's jndi files name their factory so; any other single factory is accepted too. */
+const PREFERRED_FACTORY = "TopicConnectionFactory";
+
+export interface RelayOptions {
+  config: GwsyncConfig;
+  logger?: Logger;
+  /** Region boundaries an event may cross; 1 (default) is right for a full mesh. */
+  maxHops?: number;
+  /** Start the HTTP server (health, metrics) on [gwsync] http_port. Default true. */
+  http?: boolean;
+  /** The local publisher's store; default: [database.sync_runtime_artifacts_db] opened readonly. */
+  store?: ArtifactStore;
+  prefetch?: Partial<Record<Lane, number>>;
+  backlogIntervalMs?: number;
+  /** Wait between attempts to publish to a remote region that did not confirm, ms. */
+  republishDelayMs?: number;
+  labelRefreshMs?: number;
+  /** Longest wait between two reconnect attempts to a broker, ms (tests shorten outages). */
+  reconnectMaxDelayMs?: number;
+}
+
+interface RemoteRegion {
+  link: RemoteLink;
+  pumps: Record<Lane, ForwardPump>;
+}
+
+/** The connection factory of a region's jndi file (a relay cannot guess between several). */
+function factoryOf(region: string, jndi: JndiConfig) {
+  const names = Object.keys(jndi.connectionFactories);
+  const name = names.includes(PREFERRED_FACTORY) ? PREFERRED_FACTORY : names[0];
+  const url = name === undefined ? undefined : jndi.connectionFactories[name];
+  if (url === undefined) {
+    throw new GwsyncError(
+      "GWSYNC_JNDI_INVALID",
+      `jndi file of region ${region} declares no connectionfactory; add connectionfactory.${PREFERRED_FACTORY} = amqp://...`,
+    );
+  }
+  return url;
+}
+
+/**
+ * The relay of one region (`gwsync relay`): forwards the four streams from the local event hub to
+ * every remote region named in jndi_dir, one durable queue pair, one connection and one set of
+ * pumps per remote region, so a region that is down only makes its own backlog grow.
+ */
+export class Relay {
+  readonly config: GwsyncConfig;
+  readonly log: Logger;
+  readonly metrics = new ServiceMetrics("relay");
+  /** "settled" (region, lane, decision, message) per message acknowledged locally. Tests count these. */
+  readonly events = new EventEmitter();
+  readonly region: string;
+  readonly #o: RelayOptions;
+  readonly #remotes = new Map<string, RemoteRegion>();
+  readonly #labels: LabelDirectory;
+  #store: ArtifactStore | undefined;
+  readonly #ownsStore: boolean;
+  #local: BrokerConnection | undefined;
+  #backlogChannel: Channel | undefined;
+  #backlogTimer: NodeJS.Timeout | undefined;
+  #http: FastifyInstance | undefined;
+
+  constructor(options: RelayOptions) {
+    this.#o = options;
+    this.config = options.config;
+    this.region = options.config.gwsync.region;
+    this.log = (options.logger ?? silentLogger).child({ component: "relay", region: this.region });
+    this.#store = options.store;
+    this.#ownsStore = options.store === undefined;
+    this.#labels = new LabelDirectory(
+      () => this.#openStore(),
+      options.labelRefreshMs ?? DEFAULT_LABEL_REFRESH_MS,
+    );
+    const jndi = loadJndiDir(options.config.gwsync.jndiDir);
+    for (const [region, file] of Object.entries(jndi)) {
+      if (region !== this.region) this.#remotes.set(region, this.#makeRemote(region, file));
+    }
+    if (this.#remotes.size === 0) {
+      throw new GwsyncError(
+        "GWSYNC_CONFIG_INVALID",
+        `jndi_dir ${options.config.gwsync.jndiDir} names no region other than ${this.region}: nothing to relay to`,
+      );
+    }
+  }
+
+  /** The remote regions, by name. */
+  get remoteRegions(): string[] {
+    return [...this.#remotes.keys()];
+  }
+
+  get exchange(): string {
+    return this.config.gwsync.exchange ?? DEFAULT_EXCHANGE;
+  }
+
+  #makeRemote(region: string, jndi: JndiConfig): RemoteRegion {
+    const g = this.config.gwsync;
+    const link = new RemoteLink({
+      region,
+      endpoints: toBrokerEndpoints(factoryOf(region, jndi)),
+      exchange: this.exchange,
+      connectionName: `gwsync-relay-${this.region}-to-${region}`,
+      heartbeatSec: g.heartbeatSec,
+      ...(this.#o.republishDelayMs ? { republishDelayMs: this.#o.republishDelayMs } : {}),
+      ...(this.#o.reconnectMaxDelayMs ? { reconnectMaxDelayMs: this.#o.reconnectMaxDelayMs } : {}),
+      logger: this.log,
+    });
+    const ctx = {
+      localRegion: this.region,
+      remoteRegion: region,
+      maxHops: this.#o.maxHops ?? DEFAULT_MAX_HOPS,
+      maxMessageBytes: g.maxMessageBytes,
+      remoteExchange: this.exchange,
+      routingKeyOf: (stream: string) => jndi.topics[stream] ?? stream,
+      store: () => this.#openStore(),
+      labels: this.#labels,
+    };
+    const pump = (lane: Lane) =>
+      new ForwardPump({
+        lane,
+        queue: relayQueueName(this.region, region, lane),
+        prefetch: this.#o.prefetch?.[lane] ?? DEFAULT_LANE_PREFETCH[lane],
+        link,
+        plan: (msg) => planForward(msg, ctx),
+        logger: this.log,
+        onSettled: (d, msg) => this.#count(region, lane, d, msg),
+      });
+    return { link, pumps: { priority: pump("priority"), artifacts: pump("artifacts") } };
+  }
+
+  /** The local publisher's store, opened on first use (the publisher may start after the relay). */
+  #openStore(): ArtifactStore {
+    this.#store ??= openStore(this.config.database, { readonly: true, region: this.region });
+    return this.#store;
+  }
+
+  #count(region: string, lane: Lane, d: ForwardDecision, msg: ConsumeMessage): void {
+    if (d.kind === "forward") this.metrics.relayForwarded.inc({ region, stream: d.stream });
+    else if (d.kind === "skip") this.metrics.eventsSkipped.inc({ stream: lane, why: d.why });
+    else this.metrics.eventsRejected.inc({ stream: lane, reason: "GWSYNC_EVENT_INVALID" });
+    this.events.emit("settled", region, lane, d, msg);
+  }
+
+  /** Start the HTTP server, the remote links (in the background) and the local consumers. */
+  async start(): Promise<void> {
+    const g = this.config.gwsync;
+    if (this.#o.http !== false) {
+      const app = createHttpServer({
+        host: g.httpHost,
+        port: g.httpPort,
+        username: g.http.username,
+        password: g.http.password,
+        logger: this.log,
+      });
+      registerRelayRoutes(app, this);
+      await app.listen({ host: g.httpHost, port: g.httpPort });
+      this.#http = app;
+    }
+    for (const { link } of this.#remotes.values()) link.start();
+    const local = new BrokerConnection({
+      endpoints: this.config.eventHub.eventListeningEndpoints,
+      connectionName: `gwsync-relay-${this.region}`,
+      heartbeatSec: g.heartbeatSec,
+      ...(this.#o.reconnectMaxDelayMs ? { reconnectMaxDelayMs: this.#o.reconnectMaxDelayMs } : {}),
+      logger: this.log,
+      setup: (model) => this.#setupLocal(model),
+    });
+    local.on("status", (s: { state: string }) =>
+      this.metrics.brokerConnected.set(s.state === "connected" ? 1 : 0),
+    );
+    this.#local = local;
+    await local.start();
+    const interval = this.#o.backlogIntervalMs ?? DEFAULT_BACKLOG_INTERVAL_MS;
+    this.#backlogTimer = setInterval(() => void this.backlog(), interval);
+    this.#backlogTimer.unref();
+    this.log.info(
+      { remotes: this.remoteRegions, exchange: this.exchange },
+      "relay forwarding to the remote regions",
+    );
+  }
+
+  async #setupLocal(model: ChannelModel): Promise<void> {
+    for (const [region, remote] of this.#remotes) {
+      for (const lane of LANES) {
+        const ch = await model.createChannel();
+        ch.on("error", (err: Error) =>
+          this.log.warn({ region, lane, err: err.message }, "relay channel error"),
+        );
+        await assertTopicExchange(ch, this.exchange);
+        await declareRelayQueue(ch, {
+          queue: relayQueueName(this.region, region, lane),
+          exchange: this.exchange,
+          lane,
+        });
+        await remote.pumps[lane].start(ch);
+      }
+    }
+    const ch = await model.createChannel();
+    ch.on("error", () => undefined);
+    this.#backlogChannel = ch;
+  }
+
+  /** Messages waiting to cross, per remote region (queued plus taken but not yet confirmed). */
+  async backlog(): Promise<Record<string, number>> {
+    const out: Record<string, number> = {};
+    for (const [region, remote] of this.#remotes) {
+      let n = 0;
+      for (const lane of LANES) {
+        n += remote.pumps[lane].unacked;
+        const ch = this.#backlogChannel;
+        if (!ch) continue;
+        try {
+          n += (await ch.checkQueue(relayQueueName(this.region, region, lane))).messageCount;
+        } catch {
+          // Not connected to the local hub right now; the in-memory part is still right.
+        }
+      }
+      out[region] = n;
+      this.metrics.relayBacklog.set({ region }, n);
+    }
+    return out;
+  }
+
+  /** Each remote region's connection state. */
+  links(): Record<string, string> {
+    return Object.fromEntries([...this.#remotes].map(([region, r]) => [region, r.link.status.state]));
+  }
+
+  get localStatus(): BrokerConnection["status"] | { state: "not-started" } {
+    return this.#local?.status ?? { state: "not-started" };
+  }
+
+  get httpUrl(): string | undefined {
+    const addr = this.#http?.server.address();
+    return addr && typeof addr === "object" ? `http://127.0.0.1:${addr.port}` : undefined;
+  }
+
+  /** Graceful stop: no new deliveries, waiting batches given back to the queue, connections closed. */
+  async close(): Promise<void> {
+    if (this.#backlogTimer) clearInterval(this.#backlogTimer);
+    for (const r of this.#remotes.values()) await Promise.all(LANES.map((l) => r.pumps[l].stop()));
+    await this.#local?.close();
+    for (const r of this.#remotes.values()) await r.link.close();
+    await this.#http?.close();
+    if (this.#ownsStore) this.#store?.close();
+  }
+}
+
+export function createRelay(options: RelayOptions): Relay {
+  return new Relay(options);
+}
