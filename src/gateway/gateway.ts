@@ -59,7 +59,7 @@ export class Gateway {
   readonly log: Logger;
   readonly metrics = new ServiceMetrics("gateway");
   /**
-   * "applied" (outcome, apiId) after every reconcile; "rejected" (stream, reason) per dead-lettered
+   * "applied" (outcome, apiId) after every reconcile; "startup" (state) when the startup phase changes; "rejected" (stream, reason) per dead-lettered
    * message; "runtime" (stream, result) per runtime-state event. Tests count these instead of sleeping.
    */
   readonly events = new EventEmitter();
@@ -122,6 +122,10 @@ export class Gateway {
           this.events.emit("fetch-retry", err, attempt);
         },
         onApplied: (outcome, apiId) => this.events.emit("applied", outcome, apiId),
+        onRejected: (apiId, reason) => {
+          this.metrics.eventsRejected.inc({ stream: "notification", reason: "GWSYNC_ARTIFACT_INVALID" });
+          this.events.emit("rejected", "notification", reason, apiId);
+        },
       },
     });
   }
@@ -228,7 +232,10 @@ export class Gateway {
         this.#sendHeartbeat();
       },
     });
-    conn.on("status", (s: { state: string }) => this.metrics.brokerConnected.set(s.state === "connected" ? 1 : 0));
+    conn.on("status", (s: { state: string }) => {
+      this.metrics.brokerConnected.set(s.state === "connected" ? 1 : 0);
+      this.events.emit("broker", s);
+    });
     // Every (re)connect may follow missed events (queue expired or overflowed): catch up.
     conn.on("connect", () => {
       if (this.#startup.phase !== "loading") void this.catchUp();
@@ -250,11 +257,13 @@ export class Gateway {
       this.metrics.deployedApis.set(this.deployer.deployed().length);
       this.#startup = { phase: "done", deployed: r.deployed, total: r.total, ms: Date.now() - started };
       this.#staleRounds = 0;
+      this.events.emit("startup", this.#startup);
       this.log.info({ ...this.#startup, removed: r.removed }, "startup deployment done");
     } catch (err) {
       if (this.#shutdown.signal.aborted) return;
       const message = (err as Error).message;
       this.#startup = { phase: "stale", error: message };
+      this.events.emit("startup", this.#startup);
       this.log.error(
         { err: message, deployed: this.deployer.deployed().length },
         "control plane unreachable after the retries: serving last-known-good and retrying in the background",

@@ -17,6 +17,8 @@ export interface InlineArtifact {
 
 export interface ReconcilerHooks {
   onRetry?: (err: Error, attempt: number) => void;
+  /** An artifact that can never be deployed (reported once per encounter, then skipped). */
+  onRejected?: (apiId: string | undefined, reason: string) => void;
   onApplied?: (outcome: ReconcileOutcome, apiId: string) => void;
 }
 
@@ -151,6 +153,7 @@ export class Reconciler {
       const res = await this.#fetch(() => this.#retriever.retrieveAllArtifacts(label), signal);
       if (res === "superseded") throw new GwsyncError("GWSYNC_SHUTTING_DOWN", "startup deployment aborted");
       head = Math.min(head, res.head);
+      for (const r of res.rejected ?? []) this.#reject(r.apiId, r.reason);
       for (const item of res.items) {
         const e = byApi.get(item.apiId);
         if (!e) byApi.set(item.apiId, { found: item, labels: new Set([label]) });
@@ -203,10 +206,23 @@ export class Reconciler {
       const current = this.#deployer.get(apiId);
       if (current && current.revision >= e.revision) continue;
       if (!current && this.isStale(apiId, e.revision)) continue;
-      const o = await this.reconcile(apiId, [...e.labels], signal ? { signal } : {});
-      if (o === "deployed" || o === "removed") applied++;
+      try {
+        const o = await this.reconcile(apiId, [...e.labels], signal ? { signal } : {});
+        if (o === "deployed" || o === "removed") applied++;
+      } catch (err) {
+        // A bad artifact is reported and skipped; a control plane that is down fails the catch-up.
+        if (isGwsyncError(err) && !err.retryable) {
+          this.#reject(apiId, err.message);
+          this.noteRevision(apiId, e.revision);
+        } else throw err;
+      }
     }
     return { head: res.head, applied };
+  }
+
+  #reject(apiId: string | undefined, reason: string): void {
+    this.#log.warn({ apiId, reason }, "artifact refused: not deployed");
+    this.#hooks.onRejected?.(apiId, reason);
   }
 
   async #fetch<T>(fn: () => Promise<T>, signal?: AbortSignal): Promise<T | "superseded"> {

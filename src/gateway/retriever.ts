@@ -17,6 +17,12 @@ export interface RetrievedArtifact {
   seq: number;
 }
 
+/** An artifact the control plane served that cannot be deployed (invalid XML, unsafe name, ...). */
+export interface RejectedArtifact {
+  apiId: string | undefined;
+  reason: string;
+}
+
 export interface ChangeEntry {
   seq: number;
   apiId: string;
@@ -30,8 +36,11 @@ export interface ChangeEntry {
 export interface ArtifactRetriever {
   /** The API as published to the label, or undefined when it is not (404: final). */
   retrieveArtifact(apiId: string, label: string): Promise<RetrievedArtifact | undefined>;
-  /** Every API published to the label, and the changelog head at the time of the read. */
-  retrieveAllArtifacts(label: string): Promise<{ items: RetrievedArtifact[]; head: number }>;
+  /**
+   * Every API published to the label, and the changelog head at the time of the read. Artifacts that
+   * fail validation are left out and listed in `rejected`: one bad artifact never blocks the others.
+   */
+  retrieveAllArtifacts(label: string): Promise<{ items: RetrievedArtifact[]; head: number; rejected?: RejectedArtifact[] }>;
   /** Changelog rows after `since` for the labels. */
   changesSince(since: number, labels: readonly string[]): Promise<{ head: number; changes: ChangeEntry[] }>;
 }
@@ -100,14 +109,16 @@ export class HttpArtifactRetriever implements ArtifactRetriever {
     const q = new URLSearchParams({ apiId, gatewayLabel: label, type: "Synapse" });
     const body = await this.#get(`/runtime-artifacts?${q}`);
     if (body === undefined) return undefined;
-    const items = this.#parseArtifacts(body, label).items;
+    const { items, rejected } = this.#parseArtifacts(body, label);
+    const bad = rejected.find((r) => r.apiId === undefined || r.apiId === apiId);
+    if (bad) throw new GwsyncError("GWSYNC_ARTIFACT_INVALID", `artifact ${apiId} refused: ${bad.reason}`);
     return items.find((i) => i.apiId === apiId);
   }
 
-  async retrieveAllArtifacts(label: string): Promise<{ items: RetrievedArtifact[]; head: number }> {
+  async retrieveAllArtifacts(label: string): Promise<{ items: RetrievedArtifact[]; head: number; rejected: RejectedArtifact[] }> {
     const q = new URLSearchParams({ gatewayLabel: label, type: "Synapse" });
     const body = await this.#get(`/runtime-artifacts?${q}`);
-    if (body === undefined) return { items: [], head: 0 };
+    if (body === undefined) return { items: [], head: 0, rejected: [] };
     return this.#parseArtifacts(body, label);
   }
 
@@ -121,19 +132,27 @@ export class HttpArtifactRetriever implements ArtifactRetriever {
     return { head: parsed.data.head, changes: parsed.data.list };
   }
 
-  #parseArtifacts(body: unknown, label: string): { items: RetrievedArtifact[]; head: number } {
+  #parseArtifacts(body: unknown, label: string): { items: RetrievedArtifact[]; head: number; rejected: RejectedArtifact[] } {
     const parsed = runtimeArtifactsSchema.safeParse(body);
     if (!parsed.success) throw invalidReply("runtime-artifacts", parsed.error.issues[0]?.message);
     const { list, gwsync } = parsed.data;
     const items: RetrievedArtifact[] = [];
+    const rejected: RejectedArtifact[] = [];
     for (let i = 0; i < list.length; i++) {
       const json = list[i]!;
-      const dto = parseGatewayApiDto(json);
-      validateDto(dto);
-      const sha256 = sha256Hex(json);
       const meta = gwsync?.items[i];
+      let dto: GatewayApiDto;
+      try {
+        dto = parseGatewayApiDto(json);
+        validateDto(dto);
+      } catch (err) {
+        rejected.push({ apiId: meta?.apiId, reason: (err as Error).message });
+        continue;
+      }
+      const sha256 = sha256Hex(json);
       if (meta && meta.sha256 !== sha256) {
-        throw new GwsyncError("GWSYNC_FETCH_FAILED", `artifact ${dto.apiId} does not match its sha256; refusing it`);
+        rejected.push({ apiId: dto.apiId, reason: "artifact does not match its sha256" });
+        continue;
       }
       items.push({
         apiId: dto.apiId,
@@ -144,7 +163,7 @@ export class HttpArtifactRetriever implements ArtifactRetriever {
         seq: meta?.seq ?? 0,
       });
     }
-    return { items, head: gwsync?.head ?? 0 };
+    return { items, head: gwsync?.head ?? 0, rejected };
   }
 
   /** GET a JSON reply; undefined on 404. Network errors and 5xx are retryable, 401/403 are not. */

@@ -7,6 +7,12 @@ import { Gateway, type GatewayOptions } from "../../src/gateway/gateway.js";
 import { PublisherService } from "../../src/publisher/service.js";
 import { createLogger, type Logger, silentLogger } from "../../src/log.js";
 import { cleanupBroker, testId } from "./broker.js";
+import { waitFor } from "./wait.js";
+
+/** Until its queue exists, a new gateway's events only reach it through catch-up: tests wait for it. */
+export function waitForBroker(gw: Gateway): Promise<void> {
+  return waitFor(gw.events, "broker", () => gw.brokerStatus.state === "connected", "the gateway to connect to the broker");
+}
 
 /** GWSYNC_TEST_LOG=debug shows the services' logs while a test runs. */
 const testLogger: Logger = process.env.GWSYNC_TEST_LOG
@@ -121,6 +127,7 @@ password = "guest"
     const gw = new Gateway({ config: this.gatewayConfig(spec), logger: testLogger, ...options });
     await gw.start();
     this.gateways.set(spec.name, gw);
+    await waitForBroker(gw);
     return gw;
   }
 

@@ -50,4 +50,4 @@ export function counter(emitter: EventEmitter, event: string, filter: (...args: 
 }
 
 /** Every gateway event after which its deployed set may have changed (deliveries, bulk load, catch-up). */
-export const CHANGED = ["handled", "applied"];
+export const CHANGED = ["handled", "applied", "startup"];
