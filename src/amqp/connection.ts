@@ -34,6 +34,10 @@ export function describeEndpoint(e: BrokerEndpoint): string {
   return `${e.protocol}://${e.hostname}:${e.port}${e.vhost === "/" ? "" : `/${e.vhost}`}`;
 }
 
+function options0(o: BrokerConnectionOptions): BrokerEndpoint {
+  return o.endpoints[0]!;
+}
+
 function toConnectOptions(e: BrokerEndpoint, heartbeat: number): Options.Connect {
   return {
     protocol: e.protocol,
@@ -66,7 +70,7 @@ export class BrokerConnection extends EventEmitter {
       throw new GwsyncError("GWSYNC_CONFIG_INVALID", "no broker endpoint configured (apim.event_hub.event_listening_endpoints)");
     }
     this.#options = options;
-    this.#log = (options.logger ?? silentLogger).child({ component: "amqp", connection: options.connectionName });
+    this.#log = (options.logger ?? silentLogger).child({ amqp: options.connectionName });
     this.#heartbeat = options.heartbeatSec ?? DEFAULT_HEARTBEAT_SEC;
     this.#target = toConnectOptions(options.endpoints[0]!, this.#heartbeat);
     this.#status = { state: "connecting", broker: this.currentBroker, attempt: 0 };
@@ -99,7 +103,9 @@ export class BrokerConnection extends EventEmitter {
       noDelay: true,
       clientProperties: { connection_name: this.#options.connectionName },
       recovery: {
-        initialDelay: this.#options.reconnectInitialDelayMs ?? DEFAULT_RECONNECT_INITIAL_DELAY_MS,
+        // Qpid's per-broker connectdelay (jndi brokerlist) is the first reconnect delay when given.
+        initialDelay:
+          this.#options.reconnectInitialDelayMs ?? options0(this.#options).connectDelayMs ?? DEFAULT_RECONNECT_INITIAL_DELAY_MS,
         maxDelay: this.#options.reconnectMaxDelayMs ?? DEFAULT_RECONNECT_MAX_DELAY_MS,
         factor: 2,
         jitter: 0.2,

@@ -4,6 +4,7 @@ import type { Channel } from "amqplib";
 export const DEFAULT_EXCHANGE = "amq.topic";
 export const DEFAULT_QUEUE_EXPIRES_MS = 14 * 24 * 60 * 60 * 1000;
 export const DEFAULT_QUEUE_MAX_LENGTH = 1_000_000;
+export const DEAD_LETTER_MAX_LENGTH = 100_000;
 
 export interface GatewayQueueOptions {
   /** Durable queue name, e.g. gwsync.gateway.<node_id>. */
@@ -31,15 +32,24 @@ export function deadLetterQueueName(queue: string): string {
 export async function declareGatewayQueue(ch: Channel, o: GatewayQueueOptions): Promise<void> {
   await assertTopicExchange(ch, o.exchange);
   const dlq = deadLetterQueueName(o.queue);
-  await ch.assertQueue(dlq, { durable: true, arguments: { "x-expires": o.expiresMs, "x-queue-type": o.queueType } });
+  // Bounded too: a flood of poison must not fill the broker's disk (oldest dead letters go first).
+  await ch.assertQueue(dlq, {
+    durable: true,
+    arguments: { "x-expires": o.expiresMs, "x-max-length": DEAD_LETTER_MAX_LENGTH, "x-queue-type": o.queueType },
+  });
   const args: Record<string, unknown> = {
     "x-expires": o.expiresMs,
     "x-max-length": o.maxLength,
-    "x-dead-letter-exchange": "",
-    "x-dead-letter-routing-key": dlq,
     "x-queue-type": o.queueType,
   };
-  if (o.queueType === "quorum") args["x-delivery-limit"] = o.deliveryLimit;
+  // The consumer dead-letters with a copy carrying the reason. Only quorum queues count deliveries
+  // themselves and need the broker's DLX; on classic queues a DLX would also receive the messages
+  // x-max-length drops, which are not poison (the changelog catch-up repairs those).
+  if (o.queueType === "quorum") {
+    args["x-delivery-limit"] = o.deliveryLimit;
+    args["x-dead-letter-exchange"] = "";
+    args["x-dead-letter-routing-key"] = dlq;
+  }
   await ch.assertQueue(o.queue, { durable: true, arguments: args });
   for (const key of o.routingKeys) await ch.bindQueue(o.queue, o.exchange, key);
 }

@@ -14,7 +14,7 @@ export function buildProgram(): Command {
     .description("Keeps API gateways in step with their control plane over AMQP (WSO2-compatible)")
     .version(pkg.version, "-V, --version")
     .exitOverride()
-    .showHelpAfterError();
+    .showHelpAfterError("(gwsync --help lists the commands)");
   registerServices(program);
   registerPublish(program);
   registerRemove(program);

@@ -23,7 +23,7 @@ export function registerPublish(program: Command): void {
     .command("publish")
     .description("publish synapse API XML file(s) or GatewayAPIDTO JSON file(s) to gateway labels")
     .argument("<files...>", "synapse API XML or GatewayAPIDTO JSON files")
-    .requiredOption("-l, --label <label>", "gateway label (repeat for several)", collect, [])
+    .requiredOption("-l, --label <label>", "gateway label (repeat for several)", collect)
     .option("-c, --config <file>", "configuration file")
     .option("--tenant-domain <domain>", "tenant domain", "carbon.super")
     .action(async (files: string[], opts: { label: string[]; config?: string; tenantDomain: string }) => {
@@ -43,12 +43,13 @@ export function registerPublish(program: Command): void {
             }
           } catch (err) {
             failed++;
-            process.stderr.write(`${file}: ${(err as GwsyncError).code ?? "error"}: ${(err as Error).message}\n`);
+            const code = err instanceof GwsyncError ? `${err.code}: ` : "";
+            process.stderr.write(`${file}: ${code}${(err as Error).message}\n`);
           }
           bar.update(i + 1, files.length);
         }
         bar.done();
-        process.stdout.write(`${await announce(p)}\n`);
+        if (failed < files.length) process.stdout.write(`${await announce(p)}\n`);
       } finally {
         await p.close();
       }
@@ -61,7 +62,7 @@ export function registerRemove(program: Command): void {
     .command("remove")
     .description("undeploy an API (by id, or name:version) from gateway labels")
     .argument("<api>", "API id (UUID) or name:version")
-    .requiredOption("-l, --label <label>", "gateway label (repeat for several)", collect, [])
+    .requiredOption("-l, --label <label>", "gateway label (repeat for several)", collect)
     .option("-c, --config <file>", "configuration file")
     .action(async (api: string, opts: { label: string[]; config?: string }) => {
       const { config, log } = loadConfigOrExit(opts.config, "publisher");

@@ -19,6 +19,7 @@ export class ServiceMetrics {
   readonly deployedApis: Gauge;
   readonly relayBacklog: Gauge<"region">;
   readonly relayForwarded: Counter<"region" | "stream">;
+  readonly eventsPublished: Counter<"stream">;
 
   constructor(service: string, options: { defaultMetrics?: boolean } = {}) {
     this.registry.setDefaultLabels({ service });
@@ -51,6 +52,12 @@ export class ServiceMetrics {
     this.lag = new Gauge({ name: "gwsync_lag_seq", help: "Changelog head minus the applied sequence, at the last catch-up", registers: r });
     this.deployedApis = new Gauge({ name: "gwsync_deployed_apis", help: "APIs deployed on this gateway", registers: r });
     this.relayBacklog = new Gauge({ name: "gwsync_relay_backlog", help: "Messages waiting to cross to a remote region", labelNames: ["region"], registers: r });
+    this.eventsPublished = new Counter({
+      name: "gwsync_events_published_total",
+      help: "Events confirmed by the broker, per stream",
+      labelNames: ["stream"],
+      registers: r,
+    });
     this.relayForwarded = new Counter({
       name: "gwsync_relay_forwarded_total",
       help: "Messages forwarded to a remote region",

@@ -6,6 +6,7 @@ import type { GatewayApiDto } from "../artifacts/types.js";
 import type { GwsyncConfig } from "../config/types.js";
 import { GwsyncError } from "../errors.js";
 import { decodeHeartbeat, HEARTBEAT_ROUTING_KEY } from "../events/heartbeat.js";
+import { ServiceMetrics } from "../http/metrics.js";
 import { type Logger, silentLogger } from "../log.js";
 import { openStore } from "../store/open-store.js";
 import type { ArtifactStore, NewOutboxMessage, SaveArtifactResult } from "../store/types.js";
@@ -42,6 +43,7 @@ export class Publisher {
   readonly store: ArtifactStore;
   readonly log: Logger;
   readonly exchange: string;
+  readonly metrics = new ServiceMetrics("publisher");
   readonly #confirm = new ConfirmPublisher();
   readonly #dispatcher: OutboxDispatcher;
   #connection: BrokerConnection | undefined;
@@ -59,6 +61,9 @@ export class Publisher {
       exchange: this.exchange,
       logger: this.log,
       pollMs: options.config.gwsync.outboxPollMs,
+      onSent: (rows) => {
+        for (const r of rows) this.metrics.eventsPublished.inc({ stream: r.topic });
+      },
     });
   }
 
@@ -79,6 +84,7 @@ export class Publisher {
         await this.#listenForHeartbeats(model);
       },
     });
+    conn.on("status", (st: { state: string }) => this.metrics.brokerConnected.set(st.state === "connected" ? 1 : 0));
     this.#connection = conn;
     await conn.start();
     this.#dispatcher.start();

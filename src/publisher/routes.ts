@@ -22,6 +22,12 @@ export function registerPublisherRoutes(app: FastifyInstance, publisher: Publish
     return reply.code(ready ? 200 : 503).send({ status: ready ? "ready" : "not-ready", broker: s.state });
   });
 
+  app.get("/metrics", async (_req, reply) => {
+    publisher.metrics.outboxDepth.set(store.outboxDepth());
+    reply.header("content-type", publisher.metrics.registry.contentType);
+    return publisher.metrics.text();
+  });
+
   app.post("/api/v1/artifacts", async (req, reply) => {
     const labels = queryList(req.query, "label");
     const tenantDomain = queryString(req.query, "tenantDomain");

@@ -1,4 +1,6 @@
 import { EventEmitter } from "node:events";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
 import type { ChannelModel, ConsumeMessage } from "amqplib";
 import { BrokerConnection } from "../amqp/connection.js";
 import { ACK, type Outcome, QueueConsumer } from "../amqp/consumer.js";
@@ -190,14 +192,18 @@ export class RegionIngress {
 }
 
 /**
- * Start the ingress of a publisher whose [gwsync] region is set (not the default): only a named
- * region takes part in a multi-region mesh. Returns undefined otherwise.
+ * Whether this publisher's region takes part in a mesh: a named region (not the default) that its
+ * jndi_dir lists (`<region>.properties`, the file the other regions' relays connect by). A single
+ * region setup then never declares an ingress queue.
  */
-export async function startRegionIngress(
-  publisher: Publisher,
-  logger?: Logger,
-): Promise<RegionIngress | undefined> {
-  if (publisher.config.gwsync.region === DEFAULT_REGION) return undefined;
+export function inMesh(config: Publisher["config"]): boolean {
+  const { region, jndiDir } = config.gwsync;
+  return region !== DEFAULT_REGION && existsSync(join(jndiDir, `${region}.properties`));
+}
+
+/** Start the ingress of a publisher whose region is in a mesh (see inMesh); undefined otherwise. */
+export async function startRegionIngress(publisher: Publisher, logger?: Logger): Promise<RegionIngress | undefined> {
+  if (!inMesh(publisher.config)) return undefined;
   const ingress = new RegionIngress({ publisher, ...(logger ? { logger } : {}) });
   await ingress.start();
   return ingress;

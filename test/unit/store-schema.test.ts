@@ -118,6 +118,7 @@ describe("schema", () => {
       "AM_GW_PUBLISHED_API_DETAILS",
       "GWSYNC_API_STATE",
       "GWSYNC_CHANGELOG",
+      "GWSYNC_GATEWAYS",
       "GWSYNC_LABEL_STATE",
       "GWSYNC_OUTBOX",
     ]);
