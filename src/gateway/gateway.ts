@@ -19,7 +19,6 @@ import type { ApiDeployer } from "./deploy/deployer.js";
 import { FileDeployer } from "./deploy/file-deployer.js";
 import { MemoryDeployer } from "./deploy/memory-deployer.js";
 import { GroupCommit } from "./group-commit.js";
-import { KeyedSerializer } from "./keyed-serializer.js";
 import { type InlineArtifact, Reconciler } from "./reconciler.js";
 import { type ArtifactRetriever, HttpArtifactRetriever } from "./retriever.js";
 import { retryPolicyOf } from "./retry.js";
@@ -71,7 +70,6 @@ export class Gateway {
   #connection: BrokerConnection | undefined;
   #consumer: QueueConsumer | undefined;
   #http: FastifyInstance | undefined;
-  readonly #serial = new KeyedSerializer();
   readonly #shutdown = new AbortController();
   #watermark = 0;
   #staleRounds = 0;
@@ -121,7 +119,10 @@ export class Gateway {
           this.metrics.fetchRetries.inc();
           this.events.emit("fetch-retry", err, attempt);
         },
-        onApplied: (outcome, apiId) => this.events.emit("applied", outcome, apiId),
+        onApplied: (outcome, apiId) => {
+          if (outcome === "deployed" || outcome === "removed") this.metrics.artifactsApplied.inc({ outcome });
+          this.events.emit("applied", outcome, apiId);
+        },
         onRejected: (apiId, reason) => {
           this.metrics.eventsRejected.inc({ stream: "notification", reason: "GWSYNC_ARTIFACT_INVALID" });
           this.events.emit("rejected", "notification", reason, apiId);
@@ -249,9 +250,7 @@ export class Gateway {
     const mode = this.config.gateway.dataRetrievalMode;
     this.log.info({ mode, labels: this.config.gateway.gatewayLabels }, "startup deployment begins");
     try {
-      const r = await this.#serial.run("\u0000startup", (signal) =>
-        this.reconciler.bulkLoad(AbortSignal.any([signal, this.#shutdown.signal]), this.#options.onStartupProgress),
-      );
+      const r = await this.reconciler.bulkLoad(this.#shutdown.signal, this.#options.onStartupProgress);
       this.#watermark = Math.max(this.#watermark, r.head);
       this.metrics.appliedSeq.set(this.#watermark);
       this.metrics.deployedApis.set(this.deployer.deployed().length);
@@ -404,13 +403,11 @@ export class Gateway {
       }
     }
     try {
-      const outcome = await this.#serial.run(p.apiUuid, (signal) =>
-        this.reconciler.reconcile(p.apiUuid, mine, {
-          signal: AbortSignal.any([signal, this.#shutdown.signal]),
-          action: p.action,
-          ...(inline ? { inline } : {}),
-        }),
-      );
+      const outcome = await this.reconciler.reconcile(p.apiUuid, mine, {
+        signal: this.#shutdown.signal,
+        action: p.action,
+        ...(inline ? { inline } : {}),
+      });
       // Stopped half-way by a shutdown: give the message back so it is applied after the restart.
       if (outcome === "superseded" && this.#shutdown.signal.aborted) return { kind: "retry", reason: "shutting down" };
       if (p.action === "remove") this.reconciler.noteRevision(p.apiUuid, revision);
@@ -447,7 +444,7 @@ export class Gateway {
     if (this.#heartbeatTimer) clearInterval(this.#heartbeatTimer);
     // Abort long fetch retries first so in-flight deliveries settle (nacked, requeued) at once.
     this.#shutdown.abort(new GwsyncError("GWSYNC_SHUTTING_DOWN", "gateway is shutting down"));
-    this.#serial.abortAll();
+    this.reconciler.abortAll();
     await this.#consumer?.stop();
     await this.#background?.catch(() => undefined);
     await this.#catchUpRunning;

@@ -8,10 +8,15 @@ export class KeyedSerializer {
   /** The newest job of each key; enqueuing a newer one aborts it, whether running or waiting. */
   readonly #latest = new Map<string, AbortController>();
 
-  run<T>(key: string, job: (signal: AbortSignal) => Promise<T>): Promise<T> {
-    this.#latest.get(key)?.abort(new Error("superseded by a newer event for the same API"));
+  /**
+   * With `supersede` (default) the job aborts the key's previous one; without, it waits its turn and
+   * leaves the others alone (catch-up and startup work must not cancel an event that fetched newer data).
+   */
+  run<T>(key: string, job: (signal: AbortSignal) => Promise<T>, options: { supersede?: boolean } = {}): Promise<T> {
+    const supersede = options.supersede ?? true;
+    if (supersede) this.#latest.get(key)?.abort(new Error("superseded by a newer event for the same API"));
     const controller = new AbortController();
-    this.#latest.set(key, controller);
+    if (supersede) this.#latest.set(key, controller);
     const prev = this.#tails.get(key) ?? Promise.resolve();
     const next = prev
       .catch(() => undefined)

@@ -2,6 +2,7 @@ import type { GatewayApiDto } from "../artifacts/types.js";
 import { GwsyncError, isGwsyncError } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { ApiDeployer } from "./deploy/deployer.js";
+import { KeyedSerializer } from "./keyed-serializer.js";
 import type { ArtifactRetriever, RetrievedArtifact } from "./retriever.js";
 import { type RetryPolicy, withRetry } from "./retry.js";
 
@@ -36,6 +37,13 @@ export class Reconciler {
   readonly #hooks: ReconcilerHooks;
   /** Highest revision seen per API, including removed ones, so stale events are skipped cheaply. */
   readonly #revisions = new Map<string, number>();
+  /** One job at a time per API: events, catch-up and startup never apply the same API concurrently. */
+  readonly #serial = new KeyedSerializer();
+  /**
+   * Labels touched by jobs of an API that have not run to the end. A superseded job hands its labels
+   * to the next one: "deploy to A" superseded by "remove from C" must still look at A.
+   */
+  readonly #pendingLabels = new Map<string, Set<string>>();
 
   constructor(o: {
     labels: readonly string[];
@@ -70,10 +78,52 @@ export class Reconciler {
    * Apply the control plane's current state of `apiId` on `labels` (a subset of this gateway's labels).
    * With `inline`, the event's own artifact is used instead of a fetch.
    */
-  async reconcile(
+  reconcile(
     apiId: string,
     labels: readonly string[],
-    options: { signal?: AbortSignal; inline?: InlineArtifact; action?: "deploy" | "remove" } = {},
+    options: {
+      signal?: AbortSignal;
+      inline?: InlineArtifact;
+      action?: "deploy" | "remove";
+      /** An event supersedes the API's older event in progress; catch-up waits its turn instead. */
+      supersede?: boolean;
+    } = {},
+  ): Promise<ReconcileOutcome> {
+    const pending = this.#pendingLabels.get(apiId) ?? new Set<string>();
+    for (const l of labels) pending.add(l);
+    this.#pendingLabels.set(apiId, pending);
+    return this.#serial.run(
+      apiId,
+      async (own) => {
+        const mine = [...(this.#pendingLabels.get(apiId) ?? [])];
+        this.#pendingLabels.delete(apiId);
+        const signal = options.signal ? AbortSignal.any([own, options.signal]) : own;
+        const outcome = await this.#reconcileNow(apiId, mine, { ...options, signal }).catch((err: unknown) => {
+          this.#giveBack(apiId, mine);
+          throw err;
+        });
+        if (outcome === "superseded") this.#giveBack(apiId, mine);
+        return outcome;
+      },
+      { supersede: options.supersede ?? true },
+    );
+  }
+
+  #giveBack(apiId: string, labels: readonly string[]): void {
+    const pending = this.#pendingLabels.get(apiId) ?? new Set<string>();
+    for (const l of labels) pending.add(l);
+    this.#pendingLabels.set(apiId, pending);
+  }
+
+  /** Abort every job in progress (shutdown). */
+  abortAll(): void {
+    this.#serial.abortAll();
+  }
+
+  async #reconcileNow(
+    apiId: string,
+    labels: readonly string[],
+    options: { signal?: AbortSignal; inline?: InlineArtifact; action?: "deploy" | "remove" },
   ): Promise<ReconcileOutcome> {
     const { signal } = options;
     let found: RetrievedArtifact | undefined;
@@ -170,13 +220,22 @@ export class Reconciler {
     const all = [...this.labels];
     for (const [apiId, { found, labels }] of byApi) {
       if (signal?.aborted) throw new GwsyncError("GWSYNC_SHUTTING_DOWN", "startup deployment aborted");
-      const o = await this.#apply(apiId, all, labels, found, true);
+      const o = await this.#serial.run(
+        apiId,
+        async () => {
+          // An event applied meanwhile may hold newer data than this listing: keep it.
+          const current = this.#deployer.get(apiId);
+          if (current && current.seq > found.seq) return "unchanged" as const;
+          return this.#apply(apiId, all, labels, found, true);
+        },
+        { supersede: false },
+      );
       if (o === "deployed") deployed++;
       onProgress?.(++done, total);
     }
     for (const api of this.#deployer.deployed()) {
-      if (!byApi.has(api.apiId)) {
-        await this.#deployer.undeploy(api.apiId, { deferFlush: true });
+      if (!byApi.has(api.apiId) && api.seq <= head) {
+        await this.#serial.run(api.apiId, () => this.#deployer.undeploy(api.apiId, { deferFlush: true }), { supersede: false });
         removed++;
       }
     }
@@ -207,7 +266,7 @@ export class Reconciler {
       if (current && current.revision >= e.revision) continue;
       if (!current && this.isStale(apiId, e.revision)) continue;
       try {
-        const o = await this.reconcile(apiId, [...e.labels], signal ? { signal } : {});
+        const o = await this.reconcile(apiId, [...e.labels], { supersede: false, ...(signal ? { signal } : {}) });
         if (o === "deployed" || o === "removed") applied++;
       } catch (err) {
         // A bad artifact is reported and skipped; a control plane that is down fails the catch-up.
@@ -230,6 +289,7 @@ export class Reconciler {
       return await withRetry(fn, this.#policy, {
         ...(signal ? { signal } : {}),
         onRetry: (err, attempt, left) => {
+          if (signal?.aborted) return; // superseded or shutting down: not a failure of the control plane
           this.#log.warn({ err: err.message, attempt, retriesLeft: left }, "artifact fetch failed; retrying");
           this.#hooks.onRetry?.(err, attempt);
         },

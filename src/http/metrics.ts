@@ -20,6 +20,7 @@ export class ServiceMetrics {
   readonly relayBacklog: Gauge<"region">;
   readonly relayForwarded: Counter<"region" | "stream">;
   readonly eventsPublished: Counter<"stream">;
+  readonly artifactsApplied: Counter<"outcome">;
 
   constructor(service: string, options: { defaultMetrics?: boolean } = {}) {
     this.registry.setDefaultLabels({ service });
@@ -52,6 +53,12 @@ export class ServiceMetrics {
     this.lag = new Gauge({ name: "gwsync_lag_seq", help: "Changelog head minus the applied sequence, at the last catch-up", registers: r });
     this.deployedApis = new Gauge({ name: "gwsync_deployed_apis", help: "APIs deployed on this gateway", registers: r });
     this.relayBacklog = new Gauge({ name: "gwsync_relay_backlog", help: "Messages waiting to cross to a remote region", labelNames: ["region"], registers: r });
+    this.artifactsApplied = new Counter({
+      name: "gwsync_artifacts_applied_total",
+      help: "APIs deployed or removed on this gateway, whatever brought the change (event, startup, catch-up)",
+      labelNames: ["outcome"],
+      registers: r,
+    });
     this.eventsPublished = new Counter({
       name: "gwsync_events_published_total",
       help: "Events confirmed by the broker, per stream",

@@ -1,3 +1,4 @@
+import { EventEmitter } from "node:events";
 import type { ChannelModel } from "amqplib";
 import { ConfirmPublisher } from "../amqp/confirm-publisher.js";
 import { BrokerConnection } from "../amqp/connection.js";
@@ -44,6 +45,8 @@ export class Publisher {
   readonly log: Logger;
   readonly exchange: string;
   readonly metrics = new ServiceMetrics("publisher");
+  /** "heartbeat" (hb) for every gateway heartbeat recorded. */
+  readonly events = new EventEmitter();
   readonly #confirm = new ConfirmPublisher();
   readonly #dispatcher: OutboxDispatcher;
   #connection: BrokerConnection | undefined;
@@ -104,6 +107,7 @@ export class Publisher {
         if (!hb) return;
         try {
           this.store.recordHeartbeat({ ...hb, lastSeen: Date.now() });
+          this.events.emit("heartbeat", hb);
         } catch (err) {
           this.log.warn({ err: (err as Error).message }, "could not record a heartbeat");
         }

@@ -202,7 +202,10 @@ export function inMesh(config: Publisher["config"]): boolean {
 }
 
 /** Start the ingress of a publisher whose region is in a mesh (see inMesh); undefined otherwise. */
-export async function startRegionIngress(publisher: Publisher, logger?: Logger): Promise<RegionIngress | undefined> {
+export async function startRegionIngress(
+  publisher: Publisher,
+  logger?: Logger,
+): Promise<RegionIngress | undefined> {
   if (!inMesh(publisher.config)) return undefined;
   const ingress = new RegionIngress({ publisher, ...(logger ? { logger } : {}) });
   await ingress.start();
