@@ -4,6 +4,7 @@ export type { ArtifactRetriever, RetrievedArtifact } from "./gateway/retriever.j
 export { HttpArtifactRetriever } from "./gateway/retriever.js";
 export { createPublisher, Publisher, type DeployResult, type PublisherOptions } from "./publisher/publisher.js";
 export { PublisherService } from "./publisher/service.js";
+export { createRelay, Relay, type RelayOptions } from "./relay/relay.js";
 export type { StreamEvent } from "./publisher/events-out.js";
 export { loadConfig } from "./config/load-config.js";
 export { parseJndiProperties, parseQpidConnectionUrl } from "./config/jndi.js";

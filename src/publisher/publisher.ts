@@ -165,6 +165,11 @@ export class Publisher {
     return ref;
   }
 
+  /** Something else committed to the store (the region ingress): announce it now, not at the next poll. */
+  wakeOutbox(): void {
+    this.#dispatcher.wake();
+  }
+
   /** Send what the outbox holds now (for one-shot CLI use); returns the number of events confirmed. */
   flush(): Promise<number> {
     return this.#dispatcher.flushOnce();

@@ -1,0 +1,225 @@
+/**
+ * The relay's decisions without a broker: which messages cross, where to, with which headers, and the
+ * region-sync format. (A unit test: it needs no RabbitMQ.)
+ */
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, describe, test } from "node:test";
+import type { ConsumeMessage } from "amqplib";
+import { isGwsyncError } from "../../src/errors.js";
+import { encodeTokenRevocation } from "../../src/events/encode.js";
+import { HEADER_HOPS, HEADER_ORIGIN } from "../../src/events/topics.js";
+import { toGatewayApiDto } from "../../src/publisher/artifact-input.js";
+import { buildGatewayEvent } from "../../src/publisher/events-out.js";
+import { LabelDirectory, snapshotChanges } from "../../src/relay/artifact-snapshot.js";
+import { type ForwardContext, planForward } from "../../src/relay/forward-plan.js";
+import { decodeRegionSync, encodeRegionSync } from "../../src/relay/region-sync.js";
+import { readRelayFacts } from "../../src/relay/relay-headers.js";
+import { ingressQueueName } from "../../src/relay/relay-topology.js";
+import { openStore } from "../../src/store/open-store.js";
+import type { NewOutboxMessage } from "../../src/store/types.js";
+import { synapseApi } from "../harness/cluster.js";
+
+const root = mkdtempSync(join(tmpdir(), "gwsync-relay-plan-"));
+const store = openStore({ type: "sqlite", url: join(root, "a.db") }, { region: "ra" });
+const MAX_BYTES = 4 * 1024 * 1024;
+
+function ctx(over: Partial<ForwardContext> = {}): ForwardContext {
+  return {
+    localRegion: "ra",
+    remoteRegion: "rb",
+    maxHops: 1,
+    maxMessageBytes: MAX_BYTES,
+    remoteExchange: "amq.topic",
+    routingKeyOf: (s) => (s === "tokenRevocation" ? "tokenRevocationRenamed" : s),
+    store: () => store,
+    labels: new LabelDirectory(() => store, 0),
+    ...over,
+  };
+}
+
+function delivery(
+  routingKey: string,
+  body: Buffer,
+  headers?: Record<string, unknown>,
+  messageId?: string,
+): ConsumeMessage {
+  return {
+    content: body,
+    fields: { routingKey, deliveryTag: 1, redelivered: false, exchange: "amq.topic", consumerTag: "t" },
+    properties: { headers, messageId, timestamp: 1_700_000_000_000, contentType: "application/json" },
+  } as unknown as ConsumeMessage;
+}
+
+function fromOutbox(m: NewOutboxMessage): ConsumeMessage {
+  return delivery(m.topic, m.body, m.headers, m.messageId);
+}
+
+function publish(name: string, labels: string[], revisionMark = 1): NewOutboxMessage {
+  const dto = toGatewayApiDto(synapseApi({ name, revision: revisionMark, size: 400 }));
+  let out: NewOutboxMessage | undefined;
+  store.saveArtifact({ dto, labels, instruction: "Publish" }, (r) => {
+    out = buildGatewayEvent({ action: "deploy", dto, labels, result: r, region: "ra" });
+    return [out];
+  });
+  assert.ok(out);
+  return out;
+}
+
+after(() => {
+  store.close();
+  rmSync(root, { recursive: true, force: true });
+});
+
+describe("relay headers", () => {
+  test("a message without gwsync headers (WSO2's own) was born here, zero hops", () => {
+    assert.deepEqual(readRelayFacts(undefined, "ra"), { origin: "ra", hops: 0 });
+  });
+  test("hops written as a string by a JMS producer count; a corrupt hops header counts as too far", () => {
+    assert.equal(readRelayFacts({ [HEADER_HOPS]: "1", [HEADER_ORIGIN]: "rc" }, "ra").hops, 1);
+    assert.ok(readRelayFacts({ [HEADER_HOPS]: "many" }, "ra").hops >= 1);
+  });
+  test("an origin that is not a region name is ignored", () => {
+    assert.equal(readRelayFacts({ [HEADER_ORIGIN]: "../etc" }, "ra").origin, "ra");
+  });
+});
+
+describe("planForward", () => {
+  test("a token revocation crosses as it is, to the remote's mapped topic, origin kept and one more hop", () => {
+    const enc = encodeTokenRevocation({ revokedToken: "abc", expiryTime: 0, type: "JWT" });
+    const d = planForward(
+      delivery("tokenRevocation", enc.body, { [HEADER_ORIGIN]: "ra", [HEADER_HOPS]: 0 }, enc.eventId),
+      ctx(),
+    );
+    assert.equal(d.kind, "forward");
+    if (d.kind !== "forward") return;
+    const [m] = d.messages;
+    assert.equal(m?.exchange, "amq.topic");
+    assert.equal(m?.routingKey, "tokenRevocationRenamed");
+    assert.equal(m?.body, enc.body);
+    assert.equal(m?.options.messageId, enc.eventId);
+    assert.deepEqual(m?.options.headers, { [HEADER_ORIGIN]: "ra", [HEADER_HOPS]: 1 });
+  });
+
+  test("a message that already crossed a region is never forwarded again (full mesh, max hops 1)", () => {
+    const enc = encodeTokenRevocation({ revokedToken: "abc", expiryTime: 0, type: "JWT" });
+    const d = planForward(
+      delivery("tokenRevocation", enc.body, { [HEADER_ORIGIN]: "rc", [HEADER_HOPS]: 1 }),
+      ctx(),
+    );
+    assert.deepEqual(d, { kind: "skip", why: "hops" });
+  });
+
+  test("a message is never sent back to its origin region", () => {
+    const enc = encodeTokenRevocation({ revokedToken: "abc", expiryTime: 0, type: "JWT" });
+    const d = planForward(
+      delivery("tokenRevocation", enc.body, { [HEADER_ORIGIN]: "rb", [HEADER_HOPS]: 0 }),
+      ctx({ maxHops: 3 }),
+    );
+    assert.deepEqual(d, { kind: "skip", why: "origin" });
+  });
+
+  test("a DEPLOY whose API the store holds goes, with its artifact, to the remote ingress queue", () => {
+    const out = publish("Plan1", ["P"]);
+    const d = planForward(fromOutbox(out), ctx());
+    assert.equal(d.kind, "forward");
+    if (d.kind !== "forward") return;
+    assert.equal(d.stream, "region-sync");
+    const [m] = d.messages;
+    assert.equal(m?.exchange, "");
+    assert.equal(m?.routingKey, ingressQueueName("rb"));
+    const sync = decodeRegionSync(m!.body, MAX_BYTES);
+    const stored = store.getArtifact(sync.apiId, "P");
+    assert.ok(stored);
+    assert.equal(sync.origin, "ra");
+    assert.deepEqual(sync.changes, [
+      {
+        labels: ["P"],
+        instruction: "Publish",
+        revision: stored.revision,
+        originSeq: stored.seq,
+        sha256: stored.sha256,
+        artifact: stored.artifactJson,
+      },
+    ]);
+  });
+
+  test("a DEPLOY of an API gwsync's store never saw (WSO2 published it) crosses as a plain notification", () => {
+    const out = publish("Plan2", ["P"]);
+    const empty = openStore({ type: "sqlite", url: join(root, "empty.db") }, { region: "ra" });
+    try {
+      const d = planForward(
+        fromOutbox(out),
+        ctx({ store: () => empty, labels: new LabelDirectory(() => empty, 0) }),
+      );
+      assert.equal(d.kind === "forward" && d.stream, "notification");
+    } finally {
+      empty.close();
+    }
+  });
+
+  test("a body that can never be valid is rejected with its reason", () => {
+    const d = planForward(delivery("notification", Buffer.from("{not json")), ctx());
+    assert.equal(d.kind, "reject");
+  });
+
+  test("the snapshot covers every label of the API, oldest revision first, whatever labels the event named", () => {
+    publish("Plan3", ["L1"], 1);
+    const later = publish("Plan3", ["L2"], 2);
+    publish("Plan3", ["L1"], 3);
+    const d = planForward(fromOutbox(later), ctx());
+    assert.equal(d.kind, "forward");
+    if (d.kind !== "forward") return;
+    const sync = decodeRegionSync(d.messages[0]!.body, MAX_BYTES);
+    assert.deepEqual(
+      sync.changes.map((c) => [c.labels.join(","), c.revision]),
+      [
+        ["L2", 2],
+        ["L1", 3],
+      ],
+    );
+    const direct = snapshotChanges(store, sync.apiId, ["L1", "L2", "nowhere"]);
+    assert.equal(direct.length, 2);
+  });
+});
+
+describe("region-sync format", () => {
+  const valid = {
+    origin: "ra",
+    eventId: "e1",
+    apiId: "api-1",
+    changes: [
+      {
+        labels: ["P"],
+        instruction: "Publish" as const,
+        revision: 1,
+        originSeq: 1,
+        sha256: "a".repeat(64),
+        artifact: "{}",
+      },
+    ],
+  };
+
+  test("round-trips", () => {
+    assert.equal(decodeRegionSync(encodeRegionSync(valid), MAX_BYTES).apiId, "api-1");
+  });
+
+  test("refuses an oversized body before parsing it", () => {
+    assert.throws(
+      () => decodeRegionSync(encodeRegionSync(valid), 10),
+      (err) => isGwsyncError(err, "GWSYNC_EVENT_TOO_LARGE"),
+    );
+  });
+
+  test("names the bad field of an invalid message", () => {
+    const bad = Buffer.from(
+      JSON.stringify({ ...JSON.parse(encodeRegionSync(valid).toString()), origin: "a/b" }),
+    );
+    assert.throws(
+      () => decodeRegionSync(bad, MAX_BYTES),
+      (err) => isGwsyncError(err, "GWSYNC_EVENT_INVALID") && /origin/.test(err.message),
+    );
+  });
+});
