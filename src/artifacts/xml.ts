@@ -23,7 +23,7 @@ const ATTRIBUTE_PREFIX = "@";
 
 // Entities off (the DOCTYPE rule already refused declarations; this keeps `&lt;` as written).
 // Nodes below the root are not parsed into objects: only the root and its attributes are needed.
-const rootParser = new XMLParser({
+const PARSER_OPTIONS = {
   ignoreAttributes: false,
   attributeNamePrefix: ATTRIBUTE_PREFIX,
   processEntities: false,
@@ -33,22 +33,11 @@ const rootParser = new XMLParser({
   parseAttributeValue: false,
   parseTagValue: false,
   commentPropName: "#comment",
-  stopNodes: ["*"],
-});
+} as const;
+const rootParser = new XMLParser({ ...PARSER_OPTIONS, stopNodes: ["*"] });
 
 // Parses the root and its direct children (for `<definitions>` wrappers); grandchildren stay text.
-const childrenParser = new XMLParser({
-  ignoreAttributes: false,
-  attributeNamePrefix: ATTRIBUTE_PREFIX,
-  processEntities: false,
-  htmlEntities: false,
-  ignoreDeclaration: true,
-  ignorePiTags: true,
-  parseAttributeValue: false,
-  parseTagValue: false,
-  commentPropName: "#comment",
-  stopNodes: ["*.*"],
-});
+const childrenParser = new XMLParser({ ...PARSER_OPTIONS, stopNodes: ["*.*"] });
 
 /**
  * Refuses, with a coded error naming `what`: documents over the size cap (GWSYNC_ARTIFACT_INVALID), any

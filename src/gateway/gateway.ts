@@ -58,8 +58,9 @@ export class Gateway {
   readonly log: Logger;
   readonly metrics = new ServiceMetrics("gateway");
   /**
-   * "applied" (outcome, apiId) after every reconcile; "startup" (state) when the startup phase changes; "rejected" (stream, reason) per dead-lettered
-   * message; "runtime" (stream, result) per runtime-state event. Tests count these instead of sleeping.
+   * "applied" (outcome, apiId) after every reconcile; "handled" (stream, kind, messageId) per delivery;
+   * "rejected" (stream, reason) per dead-lettered message; "runtime" (stream, result) per runtime-state
+   * event; "startup" (state) and "broker" (status) on changes. Tests count these instead of sleeping.
    */
   readonly events = new EventEmitter();
   readonly deployer: ApiDeployer;
