@@ -1,0 +1,74 @@
+/**
+ * The baseline consumer: plain amqplib, no gwsync. "file" mode writes each message body to a file
+ * atomically (temp + fsync + rename) then acks — the least a script that deploys files must do;
+ * "token" mode parses the JSON revocation and keeps it in a Map, then acks.
+ */
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import amqp, { type ConsumeMessage } from "amqplib";
+import { writeAtomic } from "./atomic-write.js";
+import { type IpcMessage, send, serve } from "./child-ipc.js";
+import { nowMs } from "./clock.js";
+
+let reportEach = false;
+let target = Number.POSITIVE_INFINITY;
+let count = 0;
+let firstT = 0;
+const tokens = new Map<string, number>();
+let close: (() => Promise<void>) | undefined;
+
+async function start(m: IpcMessage): Promise<void> {
+  const dir = m.dir as string;
+  const mode = m.mode as "file" | "token";
+  reportEach = m.reportEach === true;
+  mkdirSync(dir, { recursive: true });
+  // noDelay: Nagle would hold 5 KB frames back ~40 ms (DESIGN.md §4).
+  const conn = await amqp.connect(m.url as string, { noDelay: true });
+  const ch = await conn.createChannel();
+  await ch.prefetch(m.prefetch as number);
+  const onMessage = (msg: ConsumeMessage | null) => {
+    if (!msg) return;
+    if (mode === "file") {
+      const name = String(msg.properties.headers?.["x-file"] ?? "api.xml");
+      writeAtomic(join(dir, name), msg.content);
+    } else {
+      const body = JSON.parse(msg.content.toString("utf8")) as {
+        event: { payloadData: { revokedToken: string; expiryTime: number } };
+      };
+      tokens.set(body.event.payloadData.revokedToken, body.event.payloadData.expiryTime);
+    }
+    ch.ack(msg);
+    const t = nowMs();
+    if (firstT === 0) firstT = t;
+    count++;
+    if (reportEach) send({ type: "written", id: msg.properties.messageId, t });
+    if (count === target) send({ type: "done", t, firstT, count });
+  };
+  await ch.consume(m.queue as string, onMessage, { noAck: false });
+  close = async () => {
+    await ch.close().catch(() => undefined);
+    await conn.close().catch(() => undefined);
+  };
+  send({ type: "consuming" });
+}
+
+async function handle(m: IpcMessage): Promise<void> {
+  switch (m.type) {
+    case "start":
+      return start(m);
+    case "target":
+      target = count + (m.count as number);
+      firstT = 0;
+      if (count >= target) send({ type: "done", t: nowMs(), firstT, count });
+      return;
+    case "reset":
+      count = 0;
+      target = Number.POSITIVE_INFINITY;
+      return;
+    case "stop":
+      await close?.();
+      process.exit(0);
+  }
+}
+
+serve(handle);
