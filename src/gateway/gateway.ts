@@ -78,6 +78,8 @@ export class Gateway {
   #catchUpTimer: NodeJS.Timeout | undefined;
   #heartbeatTimer: NodeJS.Timeout | undefined;
   #heartbeatChannel: Channel | undefined;
+  #consumeChannel: Channel | undefined;
+  #consuming = false;
   #catchUpRunning: Promise<void> | undefined;
   readonly #options: GatewayOptions;
   #background: Promise<void> | undefined;
@@ -96,7 +98,8 @@ export class Gateway {
             stateFile: join(config.gwsync.dataDir, "gateway-state.json"),
             skipList: config.gateway.skipList,
           })
-        : new MemoryDeployer({ skipList: config.gateway.skipList }));
+        : // Memory-only mode tracks what is deployed (ids, revisions, sha256) without keeping every XML.
+          new MemoryDeployer({ skipList: config.gateway.skipList, keepContent: false }));
     this.runtime = new RuntimeState({
       dir: join(config.gwsync.dataDir, "runtime"),
       onError: (err) => this.log.error({ err: err.message, code: err.code }, "runtime state could not be saved; retrying"),
@@ -161,7 +164,7 @@ export class Gateway {
     this.metrics.deployedApis.set(this.deployer.deployed().length);
     if (this.#options.http !== false) await this.#startHttp();
     this.#startBroker();
-    const load = this.#startupDeploy();
+    const load = this.#startupDeploy().finally(() => this.#startConsuming());
     if (this.config.gateway.dataRetrievalMode === "sync") await load;
     else this.#background = load;
     this.#heartbeatTimer = setInterval(() => this.#sendHeartbeat(), this.config.gwsync.heartbeatIntervalMs);
@@ -227,7 +230,10 @@ export class Gateway {
           queueType: g.queueType,
           deliveryLimit: g.maxDeliveries,
         });
-        await consumer.start(ch);
+        this.#consumeChannel = ch;
+        // Events queue up durably from the first connect, but are consumed only once the startup
+        // deployment is over: then most of a backlog is recognised as already applied, without a fetch.
+        if (this.#consuming) await consumer.start(ch);
         const hb = await model.createChannel();
         hb.on("error", () => undefined);
         this.#heartbeatChannel = hb;
@@ -269,6 +275,15 @@ export class Gateway {
         "control plane unreachable after the retries: serving last-known-good and retrying in the background",
       );
       this.#retryStartupInBackground();
+    }
+  }
+
+  #startConsuming(): void {
+    if (this.#consuming) return;
+    this.#consuming = true;
+    const ch = this.#consumeChannel;
+    if (ch && this.#consumer) {
+      this.#consumer.start(ch).catch((err: unknown) => this.log.warn({ err: (err as Error).message }, "could not start consuming"));
     }
   }
 

@@ -6,6 +6,9 @@ import { KeyedSerializer } from "./keyed-serializer.js";
 import type { ArtifactRetriever, RetrievedArtifact } from "./retriever.js";
 import { type RetryPolicy, withRetry } from "./retry.js";
 
+/** Deploys in flight during the startup bulk load. */
+export const BULK_CONCURRENCY = 8;
+
 export type ReconcileOutcome = "deployed" | "removed" | "unchanged" | "superseded" | "skipped";
 
 /** An artifact that travelled inside the event (publish_directly_to_gateway). */
@@ -218,21 +221,28 @@ export class Reconciler {
     let done = 0;
     const total = byApi.size;
     const all = [...this.labels];
-    for (const [apiId, { found, labels }] of byApi) {
-      if (signal?.aborted) throw new GwsyncError("GWSYNC_SHUTTING_DOWN", "startup deployment aborted");
-      const o = await this.#serial.run(
-        apiId,
-        async () => {
-          // An event applied meanwhile may hold newer data than this listing: keep it.
-          const current = this.#deployer.get(apiId);
-          if (current && current.seq > found.seq) return "unchanged" as const;
-          return this.#apply(apiId, all, labels, found, true);
-        },
-        { supersede: false },
-      );
-      if (o === "deployed") deployed++;
-      onProgress?.(++done, total);
-    }
+    // A few deploys at once: XML checks of one overlap the fsyncs of another.
+    const entries = [...byApi];
+    let next = 0;
+    const worker = async () => {
+      while (next < entries.length) {
+        const [apiId, { found, labels }] = entries[next++]!;
+        if (signal?.aborted) throw new GwsyncError("GWSYNC_SHUTTING_DOWN", "startup deployment aborted");
+        const o = await this.#serial.run(
+          apiId,
+          async () => {
+            // An event applied meanwhile may hold newer data than this listing: keep it.
+            const current = this.#deployer.get(apiId);
+            if (current && current.seq > found.seq) return "unchanged" as const;
+            return this.#apply(apiId, all, labels, found, true);
+          },
+          { supersede: false },
+        );
+        if (o === "deployed") deployed++;
+        onProgress?.(++done, total);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(BULK_CONCURRENCY, entries.length) }, worker));
     for (const api of this.#deployer.deployed()) {
       if (!byApi.has(api.apiId) && api.seq <= head) {
         await this.#serial.run(api.apiId, () => this.#deployer.undeploy(api.apiId, { deferFlush: true }), { supersede: false });

@@ -98,7 +98,8 @@ export class OutboxDispatcher {
     this.#woken = false;
     const rows = this.#o.store.pendingOutbox(this.#o.batchSize ?? DEFAULT_OUTBOX_BATCH);
     if (rows.length === 0) return 0;
-    this.#o.store.recordAttempt?.(rows.map((r) => r.id));
+    const ids = rows.map((r) => r.id);
+    // Attempts are counted only when a publish fails: no extra fsynced write on the happy path.
     await this.#o.publisher.publishAll(
       rows.map((r) => ({
         exchange: this.#o.exchange,
@@ -114,8 +115,15 @@ export class OutboxDispatcher {
           headers: r.headers,
         },
       })),
-    );
-    this.#o.store.markSent(rows.map((r) => r.id));
+    ).catch((err: unknown) => {
+      try {
+        this.#o.store.recordAttempt?.(ids);
+      } catch {
+        // the store's own error is less interesting than the broker's
+      }
+      throw err;
+    });
+    this.#o.store.markSent(ids);
     this.#o.onSent?.(rows);
     return rows.length;
   }

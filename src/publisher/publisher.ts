@@ -149,10 +149,15 @@ export class Publisher {
 
   /** Emit one of the other streams (token revocation, key manager, webhook subscription). */
   emit(event: StreamEvent): { eventId: string } {
-    const out = buildStreamEvent(event, this.config.gwsync.region);
-    this.store.enqueue([out]);
+    return this.emitMany([event])[0]!;
+  }
+
+  /** Emit several events in one transaction (one fsync for a batch of revocations). */
+  emitMany(events: readonly StreamEvent[]): { eventId: string }[] {
+    const out = events.map((e) => buildStreamEvent(e, this.config.gwsync.region));
+    this.store.enqueue(out);
     this.#dispatcher.wake();
-    return { eventId: out.messageId };
+    return out.map((m) => ({ eventId: m.messageId }));
   }
 
   resolveApiId(ref: string, tenantDomain?: string): string {

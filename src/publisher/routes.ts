@@ -6,6 +6,15 @@ import { parseStreamEventBody } from "./events-out.js";
 import type { Publisher } from "./publisher.js";
 
 const MAX_CHANGES_PAGE = 10_000;
+const MAX_EVENTS_PER_REQUEST = 10_000;
+
+function parseArray(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new GwsyncError("GWSYNC_HTTP_BAD_REQUEST", `body is not valid JSON: ${(err as Error).message}`);
+  }
+}
 
 function metaOf(a: StoredArtifact) {
   return { apiId: a.apiId, label: a.label, revision: a.revision, sha256: a.sha256, seq: a.seq };
@@ -58,9 +67,17 @@ export function registerPublisherRoutes(app: FastifyInstance, publisher: Publish
     ["/api/v1/key-managers", "keyManager"],
     ["/api/v1/webhook-subscriptions", "asyncWebhooksData"],
   ] as const) {
+    // One event, or an array of them committed together (a batch of revocations is one fsync).
     app.post(path, async (req, reply) => {
-      const event = parseStreamEventBody(stream, req.body);
-      return reply.code(202).send(publisher.emit(event));
+      const body = typeof req.body === "string" && req.body.trimStart().startsWith("[") ? parseArray(req.body) : req.body;
+      if (Array.isArray(body)) {
+        if (body.length > MAX_EVENTS_PER_REQUEST) {
+          throw new GwsyncError("GWSYNC_HTTP_BAD_REQUEST", `at most ${MAX_EVENTS_PER_REQUEST} events per request, got ${body.length}`);
+        }
+        const events = body.map((b) => parseStreamEventBody(stream, b));
+        return reply.code(202).send({ count: events.length, list: publisher.emitMany(events) });
+      }
+      return reply.code(202).send(publisher.emit(parseStreamEventBody(stream, body)));
     });
   }
 

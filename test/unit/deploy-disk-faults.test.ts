@@ -101,7 +101,7 @@ describe("FileDeployer under disk faults", () => {
   test("ENOSPC half way through a deploy leaves the previous version intact and no temp files", async () => {
     const dir = freshDir();
     const faults = faultyFs("write", "ENOSPC", 2);
-    const deployer = new FileDeployer({ deploymentDir: dir, fs: faults });
+    const deployer = new FileDeployer({ deploymentDir: dir, fs: faults, stateWriteDelayMs: 0 });
     await deployer.deploy(dto("<v1/>", ["s1", "s2", "s3"]), meta("1"));
     const before = tree(dir);
     const stateBefore = fs.readFileSync(deployer.stateFile, "utf8");
@@ -133,7 +133,7 @@ describe("FileDeployer under disk faults", () => {
     const dir = freshDir();
     const faults = faultyFs("sync", "EIO", 1);
     faults.armed = true;
-    const deployer = new FileDeployer({ deploymentDir: dir, fs: faults });
+    const deployer = new FileDeployer({ deploymentDir: dir, fs: faults, stateWriteDelayMs: 0 });
     await assert.rejects(deployer.deploy(dto("<v1/>", ["s1"]), meta("1")), coded("GWSYNC_DEPLOY_IO"));
     assert.deepEqual(tree(dir), {});
     assert.equal(deployer.get("id-A"), undefined);
@@ -143,7 +143,7 @@ describe("FileDeployer under disk faults", () => {
   test("a failing rename half way records what is on disk and the next deploy rewrites everything", async () => {
     const dir = freshDir();
     const faults = faultyFs("rename", "EIO", 2);
-    const deployer = new FileDeployer({ deploymentDir: dir, fs: faults });
+    const deployer = new FileDeployer({ deploymentDir: dir, fs: faults, stateWriteDelayMs: 0 });
     await deployer.deploy(dto("<v1/>", ["s1", "s2"]), meta("1"));
     faults.armed = true; // the API file and n1 are renamed, s1 fails
     await assert.rejects(deployer.deploy(dto("<v2/>", ["n1", "s1"]), meta("2")), coded("GWSYNC_DEPLOY_IO"));
@@ -177,7 +177,7 @@ describe("FileDeployer under disk faults", () => {
   test("a failing unlink during undeploy keeps the file it could not remove owned, for a retry", async () => {
     const dir = freshDir();
     const faults = faultyFs("unlink", "EIO", 1);
-    const deployer = new FileDeployer({ deploymentDir: dir, fs: faults });
+    const deployer = new FileDeployer({ deploymentDir: dir, fs: faults, stateWriteDelayMs: 0 });
     await deployer.deploy(dto("<v1/>", ["s1", "s2"]), meta("1"));
     faults.armed = true;
     await assert.rejects(deployer.undeploy("id-A"), coded("GWSYNC_DEPLOY_IO"));
@@ -192,7 +192,7 @@ describe("FileDeployer under disk faults", () => {
   test("ENOSPC while saving the state keeps the change pending for the next flush", async () => {
     const dir = freshDir();
     const faults = faultyFs("write", "ENOSPC", 1);
-    const deployer = new FileDeployer({ deploymentDir: dir, fs: faults });
+    const deployer = new FileDeployer({ deploymentDir: dir, fs: faults, stateWriteDelayMs: 0 });
     await deployer.deploy(dto("<v1/>", []), meta("1"), { deferFlush: true });
     faults.armed = true; // the API file is written; the next write is the state's temp file
     await deployer.deploy(dto("<v2/>", []), meta("2"), { deferFlush: true });

@@ -65,7 +65,7 @@ function unsafeName(err: unknown): boolean {
 describe("FileDeployer", () => {
   test("deploys a DTO in WSO2's layout and records it beside the deployment folder", async () => {
     const dir = freshDir();
-    const deployer = new FileDeployer({ deploymentDir: dir });
+    const deployer = new FileDeployer({ deploymentDir: dir, stateWriteDelayMs: 0 });
     const d = dto("PizzaShackAPI", {
       seq: ["admin--PizzaShackAPI:v1.0.0--In"],
       ep: ["PizzaShackAPI--v1.0.0_APIproductionEndpoint"],
@@ -96,7 +96,7 @@ describe("FileDeployer", () => {
 
   test("an update replaces changed files and removes the files the API no longer has", async () => {
     const dir = freshDir();
-    const deployer = new FileDeployer({ deploymentDir: dir });
+    const deployer = new FileDeployer({ deploymentDir: dir, stateWriteDelayMs: 0 });
     await deployer.deploy(dto("A", { seq: ["s-old"], ep: ["ep1"] }), meta("1".repeat(64)));
     const v2 = dto("A", { body: "<inSequence/>", seq: ["s-new"] });
     await deployer.deploy(v2, meta("2".repeat(64), 2));
@@ -107,7 +107,7 @@ describe("FileDeployer", () => {
 
   test("a new version of an API replaces the old version's file", async () => {
     const dir = freshDir();
-    const deployer = new FileDeployer({ deploymentDir: dir });
+    const deployer = new FileDeployer({ deploymentDir: dir, stateWriteDelayMs: 0 });
     await deployer.deploy(dto("A"), meta("1".repeat(64)));
     await deployer.deploy(dto("A", { version: "2.0.0" }), meta("2".repeat(64), 2));
     assert.deepEqual(tree(dir), ["api/admin--A_v2.0.0.xml"]);
@@ -115,7 +115,7 @@ describe("FileDeployer", () => {
 
   test("undeploy removes exactly the API's files, not another API's nor the operator's", async () => {
     const dir = freshDir();
-    const deployer = new FileDeployer({ deploymentDir: dir });
+    const deployer = new FileDeployer({ deploymentDir: dir, stateWriteDelayMs: 0 });
     await deployer.deploy(dto("A", { seq: ["sa"] }), meta("1".repeat(64)));
     await deployer.deploy(dto("B", { seq: ["sb"] }), meta("2".repeat(64)));
     fs.writeFileSync(path.join(dir, "sequences", "custom.xml"), "<sequence/>");
@@ -131,7 +131,7 @@ describe("FileDeployer", () => {
 
   test("a file another API owns is refused before anything is written", async () => {
     const dir = freshDir();
-    const deployer = new FileDeployer({ deploymentDir: dir });
+    const deployer = new FileDeployer({ deploymentDir: dir, stateWriteDelayMs: 0 });
     await deployer.deploy(dto("A", { seq: ["shared"] }), meta("1".repeat(64)));
     await assert.rejects(deployer.deploy(dto("B", { seq: ["shared"] }), meta("2".repeat(64))), (err) => {
       assert.ok(err instanceof GwsyncError);
@@ -149,7 +149,7 @@ describe("FileDeployer", () => {
 
   test("redeploying the same apiId and sha256 writes nothing and keeps mtimes", async () => {
     const dir = freshDir();
-    const deployer = new FileDeployer({ deploymentDir: dir });
+    const deployer = new FileDeployer({ deploymentDir: dir, stateWriteDelayMs: 0 });
     const d = dto("A", { seq: ["s"] });
     await deployer.deploy(d, meta("1".repeat(64)));
     const file = path.join(dir, "api/admin--A_v1.0.0.xml");
@@ -165,7 +165,7 @@ describe("FileDeployer", () => {
 
   test("an update rewrites only the files whose content changed", async () => {
     const dir = freshDir();
-    const deployer = new FileDeployer({ deploymentDir: dir });
+    const deployer = new FileDeployer({ deploymentDir: dir, stateWriteDelayMs: 0 });
     await deployer.deploy(dto("A", { seq: ["s"] }), meta("1".repeat(64)));
     const seqFile = path.join(dir, "sequences/s.xml");
     const inode = fs.statSync(seqFile).ino;
@@ -175,10 +175,10 @@ describe("FileDeployer", () => {
 
   test("the state survives a restart: a new deployer loads it and can undeploy what the old one wrote", async () => {
     const dir = freshDir();
-    const first = new FileDeployer({ deploymentDir: dir });
+    const first = new FileDeployer({ deploymentDir: dir, stateWriteDelayMs: 0 });
     await first.deploy(dto("A", { ep: ["e"] }), meta("1".repeat(64), 3));
     await first.deploy(dto("B"), meta("2".repeat(64), 4));
-    const second = new FileDeployer({ deploymentDir: dir });
+    const second = new FileDeployer({ deploymentDir: dir, stateWriteDelayMs: 0 });
     const loaded = await second.load();
     assert.deepEqual(
       loaded.map((a) => [a.apiId, a.seq, a.sha256.slice(0, 1), a.labels]),
@@ -189,7 +189,7 @@ describe("FileDeployer", () => {
     );
     await second.undeploy("id-A");
     assert.deepEqual(tree(dir), ["api/admin--B_v1.0.0.xml"]);
-    const third = new FileDeployer({ deploymentDir: dir });
+    const third = new FileDeployer({ deploymentDir: dir, stateWriteDelayMs: 0 });
     assert.deepEqual(
       (await third.load()).map((a) => a.apiId),
       ["id-B"],
@@ -198,9 +198,9 @@ describe("FileDeployer", () => {
 
   test("on load, an API whose file went missing is marked for a rewrite (empty sha256)", async () => {
     const dir = freshDir();
-    await new FileDeployer({ deploymentDir: dir }).deploy(dto("A"), meta("1".repeat(64)));
+    await new FileDeployer({ deploymentDir: dir, stateWriteDelayMs: 0 }).deploy(dto("A"), meta("1".repeat(64)));
     fs.rmSync(path.join(dir, "api/admin--A_v1.0.0.xml"));
-    const second = new FileDeployer({ deploymentDir: dir });
+    const second = new FileDeployer({ deploymentDir: dir, stateWriteDelayMs: 0 });
     assert.equal((await second.load())[0]?.sha256, "");
     await second.deploy(dto("A"), meta("1".repeat(64)));
     assert.deepEqual(tree(dir), ["api/admin--A_v1.0.0.xml"]);
@@ -212,7 +212,7 @@ describe("FileDeployer", () => {
     fs.writeFileSync(path.join(dir, "api", ".gwsync-999-1.tmp"), "<api");
     fs.writeFileSync(path.join(dir, "api", "operator.xml"), "<api/>");
     fs.writeFileSync(path.join(path.dirname(dir), ".default.gwsync-state.json-999-3.tmp"), "{");
-    await new FileDeployer({ deploymentDir: dir }).load();
+    await new FileDeployer({ deploymentDir: dir, stateWriteDelayMs: 0 }).load();
     assert.deepEqual(tree(dir), ["api/operator.xml"]);
     assert.deepEqual(fs.readdirSync(path.dirname(dir)).sort(), ["default"]);
   });
@@ -227,7 +227,7 @@ describe("FileDeployer", () => {
         apis: [{ apiId: "x", files: [{ kind: "api", relPath: "../../etc/passwd", sha256: "0".repeat(64) }] }],
       }),
     );
-    await assert.rejects(new FileDeployer({ deploymentDir: dir }).load(), (err) => {
+    await assert.rejects(new FileDeployer({ deploymentDir: dir, stateWriteDelayMs: 0 }).load(), (err) => {
       assert.ok(err instanceof GwsyncError);
       assert.equal(err.code, "GWSYNC_DEPLOY_IO");
       assert.equal(err.retryable, false);
@@ -246,7 +246,7 @@ describe("FileDeployer", () => {
 
   test("deferFlush leaves the state file for one explicit flush", async () => {
     const dir = freshDir();
-    const deployer = new FileDeployer({ deploymentDir: dir });
+    const deployer = new FileDeployer({ deploymentDir: dir, stateWriteDelayMs: 0 });
     await Promise.all(
       Array.from({ length: 50 }, (_, i) =>
         deployer.deploy(dto(`Api${i}`), meta(String(i % 10).repeat(64)), { deferFlush: true }),
@@ -260,7 +260,7 @@ describe("FileDeployer", () => {
 
   test("calls for one API apply in call order even when not awaited", async () => {
     const dir = freshDir();
-    const deployer = new FileDeployer({ deploymentDir: dir });
+    const deployer = new FileDeployer({ deploymentDir: dir, stateWriteDelayMs: 0 });
     const calls = [
       deployer.deploy(dto("A", { seq: ["s1"] }), meta("1".repeat(64), 1)),
       deployer.deploy(dto("A", { seq: ["s2"] }), meta("2".repeat(64), 2)),
@@ -274,7 +274,7 @@ describe("FileDeployer", () => {
 
   test("a name escaping the deployment folder is refused before any write", async () => {
     const dir = freshDir();
-    const deployer = new FileDeployer({ deploymentDir: dir });
+    const deployer = new FileDeployer({ deploymentDir: dir, stateWriteDelayMs: 0 });
     const evil = dto("A");
     evil.sequenceToBeAdd = [{ name: "../../../escape", content: "<sequence/>" }];
     await assert.rejects(deployer.deploy(evil, meta("1".repeat(64))), unsafeName);
@@ -287,14 +287,27 @@ describe("FileDeployer", () => {
     const outside = fs.mkdtempSync(path.join(tmpRoot, "outside-"));
     fs.mkdirSync(dir, { recursive: true });
     fs.symlinkSync(outside, path.join(dir, "sequences"));
-    const deployer = new FileDeployer({ deploymentDir: dir });
+    const deployer = new FileDeployer({ deploymentDir: dir, stateWriteDelayMs: 0 });
     await assert.rejects(deployer.deploy(dto("A", { seq: ["s"] }), meta("1".repeat(64))), unsafeName);
     assert.deepEqual(fs.readdirSync(outside), []);
     assert.equal(deployer.get("id-A"), undefined);
     // The claim was released: after the operator fixes the folder, the same deploy works.
     fs.unlinkSync(path.join(dir, "sequences"));
-    const fixed = new FileDeployer({ deploymentDir: dir });
+    const fixed = new FileDeployer({ deploymentDir: dir, stateWriteDelayMs: 0 });
     await fixed.deploy(dto("A", { seq: ["s"] }), meta("1".repeat(64)));
     assert.ok(tree(dir).includes("sequences/s.xml"));
+  });
+});
+
+describe("FileDeployer state batching", () => {
+  test("files are in place when deploy() returns; one state write serves a burst, at the latest on flush()", async () => {
+    const dir = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "gwsync-batch-")), "default");
+    const deployer = new FileDeployer({ deploymentDir: dir, stateWriteDelayMs: 60_000 });
+    await Promise.all(["A", "B", "C"].map((n, i) => deployer.deploy(dto(n), meta(String(i + 1).repeat(64)))));
+    for (const n of ["A", "B", "C"]) assert.ok(fs.existsSync(path.join(dir, "api", `admin--${n}_v1.0.0.xml`)));
+    assert.equal(fs.existsSync(deployer.stateFile), false, "the state write waits for the batch");
+    await deployer.flush();
+    const reloaded = new FileDeployer({ deploymentDir: dir });
+    assert.deepEqual((await reloaded.load()).map((a) => a.name).sort(), ["A", "B", "C"]);
   });
 });

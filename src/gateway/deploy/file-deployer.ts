@@ -36,7 +36,15 @@ export interface FileDeployerOptions {
   /** File-system calls; tests inject failures here. Default node:fs/promises. */
   fs?: DeployFs;
   now?: () => number;
+  /**
+   * How long a deploy's state-file update may wait so that one write serves a burst, ms (default 200).
+   * The files themselves are durable before deploy() returns; the state file is the record of which
+   * files each API owns (last-known-good), rewritten whole, so it is batched. 0 writes it every time.
+   */
+  stateWriteDelayMs?: number;
 }
+
+export const DEFAULT_STATE_WRITE_DELAY_MS = 200;
 
 interface StagedFile {
   temp: string;
@@ -62,6 +70,9 @@ export class FileDeployer implements ApiDeployer {
   private readonly dirtyDirs = new Set<string>();
   private stateDirty = false;
   private flushChain: Promise<void> = Promise.resolve();
+  private dirChain: Promise<void> = Promise.resolve();
+  private stateTimer: NodeJS.Timeout | undefined;
+  private readonly stateWriteDelayMs: number;
   private loading: Promise<DeployedApi[]> | undefined;
 
   constructor(options: FileDeployerOptions) {
@@ -69,6 +80,7 @@ export class FileDeployer implements ApiDeployer {
     this.stateFile = path.resolve(options.stateFile ?? `${this.deploymentDir}${STATE_FILE_SUFFIX}`);
     this.fs = options.fs ?? nodeDeployFs;
     this.fsync = options.fsync ?? true;
+    this.stateWriteDelayMs = options.stateWriteDelayMs ?? DEFAULT_STATE_WRITE_DELAY_MS;
     this.registry = new DeployedRegistry(compileSkipList(options.skipList), options.now);
     const rel = path.relative(this.deploymentDir, this.stateFile);
     if (rel === "" || (!rel.startsWith("..") && !path.isAbsolute(rel))) {
@@ -100,18 +112,52 @@ export class FileDeployer implements ApiDeployer {
   async deploy(dto: GatewayApiDto, meta: DeployMeta, options: DeployOptions = {}): Promise<DeployedFile[]> {
     await this.load();
     const files = await this.registry.serialize(dto.apiId, () => this.deployNow(dto, meta));
-    if (options.deferFlush !== true) await this.flush();
+    if (options.deferFlush !== true) await this.settle();
     return files;
   }
 
   async undeploy(apiId: string, options: DeployOptions = {}): Promise<void> {
     await this.load();
     await this.registry.serialize(apiId, () => this.undeployNow(apiId));
-    if (options.deferFlush !== true) await this.flush();
+    if (options.deferFlush !== true) await this.settle();
+  }
+
+  /**
+   * After a single deploy: the renames are made durable now (folder fsyncs, shared by concurrent
+   * deploys); the state file follows within stateWriteDelayMs, one write for a whole burst.
+   */
+  private async settle(): Promise<void> {
+    if (this.stateWriteDelayMs === 0) return this.flush();
+    await this.syncDirs();
+    this.stateTimer ??= setTimeout(() => {
+      this.stateTimer = undefined;
+      this.flush().catch(() => undefined); // a failed write stays dirty and is retried by the next flush
+    }, this.stateWriteDelayMs);
+    this.stateTimer.unref?.();
+  }
+
+  private syncDirs(): Promise<void> {
+    const run = this.dirChain.then(async () => {
+      if (!this.fsync || this.dirtyDirs.size === 0) return;
+      const dirs = [...this.dirtyDirs];
+      this.dirtyDirs.clear();
+      try {
+        for (const dir of dirs) await fsyncDir(this.fs, dir);
+      } catch (err) {
+        for (const dir of dirs) this.dirtyDirs.add(dir);
+        throw deployError(err, "cannot make the deployed files durable");
+      }
+    });
+    this.dirChain = run.catch(() => undefined);
+    return run;
   }
 
   /** fsyncs the folders touched since the last flush, then writes the state file atomically. */
   async flush(): Promise<void> {
+    if (this.stateTimer) {
+      clearTimeout(this.stateTimer);
+      this.stateTimer = undefined;
+    }
     await this.load();
     const run = this.flushChain.then(() => this.flushNow());
     this.flushChain = run.catch(() => undefined);

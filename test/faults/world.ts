@@ -1,0 +1,319 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import amqp from "amqplib";
+import { loadConfig } from "../../src/config/load-config.js";
+import type { GwsyncConfig } from "../../src/config/types.js";
+import { Gateway, type GatewayOptions } from "../../src/gateway/gateway.js";
+import { createLogger, type Logger, silentLogger } from "../../src/log.js";
+import { PublisherService } from "../../src/publisher/service.js";
+import { SqliteArtifactStore } from "../../src/store/sqlite/sqlite-store.js";
+import type { ArtifactStore, NewOutboxMessage } from "../../src/store/types.js";
+import { cleanupBroker, testId } from "../harness/broker.js";
+import { AppliedLog, checkInvariants, type InvariantReport, observeGateway, observeStopped, truthFor } from "../harness/invariants.js";
+import { ChildService } from "../harness/processes.js";
+import { CHANGED, waitFor } from "../harness/wait.js";
+
+/** GWSYNC_TEST_LOG=debug shows the in-process services' logs (children read the same variable). */
+export const testLogger: Logger = process.env.GWSYNC_TEST_LOG
+  ? createLogger({ level: process.env.GWSYNC_TEST_LOG, pretty: false })
+  : silentLogger;
+
+export const USER = "gwsync-test";
+export const PASSWORD = "not-a-default-secret";
+const q = (s: string) => JSON.stringify(s);
+
+export interface FaultGatewaySpec {
+  name: string;
+  labels: string[];
+  mode?: "sync" | "async";
+  /** AMQP port the gateway connects to (a FaultProxy's, the fault broker's). Default 5672. */
+  brokerPort?: number;
+  /** Control plane URL; default the world's publisher URL. */
+  serviceUrl?: string;
+  heartbeatSec?: number;
+  catchUpMs?: number;
+  retryMs?: number;
+  maxRetries?: number;
+  maxRetryDelayMs?: number;
+  queueType?: "classic" | "quorum";
+  maxDeliveries?: number;
+}
+
+/**
+ * One fault test's world: a private exchange, temp folders, TOML config files (children read them),
+ * the publisher and gateways in-process or as child processes, and the judge at the end.
+ */
+export class FaultWorld {
+  readonly id = testId("fault");
+  readonly root = mkdtempSync(join(tmpdir(), "gwsync-fault-"));
+  readonly exchange = `${this.id}.topic`;
+  publisherUrl = "http://127.0.0.1:1";
+  publisher: PublisherService | undefined;
+  readonly gateways = new Map<string, Gateway>();
+  readonly logs = new Map<string, AppliedLog>();
+  readonly children = new Set<ChildService>();
+  /** Broker URLs the world's queues live on (cleaned at the end). */
+  readonly brokerUrls = new Set<string>(["amqp://guest:guest@127.0.0.1:5672"]);
+  readonly #queues = new Set<string>();
+
+  constructor(readonly brokerPort = 5672) {
+    this.brokerUrls.clear();
+    this.brokerUrls.add(`amqp://guest:guest@127.0.0.1:${brokerPort}`);
+  }
+
+  get dbFile(): string {
+    return join(this.root, "publisher", "artifacts.db");
+  }
+
+  publisherToml(o: { httpPort?: number; brokerPort?: number; outboxPollMs?: number; heartbeatSec?: number; publishInline?: boolean } = {}): string {
+    return `
+[gwsync]
+node_id = ${q(`${this.id}-pub`)}
+region = "test"
+data_dir = ${q(join(this.root, "publisher"))}
+http_port = ${o.httpPort ?? 0}
+exchange = ${q(this.exchange)}
+outbox_poll_ms = ${o.outboxPollMs ?? 50}
+heartbeat_sec = ${o.heartbeatSec ?? 5}
+[gwsync.http]
+username = ${q(USER)}
+password = ${q(PASSWORD)}
+[apim.sync_runtime_artifacts.publisher]
+artifact_saver = "DBSaver"
+publish_directly_to_gateway = ${o.publishInline ?? false}
+[database.sync_runtime_artifacts_db]
+type = "sqlite"
+url = ${q(this.dbFile)}
+[apim.event_hub]
+event_listening_endpoints = [${q(`tcp://127.0.0.1:${o.brokerPort ?? this.brokerPort}`)}]
+[apim.event_hub.jms]
+username = "guest"
+password = "guest"
+`;
+  }
+
+  gatewayToml(s: FaultGatewaySpec): string {
+    this.#queues.add(`gwsync.gateway.${this.nodeId(s.name)}`);
+    return `
+[gwsync]
+node_id = ${q(this.nodeId(s.name))}
+region = "test"
+data_dir = ${q(this.dataDir(s.name))}
+http_port = 0
+exchange = ${q(this.exchange)}
+catch_up_interval_ms = ${s.catchUpMs ?? 0}
+max_deliveries = ${s.maxDeliveries ?? 5}
+heartbeat_sec = ${s.heartbeatSec ?? 5}
+queue_type = ${q(s.queueType ?? "classic")}
+[gwsync.http]
+username = ${q(USER)}
+password = ${q(PASSWORD)}
+[apim.sync_runtime_artifacts.gateway]
+gateway_labels = ${JSON.stringify(s.labels)}
+data_retrieval_mode = ${q(s.mode ?? "sync")}
+deployment_retry_duration = ${s.retryMs ?? 20}
+retry_progression_factor = 2.0
+max_retry_count = ${s.maxRetries ?? 3}
+max_retry_delay = ${s.maxRetryDelayMs ?? 2000}
+save_artifacts_locally = true
+deployment_dir = ${q(this.deploymentDir(s.name))}
+[apim.event_hub]
+service_url = ${q(s.serviceUrl ?? this.publisherUrl)}
+event_listening_endpoints = [${q(`tcp://127.0.0.1:${s.brokerPort ?? this.brokerPort}`)}]
+username = ${q(USER)}
+password = ${q(PASSWORD)}
+[apim.event_hub.jms]
+username = "guest"
+password = "guest"
+`;
+  }
+
+  nodeId(name: string): string {
+    return `${this.id}-${name}`;
+  }
+
+  queueOf(name: string): string {
+    return `gwsync.gateway.${this.nodeId(name)}`;
+  }
+
+  dataDir(name: string): string {
+    return join(this.root, name, "data");
+  }
+
+  deploymentDir(name: string): string {
+    return join(this.root, name, "synapse-configs", "default");
+  }
+
+  stateFile(name: string): string {
+    return join(this.dataDir(name), "gateway-state.json");
+  }
+
+  appliedLogFile(name: string): string {
+    return join(this.root, `${name}.applied.jsonl`);
+  }
+
+  writeConfig(file: string, text: string): string {
+    const path = join(this.root, file);
+    mkdirSync(this.root, { recursive: true });
+    writeFileSync(path, text);
+    return path;
+  }
+
+  parse(text: string, role: "publisher" | "gateway"): GwsyncConfig {
+    return loadConfig({ role, env: {}, text }).config;
+  }
+
+  async startPublisher(o: Parameters<FaultWorld["publisherToml"]>[0] = {}, options: { store?: SqliteArtifactStore } = {}): Promise<PublisherService> {
+    const svc = new PublisherService({ config: this.parse(this.publisherToml(o), "publisher"), logger: testLogger, ...options });
+    await svc.start();
+    this.publisher = svc;
+    this.publisherUrl = svc.httpUrl ?? this.publisherUrl;
+    return svc;
+  }
+
+  /** An in-process gateway whose applied events are logged for the judge; resolves once connected. */
+  async startGateway(spec: FaultGatewaySpec, options: Partial<GatewayOptions> = {}, waitConnected = true): Promise<Gateway> {
+    const gw = this.makeGateway(spec, options);
+    await gw.start();
+    if (waitConnected) await waitFor(gw.events, "broker", () => gw.brokerStatus.state === "connected", `${spec.name} to connect`);
+    return gw;
+  }
+
+  makeGateway(spec: FaultGatewaySpec, options: Partial<GatewayOptions> = {}): Gateway {
+    const gw = new Gateway({ config: this.parse(this.gatewayToml(spec), "gateway"), logger: testLogger, ...options });
+    const log = this.logs.get(spec.name) ?? new AppliedLog();
+    log.attach(gw);
+    this.logs.set(spec.name, log);
+    this.gateways.set(spec.name, gw);
+    return gw;
+  }
+
+  async stopGateway(name: string): Promise<void> {
+    await this.gateways.get(name)?.close();
+    this.gateways.delete(name);
+  }
+
+  /** A gateway in a child process (kill -9 is real); its applied log is a file shared by all its lives. */
+  spawnGateway(spec: FaultGatewaySpec): ChildService {
+    const file = this.writeConfig(`${spec.name}.toml`, this.gatewayToml(spec));
+    const child = ChildService.gateway(file, this.appliedLogFile(spec.name));
+    this.children.add(child);
+    return child;
+  }
+
+  spawnPublisher(o: Parameters<FaultWorld["publisherToml"]>[0] = {}): ChildService {
+    const file = this.writeConfig("publisher.toml", this.publisherToml(o));
+    const child = ChildService.publisher(file);
+    this.children.add(child);
+    return child;
+  }
+
+  /** The store as the truth: the in-process publisher's, or the file opened read-only. */
+  withTruth<T>(fn: (store: ArtifactStore) => T): T {
+    if (this.publisher) return fn(this.publisher.publisher.store);
+    const store = SqliteArtifactStore.open(this.dbFile, { readonly: true });
+    try {
+      return fn(store);
+    } finally {
+      store.close();
+    }
+  }
+
+  /** Judge an in-process gateway. */
+  judge(name: string): InvariantReport {
+    const gw = this.gateways.get(name);
+    if (!gw) throw new Error(`no in-process gateway ${name}`);
+    const obs = observeGateway(name, gw, this.logs.get(name)?.records ?? []);
+    return this.withTruth((store) => checkInvariants(store, obs));
+  }
+
+  /** Judge a gateway that ran in child processes (stopped: its state file is final). */
+  async judgeStopped(name: string, labels: string[]): Promise<InvariantReport> {
+    const obs = await observeStopped({
+      name,
+      labels,
+      stateFile: this.stateFile(name),
+      deploymentDir: this.deploymentDir(name),
+      appliedLogFile: this.appliedLogFile(name),
+    });
+    return this.withTruth((store) => checkInvariants(store, obs));
+  }
+
+  /** Waits (on the gateway's events) until it holds exactly the truth's latest sha256 of every API. */
+  async waitConverged(name: string, timeoutMs = 60_000): Promise<void> {
+    const gw = this.gateways.get(name);
+    if (!gw) throw new Error(`no in-process gateway ${name}`);
+    const truth = this.withTruth((s) => truthFor(s, gw.config.gateway.gatewayLabels));
+    const log = this.logs.get(name)!;
+    // The applied log, not only deployer.get(): a deploy's record is visible before its state is
+    // flushed and its "applied" event fires; converged means every apply has finished.
+    const done = () => {
+      const last = new Map<string, string | undefined>();
+      for (const r of log.records) last.set(r.apiId, r.outcome === "removed" ? undefined : r.outcome === "deployed" ? r.sha256 : last.get(r.apiId));
+      return gw.deployer.deployed().length === truth.size && [...truth].every(([id, t]) => gw.deployer.get(id)?.sha256 === t.sha256 && last.get(id) === t.sha256);
+    };
+    await waitFor(gw.events, CHANGED, done, `${name} to converge on ${truth.size} APIs`, timeoutMs);
+  }
+
+  async close(): Promise<void> {
+    for (const c of this.children) await c.kill9().catch(() => undefined);
+    for (const g of this.gateways.values()) await g.close().catch(() => undefined);
+    await this.publisher?.close().catch(() => undefined);
+    const queues = [...this.#queues].flatMap((x) => [x, `${x}.dead-letter`]);
+    for (const url of this.brokerUrls) await cleanupBroker({ url, exchanges: [this.exchange], queues }).catch(() => undefined);
+    rmSync(this.root, { recursive: true, force: true });
+  }
+}
+
+/** A small synapse API; `revision` goes into the XML so every update has new bytes. */
+export function tinyApi(name: string, revision: number, pad = 0): string {
+  return `<?xml version="1.0" encoding="UTF-8"?>
+<api xmlns="http://ws.apache.org/ns/synapse" name="admin--${name}" context="/${name.toLowerCase()}/1.0.0" version="1.0.0" version-type="context">
+  <resource methods="GET" url-mapping="/*">
+    <inSequence><property name="rev" value="${revision}"/>${"x".repeat(pad)}<send/></inSequence>
+  </resource>
+</api>
+`;
+}
+
+/** A deterministic PRNG so a failing run can be replayed. */
+export function prng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s * 1664525 + 1013904223) >>> 0;
+    return s / 2 ** 32;
+  };
+}
+
+/** Publish outbox-shaped messages (each with its own id and headers) with confirms, in the given order. */
+export async function publishMessages(exchange: string, messages: readonly NewOutboxMessage[], url = "amqp://guest:guest@127.0.0.1:5672"): Promise<void> {
+  const conn = await amqp.connect(url);
+  try {
+    const ch = await conn.createConfirmChannel();
+    for (const m of messages) {
+      const ok = ch.publish(exchange, m.topic, m.body, {
+        persistent: true,
+        contentType: "application/json",
+        messageId: m.messageId,
+        timestamp: Date.now(),
+        headers: m.headers,
+      });
+      // publish() returning false means the socket buffer is full: wait for 'drain' (amqplib contract).
+      if (!ok) await new Promise((r) => ch.once("drain", r));
+    }
+    await ch.waitForConfirms();
+    await ch.close();
+  } finally {
+    await conn.close();
+  }
+}
+
+/** Fisher–Yates with a seeded PRNG. */
+export function shuffle<T>(items: T[], rnd: () => number): T[] {
+  for (let i = items.length - 1; i > 0; i--) {
+    const j = Math.floor(rnd() * (i + 1));
+    [items[i], items[j]] = [items[j]!, items[i]!];
+  }
+  return items;
+}

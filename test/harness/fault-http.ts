@@ -1,0 +1,110 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+
+/** What the control plane does with one request. */
+export type HttpFault =
+  | "forward"
+  /** 500 Internal Server Error. */
+  | "error"
+  /** 404: the API is not published to that label. */
+  | "notfound"
+  /** Accept the request and never answer (the client's timeout must fire). */
+  | "hang"
+  /** Forward after a delay (a slow control plane). */
+  | { delayMs: number };
+
+export interface SeenRequest {
+  /** ms since epoch. */
+  t: number;
+  path: string;
+  apiId: string | undefined;
+  fault: string;
+}
+
+/**
+ * A control plane with faults, per request: a forwarding HTTP proxy in front of the publisher's REST
+ * API whose `rule` decides, for each request, to forward it, answer 500 or 404, hang, or answer late.
+ * While `down()` it does not listen at all (connection refused). It logs every request it saw, so a
+ * test can check retries and their backoff from the outside.
+ */
+export class FaultControlPlane {
+  #server: Server | undefined;
+  readonly #hanging = new Set<ServerResponse>();
+  port = 0;
+  rule: (req: { path: string; apiId: string | undefined; url: URL }) => HttpFault = () => "forward";
+  readonly seen: SeenRequest[] = [];
+
+  constructor(private readonly target: () => string) {}
+
+  get url(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  /** Reserve a free port (and release it) so services can be configured before the proxy is up. */
+  async reservePort(): Promise<number> {
+    this.port = await freePort();
+    return this.port;
+  }
+
+  /** Requests seen for one API (a single-API fetch names it in `apiId`). */
+  requestsFor(apiId: string): SeenRequest[] {
+    return this.seen.filter((r) => r.apiId === apiId);
+  }
+
+  async up(): Promise<void> {
+    const server = createServer((req, res) => void this.#serve(req, res));
+    await new Promise<void>((r) => server.listen(this.port, "127.0.0.1", () => r()));
+    this.port = (server.address() as AddressInfo).port;
+    this.#server = server;
+  }
+
+  async #serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? "/", "http://x");
+    const apiId = url.searchParams.get("apiId") ?? undefined;
+    const fault = this.rule({ path: url.pathname, apiId, url });
+    this.seen.push({ t: Date.now(), path: url.pathname, apiId, fault: typeof fault === "string" ? fault : `delay ${fault.delayMs}` });
+    if (fault === "error") {
+      res.writeHead(500, { "content-type": "application/json" }).end('{"code":"INJECTED","message":"injected 500"}');
+      return;
+    }
+    if (fault === "notfound") {
+      res.writeHead(404, { "content-type": "application/json" }).end('{"code":"GWSYNC_NOT_FOUND","message":"injected 404"}');
+      return;
+    }
+    if (fault === "hang") {
+      this.#hanging.add(res);
+      res.on("close", () => this.#hanging.delete(res));
+      return;
+    }
+    if (typeof fault === "object") await new Promise((r) => setTimeout(r, fault.delayMs));
+    try {
+      const r = await fetch(this.target() + (req.url ?? "/"), {
+        method: req.method ?? "GET",
+        headers: { authorization: req.headers.authorization ?? "" },
+      });
+      const body = Buffer.from(await r.arrayBuffer());
+      res.writeHead(r.status, { "content-type": r.headers.get("content-type") ?? "application/json" }).end(body);
+    } catch {
+      if (!res.headersSent) res.writeHead(502).end();
+    }
+  }
+
+  async down(): Promise<void> {
+    const s = this.#server;
+    this.#server = undefined;
+    for (const res of this.#hanging) res.destroy();
+    if (s) {
+      s.closeAllConnections();
+      await new Promise<void>((r) => s.close(() => r()));
+    }
+  }
+}
+
+/** A TCP port that was free a moment ago (bound to port 0, then released). */
+export async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, "127.0.0.1", () => r()));
+  const port = (s.address() as AddressInfo).port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
