@@ -17,7 +17,7 @@ import { BenchWorld, confirmPublishAll } from "./lib/world.js";
 const FULL_EVENTS = 50_000;
 const GATEWAYS = 4;
 const GOAL_PER_SEC = 20_000;
-const YIELD_EVERY = 100;
+const YIELD_EVERY = 500;
 const TOKEN_TTL_MS = 60 * 60 * 1000;
 const DONE_TIMEOUT_MS = 600_000;
 const RAW_KEY = "raw-b4";
@@ -47,17 +47,21 @@ export async function b4Revocations(ctx: BenchContext): Promise<BenchOutcome> {
     // ABA order (raw, gwsync, raw): load on this shared machine drifts; the mean of the raw runs cancels it.
     const rawA = await rawRun(1);
 
-    ctx.log(`B4: gwsync, ${n} emit() → ${GATEWAYS} gateways`);
+    ctx.log(`B4: gwsync, ${n} revocations through emitMany() (batches of ${YIELD_EVERY}) → ${GATEWAYS} gateways`);
     const done = gws.map((g) =>
       g.request({ type: "runtime-target", count: n }, "runtime-done", DONE_TIMEOUT_MS),
     );
     const g0 = nowMs();
-    for (let i = 0; i < n; i++) {
-      svc.publisher.emit({
-        stream: "tokenRevocation",
-        event: { revokedToken: tokens[i]!, expiryTime, type: "JWT" },
-      });
-      if ((i + 1) % YIELD_EVERY === 0) await tick();
+    // The plugin hook's batch form: one transaction (one fsync) per batch, as a control plane revoking
+    // many tokens at once (a user's sessions, a compromised app) would call it.
+    for (let i = 0; i < n; i += YIELD_EVERY) {
+      svc.publisher.emitMany(
+        tokens.slice(i, i + YIELD_EVERY).map((revokedToken) => ({
+          stream: "tokenRevocation" as const,
+          event: { revokedToken, expiryTime, type: "JWT" },
+        })),
+      );
+      await tick();
     }
     const emittedMs = nowMs() - g0;
     await drainOutbox(svc);
@@ -80,7 +84,7 @@ export async function b4Revocations(ctx: BenchContext): Promise<BenchOutcome> {
           ratio: gwRate / rawRate,
           goal: `≥ ${GOAL_PER_SEC.toLocaleString("en-US")}/s`,
           met: gwRate >= GOAL_PER_SEC,
-          note: `emit() loop ${fmtMs(emittedMs)}, outbox drained at ${fmtMs(announcedMs)}, applied everywhere at ${fmtMs(gwMs)}; each gateway's own apply rate ${applyRates.map((r) => fmtRate(r)).join(" / ")}; raw runs before/after ${fmtRate(n / (rawA / 1000))} / ${fmtRate(n / (rawB / 1000))}`,
+          note: `emitMany() loop ${fmtMs(emittedMs)}, outbox drained at ${fmtMs(announcedMs)}, applied everywhere at ${fmtMs(gwMs)}; each gateway's own apply rate ${applyRates.map((r) => fmtRate(r)).join(" / ")}; raw runs before/after ${fmtRate(n / (rawA / 1000))} / ${fmtRate(n / (rawB / 1000))}`,
         },
       ],
       details: {

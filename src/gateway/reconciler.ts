@@ -8,6 +8,8 @@ import { type RetryPolicy, withRetry } from "./retry.js";
 
 /** Deploys in flight during the startup bulk load. */
 export const BULK_CONCURRENCY = 8;
+/** Artifacts per data-API page during the startup deployment. */
+export const BULK_PAGE_SIZE = 500;
 
 export type ReconcileOutcome = "deployed" | "removed" | "unchanged" | "superseded" | "skipped";
 
@@ -47,6 +49,8 @@ export class Reconciler {
    * to the next one: "deploy to A" superseded by "remove from C" must still look at A.
    */
   readonly #pendingLabels = new Map<string, Set<string>>();
+  /** Newest inline revision queued per API: an older inline event must not cancel it (fault suite). */
+  readonly #inlineQueued = new Map<string, number>();
 
   constructor(o: {
     labels: readonly string[];
@@ -95,20 +99,29 @@ export class Reconciler {
     const pending = this.#pendingLabels.get(apiId) ?? new Set<string>();
     for (const l of labels) pending.add(l);
     this.#pendingLabels.set(apiId, pending);
+    // An inline artifact is applied as is: an older one, delivered late, must neither cancel a newer
+    // one queued or running nor overwrite it afterwards (fetch-mode jobs always read the latest).
+    const inlineRev = options.inline?.revision;
+    let supersede = options.supersede ?? true;
+    if (inlineRev !== undefined && inlineRev <= (this.#inlineQueued.get(apiId) ?? 0)) supersede = false;
+    else if (inlineRev !== undefined) this.#inlineQueued.set(apiId, inlineRev);
     return this.#serial.run(
       apiId,
       async (own) => {
+        if (inlineRev !== undefined && this.isStale(apiId, inlineRev)) return "unchanged";
         const mine = [...(this.#pendingLabels.get(apiId) ?? [])];
         this.#pendingLabels.delete(apiId);
         const signal = options.signal ? AbortSignal.any([own, options.signal]) : own;
-        const outcome = await this.#reconcileNow(apiId, mine, { ...options, signal }).catch((err: unknown) => {
-          this.#giveBack(apiId, mine);
-          throw err;
-        });
+        const outcome = await this.#reconcileNow(apiId, mine, { ...options, signal }).catch(
+          (err: unknown) => {
+            this.#giveBack(apiId, mine);
+            throw err;
+          },
+        );
         if (outcome === "superseded") this.#giveBack(apiId, mine);
         return outcome;
       },
-      { supersede: options.supersede ?? true },
+      { supersede },
     );
   }
 
@@ -148,7 +161,10 @@ export class Reconciler {
           published.add(label);
           if (!found || got.revision > found.revision) found = got;
         } else {
-          this.#log.info({ apiId, label }, "API is not published to this label (404): removing it here if deployed");
+          this.#log.info(
+            { apiId, label },
+            "API is not published to this label (404): removing it here if deployed",
+          );
         }
       }
     }
@@ -199,30 +215,80 @@ export class Reconciler {
    * Startup: list every artifact of every label, deploy what differs, undeploy what the control plane
    * no longer has for these labels. Returns the changelog head the listing reflects.
    */
-  async bulkLoad(signal?: AbortSignal, onProgress?: (done: number, total: number) => void): Promise<{ head: number; deployed: number; removed: number; total: number }> {
-    const byApi = new Map<string, { found: RetrievedArtifact; labels: Set<string> }>();
+  async bulkLoad(
+    signal?: AbortSignal,
+    onProgress?: (done: number, total: number) => void,
+  ): Promise<{ head: number; deployed: number; removed: number; total: number }> {
+    const labels = [...this.labels];
+    const counts = { deployed: 0, done: 0 };
+    // APIs the listing had (kept) or refused (kept at their last-known-good version, not undeployed).
+    const listed = new Set<string>();
     let head = Number.POSITIVE_INFINITY;
-    for (const label of this.labels) {
-      const res = await this.#fetch(() => this.#retriever.retrieveAllArtifacts(label), signal);
-      if (res === "superseded") throw new GwsyncError("GWSYNC_SHUTTING_DOWN", "startup deployment aborted");
-      head = Math.min(head, res.head);
-      for (const r of res.rejected ?? []) this.#reject(r.apiId, r.reason);
-      for (const item of res.items) {
-        const e = byApi.get(item.apiId);
-        if (!e) byApi.set(item.apiId, { found: item, labels: new Set([label]) });
-        else {
-          e.labels.add(label);
-          if (item.revision > e.found.revision) e.found = item;
+    const page = this.#retriever.retrieveArtifactPage?.bind(this.#retriever);
+    if (page && labels.length === 1) {
+      // One label: apply page by page, so memory stays flat however many APIs the label has.
+      const label = labels[0]!;
+      let after: string | undefined;
+      for (;;) {
+        const res = await this.#fetch(() => page(label, after, BULK_PAGE_SIZE), signal);
+        if (res === "superseded") throw new GwsyncError("GWSYNC_SHUTTING_DOWN", "startup deployment aborted");
+        head = Math.min(head, res.head);
+        for (const r of res.rejected ?? []) {
+          if (r.apiId) listed.add(r.apiId);
+          this.#reject(r.apiId, r.reason);
+        }
+        const entries = res.items.map((found) => [found.apiId, { found, labels: new Set([label]) }] as const);
+        for (const [id] of entries) listed.add(id);
+        const total = listed.size + (res.next ? BULK_PAGE_SIZE : 0);
+        await this.#applyListing(entries, labels, counts, signal, (done) => onProgress?.(done, total));
+        if (!res.next) break;
+        after = res.next;
+      }
+    } else {
+      const byApi = new Map<string, { found: RetrievedArtifact; labels: Set<string> }>();
+      for (const label of labels) {
+        const res = await this.#fetch(() => this.#retriever.retrieveAllArtifacts(label), signal);
+        if (res === "superseded") throw new GwsyncError("GWSYNC_SHUTTING_DOWN", "startup deployment aborted");
+        head = Math.min(head, res.head);
+        for (const r of res.rejected ?? []) {
+          if (r.apiId) listed.add(r.apiId);
+          this.#reject(r.apiId, r.reason);
+        }
+        for (const item of res.items) {
+          listed.add(item.apiId);
+          const e = byApi.get(item.apiId);
+          if (!e) byApi.set(item.apiId, { found: item, labels: new Set([label]) });
+          else {
+            e.labels.add(label);
+            if (item.revision > e.found.revision) e.found = item;
+          }
         }
       }
+      await this.#applyListing([...byApi], labels, counts, signal, (done) => onProgress?.(done, byApi.size));
     }
-    let deployed = 0;
+    const finalHead = Number.isFinite(head) ? head : 0;
     let removed = 0;
-    let done = 0;
-    const total = byApi.size;
-    const all = [...this.labels];
-    // A few deploys at once: XML checks of one overlap the fsyncs of another.
-    const entries = [...byApi];
+    for (const api of this.#deployer.deployed()) {
+      // Deployed before, absent from the listing, and not changed by an event since: gone.
+      if (!listed.has(api.apiId) && api.seq <= finalHead) {
+        await this.#serial.run(api.apiId, () => this.#deployer.undeploy(api.apiId, { deferFlush: true }), {
+          supersede: false,
+        });
+        removed++;
+      }
+    }
+    await this.#deployer.flush();
+    return { head: finalHead, deployed: counts.deployed, removed, total: listed.size };
+  }
+
+  /** Apply listed artifacts, a few at once: the XML checks of one overlap the fsyncs of another. */
+  async #applyListing(
+    entries: readonly (readonly [string, { found: RetrievedArtifact; labels: Set<string> }])[],
+    all: readonly string[],
+    counts: { deployed: number; done: number },
+    signal: AbortSignal | undefined,
+    onProgress: (done: number) => void,
+  ): Promise<void> {
     let next = 0;
     const worker = async () => {
       while (next < entries.length) {
@@ -238,19 +304,11 @@ export class Reconciler {
           },
           { supersede: false },
         );
-        if (o === "deployed") deployed++;
-        onProgress?.(++done, total);
+        if (o === "deployed") counts.deployed++;
+        onProgress(++counts.done);
       }
     };
     await Promise.all(Array.from({ length: Math.min(BULK_CONCURRENCY, entries.length) }, worker));
-    for (const api of this.#deployer.deployed()) {
-      if (!byApi.has(api.apiId) && api.seq <= head) {
-        await this.#serial.run(api.apiId, () => this.#deployer.undeploy(api.apiId, { deferFlush: true }), { supersede: false });
-        removed++;
-      }
-    }
-    await this.#deployer.flush();
-    return { head: Number.isFinite(head) ? head : 0, deployed, removed, total };
   }
 
   /**
@@ -260,9 +318,17 @@ export class Reconciler {
   async catchUp(since: number, signal?: AbortSignal): Promise<{ head: number; applied: number }> {
     const res = await this.#fetch(() => this.#retriever.changesSince(since, [...this.labels]), signal);
     if (res === "superseded") return { head: since, applied: 0 };
-    const latest = new Map<string, { labels: Set<string>; revision: number; sha256: string; removedEverywhere: boolean }>();
+    const latest = new Map<
+      string,
+      { labels: Set<string>; revision: number; sha256: string; removedEverywhere: boolean }
+    >();
     for (const c of res.changes) {
-      const e = latest.get(c.apiId) ?? { labels: new Set<string>(), revision: 0, sha256: "", removedEverywhere: true };
+      const e = latest.get(c.apiId) ?? {
+        labels: new Set<string>(),
+        revision: 0,
+        sha256: "",
+        removedEverywhere: true,
+      };
       e.labels.add(c.label);
       if (c.revision >= e.revision) {
         e.revision = c.revision;
@@ -276,7 +342,10 @@ export class Reconciler {
       if (current && current.revision >= e.revision) continue;
       if (!current && this.isStale(apiId, e.revision)) continue;
       try {
-        const o = await this.reconcile(apiId, [...e.labels], { supersede: false, ...(signal ? { signal } : {}) });
+        const o = await this.reconcile(apiId, [...e.labels], {
+          supersede: false,
+          ...(signal ? { signal } : {}),
+        });
         if (o === "deployed" || o === "removed") applied++;
       } catch (err) {
         // A bad artifact is reported and skipped; a control plane that is down fails the catch-up.

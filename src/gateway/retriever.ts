@@ -40,7 +40,15 @@ export interface ArtifactRetriever {
    * Every API published to the label, and the changelog head at the time of the read. Artifacts that
    * fail validation are left out and listed in `rejected`: one bad artifact never blocks the others.
    */
-  retrieveAllArtifacts(label: string): Promise<{ items: RetrievedArtifact[]; head: number; rejected?: RejectedArtifact[] }>;
+  retrieveAllArtifacts(
+    label: string,
+  ): Promise<{ items: RetrievedArtifact[]; head: number; rejected?: RejectedArtifact[] }>;
+  /** Optional paging of retrieveAllArtifacts (keeps a gateway's memory flat at startup). */
+  retrieveArtifactPage?(
+    label: string,
+    after: string | undefined,
+    limit: number,
+  ): Promise<{ items: RetrievedArtifact[]; head: number; rejected?: RejectedArtifact[]; next?: string }>;
   /** Changelog rows after `since` for the labels. */
   changesSince(since: number, labels: readonly string[]): Promise<{ head: number; changes: ChangeEntry[] }>;
 }
@@ -55,7 +63,9 @@ const metaSchema = z.object({
 const runtimeArtifactsSchema = z.object({
   count: z.number().int().nonnegative(),
   list: z.array(z.string()),
-  gwsync: z.object({ head: z.number().int().nonnegative(), items: z.array(metaSchema) }).optional(),
+  gwsync: z
+    .object({ head: z.number().int().nonnegative(), items: z.array(metaSchema), next: z.string().optional() })
+    .optional(),
 });
 const changesSchema = z.object({
   head: z.number().int().nonnegative(),
@@ -115,24 +125,51 @@ export class HttpArtifactRetriever implements ArtifactRetriever {
     return items.find((i) => i.apiId === apiId);
   }
 
-  async retrieveAllArtifacts(label: string): Promise<{ items: RetrievedArtifact[]; head: number; rejected: RejectedArtifact[] }> {
+  async retrieveAllArtifacts(
+    label: string,
+  ): Promise<{ items: RetrievedArtifact[]; head: number; rejected: RejectedArtifact[] }> {
     const q = new URLSearchParams({ gatewayLabel: label, type: "Synapse" });
     const body = await this.#get(`/runtime-artifacts?${q}`);
     if (body === undefined) return { items: [], head: 0, rejected: [] };
     return this.#parseArtifacts(body, label);
   }
 
-  async changesSince(since: number, labels: readonly string[]): Promise<{ head: number; changes: ChangeEntry[] }> {
+  /**
+   * One page of a label's artifacts (gwsync control planes; a WSO2 one ignores the paging parameters
+   * and answers everything at once, which ends the paging too). `next` continues it.
+   */
+  async retrieveArtifactPage(
+    label: string,
+    after: string | undefined,
+    limit: number,
+  ): Promise<{ items: RetrievedArtifact[]; head: number; rejected: RejectedArtifact[]; next?: string }> {
+    const q = new URLSearchParams({ gatewayLabel: label, type: "Synapse", limit: String(limit) });
+    if (after) q.set("after", after);
+    const body = await this.#get(`/runtime-artifacts?${q}`);
+    if (body === undefined) return { items: [], head: 0, rejected: [] };
+    const page = this.#parseArtifacts(body, label);
+    const next = (body as { gwsync?: { next?: unknown } }).gwsync?.next;
+    return typeof next === "string" ? { ...page, next } : page;
+  }
+
+  async changesSince(
+    since: number,
+    labels: readonly string[],
+  ): Promise<{ head: number; changes: ChangeEntry[] }> {
     const q = new URLSearchParams({ since: String(since) });
     for (const l of labels) q.append("gatewayLabel", l);
     const body = await this.#get(`/changes?${q}`);
-    if (body === undefined) throw new GwsyncError("GWSYNC_FETCH_FAILED", "control plane has no changelog endpoint");
+    if (body === undefined)
+      throw new GwsyncError("GWSYNC_FETCH_FAILED", "control plane has no changelog endpoint");
     const parsed = changesSchema.safeParse(body);
     if (!parsed.success) throw invalidReply("changes", parsed.error.issues[0]?.message);
     return { head: parsed.data.head, changes: parsed.data.list };
   }
 
-  #parseArtifacts(body: unknown, label: string): { items: RetrievedArtifact[]; head: number; rejected: RejectedArtifact[] } {
+  #parseArtifacts(
+    body: unknown,
+    label: string,
+  ): { items: RetrievedArtifact[]; head: number; rejected: RejectedArtifact[] } {
     const parsed = runtimeArtifactsSchema.safeParse(body);
     if (!parsed.success) throw invalidReply("runtime-artifacts", parsed.error.issues[0]?.message);
     const { list, gwsync } = parsed.data;
@@ -170,11 +207,18 @@ export class HttpArtifactRetriever implements ArtifactRetriever {
   async #get(path: string): Promise<unknown> {
     let res: Response;
     try {
-      res = await fetch(this.#base + path, { headers: this.#headers, signal: AbortSignal.timeout(this.#timeoutMs) });
-    } catch (err) {
-      throw new GwsyncError("GWSYNC_FETCH_FAILED", `control plane unreachable at ${this.#base}: ${(err as Error).message}`, {
-        cause: err,
+      res = await fetch(this.#base + path, {
+        headers: this.#headers,
+        signal: AbortSignal.timeout(this.#timeoutMs),
       });
+    } catch (err) {
+      throw new GwsyncError(
+        "GWSYNC_FETCH_FAILED",
+        `control plane unreachable at ${this.#base}: ${(err as Error).message}`,
+        {
+          cause: err,
+        },
+      );
     }
     if (res.status === 404) {
       await res.body?.cancel();
@@ -189,14 +233,21 @@ export class HttpArtifactRetriever implements ArtifactRetriever {
     }
     if (!res.ok) {
       await res.body?.cancel();
-      throw new GwsyncError("GWSYNC_FETCH_FAILED", `control plane answered ${res.status} for ${path.split("?")[0]}`);
+      throw new GwsyncError(
+        "GWSYNC_FETCH_FAILED",
+        `control plane answered ${res.status} for ${path.split("?")[0]}`,
+      );
     }
     const length = Number(res.headers.get("content-length") ?? "0");
     if (length > this.#maxBytes) {
       await res.body?.cancel();
-      throw new GwsyncError("GWSYNC_FETCH_FAILED", `control plane reply of ${length} bytes exceeds ${this.#maxBytes}`, {
-        retryable: false,
-      });
+      throw new GwsyncError(
+        "GWSYNC_FETCH_FAILED",
+        `control plane reply of ${length} bytes exceeds ${this.#maxBytes}`,
+        {
+          retryable: false,
+        },
+      );
     }
     const text = await res.text();
     try {
@@ -208,7 +259,11 @@ export class HttpArtifactRetriever implements ArtifactRetriever {
 }
 
 function invalidReply(what: string, why: string | undefined): GwsyncError {
-  return new GwsyncError("GWSYNC_FETCH_FAILED", `control plane ${what} reply is malformed: ${why ?? "unknown"}`, {
-    retryable: false,
-  });
+  return new GwsyncError(
+    "GWSYNC_FETCH_FAILED",
+    `control plane ${what} reply is malformed: ${why ?? "unknown"}`,
+    {
+      retryable: false,
+    },
+  );
 }

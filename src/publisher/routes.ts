@@ -7,6 +7,7 @@ import type { Publisher } from "./publisher.js";
 
 const MAX_CHANGES_PAGE = 10_000;
 const MAX_EVENTS_PER_REQUEST = 10_000;
+const MAX_ARTIFACT_PAGE = 1000;
 
 function parseArray(text: string): unknown {
   try {
@@ -41,7 +42,10 @@ export function registerPublisherRoutes(app: FastifyInstance, publisher: Publish
     const labels = queryList(req.query, "label");
     const tenantDomain = queryString(req.query, "tenantDomain");
     if (typeof req.body !== "string" || req.body.length === 0) {
-      throw new GwsyncError("GWSYNC_HTTP_BAD_REQUEST", "body must be a synapse API XML or a GatewayAPIDTO JSON");
+      throw new GwsyncError(
+        "GWSYNC_HTTP_BAD_REQUEST",
+        "body must be a synapse API XML or a GatewayAPIDTO JSON",
+      );
     }
     const r = publisher.deployApi(req.body, labels, tenantDomain ? { tenantDomain } : {});
     return reply.code(r.changed ? 201 : 200).send(r);
@@ -58,7 +62,13 @@ export function registerPublisherRoutes(app: FastifyInstance, publisher: Publish
     return {
       count: rows.length,
       head: store.headSeq(),
-      list: rows.map((a) => ({ ...metaOf(a), name: a.name, version: a.version, provider: a.provider, instruction: a.instruction })),
+      list: rows.map((a) => ({
+        ...metaOf(a),
+        name: a.name,
+        version: a.version,
+        provider: a.provider,
+        instruction: a.instruction,
+      })),
     };
   });
 
@@ -69,10 +79,16 @@ export function registerPublisherRoutes(app: FastifyInstance, publisher: Publish
   ] as const) {
     // One event, or an array of them committed together (a batch of revocations is one fsync).
     app.post(path, async (req, reply) => {
-      const body = typeof req.body === "string" && req.body.trimStart().startsWith("[") ? parseArray(req.body) : req.body;
+      const body =
+        typeof req.body === "string" && req.body.trimStart().startsWith("[")
+          ? parseArray(req.body)
+          : req.body;
       if (Array.isArray(body)) {
         if (body.length > MAX_EVENTS_PER_REQUEST) {
-          throw new GwsyncError("GWSYNC_HTTP_BAD_REQUEST", `at most ${MAX_EVENTS_PER_REQUEST} events per request, got ${body.length}`);
+          throw new GwsyncError(
+            "GWSYNC_HTTP_BAD_REQUEST",
+            `at most ${MAX_EVENTS_PER_REQUEST} events per request, got ${body.length}`,
+          );
         }
         const events = body.map((b) => parseStreamEventBody(stream, b));
         return reply.code(202).send({ count: events.length, list: publisher.emitMany(events) });
@@ -86,25 +102,49 @@ export function registerPublisherRoutes(app: FastifyInstance, publisher: Publish
     const label = queryString(req.query, "gatewayLabel");
     if (!label) throw new GwsyncError("GWSYNC_HTTP_BAD_REQUEST", "gatewayLabel query parameter is required");
     const apiId = queryString(req.query, "apiId");
+    // gwsync's paging (WSO2 clients send neither parameter and get everything in one reply).
+    const limitText = queryString(req.query, "limit");
+    const after = queryString(req.query, "after");
     const head = store.headSeq();
     let rows: StoredArtifact[];
+    let next: string | undefined;
     if (apiId) {
       const a = store.getArtifact(apiId, label);
       rows = a && a.instruction === "Publish" ? [a] : [];
+    } else if (limitText !== undefined || after !== undefined) {
+      const limit = Number(limitText ?? MAX_ARTIFACT_PAGE);
+      if (!Number.isSafeInteger(limit) || limit < 1 || limit > MAX_ARTIFACT_PAGE) {
+        throw new GwsyncError(
+          "GWSYNC_HTTP_BAD_REQUEST",
+          `limit must be an integer from 1 to ${MAX_ARTIFACT_PAGE}`,
+        );
+      }
+      rows = store.listArtifactPage(label, after ?? "", limit);
+      if (rows.length === limit) next = rows[rows.length - 1]?.apiId;
+      // An empty page is a valid answer when paging (the 404 below means "no artifacts at all").
+      if (rows.length === 0 && after) return { count: 0, list: [], gwsync: { head, items: [] } };
     } else {
       rows = store.listArtifacts({ label, withBody: true });
     }
     if (rows.length === 0) return reply.code(404).send({ code: "GWSYNC_NOT_FOUND", message: "no artifacts" });
-    return { count: rows.length, list: rows.map((a) => a.artifactJson), gwsync: { head, items: rows.map(metaOf) } };
+    return {
+      count: rows.length,
+      list: rows.map((a) => a.artifactJson),
+      gwsync: { head, items: rows.map(metaOf), ...(next ? { next } : {}) },
+    };
   });
 
   app.get("/internal/data/v1/changes", async (req) => {
     const since = Number(queryString(req.query, "since") ?? "0");
     if (!Number.isSafeInteger(since) || since < 0) {
-      throw new GwsyncError("GWSYNC_HTTP_BAD_REQUEST", "since must be a non-negative integer sequence number");
+      throw new GwsyncError(
+        "GWSYNC_HTTP_BAD_REQUEST",
+        "since must be a non-negative integer sequence number",
+      );
     }
     const labels = queryList(req.query, "gatewayLabel");
-    if (labels.length === 0) throw new GwsyncError("GWSYNC_HTTP_BAD_REQUEST", "gatewayLabel query parameter is required");
+    if (labels.length === 0)
+      throw new GwsyncError("GWSYNC_HTTP_BAD_REQUEST", "gatewayLabel query parameter is required");
     const head = store.headSeq();
     const list = store.changesSince(since, labels, MAX_CHANGES_PAGE).map((c) => ({
       seq: c.seq,

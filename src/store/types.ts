@@ -140,6 +140,8 @@ export interface ArtifactStore {
   getArtifact(apiId: string, label: string): StoredArtifact | undefined;
   /** Artifacts of a label (or all), Publish only unless includeRemoved. */
   listArtifacts(options?: { label?: string; includeRemoved?: boolean; withBody?: boolean }): StoredArtifact[];
+  /** One page of a label's published artifacts with bodies, by API id after `after` (keyset paging). */
+  listArtifactPage(label: string, after: string, limit: number): StoredArtifact[];
   /** Find an API id by name and version (and tenant domain, default carbon.super). */
   findApiId(name: string, version: string, tenantDomain?: string): string | undefined;
   /** Changelog rows with seq > since for any of the labels, in seq order. */

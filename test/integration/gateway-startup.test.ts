@@ -54,6 +54,22 @@ describe("gateway startup: sync and async modes", () => {
     assert.equal(countApiFiles(cluster.deploymentDir("async")), API_COUNT);
   });
 
+  test("the data API pages a label's artifacts by API id (limit/after), WSO2's one-shot shape otherwise", async () => {
+    const base = `${cluster.publisher!.httpUrl}/internal/data/v1/runtime-artifacts?gatewayLabel=S`;
+    const all = (await (await fetch(base, { headers: { authorization: authHeader() } })).json()) as { count: number };
+    assert.equal(all.count, API_COUNT);
+    const ids = new Set<string>();
+    let after = "";
+    for (let pages = 0; pages < 10; pages++) {
+      const res = await fetch(`${base}&limit=200${after ? `&after=${after}` : ""}`, { headers: { authorization: authHeader() } });
+      const body = (await res.json()) as { count: number; gwsync: { items: { apiId: string }[]; next?: string } };
+      for (const i of body.gwsync.items) ids.add(i.apiId);
+      if (!body.gwsync.next) break;
+      after = body.gwsync.next;
+    }
+    assert.equal(ids.size, API_COUNT, "every API exactly once across the pages");
+  });
+
   test("readyz of a gateway is public, its API needs credentials", async () => {
     const gw = cluster.gateways.get("sync")!;
     assert.equal((await fetch(`${gw.httpUrl}/healthz`)).status, 200);

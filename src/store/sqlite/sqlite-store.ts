@@ -168,6 +168,19 @@ export class SqliteArtifactStore implements ArtifactStore {
     return rows.map(toStoredArtifact);
   }
 
+  listArtifactPage(label: string, after: string, limit: number): StoredArtifact[] {
+    if (!Number.isSafeInteger(limit) || limit < 1) {
+      throw new GwsyncError(
+        "GWSYNC_USAGE",
+        `listArtifactPage: limit must be a positive integer, got ${limit}`,
+      );
+    }
+    const rows = guard(this.file, "listArtifactPage", () =>
+      this.#r.listBodiesByLabelPage.all(label, 0, after, limit),
+    );
+    return rows.map(toStoredArtifact);
+  }
+
   findApiId(name: string, version: string, tenantDomain: string = DEFAULT_TENANT_DOMAIN): string | undefined {
     return guard(this.file, "findApiId", () => this.#r.findApiId.get(name, version, tenantDomain));
   }
@@ -234,7 +247,17 @@ export class SqliteArtifactStore implements ArtifactStore {
              APPLIED_SEQ = excluded.APPLIED_SEQ, DEPLOYED = excluded.DEPLOYED, VERSION = excluded.VERSION,
              STATUS = excluded.STATUS, INTERVAL_MS = excluded.INTERVAL_MS, LAST_SEEN = excluded.LAST_SEEN`,
         )
-        .run(hb.nodeId, hb.region, JSON.stringify(hb.labels), hb.appliedSeq, hb.deployed, hb.version, hb.status, hb.intervalMs, hb.lastSeen),
+        .run(
+          hb.nodeId,
+          hb.region,
+          JSON.stringify(hb.labels),
+          hb.appliedSeq,
+          hb.deployed,
+          hb.version,
+          hb.status,
+          hb.intervalMs,
+          hb.lastSeen,
+        ),
     );
   }
 

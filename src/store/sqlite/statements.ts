@@ -73,6 +73,10 @@ export function prepareReads(db: Database.Database) {
       `SELECT ${META_COLUMNS}, a.ARTIFACT AS BODY FROM ${META_FROM} ${BODY_JOIN}
        WHERE s.GATEWAY_LABEL = ? AND ${LIST_FILTER} ORDER BY s.API_ID`,
     ),
+    listBodiesByLabelPage: db.prepare<[string, number, string, number], ArtifactRow>(
+      `SELECT ${META_COLUMNS}, a.ARTIFACT AS BODY FROM ${META_FROM} ${BODY_JOIN}
+       WHERE s.GATEWAY_LABEL = ? AND ${LIST_FILTER} AND s.API_ID > ? ORDER BY s.API_ID LIMIT ?`,
+    ),
     findApiId: db
       .prepare<[string, string, string], string>(
         `SELECT API_ID FROM AM_GW_PUBLISHED_API_DETAILS
