@@ -1,4 +1,5 @@
 import { EventEmitter } from "node:events";
+import type { Socket } from "node:net";
 import amqp, { type ChannelModel, type Options, type RecoveringChannelModel } from "amqplib";
 import type { BrokerEndpoint } from "../config/types.js";
 import { GwsyncError } from "../errors.js";
@@ -14,6 +15,8 @@ export type BrokerStatus =
 export const DEFAULT_HEARTBEAT_SEC = 10;
 export const DEFAULT_RECONNECT_INITIAL_DELAY_MS = 200;
 export const DEFAULT_RECONNECT_MAX_DELAY_MS = 10 * 1000;
+/** Longest wait for the broker's CloseOk on close(). */
+export const CLOSE_TIMEOUT_MS = 5 * 1000;
 
 export interface BrokerConnectionOptions {
   /** Brokers in failover order; the connection cycles through them round-robin. */
@@ -32,6 +35,40 @@ export interface BrokerConnectionOptions {
 
 export function describeEndpoint(e: BrokerEndpoint): string {
   return `${e.protocol}://${e.hostname}:${e.port}${e.vhost === "/" ? "" : `/${e.vhost}`}`;
+}
+
+/** How often the silence watchdog looks at the socket. */
+const SILENCE_CHECK_MS = 250;
+
+/**
+ * amqplib declares a peer dead after two missed checks of one heartbeat each: 2 to 3 heartbeats of
+ * silence (measured 2.95 s at 1 s, 6 s at 2 s). The broker sends a heartbeat every half period, so
+ * 2 heartbeats without a byte is a dead link: destroy the socket then, and recovery reconnects
+ * (DESIGN.md §2.7: a silent link is noticed within 2 × heartbeat + 1 s; fault suite, connection-faults).
+ */
+function watchSilence(model: ChannelModel, heartbeatSec: number): void {
+  // amqplib reads its socket on 'readable'; one more 'readable' listener only watches.
+  const sock = (model.connection as unknown as { stream?: Socket }).stream;
+  if (heartbeatSec <= 0 || !sock) return;
+  let last = Date.now();
+  let checked = Date.now();
+  const seen = () => {
+    last = Date.now();
+  };
+  sock.on("readable", seen);
+  const timer = setInterval(() => {
+    const now = Date.now();
+    // The event loop itself stalled (bytes may be waiting unread): not the link's fault.
+    if (now - checked > 4 * SILENCE_CHECK_MS) last = now;
+    checked = now;
+    if (now - last > 2 * heartbeatSec * 1000)
+      sock.destroy(new Error(`no byte from the broker for ${2 * heartbeatSec} s (2 heartbeats)`));
+  }, SILENCE_CHECK_MS);
+  timer.unref();
+  sock.once("close", () => {
+    clearInterval(timer);
+    sock.removeListener("readable", seen);
+  });
 }
 
 function options0(o: BrokerConnectionOptions): BrokerEndpoint {
@@ -67,7 +104,10 @@ export class BrokerConnection extends EventEmitter {
   constructor(options: BrokerConnectionOptions) {
     super();
     if (options.endpoints.length === 0) {
-      throw new GwsyncError("GWSYNC_CONFIG_INVALID", "no broker endpoint configured (apim.event_hub.event_listening_endpoints)");
+      throw new GwsyncError(
+        "GWSYNC_CONFIG_INVALID",
+        "no broker endpoint configured (apim.event_hub.event_listening_endpoints)",
+      );
     }
     this.#options = options;
     this.#log = (options.logger ?? silentLogger).child({ amqp: options.connectionName });
@@ -105,14 +145,24 @@ export class BrokerConnection extends EventEmitter {
       recovery: {
         // Qpid's per-broker connectdelay (jndi brokerlist) is the first reconnect delay when given.
         initialDelay:
-          this.#options.reconnectInitialDelayMs ?? options0(this.#options).connectDelayMs ?? DEFAULT_RECONNECT_INITIAL_DELAY_MS,
+          this.#options.reconnectInitialDelayMs ??
+          options0(this.#options).connectDelayMs ??
+          DEFAULT_RECONNECT_INITIAL_DELAY_MS,
         maxDelay: this.#options.reconnectMaxDelayMs ?? DEFAULT_RECONNECT_MAX_DELAY_MS,
         factor: 2,
         jitter: 0.2,
         maxRetries: Number.POSITIVE_INFINITY,
         initialMaxRetries: this.#options.initialMaxRetries ?? Number.POSITIVE_INFINITY,
         waitForConnect: false,
-        setup: (m: ChannelModel) => this.#options.setup(m),
+        setup: (m: ChannelModel) => {
+          // Recovery listens for 'error' only once setup is done: a reset during setup would be an
+          // unhandled 'error' event and crash the process (fault suite, connection-faults.test.ts).
+          m.on("error", (err: Error) =>
+            this.#log.warn({ err: err?.message }, "broker connection error during setup"),
+          );
+          watchSilence(m, this.#heartbeat);
+          return this.#options.setup(m);
+        },
       },
     });
     this.#model = model;
@@ -154,6 +204,14 @@ export class BrokerConnection extends EventEmitter {
     const model = this.#model;
     this.#model = undefined;
     this.#setStatus({ state: "closed" });
-    if (model) await model.close().catch(() => undefined);
+    if (!model) return;
+    // amqplib settles close() only on the broker's CloseOk: a socket that dies (or goes silent) while
+    // closing would hang a graceful shutdown forever (fault suite, connection-faults.test.ts).
+    let timer: NodeJS.Timeout | undefined;
+    const bounded = new Promise<void>((r) => {
+      timer = setTimeout(r, CLOSE_TIMEOUT_MS);
+    });
+    await Promise.race([model.close().catch(() => undefined), bounded]);
+    clearTimeout(timer);
   }
 }

@@ -48,7 +48,13 @@ describe("gateway kill -9", () => {
       if (k === KILLS) break;
       // Kill this life while it is busy applying: some deliveries handled, more in its queue.
       await ready;
-      await waitFor(child, "handled", () => child.count("handled") >= 5, `gateway life ${k + 1} to handle deliveries`, 60_000);
+      await waitFor(
+        child,
+        "handled",
+        () => child.count("handled") >= 5,
+        `gateway life ${k + 1} to handle deliveries`,
+        60_000,
+      );
       const handledInLife = child.count("handled");
       const t0 = Date.now();
       await child.kill9();
@@ -66,13 +72,24 @@ describe("gateway kill -9", () => {
     assert.equal(truth.size, APIS);
     const converged = () => [...truth].every(([id, t]) => held.get(id) === t.sha256);
     // The last life starts from the state file: seed `held` from it once, then count applies.
-    const state = (await child.request({ type: "deployed" }, "deployed")).apis as { apiId: string; sha256: string }[];
+    const state = (await child.request({ type: "deployed" }, "deployed")).apis as {
+      apiId: string;
+      sha256: string;
+    }[];
     held.clear();
     for (const a of state) held.set(a.apiId, a.sha256);
-    await waitFor(child, ["applied", "handled"], converged, "the last life to converge on the latest revisions", 120_000);
+    await waitFor(
+      child,
+      ["applied", "handled"],
+      converged,
+      "the last life to converge on the latest revisions",
+      120_000,
+    );
     const exit = await child.stop();
     assert.equal(exit.code, 0, "graceful stop after the run");
-    console.log(`kills (published, handled in that life, restart ms): ${kills.map((k) => `${k.at}/${k.handledInLife}/${k.restartMs}`).join(" ")}`);
+    console.log(
+      `kills (published, handled in that life, restart ms): ${kills.map((k) => `${k.at}/${k.handledInLife}/${k.restartMs}`).join(" ")}`,
+    );
     assertClean(await world.judgeStopped("gw", [LABEL]));
   });
 });

@@ -41,7 +41,14 @@ for (const queueType of ["classic", "quorum"] as const) {
         maxRetries: 1,
       });
       const enc = encodeNotification(
-        deployApiEvent({ uuid: poisonApi, name: "Poison", version: "1.0.0", provider: "admin", context: "/poison", gatewayLabels: [LABEL] }),
+        deployApiEvent({
+          uuid: poisonApi,
+          name: "Poison",
+          version: "1.0.0",
+          provider: "admin",
+          context: "/poison",
+          gatewayLabels: [LABEL],
+        }),
       );
       const deliveries = counter(gw.events, "handled", (_stream, _kind, id) => id === enc.eventId);
       const deployed = counter(gw.events, "applied", (outcome) => outcome === "deployed");
@@ -51,21 +58,34 @@ for (const queueType of ["classic", "quorum"] as const) {
       for (let i = 0; i < VALID; i++) {
         pub.deployApi(tinyApi(`Valid${i}`, i), [LABEL]);
         if (i === Math.floor(VALID / 2)) {
-          await publishMessages(world.exchange, [{ topic: "notification", messageId: enc.eventId, body: enc.body, headers: {} }]);
+          await publishMessages(world.exchange, [
+            { topic: "notification", messageId: enc.eventId, body: enc.body, headers: {} },
+          ]);
         }
         if (i % BATCH === 0) await yieldToLoop();
       }
-      await waitFor(gw.events, "rejected", () => rejected.count >= 1, "the poison message to be dead-lettered", 60_000);
+      await waitFor(
+        gw.events,
+        "rejected",
+        () => rejected.count >= 1,
+        "the poison message to be dead-lettered",
+        60_000,
+      );
       await world.waitConverged("gw");
 
-      assert.ok(deliveries.count >= 1 && deliveries.count <= MAX_DELIVERIES, `poison delivered ${deliveries.count} times (1..${MAX_DELIVERIES})`);
+      assert.ok(
+        deliveries.count >= 1 && deliveries.count <= MAX_DELIVERIES,
+        `poison delivered ${deliveries.count} times (1..${MAX_DELIVERIES})`,
+      );
       assert.equal(rejected.count, 1, "exactly one message dead-lettered");
       assert.equal(deployed.count, VALID, `the ${VALID} valid APIs applied, each once`);
       const dead = await drainQueue(deadLetterQueueName(gw.queueName));
       const poison = dead.filter((d) => d.headers[HEADER_REJECT_REASON] !== undefined);
       assert.equal(poison.length, 1, "one copy in the dead-letter queue");
       assert.match(String(poison[0]!.headers[HEADER_REJECT_REASON]), /gave up after \d+ deliveries/);
-      console.log(`${queueType}: poison delivered ${deliveries.count} times, ${cp.requestsFor(poisonApi).length} fetches; reason: ${String(poison[0]!.headers[HEADER_REJECT_REASON]).slice(0, 100)}`);
+      console.log(
+        `${queueType}: poison delivered ${deliveries.count} times, ${cp.requestsFor(poisonApi).length} fetches; reason: ${String(poison[0]!.headers[HEADER_REJECT_REASON]).slice(0, 100)}`,
+      );
       assertClean(world.judge("gw"));
     });
   });

@@ -35,7 +35,13 @@ describe("publisher kill -9 between commit and publish", () => {
     await pub.ready();
     // Catch-up off: the only way a change can reach the gateway is its event, from the outbox.
     // Generous fetch retries: an event may arrive while the control plane is being restarted.
-    const gw = await world.startGateway({ name: "gw", labels: [LABEL], catchUpMs: 0, retryMs: 50, maxRetries: 8 });
+    const gw = await world.startGateway({
+      name: "gw",
+      labels: [LABEL],
+      catchUpMs: 0,
+      retryMs: 50,
+      maxRetries: 8,
+    });
 
     let seq = 0;
     const deploy = (p: ChildService, name: string, kill?: "after-commit") =>
@@ -60,13 +66,24 @@ describe("publisher kill -9 between commit and publish", () => {
         await deploy(pub, victim);
         await pub.kill9();
       }
-      const committed = world.withTruth((s) => s.listArtifacts({ label: LABEL }).find((a) => a.name === victim));
+      const committed = world.withTruth((s) =>
+        s.listArtifacts({ label: LABEL }).find((a) => a.name === victim),
+      );
       assert.ok(committed, `round ${k}: ${victim} is committed in the store`);
       pub = world.spawnPublisher(pubOptions);
       const ready = await pub.ready();
       rounds.push(`${k}:${ready.leftover}`);
-      if (k % 2 === 1) assert.ok(Number(ready.leftover) >= 1, `round ${k}: the restarted publisher found the event in its outbox`);
-      await waitFor(gw.events, CHANGED, () => gw.deployer.get(committed.apiId)?.sha256 === committed.sha256, `round ${k}: ${victim} to reach the gateway`);
+      if (k % 2 === 1)
+        assert.ok(
+          Number(ready.leftover) >= 1,
+          `round ${k}: the restarted publisher found the event in its outbox`,
+        );
+      await waitFor(
+        gw.events,
+        CHANGED,
+        () => gw.deployer.get(committed.apiId)?.sha256 === committed.sha256,
+        `round ${k}: ${victim} to reach the gateway`,
+      );
     }
     await world.waitConverged("gw");
     const depth = await pub.request({ type: "outbox" }, "outbox");

@@ -56,11 +56,18 @@ for (const inline of [false, true]) {
       const handled = counter(gw.events, "handled");
       const deployed = counter(gw.events, "applied", (outcome) => outcome === "deployed");
       await publishMessages(world.exchange, deliveries);
-      await waitFor(gw.events, "handled", () => handled.count >= deliveries.length, `${deliveries.length} deliveries handled`, 120_000);
+      await waitFor(
+        gw.events,
+        "handled",
+        () => handled.count >= deliveries.length,
+        `${deliveries.length} deliveries handled`,
+        120_000,
+      );
       await world.waitConverged("gw");
       // Fetched: every event reconciles with the store's latest, so each API is deployed once.
       // Inline: the event's own revision is applied unless a newer one already was.
-      if (!inline) assert.equal(deployed.count, APIS, "each API deployed exactly once, at its latest revision");
+      if (!inline)
+        assert.equal(deployed.count, APIS, "each API deployed exactly once, at its latest revision");
       else assert.ok(deployed.count >= APIS && deployed.count <= EVENTS, `${deployed.count} deploys`);
       console.log(`inline=${inline}: ${handled.count} deliveries, ${deployed.count} deploys`);
       assertClean(world.judge("gw"));

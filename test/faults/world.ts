@@ -10,7 +10,15 @@ import { PublisherService } from "../../src/publisher/service.js";
 import { SqliteArtifactStore } from "../../src/store/sqlite/sqlite-store.js";
 import type { ArtifactStore, NewOutboxMessage } from "../../src/store/types.js";
 import { cleanupBroker, testId } from "../harness/broker.js";
-import { AppliedLog, checkInvariants, type InvariantReport, observeGateway, observeStopped, truthFor } from "../harness/invariants.js";
+import {
+  AppliedLog,
+  checkInvariants,
+  formatReport,
+  type InvariantReport,
+  observeGateway,
+  observeStopped,
+  truthFor,
+} from "../harness/invariants.js";
 import { ChildService } from "../harness/processes.js";
 import { CHANGED, waitFor } from "../harness/wait.js";
 
@@ -66,7 +74,15 @@ export class FaultWorld {
     return join(this.root, "publisher", "artifacts.db");
   }
 
-  publisherToml(o: { httpPort?: number; brokerPort?: number; outboxPollMs?: number; heartbeatSec?: number; publishInline?: boolean } = {}): string {
+  publisherToml(
+    o: {
+      httpPort?: number;
+      brokerPort?: number;
+      outboxPollMs?: number;
+      heartbeatSec?: number;
+      publishInline?: boolean;
+    } = {},
+  ): string {
     return `
 [gwsync]
 node_id = ${q(`${this.id}-pub`)}
@@ -164,8 +180,15 @@ password = "guest"
     return loadConfig({ role, env: {}, text }).config;
   }
 
-  async startPublisher(o: Parameters<FaultWorld["publisherToml"]>[0] = {}, options: { store?: SqliteArtifactStore } = {}): Promise<PublisherService> {
-    const svc = new PublisherService({ config: this.parse(this.publisherToml(o), "publisher"), logger: testLogger, ...options });
+  async startPublisher(
+    o: Parameters<FaultWorld["publisherToml"]>[0] = {},
+    options: { store?: SqliteArtifactStore } = {},
+  ): Promise<PublisherService> {
+    const svc = new PublisherService({
+      config: this.parse(this.publisherToml(o), "publisher"),
+      logger: testLogger,
+      ...options,
+    });
     await svc.start();
     this.publisher = svc;
     this.publisherUrl = svc.httpUrl ?? this.publisherUrl;
@@ -173,15 +196,29 @@ password = "guest"
   }
 
   /** An in-process gateway whose applied events are logged for the judge; resolves once connected. */
-  async startGateway(spec: FaultGatewaySpec, options: Partial<GatewayOptions> = {}, waitConnected = true): Promise<Gateway> {
+  async startGateway(
+    spec: FaultGatewaySpec,
+    options: Partial<GatewayOptions> = {},
+    waitConnected = true,
+  ): Promise<Gateway> {
     const gw = this.makeGateway(spec, options);
     await gw.start();
-    if (waitConnected) await waitFor(gw.events, "broker", () => gw.brokerStatus.state === "connected", `${spec.name} to connect`);
+    if (waitConnected)
+      await waitFor(
+        gw.events,
+        "broker",
+        () => gw.brokerStatus.state === "connected",
+        `${spec.name} to connect`,
+      );
     return gw;
   }
 
   makeGateway(spec: FaultGatewaySpec, options: Partial<GatewayOptions> = {}): Gateway {
-    const gw = new Gateway({ config: this.parse(this.gatewayToml(spec), "gateway"), logger: testLogger, ...options });
+    const gw = new Gateway({
+      config: this.parse(this.gatewayToml(spec), "gateway"),
+      logger: testLogger,
+      ...options,
+    });
     const log = this.logs.get(spec.name) ?? new AppliedLog();
     log.attach(gw);
     this.logs.set(spec.name, log);
@@ -250,10 +287,22 @@ password = "guest"
     // flushed and its "applied" event fires; converged means every apply has finished.
     const done = () => {
       const last = new Map<string, string | undefined>();
-      for (const r of log.records) last.set(r.apiId, r.outcome === "removed" ? undefined : r.outcome === "deployed" ? r.sha256 : last.get(r.apiId));
-      return gw.deployer.deployed().length === truth.size && [...truth].every(([id, t]) => gw.deployer.get(id)?.sha256 === t.sha256 && last.get(id) === t.sha256);
+      for (const r of log.records)
+        last.set(
+          r.apiId,
+          r.outcome === "removed" ? undefined : r.outcome === "deployed" ? r.sha256 : last.get(r.apiId),
+        );
+      return (
+        gw.deployer.deployed().length === truth.size &&
+        [...truth].every(([id, t]) => gw.deployer.get(id)?.sha256 === t.sha256 && last.get(id) === t.sha256)
+      );
     };
-    await waitFor(gw.events, CHANGED, done, `${name} to converge on ${truth.size} APIs`, timeoutMs);
+    await waitFor(gw.events, CHANGED, done, `${name} to converge on ${truth.size} APIs`, timeoutMs).catch(
+      (err: Error) => {
+        // Say what differs, not only that it timed out.
+        throw new Error(`${err.message}\n${formatReport(this.judge(name))}`);
+      },
+    );
   }
 
   async close(): Promise<void> {
@@ -261,7 +310,8 @@ password = "guest"
     for (const g of this.gateways.values()) await g.close().catch(() => undefined);
     await this.publisher?.close().catch(() => undefined);
     const queues = [...this.#queues].flatMap((x) => [x, `${x}.dead-letter`]);
-    for (const url of this.brokerUrls) await cleanupBroker({ url, exchanges: [this.exchange], queues }).catch(() => undefined);
+    for (const url of this.brokerUrls)
+      await cleanupBroker({ url, exchanges: [this.exchange], queues }).catch(() => undefined);
     rmSync(this.root, { recursive: true, force: true });
   }
 }
@@ -287,7 +337,11 @@ export function prng(seed: number): () => number {
 }
 
 /** Publish outbox-shaped messages (each with its own id and headers) with confirms, in the given order. */
-export async function publishMessages(exchange: string, messages: readonly NewOutboxMessage[], url = "amqp://guest:guest@127.0.0.1:5672"): Promise<void> {
+export async function publishMessages(
+  exchange: string,
+  messages: readonly NewOutboxMessage[],
+  url = "amqp://guest:guest@127.0.0.1:5672",
+): Promise<void> {
   const conn = await amqp.connect(url);
   try {
     const ch = await conn.createConfirmChannel();
@@ -316,4 +370,18 @@ export function shuffle<T>(items: T[], rnd: () => number): T[] {
     [items[i], items[j]] = [items[j]!, items[i]!];
   }
   return items;
+}
+
+const POLL_MS = 50;
+
+/**
+ * For the few facts no event announces (the publisher's outbox depth): re-check every 50 ms, bounded.
+ * Everything a gateway does is awaited through its events instead (waitFor).
+ */
+export async function pollUntil(check: () => boolean, what: string, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, POLL_MS));
+  }
 }

@@ -28,10 +28,15 @@ export function portOpen(port: number): Promise<boolean> {
 }
 
 /** Polls the port (a node's boot has no other completion signal a test can wait on), bounded. */
-export async function waitForPort(port: number, open: boolean, timeoutMs = BROKER_BOOT_TIMEOUT_MS): Promise<void> {
+export async function waitForPort(
+  port: number,
+  open: boolean,
+  timeoutMs = BROKER_BOOT_TIMEOUT_MS,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while ((await portOpen(port)) !== open) {
-    if (Date.now() > deadline) throw new Error(`port ${port} did not ${open ? "open" : "close"} within ${timeoutMs} ms`);
+    if (Date.now() > deadline)
+      throw new Error(`port ${port} did not ${open ? "open" : "close"} within ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, PORT_POLL_MS));
   }
 }
@@ -70,11 +75,15 @@ export class FaultBroker {
 
   /** Boot the node (first time: create its folders) and wait for its AMQP port. */
   async start(): Promise<void> {
-    if (await portOpen(this.port)) throw new Error(`port ${this.port} is taken: another node runs there; stop it first`);
+    if (await portOpen(this.port))
+      throw new Error(`port ${this.port} is taken: another node runs there; stop it first`);
     mkdirSync(join(this.dir, "mnesia"), { recursive: true });
     mkdirSync(join(this.dir, "log"), { recursive: true });
     writeFileSync(join(this.dir, "plugins"), "[].\n");
-    writeFileSync(join(this.dir, "rabbitmq.conf"), `listeners.tcp.local = 127.0.0.1:${this.port}\nloopback_users = none\n`);
+    writeFileSync(
+      join(this.dir, "rabbitmq.conf"),
+      `listeners.tcp.local = 127.0.0.1:${this.port}\nloopback_users = none\n`,
+    );
     chmodSync(this.dir, 0o755);
     await run("chown", ["-R", "rabbitmq:rabbitmq", this.dir]);
     await run("rabbitmq-server", ["-detached"], { env: this.#env });

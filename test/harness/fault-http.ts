@@ -1,4 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { EventEmitter } from "node:events";
 import type { AddressInfo } from "node:net";
 
 /** What the control plane does with one request. */
@@ -27,14 +28,19 @@ export interface SeenRequest {
  * While `down()` it does not listen at all (connection refused). It logs every request it saw, so a
  * test can check retries and their backoff from the outside.
  */
-export class FaultControlPlane {
+export class FaultControlPlane extends EventEmitter {
   #server: Server | undefined;
   readonly #hanging = new Set<ServerResponse>();
   port = 0;
   rule: (req: { path: string; apiId: string | undefined; url: URL }) => HttpFault = () => "forward";
   readonly seen: SeenRequest[] = [];
+  /** Requests forwarded and answered (emits "answered"). */
+  answered = 0;
 
-  constructor(private readonly target: () => string) {}
+  /** Emits "request" (SeenRequest) for every request, so a test can act mid-work without sleeping. */
+  constructor(private readonly target: () => string) {
+    super();
+  }
 
   get url(): string {
     return `http://127.0.0.1:${this.port}`;
@@ -62,13 +68,24 @@ export class FaultControlPlane {
     const url = new URL(req.url ?? "/", "http://x");
     const apiId = url.searchParams.get("apiId") ?? undefined;
     const fault = this.rule({ path: url.pathname, apiId, url });
-    this.seen.push({ t: Date.now(), path: url.pathname, apiId, fault: typeof fault === "string" ? fault : `delay ${fault.delayMs}` });
+    const seen = {
+      t: Date.now(),
+      path: url.pathname,
+      apiId,
+      fault: typeof fault === "string" ? fault : `delay ${fault.delayMs}`,
+    };
+    this.seen.push(seen);
+    this.emit("request", seen);
     if (fault === "error") {
-      res.writeHead(500, { "content-type": "application/json" }).end('{"code":"INJECTED","message":"injected 500"}');
+      res
+        .writeHead(500, { "content-type": "application/json" })
+        .end('{"code":"INJECTED","message":"injected 500"}');
       return;
     }
     if (fault === "notfound") {
-      res.writeHead(404, { "content-type": "application/json" }).end('{"code":"GWSYNC_NOT_FOUND","message":"injected 404"}');
+      res
+        .writeHead(404, { "content-type": "application/json" })
+        .end('{"code":"GWSYNC_NOT_FOUND","message":"injected 404"}');
       return;
     }
     if (fault === "hang") {
@@ -83,7 +100,11 @@ export class FaultControlPlane {
         headers: { authorization: req.headers.authorization ?? "" },
       });
       const body = Buffer.from(await r.arrayBuffer());
-      res.writeHead(r.status, { "content-type": r.headers.get("content-type") ?? "application/json" }).end(body);
+      res
+        .writeHead(r.status, { "content-type": r.headers.get("content-type") ?? "application/json" })
+        .end(body);
+      this.answered++;
+      this.emit("answered", seen);
     } catch {
       if (!res.headersSent) res.writeHead(502).end();
     }

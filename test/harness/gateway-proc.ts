@@ -22,19 +22,24 @@ function send(m: Record<string, unknown>): void {
   if (process.connected) process.send?.(m, undefined, undefined, () => undefined);
 }
 
-const logger = process.env.GWSYNC_TEST_LOG ? createLogger({ level: process.env.GWSYNC_TEST_LOG, pretty: false, destination: process.stderr }) : silentLogger;
+const logger = process.env.GWSYNC_TEST_LOG
+  ? createLogger({ level: process.env.GWSYNC_TEST_LOG, pretty: false, destination: process.stderr })
+  : silentLogger;
 const { config } = loadConfig({ file: configFile, role: "gateway", env: {} });
 const gw = new Gateway({ config, logger });
 const log = new AppliedLog(appliedLogFile);
 log.attach(gw, (r) => send({ type: "applied", ...r }));
-gw.events.on("handled", (stream: string, kind: string, messageId: unknown) => send({ type: "handled", stream, kind, messageId }));
+gw.events.on("handled", (stream: string, kind: string, messageId: unknown) =>
+  send({ type: "handled", stream, kind, messageId }),
+);
 gw.events.on("rejected", (stream: string, reason: string) => send({ type: "rejected", stream, reason }));
 gw.events.on("broker", (s: { state: string }) => send({ type: "broker", state: s.state }));
 gw.events.on("startup", (s: { phase: string }) => send({ type: "startup", phase: s.phase }));
 
 let closing = false;
 process.on("message", (m: { type?: string }) => {
-  if (m.type === "deployed") send({ type: "deployed", apis: gw.deployer.deployed(), watermark: gw.watermark });
+  if (m.type === "deployed")
+    send({ type: "deployed", apis: gw.deployer.deployed(), watermark: gw.watermark });
   if (m.type === "close" && !closing) {
     closing = true;
     gw.close().then(

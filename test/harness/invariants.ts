@@ -102,10 +102,13 @@ export interface InvariantReport {
   unexpected: Issue[];
   /**
    * A "deployed" event for (apiId, revision, sha256) when that gateway's previous deploy of the API
-   * was already exactly that, with no removal in between: the same work done twice. (A deploy that
-   * a kill -9 interrupted before its state was saved is not recorded, so its repair does not count.)
+   * was already exactly that, with no removal in between: the same work done twice. One exception:
+   * the earlier deploy happened less than STATE_RECORD_WINDOW_MS before its process was killed -9,
+   * so its state file could not record it yet; redoing it after the restart is a repair (counted in
+   * `reappliedAfterCrash`, informational).
    */
   appliedTwice: Issue[];
+  reappliedAfterCrash: number;
   /** Held, but an older revision or another sha256 than the truth's newest among its labels. */
   staleRevision: Issue[];
   /** Temp files left behind, files nobody owns, or files whose bytes differ from the truth. */
@@ -120,13 +123,21 @@ interface Truth {
 }
 
 /** The newest Publish artifact per API among `labels` (what a gateway serving them must hold). */
-export function truthFor(store: Pick<ArtifactStore, "listArtifacts">, labels: readonly string[]): Map<string, Truth> {
+export function truthFor(
+  store: Pick<ArtifactStore, "listArtifacts">,
+  labels: readonly string[],
+): Map<string, Truth> {
   const out = new Map<string, Truth>();
   for (const label of labels) {
     for (const a of store.listArtifacts({ label, withBody: true })) {
       const t = out.get(a.apiId);
       if (!t || a.revision > t.revision) {
-        out.set(a.apiId, { revision: a.revision, sha256: a.sha256, dto: JSON.parse(a.artifactJson) as GatewayApiDto, labels: [label] });
+        out.set(a.apiId, {
+          revision: a.revision,
+          sha256: a.sha256,
+          dto: JSON.parse(a.artifactJson) as GatewayApiDto,
+          labels: [label],
+        });
       } else if (a.sha256 === t.sha256) t.labels.push(label);
     }
   }
@@ -134,7 +145,10 @@ export function truthFor(store: Pick<ArtifactStore, "listArtifacts">, labels: re
 }
 
 /** Judge one gateway against the store. */
-export function checkInvariants(store: Pick<ArtifactStore, "listArtifacts">, gw: GatewayObservation): InvariantReport {
+export function checkInvariants(
+  store: Pick<ArtifactStore, "listArtifacts">,
+  gw: GatewayObservation,
+): InvariantReport {
   const truth = truthFor(store, gw.labels);
   const report: InvariantReport = {
     gateway: gw.name,
@@ -143,6 +157,7 @@ export function checkInvariants(store: Pick<ArtifactStore, "listArtifacts">, gw:
     lost: [],
     unexpected: [],
     appliedTwice: [],
+    reappliedAfterCrash: 0,
     staleRevision: [],
     partialFiles: [],
   };
@@ -151,28 +166,59 @@ export function checkInvariants(store: Pick<ArtifactStore, "listArtifacts">, gw:
     const d = held.get(apiId);
     if (!d) report.lost.push({ apiId, detail: `revision ${t.revision} committed, not deployed` });
     else if (d.sha256 !== t.sha256) {
-      report.staleRevision.push({ apiId, detail: `deployed revision ${d.revision} (${d.sha256.slice(0, 8)}), truth ${t.revision} (${t.sha256.slice(0, 8)})` });
+      report.staleRevision.push({
+        apiId,
+        detail: `deployed revision ${d.revision} (${d.sha256.slice(0, 8)}), truth ${t.revision} (${t.sha256.slice(0, 8)})`,
+      });
     }
   }
   for (const d of gw.deployed) {
-    if (!truth.has(d.apiId)) report.unexpected.push({ apiId: d.apiId, detail: `revision ${d.revision} deployed, not published to ${gw.labels.join(", ")}` });
+    if (!truth.has(d.apiId))
+      report.unexpected.push({
+        apiId: d.apiId,
+        detail: `revision ${d.revision} deployed, not published to ${gw.labels.join(", ")}`,
+      });
   }
-  report.appliedTwice = appliedTwice(gw.applied);
+  const { twice, afterCrash } = repeats(gw.applied);
+  report.appliedTwice = twice;
+  report.reappliedAfterCrash = afterCrash.length;
   if (gw.deploymentDir !== "") report.partialFiles = checkFiles(gw.deploymentDir, truth, report.lost);
   return report;
 }
 
-function appliedTwice(applied: readonly AppliedRecord[]): Issue[] {
-  const last = new Map<string, string>();
-  const out: Issue[] = [];
+/**
+ * The gateway writes its state file (what it applied) at most this long after a deploy (FileDeployer
+ * batches it, 200 ms by default, plus the fsync): a deploy this close to a kill -9 may be unrecorded.
+ */
+export const STATE_RECORD_WINDOW_MS = 1000;
+
+/** The outcome a parent appends to a child's applied log when it kills it -9 (pid = the killed child). */
+export const KILLED = "killed";
+
+function repeats(applied: readonly AppliedRecord[]): { twice: Issue[]; afterCrash: Issue[] } {
+  const last = new Map<string, AppliedRecord>();
+  const killedAt = new Map<number, number>();
+  for (const r of applied) if (r.outcome === KILLED) killedAt.set(r.pid, r.t);
+  const twice: Issue[] = [];
+  const afterCrash: Issue[] = [];
   for (const r of applied) {
     if (r.outcome === "removed") last.delete(r.apiId);
     if (r.outcome !== "deployed") continue;
-    const key = `${r.revision}/${r.sha256}`;
-    if (last.get(r.apiId) === key) out.push({ apiId: r.apiId, detail: `revision ${r.revision} (${r.sha256?.slice(0, 8)}) deployed again by pid ${r.pid}` });
-    last.set(r.apiId, key);
+    const prev = last.get(r.apiId);
+    if (prev && prev.revision === r.revision && prev.sha256 === r.sha256) {
+      const issue = {
+        apiId: r.apiId,
+        detail: `revision ${r.revision} (${r.sha256?.slice(0, 8)}) deployed by pid ${prev.pid}, again by pid ${r.pid}`,
+      };
+      const kill = killedAt.get(prev.pid);
+      // The earlier life was killed before its state file could record this deploy: a repair.
+      if (prev.pid !== r.pid && kill !== undefined && kill - prev.t < STATE_RECORD_WINDOW_MS)
+        afterCrash.push(issue);
+      else twice.push(issue);
+    }
+    last.set(r.apiId, r);
   }
-  return out;
+  return { twice, afterCrash };
 }
 
 /**
@@ -182,7 +228,8 @@ function appliedTwice(applied: readonly AppliedRecord[]): Issue[] {
 function checkFiles(dir: string, truth: ReadonlyMap<string, Truth>, lost: Issue[]): Issue[] {
   const want = new Map<string, { apiId: string; content: string }>();
   for (const [apiId, t] of truth) {
-    for (const f of filesOfDto(t.dto)) want.set(`${ARTIFACT_FOLDERS[f.kind]}/${f.fileName}`, { apiId, content: f.content });
+    for (const f of filesOfDto(t.dto))
+      want.set(`${ARTIFACT_FOLDERS[f.kind]}/${f.fileName}`, { apiId, content: f.content });
   }
   const out: Issue[] = [];
   const seen = new Set<string>();
@@ -197,25 +244,38 @@ function checkFiles(dir: string, truth: ReadonlyMap<string, Truth>, lost: Issue[
     for (const name of names) {
       const rel = `${folder}/${name}`;
       const w = want.get(rel);
-      if (name.endsWith(".tmp") || name.startsWith(".")) out.push({ file: rel, detail: "temp file left behind" });
+      if (name.endsWith(".tmp") || name.startsWith("."))
+        out.push({ file: rel, detail: "temp file left behind" });
       else if (!w) out.push({ file: rel, detail: "file no API of the truth owns" });
       else {
         seen.add(rel);
-        if (readFileSync(join(dir, rel), "utf8") !== w.content) out.push({ apiId: w.apiId, file: rel, detail: "content differs from the truth" });
+        if (readFileSync(join(dir, rel), "utf8") !== w.content)
+          out.push({ apiId: w.apiId, file: rel, detail: "content differs from the truth" });
       }
     }
   }
   const lostIds = new Set(lost.map((l) => l.apiId));
   for (const [rel, w] of want) {
-    if (!seen.has(rel) && !lostIds.has(w.apiId)) lost.push({ apiId: w.apiId, file: rel, detail: "file missing on disk" });
+    if (!seen.has(rel) && !lostIds.has(w.apiId))
+      lost.push({ apiId: w.apiId, file: rel, detail: "file missing on disk" });
   }
   return out;
 }
 
 /** Observe an in-process gateway. */
-export function observeGateway(name: string, gw: Gateway, applied: readonly AppliedRecord[]): GatewayObservation {
+export function observeGateway(
+  name: string,
+  gw: Gateway,
+  applied: readonly AppliedRecord[],
+): GatewayObservation {
   const dir = gw.config.gateway.saveArtifactsLocally ? gw.config.gateway.deploymentDir : "";
-  return { name, labels: gw.config.gateway.gatewayLabels, deployed: gw.deployer.deployed(), deploymentDir: dir, applied };
+  return {
+    name,
+    labels: gw.config.gateway.gatewayLabels,
+    deployed: gw.deployer.deployed(),
+    deploymentDir: dir,
+    applied,
+  };
 }
 
 /** Observe a gateway that ran in child processes: its state file (last-known-good), its folder, its log. */
@@ -236,14 +296,23 @@ export async function observeStopped(o: {
 }
 
 export function isClean(r: InvariantReport): boolean {
-  return r.lost.length + r.unexpected.length + r.appliedTwice.length + r.staleRevision.length + r.partialFiles.length === 0;
+  return (
+    r.lost.length +
+      r.unexpected.length +
+      r.appliedTwice.length +
+      r.staleRevision.length +
+      r.partialFiles.length ===
+    0
+  );
 }
 
 /** One line per gateway, then the first issues of each kind: what a failing run needs to show. */
 export function formatReport(r: InvariantReport): string {
-  const head = `${r.gateway}: expected ${r.expected}, deployed ${r.deployed}; lost ${r.lost.length}, unexpected ${r.unexpected.length}, appliedTwice ${r.appliedTwice.length}, staleRevision ${r.staleRevision.length}, partialFiles ${r.partialFiles.length}`;
+  const head = `${r.gateway}: expected ${r.expected}, deployed ${r.deployed}; lost ${r.lost.length}, unexpected ${r.unexpected.length}, appliedTwice ${r.appliedTwice.length} (repaired after kill -9: ${r.reappliedAfterCrash}), staleRevision ${r.staleRevision.length}, partialFiles ${r.partialFiles.length}`;
   const kinds = ["lost", "unexpected", "appliedTwice", "staleRevision", "partialFiles"] as const;
-  const lines = kinds.flatMap((k) => r[k].slice(0, 5).map((i) => `  ${k}: ${i.apiId ?? ""} ${i.file ?? ""} ${i.detail}`));
+  const lines = kinds.flatMap((k) =>
+    r[k].slice(0, 5).map((i) => `  ${k}: ${i.apiId ?? ""} ${i.file ?? ""} ${i.detail}`),
+  );
   return [head, ...lines].join("\n");
 }
 
@@ -254,5 +323,6 @@ export function assertClean(reports: InvariantReport | readonly InvariantReport[
   console.log(`invariants:\n${text}`);
   const dirty = list.filter((r) => !isClean(r));
   if (dirty.length > 0) throw new Error(`invariants violated:\n${dirty.map(formatReport).join("\n")}`);
-  if (list.some((r) => r.expected === 0)) throw new Error(`a gateway was judged against an empty truth:\n${text}`);
+  if (list.some((r) => r.expected === 0))
+    throw new Error(`a gateway was judged against an empty truth:\n${text}`);
 }

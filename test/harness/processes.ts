@@ -1,6 +1,7 @@
 import { type ChildProcess, fork } from "node:child_process";
 import { EventEmitter } from "node:events";
 import { fileURLToPath } from "node:url";
+import { AppliedLog, KILLED } from "./invariants.js";
 
 /** Bounded waits for a child: tsx compiles on start, so a child needs a few seconds on a loaded CI box. */
 export const CHILD_READY_TIMEOUT_MS = 60_000;
@@ -29,6 +30,8 @@ export class ChildService extends EventEmitter {
   exited: ChildExit | undefined;
   readonly counts = new Map<string, number>();
   stderr = "";
+  /** A gateway's applied log (JSON lines), where kill9() notes the kill. */
+  appliedLogFile: string | undefined;
 
   private constructor(script: string, args: string[], env: NodeJS.ProcessEnv) {
     super();
@@ -54,7 +57,10 @@ export class ChildService extends EventEmitter {
       });
     });
     this.#ready = new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`${script} not ready within ${CHILD_READY_TIMEOUT_MS} ms\n${this.stderr}`)), CHILD_READY_TIMEOUT_MS);
+      const timer = setTimeout(
+        () => reject(new Error(`${script} not ready within ${CHILD_READY_TIMEOUT_MS} ms\n${this.stderr}`)),
+        CHILD_READY_TIMEOUT_MS,
+      );
       this.once("ready", (m: ChildMessage) => {
         clearTimeout(timer);
         resolve(m);
@@ -69,7 +75,9 @@ export class ChildService extends EventEmitter {
 
   /** `node --import tsx test/harness/gateway-proc.ts <config.toml> <applied.jsonl>` */
   static gateway(configFile: string, appliedLogFile: string, env: NodeJS.ProcessEnv = {}): ChildService {
-    return new ChildService(GATEWAY_SCRIPT, [configFile, appliedLogFile], env);
+    const child = new ChildService(GATEWAY_SCRIPT, [configFile, appliedLogFile], env);
+    child.appliedLogFile = appliedLogFile;
+    return child;
   }
 
   /** `node --import tsx test/harness/publisher-proc.ts <config.toml>` */
@@ -97,7 +105,10 @@ export class ChildService extends EventEmitter {
   /** Ask and wait for the reply of type `reply`. */
   request(m: ChildMessage, reply: string, timeoutMs = CHILD_EXIT_TIMEOUT_MS): Promise<ChildMessage> {
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no ${reply} from pid ${this.pid} within ${timeoutMs} ms`)), timeoutMs);
+      const timer = setTimeout(
+        () => reject(new Error(`no ${reply} from pid ${this.pid} within ${timeoutMs} ms`)),
+        timeoutMs,
+      );
       this.once(reply, (r: ChildMessage) => {
         clearTimeout(timer);
         resolve(r);
@@ -106,9 +117,13 @@ export class ChildService extends EventEmitter {
     });
   }
 
-  /** kill -9: the process dies mid-instruction. */
+  /** kill -9: the process dies mid-instruction (noted in its applied log, for the judge). */
   kill9(): Promise<ChildExit> {
-    if (!this.exited) this.proc.kill("SIGKILL");
+    if (!this.exited) {
+      this.proc.kill("SIGKILL");
+      if (this.appliedLogFile)
+        new AppliedLog(this.appliedLogFile).add({ t: Date.now(), pid: this.pid, outcome: KILLED, apiId: "" });
+    }
     return this.exit();
   }
 
@@ -122,7 +137,10 @@ export class ChildService extends EventEmitter {
   /** Resolves when the process has exited (bounded). */
   exit(timeoutMs = CHILD_EXIT_TIMEOUT_MS): Promise<ChildExit> {
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`pid ${this.pid} did not exit within ${timeoutMs} ms`)), timeoutMs);
+      const timer = setTimeout(
+        () => reject(new Error(`pid ${this.pid} did not exit within ${timeoutMs} ms`)),
+        timeoutMs,
+      );
       void this.#exit.then((e) => {
         clearTimeout(timer);
         resolve(e);

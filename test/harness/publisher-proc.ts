@@ -20,7 +20,9 @@ function send(m: Record<string, unknown>): void {
   if (process.connected) process.send?.(m, undefined, undefined, () => undefined);
 }
 
-const logger = process.env.GWSYNC_TEST_LOG ? createLogger({ level: process.env.GWSYNC_TEST_LOG, pretty: false, destination: process.stderr }) : silentLogger;
+const logger = process.env.GWSYNC_TEST_LOG
+  ? createLogger({ level: process.env.GWSYNC_TEST_LOG, pretty: false, destination: process.stderr })
+  : silentLogger;
 const { config } = loadConfig({ file: configFile, role: "publisher", env: {} });
 // Measured before start(): what the previous life left in the outbox.
 const svc = new PublisherService({ config, logger });

@@ -1,0 +1,153 @@
+import assert from "node:assert/strict";
+import { randomUUID } from "node:crypto";
+import { Writable } from "node:stream";
+import { after, before, describe, test } from "node:test";
+import { deployApiEvent, encodeNotification } from "../../src/events/encode.js";
+import type { Gateway } from "../../src/gateway/gateway.js";
+import { HttpArtifactRetriever } from "../../src/gateway/retriever.js";
+import { createLogger } from "../../src/log.js";
+import { FaultControlPlane } from "../harness/fault-http.js";
+import { assertClean } from "../harness/invariants.js";
+import { counter, waitFor } from "../harness/wait.js";
+import { FaultWorld, PASSWORD, publishMessages, tinyApi, USER } from "./world.js";
+
+const LABEL = "F";
+/** deployment_retry_duration: the first wait; each next one is × retry_progression_factor (2). */
+const RETRY_MS = 50;
+const MAX_RETRIES = 6;
+/** The gateway's fetch timeout in this test (the default is 30 s). */
+const FETCH_TIMEOUT_MS = 300;
+/** Timers fire a little early or late; backoff is checked with this slack. */
+const TIMER_SLACK_MS = 5;
+
+/** The gaps between successive requests: p-retry waits minTimeout × factor^(n-1) × random(1..2). */
+function gaps(times: number[]): number[] {
+  return times.slice(1).map((t, i) => t - times[i]!);
+}
+
+describe("artifact fetch failures", () => {
+  const world = new FaultWorld();
+  const cp = new FaultControlPlane(() => world.publisherUrl);
+  const logLines: string[] = [];
+  let gw: Gateway;
+
+  before(async () => {
+    await world.startPublisher();
+    await cp.up();
+    const capture = new Writable({
+      write(chunk: Buffer, _enc, done) {
+        logLines.push(
+          ...chunk
+            .toString()
+            .split("\n")
+            .filter((l) => l !== ""),
+        );
+        done();
+      },
+    });
+    gw = await world.startGateway(
+      { name: "gw", labels: [LABEL], serviceUrl: cp.url, retryMs: RETRY_MS, maxRetries: MAX_RETRIES },
+      {
+        logger: createLogger({ level: "info", destination: capture }),
+        retriever: new HttpArtifactRetriever({
+          serviceUrl: cp.url,
+          username: USER,
+          password: PASSWORD,
+          timeoutMs: FETCH_TIMEOUT_MS,
+        }),
+      },
+    );
+  });
+  after(async () => {
+    await cp.down();
+    await world.close();
+  });
+
+  test("500s are retried with exponential backoff until the control plane answers, then the API is deployed", async () => {
+    const FAILURES = 4;
+    const pub = world.publisher!.publisher;
+    let failed = 0;
+    let apiId = "";
+    cp.rule = (r) => (r.apiId === apiId && failed++ < FAILURES ? "error" : "forward");
+    const retries = counter(gw.events, "fetch-retry");
+    apiId = pub.deployApi(tinyApi("Flaky500", 1), [LABEL]).apiId;
+    await waitFor(
+      gw.events,
+      "applied",
+      () => gw.deployer.get(apiId) !== undefined,
+      "Flaky500 deployed after the 500s",
+    );
+    const seen = cp.requestsFor(apiId);
+    assert.deepEqual(
+      seen.map((r) => r.fault),
+      [...Array(FAILURES).fill("error"), "forward"],
+    );
+    assert.equal(retries.count, FAILURES);
+    for (const [i, gap] of gaps(seen.map((r) => r.t)).entries()) {
+      assert.ok(
+        gap >= RETRY_MS * 2 ** i - TIMER_SLACK_MS,
+        `wait ${i + 1} was ${gap} ms, at least ${RETRY_MS * 2 ** i} ms`,
+      );
+    }
+    console.log(`500s: waits between attempts ${gaps(seen.map((r) => r.t)).join(", ")} ms`);
+  });
+
+  test(`a control plane that does not answer is timed out (${FETCH_TIMEOUT_MS} ms here) and retried`, async () => {
+    const HANGS = 2;
+    const pub = world.publisher!.publisher;
+    let hung = 0;
+    let apiId = "";
+    cp.rule = (r) => (r.apiId === apiId && hung++ < HANGS ? "hang" : "forward");
+    apiId = pub.deployApi(tinyApi("Hangs", 1), [LABEL]).apiId;
+    await waitFor(
+      gw.events,
+      "applied",
+      () => gw.deployer.get(apiId) !== undefined,
+      "Hangs deployed after the timeouts",
+    );
+    const seen = cp.requestsFor(apiId);
+    assert.deepEqual(
+      seen.map((r) => r.fault),
+      ["hang", "hang", "forward"],
+    );
+    for (const gap of gaps(seen.map((r) => r.t)))
+      assert.ok(gap >= FETCH_TIMEOUT_MS - TIMER_SLACK_MS, `a hung fetch gave up after ${gap} ms`);
+  });
+
+  test("a 404 is final: asked once, not retried, the message acknowledged and the refusal logged", async () => {
+    cp.rule = () => "forward";
+    // An event for an API the control plane does not have (removed before the gateway asked).
+    const apiId = randomUUID();
+    const enc = encodeNotification(
+      deployApiEvent({
+        uuid: apiId,
+        name: "Gone",
+        version: "1.0.0",
+        provider: "admin",
+        context: "/gone",
+        gatewayLabels: [LABEL],
+      }),
+    );
+    const retries = counter(gw.events, "fetch-retry");
+    const handled: string[] = [];
+    const onHandled = (_s: string, kind: string, id: string) => id === enc.eventId && handled.push(kind);
+    gw.events.on("handled", onHandled);
+    await publishMessages(world.exchange, [
+      { topic: "notification", messageId: enc.eventId, body: enc.body, headers: {} },
+    ]);
+    await waitFor(
+      gw.events,
+      "handled",
+      () => handled.length >= 1,
+      "the event for the missing API to be handled",
+    );
+    gw.events.removeListener("handled", onHandled);
+    assert.deepEqual(handled, ["ack"], "acknowledged once, not requeued");
+    assert.equal(cp.requestsFor(apiId).length, 1, "asked once");
+    assert.equal(retries.count, 0, "no retry");
+    assert.equal(gw.deployer.get(apiId), undefined);
+    const report = logLines.find((l) => l.includes(apiId) && l.includes("404"));
+    assert.ok(report, "the 404 is reported in the log with the API id");
+    assertClean(world.judge("gw"));
+  });
+});
