@@ -318,22 +318,12 @@ export class Reconciler {
   async catchUp(since: number, signal?: AbortSignal): Promise<{ head: number; applied: number }> {
     const res = await this.#fetch(() => this.#retriever.changesSince(since, [...this.labels]), signal);
     if (res === "superseded") return { head: since, applied: 0 };
-    const latest = new Map<
-      string,
-      { labels: Set<string>; revision: number; sha256: string; removedEverywhere: boolean }
-    >();
+    // Per API: the labels it changed on and its newest revision (the reconcile reads the truth).
+    const latest = new Map<string, { labels: Set<string>; revision: number }>();
     for (const c of res.changes) {
-      const e = latest.get(c.apiId) ?? {
-        labels: new Set<string>(),
-        revision: 0,
-        sha256: "",
-        removedEverywhere: true,
-      };
+      const e = latest.get(c.apiId) ?? { labels: new Set<string>(), revision: 0 };
       e.labels.add(c.label);
-      if (c.revision >= e.revision) {
-        e.revision = c.revision;
-        e.sha256 = c.sha256;
-      }
+      e.revision = Math.max(e.revision, c.revision);
       latest.set(c.apiId, e);
     }
     let applied = 0;
