@@ -44,6 +44,7 @@ export class BenchWorld {
   readonly root = mkdtempSync(join(tmpdir(), "gwsync-bench-"));
   /** The publisher's store folder: on disk, or on tmpfs where only seeding speed matters. */
   readonly storeDir: string;
+  readonly inline: boolean;
   publisher: PublisherService | undefined;
   readonly children = new Map<string, BenchChild>();
   readonly queues = new Set<string>();
@@ -56,6 +57,8 @@ export class BenchWorld {
       id?: string;
       brokerUrl?: string;
       region?: string;
+      /** publish_directly_to_gateway: events carry the artifact, gateways skip the fetch. */
+      inline?: boolean;
       jndiDir?: string;
     } = {},
   ) {
@@ -64,6 +67,7 @@ export class BenchWorld {
     this.brokerUrl = options.brokerUrl ?? BROKER_URL;
     this.region = options.region ?? "bench";
     this.jndiDir = options.jndiDir;
+    this.inline = options.inline === true;
     this.storeDir = options.storeOnTmpfs
       ? mkdtempSync(join(SHM, "gwsync-bench-store-"))
       : join(this.root, "publisher");
@@ -87,6 +91,7 @@ username = ${q(HTTP_USER)}
 password = ${q(HTTP_PASSWORD)}
 [apim.sync_runtime_artifacts.publisher]
 artifact_saver = "DBSaver"
+publish_directly_to_gateway = ${this.inline}
 [database.sync_runtime_artifacts_db]
 type = "sqlite"
 url = ${q(this.dbFile)}

@@ -70,7 +70,6 @@ export class FileDeployer implements ApiDeployer {
   private readonly dirtyDirs = new Set<string>();
   private stateDirty = false;
   private flushChain: Promise<void> = Promise.resolve();
-  private dirChain: Promise<void> = Promise.resolve();
   private stateTimer: NodeJS.Timeout | undefined;
   private readonly stateWriteDelayMs: number;
   private loading: Promise<DeployedApi[]> | undefined;
@@ -123,33 +122,19 @@ export class FileDeployer implements ApiDeployer {
   }
 
   /**
-   * After a single deploy: the renames are made durable now (folder fsyncs, shared by concurrent
-   * deploys); the state file follows within stateWriteDelayMs, one write for a whole burst.
+   * After a single deploy the file is complete and durable (fsynced before its rename) and readers see
+   * it. The renames themselves become durable with the folder fsyncs of the next flush, within
+   * stateWriteDelayMs and always before the state file names the new files: one folder fsync and one
+   * state write serve a whole burst. A power loss inside that window can only bring back the previous
+   * complete file under the previous state, which the startup reconciliation with the store redeploys.
    */
   private async settle(): Promise<void> {
     if (this.stateWriteDelayMs === 0) return this.flush();
-    await this.syncDirs();
     this.stateTimer ??= setTimeout(() => {
       this.stateTimer = undefined;
       this.flush().catch(() => undefined); // a failed write stays dirty and is retried by the next flush
     }, this.stateWriteDelayMs);
     this.stateTimer.unref?.();
-  }
-
-  private syncDirs(): Promise<void> {
-    const run = this.dirChain.then(async () => {
-      if (!this.fsync || this.dirtyDirs.size === 0) return;
-      const dirs = [...this.dirtyDirs];
-      this.dirtyDirs.clear();
-      try {
-        for (const dir of dirs) await fsyncDir(this.fs, dir);
-      } catch (err) {
-        for (const dir of dirs) this.dirtyDirs.add(dir);
-        throw deployError(err, "cannot make the deployed files durable");
-      }
-    });
-    this.dirChain = run.catch(() => undefined);
-    return run;
   }
 
   /** fsyncs the folders touched since the last flush, then writes the state file atomically. */
