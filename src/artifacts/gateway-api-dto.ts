@@ -83,8 +83,7 @@ export function dtoFromSynapseXml(
   xml: string,
   options: { apiId?: string; tenantDomain?: string } = {},
 ): GatewayApiDto {
-  checkXml(xml, "synapse API");
-  const info = readSynapseApi(xml);
+  const info = readSynapseApi(xml, "synapse API", checkXml(xml, "synapse API"));
   const provider = providerFromSynapse(info.provider);
   const tenantDomain = options.tenantDomain ?? tenantDomainOf(provider);
   const apiId = options.apiId ?? nameBasedUuid([tenantDomain, provider, info.apiName, info.version]);
@@ -128,8 +127,8 @@ export function validateDto(dto: GatewayApiDto, options: XmlCheckOptions = {}): 
   if (dto.tenantDomain !== "") checkName(dto.tenantDomain, `tenantDomain of ${label}`);
 
   const expectedName = synapseApiName(dto.provider, dto.name);
-  checkXml(dto.apiDefinition, `apiDefinition of ${label}`, options);
-  const api = readSynapseApi(dto.apiDefinition, `apiDefinition of ${label}`);
+  const root = checkXml(dto.apiDefinition, `apiDefinition of ${label}`, options);
+  const api = readSynapseApi(dto.apiDefinition, `apiDefinition of ${label}`, root);
   if (api.synapseName !== expectedName || api.version !== dto.version) {
     throw new GwsyncError(
       "GWSYNC_ARTIFACT_INVALID",
@@ -140,8 +139,8 @@ export function validateDto(dto: GatewayApiDto, options: XmlCheckOptions = {}): 
 
   let defaultApi: SynapseApiInfo | undefined;
   if (dto.defaultAPIDefinition !== undefined) {
-    checkXml(dto.defaultAPIDefinition, `defaultAPIDefinition of ${label}`, options);
-    defaultApi = readSynapseApi(dto.defaultAPIDefinition, `defaultAPIDefinition of ${label}`);
+    const defaultRoot = checkXml(dto.defaultAPIDefinition, `defaultAPIDefinition of ${label}`, options);
+    defaultApi = readSynapseApi(dto.defaultAPIDefinition, `defaultAPIDefinition of ${label}`, defaultRoot);
     if (defaultApi.synapseName !== expectedName || apiFileName(defaultApi) === apiFileName(api)) {
       throw new GwsyncError(
         "GWSYNC_ARTIFACT_INVALID",

@@ -1,6 +1,6 @@
 import { GwsyncError } from "../errors.js";
 import type { SynapseApiInfo } from "./types.js";
-import { type XmlRoot, readXmlRoot, readXmlRootWithChildren } from "./xml.js";
+import { readXmlRoot, readXmlRootWithChildren, type XmlRoot } from "./xml.js";
 
 /** The namespace of every synapse configuration element. */
 export const SYNAPSE_NS = "http://ws.apache.org/ns/synapse";
@@ -17,14 +17,15 @@ export const SUPER_TENANT_DOMAIN = "carbon.super";
 /**
  * Reads name, context and version of a synapse API document whose root is `<api>` or `<definitions>`
  * holding exactly one `<api>`, in the synapse namespace or unnamespaced (excerpts cut out of a
- * `<definitions>` file inherit the namespace without declaring it). The XML must have passed checkXml.
+ * `<definitions>` file inherit the namespace without declaring it). The XML must have passed checkXml;
+ * pass the root it returned as `root` to skip a second pass over the document.
  *
  * `version` is "" when the attribute is absent: WSO2's own `_OpenService_` and the default-version API
  * of `defaultAPIDefinition` have none, and their file is then `<name>.xml` (see apiFileName).
  * `provider` is as written in the name (a tenant provider keeps `-AT-`; see providerFromSynapse).
  */
-export function readSynapseApi(xml: string, what = "synapse API"): SynapseApiInfo {
-  const api = apiElementOf(xml, what);
+export function readSynapseApi(xml: string, what = "synapse API", root?: XmlRoot): SynapseApiInfo {
+  const api = apiElementOf(xml, what, root);
   const attrs = api.attributes;
   const synapseName = attrs.name;
   if (synapseName === undefined || synapseName === "") {
@@ -69,8 +70,8 @@ export function tenantDomainOf(provider: string): string {
   return at === -1 ? SUPER_TENANT_DOMAIN : providerFromSynapse(provider).slice(at + 1);
 }
 
-function apiElementOf(xml: string, what: string): XmlRoot {
-  const root = readXmlRoot(xml, what);
+function apiElementOf(xml: string, what: string, checkedRoot?: XmlRoot): XmlRoot {
+  const root = checkedRoot ?? readXmlRoot(xml, what);
   if (root.tag === "api") {
     checkNamespace(root, what);
     return root;

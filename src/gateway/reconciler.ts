@@ -228,10 +228,13 @@ export class Reconciler {
     if (page && labels.length === 1) {
       // One label: apply page by page, so memory stays flat however many APIs the label has.
       const label = labels[0]!;
-      let after: string | undefined;
+      const fetchPage = (after: string | undefined) => this.#fetch(() => page(label, after, BULK_PAGE_SIZE), signal);
+      // The next page is fetched while this one is applied: the control plane's reads overlap our writes.
+      let pending = fetchPage(undefined);
       for (;;) {
-        const res = await this.#fetch(() => page(label, after, BULK_PAGE_SIZE), signal);
+        const res = await pending;
         if (res === "superseded") throw new GwsyncError("GWSYNC_SHUTTING_DOWN", "startup deployment aborted");
+        if (res.next) pending = fetchPage(res.next);
         head = Math.min(head, res.head);
         for (const r of res.rejected ?? []) {
           if (r.apiId) listed.add(r.apiId);
@@ -240,9 +243,13 @@ export class Reconciler {
         const entries = res.items.map((found) => [found.apiId, { found, labels: new Set([label]) }] as const);
         for (const [id] of entries) listed.add(id);
         const total = listed.size + (res.next ? BULK_PAGE_SIZE : 0);
-        await this.#applyListing(entries, labels, counts, signal, (done) => onProgress?.(done, total));
+        try {
+          await this.#applyListing(entries, labels, counts, signal, (done) => onProgress?.(done, total));
+        } catch (err) {
+          if (res.next) pending.catch(() => undefined); // the prefetched page is not needed any more
+          throw err;
+        }
         if (!res.next) break;
-        after = res.next;
       }
     } else {
       const byApi = new Map<string, { found: RetrievedArtifact; labels: Set<string> }>();

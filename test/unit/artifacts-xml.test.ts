@@ -80,7 +80,7 @@ describe("checkXml", () => {
       () => checkXml('<?xml version="1.0"?>\n<api>\n  <resource></inSequence>\n</api>', "API y"),
       refusedWith(
         "GWSYNC_XML_MALFORMED",
-        /API y is not well-formed XML at line 3, col \d+: Expected closing tag 'resource'/,
+        /API y is not well-formed XML at line 3, col \d+: unexpected close tag/,
       ),
     );
   });

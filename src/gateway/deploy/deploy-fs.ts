@@ -1,4 +1,3 @@
-import fs from "node:fs";
 import fsp from "node:fs/promises";
 import path from "node:path";
 
@@ -23,32 +22,9 @@ export interface DeployFs {
   stat(file: string): Promise<unknown>;
 }
 
-/**
- * A small file's open, write and close are page-cache operations of a few microseconds: they run on the
- * event loop, so a deploy costs one trip to libuv's thread pool (the fsync, the only call that waits for
- * the disk) instead of five. Measured on the 4-gateway latency benchmark (BENCHMARKS.md, B1).
- */
-class LocalFileHandle implements DeployFileHandle {
-  readonly #fd: number;
-  constructor(fd: number) {
-    this.#fd = fd;
-  }
-  async writeFile(data: string, encoding: "utf8"): Promise<void> {
-    const buf = Buffer.from(data, encoding);
-    let off = 0;
-    while (off < buf.length) off += fs.writeSync(this.#fd, buf, off, buf.length - off);
-  }
-  sync(): Promise<void> {
-    return new Promise((resolve, reject) => fs.fsync(this.#fd, (err) => (err ? reject(err) : resolve())));
-  }
-  async close(): Promise<void> {
-    fs.closeSync(this.#fd);
-  }
-}
-
 export const nodeDeployFs: DeployFs = {
-  open: async (file, flags, mode) => new LocalFileHandle(fs.openSync(file, flags, mode)),
-  rename: async (from, to) => fs.renameSync(from, to),
+  open: (file, flags, mode) => fsp.open(file, flags, mode),
+  rename: fsp.rename,
   unlink: fsp.unlink,
   mkdir: fsp.mkdir,
   readFile: (file, encoding) => fsp.readFile(file, encoding),
