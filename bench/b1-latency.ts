@@ -40,7 +40,12 @@ interface ModeResult {
  * One pass: gwsync and raw interleaved update by update. `inline`: the publisher runs with
  * publish_directly_to_gateway = true (the event carries the artifact, the gateways do not fetch it).
  */
-async function measureMode(ctx: BenchContext, n: number, warmup: number, inline: boolean): Promise<ModeResult> {
+async function measureMode(
+  ctx: BenchContext,
+  n: number,
+  warmup: number,
+  inline: boolean,
+): Promise<ModeResult> {
   const world = new BenchWorld({ inline });
   try {
     const svc = await world.startPublisher();
@@ -102,7 +107,9 @@ export async function b1Latency(ctx: BenchContext): Promise<BenchOutcome> {
   const modes: Record<string, ModeResult> = {};
   for (const inline of [false, true]) {
     const r = await measureMode(ctx, n, warmup, inline);
-    const label = inline ? "inline artifact (publish_directly_to_gateway)" : "fetched from the data API (default)";
+    const label = inline
+      ? "inline artifact (publish_directly_to_gateway)"
+      : "fetched from the data API (default)";
     modes[inline ? "inline" : "fetch"] = r;
     rows.push(
       {

@@ -45,6 +45,7 @@ export class BenchWorld {
   /** The publisher's store folder: on disk, or on tmpfs where only seeding speed matters. */
   readonly storeDir: string;
   readonly inline: boolean;
+  readonly batchRuntimeEvents: number;
   publisher: PublisherService | undefined;
   readonly children = new Map<string, BenchChild>();
   readonly queues = new Set<string>();
@@ -59,6 +60,8 @@ export class BenchWorld {
       region?: string;
       /** publish_directly_to_gateway: events carry the artifact, gateways skip the fetch. */
       inline?: boolean;
+      /** [gwsync] batch_runtime_events of the publisher (0: WSO2's one event per message). */
+      batchRuntimeEvents?: number;
       jndiDir?: string;
     } = {},
   ) {
@@ -68,6 +71,7 @@ export class BenchWorld {
     this.region = options.region ?? "bench";
     this.jndiDir = options.jndiDir;
     this.inline = options.inline === true;
+    this.batchRuntimeEvents = options.batchRuntimeEvents ?? 0;
     this.storeDir = options.storeOnTmpfs
       ? mkdtempSync(join(SHM, "gwsync-bench-store-"))
       : join(this.root, "publisher");
@@ -86,6 +90,7 @@ region = ${q(this.region)}
 data_dir = ${q(this.storeDir)}${this.jndiDir ? `\njndi_dir = ${q(this.jndiDir)}` : ""}
 http_port = 0
 exchange = ${q(this.exchange)}
+batch_runtime_events = ${this.batchRuntimeEvents}
 [gwsync.http]
 username = ${q(HTTP_USER)}
 password = ${q(HTTP_PASSWORD)}

@@ -1,9 +1,19 @@
 import type { Channel, ConsumeMessage } from "amqplib";
+import { HEADER_BATCH } from "../events/batch.js";
+import { CONTENT_TYPE_JSON } from "../events/topics.js";
 import type { Logger } from "../log.js";
+
+/** One event of a batch message that cannot be valid: dead-lettered on its own, the rest applied. */
+export interface DeadLetterPart {
+  body: Buffer;
+  messageId: string;
+  timestamp: number;
+  reason: string;
+}
 
 /** What a handler decided about one delivery. */
 export type Outcome =
-  | { kind: "ack" }
+  | { kind: "ack"; deadLetters?: DeadLetterPart[] }
   /** Cannot ever be valid: straight to the dead-letter queue with the reason. */
   | { kind: "reject"; reason: string }
   /** Might work later: requeue, up to the delivery limit, then dead-letter. */
@@ -101,6 +111,31 @@ export class QueueConsumer {
     ch.ack(msg);
   }
 
+  /** A copy of one bad event of a batch, in WSO2's single-event form, with its reason. */
+  #deadLetterPart(ch: Channel, msg: ConsumeMessage, part: DeadLetterPart): void {
+    this.#o.onReject?.(msg, part.reason);
+    const dlq = this.#o.deadLetterQueue;
+    if (!dlq) {
+      this.#o.logger.error(
+        { messageId: part.messageId, reason: part.reason },
+        "invalid event of a batch dropped (no dead-letter queue)",
+      );
+      return;
+    }
+    const { [HEADER_BATCH]: _count, ...headers } = msg.properties.headers ?? {};
+    ch.sendToQueue(dlq, part.body, {
+      persistent: true,
+      contentType: CONTENT_TYPE_JSON,
+      messageId: part.messageId,
+      timestamp: part.timestamp,
+      headers: {
+        ...headers,
+        [HEADER_REJECT_REASON]: part.reason.slice(0, MAX_REASON_LENGTH),
+        "x-gwsync-stream": msg.fields.routingKey,
+      },
+    });
+  }
+
   async #process(ch: Channel, msg: ConsumeMessage): Promise<void> {
     let outcome: Outcome;
     try {
@@ -108,10 +143,12 @@ export class QueueConsumer {
     } catch (err) {
       outcome = { kind: "retry", reason: err instanceof Error ? err.message : String(err) };
     }
-    const id = msg.properties.messageId ?? `${msg.fields.routingKey}:${msg.content.length}:${msg.fields.deliveryTag}`;
+    const id =
+      msg.properties.messageId ?? `${msg.fields.routingKey}:${msg.content.length}:${msg.fields.deliveryTag}`;
     try {
       if (outcome.kind === "ack") {
         this.#deliveries.delete(id);
+        for (const part of outcome.deadLetters ?? []) this.#deadLetterPart(ch, msg, part);
         ch.ack(msg);
       } else if (outcome.kind === "reject") {
         this.#deliveries.delete(id);
@@ -129,7 +166,10 @@ export class QueueConsumer {
       }
     } catch (err) {
       // The channel closed under us: the broker redelivers the message on the next connection.
-      this.#o.logger.debug({ err: (err as Error).message }, "could not settle a delivery; it will be redelivered");
+      this.#o.logger.debug(
+        { err: (err as Error).message },
+        "could not settle a delivery; it will be redelivered",
+      );
     }
   }
 }

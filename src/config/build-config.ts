@@ -111,6 +111,7 @@ function buildGwsync(
     },
     maxMessageBytes: g?.max_message_bytes ?? D.DEFAULT_MAX_MESSAGE_BYTES,
     maxInlineArtifactBytes: g?.max_inline_artifact_bytes ?? D.DEFAULT_MAX_INLINE_ARTIFACT_BYTES,
+    batchRuntimeEvents: g?.batch_runtime_events ?? D.DEFAULT_BATCH_RUNTIME_EVENTS,
     queueExpiresMs: g?.queue_expires_ms ?? D.DEFAULT_QUEUE_EXPIRES_MS,
     queueMaxLength: g?.queue_max_length ?? D.DEFAULT_QUEUE_MAX_LENGTH,
     queueType: g?.queue_type ?? D.DEFAULT_QUEUE_TYPE,

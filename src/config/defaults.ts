@@ -7,6 +7,8 @@ export const DEFAULT_HTTP_HOST = "127.0.0.1";
 export const DEFAULT_JNDI_DIR = "./jndi";
 export const DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024;
 export const DEFAULT_MAX_INLINE_ARTIFACT_BYTES = 1024 * 1024;
+/** Off: every runtime event is its own message in WSO2's format, which WSO2's own consumers can read. */
+export const DEFAULT_BATCH_RUNTIME_EVENTS = 0;
 /** Kong purges silent data planes after 14 days; a gone gateway's queue expires the same way. */
 export const DEFAULT_QUEUE_EXPIRES_MS = 14 * 24 * 60 * 60 * 1000;
 export const DEFAULT_QUEUE_MAX_LENGTH = 1_000_000;

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { MAX_BATCH_EVENTS } from "../events/batch.js";
 import { bool, int, list, name, num, oneOf, secret, TABLE_ERROR, text } from "./coerce.js";
 import { type EndpointSpec, normalizeServiceUrl, parseEndpointString } from "./endpoints.js";
 
@@ -60,6 +61,7 @@ export const GwsyncSectionSchema = z.strictObject(
     exchange: name(SAFE_NAME, SAFE_RULE).optional(),
     max_message_bytes: int(1, Number.MAX_SAFE_INTEGER, " bytes").optional(),
     max_inline_artifact_bytes: int(1, Number.MAX_SAFE_INTEGER, " bytes").optional(),
+    batch_runtime_events: int(0, MAX_BATCH_EVENTS, " events").optional(),
     queue_expires_ms: int(1, Number.MAX_SAFE_INTEGER, " ms").optional(),
     queue_max_length: int(1).optional(),
     queue_type: oneOf(["classic", "quorum"]).optional(),

@@ -35,6 +35,13 @@ export interface GwsyncConfig {
     maxMessageBytes: number;
     /** Max size of an artifact carried inline in an event (publish_directly_to_gateway), bytes. Default 1 MiB. */
     maxInlineArtifactBytes: number;
+    /**
+     * Up to this many consecutive events of one runtime stream (token revocations, key managers, webhook
+     * subscriptions) share one AMQP message, gwsync's batch format (src/events/batch.ts). Default 0: off,
+     * every event is its own message in WSO2's format. Turn it on only when every consumer of the event
+     * hub is a gwsync gateway or relay.
+     */
+    batchRuntimeEvents: number;
     /** Durable gateway queue expiry when unused, ms. Default 14 days. */
     queueExpiresMs: number;
     /** Durable gateway queue length bound (messages). Default 1,000,000. */

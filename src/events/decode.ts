@@ -58,25 +58,42 @@ export function decodeEvent(topic: string, body: Buffer, options: DecodeOptions 
     if (!isTopic(topic)) {
       return invalid(`routing key ${JSON.stringify(topic.slice(0, 64))} is not one of the gwsync streams`);
     }
-    const payload = parsePayloadData(body);
-    const decoded = payload.ok ? decodePayload(topic, payload.value, options.messageId) : payload;
-    return decoded.ok ? { ok: true, event: decoded.value } : invalid(`${topic}: ${decoded.reason}`);
+    const text = decodeUtf8(body);
+    if (text === undefined) return invalid(`${topic}: body is not valid UTF-8`);
+    const json = parseJson(text);
+    if (!json.ok) return invalid(`${topic}: body is not valid JSON`);
+    return decodeValue(topic, json.value, options.messageId);
   } catch (err) {
     // Last line of defence: a decoder bug must dead-letter one message, never stop the consumer.
     return invalid(`${name}: could not be decoded (${err instanceof Error ? err.name : "unknown error"})`);
   }
 }
 
+/** decodeEvent for a body already parsed from JSON (one event of a gwsync batch). Never throws. */
+export function decodeEventValue(
+  topic: Topic,
+  value: unknown,
+  options: { messageId?: string } = {},
+): DecodeResult {
+  try {
+    return decodeValue(topic, value, options.messageId);
+  } catch (err) {
+    return invalid(`${topic}: could not be decoded (${err instanceof Error ? err.name : "unknown error"})`);
+  }
+}
+
+function decodeValue(topic: Topic, value: unknown, messageId: string | undefined): DecodeResult {
+  const payload = payloadDataOf(value);
+  const decoded = payload.ok ? decodePayload(topic, payload.value, messageId) : payload;
+  return decoded.ok ? { ok: true, event: decoded.value } : invalid(`${topic}: ${decoded.reason}`);
+}
+
 function invalid(reason: string): DecodeResult {
   return { ok: false, code: "GWSYNC_EVENT_INVALID", reason };
 }
 
-function parsePayloadData(body: Buffer): Step<Record<string, unknown>> {
-  const text = decodeUtf8(body);
-  if (text === undefined) return { ok: false, reason: "body is not valid UTF-8" };
-  const json = parseJson(text);
-  if (!json.ok) return { ok: false, reason: "body is not valid JSON" };
-  const envelope = envelopeSchema.safeParse(json.value);
+function payloadDataOf(value: unknown): Step<Record<string, unknown>> {
+  const envelope = envelopeSchema.safeParse(value);
   if (!envelope.success) {
     return { ok: false, reason: 'body must be JSON of the form {"event":{"payloadData":{...}}}' };
   }

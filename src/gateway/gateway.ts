@@ -3,17 +3,18 @@ import { join } from "node:path";
 import type { Channel, ChannelModel, ConsumeMessage } from "amqplib";
 import type { FastifyInstance } from "fastify";
 import { BrokerConnection } from "../amqp/connection.js";
-import { ACK, type Outcome, QueueConsumer } from "../amqp/consumer.js";
+import { ACK, type DeadLetterPart, type Outcome, QueueConsumer } from "../amqp/consumer.js";
 import { DEFAULT_EXCHANGE, deadLetterQueueName, declareGatewayQueue } from "../amqp/topology.js";
 import { parseGatewayApiDto, sha256Hex, validateDto } from "../artifacts/gateway-api-dto.js";
 import type { GwsyncConfig } from "../config/types.js";
+import { GwsyncError, isGwsyncError } from "../errors.js";
+import { decodeBatch, HEADER_BATCH } from "../events/batch.js";
 import { decodeEvent } from "../events/decode.js";
-import { type Heartbeat, HEARTBEAT_ROUTING_KEY } from "../events/heartbeat.js";
+import { HEARTBEAT_ROUTING_KEY, type Heartbeat } from "../events/heartbeat.js";
 import { HEADER_REVISION, HEADER_SEQ, HEADER_SHA256, TOPICS } from "../events/topics.js";
 import type { InboundEvent } from "../events/types.js";
-import { GwsyncError, isGwsyncError } from "../errors.js";
-import { createHttpServer } from "../http/server.js";
 import { ServiceMetrics } from "../http/metrics.js";
+import { createHttpServer } from "../http/server.js";
 import { type Logger, silentLogger } from "../log.js";
 import type { ApiDeployer } from "./deploy/deployer.js";
 import { FileDeployer } from "./deploy/file-deployer.js";
@@ -102,7 +103,8 @@ export class Gateway {
           new MemoryDeployer({ skipList: config.gateway.skipList, keepContent: false }));
     this.runtime = new RuntimeState({
       dir: join(config.gwsync.dataDir, "runtime"),
-      onError: (err) => this.log.error({ err: err.message, code: err.code }, "runtime state could not be saved; retrying"),
+      onError: (err) =>
+        this.log.error({ err: err.message, code: err.code }, "runtime state could not be saved; retrying"),
     });
     this.#durable = new GroupCommit(() => this.runtime.flush());
     const retriever =
@@ -193,7 +195,9 @@ export class Gateway {
   /** The bound HTTP address (tests use port 0). */
   get httpUrl(): string | undefined {
     const addr = this.#http?.server.address();
-    return addr && typeof addr === "object" ? `http://${addr.address.includes(":") ? `[${addr.address}]` : addr.address}:${addr.port}` : undefined;
+    return addr && typeof addr === "object"
+      ? `http://${addr.address.includes(":") ? `[${addr.address}]` : addr.address}:${addr.port}`
+      : undefined;
   }
 
   #startBroker(): void {
@@ -207,7 +211,10 @@ export class Gateway {
       handle: (msg) => this.#handle(msg),
       deadLetterQueue: deadLetterQueueName(this.queueName),
       onReject: (msg, reason) => {
-        this.log.warn({ stream: msg.fields.routingKey, messageId: msg.properties.messageId, reason }, "message dead-lettered");
+        this.log.warn(
+          { stream: msg.fields.routingKey, messageId: msg.properties.messageId, reason },
+          "message dead-lettered",
+        );
         this.events.emit("rejected", msg.fields.routingKey, reason);
       },
       logger: this.log,
@@ -249,7 +256,9 @@ export class Gateway {
       if (this.#startup.phase !== "loading") void this.catchUp();
     });
     this.#connection = conn;
-    conn.start().catch((err: unknown) => this.log.error({ err: (err as Error).message }, "broker connection failed"));
+    conn
+      .start()
+      .catch((err: unknown) => this.log.error({ err: (err as Error).message }, "broker connection failed"));
   }
 
   async #startupDeploy(): Promise<void> {
@@ -283,14 +292,19 @@ export class Gateway {
     this.#consuming = true;
     const ch = this.#consumeChannel;
     if (ch && this.#consumer) {
-      this.#consumer.start(ch).catch((err: unknown) => this.log.warn({ err: (err as Error).message }, "could not start consuming"));
+      this.#consumer
+        .start(ch)
+        .catch((err: unknown) => this.log.warn({ err: (err as Error).message }, "could not start consuming"));
     }
   }
 
   #retryStartupInBackground(): void {
     // Back off between rounds too (each round already retried): no retry storm on the control plane.
     const g = this.config.gateway;
-    const wait = Math.min(Math.max(g.deploymentRetryDurationMs, 10) * g.retryProgressionFactor ** this.#staleRounds, g.maxRetryDelayMs);
+    const wait = Math.min(
+      Math.max(g.deploymentRetryDurationMs, 10) * g.retryProgressionFactor ** this.#staleRounds,
+      g.maxRetryDelayMs,
+    );
     this.#staleRounds++;
     const timer = setTimeout(() => {
       if (this.#shutdown.signal.aborted) return;
@@ -336,7 +350,8 @@ export class Gateway {
         this.#watermark = Math.max(this.#watermark, r.head);
         this.metrics.appliedSeq.set(this.#watermark);
         this.metrics.lag.set(0);
-        if (r.applied > 0) this.log.info({ since, head: r.head, applied: r.applied }, "caught up from the changelog");
+        if (r.applied > 0)
+          this.log.info({ since, head: r.head, applied: r.applied }, "caught up from the changelog");
       } catch (err) {
         this.log.warn({ err: (err as Error).message }, "catch-up failed; will try again");
       } finally {
@@ -355,6 +370,7 @@ export class Gateway {
 
   async #handleDelivery(msg: ConsumeMessage): Promise<Outcome> {
     const stream = msg.fields.routingKey;
+    if (msg.properties.headers?.[HEADER_BATCH] !== undefined) return this.#handleBatch(msg);
     this.metrics.eventsReceived.inc({ stream });
     const messageId = msg.properties.messageId as string | undefined;
     const decoded = decodeEvent(stream, msg.content, {
@@ -379,6 +395,44 @@ export class Gateway {
     return ACK;
   }
 
+  /**
+   * A gwsync batch of runtime events (src/events/batch.ts): every valid event applied, one fsync for
+   * all of them before the ack; an invalid one dead-lettered alone. An invalid envelope refuses it all.
+   */
+  async #handleBatch(msg: ConsumeMessage): Promise<Outcome> {
+    const stream = msg.fields.routingKey;
+    const batch = decodeBatch(stream, msg.content, { maxBytes: this.config.gwsync.maxMessageBytes });
+    if (!batch.ok) {
+      this.metrics.eventsReceived.inc({ stream });
+      this.metrics.eventsRejected.inc({ stream, reason: batch.code });
+      return { kind: "reject", reason: batch.reason };
+    }
+    await this.#waitForEventTime(msg);
+    const deadLetters: DeadLetterPart[] = [];
+    const results: string[] = [];
+    for (const part of batch.parts) {
+      this.metrics.eventsReceived.inc({ stream });
+      if (!part.result.ok) {
+        this.metrics.eventsRejected.inc({ stream, reason: part.result.code });
+        deadLetters.push({
+          body: part.body(),
+          messageId: part.messageId,
+          timestamp: part.timestamp,
+          reason: part.result.reason,
+        });
+        continue;
+      }
+      results.push(this.runtime.apply(part.result.event));
+    }
+    if (results.includes("applied")) await this.#durable.durable();
+    for (const result of results) {
+      if (result === "applied") this.metrics.eventsApplied.inc({ stream });
+      else this.metrics.eventsSkipped.inc({ stream, why: result });
+      this.events.emit("runtime", stream, result);
+    }
+    return deadLetters.length > 0 ? { kind: "ack", deadLetters } : ACK;
+  }
+
   async #handleGatewayEvent(
     event: Extract<InboundEvent, { topic: "notification" }>,
     p: Extract<Extract<InboundEvent, { topic: "notification" }>["payload"], { kind: "gateway" }>,
@@ -387,7 +441,10 @@ export class Gateway {
     const stream = "notification";
     if (p.gatewayLabels.length === 0) {
       // WSO2 4.0 sends REMOVE with "gatewayLabels": [] (product-apim#10789): nothing to route on.
-      this.log.warn({ eventId: event.eventId, apiId: p.apiUuid, type: event.type }, "event has no gateway labels: ignored");
+      this.log.warn(
+        { eventId: event.eventId, apiId: p.apiUuid, type: event.type },
+        "event has no gateway labels: ignored",
+      );
       this.metrics.eventsSkipped.inc({ stream, why: "no-labels" });
       return ACK;
     }
@@ -425,13 +482,15 @@ export class Gateway {
         ...(inline ? { inline } : {}),
       });
       // Stopped half-way by a shutdown: give the message back so it is applied after the restart.
-      if (outcome === "superseded" && this.#shutdown.signal.aborted) return { kind: "retry", reason: "shutting down" };
+      if (outcome === "superseded" && this.#shutdown.signal.aborted)
+        return { kind: "retry", reason: "shutting down" };
       if (p.action === "remove") this.reconciler.noteRevision(p.apiUuid, revision);
       if (outcome === "deployed" || outcome === "removed") {
         this.metrics.eventsApplied.inc({ stream });
         this.metrics.deployedApis.set(this.deployer.deployed().length);
         const ts = msg.properties.timestamp;
-        if (typeof ts === "number" && ts > 0) this.metrics.publishToDeployed.observe(Math.max(0, Date.now() - ts) / 1000);
+        if (typeof ts === "number" && ts > 0)
+          this.metrics.publishToDeployed.observe(Math.max(0, Date.now() - ts) / 1000);
       } else this.metrics.eventsSkipped.inc({ stream, why: outcome });
       return ACK;
     } catch (err) {

@@ -1,8 +1,18 @@
 import type { ConfirmPublisher } from "../amqp/confirm-publisher.js";
+import {
+  batchEnvelopeBytes,
+  batchOverheadBytes,
+  CONTENT_TYPE_BATCH,
+  encodeBatch,
+  HEADER_BATCH,
+  isBatchable,
+} from "../events/batch.js";
 import type { Logger } from "../log.js";
 import type { ArtifactStore, OutboxMessage } from "../store/types.js";
 
 export const DEFAULT_OUTBOX_BATCH = 256;
+/** Rows read per round when runtime events are batched: enough to fill a few batch messages. */
+export const BATCHING_OUTBOX_READ = 2048;
 export const DEFAULT_OUTBOX_POLL_MS = 200;
 
 export interface OutboxDispatcherOptions {
@@ -12,6 +22,13 @@ export interface OutboxDispatcherOptions {
   logger: Logger;
   pollMs?: number;
   batchSize?: number;
+  /**
+   * `[gwsync] batch_runtime_events`: up to this many consecutive events of one runtime stream share a
+   * message (src/events/batch.ts). 0 or 1: every event is its own message, in WSO2's format.
+   */
+  batchRuntimeEvents?: number;
+  /** A batch message stays under this many bytes (the consumers' cap). */
+  maxMessageBytes?: number;
   /** Called with the rows the broker confirmed (metrics, tests). */
   onSent?: (rows: OutboxMessage[]) => void;
 }
@@ -96,35 +113,76 @@ export class OutboxDispatcher {
 
   async #sendBatch(): Promise<number> {
     this.#woken = false;
-    const rows = this.#o.store.pendingOutbox(this.#o.batchSize ?? DEFAULT_OUTBOX_BATCH);
+    const batching = (this.#o.batchRuntimeEvents ?? 0) > 1;
+    const limit = this.#o.batchSize ?? (batching ? BATCHING_OUTBOX_READ : DEFAULT_OUTBOX_BATCH);
+    const rows = this.#o.store.pendingOutbox(limit);
     if (rows.length === 0) return 0;
     const ids = rows.map((r) => r.id);
     // Attempts are counted only when a publish fails: no extra fsynced write on the happy path.
-    await this.#o.publisher.publishAll(
-      rows.map((r) => ({
-        exchange: this.#o.exchange,
-        routingKey: r.topic,
-        body: r.body,
-        options: {
-          persistent: true,
-          contentType: "application/json",
-          contentEncoding: "utf-8",
-          messageId: r.messageId,
-          // JMSTimestamp in milliseconds, as the Qpid 0-x client writes it (WSO2-FORMATS.md §4.9).
-          timestamp: r.createdAt,
-          headers: r.headers,
-        },
-      })),
-    ).catch((err: unknown) => {
-      try {
-        this.#o.store.recordAttempt?.(ids);
-      } catch {
-        // the store's own error is less interesting than the broker's
-      }
-      throw err;
-    });
+    await this.#o.publisher
+      .publishAll(
+        this.#messages(rows).map((group) => {
+          const first = group[0]!;
+          const batch = group.length > 1;
+          return {
+            exchange: this.#o.exchange,
+            routingKey: first.topic,
+            body: batch
+              ? encodeBatch(
+                  group.map((r) => ({ messageId: r.messageId, timestamp: r.createdAt, body: r.body })),
+                )
+              : first.body,
+            options: {
+              persistent: true,
+              contentType: batch ? CONTENT_TYPE_BATCH : "application/json",
+              contentEncoding: "utf-8",
+              messageId: batch ? `${first.messageId}+${group.length}` : first.messageId,
+              // JMSTimestamp in milliseconds, as the Qpid 0-x client writes it (WSO2-FORMATS.md §4.9).
+              timestamp: first.createdAt,
+              headers: batch ? { ...first.headers, [HEADER_BATCH]: group.length } : first.headers,
+            },
+          };
+        }),
+      )
+      .catch((err: unknown) => {
+        try {
+          this.#o.store.recordAttempt?.(ids);
+        } catch {
+          // the store's own error is less interesting than the broker's
+        }
+        throw err;
+      });
     this.#o.store.markSent(ids);
     this.#o.onSent?.(rows);
     return rows.length;
+  }
+
+  /**
+   * Groups rows into messages: with batching on, consecutive events of one runtime stream (same headers)
+   * share a message up to the count and size caps; everything else is one message per row.
+   */
+  #messages(rows: OutboxMessage[]): OutboxMessage[][] {
+    const max = this.#o.batchRuntimeEvents ?? 0;
+    if (max <= 1) return rows.map((r) => [r]);
+    const maxBytes = (this.#o.maxMessageBytes ?? Number.POSITIVE_INFINITY) - batchEnvelopeBytes();
+    const groups: OutboxMessage[][] = [];
+    let group: OutboxMessage[] = [];
+    let bytes = 0;
+    let key = "";
+    for (const r of rows) {
+      const size = r.body.length + batchOverheadBytes(r);
+      const rowKey = isBatchable(r.topic) ? `${r.topic}\n${JSON.stringify(r.headers)}` : "";
+      const fits = rowKey !== "" && rowKey === key && group.length < max && bytes + size <= maxBytes;
+      if (!fits && group.length > 0) {
+        groups.push(group);
+        group = [];
+        bytes = 0;
+      }
+      group.push(r);
+      bytes += size;
+      key = rowKey;
+    }
+    if (group.length > 0) groups.push(group);
+    return groups;
   }
 }

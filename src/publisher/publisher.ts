@@ -64,6 +64,8 @@ export class Publisher {
       exchange: this.exchange,
       logger: this.log,
       pollMs: options.config.gwsync.outboxPollMs,
+      batchRuntimeEvents: options.config.gwsync.batchRuntimeEvents,
+      maxMessageBytes: options.config.gwsync.maxMessageBytes,
       onSent: (rows) => {
         for (const r of rows) this.metrics.eventsPublished.inc({ stream: r.topic });
       },

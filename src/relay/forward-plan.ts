@@ -1,5 +1,6 @@
 import type { ConsumeMessage, Options } from "amqplib";
 import type { OutgoingMessage } from "../amqp/confirm-publisher.js";
+import { decodeBatch, HEADER_BATCH } from "../events/batch.js";
 import { decodeEvent } from "../events/decode.js";
 import {
   CONTENT_TYPE_JSON,
@@ -7,6 +8,7 @@ import {
   HEADER_ORIGIN,
   HEADER_ORIGIN_SEQ,
   isTopic,
+  type Topic,
 } from "../events/topics.js";
 import type { ArtifactStore } from "../store/types.js";
 import { type LabelDirectory, snapshotChanges } from "./artifact-snapshot.js";
@@ -55,6 +57,15 @@ export function planForward(msg: ConsumeMessage, ctx: ForwardContext): ForwardDe
       reason: `routing key ${JSON.stringify(stream.slice(0, 64))} is not a relayed stream`,
     };
   const messageId = typeof msg.properties.messageId === "string" ? msg.properties.messageId : undefined;
+  if (headers?.[HEADER_BATCH] !== undefined) {
+    // A batch of runtime events crosses as it is, once every event in it is valid.
+    const batch = decodeBatch(stream, msg.content, { maxBytes: ctx.maxMessageBytes });
+    if (!batch.ok) return { kind: "reject", reason: batch.reason };
+    const bad = batch.parts.find((p) => !p.result.ok);
+    if (bad && !bad.result.ok)
+      return { kind: "reject", reason: `event ${bad.messageId} of the batch: ${bad.result.reason}` };
+    return passThrough(msg, ctx, stream, headers, facts, messageId);
+  }
   const decoded = decodeEvent(stream, msg.content, {
     maxBytes: ctx.maxMessageBytes,
     ...(messageId ? { messageId } : {}),
@@ -95,6 +106,18 @@ export function planForward(msg: ConsumeMessage, ctx: ForwardContext): ForwardDe
       };
     }
   }
+  return passThrough(msg, ctx, stream, headers, facts, messageId);
+}
+
+/** The message as it is, to the remote topic exchange, with the origin kept and one more hop. */
+function passThrough(
+  msg: ConsumeMessage,
+  ctx: ForwardContext,
+  stream: Topic,
+  headers: Record<string, unknown> | undefined,
+  facts: ReturnType<typeof readRelayFacts>,
+  messageId: string | undefined,
+): ForwardDecision {
   const options: Options.Publish = {
     persistent: true,
     contentType: msg.properties.contentType ?? CONTENT_TYPE_JSON,

@@ -4,14 +4,19 @@ import { join } from "node:path";
 import { loadConfig } from "../../src/config/load-config.js";
 import type { GwsyncConfig } from "../../src/config/types.js";
 import { Gateway, type GatewayOptions } from "../../src/gateway/gateway.js";
-import { PublisherService } from "../../src/publisher/service.js";
 import { createLogger, type Logger, silentLogger } from "../../src/log.js";
+import { PublisherService } from "../../src/publisher/service.js";
 import { cleanupBroker, testId } from "./broker.js";
 import { waitFor } from "./wait.js";
 
 /** Until its queue exists, a new gateway's events only reach it through catch-up: tests wait for it. */
 export function waitForBroker(gw: Gateway): Promise<void> {
-  return waitFor(gw.events, "broker", () => gw.brokerStatus.state === "connected", "the gateway to connect to the broker");
+  return waitFor(
+    gw.events,
+    "broker",
+    () => gw.brokerStatus.state === "connected",
+    "the gateway to connect to the broker",
+  );
 }
 
 /** GWSYNC_TEST_LOG=debug shows the services' logs while a test runs. */
@@ -49,7 +54,8 @@ export class TestCluster {
   readonly gateways = new Map<string, Gateway>();
   publisherUrl = "http://127.0.0.1:1";
 
-  publisherConfig(extra = ""): GwsyncConfig {
+  /** `extra` goes into [apim.sync_runtime_artifacts.publisher], `gwsyncExtra` into [gwsync]. */
+  publisherConfig(extra = "", gwsyncExtra = ""): GwsyncConfig {
     return loadConfig({
       role: "publisher",
       env: {},
@@ -61,6 +67,7 @@ data_dir = ${q(join(this.root, "publisher"))}
 http_port = 0
 exchange = ${q(this.exchange)}
 outbox_poll_ms = 50
+${gwsyncExtra}
 [gwsync.http]
 username = ${q(TEST_USER)}
 password = ${q(TEST_PASSWORD)}
@@ -115,8 +122,11 @@ password = "guest"
     return join(this.root, name, "synapse-configs", "default");
   }
 
-  async startPublisher(extra = ""): Promise<PublisherService> {
-    const svc = new PublisherService({ config: this.publisherConfig(extra), logger: testLogger });
+  async startPublisher(extra = "", gwsyncExtra = ""): Promise<PublisherService> {
+    const svc = new PublisherService({
+      config: this.publisherConfig(extra, gwsyncExtra),
+      logger: testLogger,
+    });
     await svc.start();
     this.publisher = svc;
     this.publisherUrl = svc.httpUrl ?? this.publisherUrl;
@@ -157,7 +167,14 @@ export function authHeader(): string {
 }
 
 /** A synapse API XML of about `size` bytes (the benchmarks' 5 KB workload by default). */
-export function synapseApi(o: { provider?: string; name: string; version?: string; context?: string; revision?: number; size?: number }): string {
+export function synapseApi(o: {
+  provider?: string;
+  name: string;
+  version?: string;
+  context?: string;
+  revision?: number;
+  size?: number;
+}): string {
   const provider = o.provider ?? "admin";
   const version = o.version ?? "1.0.0";
   const context = o.context ?? `/${o.name.toLowerCase()}/${version}`;

@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import type { ConsumeMessage } from "amqplib";
 import { isGwsyncError } from "../../src/errors.js";
+import { encodeBatch, HEADER_BATCH } from "../../src/events/batch.js";
 import { encodeTokenRevocation } from "../../src/events/encode.js";
 import { HEADER_HOPS, HEADER_ORIGIN } from "../../src/events/topics.js";
 import { toGatewayApiDto } from "../../src/publisher/artifact-input.js";
@@ -101,6 +102,28 @@ describe("planForward", () => {
     assert.equal(m?.body, enc.body);
     assert.equal(m?.options.messageId, enc.eventId);
     assert.deepEqual(m?.options.headers, { [HEADER_ORIGIN]: "ra", [HEADER_HOPS]: 1 });
+  });
+
+  test("a gwsync batch of revocations crosses as it is, still a batch; one with an invalid event is refused", () => {
+    const events = ["b1", "b2"].map((t) =>
+      encodeTokenRevocation({ revokedToken: t, expiryTime: 0, type: "JWT" }),
+    );
+    const body = encodeBatch(events.map((e) => ({ messageId: e.eventId, timestamp: 1, body: e.body })));
+    const headers = { [HEADER_ORIGIN]: "ra", [HEADER_HOPS]: 0, [HEADER_BATCH]: 2 };
+    const d = planForward(delivery("tokenRevocation", body, headers, `${events[0]!.eventId}+2`), ctx());
+    assert.equal(d.kind, "forward");
+    if (d.kind !== "forward") return;
+    assert.equal(d.messages[0]?.body, body);
+    assert.equal(d.messages[0]?.options.headers?.[HEADER_BATCH], 2);
+    assert.equal(d.messages[0]?.options.headers?.[HEADER_HOPS], 1);
+
+    const bad = encodeBatch([
+      { messageId: events[0]!.eventId, timestamp: 1, body: events[0]!.body },
+      { messageId: "x", timestamp: 1, body: Buffer.from('{"event":{"payloadData":{"revokedToken":7}}}') },
+    ]);
+    const refused = planForward(delivery("tokenRevocation", bad, headers), ctx());
+    assert.equal(refused.kind, "reject");
+    assert.match(refused.kind === "reject" ? refused.reason : "", /event x of the batch/);
   });
 
   test("a message that already crossed a region is never forwarded again (full mesh, max hops 1)", () => {
