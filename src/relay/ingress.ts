@@ -156,6 +156,11 @@ export class RegionIngress {
             originRegion: m.origin,
             originSeq: c.originSeq,
             hops,
+            // This region's publish_directly_to_gateway holds for relayed artifacts too.
+            inlineArtifact:
+              action === "deploy" && this.#o.publisher.config.publisher.publishDirectlyToGateway
+                ? { maxBytes: this.#o.publisher.config.gwsync.maxInlineArtifactBytes }
+                : undefined,
           }),
         ],
       );
