@@ -3,7 +3,8 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import type { ConsumeMessage } from "amqplib";
+import amqp, { type ConsumeMessage } from "amqplib";
+import { decodeEvent } from "../../src/events/decode.js";
 import { HEADER_ORIGIN } from "../../src/events/topics.js";
 import { loadConfig } from "../../src/config/load-config.js";
 import type { GwsyncConfig } from "../../src/config/types.js";
@@ -34,6 +35,8 @@ interface RegionSpec {
   port: number;
   vhost: string;
   gateways: { name: string; labels: string[] }[];
+  /** publish_directly_to_gateway of the region's publisher. */
+  inline?: boolean;
 }
 
 interface RegionRun {
@@ -118,7 +121,7 @@ url = ${q(join(this.root, s.key, "publisher", "artifacts.db"))}
       const publisher = new PublisherService({
         config: this.#load(
           "publisher",
-          `${this.#gwsync(s, "publisher")}\n[apim.sync_runtime_artifacts.publisher]\nartifact_saver = "DBSaver"\n${this.#database(s)}${this.#eventHub(s)}`,
+          `${this.#gwsync(s, "publisher")}\n[apim.sync_runtime_artifacts.publisher]\nartifact_saver = "DBSaver"\npublish_directly_to_gateway = ${s.inline === true}\n${this.#database(s)}${this.#eventHub(s)}`,
         ),
       });
       await publisher.start();
@@ -233,7 +236,13 @@ describe("relay: regions A (5672), B (5673) and C (a vhost on 5673) in a full me
           { name: "b2", labels: [LABEL_I] },
         ],
       },
-      { key: "c", port: 5673, vhost: vhostC, gateways: [{ name: "c1", labels: [LABEL_P, LABEL_I] }] },
+      {
+        key: "c",
+        port: 5673,
+        vhost: vhostC,
+        inline: true,
+        gateways: [{ name: "c1", labels: [LABEL_P, LABEL_I] }],
+      },
     ]);
     await mesh.start();
   });
@@ -248,6 +257,12 @@ describe("relay: regions A (5672), B (5673) and C (a vhost on 5673) in a full me
     const a = mesh.region("a");
     const b = mesh.region("b");
     const c = mesh.region("c");
+    // Region C's publisher has publish_directly_to_gateway: what it announces must carry the artifact.
+    const cUrl = `amqp://guest:guest@127.0.0.1:${c.spec.port}/${encodeURIComponent(c.spec.vhost)}`;
+    const observerConn = await amqp.connect(cUrl);
+    const observer = await observerConn.createChannel();
+    const seen = (await observer.assertQueue("", { exclusive: true })).queue;
+    await observer.bindQueue(seen, mesh.exchange, "notification");
     const started = performance.now();
     const r = a.publisher.publisher.deployApi(synapseApi({ name: "Pizza", size: 2000 }), [LABEL_P, LABEL_I]);
     const b1 = b.gateways.get("b1")!;
@@ -258,6 +273,15 @@ describe("relay: regions A (5672), B (5673) and C (a vhost on 5673) in a full me
     const c1 = c.gateways.get("c1")!;
     await waitFor(b2.events, "applied", () => gatewayHas(b2, r.apiId, r.sha256), "b2 to deploy Pizza");
     await waitFor(c1.events, "applied", () => gatewayHas(c1, r.apiId, r.sha256), "c1 to deploy Pizza");
+    const announced = await observer.get(seen, { noAck: true });
+    await observerConn.close();
+    assert.ok(announced, "region C announced the relayed API");
+    const decoded = decodeEvent("notification", announced.content);
+    assert.ok(
+      decoded.ok && decoded.event.topic === "notification" && decoded.event.payload.kind === "gateway",
+    );
+    assert.equal(decoded.event.payload.apiUuid, r.apiId);
+    assert.ok(decoded.event.payload.artifact !== undefined, "the relayed artifact rides inline in region C");
 
     for (const region of [b, c]) {
       for (const label of [LABEL_P, LABEL_I]) {
