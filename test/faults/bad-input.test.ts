@@ -16,7 +16,7 @@ import { WEBHOOK_FIELDS } from "../../src/events/webhook-subscription.js";
 import type { Gateway } from "../../src/gateway/gateway.js";
 import { buildGatewayEvent } from "../../src/publisher/events-out.js";
 import type { NewOutboxMessage } from "../../src/store/types.js";
-import { drainQueue } from "../harness/broker.js";
+import { drainQueue, drainQueueUntil } from "../harness/broker.js";
 import { assertClean } from "../harness/invariants.js";
 import { counter, waitFor } from "../harness/wait.js";
 import { FaultWorld, publishMessages, tinyApi } from "./world.js";
@@ -172,7 +172,7 @@ describe("bad input: rejected before any effect, no crash, no unhandled rejectio
         .sort(),
       before,
     );
-    const dead = await drainQueue(deadLetterQueueName(gw.queueName));
+    const dead = await drainQueueUntil(deadLetterQueueName(gw.queueName), invalid.length);
     assert.equal(
       dead.length,
       invalid.length,

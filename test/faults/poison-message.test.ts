@@ -5,7 +5,7 @@ import { after, describe, test } from "node:test";
 import { HEADER_REJECT_REASON } from "../../src/amqp/consumer.js";
 import { deadLetterQueueName } from "../../src/amqp/topology.js";
 import { deployApiEvent, encodeNotification } from "../../src/events/encode.js";
-import { drainQueue } from "../harness/broker.js";
+import { drainQueueUntil } from "../harness/broker.js";
 import { FaultControlPlane } from "../harness/fault-http.js";
 import { assertClean } from "../harness/invariants.js";
 import { counter, waitFor } from "../harness/wait.js";
@@ -79,7 +79,7 @@ for (const queueType of ["classic", "quorum"] as const) {
       );
       assert.equal(rejected.count, 1, "exactly one message dead-lettered");
       assert.equal(deployed.count, VALID, `the ${VALID} valid APIs applied, each once`);
-      const dead = await drainQueue(deadLetterQueueName(gw.queueName));
+      const dead = await drainQueueUntil(deadLetterQueueName(gw.queueName), 1);
       const poison = dead.filter((d) => d.headers[HEADER_REJECT_REASON] !== undefined);
       assert.equal(poison.length, 1, "one copy in the dead-letter queue");
       assert.match(String(poison[0]!.headers[HEADER_REJECT_REASON]), /gave up after \d+ deliveries/);

@@ -72,3 +72,22 @@ export async function drainQueue(queue: string, url = BROKER_URL): Promise<{ bod
   }
   return out;
 }
+
+/**
+ * Drain a queue until it has given at least `atLeast` messages (or the timeout passed), then return all
+ * of them. A consumer publishes its dead-letter copy just before it acks, so a test that saw the
+ * "rejected" event can still be a few milliseconds ahead of the copy reaching the queue.
+ */
+export async function drainQueueUntil(
+  queue: string,
+  atLeast: number,
+  options: { url?: string; timeoutMs?: number } = {},
+): Promise<{ body: Buffer; headers: Record<string, unknown> }[]> {
+  const deadline = Date.now() + (options.timeoutMs ?? 10_000);
+  const out: { body: Buffer; headers: Record<string, unknown> }[] = [];
+  for (;;) {
+    out.push(...(await drainQueue(queue, options.url)));
+    if (out.length >= atLeast || Date.now() > deadline) return out;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}

@@ -6,7 +6,7 @@ import { deadLetterQueueName } from "../../src/amqp/topology.js";
 import { isGwsyncError } from "../../src/errors.js";
 import { encodeNotification, deployApiEvent } from "../../src/events/encode.js";
 import { buildGatewayEvent } from "../../src/publisher/events-out.js";
-import { drainQueue, publishRaw } from "../harness/broker.js";
+import { drainQueueUntil, publishRaw } from "../harness/broker.js";
 import { synapseApi, TestCluster } from "../harness/cluster.js";
 import { CHANGED, counter, waitFor } from "../harness/wait.js";
 
@@ -61,7 +61,7 @@ describe("bad input is rejected with a reason and changes nothing; the gateway k
     await publishRaw(cluster.exchange, "tokenRevocation", [Buffer.from(JSON.stringify({ event: { payloadData: { revokedToken: 5 } } }))]);
 
     await waitFor(gw.events, "rejected", () => rejected.count >= 6, "six rejections");
-    const dead = await drainQueue(deadLetterQueueName(gw.queueName));
+    const dead = await drainQueueUntil(deadLetterQueueName(gw.queueName), 6);
     assert.equal(dead.length, 6);
     const reasons = dead.map((m) => String(m.headers["x-gwsync-reason"]));
     assert.ok(reasons.some((r) => /not valid JSON|JSON/i.test(r)), reasons.join(" | "));

@@ -6,7 +6,7 @@ import { deadLetterQueueName } from "../../src/amqp/topology.js";
 import { encodeBatch, HEADER_BATCH } from "../../src/events/batch.js";
 import { encodeTokenRevocation } from "../../src/events/encode.js";
 import type { Gateway } from "../../src/gateway/gateway.js";
-import { BROKER_URL, drainQueue, publishRaw } from "../harness/broker.js";
+import { BROKER_URL, drainQueue, drainQueueUntil, publishRaw } from "../harness/broker.js";
 import { TestCluster } from "../harness/cluster.js";
 import { counter, waitFor } from "../harness/wait.js";
 
@@ -121,7 +121,7 @@ describe("batched runtime events ([gwsync] batch_runtime_events)", () => {
       "the two valid events of the batch applied on both gateways",
     );
     for (const g of gws) {
-      const dead = await drainQueue(deadLetterQueueName(g.queueName));
+      const dead = await drainQueueUntil(deadLetterQueueName(g.queueName), 1);
       assert.equal(dead.length, 1, "only the invalid event is dead-lettered");
       assert.match(String(dead[0]!.headers["x-gwsync-reason"]), /revokedToken/);
       assert.equal(dead[0]!.headers[HEADER_BATCH], undefined, "the copy is a single event, not a batch");
@@ -145,7 +145,7 @@ describe("batched runtime events ([gwsync] batch_runtime_events)", () => {
       () => rejected.count >= 1 && g.runtime.revokedTokens.isRevoked(after) !== undefined,
       "rejection, then the next event applied",
     );
-    const dead = await drainQueue(deadLetterQueueName(g.queueName));
+    const dead = await drainQueueUntil(deadLetterQueueName(g.queueName), 1);
     assert.equal(dead.length, 1);
     assert.match(String(dead[0]!.headers["x-gwsync-reason"]), /batch/);
     rejected.stop();

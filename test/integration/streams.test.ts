@@ -6,7 +6,7 @@ import { deadLetterQueueName } from "../../src/amqp/topology.js";
 import { encodeKeyManager, encodeTokenRevocation } from "../../src/events/encode.js";
 import type { Gateway } from "../../src/gateway/gateway.js";
 import { toGatewayApiDto } from "../../src/publisher/artifact-input.js";
-import { drainQueue, publishRaw } from "../harness/broker.js";
+import { drainQueueUntil, publishRaw } from "../harness/broker.js";
 import { authHeader, synapseApi, TestCluster } from "../harness/cluster.js";
 import { CHANGED, counter, waitFor } from "../harness/wait.js";
 
@@ -184,7 +184,7 @@ describe("the four streams: WSO2-compatible, and what every gateway keeps from t
       () => rejected.count >= 4 && g.runtime.revokedTokens.isRevoked(`after-bad-${cluster.id}`) !== undefined && g.runtime.keyManagers.snapshot().length === 1,
       "4 rejections and the valid events applied",
     );
-    const dead = await drainQueue(deadLetterQueueName(g.queueName));
+    const dead = await drainQueueUntil(deadLetterQueueName(g.queueName), 4);
     const streams = dead.map((m) => String(m.headers["x-gwsync-stream"])).sort();
     assert.deepEqual(streams, ["asyncWebhooksData", "keyManager", "notification", "tokenRevocation"]);
     for (const m of dead) assert.ok(String(m.headers["x-gwsync-reason"]).length > 10);
