@@ -11,6 +11,8 @@ import type { Logger } from "../log.js";
 import type { ArtifactStore, OutboxMessage } from "../store/types.js";
 
 export const DEFAULT_OUTBOX_BATCH = 256;
+/** Rounds of rows published and still awaiting their confirms, at most. */
+export const MAX_ROUNDS_IN_FLIGHT = 4;
 /** Rows read per round when runtime events are batched: enough to fill a few batch messages. */
 export const BATCHING_OUTBOX_READ = 2048;
 export const DEFAULT_OUTBOX_POLL_MS = 200;
@@ -84,18 +86,43 @@ export class OutboxDispatcher {
     }
   }
 
+  /**
+   * Pipelined: the next rows are read and published while earlier ones still wait for their confirms
+   * (up to MAX_ROUNDS_IN_FLIGHT rounds), so the broker's confirm latency does not cap the rate
+   * (BENCHMARKS.md, B4). Rows are read after the last one handed out; a failed round rewinds to the
+   * start, so everything unconfirmed is sent again (consumers deduplicate by eventId).
+   */
   async #run(): Promise<void> {
     const pollMs = this.#o.pollMs ?? 200;
+    const rounds = new Set<Promise<void>>();
+    let after = 0;
     while (this.#running) {
-      let sent = 0;
       if (this.#o.publisher.ready) {
+        this.#woken = false;
+        let rows: OutboxMessage[] = [];
         try {
-          sent = await this.#sendBatch();
+          rows = this.#o.store.pendingOutbox(this.#readLimit(), after);
         } catch (err) {
-          this.#o.logger.warn({ err: (err as Error).message }, "outbox publish failed; will retry");
+          this.#o.logger.warn({ err: (err as Error).message }, "outbox read failed; will retry");
+        }
+        if (rows.length > 0) {
+          after = rows[rows.length - 1]!.id;
+          const round: Promise<void> = this.#sendRows(rows)
+            .catch((err: unknown) => {
+              this.#o.logger.warn({ err: (err as Error).message }, "outbox publish failed; will retry");
+              after = 0;
+            })
+            .finally(() => rounds.delete(round));
+          rounds.add(round);
+          if (rounds.size >= MAX_ROUNDS_IN_FLIGHT) await Promise.race(rounds);
+          continue;
+        }
+        if (rounds.size > 0) {
+          await Promise.race(rounds);
+          continue;
         }
       }
-      if (sent > 0 || !this.#running) continue;
+      if (!this.#running) break;
       if (this.#woken && this.#o.publisher.ready) {
         this.#woken = false;
         continue;
@@ -108,15 +135,28 @@ export class OutboxDispatcher {
         };
       });
       this.#wake = undefined;
+      // Nothing in flight: read from the start (rows another process wrote, or a failed round left).
+      if (rounds.size === 0) after = 0;
     }
+    await Promise.allSettled([...rounds]);
   }
 
+  #readLimit(): number {
+    const batching = (this.#o.batchRuntimeEvents ?? 0) > 1;
+    return this.#o.batchSize ?? (batching ? BATCHING_OUTBOX_READ : DEFAULT_OUTBOX_BATCH);
+  }
+
+  /** One round, awaited (flushOnce). */
   async #sendBatch(): Promise<number> {
     this.#woken = false;
-    const batching = (this.#o.batchRuntimeEvents ?? 0) > 1;
-    const limit = this.#o.batchSize ?? (batching ? BATCHING_OUTBOX_READ : DEFAULT_OUTBOX_BATCH);
-    const rows = this.#o.store.pendingOutbox(limit);
+    const rows = this.#o.store.pendingOutbox(this.#readLimit());
     if (rows.length === 0) return 0;
+    await this.#sendRows(rows);
+    return rows.length;
+  }
+
+  /** Publishes rows with confirms, then deletes them; a failure counts an attempt on each and rethrows. */
+  async #sendRows(rows: OutboxMessage[]): Promise<void> {
     const ids = rows.map((r) => r.id);
     // Attempts are counted only when a publish fails: no extra fsynced write on the happy path.
     await this.#o.publisher
@@ -154,7 +194,6 @@ export class OutboxDispatcher {
       });
     this.#o.store.markSent(ids);
     this.#o.onSent?.(rows);
-    return rows.length;
   }
 
   /**

@@ -151,7 +151,7 @@ export interface ArtifactStore {
   /** Whether a change from another region with this origin and origin seq was already stored. */
   hasOriginChange(region: string, originSeq: number): boolean;
   /** Outbox rows not yet confirmed, oldest first. */
-  pendingOutbox(limit: number): OutboxMessage[];
+  pendingOutbox(limit: number, afterId?: number): OutboxMessage[];
   /** Mark rows confirmed by the broker (deleted from the outbox). */
   markSent(ids: number[]): void;
   /**

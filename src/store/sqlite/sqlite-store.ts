@@ -214,11 +214,12 @@ export class SqliteArtifactStore implements ArtifactStore {
     });
   }
 
-  pendingOutbox(limit: number): OutboxMessage[] {
+  /** The oldest `limit` rows, after `afterId` (IDs only grow: AUTOINCREMENT). */
+  pendingOutbox(limit: number, afterId = 0): OutboxMessage[] {
     if (!Number.isSafeInteger(limit) || limit < 1) {
       throw new GwsyncError("GWSYNC_USAGE", `pendingOutbox: limit must be a positive integer, got ${limit}`);
     }
-    const rows = guard(this.file, "pendingOutbox", () => this.#r.pendingOutbox.all(limit));
+    const rows = guard(this.file, "pendingOutbox", () => this.#r.pendingOutbox.all(afterId, limit));
     return rows.map(toOutboxMessage);
   }
 

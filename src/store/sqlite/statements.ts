@@ -99,8 +99,8 @@ export function prepareReads(db: Database.Database) {
     hasLocalChange: db
       .prepare<[number], number>(`SELECT 1 FROM GWSYNC_CHANGELOG WHERE SEQ = ? AND ORIGIN_REGION IS NULL`)
       .pluck(),
-    pendingOutbox: db.prepare<[number], OutboxRow>(
-      `SELECT ID, TOPIC, MESSAGE_ID, BODY, HEADERS, CREATED_AT, ATTEMPTS FROM GWSYNC_OUTBOX ORDER BY ID LIMIT ?`,
+    pendingOutbox: db.prepare<[number, number], OutboxRow>(
+      `SELECT ID, TOPIC, MESSAGE_ID, BODY, HEADERS, CREATED_AT, ATTEMPTS FROM GWSYNC_OUTBOX WHERE ID > ? ORDER BY ID LIMIT ?`,
     ),
     outboxDepth: db.prepare<[], number>(`SELECT COUNT(*) FROM GWSYNC_OUTBOX`).pluck(),
   };
