@@ -5,7 +5,7 @@
  * events it applied. Timestamps come from this process's clock (performance.timeOrigin + now()).
  */
 import { readFileSync } from "node:fs";
-import { writeHeapSnapshot } from "node:v8";
+import { getHeapSpaceStatistics, writeHeapSnapshot } from "node:v8";
 import { loadConfig } from "../../src/config/load-config.js";
 import { Gateway } from "../../src/gateway/gateway.js";
 import { type IpcMessage, send, serve } from "./child-ipc.js";
@@ -123,6 +123,11 @@ async function handle(m: IpcMessage): Promise<void> {
         changes,
         runtimeCount,
         heapUsed: mem.heapUsed,
+        heapTotal: mem.heapTotal,
+        // Committed vs used per V8 space: says whether RSS is live objects or heap kept after garbage.
+        heapSpaces: Object.fromEntries(
+          getHeapSpaceStatistics().map((s) => [s.space_name, { size: s.space_size, used: s.space_used_size }]),
+        ),
         external: mem.external,
         arrayBuffers: mem.arrayBuffers,
         rss: mem.rss,

@@ -40,7 +40,11 @@ export class Reconciler {
   readonly #policy: RetryPolicy;
   readonly #log: Logger;
   readonly #hooks: ReconcilerHooks;
-  /** Highest revision seen per API, including removed ones, so stale events are skipped cheaply. */
+  /**
+   * Highest revision seen per API where the deployer does not already say it: removed APIs, and APIs
+   * whose newer revision had the same content. A deployed API's own revision is read from the deployer,
+   * so 100,000 deployed APIs cost no entry here.
+   */
   readonly #revisions = new Map<string, number>();
   /** One job at a time per API: events, catch-up and startup never apply the same API concurrently. */
   readonly #serial = new KeyedSerializer();
@@ -66,7 +70,6 @@ export class Reconciler {
     this.#policy = o.policy;
     this.#log = o.logger;
     this.#hooks = o.hooks ?? {};
-    for (const api of o.deployer.deployed()) this.#revisions.set(api.apiId, api.revision);
   }
 
   /** The labels of `labels` this gateway serves (set intersection). */
@@ -77,8 +80,7 @@ export class Reconciler {
   /** True when an event of this revision is older than (or equal to) what was already applied. */
   isStale(apiId: string, revision: number | undefined): boolean {
     if (revision === undefined || revision <= 0) return false;
-    const seen = this.#revisions.get(apiId);
-    return seen !== undefined && revision <= seen;
+    return revision <= this.#seenRevision(apiId);
   }
 
   /**
@@ -184,6 +186,10 @@ export class Reconciler {
     const labels = new Set(current?.labels ?? []);
     for (const l of touchedLabels) labels.delete(l);
     for (const l of published) labels.add(l);
+    // A deploy or undeploy that fails half way leaves a partial record (sha256 ""), which no longer
+    // says which revision was applied: keep it here until the change has succeeded.
+    const deployedRevision = this.#deployedRevision(apiId);
+    if (deployedRevision !== undefined) this.#revisions.set(apiId, this.#seenRevision(apiId));
     let outcome: ReconcileOutcome;
     if (labels.size === 0 || !found) {
       if (current && labels.size === 0) {
@@ -200,7 +206,7 @@ export class Reconciler {
       );
       outcome = "deployed";
     }
-    if (found) this.#revisions.set(apiId, Math.max(found.revision, this.#revisions.get(apiId) ?? 0));
+    this.noteRevision(apiId, found?.revision ?? deployedRevision);
     this.#hooks.onApplied?.(outcome, apiId);
     return outcome;
   }
@@ -208,7 +214,19 @@ export class Reconciler {
   /** Note the revision of a remove so older events for the API are skipped. */
   noteRevision(apiId: string, revision: number | undefined): void {
     if (revision === undefined) return;
-    this.#revisions.set(apiId, Math.max(revision, this.#revisions.get(apiId) ?? 0));
+    const seen = Math.max(revision, this.#revisions.get(apiId) ?? 0);
+    if ((this.#deployedRevision(apiId) ?? -1) >= seen) this.#revisions.delete(apiId);
+    else this.#revisions.set(apiId, seen);
+  }
+
+  #seenRevision(apiId: string): number {
+    return Math.max(this.#revisions.get(apiId) ?? 0, this.#deployedRevision(apiId) ?? 0);
+  }
+
+  /** The revision the deployer holds complete; a partial deploy (sha256 "") has not applied its revision. */
+  #deployedRevision(apiId: string): number | undefined {
+    const current = this.#deployer.get(apiId);
+    return current !== undefined && current.sha256 !== "" ? current.revision : undefined;
   }
 
   /**
@@ -240,8 +258,9 @@ export class Reconciler {
           if (r.apiId) listed.add(r.apiId);
           this.#reject(r.apiId, r.reason);
         }
-        const entries = res.items.map((found) => [found.apiId, { found, labels: new Set([label]) }] as const);
-        for (const [id] of entries) listed.add(id);
+        for (const item of res.items) listed.add(item.apiId);
+        const entries: ListingEntry[] = res.items.map((found) => [found.apiId, { found, labels: new Set([label]) }]);
+        res.items.length = 0; // the entries hold the artifacts now, and let go of each once applied
         const total = listed.size + (res.next ? BULK_PAGE_SIZE : 0);
         try {
           await this.#applyListing(entries, labels, counts, signal, (done) => onProgress?.(done, total));
@@ -281,16 +300,19 @@ export class Reconciler {
         await this.#serial.run(api.apiId, () => this.#deployer.undeploy(api.apiId, { deferFlush: true }), {
           supersede: false,
         });
+        this.noteRevision(api.apiId, api.revision);
         removed++;
       }
     }
+    this.#deployer.compact?.();
     await this.#deployer.flush();
     return { head: finalHead, deployed: counts.deployed, removed, total: listed.size };
   }
 
   /** Apply listed artifacts, a few at once: the XML checks of one overlap the fsyncs of another. */
   async #applyListing(
-    entries: readonly (readonly [string, { found: RetrievedArtifact; labels: Set<string> }])[],
+    // Each entry is cleared once taken, so an applied artifact (its XML) is garbage at once, not with its page.
+    entries: ListingEntry[],
     all: readonly string[],
     counts: { deployed: number; done: number },
     signal: AbortSignal | undefined,
@@ -299,7 +321,9 @@ export class Reconciler {
     let next = 0;
     const worker = async () => {
       while (next < entries.length) {
-        const [apiId, { found, labels }] = entries[next++]!;
+        const i = next++;
+        const [apiId, { found, labels }] = entries[i]!;
+        entries[i] = undefined;
         if (signal?.aborted) throw new GwsyncError("GWSYNC_SHUTTING_DOWN", "startup deployment aborted");
         const o = await this.#serial.run(
           apiId,
@@ -377,6 +401,8 @@ export class Reconciler {
     }
   }
 }
+
+type ListingEntry = readonly [string, { found: RetrievedArtifact; labels: Set<string> }] | undefined;
 
 function sameLabels(a: readonly string[], b: ReadonlySet<string>): boolean {
   return a.length === b.size && a.every((l) => b.has(l));

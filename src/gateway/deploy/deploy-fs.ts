@@ -50,17 +50,21 @@ export function isTempName(fileName: string, stem = DEFAULT_TEMP_STEM): boolean 
   return fileName.startsWith(`.${stem}-`) && fileName.endsWith(TEMP_SUFFIX);
 }
 
-/** Creates `file` (it must not exist), writes `content`, fsyncs when asked, closes; the first error wins. */
+/**
+ * Creates `file` (it must not exist), writes `content` (a string, or chunks written one after the other
+ * so a large file never has to be one string), fsyncs when asked, closes; the first error wins.
+ */
 export async function writeNewFile(
   fs: DeployFs,
   file: string,
-  content: string,
+  content: string | Iterable<string>,
   fsync: boolean,
 ): Promise<void> {
   const handle = await fs.open(file, "wx", ARTIFACT_FILE_MODE);
   let failure: unknown;
   try {
-    await handle.writeFile(content, "utf8");
+    // writeFile on an open handle continues at its position: successive calls append.
+    for (const chunk of typeof content === "string" ? [content] : content) await handle.writeFile(chunk, "utf8");
     if (fsync) await handle.sync();
   } catch (err) {
     failure = err;
@@ -96,7 +100,7 @@ export async function unlinkIfPresent(fs: DeployFs, file: string): Promise<void>
 export async function writeFileAtomic(
   fs: DeployFs,
   file: string,
-  content: string,
+  content: string | Iterable<string>,
   fsync: boolean,
 ): Promise<void> {
   const dir = path.dirname(file);

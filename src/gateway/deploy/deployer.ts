@@ -47,6 +47,8 @@ export interface ApiDeployer {
   undeploy(apiId: string, options?: DeployOptions): Promise<void>;
   /** Makes deferred changes durable (directory fsyncs, then the state file). */
   flush(): Promise<void>;
+  /** Packs the per-API bookkeeping densely after a bulk load (memory only; nothing observable changes). */
+  compact?(): void;
   deployed(): DeployedApi[];
   get(apiId: string): DeployedApi | undefined;
 }

@@ -108,6 +108,10 @@ export class FileDeployer implements ApiDeployer {
     return this.registry.get(apiId);
   }
 
+  compact(): void {
+    this.registry.compact();
+  }
+
   async deploy(dto: GatewayApiDto, meta: DeployMeta, options: DeployOptions = {}): Promise<DeployedFile[]> {
     await this.load();
     const files = await this.registry.serialize(dto.apiId, () => this.deployNow(dto, meta));
@@ -215,7 +219,7 @@ export class FileDeployer implements ApiDeployer {
   private recordPartialRename(plan: DeployPlan, renamed: readonly StagedFile[]): void {
     const files = new Map((plan.previous?.files ?? []).map((f) => [f.relPath, f]));
     for (const s of renamed) files.set(s.file.relPath, s.file);
-    this.registry.recordPartial(plan.apiId, { ...plan.record, files: [...files.values()] });
+    this.registry.recordPartial(plan.record, [...files.values()]);
     this.stateDirty = true;
   }
 
@@ -233,7 +237,7 @@ export class FileDeployer implements ApiDeployer {
     }
     if (failure !== undefined) {
       // Still ours: keep them in the record so the next deploy or the undeploy removes them.
-      this.registry.recordPartial(plan.apiId, { ...plan.record, files: [...plan.record.files, ...leftover] });
+      this.registry.recordPartial(plan.record, [...plan.record.files, ...leftover]);
       throw deployError(failure, `API ${plan.apiId} deployed, but removing its old files failed`);
     }
   }
@@ -253,7 +257,7 @@ export class FileDeployer implements ApiDeployer {
     }
     this.stateDirty = true;
     if (failure !== undefined) {
-      this.registry.recordPartial(apiId, { ...record, files: leftover });
+      this.registry.recordPartial(record, leftover);
       throw deployError(failure, `cannot undeploy API ${apiId}`);
     }
     this.registry.remove(apiId);
@@ -309,7 +313,7 @@ export class FileDeployer implements ApiDeployer {
     for (const [i, api] of apis.entries()) {
       const missing = missingCounts[i] ?? 0;
       const restored = this.registry.restore(missing === 0 ? api : { ...api, sha256: "" });
-      if (missing > 0 || restored.files.length !== api.files.length) this.stateDirty = true;
+      if (missing > 0 || restored.relPaths.length !== api.files.length) this.stateDirty = true;
     }
     return this.registry.all();
   }

@@ -41,6 +41,10 @@ export class MemoryDeployer implements ApiDeployer {
     return this.registry.get(apiId);
   }
 
+  compact(): void {
+    this.registry.compact();
+  }
+
   /** The deployed content at `relPath` (e.g. "api/admin--PizzaShackAPI_v1.0.0.xml"); undefined without keepContent. */
   content(relPath: string): string | undefined {
     return this.contents.get(relPath);

@@ -1,0 +1,65 @@
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import { sha256Hex } from "../../src/artifacts/digest.js";
+import type { GatewayApiDto } from "../../src/artifacts/types.js";
+import { silentLogger } from "../../src/log.js";
+import { MemoryDeployer } from "../../src/gateway/deploy/memory-deployer.js";
+import { Reconciler } from "../../src/gateway/reconciler.js";
+import type { ArtifactRetriever, RetrievedArtifact } from "../../src/gateway/retriever.js";
+
+const LABEL = "Default";
+
+function artifact(name: string, revision: number): RetrievedArtifact {
+  const dto: GatewayApiDto = {
+    name,
+    version: "1.0.0",
+    provider: "admin",
+    tenantDomain: "carbon.super",
+    apiId: `id-${name}`,
+    apiDefinition: `<api name="admin--${name}" context="/${name}" version="1.0.0"><!-- r${revision} --></api>`,
+  };
+  return { apiId: dto.apiId, label: LABEL, dto, revision, sha256: sha256Hex(JSON.stringify(dto)), seq: revision };
+}
+
+/** A control plane holding `published` (apiId → artifact), answering in pages of two. */
+function retriever(published: Map<string, RetrievedArtifact>): ArtifactRetriever {
+  const sorted = () => [...published.values()].sort((a, b) => a.apiId.localeCompare(b.apiId));
+  return {
+    retrieveArtifact: async (apiId) => published.get(apiId),
+    retrieveAllArtifacts: async () => ({ items: sorted(), head: 100 }),
+    retrieveArtifactPage: async (_label, after, _limit) => {
+      const rest = sorted().filter((a) => after === undefined || a.apiId > after);
+      const items = rest.slice(0, 2);
+      return rest.length > 2 ? { items, head: 100, next: items[1]!.apiId } : { items, head: 100 };
+    },
+    changesSince: async () => ({ head: 100, changes: [] }),
+  };
+}
+
+describe("Reconciler revisions", () => {
+  test("a deployed API's revision comes from the deployer; a removed one's is still remembered", async () => {
+    const published = new Map(["A", "B", "C"].map((n, i) => [`id-${n}`, artifact(n, i + 3)]));
+    const deployer = new MemoryDeployer({ keepContent: false });
+    const reconciler = new Reconciler({
+      labels: [LABEL],
+      retriever: retriever(published),
+      deployer,
+      policy: { retries: 0, minTimeoutMs: 1, factor: 1, maxTimeoutMs: 1 },
+      logger: silentLogger,
+    });
+    const loaded = await reconciler.bulkLoad();
+    assert.equal(loaded.deployed, 3);
+    assert.equal(reconciler.isStale("id-A", 3), true);
+    assert.equal(reconciler.isStale("id-A", 4), false);
+    assert.equal(reconciler.isStale("id-C", 5), true);
+
+    published.delete("id-B");
+    assert.equal(await reconciler.reconcile("id-B", [LABEL]), "removed");
+    assert.equal(deployer.get("id-B"), undefined);
+    assert.equal(reconciler.isStale("id-B", 4), true, "the removed revision is remembered");
+    assert.equal(reconciler.isStale("id-B", 5), false);
+
+    reconciler.noteRevision("id-C", 9);
+    assert.equal(reconciler.isStale("id-C", 9), true, "a noted revision above the deployed one counts");
+  });
+});
