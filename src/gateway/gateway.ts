@@ -163,7 +163,7 @@ export class Gateway {
     await this.deployer.load();
     const report = this.runtime.load();
     this.log.info({ runtime: report }, "runtime state loaded");
-    this.metrics.deployedApis.set(this.deployer.deployed().length);
+    this.metrics.deployedApis.set(this.deployer.size);
     if (this.#options.http !== false) await this.#startHttp();
     this.#startBroker();
     const load = this.#startupDeploy().finally(() => this.#startConsuming());
@@ -269,7 +269,7 @@ export class Gateway {
       const r = await this.reconciler.bulkLoad(this.#shutdown.signal, this.#options.onStartupProgress);
       this.#watermark = Math.max(this.#watermark, r.head);
       this.metrics.appliedSeq.set(this.#watermark);
-      this.metrics.deployedApis.set(this.deployer.deployed().length);
+      this.metrics.deployedApis.set(this.deployer.size);
       this.#startup = { phase: "done", deployed: r.deployed, total: r.total, ms: Date.now() - started };
       this.#staleRounds = 0;
       this.events.emit("startup", this.#startup);
@@ -280,7 +280,7 @@ export class Gateway {
       this.#startup = { phase: "stale", error: message };
       this.events.emit("startup", this.#startup);
       this.log.error(
-        { err: message, deployed: this.deployer.deployed().length },
+        { err: message, deployed: this.deployer.size },
         "control plane unreachable after the retries: serving last-known-good and retrying in the background",
       );
       this.#retryStartupInBackground();
@@ -323,7 +323,7 @@ export class Gateway {
       region: g.region,
       labels: this.config.gateway.gatewayLabels,
       appliedSeq: this.#watermark,
-      deployed: this.deployer.deployed().length,
+      deployed: this.deployer.size,
       version: GWSYNC_VERSION,
       status: !this.ready ? "starting" : this.#startup.phase === "stale" ? "stale" : "ready",
       intervalMs: g.heartbeatIntervalMs,
@@ -487,7 +487,7 @@ export class Gateway {
       if (p.action === "remove") this.reconciler.noteRevision(p.apiUuid, revision);
       if (outcome === "deployed" || outcome === "removed") {
         this.metrics.eventsApplied.inc({ stream });
-        this.metrics.deployedApis.set(this.deployer.deployed().length);
+        this.metrics.deployedApis.set(this.deployer.size);
         const ts = msg.properties.timestamp;
         if (typeof ts === "number" && ts > 0)
           this.metrics.publishToDeployed.observe(Math.max(0, Date.now() - ts) / 1000);

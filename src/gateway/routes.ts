@@ -13,7 +13,7 @@ export function registerGatewayRoutes(app: FastifyInstance, gw: Gateway): void {
       status: !gw.ready ? "starting" : s.phase === "stale" ? "stale" : "ready",
       mode,
       startup: s.phase,
-      deployed: gw.deployer.deployed().length,
+      deployed: gw.deployer.size,
       broker: gw.brokerStatus.state,
       ...(s.phase === "stale" ? { error: s.error } : {}),
     };

@@ -78,6 +78,9 @@ function spyDeployer(inner: FileDeployer, errors: EventEmitter & { inFlight?: nu
     undeploy: (id, options) => inner.undeploy(id, options),
     flush: () => inner.flush(),
     deployed: () => inner.deployed(),
+    get size() {
+      return inner.size;
+    },
     get: (id) => inner.get(id),
   };
 }

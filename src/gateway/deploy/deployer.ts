@@ -50,5 +50,7 @@ export interface ApiDeployer {
   /** Packs the per-API bookkeeping densely after a bulk load (memory only; nothing observable changes). */
   compact?(): void;
   deployed(): DeployedApi[];
+  /** How many APIs are deployed, without listing them (metrics after every event: O(1), not O(APIs)). */
+  readonly size: number;
   get(apiId: string): DeployedApi | undefined;
 }

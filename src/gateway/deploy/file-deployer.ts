@@ -104,6 +104,10 @@ export class FileDeployer implements ApiDeployer {
     return this.registry.all();
   }
 
+  get size(): number {
+    return this.registry.size;
+  }
+
   get(apiId: string): DeployedApi | undefined {
     return this.registry.get(apiId);
   }

@@ -37,6 +37,10 @@ export class MemoryDeployer implements ApiDeployer {
     return this.registry.all();
   }
 
+  get size(): number {
+    return this.registry.size;
+  }
+
   get(apiId: string): DeployedApi | undefined {
     return this.registry.get(apiId);
   }
