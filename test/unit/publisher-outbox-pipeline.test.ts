@@ -1,0 +1,120 @@
+import assert from "node:assert/strict";
+import { EventEmitter } from "node:events";
+import { describe, test } from "node:test";
+import type { ConfirmPublisher, OutgoingMessage } from "../../src/amqp/confirm-publisher.js";
+import { silentLogger } from "../../src/log.js";
+import { MAX_ROUNDS_IN_FLIGHT, OutboxDispatcher } from "../../src/publisher/outbox-dispatcher.js";
+import type { ArtifactStore, OutboxMessage } from "../../src/store/types.js";
+
+/** An in-memory outbox with the store's contract: rows in id order, read after an id, deleted when sent. */
+function fakeStore(count: number) {
+  let rows: OutboxMessage[] = Array.from({ length: count }, (_, i) => ({
+    id: i + 1,
+    topic: "notification",
+    messageId: `m${i + 1}`,
+    body: Buffer.from(`{"n":${i + 1}}`),
+    headers: {},
+    createdAt: 1,
+    attempts: 0,
+  }));
+  const store = {
+    pendingOutbox: (limit: number, afterId = 0) => rows.filter((r) => r.id > afterId).slice(0, limit),
+    markSent: (ids: number[]) => {
+      rows = rows.filter((r) => !ids.includes(r.id));
+    },
+    recordAttempt: () => undefined,
+    outboxDepth: () => rows.length,
+  } as unknown as ArtifactStore;
+  return { store, left: () => rows.map((r) => r.messageId) };
+}
+
+/** A broker whose confirms the test releases (or fails) round by round. */
+function heldPublisher() {
+  const rounds: { messages: OutgoingMessage[]; confirm: () => void; fail: (e: Error) => void }[] = [];
+  const events = new EventEmitter();
+  const publisher = {
+    ready: true,
+    publishAll: (messages: OutgoingMessage[]) =>
+      new Promise<void>((resolve, reject) => {
+        rounds.push({ messages, confirm: resolve, fail: reject });
+        events.emit("round");
+      }),
+  } as unknown as ConfirmPublisher;
+  const roundCount = (n: number) =>
+    new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new Error(`only ${rounds.length} of ${n} rounds published`)),
+        5000,
+      );
+      const check = () => {
+        if (rounds.length >= n) {
+          clearTimeout(timer);
+          events.off("round", check);
+          resolve();
+        }
+      };
+      events.on("round", check);
+      check();
+    });
+  return { publisher, rounds, roundCount };
+}
+
+const ids = (r: { messages: OutgoingMessage[] }) => r.messages.map((m) => m.options.messageId);
+
+describe("OutboxDispatcher pipelining", () => {
+  test("publishes the next rows while earlier ones wait for their confirms, up to the round limit", async () => {
+    const { store, left } = fakeStore(10);
+    const { publisher, rounds, roundCount } = heldPublisher();
+    const d = new OutboxDispatcher({
+      store,
+      publisher,
+      exchange: "x",
+      logger: silentLogger,
+      batchSize: 2,
+      pollMs: 10_000,
+    });
+    d.start();
+    await roundCount(MAX_ROUNDS_IN_FLIGHT);
+    // Nothing confirmed yet, and no fifth round: the window is full.
+    assert.equal(rounds.length, MAX_ROUNDS_IN_FLIGHT);
+    assert.deepEqual(rounds.map(ids), [
+      ["m1", "m2"],
+      ["m3", "m4"],
+      ["m5", "m6"],
+      ["m7", "m8"],
+    ]);
+    assert.equal(left().length, 10, "nothing is deleted before its confirm");
+    rounds[0]!.confirm();
+    await roundCount(MAX_ROUNDS_IN_FLIGHT + 1);
+    assert.deepEqual(ids(rounds[4]!), ["m9", "m10"]);
+    assert.deepEqual(left().slice(0, 2), ["m3", "m4"], "a confirmed round is deleted");
+    for (const r of rounds.slice(1)) r.confirm();
+    await d.stop(1000);
+    assert.deepEqual(left(), []);
+  });
+
+  test("a failed round rewinds: every row not yet confirmed is published again", async () => {
+    const { store, left } = fakeStore(6);
+    const { publisher, rounds, roundCount } = heldPublisher();
+    const d = new OutboxDispatcher({
+      store,
+      publisher,
+      exchange: "x",
+      logger: silentLogger,
+      batchSize: 2,
+      pollMs: 10,
+    });
+    d.start();
+    await roundCount(3);
+    rounds[0]!.confirm();
+    rounds[1]!.fail(new Error("channel closed"));
+    rounds[2]!.fail(new Error("channel closed"));
+    // After the failures the dispatcher reads from the start again: m3..m6 go out once more.
+    await roundCount(5);
+    const resent = rounds.slice(3).flatMap(ids);
+    assert.deepEqual(resent.slice(0, 4), ["m3", "m4", "m5", "m6"]);
+    for (const r of rounds.slice(3)) r.confirm();
+    await d.stop(1000);
+    assert.deepEqual(left(), [], "everything confirmed in the end, nothing lost");
+  });
+});
