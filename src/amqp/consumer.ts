@@ -1,4 +1,4 @@
-import type { Channel, ConsumeMessage } from "amqplib";
+import type { Channel, ConsumeMessage, Options } from "amqplib";
 import { HEADER_BATCH } from "../events/batch.js";
 import { CONTENT_TYPE_JSON } from "../events/topics.js";
 import type { Logger } from "../log.js";
@@ -97,16 +97,11 @@ export class QueueConsumer {
       return;
     }
     const p = msg.properties;
-    ch.sendToQueue(dlq, msg.content, {
-      persistent: true,
+    this.#sendCopy(ch, dlq, msg, msg.content, reason, {
       ...(p.contentType ? { contentType: p.contentType } : {}),
       ...(p.messageId ? { messageId: p.messageId } : {}),
       ...(typeof p.timestamp === "number" ? { timestamp: p.timestamp } : {}),
-      headers: {
-        ...(msg.properties.headers ?? {}),
-        [HEADER_REJECT_REASON]: reason.slice(0, MAX_REASON_LENGTH),
-        "x-gwsync-stream": msg.fields.routingKey,
-      },
+      headers: p.headers ?? {},
     });
     ch.ack(msg);
   }
@@ -123,14 +118,29 @@ export class QueueConsumer {
       return;
     }
     const { [HEADER_BATCH]: _count, ...headers } = msg.properties.headers ?? {};
-    ch.sendToQueue(dlq, part.body, {
-      persistent: true,
+    this.#sendCopy(ch, dlq, msg, part.body, part.reason, {
       contentType: CONTENT_TYPE_JSON,
       messageId: part.messageId,
       timestamp: part.timestamp,
+      headers,
+    });
+  }
+
+  /** Publishes `body` to the dead-letter queue, its reason and stream added to `props.headers`. */
+  #sendCopy(
+    ch: Channel,
+    dlq: string,
+    msg: ConsumeMessage,
+    body: Buffer,
+    reason: string,
+    props: Options.Publish & { headers: Record<string, unknown> },
+  ): void {
+    ch.sendToQueue(dlq, body, {
+      ...props,
+      persistent: true,
       headers: {
-        ...headers,
-        [HEADER_REJECT_REASON]: part.reason.slice(0, MAX_REASON_LENGTH),
+        ...props.headers,
+        [HEADER_REJECT_REASON]: reason.slice(0, MAX_REASON_LENGTH),
         "x-gwsync-stream": msg.fields.routingKey,
       },
     });

@@ -1,8 +1,7 @@
 import { z } from "zod";
-import { DEFAULT_MAX_EVENT_BYTES, decodeEventValue } from "./decode.js";
+import { decodeEventValue, parseBody, tooLarge } from "./decode.js";
 import { isTopic, type Topic } from "./topics.js";
 import type { DecodeResult } from "./types.js";
-import { decodeUtf8, parseJson } from "./wire-json.js";
 import { zodReason } from "./zod-reason.js";
 
 /**
@@ -100,21 +99,13 @@ export function decodeBatch(
   options: { maxBytes?: number } = {},
 ): BatchDecodeResult {
   try {
-    const maxBytes = options.maxBytes ?? DEFAULT_MAX_EVENT_BYTES;
-    if (body.length > maxBytes) {
-      return {
-        ok: false,
-        code: "GWSYNC_EVENT_TOO_LARGE",
-        reason: `${topic.slice(0, 64)} batch: body is ${body.length} bytes, over the ${maxBytes}-byte limit`,
-      };
-    }
+    const large = tooLarge(body, `${topic.slice(0, 64)} batch`, options.maxBytes);
+    if (large) return large;
     if (!isTopic(topic) || !isBatchable(topic)) {
       return invalid(`routing key ${JSON.stringify(topic.slice(0, 64))} cannot carry a gwsync batch`);
     }
-    const text = decodeUtf8(body);
-    if (text === undefined) return invalid(`${topic} batch: body is not valid UTF-8`);
-    const json = parseJson(text);
-    if (!json.ok) return invalid(`${topic} batch: body is not valid JSON`);
+    const json = parseBody(body, `${topic} batch`);
+    if (!json.ok) return json;
     const batch = batchSchema.safeParse(json.value);
     if (!batch.success) return invalid(`${topic} batch: ${zodReason(batch.error, "(batch)")}`);
     const parts = batch.data.events.map((e): DecodedPart => {

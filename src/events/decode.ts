@@ -47,22 +47,13 @@ const envelopeSchema = z.looseObject({
 export function decodeEvent(topic: string, body: Buffer, options: DecodeOptions = {}): DecodeResult {
   const name = isTopic(topic) ? topic : "event";
   try {
-    const maxBytes = options.maxBytes ?? DEFAULT_MAX_EVENT_BYTES;
-    if (body.length > maxBytes) {
-      return {
-        ok: false,
-        code: "GWSYNC_EVENT_TOO_LARGE",
-        reason: `${name}: body is ${body.length} bytes, over the ${maxBytes}-byte limit`,
-      };
-    }
+    const large = tooLarge(body, name, options.maxBytes);
+    if (large) return large;
     if (!isTopic(topic)) {
       return invalid(`routing key ${JSON.stringify(topic.slice(0, 64))} is not one of the gwsync streams`);
     }
-    const text = decodeUtf8(body);
-    if (text === undefined) return invalid(`${topic}: body is not valid UTF-8`);
-    const json = parseJson(text);
-    if (!json.ok) return invalid(`${topic}: body is not valid JSON`);
-    return decodeValue(topic, json.value, options.messageId);
+    const json = parseBody(body, topic);
+    return json.ok ? decodeValue(topic, json.value, options.messageId) : json;
   } catch (err) {
     // Last line of defence: a decoder bug must dead-letter one message, never stop the consumer.
     return invalid(`${name}: could not be decoded (${err instanceof Error ? err.name : "unknown error"})`);
@@ -86,6 +77,33 @@ function decodeValue(topic: Topic, value: unknown, messageId: string | undefined
   const payload = payloadDataOf(value);
   const decoded = payload.ok ? decodePayload(topic, payload.value, messageId) : payload;
   return decoded.ok ? { ok: true, event: decoded.value } : invalid(`${topic}: ${decoded.reason}`);
+}
+
+type DecodeFailure = Extract<DecodeResult, { ok: false }>;
+
+/** The size cap every body is held to before it is parsed; `what` starts the reason. */
+export function tooLarge(
+  body: Buffer,
+  what: string,
+  maxBytes = DEFAULT_MAX_EVENT_BYTES,
+): DecodeFailure | undefined {
+  if (body.length <= maxBytes) return undefined;
+  return {
+    ok: false,
+    code: "GWSYNC_EVENT_TOO_LARGE",
+    reason: `${what}: body is ${body.length} bytes, over the ${maxBytes}-byte limit`,
+  };
+}
+
+/** A body as UTF-8 JSON, or why it is not; `what` starts the reason. */
+export function parseBody(body: Buffer, what: string): { ok: true; value: unknown } | DecodeFailure {
+  const text = decodeUtf8(body);
+  if (text === undefined)
+    return { ok: false, code: "GWSYNC_EVENT_INVALID", reason: `${what}: body is not valid UTF-8` };
+  const json = parseJson(text);
+  return json.ok
+    ? json
+    : { ok: false, code: "GWSYNC_EVENT_INVALID", reason: `${what}: body is not valid JSON` };
 }
 
 function invalid(reason: string): DecodeResult {

@@ -386,13 +386,22 @@ export class Gateway {
     if (event.topic === "notification" && event.payload.kind === "gateway") {
       return this.#handleGatewayEvent(event, event.payload, msg);
     }
-    const result = this.runtime.apply(event);
-    // Ack only once the change is on disk (one fsync serves every event of the batch).
-    if (result === "applied") await this.#durable.durable();
-    if (result === "applied") this.metrics.eventsApplied.inc({ stream });
-    else this.metrics.eventsSkipped.inc({ stream, why: result });
-    this.events.emit("runtime", stream, result);
+    await this.#applyRuntime(stream, [event]);
     return ACK;
+  }
+
+  /**
+   * Applies runtime-stream events and returns once they are on disk: one fsync (shared with every
+   * delivery being handled now) for all of them, so the caller may ack.
+   */
+  async #applyRuntime(stream: string, events: readonly InboundEvent[]): Promise<void> {
+    const results = events.map((e) => this.runtime.apply(e));
+    if (results.includes("applied")) await this.#durable.durable();
+    for (const result of results) {
+      if (result === "applied") this.metrics.eventsApplied.inc({ stream });
+      else this.metrics.eventsSkipped.inc({ stream, why: result });
+      this.events.emit("runtime", stream, result);
+    }
   }
 
   /**
@@ -409,7 +418,7 @@ export class Gateway {
     }
     await this.#waitForEventTime(msg);
     const deadLetters: DeadLetterPart[] = [];
-    const results: string[] = [];
+    const events: InboundEvent[] = [];
     for (const part of batch.parts) {
       this.metrics.eventsReceived.inc({ stream });
       if (!part.result.ok) {
@@ -422,14 +431,9 @@ export class Gateway {
         });
         continue;
       }
-      results.push(this.runtime.apply(part.result.event));
+      events.push(part.result.event);
     }
-    if (results.includes("applied")) await this.#durable.durable();
-    for (const result of results) {
-      if (result === "applied") this.metrics.eventsApplied.inc({ stream });
-      else this.metrics.eventsSkipped.inc({ stream, why: result });
-      this.events.emit("runtime", stream, result);
-    }
+    await this.#applyRuntime(stream, events);
     return deadLetters.length > 0 ? { kind: "ack", deadLetters } : ACK;
   }
 

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import type { GatewayApiDto } from "../artifacts/types.js";
+import type { GwsyncConfig } from "../config/types.js";
 import { GwsyncError } from "../errors.js";
 import {
   deployApiEvent,
@@ -37,6 +38,11 @@ function apiContext(dto: GatewayApiDto): string {
 }
 
 /** DEPLOY_API_IN_GATEWAY / REMOVE_API_FROM_GATEWAY in WSO2's 4.x envelope, with gwsync's facts in headers. */
+/** A publisher's publish_directly_to_gateway, as buildGatewayEvent's `inlineArtifact` option. */
+export function inlineArtifactOption(config: GwsyncConfig): { maxBytes: number } | undefined {
+  return config.publisher.publishDirectlyToGateway ? { maxBytes: config.gwsync.maxInlineArtifactBytes } : undefined;
+}
+
 export function buildGatewayEvent(o: {
   action: "deploy" | "remove";
   dto: GatewayApiDto;
@@ -46,7 +52,7 @@ export function buildGatewayEvent(o: {
   originSeq?: number;
   originRegion?: string;
   hops?: number;
-  /** publish_directly_to_gateway: carry the artifact when it fits. */
+  /** publish_directly_to_gateway: a deploy carries the artifact when it fits (see inlineArtifactOption). */
   inlineArtifact?: { maxBytes: number } | undefined;
 }): NewOutboxMessage {
   const { dto, result } = o;
@@ -60,7 +66,7 @@ export function buildGatewayEvent(o: {
     tenantDomain: dto.tenantDomain,
   };
   let artifact: Record<string, unknown> | undefined;
-  if (o.inlineArtifact && Buffer.byteLength(JSON.stringify(dto)) <= o.inlineArtifact.maxBytes) {
+  if (o.action === "deploy" && o.inlineArtifact && Buffer.byteLength(JSON.stringify(dto)) <= o.inlineArtifact.maxBytes) {
     artifact = dto as Record<string, unknown>;
   }
   const inner = o.action === "deploy" ? deployApiEvent({ ...params, ...(artifact ? { artifact } : {}) }) : removeApiEvent(params);

@@ -12,7 +12,7 @@ import { type Logger, silentLogger } from "../log.js";
 import { openStore } from "../store/open-store.js";
 import type { ArtifactStore, NewOutboxMessage, SaveArtifactResult } from "../store/types.js";
 import { type ArtifactInput, normalizeLabels, toGatewayApiDto } from "./artifact-input.js";
-import { buildGatewayEvent, type StreamEvent, buildStreamEvent } from "./events-out.js";
+import { buildGatewayEvent, type StreamEvent, buildStreamEvent, inlineArtifactOption } from "./events-out.js";
 import { OutboxDispatcher } from "./outbox-dispatcher.js";
 
 export interface DeployResult {
@@ -201,10 +201,7 @@ export class Publisher {
       labels,
       result: r,
       region: this.config.gwsync.region,
-      inlineArtifact:
-        action === "deploy" && this.config.publisher.publishDirectlyToGateway
-          ? { maxBytes: this.config.gwsync.maxInlineArtifactBytes }
-          : undefined,
+      inlineArtifact: inlineArtifactOption(this.config),
     });
   }
 

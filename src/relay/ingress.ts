@@ -9,7 +9,7 @@ import { parseGatewayApiDto, sha256Hex, validateDto } from "../artifacts/gateway
 import { DEFAULT_REGION } from "../config/defaults.js";
 import { GwsyncError, isGwsyncError } from "../errors.js";
 import type { Logger } from "../log.js";
-import { buildGatewayEvent } from "../publisher/events-out.js";
+import { buildGatewayEvent, inlineArtifactOption } from "../publisher/events-out.js";
 import type { Publisher } from "../publisher/publisher.js";
 import { decodeRegionSync, type RegionSyncChange, type RegionSyncMessage } from "./region-sync.js";
 import { readRelayFacts } from "./relay-headers.js";
@@ -157,10 +157,7 @@ export class RegionIngress {
             originSeq: c.originSeq,
             hops,
             // This region's publish_directly_to_gateway holds for relayed artifacts too.
-            inlineArtifact:
-              action === "deploy" && this.#o.publisher.config.publisher.publishDirectlyToGateway
-                ? { maxBytes: this.#o.publisher.config.gwsync.maxInlineArtifactBytes }
-                : undefined,
+            inlineArtifact: inlineArtifactOption(this.#o.publisher.config),
           }),
         ],
       );
