@@ -126,7 +126,11 @@ export class Gateway {
           this.events.emit("fetch-retry", err, attempt);
         },
         onApplied: (outcome, apiId) => {
-          if (outcome === "deployed" || outcome === "removed") this.metrics.artifactsApplied.inc({ outcome });
+          if (outcome === "deployed" || outcome === "removed") {
+            this.metrics.artifactsApplied.inc({ outcome });
+            // Whichever path applied it (event, catch-up or startup), the gauge follows the deployer.
+            this.metrics.deployedApis.set(this.deployer.size);
+          }
           this.events.emit("applied", outcome, apiId);
         },
         onRejected: (apiId, reason) => {
@@ -491,7 +495,6 @@ export class Gateway {
       if (p.action === "remove") this.reconciler.noteRevision(p.apiUuid, revision);
       if (outcome === "deployed" || outcome === "removed") {
         this.metrics.eventsApplied.inc({ stream });
-        this.metrics.deployedApis.set(this.deployer.size);
         const ts = msg.properties.timestamp;
         if (typeof ts === "number" && ts > 0)
           this.metrics.publishToDeployed.observe(Math.max(0, Date.now() - ts) / 1000);

@@ -65,6 +65,7 @@ describe("catch-up by changelog sequence", () => {
     const changed = [ids[0]!, ids[1]!, ids[2]!, ids[3]!, ids[4]!];
     for (let i = 0; i < changed.length; i++) pub.deployApi(tinyApi(`Api${i}`, 2), [LABEL]);
     const added = pub.deployApi(tinyApi("AddedWhileAway", 1), [LABEL]).apiId;
+    const added2 = pub.deployApi(tinyApi("AddedWhileAway2", 1), [LABEL]).apiId;
     const removed = ids[APIS - 1]!;
     pub.removeApi(removed, [LABEL]);
     await pollUntil(() => pub.store.outboxDepth() === 0, "the events to reach the broker");
@@ -80,11 +81,14 @@ describe("catch-up by changelog sequence", () => {
     assert.ok(a.changes >= 1, "the changelog was read");
     assert.deepEqual(
       [...a.fetched].sort(),
-      [...changed, added, removed].sort(),
+      [...changed, added, added2, removed].sort(),
       "fetched exactly the changed APIs",
     );
-    assert.equal(deployed.count, changed.length + 1);
+    assert.equal(deployed.count, changed.length + 2);
     assert.equal(removedCount.count, 1);
+    // The gauge follows deploys and removals made by the catch-up, not only those made by events.
+    assert.equal(gw.deployer.size, APIS + 1);
+    assert.equal((await gw.metrics.deployedApis.get()).values[0]?.value, APIS + 1);
     assertClean(world.judge("gw"));
   });
 

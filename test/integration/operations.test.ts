@@ -2,8 +2,8 @@ import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { promisify } from "node:util";
 import { after, before, describe, test } from "node:test";
+import { promisify } from "node:util";
 import { Gateway } from "../../src/gateway/gateway.js";
 import { authHeader, synapseApi, TestCluster } from "../harness/cluster.js";
 import { CHANGED, counter, waitFor } from "../harness/wait.js";
@@ -34,23 +34,40 @@ describe("operations: metrics, heartbeats and gwsync status, broker failover", (
     for (let i = 0; i < 5; i++) ids.push(pub.deployApi(synapseApi({ name: `M${i}` }), ["O"]).apiId);
     pub.deployApi(synapseApi({ name: "Other1" }), ["elsewhere"]);
     pub.deployApi(synapseApi({ name: "Other2" }), ["elsewhere"]);
-    const handled = () => Number(/gwsync_events_received_total\{[^}]*stream="notification"[^}]*\} (\d+)/.exec(lastText)?.[1] ?? 0);
+    const handled = () =>
+      Number(
+        /gwsync_events_received_total\{[^}]*stream="notification"[^}]*\} (\d+)/.exec(lastText)?.[1] ?? 0,
+      );
     let lastText = "";
-    await waitFor(gw.events, CHANGED, async () => {
-      lastText = await gw.metrics.text();
-      return deploys.count >= 5 && ids.every((id) => gw.deployer.get(id)) && handled() >= 7;
-    }, "7 notifications handled");
+    await waitFor(
+      gw.events,
+      CHANGED,
+      async () => {
+        lastText = await gw.metrics.text();
+        return deploys.count >= 5 && ids.every((id) => gw.deployer.get(id)) && handled() >= 7;
+      },
+      "7 notifications handled",
+    );
     assert.equal(deploys.count, 5, "each API deployed exactly once");
     const res = await fetch(`${gw.httpUrl}/metrics`, { headers: { authorization: authHeader() } });
     const text = await res.text();
     assert.match(text, /gwsync_events_received_total\{[^}]*stream="notification"[^}]*\} 7\b/);
     // Each of the 5 deploys is applied once, whether its event or a catch-up got there first.
     assert.match(text, /gwsync_artifacts_applied_total\{outcome="deployed"[^}]*\} 5\b/);
-    assert.match(text, /gwsync_events_skipped_total\{[^}]*stream="notification",why="other-labels"[^}]*\} 2\b/);
+    assert.match(
+      text,
+      /gwsync_events_skipped_total\{[^}]*stream="notification",why="other-labels"[^}]*\} 2\b/,
+    );
     assert.match(text, /gwsync_publish_to_deployed_seconds_count\{[^}]*\} [1-5]\b/);
+    // Latency is observed for each deploy its event applied (a catch-up carries no publish time).
+    const applied = /gwsync_events_applied_total\{[^}]*stream="notification"[^}]*\} (\d+)/.exec(text)?.[1];
+    const observed = /gwsync_publish_to_deployed_seconds_count\{[^}]*\} (\d+)/.exec(text)?.[1];
+    assert.equal(observed, applied, "one latency observation per event-applied deploy");
     assert.match(text, /gwsync_broker_connected\{[^}]*\} 1\b/);
     assert.match(text, /gwsync_deployed_apis\{[^}]*\} 5\b/);
-    const pm = await (await fetch(`${cluster.publisher!.httpUrl}/metrics`, { headers: { authorization: authHeader() } })).text();
+    const pm = await (
+      await fetch(`${cluster.publisher!.httpUrl}/metrics`, { headers: { authorization: authHeader() } })
+    ).text();
     assert.match(pm, /gwsync_events_published_total\{[^}]*stream="notification"[^}]*\} 7\b/);
     assert.match(pm, /gwsync_outbox_depth\{[^}]*\} 0\b/);
   });
@@ -68,10 +85,16 @@ describe("operations: metrics, heartbeats and gwsync status, broker failover", (
     await gB.start();
     const idA = gA.config.gwsync.nodeId;
     const idB = gB.config.gwsync.nodeId;
-    const beats = (id: string) => counter(pub.events, "heartbeat", (hb) => (hb as { nodeId: string }).nodeId === id);
+    const beats = (id: string) =>
+      counter(pub.events, "heartbeat", (hb) => (hb as { nodeId: string }).nodeId === id);
     const a1 = beats(idA);
     const b1 = beats(idB);
-    await waitFor(pub.events, "heartbeat", () => a1.count >= 2 && b1.count >= 2, "heartbeats from both gateways");
+    await waitFor(
+      pub.events,
+      "heartbeat",
+      () => a1.count >= 2 && b1.count >= 2,
+      "heartbeats from both gateways",
+    );
     const configFile = join(cluster.root, "status.toml");
     writeFileSync(
       configFile,
@@ -109,7 +132,13 @@ describe("operations: metrics, heartbeats and gwsync status, broker failover", (
     const gw = new Gateway({ config: cfg });
     const t0 = Date.now();
     await gw.start();
-    await waitFor(gw.events, "broker", () => gw.brokerStatus.state === "connected", "failover to the second broker", 15_000);
+    await waitFor(
+      gw.events,
+      "broker",
+      () => gw.brokerStatus.state === "connected",
+      "failover to the second broker",
+      15_000,
+    );
     const status = gw.brokerStatus;
     assert.equal(status.state, "connected");
     assert.match("broker" in status ? status.broker : "", /:5672/);
@@ -117,4 +146,3 @@ describe("operations: metrics, heartbeats and gwsync status, broker failover", (
     await gw.close();
   });
 });
-
