@@ -3,6 +3,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import amqp, { type ChannelModel, type ConfirmChannel } from "amqplib";
+import { gatewayQueueNames } from "../../src/amqp/topology.js";
 import { loadConfig } from "../../src/config/load-config.js";
 import { PublisherService } from "../../src/publisher/service.js";
 import { type BenchChild, spawnChild, stopAll } from "./children.js";
@@ -179,8 +180,7 @@ password = ${q(HTTP_PASSWORD)}
     const file = join(this.root, `${spec.name}.toml`);
     writeFileSync(file, this.gatewayToml(spec));
     const nodeId = this.gatewayNodeId(spec.name);
-    this.queues.add(`gwsync.gateway.${nodeId}`);
-    this.queues.add(`gwsync.gateway.${nodeId}.dead-letter`);
+    for (const queue of Object.values(gatewayQueueNames(nodeId))) this.queues.add(queue);
     const child = await spawnChild(
       spec.name,
       "gateway-proc",

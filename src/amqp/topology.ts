@@ -6,11 +6,31 @@ export const DEFAULT_QUEUE_EXPIRES_MS = 14 * 24 * 60 * 60 * 1000;
 export const DEFAULT_QUEUE_MAX_LENGTH = 1_000_000;
 export const DEAD_LETTER_MAX_LENGTH = 100_000;
 
+/**
+ * A gateway's queues: one for the artifact stream, one for the runtime-state streams (consumed on
+ * its own channel, so revocations never wait behind deploy events retrying their fetches), and one
+ * dead-letter queue that both feed.
+ */
+export interface GatewayQueueNames {
+  artifacts: string;
+  runtime: string;
+  deadLetter: string;
+}
+
+export function gatewayQueueNames(nodeId: string): GatewayQueueNames {
+  const artifacts = `gwsync.gateway.${nodeId}`;
+  return { artifacts, runtime: `${artifacts}.runtime`, deadLetter: deadLetterQueueName(artifacts) };
+}
+
 export interface GatewayQueueOptions {
   /** Durable queue name, e.g. gwsync.gateway.<node_id>. */
   queue: string;
   exchange: string;
   routingKeys: readonly string[];
+  /** Bindings removed if present (a queue declared by an older gwsync that carried more streams). */
+  unbindKeys?: readonly string[];
+  /** Where bad messages go; `<queue>.dead-letter` unless given (queues of one gateway share one). */
+  deadLetterQueue?: string;
   /** The queue is deleted after being unused this long (a gateway gone for good). */
   expiresMs: number;
   /** Oldest messages are dropped past this length; the gateway catches up from the changelog. */
@@ -31,11 +51,15 @@ export function deadLetterQueueName(queue: string): string {
  */
 export async function declareGatewayQueue(ch: Channel, o: GatewayQueueOptions): Promise<void> {
   await assertTopicExchange(ch, o.exchange);
-  const dlq = deadLetterQueueName(o.queue);
+  const dlq = o.deadLetterQueue ?? deadLetterQueueName(o.queue);
   // Bounded too: a flood of poison must not fill the broker's disk (oldest dead letters go first).
   await ch.assertQueue(dlq, {
     durable: true,
-    arguments: { "x-expires": o.expiresMs, "x-max-length": DEAD_LETTER_MAX_LENGTH, "x-queue-type": o.queueType },
+    arguments: {
+      "x-expires": o.expiresMs,
+      "x-max-length": DEAD_LETTER_MAX_LENGTH,
+      "x-queue-type": o.queueType,
+    },
   });
   const args: Record<string, unknown> = {
     "x-expires": o.expiresMs,
@@ -52,6 +76,8 @@ export async function declareGatewayQueue(ch: Channel, o: GatewayQueueOptions): 
   }
   await ch.assertQueue(o.queue, { durable: true, arguments: args });
   for (const key of o.routingKeys) await ch.bindQueue(o.queue, o.exchange, key);
+  // Unbinding a binding that does not exist is a no-op for RabbitMQ: safe after every reconnect.
+  for (const key of o.unbindKeys ?? []) await ch.unbindQueue(o.queue, o.exchange, key);
 }
 
 export async function assertTopicExchange(ch: Channel, exchange: string): Promise<void> {

@@ -5,6 +5,19 @@
 export const TOPICS = ["notification", "tokenRevocation", "keyManager", "asyncWebhooksData"] as const;
 export type Topic = (typeof TOPICS)[number];
 
+/**
+ * The runtime-state streams: small events that must never wait behind artifact work (a revoked token
+ * must stop working even while deploy events wait for the control plane). Gateways consume them from
+ * their own queue and relays carry them on their own lane.
+ */
+export const RUNTIME_TOPICS = [
+  "tokenRevocation",
+  "keyManager",
+  "asyncWebhooksData",
+] as const satisfies readonly Topic[];
+/** The artifact stream (deploy/remove events, and WSO2's other control-plane notifications). */
+export const ARTIFACT_TOPICS = ["notification"] as const satisfies readonly Topic[];
+
 /** Qpid JNDI semantics: "a JMS topic is implemented as an amq.topic exchange". */
 export const EXCHANGE = "amq.topic";
 

@@ -4,14 +4,25 @@ import type { Channel, ChannelModel, ConsumeMessage } from "amqplib";
 import type { FastifyInstance } from "fastify";
 import { BrokerConnection } from "../amqp/connection.js";
 import { ACK, type DeadLetterPart, type Outcome, QueueConsumer } from "../amqp/consumer.js";
-import { DEFAULT_EXCHANGE, deadLetterQueueName, declareGatewayQueue } from "../amqp/topology.js";
+import {
+  DEFAULT_EXCHANGE,
+  declareGatewayQueue,
+  type GatewayQueueNames,
+  gatewayQueueNames,
+} from "../amqp/topology.js";
 import { parseGatewayApiDto, sha256Hex, validateDto } from "../artifacts/gateway-api-dto.js";
 import type { GwsyncConfig } from "../config/types.js";
 import { GwsyncError, isGwsyncError } from "../errors.js";
 import { decodeBatch, HEADER_BATCH } from "../events/batch.js";
 import { decodeEvent } from "../events/decode.js";
 import { HEARTBEAT_ROUTING_KEY, type Heartbeat } from "../events/heartbeat.js";
-import { HEADER_REVISION, HEADER_SEQ, HEADER_SHA256, TOPICS } from "../events/topics.js";
+import {
+  ARTIFACT_TOPICS,
+  HEADER_REVISION,
+  HEADER_SEQ,
+  HEADER_SHA256,
+  RUNTIME_TOPICS,
+} from "../events/topics.js";
 import type { InboundEvent } from "../events/types.js";
 import { ServiceMetrics } from "../http/metrics.js";
 import { createHttpServer } from "../http/server.js";
@@ -26,7 +37,15 @@ import { retryPolicyOf } from "./retry.js";
 import { registerGatewayRoutes } from "./routes.js";
 import { RuntimeState } from "./runtime/runtime-state.js";
 
+/** Unacked artifact events: each may carry an inline artifact (up to max_inline_artifact_bytes). */
 export const DEFAULT_PREFETCH = 64;
+/**
+ * Unacked runtime events (as the relay's priority lane). They are acked in groups after one fsync: a
+ * window of 64 emptied while the fsync ran, and the broker, its consumers behind, then kept the backlog
+ * on disk and spent about twice the CPU per message (BENCHMARKS.md, B4). 1024 measured no faster.
+ * Memory bound: this many messages of at most max_message_bytes (single events are under 1 KB).
+ */
+export const RUNTIME_PREFETCH = 256;
 export const GWSYNC_VERSION = "0.1.0";
 /** Longest wait honoured for event_waiting_time (a bad clock must not stall the consumer). */
 const MAX_EVENT_WAIT_MS = 60 * 1000;
@@ -67,10 +86,13 @@ export class Gateway {
   readonly deployer: ApiDeployer;
   readonly runtime: RuntimeState;
   readonly reconciler: Reconciler;
+  /** The artifact stream's queue (gwsync.gateway.<node_id>); see `queues` for all of them. */
   readonly queueName: string;
+  readonly queues: GatewayQueueNames;
   #startup: StartupState = { phase: "loading" };
   #connection: BrokerConnection | undefined;
   #consumer: QueueConsumer | undefined;
+  #runtimeConsumer: QueueConsumer | undefined;
   #http: FastifyInstance | undefined;
   readonly #shutdown = new AbortController();
   #watermark = 0;
@@ -90,7 +112,8 @@ export class Gateway {
     this.#options = options;
     this.config = config;
     this.log = (options.logger ?? silentLogger).child({ component: "gateway", node: config.gwsync.nodeId });
-    this.queueName = `gwsync.gateway.${config.gwsync.nodeId}`;
+    this.queues = gatewayQueueNames(config.gwsync.nodeId);
+    this.queueName = this.queues.artifacts;
     this.deployer =
       options.deployer ??
       (config.gateway.saveArtifactsLocally
@@ -204,16 +227,15 @@ export class Gateway {
       : undefined;
   }
 
-  #startBroker(): void {
+  #consumerFor(queue: string, prefetch: number): QueueConsumer {
     const g = this.config.gwsync;
-    const exchange = g.exchange ?? DEFAULT_EXCHANGE;
-    const consumer = new QueueConsumer({
-      queue: this.queueName,
-      prefetch: DEFAULT_PREFETCH,
+    return new QueueConsumer({
+      queue,
+      prefetch,
       maxDeliveries: g.maxDeliveries,
       retryDelayMs: Math.min(this.config.gateway.deploymentRetryDurationMs, 5000),
       handle: (msg) => this.#handle(msg),
-      deadLetterQueue: deadLetterQueueName(this.queueName),
+      deadLetterQueue: this.queues.deadLetter,
       onReject: (msg, reason) => {
         this.log.warn(
           { stream: msg.fields.routingKey, messageId: msg.properties.messageId, reason },
@@ -223,7 +245,23 @@ export class Gateway {
       },
       logger: this.log,
     });
-    this.#consumer = consumer;
+  }
+
+  #startBroker(): void {
+    const g = this.config.gwsync;
+    const exchange = g.exchange ?? DEFAULT_EXCHANGE;
+    const queueOptions = {
+      exchange,
+      expiresMs: g.queueExpiresMs,
+      maxLength: g.queueMaxLength,
+      queueType: g.queueType,
+      deliveryLimit: g.maxDeliveries,
+      deadLetterQueue: this.queues.deadLetter,
+    };
+    const artifacts = this.#consumerFor(this.queues.artifacts, DEFAULT_PREFETCH);
+    const runtime = this.#consumerFor(this.queues.runtime, RUNTIME_PREFETCH);
+    this.#consumer = artifacts;
+    this.#runtimeConsumer = runtime;
     const conn = new BrokerConnection({
       endpoints: this.config.eventHub.eventListeningEndpoints,
       connectionName: `gwsync-gateway-${g.nodeId}`,
@@ -233,18 +271,26 @@ export class Gateway {
         const ch = await model.createChannel();
         ch.on("error", (err: Error) => this.log.warn({ err: err.message }, "gateway channel error"));
         await declareGatewayQueue(ch, {
-          queue: this.queueName,
-          exchange,
-          routingKeys: TOPICS,
-          expiresMs: g.queueExpiresMs,
-          maxLength: g.queueMaxLength,
-          queueType: g.queueType,
-          deliveryLimit: g.maxDeliveries,
+          ...queueOptions,
+          queue: this.queues.artifacts,
+          routingKeys: ARTIFACT_TOPICS,
+          // A gateway of an earlier gwsync had every stream on this one queue.
+          unbindKeys: RUNTIME_TOPICS,
+        });
+        await declareGatewayQueue(ch, {
+          ...queueOptions,
+          queue: this.queues.runtime,
+          routingKeys: RUNTIME_TOPICS,
         });
         this.#consumeChannel = ch;
-        // Events queue up durably from the first connect, but are consumed only once the startup
-        // deployment is over: then most of a backlog is recognised as already applied, without a fetch.
-        if (this.#consuming) await consumer.start(ch);
+        // Artifact events queue up durably from the first connect, but are consumed only once the
+        // startup deployment is over: then most of a backlog is recognised as already applied, without
+        // a fetch. Runtime events need nothing from it and are consumed at once, on their own channel
+        // (their own prefetch window: many small events, never held by a fetch).
+        if (this.#consuming) await artifacts.start(ch);
+        const rt = await model.createChannel();
+        rt.on("error", (err: Error) => this.log.warn({ err: err.message }, "gateway runtime channel error"));
+        await runtime.start(rt);
         const hb = await model.createChannel();
         hb.on("error", () => undefined);
         this.#heartbeatChannel = hb;
@@ -527,7 +573,7 @@ export class Gateway {
     // Abort long fetch retries first so in-flight deliveries settle (nacked, requeued) at once.
     this.#shutdown.abort(new GwsyncError("GWSYNC_SHUTTING_DOWN", "gateway is shutting down"));
     this.reconciler.abortAll();
-    await this.#consumer?.stop();
+    await Promise.all([this.#consumer?.stop(), this.#runtimeConsumer?.stop()]);
     await this.#background?.catch(() => undefined);
     await this.#catchUpRunning;
     await this.#connection?.close();

@@ -1,6 +1,6 @@
 import type { Channel } from "amqplib";
 import { deadLetterQueueName } from "../amqp/topology.js";
-import type { Topic } from "../events/topics.js";
+import { ARTIFACT_TOPICS, RUNTIME_TOPICS, type Topic } from "../events/topics.js";
 
 /**
  * The relay's queues. Each (local region → remote region) link has two lanes, each its own durable
@@ -13,8 +13,8 @@ export const LANES: readonly Lane[] = ["priority", "artifacts"];
 
 /** Streams each lane carries: runtime state first, artifacts on their own. */
 export const LANE_TOPICS: Readonly<Record<Lane, readonly Topic[]>> = {
-  priority: ["tokenRevocation", "keyManager", "asyncWebhooksData"],
-  artifacts: ["notification"],
+  priority: RUNTIME_TOPICS,
+  artifacts: ARTIFACT_TOPICS,
 };
 
 /** Unacked messages per lane: revocations are small and many, artifacts are large and fewer. */

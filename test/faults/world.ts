@@ -2,6 +2,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import amqp from "amqplib";
+import { gatewayQueueNames } from "../../src/amqp/topology.js";
 import { loadConfig } from "../../src/config/load-config.js";
 import type { GwsyncConfig } from "../../src/config/types.js";
 import { Gateway, type GatewayOptions } from "../../src/gateway/gateway.js";
@@ -110,7 +111,7 @@ password = "guest"
   }
 
   gatewayToml(s: FaultGatewaySpec): string {
-    this.#queues.add(`gwsync.gateway.${this.nodeId(s.name)}`);
+    for (const queue of Object.values(gatewayQueueNames(this.nodeId(s.name)))) this.#queues.add(queue);
     return `
 [gwsync]
 node_id = ${q(this.nodeId(s.name))}
@@ -150,7 +151,7 @@ password = "guest"
   }
 
   queueOf(name: string): string {
-    return `gwsync.gateway.${this.nodeId(name)}`;
+    return gatewayQueueNames(this.nodeId(name)).artifacts;
   }
 
   dataDir(name: string): string {
@@ -309,7 +310,7 @@ password = "guest"
     for (const c of this.children) await c.kill9().catch(() => undefined);
     for (const g of this.gateways.values()) await g.close().catch(() => undefined);
     await this.publisher?.close().catch(() => undefined);
-    const queues = [...this.#queues].flatMap((x) => [x, `${x}.dead-letter`]);
+    const queues = [...this.#queues];
     for (const url of this.brokerUrls)
       await cleanupBroker({ url, exchanges: [this.exchange], queues }).catch(() => undefined);
     rmSync(this.root, { recursive: true, force: true });

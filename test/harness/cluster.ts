@@ -154,7 +154,7 @@ password = "guest"
   }
 
   async close(): Promise<void> {
-    const queues = [...this.gateways.values()].flatMap((g) => [g.queueName, `${g.queueName}.dead-letter`]);
+    const queues = [...this.gateways.values()].flatMap((g) => Object.values(g.queues));
     for (const g of this.gateways.values()) await g.close().catch(() => undefined);
     await this.publisher?.close().catch(() => undefined);
     await cleanupBroker({ exchanges: [this.exchange], queues }).catch(() => undefined);
