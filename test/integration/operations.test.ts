@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { promisify } from "node:util";
 import { Gateway } from "../../src/gateway/gateway.js";
+import { cleanupBroker } from "../harness/broker.js";
 import { authHeader, synapseApi, TestCluster } from "../harness/cluster.js";
 import { CHANGED, counter, waitFor } from "../harness/wait.js";
 
@@ -19,12 +20,17 @@ interface StatusJson {
 
 describe("operations: metrics, heartbeats and gwsync status, broker failover", () => {
   const cluster = new TestCluster();
+  /** Gateways made here, outside the cluster: their queues are removed at the end too. */
+  const own: Gateway[] = [];
 
   before(async () => {
     await cluster.startPublisher();
     await cluster.startGateway({ name: "ops1", labels: ["O"] });
   });
-  after(() => cluster.close());
+  after(async () => {
+    await cluster.close();
+    await cleanupBroker({ queues: own.flatMap((g) => Object.values(g.queues)) });
+  });
 
   test("/metrics counts a known workload: 5 deploys applied, 2 events of other labels skipped, latency observed", async () => {
     const gw = cluster.gateways.get("ops1")!;
@@ -77,7 +83,9 @@ describe("operations: metrics, heartbeats and gwsync status, broker failover", (
     const fast = (name: string) => {
       const cfg = cluster.gatewayConfig({ name, labels: ["O"] });
       cfg.gwsync.heartbeatIntervalMs = 150;
-      return new Gateway({ config: cfg });
+      const gw = new Gateway({ config: cfg });
+      own.push(gw);
+      return gw;
     };
     const gA = fast("hbA");
     const gB = fast("hbB");
@@ -130,6 +138,7 @@ describe("operations: metrics, heartbeats and gwsync status, broker failover", (
       { ...cfg.eventHub.eventListeningEndpoints[0]!, hostname: "127.0.0.1", port: 5672 },
     ];
     const gw = new Gateway({ config: cfg });
+    own.push(gw);
     const t0 = Date.now();
     await gw.start();
     await waitFor(

@@ -4,15 +4,15 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import amqp, { type ConsumeMessage } from "amqplib";
-import { decodeEvent } from "../../src/events/decode.js";
-import { HEADER_ORIGIN } from "../../src/events/topics.js";
+import { deadLetterQueueName, gatewayQueueNames } from "../../src/amqp/topology.js";
 import { loadConfig } from "../../src/config/load-config.js";
 import type { GwsyncConfig } from "../../src/config/types.js";
+import { decodeEvent } from "../../src/events/decode.js";
+import { HEADER_ORIGIN } from "../../src/events/topics.js";
 import { Gateway } from "../../src/gateway/gateway.js";
 import { PublisherService } from "../../src/publisher/service.js";
 import type { ForwardDecision } from "../../src/relay/forward-plan.js";
 import { Relay } from "../../src/relay/relay.js";
-import { deadLetterQueueName } from "../../src/amqp/topology.js";
 import { ingressQueueName, LANES, relayQueueName } from "../../src/relay/relay-topology.js";
 import { cleanupBroker, testId } from "../harness/broker.js";
 import { synapseApi } from "../harness/cluster.js";
@@ -191,7 +191,10 @@ ${this.#eventHub(s, publisher.httpUrl)}`,
         if (other !== s)
           for (const lane of LANES) queues.push(relayQueueName(name, this.regionName(other.key), lane));
       }
-      for (const g of s.gateways) queues.push(`gwsync.gateway.${name}-${g.name}`);
+      for (const g of s.gateways) {
+        const q = gatewayQueueNames(`${name}-${g.name}`);
+        queues.push(q.artifacts, q.runtime);
+      }
       const url = `amqp://guest:guest@127.0.0.1:${s.port}/${encodeURIComponent(s.vhost)}`;
       await cleanupBroker({
         url,
