@@ -287,10 +287,11 @@ export class Gateway {
         // startup deployment is over: then most of a backlog is recognised as already applied, without
         // a fetch. Runtime events need nothing from it and are consumed at once, on their own channel
         // (their own prefetch window: many small events, never held by a fetch).
-        if (this.#consuming) await artifacts.start(ch);
+        const closing = this.#shutdown.signal.aborted;
+        if (this.#consuming && !closing) await artifacts.start(ch);
         const rt = await model.createChannel();
         rt.on("error", (err: Error) => this.log.warn({ err: err.message }, "gateway runtime channel error"));
-        await runtime.start(rt);
+        if (!closing) await runtime.start(rt);
         const hb = await model.createChannel();
         hb.on("error", () => undefined);
         this.#heartbeatChannel = hb;
