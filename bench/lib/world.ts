@@ -5,6 +5,7 @@ import { join } from "node:path";
 import amqp, { type ChannelModel, type ConfirmChannel } from "amqplib";
 import { gatewayQueueNames } from "../../src/amqp/topology.js";
 import { loadConfig } from "../../src/config/load-config.js";
+import { DEFAULT_PREFETCH, RUNTIME_PREFETCH } from "../../src/gateway/gateway.js";
 import { PublisherService } from "../../src/publisher/service.js";
 import { type BenchChild, spawnChild, stopAll } from "./children.js";
 
@@ -15,8 +16,8 @@ export const BROKER_URL = `amqp://guest:guest@127.0.0.1:${BENCH_BROKER_PORT}`;
 export const LABEL = "Production and Sandbox";
 const HTTP_USER = "gwsync-bench";
 const HTTP_PASSWORD = "bench-only-secret";
-/** Matches the gateway's DEFAULT_PREFETCH so the raw consumers get the same pipelining. */
-export const RAW_PREFETCH = 64;
+/** The gateway's windows, so the raw consumers get the same pipelining: artifacts / runtime events. */
+export const RAW_PREFETCH = { file: DEFAULT_PREFETCH, token: RUNTIME_PREFETCH } as const;
 /** tmpfs: fsync is free there, so seeding large stores takes seconds, not minutes. */
 const SHM = "/dev/shm";
 
@@ -244,7 +245,7 @@ password = ${q(HTTP_PASSWORD)}
           queue,
           dir: join(this.root, name),
           mode: o.mode,
-          prefetch: RAW_PREFETCH,
+          prefetch: RAW_PREFETCH[o.mode],
           reportEach: o.reportEach === true,
         },
         "consuming",
