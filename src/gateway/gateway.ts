@@ -91,7 +91,7 @@ export class Gateway {
   readonly queues: GatewayQueueNames;
   #startup: StartupState = { phase: "loading" };
   #connection: BrokerConnection | undefined;
-  #consumer: QueueConsumer | undefined;
+  #artifactConsumer: QueueConsumer | undefined;
   #runtimeConsumer: QueueConsumer | undefined;
   #http: FastifyInstance | undefined;
   readonly #shutdown = new AbortController();
@@ -260,7 +260,7 @@ export class Gateway {
     };
     const artifacts = this.#consumerFor(this.queues.artifacts, DEFAULT_PREFETCH);
     const runtime = this.#consumerFor(this.queues.runtime, RUNTIME_PREFETCH);
-    this.#consumer = artifacts;
+    this.#artifactConsumer = artifacts;
     this.#runtimeConsumer = runtime;
     const conn = new BrokerConnection({
       endpoints: this.config.eventHub.eventListeningEndpoints,
@@ -342,8 +342,8 @@ export class Gateway {
     if (this.#consuming) return;
     this.#consuming = true;
     const ch = this.#consumeChannel;
-    if (ch && this.#consumer) {
-      this.#consumer
+    if (ch && this.#artifactConsumer) {
+      this.#artifactConsumer
         .start(ch)
         .catch((err: unknown) => this.log.warn({ err: (err as Error).message }, "could not start consuming"));
     }
@@ -574,7 +574,7 @@ export class Gateway {
     // Abort long fetch retries first so in-flight deliveries settle (nacked, requeued) at once.
     this.#shutdown.abort(new GwsyncError("GWSYNC_SHUTTING_DOWN", "gateway is shutting down"));
     this.reconciler.abortAll();
-    await Promise.all([this.#consumer?.stop(), this.#runtimeConsumer?.stop()]);
+    await Promise.all([this.#artifactConsumer?.stop(), this.#runtimeConsumer?.stop()]);
     await this.#background?.catch(() => undefined);
     await this.#catchUpRunning;
     await this.#connection?.close();
