@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { decodeEventValue, parseBody, tooLarge } from "./decode.js";
-import { isTopic, type Topic } from "./topics.js";
+import { isTopic, RUNTIME_TOPICS } from "./topics.js";
 import type { DecodeResult } from "./types.js";
 import { zodReason } from "./zod-reason.js";
 
@@ -19,13 +19,12 @@ import { zodReason } from "./zod-reason.js";
 export const HEADER_BATCH = "x-gwsync-batch";
 export const CONTENT_TYPE_BATCH = "application/vnd.gwsync.batch+json";
 export const BATCH_VERSION = 1;
-/** The streams whose events may share a message (notifications never: each is a deploy). */
-export const BATCHABLE_TOPICS: readonly Topic[] = ["tokenRevocation", "keyManager", "asyncWebhooksData"];
 /** Largest number of events one batch may carry. */
 export const MAX_BATCH_EVENTS = 10_000;
 
+/** The runtime streams' events may share a message (notifications never: each is a deploy). */
 export function isBatchable(topic: string): boolean {
-  return (BATCHABLE_TOPICS as readonly string[]).includes(topic);
+  return (RUNTIME_TOPICS as readonly string[]).includes(topic);
 }
 
 /** One event of a batch: its id, timestamp and WSO2 body (UTF-8 JSON). */

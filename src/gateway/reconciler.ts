@@ -1,7 +1,7 @@
 import type { GatewayApiDto } from "../artifacts/types.js";
 import { GwsyncError, isGwsyncError } from "../errors.js";
 import type { Logger } from "../log.js";
-import type { ApiDeployer } from "./deploy/deployer.js";
+import type { ApiDeployer, DeployedApi } from "./deploy/deployer.js";
 import { KeyedSerializer } from "./keyed-serializer.js";
 import type { ArtifactRetriever, RetrievedArtifact } from "./retriever.js";
 import { type RetryPolicy, withRetry } from "./retry.js";
@@ -188,8 +188,9 @@ export class Reconciler {
     for (const l of published) labels.add(l);
     // A deploy or undeploy that fails half way leaves a partial record (sha256 ""), which no longer
     // says which revision was applied: keep it here until the change has succeeded.
-    const deployedRevision = this.#deployedRevision(apiId);
-    if (deployedRevision !== undefined) this.#revisions.set(apiId, this.#seenRevision(apiId));
+    const deployedRevision = completeRevision(current);
+    if (deployedRevision !== undefined)
+      this.#revisions.set(apiId, Math.max(this.#revisions.get(apiId) ?? 0, deployedRevision));
     let outcome: ReconcileOutcome;
     if (labels.size === 0 || !found) {
       if (current && labels.size === 0) {
@@ -223,10 +224,8 @@ export class Reconciler {
     return Math.max(this.#revisions.get(apiId) ?? 0, this.#deployedRevision(apiId) ?? 0);
   }
 
-  /** The revision the deployer holds complete; a partial deploy (sha256 "") has not applied its revision. */
   #deployedRevision(apiId: string): number | undefined {
-    const current = this.#deployer.get(apiId);
-    return current !== undefined && current.sha256 !== "" ? current.revision : undefined;
+    return completeRevision(this.#deployer.get(apiId));
   }
 
   /**
@@ -246,7 +245,8 @@ export class Reconciler {
     if (page && labels.length === 1) {
       // One label: apply page by page, so memory stays flat however many APIs the label has.
       const label = labels[0]!;
-      const fetchPage = (after: string | undefined) => this.#fetch(() => page(label, after, BULK_PAGE_SIZE), signal);
+      const fetchPage = (after: string | undefined) =>
+        this.#fetch(() => page(label, after, BULK_PAGE_SIZE), signal);
       // The next page is fetched while this one is applied: the control plane's reads overlap our writes.
       let pending = fetchPage(undefined);
       for (;;) {
@@ -259,7 +259,10 @@ export class Reconciler {
           this.#reject(r.apiId, r.reason);
         }
         for (const item of res.items) listed.add(item.apiId);
-        const entries: ListingEntry[] = res.items.map((found) => [found.apiId, { found, labels: new Set([label]) }]);
+        const entries: ListingEntry[] = res.items.map((found) => [
+          found.apiId,
+          { found, labels: new Set([label]) },
+        ]);
         res.items.length = 0; // the entries hold the artifacts now, and let go of each once applied
         const total = listed.size + (res.next ? BULK_PAGE_SIZE : 0);
         try {
@@ -395,7 +398,6 @@ export class Reconciler {
         },
       });
     } catch (err) {
-      if (signal?.aborted && !isGwsyncError(err)) return "superseded";
       if (signal?.aborted) return "superseded";
       throw err;
     }
@@ -406,4 +408,9 @@ type ListingEntry = readonly [string, { found: RetrievedArtifact; labels: Set<st
 
 function sameLabels(a: readonly string[], b: ReadonlySet<string>): boolean {
   return a.length === b.size && a.every((l) => b.has(l));
+}
+
+/** The revision a deployed API holds complete; a partial deploy (sha256 "") has not applied its revision. */
+function completeRevision(current: DeployedApi | undefined): number | undefined {
+  return current !== undefined && current.sha256 !== "" ? current.revision : undefined;
 }

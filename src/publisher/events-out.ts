@@ -37,11 +37,12 @@ function apiContext(dto: GatewayApiDto): string {
   return /\bcontext="([^"]*)"/.exec(dto.apiDefinition)?.[1] ?? "";
 }
 
-/** DEPLOY_API_IN_GATEWAY / REMOVE_API_FROM_GATEWAY in WSO2's 4.x envelope, with gwsync's facts in headers. */
 /** A publisher's publish_directly_to_gateway, as buildGatewayEvent's `inlineArtifact` option. */
 export function inlineArtifactOption(config: GwsyncConfig): { maxBytes: number } | undefined {
   return config.publisher.publishDirectlyToGateway ? { maxBytes: config.gwsync.maxInlineArtifactBytes } : undefined;
 }
+
+/** DEPLOY_API_IN_GATEWAY / REMOVE_API_FROM_GATEWAY in WSO2's 4.x envelope, with gwsync's facts in headers. */
 
 export function buildGatewayEvent(o: {
   action: "deploy" | "remove";

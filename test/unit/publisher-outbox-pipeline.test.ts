@@ -3,7 +3,11 @@ import { EventEmitter } from "node:events";
 import { describe, test } from "node:test";
 import type { ConfirmPublisher, OutgoingMessage } from "../../src/amqp/confirm-publisher.js";
 import { silentLogger } from "../../src/log.js";
-import { MAX_ROUNDS_IN_FLIGHT, OutboxDispatcher } from "../../src/publisher/outbox-dispatcher.js";
+import {
+  MAX_ROUNDS_IN_FLIGHT,
+  OutboxDispatcher,
+  type OutboxDispatcherOptions,
+} from "../../src/publisher/outbox-dispatcher.js";
 import type { ArtifactStore, OutboxMessage } from "../../src/store/types.js";
 
 /** An in-memory outbox with the store's contract: rows in id order, read after an id, deleted when sent. */
@@ -59,21 +63,31 @@ function heldPublisher() {
   return { publisher, rounds, roundCount };
 }
 
+/** A started dispatcher reading two rows per round. */
+function startDispatcher(
+  store: OutboxDispatcherOptions["store"],
+  publisher: OutboxDispatcherOptions["publisher"],
+  pollMs: number,
+): OutboxDispatcher {
+  const d = new OutboxDispatcher({
+    store,
+    publisher,
+    exchange: "x",
+    logger: silentLogger,
+    batchSize: 2,
+    pollMs,
+  });
+  d.start();
+  return d;
+}
+
 const ids = (r: { messages: OutgoingMessage[] }) => r.messages.map((m) => m.options.messageId);
 
 describe("OutboxDispatcher pipelining", () => {
   test("publishes the next rows while earlier ones wait for their confirms, up to the round limit", async () => {
     const { store, left } = fakeStore(10);
     const { publisher, rounds, roundCount } = heldPublisher();
-    const d = new OutboxDispatcher({
-      store,
-      publisher,
-      exchange: "x",
-      logger: silentLogger,
-      batchSize: 2,
-      pollMs: 10_000,
-    });
-    d.start();
+    const d = startDispatcher(store, publisher, 10_000);
     await roundCount(MAX_ROUNDS_IN_FLIGHT);
     // Nothing confirmed yet, and no fifth round: the window is full.
     assert.equal(rounds.length, MAX_ROUNDS_IN_FLIGHT);
@@ -96,15 +110,7 @@ describe("OutboxDispatcher pipelining", () => {
   test("a failed round rewinds: every row not yet confirmed is published again", async () => {
     const { store, left } = fakeStore(6);
     const { publisher, rounds, roundCount } = heldPublisher();
-    const d = new OutboxDispatcher({
-      store,
-      publisher,
-      exchange: "x",
-      logger: silentLogger,
-      batchSize: 2,
-      pollMs: 10,
-    });
-    d.start();
+    const d = startDispatcher(store, publisher, 10);
     await roundCount(3);
     rounds[0]!.confirm();
     rounds[1]!.fail(new Error("channel closed"));
