@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- B1 B3 ...]`: runs the benchmarks of DESIGN.md §5, each against its baseline in
+ * `npm run bench [-- B1 B3 ...]`: runs the benchmarks of docs/architecture.md#benchmarks, each against its baseline in
  * the same run, prints the table and writes bench/results/latest.json. Scripts, never timed tests.
  * GWSYNC_BENCH_SCALE=0.1 shrinks every workload (smoke run).
  */

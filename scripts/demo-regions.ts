@@ -1,7 +1,7 @@
 /**
  * `npm run demo:regions`: the two-region topology of docker-compose.yml without Docker, in one
  * process. Region A's hub is the machine's RabbitMQ (5672), region B's a second node on 5673 (started
- * here when nothing listens there; DESIGN.md §4). Each region runs a publisher, a relay and a gateway,
+ * here when nothing listens there; docs/architecture.md#test-machine). Each region runs a publisher, a relay and a gateway,
  * wired by the repo's jndi/ files. An API published in region A is shown deployed in region B, with
  * the time it took; then everything shuts down and the demo's queues are deleted.
  */

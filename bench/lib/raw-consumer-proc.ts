@@ -22,7 +22,7 @@ async function start(m: IpcMessage): Promise<void> {
   const mode = m.mode as "file" | "token";
   reportEach = m.reportEach === true;
   mkdirSync(dir, { recursive: true });
-  // noDelay: Nagle would hold 5 KB frames back ~40 ms (DESIGN.md §4).
+  // noDelay: Nagle would hold 5 KB frames back ~40 ms (docs/architecture.md#nagle).
   const conn = await amqp.connect(m.url as string, { noDelay: true });
   const ch = await conn.createChannel();
   await ch.prefetch(m.prefetch as number);

@@ -206,7 +206,7 @@ password = ${q(HTTP_PASSWORD)}
   }
 
   async connection(): Promise<ChannelModel> {
-    // noDelay: Nagle would hold 5 KB frames back ~40 ms (DESIGN.md §4).
+    // noDelay: Nagle would hold 5 KB frames back ~40 ms (docs/architecture.md#nagle).
     this.#amqp ??= await amqp.connect(this.brokerUrl, { noDelay: true });
     return this.#amqp;
   }

@@ -44,7 +44,7 @@ const SILENCE_CHECK_MS = 250;
  * amqplib declares a peer dead after two missed checks of one heartbeat each: 2 to 3 heartbeats of
  * silence (measured 2.95 s at 1 s, 6 s at 2 s). The broker sends a heartbeat every half period, so
  * 2 heartbeats without a byte is a dead link: destroy the socket then, and recovery reconnects
- * (DESIGN.md §2.7: a silent link is noticed within 2 × heartbeat + 1 s; fault suite, connection-faults).
+ * (docs/architecture.md#liveness: a silent link is noticed within 2 × heartbeat + 1 s; fault suite, connection-faults).
  */
 function watchSilence(model: ChannelModel, heartbeatSec: number): void {
   // amqplib reads its socket on 'readable'; one more 'readable' listener only watches.
@@ -139,7 +139,7 @@ export class BrokerConnection extends EventEmitter {
   /** Connect (waiting for the first connection) and keep the connection up until close(). */
   async start(): Promise<void> {
     const model = await amqp.connect(this.#target, {
-      // Nagle holds back small frames ~40 ms; publish→deploy latency is the product (DESIGN.md §4).
+      // Nagle holds back small frames ~40 ms; publish→deploy latency is the product (docs/architecture.md#nagle).
       noDelay: true,
       clientProperties: { connection_name: this.#options.connectionName },
       recovery: {

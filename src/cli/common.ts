@@ -3,7 +3,7 @@ import type { GwsyncConfig, Role } from "../config/types.js";
 import { GwsyncError, isGwsyncError } from "../errors.js";
 import { createLogger, type Logger } from "../log.js";
 
-/** Exit codes (DESIGN.md §2.1): 0 success, 1 runtime failure, 2 bad usage or bad configuration. */
+/** Exit codes (docs/architecture.md#exit-codes): 0 success, 1 runtime failure, 2 bad usage or bad configuration. */
 export const EXIT_OK = 0;
 export const EXIT_RUNTIME = 1;
 export const EXIT_USAGE = 2;

@@ -1,4 +1,4 @@
-/** Defaults of every key (DESIGN.md §2.2); paths are relative to the configuration file's folder. */
+/** Defaults of every key (docs/architecture.md#configuration); paths are relative to the configuration file's folder. */
 
 export const DEFAULT_REGION = "default";
 export const DEFAULT_DATA_DIR = "./data";
@@ -21,7 +21,7 @@ export const DEFAULT_GATEWAY_HEARTBEAT_INTERVAL_MS = 5_000;
 
 export const DEFAULT_ARTIFACT_SAVER = "DBSaver";
 export const DEFAULT_ARTIFACT_RETRIEVER = "DBRetriever";
-/** DESIGN.md §2.2: gwsync's own default; WSO2 3.2.0 defaulted publish_directly_to_gateway to true. */
+/** docs/architecture.md#configuration: gwsync's own default; WSO2 3.2.0 defaulted publish_directly_to_gateway to true. */
 export const DEFAULT_PUBLISH_DIRECTLY_TO_GATEWAY = false;
 /** WSO2 4.x default.json. */
 export const DEFAULT_GATEWAY_LABELS = ["Default"];

@@ -8,7 +8,7 @@ import type { GwsyncConfig, Role } from "./types.js";
  * it can serve and fails, with the reason, for the others:
  * - every role: [apim.event_hub] must not be disabled (all three talk over the event hub), and a
  *   service whose HTTP port is bound beyond loopback must not use WSO2's or RabbitMQ's default
- *   credentials (DESIGN.md §2.3).
+ *   credentials (docs/architecture.md#http).
  * - publisher: the saver gwsync implements ("DBSaver") and a database type its store implements
  *   (PUBLISHER_STORE_TYPES; the ArtifactStore interface leaves room for PostgreSQL/MySQL later).
  * - gateway: the gateway section not disabled, at least one gateway label, the retriever gwsync

@@ -22,7 +22,7 @@ import {
 import { decodeBase64, decodeUtf8, isPlainObject, parseJson } from "./wire-json.js";
 import { zodReason } from "./zod-reason.js";
 
-/** Default cap on one message body; an inline artifact must fit in it (DESIGN §2.4). */
+/** Default cap on one message body; an inline artifact must fit in it (docs/architecture.md#wire-format). */
 export const DEFAULT_MAX_EVENT_BYTES = 4 * 1024 * 1024;
 
 const PAYLOAD_PATH = "event.payloadData";

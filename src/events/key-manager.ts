@@ -1,7 +1,7 @@
 import { z } from "zod";
 
 /**
- * keyManager stream `org.wso2.apimgt.keymgt.stream:1.0.0` (WSO2-FORMATS §4.5), 4.x field order.
+ * keyManager stream `org.wso2.apimgt.keymgt.stream:1.0.0` (docs/wso2-formats.md §4.5), 4.x field order.
  * 3.2.0 sent `tenantDomain` where 4.x sends `organization`; both are read.
  */
 export const KEY_MANAGER_FIELDS = [

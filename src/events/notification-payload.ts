@@ -1,7 +1,7 @@
 import { z } from "zod";
 
 /**
- * The typed part of a notification's inner JSON, per event type (WSO2-FORMATS §4.3). Gson omits null
+ * The typed part of a notification's inner JSON, per event type (docs/wso2-formats.md §4.3). Gson omits null
  * fields, so every field gwsync does not act on is optional; the ones it acts on are required.
  */
 

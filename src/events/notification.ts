@@ -2,7 +2,7 @@ import { z } from "zod";
 import type { NotificationPayload } from "./notification-payload.js";
 
 /**
- * notification stream `org.wso2.apimgt.notification.stream:1.0.0` (WSO2-FORMATS §4.2, §4.3): payloadData is
+ * notification stream `org.wso2.apimgt.notification.stream:1.0.0` (docs/wso2-formats.md §4.2, §4.3): payloadData is
  * `{eventType, timestamp, event}` and `event` is base64 of the Gson JSON of an Event subclass.
  */
 export const NOTIFICATION_FIELDS = ["eventType", "timestamp", "event"] as const;

@@ -2,7 +2,7 @@ import { z } from "zod";
 import { decodeBase64, decodeUtf8, isPlainObject, parseJson } from "./wire-json.js";
 
 /**
- * tokenRevocation stream `org.wso2.apimgt.token.revocation.stream:1.0.0` (WSO2-FORMATS §4.4): flat
+ * tokenRevocation stream `org.wso2.apimgt.token.revocation.stream:1.0.0` (docs/wso2-formats.md §4.4): flat
  * payloadData, fields in this order.
  */
 export const TOKEN_REVOCATION_FIELDS = [

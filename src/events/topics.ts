@@ -1,6 +1,6 @@
 /**
  * The four event streams gwsync carries, as WSO2 names them: the JMS topic name is the AMQP routing key
- * on the `amq.topic` exchange (WSO2-FORMATS §4.1, §4.9).
+ * on the `amq.topic` exchange (docs/wso2-formats.md §4.1 and §4.9).
  */
 export const TOPICS = ["notification", "tokenRevocation", "keyManager", "asyncWebhooksData"] as const;
 export type Topic = (typeof TOPICS)[number];
@@ -21,7 +21,7 @@ export const ARTIFACT_TOPICS = ["notification"] as const satisfies readonly Topi
 /** Qpid JNDI semantics: "a JMS topic is implemented as an amq.topic exchange". */
 export const EXCHANGE = "amq.topic";
 
-/** gwsync's own facts travel in AMQP headers that WSO2 consumers ignore (DESIGN §2.4). */
+/** gwsync's own facts travel in AMQP headers that WSO2 consumers ignore (docs/architecture.md#wire-format). */
 export const HEADER_SEQ = "x-gwsync-seq";
 export const HEADER_REVISION = "x-gwsync-revision";
 export const HEADER_SHA256 = "x-gwsync-sha256";

@@ -1,7 +1,7 @@
 import { z } from "zod";
 
 /**
- * asyncWebhooksData stream `org.wso2.apimgt.webhooks.request.stream:1.0.0` (WSO2-FORMATS §4.1, §4.6).
+ * asyncWebhooksData stream `org.wso2.apimgt.webhooks.request.stream:1.0.0` (docs/wso2-formats.md §4.1, §4.6).
  */
 export const WEBHOOK_FIELDS = [
   "apiUUID",

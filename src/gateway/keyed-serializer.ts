@@ -1,7 +1,7 @@
 /**
  * Runs jobs one at a time per key (an API id), in arrival order, while different keys run in
  * parallel. A newer job for a key aborts the signal of the job running for it, so a long retry of an
- * older event (running or still waiting) gives way to the newer one (DESIGN.md §2.2: a newer event for the same API resets it).
+ * older event (running or still waiting) gives way to the newer one (docs/architecture.md#configuration: a newer event for the same API resets it).
  */
 export class KeyedSerializer {
   readonly #tails = new Map<string, Promise<unknown>>();

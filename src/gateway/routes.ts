@@ -2,7 +2,7 @@ import type { FastifyInstance } from "fastify";
 import { queryString } from "../http/server.js";
 import type { Gateway } from "./gateway.js";
 
-/** The gateway sidecar's HTTP API (DESIGN.md §2.3): probes, metrics, deployed APIs, runtime state. */
+/** The gateway sidecar's HTTP API (docs/architecture.md#http): probes, metrics, deployed APIs, runtime state. */
 export function registerGatewayRoutes(app: FastifyInstance, gw: Gateway): void {
   app.get("/healthz", async () => ({ status: "ok" }));
 

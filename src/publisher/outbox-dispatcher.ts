@@ -177,7 +177,7 @@ export class OutboxDispatcher {
               contentType: batch ? CONTENT_TYPE_BATCH : "application/json",
               contentEncoding: "utf-8",
               messageId: batch ? `${first.messageId}+${group.length}` : first.messageId,
-              // JMSTimestamp in milliseconds, as the Qpid 0-x client writes it (WSO2-FORMATS.md §4.9).
+              // JMSTimestamp in milliseconds, as the Qpid 0-x client writes it (docs/wso2-formats.md §4.9).
               timestamp: first.createdAt,
               headers: batch ? { ...first.headers, [HEADER_BATCH]: group.length } : first.headers,
             },

@@ -21,7 +21,7 @@ function metaOf(a: StoredArtifact) {
   return { apiId: a.apiId, label: a.label, revision: a.revision, sha256: a.sha256, seq: a.seq };
 }
 
-/** The control plane's REST API (DESIGN.md §2.3) and WSO2's internal data API shapes. */
+/** The control plane's REST API (docs/architecture.md#http) and WSO2's internal data API shapes. */
 export function registerPublisherRoutes(app: FastifyInstance, publisher: Publisher): void {
   const store = publisher.store;
 

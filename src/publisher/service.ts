@@ -1,6 +1,6 @@
 import type { FastifyInstance } from "fastify";
 import { createHttpServer } from "../http/server.js";
-import { type RegionIngress, startRegionIngress } from "../relay/ingress.js"; // region ingress (issue 5)
+import { type RegionIngress, startRegionIngress } from "../relay/ingress.js";
 import { Publisher, type PublisherOptions } from "./publisher.js";
 import { registerPublisherRoutes } from "./routes.js";
 import { WatchFolder } from "./watch-folder.js";
@@ -13,7 +13,7 @@ export class PublisherService {
   readonly publisher: Publisher;
   #http: FastifyInstance | undefined;
   #watch: WatchFolder | undefined;
-  /** Region ingress (issue 5): artifacts relayed from other regions, stored before they are announced. */
+  /** Region ingress: artifacts relayed from other regions, stored before they are announced. */
   #ingress: RegionIngress | undefined;
 
   constructor(options: PublisherOptions) {
@@ -30,7 +30,7 @@ export class PublisherService {
       this.#http = app;
     }
     await this.publisher.connect();
-    this.#ingress = await startRegionIngress(this.publisher); // region ingress (issue 5)
+    this.#ingress = await startRegionIngress(this.publisher);
     const watch = config.gwsync.watch;
     if (watch) {
       this.#watch = new WatchFolder({ dir: watch.dir, labels: watch.labels, publisher: this.publisher, logger: log });
@@ -46,7 +46,7 @@ export class PublisherService {
 
   async close(): Promise<void> {
     await this.#watch?.close();
-    await this.#ingress?.close(); // region ingress (issue 5)
+    await this.#ingress?.close();
     await this.#http?.close();
     await this.publisher.close();
   }

@@ -8,9 +8,9 @@ import { promisify } from "node:util";
 const run = promisify(execFile);
 
 /** The fault suite's own node, never the relay's (5673) nor the shared one (5672). */
-export const FAULT_BROKER_PORT = 5674;
-export const FAULT_BROKER_NAME = "faults";
-/** A node boots in about 10 s here (DESIGN.md §4); a loaded CI box needs more. */
+export const FAULT_BROKER_PORT = 5674 + Number(process.env.GWSYNC_TEST_PORT_OFFSET ?? "0");
+export const FAULT_BROKER_NAME = `faults${process.env.GWSYNC_TEST_PORT_OFFSET ?? ""}`;
+/** A node boots in about 10 s here (docs/architecture.md#test-machine); a loaded CI box needs more. */
 export const BROKER_BOOT_TIMEOUT_MS = 90_000;
 const PORT_POLL_MS = 100;
 /** Erlang distribution port = AMQP port + 20000 (25672 for 5672). */
@@ -42,7 +42,7 @@ export async function waitForPort(
 }
 
 /**
- * A RabbitMQ node the fault tests may stop, start and kill -9 (DESIGN.md §4 recipe): its own folders
+ * A RabbitMQ node the fault tests may stop, start and kill -9 (docs/architecture.md#test-machine): its own folders
  * (kept across restarts, so durable queues and persistent messages survive as on a real server),
  * node name and ports, listening on loopback only.
  */

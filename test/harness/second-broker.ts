@@ -7,7 +7,15 @@ import { promisify } from "node:util";
 
 const run = promisify(execFile);
 
-/** A RabbitMQ node boots in about 10 s here (DESIGN.md §4); allow for a loaded CI machine. */
+/**
+ * Moves the ports of the extra nodes the tests start (5673, 5674), so that two checkouts on one machine
+ * can run their suites at once without sharing a node.
+ */
+export const TEST_PORT_OFFSET = Number(process.env.GWSYNC_TEST_PORT_OFFSET ?? "0");
+/** Region B's node in the relay tests. */
+export const REGION_B_PORT = 5673 + TEST_PORT_OFFSET;
+
+/** A RabbitMQ node boots in about 10 s here (docs/architecture.md#test-machine); allow for a loaded CI machine. */
 export const BROKER_BOOT_TIMEOUT_MS = 60 * 1000;
 const PORT_POLL_MS = 200;
 /** The Erlang distribution port sits this far above the AMQP port (25672 for 5672). */
@@ -35,7 +43,7 @@ export async function waitForPort(port: number, timeoutMs = BROKER_BOOT_TIMEOUT_
 }
 
 /**
- * An extra RabbitMQ node on its own port, for a second region and for outages (DESIGN.md §4): its
+ * An extra RabbitMQ node on its own port, for a second region and for outages (docs/architecture.md#test-machine): its
  * folders in a temp dir owned by user rabbitmq (Debian's rabbitmq-server switches to it), its own
  * node name, AMQP and distribution ports, and a config file that listens on the port on loopback
  * only (the machine's rabbitmq.conf pins 5672). A node already listening on the port is reused and
@@ -48,7 +56,7 @@ export class SecondBroker {
   #startedHere = false;
 
   constructor(options: { port?: number; name?: string } = {}) {
-    this.port = options.port ?? 5673;
+    this.port = options.port ?? REGION_B_PORT;
     this.node = `${options.name ?? `gwsync${this.port}`}@localhost`;
   }
 

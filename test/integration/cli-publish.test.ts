@@ -14,7 +14,7 @@ import { cleanupBroker, testId } from "../harness/broker.js";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const BIN = path.join(ROOT, "bin", "gwsync.js");
-const FIXTURE = new URL("../../../shared/fixtures/wso2/synapse/api__OpenService_.xml", import.meta.url);
+const FIXTURE = new URL("../fixtures/wso2/synapse/api__OpenService_.xml", import.meta.url);
 const RUN_TIMEOUT_MS = 120_000;
 /** The CLI shows a progress bar from this many files on (src/cli/progress.ts). */
 const MANY_FILES = 60;

@@ -2,10 +2,10 @@ import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import os from "node:os";
 import path from "node:path";
 import { after, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
+import { tempDir } from "../harness/temp-dir.js";
 
 /** `gwsync` run as users run it: a subprocess of bin/gwsync.js, usage and configuration only (no broker). */
 
@@ -52,7 +52,7 @@ function run(args: string[], options: { env?: Record<string, string>; cwd: strin
 
 const lines = (s: string) => s.split("\n").filter((l) => l.trim() !== "");
 
-const work = mkdtempSync(path.join(os.tmpdir(), "gwsync-cli-usage-"));
+const work = tempDir("gwsync-cli-usage-");
 after(() => rmSync(work, { recursive: true, force: true }));
 
 describe("gwsync --help and --version", { concurrency: 3 }, () => {

@@ -1,6 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import amqp, { type ConsumeMessage } from "amqplib";
@@ -16,8 +15,9 @@ import { Relay } from "../../src/relay/relay.js";
 import { ingressQueueName, LANES, relayQueueName } from "../../src/relay/relay-topology.js";
 import { cleanupBroker, testId } from "../harness/broker.js";
 import { synapseApi } from "../harness/cluster.js";
-import { SecondBroker } from "../harness/second-broker.js";
+import { REGION_B_PORT, SecondBroker, TEST_PORT_OFFSET } from "../harness/second-broker.js";
 import { waitFor } from "../harness/wait.js";
+import { tempDir } from "../harness/temp-dir.js";
 
 const q = (s: string) => JSON.stringify(s);
 const LABEL_P = "Production and Sandbox";
@@ -57,7 +57,7 @@ interface RegionRun {
  */
 class Mesh {
   readonly id = testId("rg");
-  readonly root = mkdtempSync(join(tmpdir(), "gwsync-regions-"));
+  readonly root = tempDir("gwsync-regions-");
   readonly jndiDir = join(this.root, "jndi");
   readonly exchange = `${this.id}.topic`;
   readonly regions = new Map<string, RegionRun>();
@@ -221,7 +221,7 @@ function duplicates(list: string[]): string[] {
 }
 
 describe("relay: regions A (5672), B (5673) and C (a vhost on 5673) in a full mesh", () => {
-  const brokerB = new SecondBroker({ port: 5673, name: "regionb" });
+  const brokerB = new SecondBroker({ port: REGION_B_PORT, name: TEST_PORT_OFFSET === 0 ? "regionb" : `regionb${REGION_B_PORT}` });
   const vhostC = `${testId("vh")}`;
   let mesh: Mesh;
 
@@ -232,7 +232,7 @@ describe("relay: regions A (5672), B (5673) and C (a vhost on 5673) in a full me
       { key: "a", port: 5672, vhost: "/", gateways: [{ name: "a1", labels: [LABEL_P] }] },
       {
         key: "b",
-        port: 5673,
+        port: REGION_B_PORT,
         vhost: "/",
         gateways: [
           { name: "b1", labels: [LABEL_P] },
@@ -241,7 +241,7 @@ describe("relay: regions A (5672), B (5673) and C (a vhost on 5673) in a full me
       },
       {
         key: "c",
-        port: 5673,
+        port: REGION_B_PORT,
         vhost: vhostC,
         inline: true,
         gateways: [{ name: "c1", labels: [LABEL_P, LABEL_I] }],

@@ -10,7 +10,7 @@ import { drainQueueUntil, publishRaw } from "../harness/broker.js";
 import { authHeader, synapseApi, TestCluster } from "../harness/cluster.js";
 import { CHANGED, counter, waitFor } from "../harness/wait.js";
 
-const FIXTURES = new URL("../../../shared/fixtures/wso2/events/", import.meta.url);
+const FIXTURES = new URL("../fixtures/wso2/events/", import.meta.url);
 const RUNTIME = ["runtime", "rejected", "handled"];
 
 async function getJson(url: string): Promise<{ status: number; body: Record<string, unknown> }> {

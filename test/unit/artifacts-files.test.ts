@@ -6,7 +6,7 @@ import { dtoFromSynapseXml } from "../../src/artifacts/gateway-api-dto.js";
 import { ALWAYS_SKIPPED, compileSkipList } from "../../src/artifacts/skip-list.js";
 import type { GatewayApiDto } from "../../src/artifacts/types.js";
 
-const SYNAPSE = new URL("../../../shared/fixtures/wso2/synapse/", import.meta.url);
+const SYNAPSE = new URL("../fixtures/wso2/synapse/", import.meta.url);
 const fixture = (name: string) => fs.readFileSync(new URL(name, SYNAPSE), "utf8");
 const PIZZA = fixture("api_admin--PizzaShackAPI_versioned_context.xml");
 

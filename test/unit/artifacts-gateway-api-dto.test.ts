@@ -12,7 +12,7 @@ import {
 import type { GatewayApiDto } from "../../src/artifacts/types.js";
 import { GwsyncError } from "../../src/errors.js";
 
-const SYNAPSE = new URL("../../../shared/fixtures/wso2/synapse/", import.meta.url);
+const SYNAPSE = new URL("../fixtures/wso2/synapse/", import.meta.url);
 const fixture = (name: string) => fs.readFileSync(new URL(name, SYNAPSE), "utf8");
 const PIZZA = fixture("api_admin--PizzaShackAPI_versioned_context.xml");
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;

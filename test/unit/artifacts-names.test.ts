@@ -1,6 +1,5 @@
 import assert from "node:assert/strict";
 import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
 import { after, describe, test } from "node:test";
 import fc from "fast-check";
@@ -14,8 +13,9 @@ import {
 } from "../../src/artifacts/names.js";
 import { ARTIFACT_FOLDERS, type ArtifactKind } from "../../src/artifacts/types.js";
 import { GwsyncError } from "../../src/errors.js";
+import { tempDir } from "../harness/temp-dir.js";
 
-const root = fs.mkdtempSync(path.join(os.tmpdir(), "gwsync-names-"));
+const root = tempDir("gwsync-names-");
 after(() => fs.rmSync(root, { recursive: true, force: true }));
 
 function unsafe(err: unknown): boolean {
@@ -116,8 +116,8 @@ describe("artifact names", () => {
   });
 
   test("safeJoin refuses a folder that is a symlink pointing out of root", () => {
-    const outside = fs.mkdtempSync(path.join(os.tmpdir(), "gwsync-outside-"));
-    const linked = fs.mkdtempSync(path.join(os.tmpdir(), "gwsync-linked-"));
+    const outside = tempDir("gwsync-outside-");
+    const linked = tempDir("gwsync-linked-");
     try {
       fs.symlinkSync(outside, path.join(linked, "sequences"));
       assert.throws(

@@ -12,7 +12,7 @@ import {
 import { checkXml } from "../../src/artifacts/xml.js";
 import { GwsyncError } from "../../src/errors.js";
 
-const SYNAPSE = new URL("../../../shared/fixtures/wso2/synapse/", import.meta.url);
+const SYNAPSE = new URL("../fixtures/wso2/synapse/", import.meta.url);
 const fixture = (name: string) => fs.readFileSync(new URL(name, SYNAPSE), "utf8");
 
 function invalid(pattern: RegExp) {

@@ -1,11 +1,11 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, writeFileSync } from "node:fs";
-import os from "node:os";
+import { writeFileSync } from "node:fs";
 import path from "node:path";
 import { describe, test } from "node:test";
 import { renderConfigCheck } from "../../src/config/check.js";
 import { ConfigError } from "../../src/config/config-error.js";
 import { loadConfig } from "../../src/config/load-config.js";
+import { tempDir } from "../harness/temp-dir.js";
 
 const SECRETS = [
   "Mq-S3cret-1",
@@ -22,7 +22,7 @@ function assertNoSecret(text: string): void {
 
 describe("renderConfigCheck", () => {
   test("the effective configuration shows no password, from any source", () => {
-    const dir = mkdtempSync(path.join(os.tmpdir(), "gwsync-check-"));
+    const dir = tempDir("gwsync-check-");
     writeFileSync(path.join(dir, "http.pass"), "File-S3cret-6\n");
     const result = loadConfig({
       text: `

@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, writeFileSync } from "node:fs";
-import os from "node:os";
+import { writeFileSync } from "node:fs";
 import path from "node:path";
 import { describe, test } from "node:test";
 import { ConfigError } from "../../src/config/config-error.js";
 import { loadConfig } from "../../src/config/load-config.js";
+import { tempDir } from "../harness/temp-dir.js";
 
 const FILE = `
 [gwsync]
@@ -38,7 +38,7 @@ function problems(fn: () => unknown): ConfigError {
 
 describe("GWSYNC_* environment overrides", () => {
   test("every named variable wins over the file", () => {
-    const dir = mkdtempSync(path.join(os.tmpdir(), "gwsync-env-"));
+    const dir = tempDir("gwsync-env-");
     writeFileSync(path.join(dir, "mq"), "mq-from-file-secret\n");
     writeFileSync(path.join(dir, "http"), "http-from-file-secret\n");
     const { config } = load({

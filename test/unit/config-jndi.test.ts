@@ -1,6 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
-import os from "node:os";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
@@ -12,8 +11,9 @@ import {
 } from "../../src/config/jndi.js";
 import { parseProperties } from "../../src/config/properties.js";
 import { isGwsyncError } from "../../src/errors.js";
+import { tempDir } from "../harness/temp-dir.js";
 
-const FIXTURES = fileURLToPath(new URL("../../../shared/fixtures/wso2/jndi/", import.meta.url));
+const FIXTURES = fileURLToPath(new URL("../fixtures/wso2/jndi/", import.meta.url));
 const REPO_JNDI = fileURLToPath(new URL("../../jndi/", import.meta.url));
 const fixture = (name: string) => readFileSync(path.join(FIXTURES, name), "utf8");
 
@@ -195,7 +195,7 @@ describe("demo region files (jndi/)", () => {
 });
 
 describe("loadJndiDir", () => {
-  const tmp = () => mkdtempSync(path.join(os.tmpdir(), "gwsync-jndi-"));
+  const tmp = () => tempDir("gwsync-jndi-");
   const GOOD = "connectionfactory.TopicConnectionFactory = amqp://u:p@c/?brokerlist='tcp://h:5672'\n";
 
   test("reads only *.properties files, named after the region", () => {

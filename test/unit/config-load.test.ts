@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { cpSync, mkdtempSync, readdirSync, writeFileSync } from "node:fs";
+import { cpSync, readdirSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { describe, test } from "node:test";
@@ -9,10 +9,11 @@ import { ConfigError } from "../../src/config/config-error.js";
 import { loadConfig, type LoadConfigOptions } from "../../src/config/load-config.js";
 import type { Role } from "../../src/config/types.js";
 import { GwsyncError } from "../../src/errors.js";
+import { tempDir } from "../harness/temp-dir.js";
 
-const TOML_DIR = fileURLToPath(new URL("../../../shared/fixtures/wso2/toml/", import.meta.url));
+const TOML_DIR = fileURLToPath(new URL("../fixtures/wso2/toml/", import.meta.url));
 const REPO_JNDI = fileURLToPath(new URL("../../jndi/", import.meta.url));
-const tmp = () => mkdtempSync(path.join(os.tmpdir(), "gwsync-config-"));
+const tmp = () => tempDir("gwsync-config-");
 
 /** Load from text with an empty environment, so the machine's GWSYNC_* variables never leak in. */
 function load(text: string, options: Omit<LoadConfigOptions, "text"> = {}) {
@@ -94,7 +95,7 @@ describe("WSO2 deployment.toml fixtures", () => {
     });
   });
 
-  test("issue 11758: event_waiting_time read, [tenant_mgt] listed as ignored", () => {
+  test("product-apim#11758: event_waiting_time read, [tenant_mgt] listed as ignored", () => {
     const { config, debug } = loadConfig({
       file: path.join(TOML_DIR, "artifact-sync-3.2.0-issue-11758.toml"),
       env: {},
@@ -147,7 +148,7 @@ describe("WSO2 deployment.toml fixtures", () => {
 });
 
 describe("defaults and paths", () => {
-  test("an empty document gives DESIGN.md §2.2's defaults, paths under baseDir", () => {
+  test("an empty document gives the documented defaults (src/config/defaults.ts), paths under baseDir", () => {
     const { config, warnings, debug } = load("", { role: "gateway" });
     assert.deepEqual([warnings, debug], [[], []]);
     assert.equal(config.gwsync.nodeId, `${os.hostname().replace(/[^A-Za-z0-9._-]/g, "-")}-gateway`);

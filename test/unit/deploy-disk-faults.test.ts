@@ -1,14 +1,14 @@
 import assert from "node:assert/strict";
 import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
 import { after, describe, test } from "node:test";
 import type { GatewayApiDto } from "../../src/artifacts/types.js";
 import { GwsyncError } from "../../src/errors.js";
 import { type DeployFs, nodeDeployFs } from "../../src/gateway/deploy/deploy-fs.js";
 import { FileDeployer } from "../../src/gateway/deploy/file-deployer.js";
+import { tempDir } from "../harness/temp-dir.js";
 
-const tmpRoot = fs.mkdtempSync(path.join(os.tmpdir(), "gwsync-faults-"));
+const tmpRoot = tempDir("gwsync-faults-");
 after(() => fs.rmSync(tmpRoot, { recursive: true, force: true }));
 let dirCount = 0;
 const freshDir = () => path.join(tmpRoot, `gw${++dirCount}`, "default");

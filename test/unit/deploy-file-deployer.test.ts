@@ -1,13 +1,13 @@
 import assert from "node:assert/strict";
 import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
 import { after, describe, test } from "node:test";
 import type { GatewayApiDto } from "../../src/artifacts/types.js";
 import { GwsyncError } from "../../src/errors.js";
 import { FileDeployer } from "../../src/gateway/deploy/file-deployer.js";
+import { tempDir } from "../harness/temp-dir.js";
 
-const tmpRoot = fs.mkdtempSync(path.join(os.tmpdir(), "gwsync-deploy-"));
+const tmpRoot = tempDir("gwsync-deploy-");
 after(() => fs.rmSync(tmpRoot, { recursive: true, force: true }));
 let dirCount = 0;
 function freshDir(): string {
@@ -301,7 +301,7 @@ describe("FileDeployer", () => {
 
 describe("FileDeployer state batching", () => {
   test("files are in place when deploy() returns; one state write serves a burst, at the latest on flush()", async () => {
-    const dir = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "gwsync-batch-")), "default");
+    const dir = path.join(tempDir("gwsync-batch-"), "default");
     const deployer = new FileDeployer({ deploymentDir: dir, stateWriteDelayMs: 60_000 });
     await Promise.all(["A", "B", "C"].map((n, i) => deployer.deploy(dto(n), meta(String(i + 1).repeat(64)))));
     for (const n of ["A", "B", "C"]) assert.ok(fs.existsSync(path.join(dir, "api", `admin--${n}_v1.0.0.xml`)));

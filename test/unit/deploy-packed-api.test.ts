@@ -1,6 +1,5 @@
 import assert from "node:assert/strict";
 import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
 import { after, describe, test } from "node:test";
 import type { GatewayApiDto } from "../../src/artifacts/types.js";
@@ -10,8 +9,9 @@ import { readDeployState, writeDeployState } from "../../src/gateway/deploy/depl
 import type { DeployedApi } from "../../src/gateway/deploy/deployer.js";
 import { MemoryDeployer } from "../../src/gateway/deploy/memory-deployer.js";
 import { PackedApi } from "../../src/gateway/deploy/packed-api.js";
+import { tempDir } from "../harness/temp-dir.js";
 
-const tmpRoot = fs.mkdtempSync(path.join(os.tmpdir(), "gwsync-packed-"));
+const tmpRoot = tempDir("gwsync-packed-");
 after(() => fs.rmSync(tmpRoot, { recursive: true, force: true }));
 
 function plain(i: number, o: { sha256?: string; files?: number } = {}): DeployedApi {

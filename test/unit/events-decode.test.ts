@@ -6,7 +6,7 @@ import type { NotificationInner } from "../../src/events/encode.js";
 import { encodeKeyManager, encodeNotification, encodeWebhookSubscription } from "../../src/events/encode.js";
 import type { InboundEvent } from "../../src/events/types.js";
 
-const FIXTURES = new URL("../../../shared/fixtures/wso2/events/", import.meta.url);
+const FIXTURES = new URL("../fixtures/wso2/events/", import.meta.url);
 const fixture = (name: string) => readFileSync(new URL(name, FIXTURES));
 const fixtureJson = (name: string) => JSON.parse(fixture(name).toString("utf8")) as Record<string, unknown>;
 

@@ -18,7 +18,7 @@ import { KNOWN_NOTIFICATION_TYPES } from "../../src/events/notification-payload.
 import type { InboundEvent } from "../../src/events/types.js";
 import type { WebhookSubscription } from "../../src/events/webhook-subscription.js";
 
-const FIXTURES = new URL("../../../shared/fixtures/wso2/events/", import.meta.url);
+const FIXTURES = new URL("../fixtures/wso2/events/", import.meta.url);
 const fixtureText = (name: string) => readFileSync(new URL(name, FIXTURES), "utf8");
 const fixtureJson = (name: string) => JSON.parse(fixtureText(name)) as Record<string, unknown>;
 

@@ -3,8 +3,7 @@
  * region-sync format. (A unit test: it needs no RabbitMQ.)
  */
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import type { ConsumeMessage } from "amqplib";
@@ -22,8 +21,9 @@ import { ingressQueueName } from "../../src/relay/relay-topology.js";
 import { openStore } from "../../src/store/open-store.js";
 import type { NewOutboxMessage } from "../../src/store/types.js";
 import { synapseApi } from "../harness/cluster.js";
+import { tempDir } from "../harness/temp-dir.js";
 
-const root = mkdtempSync(join(tmpdir(), "gwsync-relay-plan-"));
+const root = tempDir("gwsync-relay-plan-");
 const store = openStore({ type: "sqlite", url: join(root, "a.db") }, { region: "ra" });
 const MAX_BYTES = 4 * 1024 * 1024;
 

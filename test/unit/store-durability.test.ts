@@ -1,7 +1,5 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
 import { afterEach, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
@@ -10,6 +8,7 @@ import type { GatewayApiDto } from "../../src/artifacts/types.js";
 import { isGwsyncError } from "../../src/errors.js";
 import { SqliteArtifactStore } from "../../src/store/sqlite/sqlite-store.js";
 import type { NewOutboxMessage, SaveArtifactResult } from "../../src/store/types.js";
+import { tempDir } from "../harness/temp-dir.js";
 
 const PROD = "Production and Sandbox";
 const REPO = fileURLToPath(new URL("../../", import.meta.url));
@@ -44,7 +43,7 @@ afterEach(() => {
 });
 
 function freshFile(): string {
-  return path.join(fs.mkdtempSync(path.join(os.tmpdir(), "gwsync-durable-")), "artifacts.db");
+  return path.join(tempDir("gwsync-durable-"), "artifacts.db");
 }
 
 /** Read the store from another process, as `gwsync status` would, and report what it saw. */

@@ -1,16 +1,16 @@
 import assert from "node:assert/strict";
 import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
 import { describe, test } from "node:test";
 import type { GwsyncConfig } from "../../src/config/types.js";
 import { isGwsyncError } from "../../src/errors.js";
 import { openStore, sqliteFileOf } from "../../src/store/open-store.js";
+import { tempDir as makeTempDir } from "../harness/temp-dir.js";
 
 type DbConfig = GwsyncConfig["database"];
 
 function tempDir(): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), "gwsync-open-"));
+  return makeTempDir("gwsync-open-");
 }
 
 describe("openStore", () => {

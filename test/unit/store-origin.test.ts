@@ -1,11 +1,10 @@
 import assert from "node:assert/strict";
-import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
 import { afterEach, describe, test } from "node:test";
 import type { GatewayApiDto } from "../../src/artifacts/types.js";
 import { SqliteArtifactStore } from "../../src/store/sqlite/sqlite-store.js";
 import type { SaveArtifactInput } from "../../src/store/types.js";
+import { tempDir } from "../harness/temp-dir.js";
 
 const PROD = "Production and Sandbox";
 const EU = "eu-gateways";
@@ -23,7 +22,7 @@ function dto(apiId: string, definition: string): GatewayApiDto {
 
 const stores: SqliteArtifactStore[] = [];
 function openTemp(region: string): SqliteArtifactStore {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "gwsync-store-"));
+  const dir = tempDir("gwsync-store-");
   const store = SqliteArtifactStore.open(path.join(dir, "artifacts.db"), { region });
   stores.push(store);
   return store;

@@ -1,15 +1,14 @@
 import assert from "node:assert/strict";
-import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
 import { afterEach, describe, test } from "node:test";
 import { isGwsyncError } from "../../src/errors.js";
 import { SqliteArtifactStore } from "../../src/store/sqlite/sqlite-store.js";
 import type { NewOutboxMessage } from "../../src/store/types.js";
+import { tempDir } from "../harness/temp-dir.js";
 
 const stores: SqliteArtifactStore[] = [];
 function openTemp(now?: () => number): SqliteArtifactStore {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "gwsync-store-"));
+  const dir = tempDir("gwsync-store-");
   const store = SqliteArtifactStore.open(path.join(dir, "artifacts.db"), now ? { now } : {});
   stores.push(store);
   return store;

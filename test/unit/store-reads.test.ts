@@ -1,12 +1,11 @@
 import assert from "node:assert/strict";
-import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
 import { afterEach, describe, test } from "node:test";
 import type { GatewayApiDto } from "../../src/artifacts/types.js";
 import { isGwsyncError } from "../../src/errors.js";
 import { SqliteArtifactStore } from "../../src/store/sqlite/sqlite-store.js";
 import type { GatewayInstruction } from "../../src/store/types.js";
+import { tempDir } from "../harness/temp-dir.js";
 
 const PROD = "Production and Sandbox";
 const EU = "eu-gateways";
@@ -25,7 +24,7 @@ function dto(apiId: string, name: string, extra = "", tenantDomain = "carbon.sup
 
 const stores: SqliteArtifactStore[] = [];
 function openTemp(): SqliteArtifactStore {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "gwsync-store-"));
+  const dir = tempDir("gwsync-store-");
   const store = SqliteArtifactStore.open(path.join(dir, "artifacts.db"), {
     region: "region-a",
     now: () => 1_700_000,

@@ -1,13 +1,12 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
 import { afterEach, describe, test } from "node:test";
 import type { GatewayApiDto } from "../../src/artifacts/types.js";
 import { isGwsyncError } from "../../src/errors.js";
 import { SqliteArtifactStore } from "../../src/store/sqlite/sqlite-store.js";
 import type { NewOutboxMessage, SaveArtifactResult } from "../../src/store/types.js";
+import { tempDir } from "../harness/temp-dir.js";
 
 const PROD = "Production and Sandbox";
 const EU = "eu-gateways";
@@ -34,7 +33,7 @@ function event(r: SaveArtifactResult): NewOutboxMessage {
 
 const stores: SqliteArtifactStore[] = [];
 function openTemp(): SqliteArtifactStore {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "gwsync-store-"));
+  const dir = tempDir("gwsync-store-");
   const store = SqliteArtifactStore.open(path.join(dir, "artifacts.db"), { region: "region-a" });
   stores.push(store);
   return store;

@@ -1,14 +1,14 @@
 import assert from "node:assert/strict";
 import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
 import { afterEach, describe, test } from "node:test";
 import Database from "better-sqlite3";
 import { isGwsyncError } from "../../src/errors.js";
 import { SCHEMA_VERSION } from "../../src/store/sqlite/schema.js";
 import { SqliteArtifactStore } from "../../src/store/sqlite/sqlite-store.js";
+import { tempDir } from "../harness/temp-dir.js";
 
-const SQL_DIR = new URL("../../../shared/fixtures/wso2/sql/", import.meta.url);
+const SQL_DIR = new URL("../fixtures/wso2/sql/", import.meta.url);
 
 /** Column names of each CREATE TABLE in a WSO2 DDL file, in declaration order. */
 function ddlColumns(file: string): Map<string, string[]> {
@@ -38,7 +38,7 @@ afterEach(() => {
 });
 
 function freshFile(): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "gwsync-schema-"));
+  const dir = tempDir("gwsync-schema-");
   return path.join(dir, "artifacts.db");
 }
 

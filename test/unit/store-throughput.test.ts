@@ -1,13 +1,12 @@
 import assert from "node:assert/strict";
-import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
 import { test } from "node:test";
 import type { GatewayApiDto } from "../../src/artifacts/types.js";
 import { SqliteArtifactStore } from "../../src/store/sqlite/sqlite-store.js";
+import { tempDir } from "../harness/temp-dir.js";
 
 /**
- * A printed figure, not a timed assertion (DESIGN.md §5: benchmarks live in bench/). Each save is one
+ * A printed figure, not a timed assertion (docs/architecture.md#benchmarks: benchmarks live in bench/). Each save is one
  * fsync'd commit (synchronous=FULL), so the default count is kept small for the unit suite; set
  * GWSYNC_STORE_THROUGHPUT_N=10000 for the full run.
  */
@@ -16,7 +15,7 @@ const ARTIFACT_BYTES = 5 * 1024;
 const LABEL = "Production and Sandbox";
 
 test(`store throughput: ${SAVES} saveArtifact calls of a 5 KB artifact (printed, not asserted)`, () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "gwsync-throughput-"));
+  const dir = tempDir("gwsync-throughput-");
   const store = SqliteArtifactStore.open(path.join(dir, "artifacts.db"));
   try {
     const definition = `<api>${"x".repeat(ARTIFACT_BYTES - 11)}</api>`;

@@ -2,7 +2,7 @@ import type Database from "better-sqlite3";
 import { GwsyncError } from "../../errors.js";
 
 /**
- * WSO2's two tables keep APIM 3.2.0's names and columns (WSO2-FORMATS.md §2.1), plus 4.x's API_TYPE on
+ * WSO2's two tables keep APIM 3.2.0's names and columns (docs/wso2-formats.md §2.1), plus 4.x's API_TYPE on
  * the details table, so existing scripts and people recognise them. SQLite has no ON UPDATE clause:
  * the store sets TIME_STAMP on every write. Everything gwsync adds lives in GWSYNC_* tables.
  */
