@@ -1,6 +1,6 @@
 import type { Channel, ConsumeMessage, Options } from "amqplib";
 import { HEADER_BATCH } from "../events/batch.js";
-import { CONTENT_TYPE_JSON } from "../events/topics.js";
+import { CONTENT_TYPE_TEXT, TEXT_ENCODING } from "../events/wire-format.js";
 import type { Logger } from "../log.js";
 
 /** One event of a batch message that cannot be valid: dead-lettered on its own, the rest applied. */
@@ -97,10 +97,13 @@ export class QueueConsumer {
       return;
     }
     const p = msg.properties;
+    // The copy keeps the original's properties: a dead letter can be replayed as it came.
     this.#sendCopy(ch, dlq, msg, msg.content, reason, {
       ...(p.contentType ? { contentType: p.contentType } : {}),
+      ...(p.contentEncoding ? { contentEncoding: p.contentEncoding } : {}),
       ...(p.messageId ? { messageId: p.messageId } : {}),
       ...(typeof p.timestamp === "number" ? { timestamp: p.timestamp } : {}),
+      ...(p.type ? { type: p.type } : {}),
       headers: p.headers ?? {},
     });
     ch.ack(msg);
@@ -119,7 +122,9 @@ export class QueueConsumer {
     }
     const { [HEADER_BATCH]: _count, ...headers } = msg.properties.headers ?? {};
     this.#sendCopy(ch, dlq, msg, part.body, part.reason, {
-      contentType: CONTENT_TYPE_JSON,
+      // One event of a batch is a WSO2 4.x text message on its own.
+      contentType: CONTENT_TYPE_TEXT,
+      contentEncoding: TEXT_ENCODING,
       messageId: part.messageId,
       timestamp: part.timestamp,
       headers,

@@ -1,6 +1,8 @@
 import { readFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { DEFAULT_DATA_API } from "../data-api/wire.js";
+import { DEFAULT_HUB_DIALECT, DEFAULT_MAP_FORMAT } from "../events/dialect.js";
 import * as D from "./defaults.js";
 import type { EndpointSpec } from "./endpoints.js";
 import type { LoadContext } from "./load-context.js";
@@ -120,6 +122,9 @@ function buildGwsync(
     outboxPollMs: g?.outbox_poll_ms ?? D.DEFAULT_OUTBOX_POLL_MS,
     maxDeliveries: g?.max_deliveries ?? D.DEFAULT_MAX_DELIVERIES,
     heartbeatIntervalMs: g?.heartbeat_interval_ms ?? D.DEFAULT_GATEWAY_HEARTBEAT_INTERVAL_MS,
+    hubDialect: g?.hub_dialect ?? DEFAULT_HUB_DIALECT,
+    hubMapFormat: g?.hub_map_format ?? DEFAULT_MAP_FORMAT,
+    dataApi: g?.data_api ?? DEFAULT_DATA_API,
   };
   if (g?.watch !== undefined)
     config.watch = { dir: dir(g.watch.dir, ""), labels: [...new Set(g.watch.labels)] };

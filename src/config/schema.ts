@@ -1,5 +1,7 @@
 import { z } from "zod";
 import { MAX_BATCH_EVENTS } from "../events/batch.js";
+import { DATA_APIS } from "../data-api/wire.js";
+import { HUB_DIALECTS, MAP_FORMATS } from "../events/dialect.js";
 import { bool, int, list, name, num, oneOf, secret, TABLE_ERROR, text } from "./coerce.js";
 import { type EndpointSpec, normalizeServiceUrl, parseEndpointString } from "./endpoints.js";
 
@@ -70,6 +72,12 @@ export const GwsyncSectionSchema = z.strictObject(
     outbox_poll_ms: int(1, Number.MAX_SAFE_INTEGER, " ms").optional(),
     max_deliveries: int(1).optional(),
     heartbeat_interval_ms: int(1, Number.MAX_SAFE_INTEGER, " ms").optional(),
+    /** What this service's event hub speaks: WSO2 4.x (text/plain JSON) or 3.2.0 (JMS MapMessages). */
+    hub_dialect: oneOf(HUB_DIALECTS).optional(),
+    /** A 3.2.0 hub's MapMessage layout. */
+    hub_map_format: oneOf(MAP_FORMATS).optional(),
+    /** The control plane's data API a gateway calls: WSO2 4.x's runtime-artifacts or 3.2.0's synapse-artifacts. */
+    data_api: oneOf(DATA_APIS).optional(),
     http: GwsyncHttpSchema.optional(),
     watch: GwsyncWatchSchema.optional(),
   },

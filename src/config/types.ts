@@ -3,6 +3,9 @@
  * GWSYNC_* environment overrides have been applied and validated. Every service receives this shape.
  * Keys follow WSO2's deployment.toml names where WSO2 has one, camelCased here.
  */
+import type { DataApi } from "../data-api/wire.js";
+import type { HubDialect, MapFormat } from "../events/dialect.js";
+
 export type Role = "publisher" | "gateway" | "relay";
 
 export interface BrokerEndpoint {
@@ -60,6 +63,12 @@ export interface GwsyncConfig {
     watch?: { dir: string; labels: string[] };
     /** Heartbeat period of a gateway, ms. Default 5,000. */
     heartbeatIntervalMs: number;
+    /** What the event hub this service publishes to speaks (src/events/dialect.ts). Default "4.x". */
+    hubDialect: HubDialect;
+    /** The MapMessage layout of a 3.2.0 hub. Default "jms/map-message". */
+    hubMapFormat: MapFormat;
+    /** The control plane's data API a gateway calls (src/data-api/wire.ts). Default "4.x". */
+    dataApi: DataApi;
   };
   publisher: {
     /** [apim.sync_runtime_artifacts.publisher] present. */

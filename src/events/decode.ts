@@ -4,6 +4,8 @@ import {
   type InboundNotification,
   notificationBaseSchema,
   notificationWrapperSchema,
+  SUPER_TENANT_DOMAIN,
+  SUPER_TENANT_ID,
 } from "./notification.js";
 import { parseNotificationPayload } from "./notification-payload.js";
 import {
@@ -19,6 +21,10 @@ import {
   type WebhookSubscription,
   webhookPayloadSchema,
 } from "./webhook-subscription.js";
+import { decodeAmqpMap } from "./amqp-map.js";
+import { mapToJson } from "./jms-value.js";
+import { decodeQpidMap } from "./qpid-map.js";
+import { type BodyFormat, bodyFormatOf } from "./wire-format.js";
 import { decodeBase64, decodeUtf8, isPlainObject, parseJson } from "./wire-json.js";
 import { zodReason } from "./zod-reason.js";
 
@@ -32,6 +38,8 @@ export interface DecodeOptions {
   maxBytes?: number;
   /** The AMQP messageId: the event id of keyManager/asyncWebhooksData, whose payloads carry none. */
   messageId?: string;
+  /** The AMQP content type: it says how the body is laid out (src/events/wire-format.ts). */
+  contentType?: string;
 }
 
 type Step<T> = { ok: true; value: T } | { ok: false; reason: string };
@@ -52,7 +60,13 @@ export function decodeEvent(topic: string, body: Buffer, options: DecodeOptions 
     if (!isTopic(topic)) {
       return invalid(`routing key ${JSON.stringify(topic.slice(0, 64))} is not one of the gwsync streams`);
     }
-    const json = parseBody(body, topic);
+    const format = bodyFormatOf(options.contentType);
+    if (format === undefined) {
+      return invalid(
+        `${topic}: content type ${JSON.stringify(String(options.contentType).slice(0, 64))} is not one gwsync reads (text/plain, application/json, jms/map-message, amqp/map, or none)`,
+      );
+    }
+    const json = format === "json" ? parseBody(body, topic) : parseMapBody(format, topic, body);
     return json.ok ? decodeValue(topic, json.value, options.messageId) : json;
   } catch (err) {
     // Last line of defence: a decoder bug must dead-letter one message, never stop the consumer.
@@ -104,6 +118,22 @@ export function parseBody(body: Buffer, what: string): { ok: true; value: unknow
   return json.ok
     ? json
     : { ok: false, code: "GWSYNC_EVENT_INVALID", reason: `${what}: body is not valid JSON` };
+}
+
+/**
+ * A MapMessage body (3.2.0 hubs) as the 4.x envelope value the stream decoders read: the map's entries
+ * become payloadData (their names are the stream's field names in both versions).
+ */
+export function parseMapBody(
+  format: Exclude<BodyFormat, "json">,
+  what: string,
+  body: Buffer,
+): { ok: true; value: unknown } | DecodeFailure {
+  const decoded = format === "jms-map" ? decodeQpidMap(body) : decodeAmqpMap(body);
+  if (!decoded.ok) return { ok: false, code: "GWSYNC_EVENT_INVALID", reason: `${what}: ${decoded.reason}` };
+  const json = mapToJson(decoded.map);
+  if (!json.ok) return { ok: false, code: "GWSYNC_EVENT_INVALID", reason: `${what}: ${json.reason}` };
+  return { ok: true, value: { event: { payloadData: json.value } } };
 }
 
 function invalid(reason: string): DecodeResult {
@@ -208,6 +238,16 @@ function decodeKeyManager(payloadData: Record<string, unknown>, messageId?: stri
       };
     }
     config = json.value;
+    // 3.2.0 sends the settings map alone; gwsync keeps every configuration as a KeyManagerConfigurationDTO.
+    if (typeof p.organization !== "string" && !("additionalProperties" in config)) {
+      config = {
+        name: p.name,
+        organization: p.tenantDomain,
+        additionalProperties: config,
+        type: p.type,
+        enabled: p.enabled,
+      };
+    }
   } else if (p.action !== "delete") {
     return { ok: false, reason: `${PAYLOAD_PATH}.value is empty; only a delete may omit the configuration` };
   }
@@ -247,6 +287,12 @@ function decodeWebhook(
   const parsed = webhookPayloadSchema.safeParse(payloadData, { reportInput: true });
   if (!parsed.success) return { ok: false, reason: zodReason(parsed.error, PAYLOAD_PATH) };
   const p = parsed.data;
+  // A WSO2 gateway fails on a null tenantDomain (its subscriber stores are keyed by it); the super
+  // tenant's is known from its id, any other tenant's cannot be guessed.
+  const tenantDomain = p.tenantDomain ?? (p.tenantId === SUPER_TENANT_ID ? SUPER_TENANT_DOMAIN : undefined);
+  if (!tenantDomain) {
+    return { ok: false, reason: `${PAYLOAD_PATH}.tenantDomain is required for tenant ${p.tenantId}` };
+  }
   const subscription: WebhookSubscription = {
     apiUUID: p.apiUUID,
     appID: p.appID,
@@ -261,6 +307,7 @@ function decodeWebhook(
     const value = p[key];
     if (value !== null && value !== undefined) target[key] = value;
   }
+  subscription.tenantDomain = tenantDomain;
   const event: InboundWebhookSubscription = { topic: "asyncWebhooksData", subscription };
   if (messageId) event.eventId = messageId;
   return { ok: true, value: event };

@@ -1,5 +1,7 @@
 import { randomUUID } from "node:crypto";
+import { GwsyncError } from "../errors.js";
 import { KEY_MANAGER_EVENT_TYPE, type KeyManagerAction } from "./key-manager.js";
+import { keyManagerDto, normaliseTokenType } from "./key-manager-dto.js";
 import { NOTIFICATION_BASE_FIELDS, SUPER_TENANT_DOMAIN, SUPER_TENANT_ID } from "./notification.js";
 import {
   CONSUMER_APP_REVOCATION,
@@ -132,15 +134,16 @@ export interface TokenRevocationInput {
   revocation?: ConsumerAppRevocation | SubjectEntityRevocation;
 }
 
-/** The revokedToken of a consumer_app_revocation_event / subject_entity_revocation_event. */
+/**
+ * The revokedToken of a consumer_app_revocation_event / subject_entity_revocation_event. WSO2 writes a
+ * `Map<String, String>`, so revocationTime is a decimal string: the 4.x gateway casts it to String before
+ * `Long.parseLong` (GatewayTokenRevocationMessageListener.convertRevokedTime) and drops a number.
+ */
 export function revocationRuleToken(rule: ConsumerAppRevocation | SubjectEntityRevocation): string {
+  const revocationTime = String(rule.revocationTime);
   return rule.kind === "consumerApp"
-    ? base64Json({ consumer_key: rule.consumerKey, revocationTime: rule.revocationTime })
-    : base64Json({
-        entityId: rule.entityId,
-        entityType: rule.entityType,
-        revocationTime: rule.revocationTime,
-      });
+    ? base64Json({ consumer_key: rule.consumerKey, revocationTime })
+    : base64Json({ entityId: rule.entityId, entityType: rule.entityType, revocationTime });
 }
 
 export function encodeTokenRevocation(p: TokenRevocationInput, options: EncodeOptions = {}): EncodedEvent {
@@ -166,31 +169,60 @@ export interface KeyManagerInput {
   type: string;
   enabled: boolean;
   organization: string;
+  /** EXCHANGED | DIRECT | BOTH (any case); default: the config's, else DIRECT (WSO2's default). */
   tokenType?: string;
-  /** Written as base64 of its JSON in `value`; null writes an empty value (a delete). */
+  /**
+   * The key manager's KeyManagerConfigurationDTO, or just its settings (they become the DTO's
+   * additionalProperties). `value` carries base64 of the DTO; null on a delete writes an empty value.
+   */
   config: Record<string, unknown> | null;
 }
 
+/**
+ * A 4.x keyManager event. `value` is always a KeyManagerConfigurationDTO with a tokenType WSO2 knows
+ * (src/events/key-manager-dto.ts); throws GWSYNC_EVENT_INVALID for one a WSO2 gateway would fail on.
+ */
 export function encodeKeyManager(p: KeyManagerInput, options: EncodeOptions = {}): EncodedEvent {
+  const identity = {
+    name: p.name,
+    type: p.type,
+    enabled: p.enabled,
+    organization: p.organization,
+    ...(p.tokenType !== undefined ? { tokenType: p.tokenType } : {}),
+  };
+  const dto = p.config === null && p.action === "delete" ? undefined : keyManagerDto(identity, p.config);
+  const tokenType = dto ? dto.tokenType : p.tokenType === undefined ? null : normaliseTokenType(p.tokenType);
   const body = envelope({
     event_type: p.eventType ?? KEY_MANAGER_EVENT_TYPE,
     action: p.action,
     name: p.name,
     type: p.type,
     enabled: p.enabled,
-    value: p.config === null ? "" : base64Json(p.config),
+    value: dto === undefined ? "" : base64Json(dto),
     organization: p.organization,
-    tokenType: p.tokenType ?? null,
+    tokenType,
   });
   return { body, eventId: p.eventId ?? randomUUID(), timestamp: options.timestamp ?? Date.now() };
 }
 
 export type WebhookSubscriptionInput = WebhookSubscription & { eventId?: string };
 
+/**
+ * An asyncWebhooksData event. tenantDomain is always written: a WSO2 4.x gateway keys its subscriber
+ * store by it (`WebhooksDataHolder.getTenantSubscriptionStore`, a ConcurrentHashMap: null throws). It
+ * defaults to carbon.super for the super tenant's id and is required for any other tenant.
+ */
 export function encodeWebhookSubscription(
   p: WebhookSubscriptionInput,
   options: EncodeOptions = {},
 ): EncodedEvent {
+  const tenantDomain = p.tenantDomain ?? (p.tenantId === SUPER_TENANT_ID ? SUPER_TENANT_DOMAIN : undefined);
+  if (tenantDomain === undefined || tenantDomain === "") {
+    throw new GwsyncError(
+      "GWSYNC_EVENT_INVALID",
+      `asyncWebhooksData event: tenantDomain is required for tenant ${p.tenantId} (only the super tenant, -1234, defaults to carbon.super)`,
+    );
+  }
   // CEP writes every attribute of the stream; an unset one is null.
   const body = envelope({
     apiUUID: p.apiUUID,
@@ -198,7 +230,7 @@ export function encodeWebhookSubscription(
     apiContext: p.apiContext ?? null,
     apiVersion: p.apiVersion ?? null,
     appID: p.appID,
-    tenantDomain: p.tenantDomain ?? null,
+    tenantDomain,
     tenantId: p.tenantId,
     callback: p.callback,
     topic: p.topic,

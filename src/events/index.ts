@@ -8,3 +8,4 @@ export * from "./token-revocation.js";
 export * from "./topics.js";
 export type * from "./types.js";
 export * from "./webhook-subscription.js";
+export * from "./wire-format.js";

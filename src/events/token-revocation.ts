@@ -65,11 +65,25 @@ export const tokenRevocationPayloadSchema = z.looseObject({
   tenantId: z.int(),
 });
 
-const consumerAppSchema = z.looseObject({ consumer_key: z.string().min(1), revocationTime: z.int() });
+/**
+ * WSO2 writes revocationTime as a decimal string (a `Map<String, String>`, TokenRevocationNotifierImpl);
+ * earlier gwsync versions wrote a number. Both are read; negative or fractional times are not.
+ */
+const revocationTimeSchema = z.union([
+  z.int().nonnegative(),
+  z
+    .string()
+    .regex(DIGITS)
+    .transform((s) => Number(s)),
+]);
+const consumerAppSchema = z.looseObject({
+  consumer_key: z.string().min(1),
+  revocationTime: revocationTimeSchema,
+});
 const subjectEntitySchema = z.looseObject({
   entityId: z.string().min(1),
   entityType: z.string().min(1),
-  revocationTime: z.int(),
+  revocationTime: revocationTimeSchema,
 });
 
 export type RevocationRuleResult =
@@ -95,7 +109,7 @@ export function parseRevocationRule(type: string, revokedToken: string): Revocat
     if (!parsed.success) {
       return {
         ok: false,
-        reason: `event.payloadData.revokedToken of a ${type} needs consumer_key (string) and revocationTime (epoch ms)`,
+        reason: `event.payloadData.revokedToken of a ${type} needs consumer_key (string) and revocationTime (epoch ms, a decimal string)`,
       };
     }
     return {
@@ -111,7 +125,7 @@ export function parseRevocationRule(type: string, revokedToken: string): Revocat
   if (!parsed.success) {
     return {
       ok: false,
-      reason: `event.payloadData.revokedToken of a ${type} needs entityId, entityType (strings) and revocationTime (epoch ms)`,
+      reason: `event.payloadData.revokedToken of a ${type} needs entityId, entityType (strings) and revocationTime (epoch ms, a decimal string)`,
     };
   }
   return {

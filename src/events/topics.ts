@@ -32,8 +32,6 @@ export const HEADER_HOPS = "x-gwsync-hops";
 /** The changelog sequence number in the origin region (HEADER_SEQ is rewritten per region). */
 export const HEADER_ORIGIN_SEQ = "x-gwsync-origin-seq";
 
-export const CONTENT_TYPE_JSON = "application/json";
-
 export function isTopic(value: string): value is Topic {
   return (TOPICS as readonly string[]).includes(value);
 }

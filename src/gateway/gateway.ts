@@ -424,9 +424,11 @@ export class Gateway {
     if (msg.properties.headers?.[HEADER_BATCH] !== undefined) return this.#handleBatch(msg);
     this.metrics.eventsReceived.inc({ stream });
     const messageId = msg.properties.messageId as string | undefined;
+    const contentType = msg.properties.contentType as string | undefined;
     const decoded = decodeEvent(stream, msg.content, {
       maxBytes: this.config.gwsync.maxMessageBytes,
       ...(messageId ? { messageId } : {}),
+      ...(contentType ? { contentType } : {}),
     });
     if (!decoded.ok) {
       this.metrics.eventsRejected.inc({ stream, reason: decoded.code });

@@ -39,7 +39,9 @@ function apiContext(dto: GatewayApiDto): string {
 
 /** A publisher's publish_directly_to_gateway, as buildGatewayEvent's `inlineArtifact` option. */
 export function inlineArtifactOption(config: GwsyncConfig): { maxBytes: number } | undefined {
-  return config.publisher.publishDirectlyToGateway ? { maxBytes: config.gwsync.maxInlineArtifactBytes } : undefined;
+  return config.publisher.publishDirectlyToGateway
+    ? { maxBytes: config.gwsync.maxInlineArtifactBytes }
+    : undefined;
 }
 
 /** DEPLOY_API_IN_GATEWAY / REMOVE_API_FROM_GATEWAY in WSO2's 4.x envelope, with gwsync's facts in headers. */
@@ -67,10 +69,17 @@ export function buildGatewayEvent(o: {
     tenantDomain: dto.tenantDomain,
   };
   let artifact: Record<string, unknown> | undefined;
-  if (o.action === "deploy" && o.inlineArtifact && Buffer.byteLength(JSON.stringify(dto)) <= o.inlineArtifact.maxBytes) {
+  if (
+    o.action === "deploy" &&
+    o.inlineArtifact &&
+    Buffer.byteLength(JSON.stringify(dto)) <= o.inlineArtifact.maxBytes
+  ) {
     artifact = dto as Record<string, unknown>;
   }
-  const inner = o.action === "deploy" ? deployApiEvent({ ...params, ...(artifact ? { artifact } : {}) }) : removeApiEvent(params);
+  const inner =
+    o.action === "deploy"
+      ? deployApiEvent({ ...params, ...(artifact ? { artifact } : {}) })
+      : removeApiEvent(params);
   const enc = encodeNotification(inner);
   return {
     topic: "notification",
@@ -110,7 +119,16 @@ const tokenRevocationBody = z.strictObject({
   consumerKey: z.string().min(1).optional(),
   entityId: z.string().min(1).optional(),
   entityType: z.enum(["USER_ID", "CLIENT_ID"]).optional(),
-  revocationTime: z.number().int().nonnegative().optional(),
+  // Epoch ms, as a number or as the decimal string WSO2 itself carries.
+  revocationTime: z
+    .union([
+      z.number().int().nonnegative(),
+      z
+        .string()
+        .regex(/^\d{1,15}$/)
+        .transform(Number),
+    ])
+    .optional(),
 });
 
 const keyManagerBody = z.strictObject({
@@ -166,13 +184,26 @@ export function parseStreamEventBody(stream: StreamEvent["stream"], body: unknow
     const b = r.data;
     let revocation: TokenRevocationInput["revocation"];
     if (b.type === "consumer_app_revocation_event") {
-      if (!b.consumerKey) throw new GwsyncError("GWSYNC_HTTP_BAD_REQUEST", "consumer_app_revocation_event needs consumerKey");
-      revocation = { kind: "consumerApp", consumerKey: b.consumerKey, revocationTime: b.revocationTime ?? Date.now() };
+      if (!b.consumerKey)
+        throw new GwsyncError("GWSYNC_HTTP_BAD_REQUEST", "consumer_app_revocation_event needs consumerKey");
+      revocation = {
+        kind: "consumerApp",
+        consumerKey: b.consumerKey,
+        revocationTime: b.revocationTime ?? Date.now(),
+      };
     } else if (b.type === "subject_entity_revocation_event") {
       if (!b.entityId || !b.entityType) {
-        throw new GwsyncError("GWSYNC_HTTP_BAD_REQUEST", "subject_entity_revocation_event needs entityId and entityType");
+        throw new GwsyncError(
+          "GWSYNC_HTTP_BAD_REQUEST",
+          "subject_entity_revocation_event needs entityId and entityType",
+        );
       }
-      revocation = { kind: "subjectEntity", entityId: b.entityId, entityType: b.entityType, revocationTime: b.revocationTime ?? Date.now() };
+      revocation = {
+        kind: "subjectEntity",
+        entityId: b.entityId,
+        entityType: b.entityType,
+        revocationTime: b.revocationTime ?? Date.now(),
+      };
     } else if (!b.revokedToken) {
       throw new GwsyncError("GWSYNC_HTTP_BAD_REQUEST", "revokedToken is required");
     }

@@ -7,6 +7,15 @@ import {
   HEADER_BATCH,
   isBatchable,
 } from "../events/batch.js";
+import {
+  DEFAULT_HUB_DIALECT,
+  type HubDialect,
+  type HubWire,
+  type MapFormat,
+  toHubWire,
+} from "../events/dialect.js";
+import { isTopic } from "../events/topics.js";
+import { CONTENT_TYPE_TEXT, jmsTopicHeader, TEXT_ENCODING } from "../events/wire-format.js";
 import type { Logger } from "../log.js";
 import type { ArtifactStore, OutboxMessage } from "../store/types.js";
 
@@ -33,6 +42,10 @@ export interface OutboxDispatcherOptions {
   maxMessageBytes?: number;
   /** Called with the rows the broker confirmed (metrics, tests). */
   onSent?: (rows: OutboxMessage[]) => void;
+  /** What the hub's WSO2 consumers read (src/events/dialect.ts). Default "4.x". */
+  dialect?: HubDialect;
+  /** A 3.2.0 hub's MapMessage layout. */
+  mapFormat?: MapFormat;
 }
 
 /**
@@ -163,23 +176,36 @@ export class OutboxDispatcher {
       .publishAll(
         this.#messages(rows).map((group) => {
           const first = group[0]!;
-          const batch = group.length > 1;
+          if (group.length > 1) {
+            return {
+              exchange: this.#o.exchange,
+              routingKey: first.topic,
+              body: encodeBatch(
+                group.map((r) => ({ messageId: r.messageId, timestamp: r.createdAt, body: r.body })),
+              ),
+              options: {
+                persistent: true,
+                contentType: CONTENT_TYPE_BATCH,
+                contentEncoding: TEXT_ENCODING,
+                messageId: `${first.messageId}+${group.length}`,
+                timestamp: first.createdAt,
+                headers: { ...first.headers, [HEADER_BATCH]: group.length },
+              },
+            };
+          }
+          const wire = this.#wire(first);
           return {
             exchange: this.#o.exchange,
             routingKey: first.topic,
-            body: batch
-              ? encodeBatch(
-                  group.map((r) => ({ messageId: r.messageId, timestamp: r.createdAt, body: r.body })),
-                )
-              : first.body,
+            body: wire.body,
             options: {
               persistent: true,
-              contentType: batch ? CONTENT_TYPE_BATCH : "application/json",
-              contentEncoding: "utf-8",
-              messageId: batch ? `${first.messageId}+${group.length}` : first.messageId,
+              contentType: wire.contentType,
+              ...(wire.contentEncoding ? { contentEncoding: wire.contentEncoding } : {}),
+              messageId: first.messageId,
               // JMSTimestamp in milliseconds, as the Qpid 0-x client writes it (docs/wso2-formats.md §4.9).
               timestamp: first.createdAt,
-              headers: batch ? { ...first.headers, [HEADER_BATCH]: group.length } : first.headers,
+              headers: { ...first.headers, ...wire.headers },
             },
           };
         }),
@@ -194,6 +220,26 @@ export class OutboxDispatcher {
       });
     this.#o.store.markSent(ids);
     this.#o.onSent?.(rows);
+  }
+
+  /** One stored event as the hub's WSO2 consumers read it (a text message on 4.x, a map on 3.2.0). */
+  #wire(row: OutboxMessage): HubWire {
+    const dialect = this.#o.dialect ?? DEFAULT_HUB_DIALECT;
+    try {
+      if (isTopic(row.topic)) return toHubWire(dialect, row.topic, row.body, this.#o.mapFormat);
+    } catch (err) {
+      // Never a poison row: what cannot be mapped goes out as the 4.x text it is stored as.
+      this.#o.logger.warn(
+        { messageId: row.messageId, err: (err as Error).message },
+        "event could not be converted to the hub's dialect; sent as 4.x text",
+      );
+    }
+    return {
+      body: row.body,
+      contentType: CONTENT_TYPE_TEXT,
+      contentEncoding: TEXT_ENCODING,
+      headers: jmsTopicHeader(),
+    };
   }
 
   /**

@@ -66,6 +66,8 @@ export class Publisher {
       pollMs: options.config.gwsync.outboxPollMs,
       batchRuntimeEvents: options.config.gwsync.batchRuntimeEvents,
       maxMessageBytes: options.config.gwsync.maxMessageBytes,
+      dialect: options.config.gwsync.hubDialect,
+      mapFormat: options.config.gwsync.hubMapFormat,
       onSent: (rows) => {
         for (const r of rows) this.metrics.eventsPublished.inc({ stream: r.topic });
       },

@@ -2,14 +2,7 @@ import type { ConsumeMessage, Options } from "amqplib";
 import type { OutgoingMessage } from "../amqp/confirm-publisher.js";
 import { decodeBatch, HEADER_BATCH } from "../events/batch.js";
 import { decodeEvent } from "../events/decode.js";
-import {
-  CONTENT_TYPE_JSON,
-  HEADER_HOPS,
-  HEADER_ORIGIN,
-  HEADER_ORIGIN_SEQ,
-  isTopic,
-  type Topic,
-} from "../events/topics.js";
+import { HEADER_HOPS, HEADER_ORIGIN, HEADER_ORIGIN_SEQ, isTopic, type Topic } from "../events/topics.js";
 import type { ArtifactStore } from "../store/types.js";
 import { type LabelDirectory, snapshotChanges } from "./artifact-snapshot.js";
 import { encodeRegionSync, REGION_SYNC_CONTENT_TYPE } from "./region-sync.js";
@@ -69,6 +62,7 @@ export function planForward(msg: ConsumeMessage, ctx: ForwardContext): ForwardDe
   const decoded = decodeEvent(stream, msg.content, {
     maxBytes: ctx.maxMessageBytes,
     ...(messageId ? { messageId } : {}),
+    ...(msg.properties.contentType ? { contentType: msg.properties.contentType as string } : {}),
   });
   if (!decoded.ok) return { kind: "reject", reason: decoded.reason };
   const event = decoded.event;
@@ -109,7 +103,12 @@ export function planForward(msg: ConsumeMessage, ctx: ForwardContext): ForwardDe
   return passThrough(msg, ctx, stream, headers, facts, messageId);
 }
 
-/** The message as it is, to the remote topic exchange, with the origin kept and one more hop. */
+/**
+ * The message as it is, to the remote topic exchange, with the origin kept and one more hop: body and
+ * properties untouched (a WSO2 consumer picks the JMS message class by the content type, and an absent
+ * one stays absent). Not copied: user-id, which RabbitMQ checks against the publishing connection's
+ * user (the remote link logs in as its own), and delivery mode, always persistent on the way across.
+ */
 function passThrough(
   msg: ConsumeMessage,
   ctx: ForwardContext,
@@ -118,15 +117,17 @@ function passThrough(
   facts: ReturnType<typeof readRelayFacts>,
   messageId: string | undefined,
 ): ForwardDecision {
+  const p = msg.properties;
   const options: Options.Publish = {
     persistent: true,
-    contentType: msg.properties.contentType ?? CONTENT_TYPE_JSON,
     timestamp: messageTimestamp(msg),
     headers: forwardHeaders(headers, facts),
   };
   if (messageId) options.messageId = messageId;
-  if (typeof msg.properties.contentEncoding === "string")
-    options.contentEncoding = msg.properties.contentEncoding;
+  for (const key of FORWARDED_PROPERTIES) {
+    const value = p[key];
+    if (value !== undefined && value !== null) (options as Record<string, unknown>)[key] = value;
+  }
   return {
     kind: "forward",
     stream,
@@ -135,6 +136,18 @@ function passThrough(
     ],
   };
 }
+
+/** Basic properties a relay copies as they are (the rest: see passThrough). */
+const FORWARDED_PROPERTIES = [
+  "contentType",
+  "contentEncoding",
+  "priority",
+  "correlationId",
+  "replyTo",
+  "expiration",
+  "type",
+  "appId",
+] as const;
 
 /** The original JMSTimestamp (ms) travels on: remote gateways measure publish→deployed from it. */
 function messageTimestamp(msg: ConsumeMessage): number {

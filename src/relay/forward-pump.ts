@@ -133,8 +133,14 @@ export class ForwardPump {
           { queue: this.#o.queue, messageId: d.msg.properties.messageId, reason: decision.reason },
           "relay message dead-lettered",
         );
+        const p = d.msg.properties;
+        // The copy keeps the original's properties (a map message stays a map message).
         d.ch.sendToQueue(deadLetterQueueName(this.#o.queue), d.msg.content, {
           persistent: true,
+          ...(p.contentType ? { contentType: p.contentType } : {}),
+          ...(p.contentEncoding ? { contentEncoding: p.contentEncoding } : {}),
+          ...(p.messageId ? { messageId: p.messageId } : {}),
+          ...(typeof p.timestamp === "number" ? { timestamp: p.timestamp } : {}),
           headers: {
             ...(d.msg.properties.headers ?? {}),
             [HEADER_REJECT_REASON]: decision.reason.slice(0, MAX_REASON_LENGTH),

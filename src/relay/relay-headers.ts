@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { REGION_NAME } from "../config/jndi.js";
 import { HEADER_HOPS, HEADER_ORIGIN } from "../events/topics.js";
+import { HEADER_JMS_DESTTYPE } from "../events/wire-format.js";
 
 /** Where an event comes from and how many region boundaries it crossed. */
 export interface RelayFacts {
@@ -42,10 +43,23 @@ export function skipReason(facts: RelayFacts, remote: string, maxHops: number): 
   return undefined;
 }
 
-/** The headers a forwarded message carries: every original one, the origin kept, one more hop. */
+/**
+ * The headers a forwarded message carries: every original one, the origin kept, one more hop. amqplib
+ * reads header integers as plain numbers and writes them in the smallest type that holds them, so the
+ * one header a WSO2 consumer reads by type (JMS_QPID_DESTTYPE, a 32-bit int for Andes'
+ * `FieldTable.getInteger`) is written back as an int.
+ */
 export function forwardHeaders(
   headers: Record<string, unknown> | undefined,
   facts: RelayFacts,
 ): Record<string, unknown> {
-  return { ...(headers ?? {}), [HEADER_ORIGIN]: facts.origin, [HEADER_HOPS]: facts.hops + 1 };
+  const out: Record<string, unknown> = {
+    ...(headers ?? {}),
+    [HEADER_ORIGIN]: facts.origin,
+    [HEADER_HOPS]: facts.hops + 1,
+  };
+  const destType = out[HEADER_JMS_DESTTYPE];
+  if (typeof destType === "number" && Number.isInteger(destType))
+    out[HEADER_JMS_DESTTYPE] = { "!": "int", value: destType };
+  return out;
 }

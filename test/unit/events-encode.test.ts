@@ -113,7 +113,7 @@ describe("encoders write WSO2 4.x bytes", () => {
       encodeWebhookSubscription({
         apiUUID: "a",
         appID: "b",
-        tenantId: 1,
+        tenantId: -1234,
         callback: "c",
         topic: "t",
         mode: "unsubscribe",
@@ -136,12 +136,17 @@ describe("encoders write WSO2 4.x bytes", () => {
     assert.equal(data.tenantId, -1234);
   });
 
-  test("keyManager value is base64 of the configuration JSON, empty for a null config", () => {
+  test("keyManager value is base64 of a KeyManagerConfigurationDTO, empty for a delete without config", () => {
     const data = payloadData(encodeKeyManager(keyManager).body);
-    assert.deepEqual(
-      JSON.parse(Buffer.from(String(data.value), "base64").toString("utf8")),
-      keyManager.config,
-    );
+    assert.deepEqual(JSON.parse(Buffer.from(String(data.value), "base64").toString("utf8")), {
+      name: "IS7",
+      organization: "carbon.super",
+      additionalProperties: { client_id: "c" },
+      type: "WSO2-IS",
+      enabled: true,
+      tokenType: "DIRECT",
+      issuer: "https://is.example/oauth2/token",
+    });
     assert.equal(
       payloadData(encodeKeyManager({ ...keyManager, action: "delete", config: null }).body).value,
       "",
@@ -416,16 +421,28 @@ describe("flat streams round-trip: decode(encode(x)) equals x", () => {
           enabled: fc.boolean(),
           organization: text,
           tokenType: fc.constantFrom("DIRECT", "EXCHANGED", "BOTH"),
-          config: fc.dictionary(fc.string(), fc.jsonValue()),
+          // Settings only (a config with additionalProperties is a DTO: tested on its own).
+          config: fc.dictionary(
+            fc.string().filter((k) => k !== "additionalProperties"),
+            fc.jsonValue(),
+          ),
         }),
         (input) => {
           const encoded = encodeKeyManager(input);
           const event = decoded("keyManager", encoded.body, encoded.eventId);
-          // JSON normalises -0 to 0; compare against what JSON can carry.
+          // The settings become the DTO's additionalProperties; JSON normalises -0 to 0.
+          const settings = JSON.parse(JSON.stringify(input.config));
           assert.deepEqual(event, {
             topic: "keyManager",
             ...input,
-            config: JSON.parse(JSON.stringify(input.config)),
+            config: {
+              name: input.name,
+              organization: input.organization,
+              additionalProperties: settings,
+              type: input.type,
+              enabled: input.enabled,
+              tokenType: input.tokenType,
+            },
           });
         },
       ),
@@ -471,6 +488,7 @@ describe("flat streams round-trip: decode(encode(x)) equals x", () => {
     const sparse: WebhookSubscription = {
       apiUUID: "a",
       appID: "b",
+      tenantDomain: "wso2.com",
       tenantId: 1,
       callback: "https://cb.test",
       topic: "t",
@@ -479,6 +497,25 @@ describe("flat streams round-trip: decode(encode(x)) equals x", () => {
     };
     const event = decoded("asyncWebhooksData", encodeWebhookSubscription(sparse).body);
     assert.deepEqual(event, { topic: "asyncWebhooksData", subscription: sparse });
+  });
+
+  test("a webhook subscription always carries tenantDomain: the super tenant's by default, else required", () => {
+    const base = {
+      apiUUID: "a",
+      appID: "b",
+      callback: "https://cb.test",
+      topic: "t",
+      mode: "subscribe" as const,
+      expireAt: 0,
+    };
+    assert.equal(
+      payloadData(encodeWebhookSubscription({ ...base, tenantId: -1234 }).body).tenantDomain,
+      "carbon.super",
+    );
+    assert.throws(
+      () => encodeWebhookSubscription({ ...base, tenantId: 7 }),
+      /tenantDomain is required for tenant 7/,
+    );
   });
 
   test("a full webhook sample survives too", () => {

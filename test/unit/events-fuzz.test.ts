@@ -170,8 +170,21 @@ function reencoded(event: InboundEvent): { body: Buffer; expected: InboundEvent 
         body: encodeTokenRevocation(event).body,
         expected: { ...event, ttl: event.ttl ?? 3600 },
       };
-    case "keyManager":
-      return { body: encodeKeyManager(event).body, expected: event };
+    case "keyManager": {
+      // gwsync writes a full KeyManagerConfigurationDTO (src/events/key-manager-dto.ts): the value comes
+      // back as that DTO, and the tokenType field as the DTO's.
+      const body = encodeKeyManager(event).body;
+      const value = (
+        JSON.parse(body.toString()) as { event: { payloadData: { value: string; tokenType: unknown } } }
+      ).event.payloadData;
+      const config =
+        value.value === ""
+          ? null
+          : (JSON.parse(Buffer.from(value.value, "base64").toString()) as Record<string, unknown>);
+      const expected = { ...event, config };
+      if (typeof value.tokenType === "string") expected.tokenType = value.tokenType;
+      return { body, expected };
+    }
     case "asyncWebhooksData":
       return { body: encodeWebhookSubscription(event.subscription).body, expected: event };
   }
@@ -189,7 +202,15 @@ describe("decodeEvent survives arbitrary input", () => {
           if (first.ok) {
             accepted++;
             assert.equal(first.event.topic, topic);
-            const again = reencoded(first.event);
+            let again: ReturnType<typeof reencoded>;
+            try {
+              again = reencoded(first.event);
+            } catch (err) {
+              // Only a key manager a WSO2 gateway would fail on (bad tokenType, ...) may be refused.
+              assert.equal((err as { code?: string }).code, "GWSYNC_EVENT_INVALID");
+              assert.equal(topic, "keyManager");
+              return;
+            }
             const redecoded = decodeEvent(topic, again.body);
             assert.ok(redecoded.ok, redecoded.ok ? "" : redecoded.reason);
             assert.deepEqual(redecoded.event, again.expected);

@@ -86,9 +86,15 @@ describe("key managers", () => {
   test("add, update and delete, with the base64 value decoded into the configuration", () => {
     const state = runtime(tempDir());
     assert.equal(state.apply(keyManager()), "applied");
+    // The configuration is the KeyManagerConfigurationDTO the value carried.
     assert.deepEqual(state.keyManagers.get("carbon.super", "IS7")?.config, {
-      issuer: "https://is.example/oauth2/token",
+      name: "IS7",
+      organization: "carbon.super",
       additionalProperties: { client_id: "gw", client_secret: "do-not-serve" },
+      type: "WSO2-IS",
+      enabled: true,
+      tokenType: "DIRECT",
+      issuer: "https://is.example/oauth2/token",
     });
     assert.equal(
       state.apply(keyManager({ action: "update", enabled: false, config: { issuer: "https://new" } })),
@@ -96,7 +102,7 @@ describe("key managers", () => {
     );
     const updated = state.keyManagers.get("carbon.super", "IS7");
     assert.equal(updated?.enabled, false);
-    assert.deepEqual(updated?.config, { issuer: "https://new" });
+    assert.deepEqual(updated?.config?.additionalProperties, { issuer: "https://new" });
     assert.equal(state.apply(keyManager({ action: "delete", config: null })), "applied");
     assert.equal(state.keyManagers.get("carbon.super", "IS7"), undefined);
     assert.equal(
@@ -110,10 +116,7 @@ describe("key managers", () => {
     const state = runtime(tempDir());
     state.apply(keyManager());
     const [view] = state.keyManagers.snapshot();
-    assert.deepEqual(view?.config, {
-      issuer: "https://is.example/oauth2/token",
-      additionalProperties: { client_id: "gw", client_secret: "****" },
-    });
+    assert.deepEqual(view?.config?.additionalProperties, { client_id: "gw", client_secret: "****" });
     assert.doesNotMatch(JSON.stringify(state.keyManagers.snapshot()), /do-not-serve/);
   });
 
