@@ -11,6 +11,8 @@ import {
 } from "./synapse-api.js";
 import type { GatewayApiDto, SynapseApiInfo } from "./types.js";
 import { checkXml, type XmlCheckOptions } from "./xml.js";
+import { type FragmentKind, fragmentNameProblem } from "../security/fragment-names.js";
+import { parseJsonText } from "../security/json-limits.js";
 
 export { canonicalJson, sha256Hex } from "./digest.js";
 
@@ -53,7 +55,7 @@ export function parseGatewayApiDto(json: string | unknown): GatewayApiDto {
   let value: unknown = json;
   if (typeof json === "string") {
     try {
-      value = JSON.parse(json);
+      value = parseJsonText(json);
     } catch (err) {
       throw new GwsyncError(
         "GWSYNC_ARTIFACT_INVALID",
@@ -152,7 +154,13 @@ export function validateDto(dto: GatewayApiDto, options: XmlCheckOptions = {}): 
   checkNamedXml(dto.sequenceToBeAdd, "sequence", label, options);
   checkNamedXml(dto.endpointEntriesToBeAdd, "endpoint", label, options);
   checkNamedXml(dto.localEntriesToBeAdd, "local entry", label, options);
+  // Client certificates go to a trust store under their alias, credentials to the secure vault: the
+  // aliases become keys (and, in WSO2, file names) there, so they follow the artifact name rules.
+  for (const cert of dto.clientCertificatesToBeAdd ?? []) checkName(cert.name, `client certificate alias of ${label}`);
+  for (const cred of dto.credentialsToBeAdd ?? []) checkName(cred.alias, `credential alias of ${label}`);
   for (const [list, what] of [
+    [dto.clientCertificatesToBeRemove, "client certificate alias to remove"],
+    [dto.credentialsToBeRemove, "credential alias to remove"],
     [dto.sequencesToBeRemove, "sequence to remove"],
     [dto.endpointEntriesToBeRemove, "endpoint to remove"],
     [dto.localEntriesToBeRemove, "local entry to remove"],
@@ -167,7 +175,7 @@ export function validateDto(dto: GatewayApiDto, options: XmlCheckOptions = {}): 
 
 function checkNamedXml(
   items: { name: string; content: string }[] | undefined,
-  what: string,
+  what: FragmentKind,
   label: string,
   options: XmlCheckOptions,
 ): void {
@@ -182,7 +190,10 @@ function checkNamedXml(
       );
     }
     seen.add(item.name);
-    checkXml(item.content, `${what} "${item.name}" of ${label}`, options);
+    const root = checkXml(item.content, `${what} "${item.name}" of ${label}`, options);
+    const problem = fragmentNameProblem(what, item.name, root);
+    if (problem !== undefined)
+      throw new GwsyncError("GWSYNC_ARTIFACT_INVALID", `${what} "${item.name}" of ${label}: ${problem}`);
   }
 }
 

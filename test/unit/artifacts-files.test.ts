@@ -21,11 +21,11 @@ function fullDto(): GatewayApiDto {
     defaultAPIDefinition:
       '<api xmlns="http://ws.apache.org/ns/synapse" name="admin--PizzaShackAPI" context="/pizzashack"/>',
     sequenceToBeAdd: [
-      { name: "admin--PizzaShackAPI:v1.0.0--In", content: "<sequence/>" },
-      { name: "_auth_failure_handler_", content: "<sequence/>" },
+      { name: "admin--PizzaShackAPI:v1.0.0--In", content: '<sequence name="admin--PizzaShackAPI:v1.0.0--In"/>' },
+      { name: "_auth_failure_handler_", content: '<sequence name="_auth_failure_handler_"/>' },
     ],
-    endpointEntriesToBeAdd: [{ name: "PizzaShackAPI--v1.0.0_APIproductionEndpoint", content: "<endpoint/>" }],
-    localEntriesToBeAdd: [{ name: "2f1cd2a0-9d1e-4d55-8a3b-6a0a5f1b7c11", content: "<localEntry key='k'/>" }],
+    endpointEntriesToBeAdd: [{ name: "PizzaShackAPI--v1.0.0_APIproductionEndpoint", content: '<endpoint name="PizzaShackAPI--v1.0.0_APIproductionEndpoint"/>' }],
+    localEntriesToBeAdd: [{ name: "2f1cd2a0-9d1e-4d55-8a3b-6a0a5f1b7c11", content: "<localEntry key='2f1cd2a0-9d1e-4d55-8a3b-6a0a5f1b7c11'/>" }],
     clientCertificatesToBeAdd: [{ name: "alias_-1234", content: "-----BEGIN CERTIFICATE-----" }],
     credentialsToBeAdd: [{ alias: "a", password: "secret" }],
   };

@@ -116,12 +116,12 @@ describe("validateDto", () => {
   test("accepts the PizzaShack DTO with its sequence, endpoint and local entry", () => {
     const { api } = validateDto(
       pizzaDto({
-        sequenceToBeAdd: [{ name: "admin--PizzaShackAPI:v1.0.0--In", content: "<sequence/>" }],
+        sequenceToBeAdd: [{ name: "admin--PizzaShackAPI:v1.0.0--In", content: '<sequence name="admin--PizzaShackAPI:v1.0.0--In"/>' }],
         endpointEntriesToBeAdd: [
-          { name: "PizzaShackAPI--v1.0.0_APIproductionEndpoint", content: "<endpoint/>" },
+          { name: "PizzaShackAPI--v1.0.0_APIproductionEndpoint", content: '<endpoint name="PizzaShackAPI--v1.0.0_APIproductionEndpoint"/>' },
         ],
         localEntriesToBeAdd: [
-          { name: "2f1cd2a0-9d1e-4d55-8a3b-6a0a5f1b7c11", content: "<localEntry key='k'>{}</localEntry>" },
+          { name: "2f1cd2a0-9d1e-4d55-8a3b-6a0a5f1b7c11", content: "<localEntry key='2f1cd2a0-9d1e-4d55-8a3b-6a0a5f1b7c11'>{}</localEntry>" },
         ],
       }),
     );
@@ -179,7 +179,7 @@ describe("validateDto", () => {
   });
 
   test("refuses the same sequence name twice", () => {
-    const s = { name: "s", content: "<sequence/>" };
+    const s = { name: "s", content: '<sequence name="s"/>' };
     assert.throws(
       () => validateDto(pizzaDto({ sequenceToBeAdd: [s, s] })),
       code("GWSYNC_ARTIFACT_INVALID", /twice/),

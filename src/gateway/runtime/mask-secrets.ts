@@ -1,17 +1,24 @@
-/** Key names whose values are credentials: shown as MASK in HTTP snapshots, never served. */
-const SECRET_KEY = /secret|password|passwd|credential|private|token_?key|api_?key/i;
+import { isSecretKey, looksLikeSecretValue } from "../../security/secret-values.js";
+
 export const MASK = "****";
-/** Configs are shallow in practice; the bound stops a hostile one from recursing forever. */
+/** Configs are shallow in practice; anything deeper than this is masked whole rather than walked. */
 const MAX_DEPTH = 16;
 
-/** A copy of a JSON value with credential-looking fields masked. */
+/**
+ * A copy of a JSON value with credentials masked (HTTP snapshots never serve them): fields named as
+ * secrets (`client_secret`, `access_token`, `apiKey`, ...) and values that are credentials whatever
+ * their field (JWTs, private keys, Authorization values, URLs with a password): src/security/secret-values.ts.
+ */
 export function maskSecrets(value: unknown, depth = 0): unknown {
-  if (depth > MAX_DEPTH || typeof value !== "object" || value === null) return value;
+  if (typeof value === "string") return looksLikeSecretValue(value) ? MASK : value;
+  if (typeof value !== "object" || value === null) return value;
+  // Fail closed: what is too deep to walk is not shown at all.
+  if (depth > MAX_DEPTH) return MASK;
   if (Array.isArray(value)) return value.map((item) => maskSecrets(item, depth + 1));
   const out: Record<string, unknown> = {};
   for (const [key, field] of Object.entries(value)) {
     if (key === "__proto__") continue;
-    out[key] = SECRET_KEY.test(key) && field !== null && field !== "" ? MASK : maskSecrets(field, depth + 1);
+    out[key] = isSecretKey(key) && field !== null && field !== "" ? MASK : maskSecrets(field, depth + 1);
   }
   return out;
 }
