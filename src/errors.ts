@@ -26,6 +26,12 @@ export const ERROR_CODES = {
   GWSYNC_BROKER_TIMEOUT: { retryable: true, status: 504 },
   GWSYNC_SHUTTING_DOWN: { retryable: true, status: 503 },
   GWSYNC_JNDI_INVALID: { retryable: false, status: 400 },
+  /** Local state (runtime state files, revocation journal) could not be written; kept in memory, retried. */
+  GWSYNC_STATE_SAVE_FAILED: { retryable: true, status: 500 },
+  /** A file refused before it was read: not a regular file, a symlink, or over its size limit. */
+  GWSYNC_FILE_REFUSED: { retryable: false, status: 400 },
+  /** Input over one of the configured limits (docs/production.md, "Limits"); details.limit names the key. */
+  GWSYNC_LIMIT_EXCEEDED: { retryable: false, status: 413 },
 } as const satisfies Record<string, { retryable: boolean; status: number }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -33,9 +33,18 @@ export const SECRET_LOG_KEY =
 /** Deeper than this a log record is cut; a bounded walk keeps a huge object from stalling the logger. */
 const MAX_SCRUB_DEPTH = 10;
 
-/** amqp://user:pass@host → amqp://user:***@host (also http, https, amqps). */
+/**
+ * Credential parameters of a URL query (JDBC: `?user=app&password=x`, SQL Server: `;password=x`).
+ * Names compared whole, so `password_file=` (a path) is left alone.
+ */
+const SECRET_URL_PARAM =
+  /([?&;](?:password|passwd|pwd|sslpassword|secret|client_secret|token|access_token|api_?key)=)[^&;\s"']*/gi;
+
+/** amqp://user:pass@host → amqp://user:***@host (also http, https, amqps); jdbc:...?password=x → password=***. */
 export function maskUrl(url: string): string {
-  return url.replace(/(\b[a-z][a-z0-9+.-]*:\/\/[^:/@\s]*:)[^@\s]*@/gi, "$1***@");
+  return url
+    .replace(/(\b[a-z][a-z0-9+.-]*:\/\/[^:/@\s]*:)[^@\s]*@/gi, "$1***@")
+    .replace(SECRET_URL_PARAM, "$1***");
 }
 
 /** An Error with its message, stack, cause and own fields scrubbed; same prototype, so pino's serializer still sees an Error. */

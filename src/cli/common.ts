@@ -1,3 +1,4 @@
+import { DEFAULT_SHUTDOWN_TIMEOUT_MS } from "../config/defaults.js";
 import { loadConfig } from "../config/load-config.js";
 import type { GwsyncConfig, Role } from "../config/types.js";
 import { GwsyncError, isGwsyncError } from "../errors.js";
@@ -41,24 +42,48 @@ export function toExit(err: unknown): ExitError {
   return new ExitError(EXIT_RUNTIME, `gwsync: ${(err as Error)?.message ?? String(err)}`);
 }
 
-/** Run a long-lived service until SIGTERM/SIGINT, then stop it gracefully and exit 0. */
-export async function runService(name: string, log: Logger, stop: () => Promise<void>): Promise<void> {
+/** After a stop, how long the process may take to let go of what is left before it is ended. */
+const EXIT_GRACE_MS = 2000;
+
+/**
+ * Run a long-lived service until SIGTERM/SIGINT, then stop it gracefully and exit 0. A stop that does
+ * not end within `timeoutMs` ([gwsync] shutdown_timeout_ms), or leaves something holding the event loop
+ * (a socket a failed step could not close), ends the process anyway: SIGTERM always stops it.
+ */
+export async function runService(
+  name: string,
+  log: Logger,
+  stop: () => Promise<void>,
+  timeoutMs = DEFAULT_SHUTDOWN_TIMEOUT_MS,
+): Promise<void> {
+  let failed = false;
   await new Promise<void>((resolve) => {
     let stopping = false;
     const onSignal = (signal: NodeJS.Signals) => {
       if (stopping) return;
       stopping = true;
       log.info({ signal }, `${name} shutting down`);
+      const deadline = setTimeout(() => {
+        log.error({ timeoutMs }, `${name} did not stop within shutdown_timeout_ms; exiting`);
+        process.exit(EXIT_RUNTIME);
+      }, timeoutMs);
+      deadline.unref();
       stop()
-        .catch((err: unknown) => log.error({ err: (err as Error).message }, "error during shutdown"))
+        .catch((err: unknown) => {
+          log.error({ err: (err as Error).message }, "error during shutdown");
+          failed = true;
+        })
         .finally(() => {
+          clearTimeout(deadline);
           log.info(`${name} stopped`);
+          setTimeout(() => process.exit(), EXIT_GRACE_MS).unref();
           resolve();
         });
     };
     process.once("SIGTERM", onSignal);
     process.once("SIGINT", onSignal);
   });
+  if (failed) throw new ExitError(EXIT_RUNTIME, `gwsync: ${name} stopped, but not cleanly (see the error above)`);
 }
 
 export function collect(value: string, previous: string[] = []): string[] {

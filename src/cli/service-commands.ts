@@ -15,7 +15,7 @@ export function registerServices(program: Command): void {
       const svc = new PublisherService({ config, logger: log });
       await svc.start();
       log.info({ http: `${config.gwsync.httpHost}:${config.gwsync.httpPort}`, node: config.gwsync.nodeId }, "publisher started");
-      await runService("publisher", log, () => svc.close());
+      await runService("publisher", log, () => svc.close(), config.gwsync.shutdownTimeoutMs);
     });
 
   program
@@ -32,7 +32,7 @@ export function registerServices(program: Command): void {
         { http: `${config.gwsync.httpHost}:${config.gwsync.httpPort}`, labels: config.gateway.gatewayLabels, mode: config.gateway.dataRetrievalMode },
         "gateway started",
       );
-      await runService("gateway", log, () => gw.close());
+      await runService("gateway", log, () => gw.close(), config.gwsync.shutdownTimeoutMs);
     });
 
   program
@@ -47,6 +47,6 @@ export function registerServices(program: Command): void {
         { http: `${config.gwsync.httpHost}:${config.gwsync.httpPort}`, region: config.gwsync.region, remotes: relay.remoteRegions },
         "relay started",
       );
-      await runService("relay", log, () => relay.close());
+      await runService("relay", log, () => relay.close(), config.gwsync.shutdownTimeoutMs);
     });
 }

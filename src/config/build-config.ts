@@ -1,8 +1,9 @@
-import { readFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { DEFAULT_DATA_API } from "../data-api/wire.js";
 import { DEFAULT_HUB_DIALECT, DEFAULT_MAP_FORMAT } from "../events/dialect.js";
+import { isGwsyncError } from "../errors.js";
+import { readRegularFileSync } from "../security/safe-read.js";
 import * as D from "./defaults.js";
 import type { EndpointSpec } from "./endpoints.js";
 import type { LoadContext } from "./load-context.js";
@@ -39,6 +40,8 @@ const DB = "database.sync_runtime_artifacts_db";
 const GW = "apim.sync_runtime_artifacts.gateway";
 const NODE_ID_UNSAFE = /[^A-Za-z0-9._-]/g;
 const MAX_HOST_PART = 100;
+/** A password file holds one secret; a larger one is something else. */
+const MAX_PASSWORD_FILE_BYTES = 64 * 1024;
 
 /** A password given directly or as password_file (a mounted secret; one trailing newline dropped). */
 function secretOf(
@@ -58,12 +61,23 @@ function secretOf(
   if (file === undefined) return password;
   const full = path.resolve(o.baseDir, file);
   try {
-    const value = readFileSync(full, "utf8").replace(/\r?\n$/, "");
+    // A regular file only (a FIFO or /dev/zero would hang or fill memory), followed through symlinks
+    // (Kubernetes mounts secrets as symlinks into ..data/).
+    const bytes = readRegularFileSync(full, {
+      maxBytes: MAX_PASSWORD_FILE_BYTES,
+      followSymlinks: true,
+      what: "password_file",
+    });
+    const value = bytes.toString("utf8").replace(/\r?\n$/, "");
     if (value === "") o.ctx.problem(`${prefix}.password_file`, `names an empty file: ${full}`);
     return value;
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code ?? "error";
-    o.ctx.problem(`${prefix}.password_file`, `cannot be read (${code}): ${full}`);
+    const errno = isGwsyncError(err) ? err.details?.errno : (err as NodeJS.ErrnoException).code;
+    if (typeof errno === "string" || !isGwsyncError(err)) {
+      o.ctx.problem(`${prefix}.password_file`, `cannot be read (${errno ?? "error"}): ${full}`);
+    } else {
+      o.ctx.problem(`${prefix}.password_file`, `is refused: ${err.message.slice("password_file ".length)}`);
+    }
     return undefined;
   }
 }
@@ -110,7 +124,22 @@ function buildGwsync(
     http: {
       username: g?.http?.username ?? eventHub.username,
       password: secretOf(g?.http, "gwsync.http", o) ?? eventHub.password,
+      bodyLimitBytes: g?.http?.body_limit_bytes ?? D.DEFAULT_HTTP_BODY_LIMIT_BYTES,
+      requestTimeoutMs: g?.http?.request_timeout_ms ?? D.DEFAULT_HTTP_REQUEST_TIMEOUT_MS,
+      connectionTimeoutMs: g?.http?.connection_timeout_ms ?? D.DEFAULT_HTTP_CONNECTION_TIMEOUT_MS,
+      keepAliveTimeoutMs: g?.http?.keep_alive_timeout_ms ?? D.DEFAULT_HTTP_KEEP_ALIVE_TIMEOUT_MS,
+      maxRequestsPerSocket: g?.http?.max_requests_per_socket ?? D.DEFAULT_HTTP_MAX_REQUESTS_PER_SOCKET,
+      maxConnections: g?.http?.max_connections ?? D.DEFAULT_HTTP_MAX_CONNECTIONS,
+      maxParamLength: g?.http?.max_param_length ?? D.DEFAULT_HTTP_MAX_PARAM_LENGTH,
     },
+    limits: {
+      maxJsonDepth: g?.max_json_depth ?? D.DEFAULT_MAX_JSON_DEPTH,
+      maxRevokedTokens: g?.max_revoked_tokens ?? D.DEFAULT_MAX_REVOKED_TOKENS,
+      maxRevokedTokenLength: g?.max_revoked_token_length ?? D.DEFAULT_MAX_REVOKED_TOKEN_LENGTH,
+      maxRevocationLifetimeMs: g?.max_revocation_lifetime_ms ?? D.DEFAULT_MAX_REVOCATION_LIFETIME_MS,
+      maxEventsPerRequest: g?.max_events_per_request ?? D.DEFAULT_MAX_EVENTS_PER_REQUEST,
+    },
+    shutdownTimeoutMs: g?.shutdown_timeout_ms ?? D.DEFAULT_SHUTDOWN_TIMEOUT_MS,
     maxMessageBytes: g?.max_message_bytes ?? D.DEFAULT_MAX_MESSAGE_BYTES,
     maxInlineArtifactBytes: g?.max_inline_artifact_bytes ?? D.DEFAULT_MAX_INLINE_ARTIFACT_BYTES,
     batchRuntimeEvents: g?.batch_runtime_events ?? D.DEFAULT_BATCH_RUNTIME_EVENTS,
@@ -126,8 +155,21 @@ function buildGwsync(
     hubMapFormat: g?.hub_map_format ?? DEFAULT_MAP_FORMAT,
     dataApi: g?.data_api ?? DEFAULT_DATA_API,
   };
-  if (g?.watch !== undefined)
-    config.watch = { dir: dir(g.watch.dir, ""), labels: [...new Set(g.watch.labels)] };
+  if (g?.watch !== undefined) {
+    config.watch = {
+      dir: dir(g.watch.dir, ""),
+      labels: [...new Set(g.watch.labels)],
+      maxFileBytes: g.watch.max_file_bytes ?? D.DEFAULT_WATCH_MAX_FILE_BYTES,
+      followSymlinks: g.watch.follow_symlinks ?? false,
+      removeGraceMs: g.watch.remove_grace_ms ?? D.DEFAULT_WATCH_REMOVE_GRACE_MS,
+    };
+  }
+  if (config.http.maxParamLength < config.limits.maxRevokedTokenLength) {
+    o.ctx.problem(
+      "gwsync.http.max_param_length",
+      `(${config.http.maxParamLength}) must be at least gwsync.max_revoked_token_length (${config.limits.maxRevokedTokenLength}): GET /api/v1/revoked-tokens/{token} takes the token in the path`,
+    );
+  }
   if (config.maxInlineArtifactBytes > config.maxMessageBytes) {
     o.ctx.problem(
       "gwsync.max_inline_artifact_bytes",

@@ -19,6 +19,38 @@ export const DEFAULT_OUTBOX_POLL_MS = 200;
 export const DEFAULT_MAX_DELIVERIES = 5;
 export const DEFAULT_GATEWAY_HEARTBEAT_INTERVAL_MS = 5_000;
 
+/*
+ * Limits (docs/production.md, "Limits"): each bounds memory, descriptors or time that input from
+ * outside could otherwise take without end; each refusal counts in gwsync_limit_exceeded_total{limit}.
+ */
+/** WSO2's deepest payloads nest fewer than 10 levels. */
+export const DEFAULT_MAX_JSON_DEPTH = 64;
+/** Revoked tokens and revocation rules one gateway holds (~0.4 KB each with a 342-character key). */
+export const DEFAULT_MAX_REVOKED_TOKENS = 100_000;
+/** An RS512 JWT signature over a 4096-bit key is 683 characters; JTIs and opaque tokens are 36. */
+export const DEFAULT_MAX_REVOKED_TOKEN_LENGTH = 1024;
+/** A revocation is kept until its token expires, but never longer than this (WSO2's longest default token life is a day). */
+export const DEFAULT_MAX_REVOCATION_LIFETIME_MS = 30 * 24 * 60 * 60 * 1000;
+/** Events one REST request may carry (a batch of revocations is one transaction). */
+export const DEFAULT_MAX_EVENTS_PER_REQUEST = 1000;
+/** A stop that takes longer (a stuck disk, a wedged connection) ends the process anyway (systemd waits 30 s). */
+export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 25_000;
+export const DEFAULT_HTTP_BODY_LIMIT_BYTES = 8 * 1024 * 1024;
+/** Whole request, headers and body: a client that trickles a body a byte at a time is cut off. */
+export const DEFAULT_HTTP_REQUEST_TIMEOUT_MS = 30_000;
+/** An idle socket is closed. */
+export const DEFAULT_HTTP_CONNECTION_TIMEOUT_MS = 60_000;
+export const DEFAULT_HTTP_KEEP_ALIVE_TIMEOUT_MS = 5_000;
+export const DEFAULT_HTTP_MAX_REQUESTS_PER_SOCKET = 1000;
+/** Open HTTP connections; more are closed as they come (gateways, probes and operators need few). */
+export const DEFAULT_HTTP_MAX_CONNECTIONS = 512;
+/** A path parameter (GET /api/v1/revoked-tokens/{token}) must fit the longest revoked token. */
+export const DEFAULT_HTTP_MAX_PARAM_LENGTH = 4096;
+/** Largest file the watched folder reads (an artifact is kilobytes). */
+export const DEFAULT_WATCH_MAX_FILE_BYTES = 8 * 1024 * 1024;
+/** A file gone from the watched folder removes its API only if no file holds it again within this time (a rename). */
+export const DEFAULT_WATCH_REMOVE_GRACE_MS = 2000;
+
 export const DEFAULT_ARTIFACT_SAVER = "DBSaver";
 export const DEFAULT_ARTIFACT_RETRIEVER = "DBRetriever";
 /** docs/architecture.md#configuration: gwsync's own default; WSO2 3.2.0 defaulted publish_directly_to_gateway to true. */

@@ -1,4 +1,5 @@
 import { isGwsyncError } from "../errors.js";
+import { isLoopbackHost, weakCredentials } from "../security/exposure.js";
 import { loadJndiDir } from "./jndi.js";
 import type { LoadContext } from "./load-context.js";
 import type { GwsyncConfig, Role } from "./types.js";
@@ -7,8 +8,8 @@ import type { GwsyncConfig, Role } from "./types.js";
  * What each role cannot run without. A WSO2 sample written for another node type loads for the roles
  * it can serve and fails, with the reason, for the others:
  * - every role: [apim.event_hub] must not be disabled (all three talk over the event hub), and a
- *   service whose HTTP port is bound beyond loopback must not use WSO2's or RabbitMQ's default
- *   credentials (docs/architecture.md#http).
+ *   service whose HTTP port is bound beyond loopback must not use weak credentials (WSO2's or
+ *   RabbitMQ's defaults, an empty or guessable password: src/security/exposure.ts) (docs/architecture.md#http).
  * - publisher: the saver gwsync implements ("DBSaver") and a database type its store implements
  *   (PUBLISHER_STORE_TYPES; the ArtifactStore interface leaves room for PostgreSQL/MySQL later).
  * - gateway: the gateway section not disabled, at least one gateway label, the retriever gwsync
@@ -19,15 +20,9 @@ import type { GwsyncConfig, Role } from "./types.js";
 export const PUBLISHER_STORE_TYPES: readonly string[] = ["sqlite"];
 const SAVERS = ["DBSaver"];
 const RETRIEVERS = ["DBRetriever"];
-/** Credentials everyone knows: WSO2's super admin and RabbitMQ's out-of-the-box user. */
-const DEFAULT_CREDENTIALS = new Set(["admin\u0000admin", "guest\u0000guest"]);
 
 const GW = "apim.sync_runtime_artifacts.gateway";
 const DB = "database.sync_runtime_artifacts_db";
-
-function isLoopback(host: string): boolean {
-  return host === "localhost" || host.startsWith("127.") || host === "::1" || host === "[::1]";
-}
 
 function checkEveryRole(c: GwsyncConfig, role: Role, ctx: LoadContext): void {
   if (!c.eventHub.enable) {
@@ -37,10 +32,11 @@ function checkEveryRole(c: GwsyncConfig, role: Role, ctx: LoadContext): void {
     );
   }
   const { username, password } = c.gwsync.http;
-  if (!isLoopback(c.gwsync.httpHost) && DEFAULT_CREDENTIALS.has(`${username}\u0000${password}`)) {
+  const weak = isLoopbackHost(c.gwsync.httpHost) ? undefined : weakCredentials(username, password);
+  if (weak !== undefined) {
     ctx.problem(
       "gwsync.http_host",
-      `is ${JSON.stringify(c.gwsync.httpHost)} (beyond loopback), but the HTTP credentials are WSO2's or RabbitMQ's defaults; set [gwsync.http] username and password_file (or GWSYNC_HTTP_PASSWORD_FILE)`,
+      `is ${JSON.stringify(c.gwsync.httpHost)} (beyond loopback), but the HTTP credentials are weak (${weak}): WSO2's or RabbitMQ's defaults and guessable passwords are refused; set [gwsync.http] username and password_file (or GWSYNC_HTTP_PASSWORD_FILE)`,
     );
   }
 }

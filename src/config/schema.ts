@@ -18,6 +18,10 @@ const MAX_PORT = 65_535;
 const MAX_PROGRESSION_FACTOR = 100;
 /** AMQP 0-9-1 negotiates the heartbeat as a 16-bit number of seconds. */
 const MAX_HEARTBEAT_SEC = 65_535;
+/** Past this, nesting is not a configuration but an attack on every recursive walk. */
+const MAX_JSON_DEPTH = 10_000;
+/** A URL path segment longer than this is no token: HTTP servers cap whole request lines at 8-16 KiB. */
+const MAX_PARAM_LENGTH = 65_536;
 
 const endpoint = () =>
   text().transform((value, ctx): EndpointSpec => {
@@ -40,7 +44,18 @@ const serviceUrl = () =>
   });
 
 export const GwsyncHttpSchema = z.strictObject(
-  { username: text().optional(), password: secret().optional(), password_file: text().optional() },
+  {
+    username: text().optional(),
+    password: secret().optional(),
+    password_file: text().optional(),
+    body_limit_bytes: int(1, Number.MAX_SAFE_INTEGER, " bytes").optional(),
+    request_timeout_ms: int(1, Number.MAX_SAFE_INTEGER, " ms").optional(),
+    connection_timeout_ms: int(1, Number.MAX_SAFE_INTEGER, " ms").optional(),
+    keep_alive_timeout_ms: int(1, Number.MAX_SAFE_INTEGER, " ms").optional(),
+    max_requests_per_socket: int(1).optional(),
+    max_connections: int(1).optional(),
+    max_param_length: int(1, MAX_PARAM_LENGTH, " characters").optional(),
+  },
   TABLE_ERROR,
 );
 
@@ -48,6 +63,9 @@ export const GwsyncWatchSchema = z.strictObject(
   {
     dir: text(),
     labels: list(text()).pipe(z.array(z.string()).min(1, { error: "must name at least one label" })),
+    max_file_bytes: int(1, Number.MAX_SAFE_INTEGER, " bytes").optional(),
+    follow_symlinks: bool().optional(),
+    remove_grace_ms: int(0, Number.MAX_SAFE_INTEGER, " ms").optional(),
   },
   TABLE_ERROR,
 );
@@ -78,6 +96,12 @@ export const GwsyncSectionSchema = z.strictObject(
     hub_map_format: oneOf(MAP_FORMATS).optional(),
     /** The control plane's data API a gateway calls: WSO2 4.x's runtime-artifacts or 3.2.0's synapse-artifacts. */
     data_api: oneOf(DATA_APIS).optional(),
+    max_json_depth: int(1, MAX_JSON_DEPTH, " levels").optional(),
+    max_revoked_tokens: int(1).optional(),
+    max_revoked_token_length: int(1, Number.MAX_SAFE_INTEGER, " characters").optional(),
+    max_revocation_lifetime_ms: int(1, Number.MAX_SAFE_INTEGER, " ms").optional(),
+    max_events_per_request: int(1, MAX_BATCH_EVENTS, " events").optional(),
+    shutdown_timeout_ms: int(1, Number.MAX_SAFE_INTEGER, " ms").optional(),
     http: GwsyncHttpSchema.optional(),
     watch: GwsyncWatchSchema.optional(),
   },

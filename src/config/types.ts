@@ -32,8 +32,11 @@ export interface GwsyncConfig {
     jndiDir: string;
     /** Topic exchange the four streams travel on. Default "amq.topic" (WSO2's); tests use private ones. */
     exchange?: string;
-    /** HTTP Basic credentials for gwsync's HTTP endpoints; default: [apim.event_hub] username/password. */
-    http: { username: string; password: string };
+    /**
+     * HTTP Basic credentials for gwsync's HTTP endpoints (default: [apim.event_hub] username/password)
+     * and the HTTP servers' limits.
+     */
+    http: { username: string; password: string } & HttpLimits;
     /** Max size of an inbound AMQP message body, bytes. Default 4 MiB. */
     maxMessageBytes: number;
     /** Max size of an artifact carried inline in an event (publish_directly_to_gateway), bytes. Default 1 MiB. */
@@ -60,7 +63,11 @@ export interface GwsyncConfig {
     /** A message redelivered more than this many times is dead-lettered. Default 5. */
     maxDeliveries: number;
     /** Watched folder of the publisher (files dropped there are published). Optional. */
-    watch?: { dir: string; labels: string[] };
+    watch?: WatchConfig;
+    /** Limits on what input from outside may make a process hold (docs/production.md, "Limits"). */
+    limits: Limits;
+    /** A graceful stop that takes longer ends the process anyway, ms. Default 25,000. */
+    shutdownTimeoutMs: number;
     /** Heartbeat period of a gateway, ms. Default 5,000. */
     heartbeatIntervalMs: number;
     /** What the event hub this service publishes to speaks (src/events/dialect.ts). Default "4.x". */
@@ -111,6 +118,36 @@ export interface GwsyncConfig {
   };
   /** [apim.throttling] broker names, where given (informational for gwsync). */
   throttling: { throttleDecisionEndpoints: BrokerEndpoint[] };
+}
+
+/** [gwsync.http] limits: fastify's and Node's server options (docs/production.md, "Limits"). */
+export interface HttpLimits {
+  bodyLimitBytes: number;
+  requestTimeoutMs: number;
+  connectionTimeoutMs: number;
+  keepAliveTimeoutMs: number;
+  maxRequestsPerSocket: number;
+  maxConnections: number;
+  maxParamLength: number;
+}
+
+/** [gwsync.watch]: the publisher's drop folder. */
+export interface WatchConfig {
+  dir: string;
+  labels: string[];
+  maxFileBytes: number;
+  /** Publish what a symlink in the folder points to (default false: symlinks are refused). */
+  followSymlinks: boolean;
+  removeGraceMs: number;
+}
+
+/** [gwsync] limits on input from outside. */
+export interface Limits {
+  maxJsonDepth: number;
+  maxRevokedTokens: number;
+  maxRevokedTokenLength: number;
+  maxRevocationLifetimeMs: number;
+  maxEventsPerRequest: number;
 }
 
 /** One problem found while loading: its key path and what is wrong. */

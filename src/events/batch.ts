@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { decodeEventValue, parseBody, tooLarge } from "./decode.js";
 import { isTopic, RUNTIME_TOPICS } from "./topics.js";
-import type { DecodeResult } from "./types.js";
+import type { DecodeFailureCode, DecodeResult } from "./types.js";
 import { zodReason } from "./zod-reason.js";
 
 /**
@@ -85,7 +85,7 @@ export interface DecodedPart {
 
 export type BatchDecodeResult =
   | { ok: true; parts: DecodedPart[] }
-  | { ok: false; code: "GWSYNC_EVENT_TOO_LARGE" | "GWSYNC_EVENT_INVALID"; reason: string };
+  | { ok: false; code: DecodeFailureCode; reason: string; limit?: string };
 
 /**
  * Decodes a batch message of `topic`. The envelope must be valid as a whole (else the message is
@@ -95,7 +95,7 @@ export type BatchDecodeResult =
 export function decodeBatch(
   topic: string,
   body: Buffer,
-  options: { maxBytes?: number } = {},
+  options: { maxBytes?: number; maxJsonDepth?: number } = {},
 ): BatchDecodeResult {
   try {
     const large = tooLarge(body, `${topic.slice(0, 64)} batch`, options.maxBytes);
@@ -103,12 +103,15 @@ export function decodeBatch(
     if (!isTopic(topic) || !isBatchable(topic)) {
       return invalid(`routing key ${JSON.stringify(topic.slice(0, 64))} cannot carry a gwsync batch`);
     }
-    const json = parseBody(body, `${topic} batch`);
+    const json = parseBody(body, `${topic} batch`, options.maxJsonDepth);
     if (!json.ok) return json;
     const batch = batchSchema.safeParse(json.value);
     if (!batch.success) return invalid(`${topic} batch: ${zodReason(batch.error, "(batch)")}`);
     const parts = batch.data.events.map((e): DecodedPart => {
-      const r = decodeEventValue(topic, e.body, { messageId: e.id });
+      const r = decodeEventValue(topic, e.body, {
+        messageId: e.id,
+        ...(options.maxJsonDepth === undefined ? {} : { maxJsonDepth: options.maxJsonDepth }),
+      });
       // The part's own eventId must be the id it travels under: dedup keys on it.
       const result: DecodeResult =
         r.ok && r.event.eventId !== e.id

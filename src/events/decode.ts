@@ -14,6 +14,7 @@ import {
   tokenRevocationPayloadSchema,
   ttlSeconds,
 } from "./token-revocation.js";
+import { DEFAULT_MAX_JSON_DEPTH } from "../security/json-limits.js";
 import { isTopic, type Topic } from "./topics.js";
 import type { DecodeResult, InboundEvent } from "./types.js";
 import {
@@ -40,9 +41,11 @@ export interface DecodeOptions {
   messageId?: string;
   /** The AMQP content type: it says how the body is laid out (src/events/wire-format.ts). */
   contentType?: string;
+  /** JSON nested deeper than this (the body, and the JSON inside base64 fields) is refused unparsed. */
+  maxJsonDepth?: number;
 }
 
-type Step<T> = { ok: true; value: T } | { ok: false; reason: string };
+type Step<T> = { ok: true; value: T } | { ok: false; reason: string; tooDeep?: boolean };
 
 const envelopeSchema = z.looseObject({
   event: z.looseObject({ payloadData: z.record(z.string(), z.unknown()) }),
@@ -66,8 +69,9 @@ export function decodeEvent(topic: string, body: Buffer, options: DecodeOptions 
         `${topic}: content type ${JSON.stringify(String(options.contentType).slice(0, 64))} is not one gwsync reads (text/plain, application/json, jms/map-message, amqp/map, or none)`,
       );
     }
-    const json = format === "json" ? parseBody(body, topic) : parseMapBody(format, topic, body);
-    return json.ok ? decodeValue(topic, json.value, options.messageId) : json;
+    const maxDepth = options.maxJsonDepth ?? DEFAULT_MAX_JSON_DEPTH;
+    const json = format === "json" ? parseBody(body, topic, maxDepth) : parseMapBody(format, topic, body);
+    return json.ok ? decodeValue(topic, json.value, options.messageId, maxDepth) : json;
   } catch (err) {
     // Last line of defence: a decoder bug must dead-letter one message, never stop the consumer.
     return invalid(`${name}: could not be decoded (${err instanceof Error ? err.name : "unknown error"})`);
@@ -78,19 +82,30 @@ export function decodeEvent(topic: string, body: Buffer, options: DecodeOptions 
 export function decodeEventValue(
   topic: Topic,
   value: unknown,
-  options: { messageId?: string } = {},
+  options: { messageId?: string; maxJsonDepth?: number } = {},
 ): DecodeResult {
   try {
-    return decodeValue(topic, value, options.messageId);
+    return decodeValue(topic, value, options.messageId, options.maxJsonDepth ?? DEFAULT_MAX_JSON_DEPTH);
   } catch (err) {
     return invalid(`${topic}: could not be decoded (${err instanceof Error ? err.name : "unknown error"})`);
   }
 }
 
-function decodeValue(topic: Topic, value: unknown, messageId: string | undefined): DecodeResult {
+function decodeValue(
+  topic: Topic,
+  value: unknown,
+  messageId: string | undefined,
+  maxDepth: number,
+): DecodeResult {
   const payload = payloadDataOf(value);
-  const decoded = payload.ok ? decodePayload(topic, payload.value, messageId) : payload;
-  return decoded.ok ? { ok: true, event: decoded.value } : invalid(`${topic}: ${decoded.reason}`);
+  const decoded = payload.ok ? decodePayload(topic, payload.value, messageId, maxDepth) : payload;
+  if (decoded.ok) return { ok: true, event: decoded.value };
+  return decoded.tooDeep ? tooDeepFailure(`${topic}: ${decoded.reason}`) : invalid(`${topic}: ${decoded.reason}`);
+}
+
+/** A failure of the max_json_depth limit (counted by the alarm metric). */
+function tooDeepFailure(reason: string): DecodeFailure {
+  return { ok: false, code: "GWSYNC_LIMIT_EXCEEDED", reason, limit: "max_json_depth" };
 }
 
 type DecodeFailure = Extract<DecodeResult, { ok: false }>;
@@ -106,17 +121,23 @@ export function tooLarge(
     ok: false,
     code: "GWSYNC_EVENT_TOO_LARGE",
     reason: `${what}: body is ${body.length} bytes, over the ${maxBytes}-byte limit`,
+    limit: "max_message_bytes",
   };
 }
 
 /** A body as UTF-8 JSON, or why it is not; `what` starts the reason. */
-export function parseBody(body: Buffer, what: string): { ok: true; value: unknown } | DecodeFailure {
+export function parseBody(
+  body: Buffer,
+  what: string,
+  maxDepth = DEFAULT_MAX_JSON_DEPTH,
+): { ok: true; value: unknown } | DecodeFailure {
   const text = decodeUtf8(body);
   if (text === undefined)
     return { ok: false, code: "GWSYNC_EVENT_INVALID", reason: `${what}: body is not valid UTF-8` };
-  const json = parseJson(text);
-  return json.ok
-    ? json
+  const json = parseJson(text, maxDepth);
+  if (json.ok) return json;
+  return json.tooDeep
+    ? tooDeepFailure(`${what}: body nests deeper than ${maxDepth} levels (max_json_depth)`)
     : { ok: false, code: "GWSYNC_EVENT_INVALID", reason: `${what}: body is not valid JSON` };
 }
 
@@ -151,27 +172,33 @@ function payloadDataOf(value: unknown): Step<Record<string, unknown>> {
 function decodePayload(
   topic: Topic,
   payloadData: Record<string, unknown>,
-  messageId?: string,
+  messageId: string | undefined,
+  maxDepth: number,
 ): Step<InboundEvent> {
   switch (topic) {
     case "notification":
-      return decodeNotification(payloadData);
+      return decodeNotification(payloadData, maxDepth);
     case "tokenRevocation":
       return decodeTokenRevocation(payloadData);
     case "keyManager":
-      return decodeKeyManager(payloadData, messageId);
+      return decodeKeyManager(payloadData, messageId, maxDepth);
     case "asyncWebhooksData":
       return decodeWebhook(payloadData, messageId);
   }
 }
 
-function decodeNotification(payloadData: Record<string, unknown>): Step<InboundNotification> {
+function decodeNotification(
+  payloadData: Record<string, unknown>,
+  maxDepth: number,
+): Step<InboundNotification> {
   const wrapper = notificationWrapperSchema.safeParse(payloadData, { reportInput: true });
   if (!wrapper.success) return { ok: false, reason: zodReason(wrapper.error, PAYLOAD_PATH) };
   const bytes = decodeBase64(wrapper.data.event);
   if (bytes === undefined) return { ok: false, reason: `${PAYLOAD_PATH}.event is not valid base64` };
   const text = decodeUtf8(bytes);
-  const json = text === undefined ? undefined : parseJson(text);
+  const json = text === undefined ? undefined : parseJson(text, maxDepth);
+  if (json?.ok === false && json.tooDeep)
+    return { ok: false, tooDeep: true, reason: `${PAYLOAD_PATH}.event nests deeper than ${maxDepth} levels` };
   if (!json?.ok || !isPlainObject(json.value)) {
     return { ok: false, reason: `${PAYLOAD_PATH}.event must be base64 of a UTF-8 JSON object` };
   }
@@ -222,7 +249,11 @@ function decodeTokenRevocation(payloadData: Record<string, unknown>): Step<Inbou
   return { ok: true, value: event };
 }
 
-function decodeKeyManager(payloadData: Record<string, unknown>, messageId?: string): Step<InboundKeyManager> {
+function decodeKeyManager(
+  payloadData: Record<string, unknown>,
+  messageId: string | undefined,
+  maxDepth: number,
+): Step<InboundKeyManager> {
   const parsed = keyManagerPayloadSchema.safeParse(payloadData, { reportInput: true });
   if (!parsed.success) return { ok: false, reason: zodReason(parsed.error, PAYLOAD_PATH) };
   const p = parsed.data;
@@ -230,7 +261,10 @@ function decodeKeyManager(payloadData: Record<string, unknown>, messageId?: stri
   if (typeof p.value === "string" && p.value !== "") {
     const bytes = decodeBase64(p.value);
     const text = bytes && decodeUtf8(bytes);
-    const json = text === undefined ? undefined : parseJson(text);
+    const json = text === undefined ? undefined : parseJson(text, maxDepth);
+    if (json?.ok === false && json.tooDeep) {
+      return { ok: false, tooDeep: true, reason: `${PAYLOAD_PATH}.value nests deeper than ${maxDepth} levels` };
+    }
     if (!json?.ok || !isPlainObject(json.value)) {
       return {
         ok: false,

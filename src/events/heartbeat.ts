@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { parseJsonText } from "../security/json-limits.js";
 
 /** gwsync's own topic (not a WSO2 stream): gateways announce themselves to the control plane. */
 export const HEARTBEAT_ROUTING_KEY = "gwsync.heartbeat";
@@ -22,7 +23,7 @@ export type Heartbeat = z.infer<typeof heartbeatSchema>;
 export function decodeHeartbeat(body: Buffer): Heartbeat | undefined {
   if (body.length > MAX_HEARTBEAT_BYTES) return undefined;
   try {
-    const r = heartbeatSchema.safeParse(JSON.parse(body.toString("utf8")));
+    const r = heartbeatSchema.safeParse(parseJsonText(body.toString("utf8")));
     return r.success ? r.data : undefined;
   } catch {
     return undefined;

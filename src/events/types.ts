@@ -14,8 +14,9 @@ export type InboundEvent =
 /** The brief's name for the typed part of a notification. */
 export type NotificationEvent = NotificationPayload;
 
-export type DecodeFailureCode = "GWSYNC_EVENT_TOO_LARGE" | "GWSYNC_EVENT_INVALID";
+export type DecodeFailureCode = "GWSYNC_EVENT_TOO_LARGE" | "GWSYNC_EVENT_INVALID" | "GWSYNC_LIMIT_EXCEEDED";
 
 export type DecodeResult =
   | { ok: true; event: InboundEvent }
-  | { ok: false; code: DecodeFailureCode; reason: string };
+  /** `limit` names the configuration key whose limit the message exceeded (for the alarm metric). */
+  | { ok: false; code: DecodeFailureCode; reason: string; limit?: string };

@@ -1,3 +1,5 @@
+import { DEFAULT_MAX_JSON_DEPTH, parseJsonWithin } from "../security/json-limits.js";
+
 /**
  * JSON and base64 helpers that reproduce what WSO2 writes and refuse what it never would.
  */
@@ -24,13 +26,13 @@ export function decodeUtf8(bytes: Uint8Array): string | undefined {
   }
 }
 
-/** JSON.parse without throwing. */
-export function parseJson(text: string): { ok: true; value: unknown } | { ok: false } {
-  try {
-    return { ok: true, value: JSON.parse(text) };
-  } catch {
-    return { ok: false };
-  }
+/** JSON.parse without throwing; text nested deeper than `maxDepth` is refused unparsed (tooDeep). */
+export function parseJson(
+  text: string,
+  maxDepth = DEFAULT_MAX_JSON_DEPTH,
+): { ok: true; value: unknown } | { ok: false; tooDeep?: boolean } {
+  const r = parseJsonWithin(text, maxDepth);
+  return r.ok ? r : { ok: false, tooDeep: r.tooDeep };
 }
 
 export function isPlainObject(value: unknown): value is Record<string, unknown> {

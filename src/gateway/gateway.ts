@@ -23,9 +23,9 @@ import {
   HEADER_SHA256,
   RUNTIME_TOPICS,
 } from "../events/topics.js";
-import type { InboundEvent } from "../events/types.js";
+import type { DecodeResult, InboundEvent } from "../events/types.js";
 import { ServiceMetrics } from "../http/metrics.js";
-import { createHttpServer } from "../http/server.js";
+import { createServiceHttp } from "../http/server.js";
 import { type Logger, silentLogger } from "../log.js";
 import type { ApiDeployer } from "./deploy/deployer.js";
 import { FileDeployer } from "./deploy/file-deployer.js";
@@ -35,6 +35,7 @@ import { type InlineArtifact, Reconciler } from "./reconciler.js";
 import { type ArtifactRetriever, HttpArtifactRetriever } from "./retriever.js";
 import { retryPolicyOf } from "./retry.js";
 import { registerGatewayRoutes } from "./routes.js";
+import { beyondHorizon, runtimeLimitRefusal } from "./runtime/limits.js";
 import { RuntimeState } from "./runtime/runtime-state.js";
 
 /** Unacked artifact events: each may carry an inline artifact (up to max_inline_artifact_bytes). */
@@ -126,8 +127,11 @@ export class Gateway {
           new MemoryDeployer({ skipList: config.gateway.skipList, keepContent: false }));
     this.runtime = new RuntimeState({
       dir: join(config.gwsync.dataDir, "runtime"),
-      onError: (err) =>
-        this.log.error({ err: err.message, code: err.code }, "runtime state could not be saved; retrying"),
+      maxRevocationLifetimeMs: config.gwsync.limits.maxRevocationLifetimeMs,
+      onError: (err) => {
+        this.metrics.stateSaveFailures.inc({ what: "runtime" });
+        this.log.error({ err: err.message, code: err.code }, "runtime state could not be saved; retrying");
+      },
     });
     this.#durable = new GroupCommit(() => this.runtime.flush());
     const retriever =
@@ -207,13 +211,7 @@ export class Gateway {
 
   async #startHttp(): Promise<void> {
     const g = this.config.gwsync;
-    const app = createHttpServer({
-      host: g.httpHost,
-      port: g.httpPort,
-      username: g.http.username,
-      password: g.http.password,
-      logger: this.log,
-    });
+    const app = createServiceHttp(g, this.log, this.metrics);
     registerGatewayRoutes(app, this);
     await app.listen({ host: g.httpHost, port: g.httpPort });
     this.#http = app;
@@ -427,11 +425,13 @@ export class Gateway {
     const contentType = msg.properties.contentType as string | undefined;
     const decoded = decodeEvent(stream, msg.content, {
       maxBytes: this.config.gwsync.maxMessageBytes,
+      maxJsonDepth: this.config.gwsync.limits.maxJsonDepth,
       ...(messageId ? { messageId } : {}),
       ...(contentType ? { contentType } : {}),
     });
     if (!decoded.ok) {
       this.metrics.eventsRejected.inc({ stream, reason: decoded.code });
+      if (decoded.limit !== undefined) this.metrics.limitExceeded.inc({ limit: decoded.limit });
       return { kind: "reject", reason: decoded.reason };
     }
     const event = decoded.event;
@@ -439,8 +439,24 @@ export class Gateway {
     if (event.topic === "notification" && event.payload.kind === "gateway") {
       return this.#handleGatewayEvent(event, event.payload, msg);
     }
+    const refusal = this.#refusedByLimit(stream, event);
+    if (refusal !== undefined) return { kind: "reject", reason: refusal };
     await this.#applyRuntime(stream, [event]);
     return ACK;
+  }
+
+  /** Why a runtime event is over a limit (counted), or undefined; a revocation beyond the horizon is counted too. */
+  #refusedByLimit(stream: string, event: InboundEvent): string | undefined {
+    const limits = this.config.gwsync.limits;
+    const refusal = runtimeLimitRefusal(event, this.runtime.revokedTokens, limits);
+    if (refusal !== undefined) {
+      this.metrics.eventsRejected.inc({ stream, reason: "GWSYNC_LIMIT_EXCEEDED" });
+      this.metrics.limitExceeded.inc({ limit: refusal.limit });
+      return refusal.reason;
+    }
+    if (beyondHorizon(event, limits.maxRevocationLifetimeMs))
+      this.metrics.limitExceeded.inc({ limit: "max_revocation_lifetime_ms" });
+    return undefined;
   }
 
   /**
@@ -449,7 +465,17 @@ export class Gateway {
    */
   async #applyRuntime(stream: string, events: readonly InboundEvent[]): Promise<void> {
     const results = events.map((e) => this.runtime.apply(e));
-    if (results.includes("applied")) await this.#durable.durable();
+    if (results.includes("applied")) {
+      try {
+        await this.#durable.durable();
+      } catch (err) {
+        // Not on disk: not acked (retried, then dead-lettered), and not remembered as applied either.
+        this.runtime.forget(events);
+        this.metrics.stateSaveFailures.inc({ what: "runtime" });
+        this.log.error({ err: (err as Error).message, stream }, "runtime state could not be saved; the event is retried");
+        throw err;
+      }
+    }
     for (const result of results) {
       if (result === "applied") this.metrics.eventsApplied.inc({ stream });
       else this.metrics.eventsSkipped.inc({ stream, why: result });
@@ -463,10 +489,14 @@ export class Gateway {
    */
   async #handleBatch(msg: ConsumeMessage): Promise<Outcome> {
     const stream = msg.fields.routingKey;
-    const batch = decodeBatch(stream, msg.content, { maxBytes: this.config.gwsync.maxMessageBytes });
+    const batch = decodeBatch(stream, msg.content, {
+      maxBytes: this.config.gwsync.maxMessageBytes,
+      maxJsonDepth: this.config.gwsync.limits.maxJsonDepth,
+    });
     if (!batch.ok) {
       this.metrics.eventsReceived.inc({ stream });
       this.metrics.eventsRejected.inc({ stream, reason: batch.code });
+      if (batch.limit !== undefined) this.metrics.limitExceeded.inc({ limit: batch.limit });
       return { kind: "reject", reason: batch.reason };
     }
     await this.#waitForEventTime(msg);
@@ -474,20 +504,23 @@ export class Gateway {
     const events: InboundEvent[] = [];
     for (const part of batch.parts) {
       this.metrics.eventsReceived.inc({ stream });
-      if (!part.result.ok) {
-        this.metrics.eventsRejected.inc({ stream, reason: part.result.code });
-        deadLetters.push({
-          body: part.body(),
-          messageId: part.messageId,
-          timestamp: part.timestamp,
-          reason: part.result.reason,
-        });
+      const refusal = part.result.ok
+        ? this.#refusedByLimit(stream, part.result.event)
+        : this.#countDecodeFailure(stream, part.result);
+      if (refusal !== undefined) {
+        deadLetters.push({ body: part.body(), messageId: part.messageId, timestamp: part.timestamp, reason: refusal });
         continue;
       }
-      events.push(part.result.event);
+      if (part.result.ok) events.push(part.result.event);
     }
     await this.#applyRuntime(stream, events);
     return deadLetters.length > 0 ? { kind: "ack", deadLetters } : ACK;
+  }
+
+  #countDecodeFailure(stream: string, failure: Extract<DecodeResult, { ok: false }>): string {
+    this.metrics.eventsRejected.inc({ stream, reason: failure.code });
+    if (failure.limit !== undefined) this.metrics.limitExceeded.inc({ limit: failure.limit });
+    return failure.reason;
   }
 
   async #handleGatewayEvent(
@@ -575,15 +608,33 @@ export class Gateway {
     if (this.#heartbeatTimer) clearInterval(this.#heartbeatTimer);
     // Abort long fetch retries first so in-flight deliveries settle (nacked, requeued) at once.
     this.#shutdown.abort(new GwsyncError("GWSYNC_SHUTTING_DOWN", "gateway is shutting down"));
-    this.reconciler.abortAll();
-    await Promise.all([this.#artifactConsumer?.stop(), this.#runtimeConsumer?.stop()]);
-    await this.#background?.catch(() => undefined);
-    await this.#catchUpRunning;
-    await this.#connection?.close();
-    await this.deployer.flush();
-    this.runtime.close();
-    await this.#http?.close();
+    // Every step runs even when one before it failed: a state file that cannot be written must not
+    // leave the HTTP server or the broker connection open (the process would never exit).
+    await stopAll(this.log, [
+      () => this.reconciler.abortAll(),
+      () => Promise.all([this.#artifactConsumer?.stop(), this.#runtimeConsumer?.stop()]),
+      () => this.#background?.catch(() => undefined),
+      () => this.#catchUpRunning,
+      () => this.#connection?.close(),
+      () => this.deployer.flush(),
+      () => this.runtime.close(),
+      () => this.#http?.close(),
+    ]);
   }
+}
+
+/** Runs every step of a stop in order, logs each failure, and throws the first once all have run. */
+async function stopAll(log: Logger, steps: (() => unknown)[]): Promise<void> {
+  const failures: unknown[] = [];
+  for (const step of steps) {
+    try {
+      await step();
+    } catch (err) {
+      log.error({ err: (err as Error).message }, "a step of the shutdown failed; stopping the rest anyway");
+      failures.push(err);
+    }
+  }
+  if (failures.length > 0) throw failures[0];
 }
 
 function toInt(v: unknown): number | undefined {

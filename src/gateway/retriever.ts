@@ -2,6 +2,7 @@ import { z } from "zod";
 import { parseGatewayApiDto, sha256Hex, validateDto } from "../artifacts/gateway-api-dto.js";
 import type { GatewayApiDto } from "../artifacts/types.js";
 import { GwsyncError } from "../errors.js";
+import { JsonTooDeepError, parseJsonText } from "../security/json-limits.js";
 
 export const DEFAULT_FETCH_TIMEOUT_MS = 30 * 1000;
 /** A data-API reply larger than this is refused (10,000 APIs of 5 KB fit easily). */
@@ -249,13 +250,39 @@ export class HttpArtifactRetriever implements ArtifactRetriever {
         },
       );
     }
-    const text = await res.text();
+    const text = await readCapped(res, this.#maxBytes);
     try {
-      return JSON.parse(text);
-    } catch {
+      return parseJsonText(text);
+    } catch (err) {
+      if (err instanceof JsonTooDeepError) {
+        throw new GwsyncError("GWSYNC_LIMIT_EXCEEDED", `control plane reply: ${err.message}`, {
+          details: { limit: err.limit },
+        });
+      }
       throw new GwsyncError("GWSYNC_FETCH_FAILED", "control plane reply is not JSON");
     }
   }
+}
+
+/** The reply body as text, refused once it passes maxBytes (a chunked reply declares no length up front). */
+async function readCapped(res: Response, maxBytes: number): Promise<string> {
+  const reader = res.body?.getReader();
+  if (reader === undefined) return "";
+  const chunks: Uint8Array[] = [];
+  let n = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    n += value.byteLength;
+    if (n > maxBytes) {
+      await reader.cancel();
+      throw new GwsyncError("GWSYNC_FETCH_FAILED", `control plane reply exceeds ${maxBytes} bytes`, {
+        retryable: false,
+      });
+    }
+    chunks.push(value);
+  }
+  return Buffer.concat(chunks, n).toString("utf8");
 }
 
 function invalidReply(what: string, why: string | undefined): GwsyncError {

@@ -21,6 +21,10 @@ export class ServiceMetrics {
   readonly relayForwarded: Counter<"region" | "stream">;
   readonly eventsPublished: Counter<"stream">;
   readonly artifactsApplied: Counter<"outcome">;
+  /** The alarm of every limit (docs/production.md, "Limits"): `limit` is the configuration key. */
+  readonly limitExceeded: Counter<"limit">;
+  /** Runtime or deploy state that could not be written (the data stays in memory, the write is retried). */
+  readonly stateSaveFailures: Counter<"what">;
 
   constructor(service: string, options: { defaultMetrics?: boolean } = {}) {
     this.registry.setDefaultLabels({ service });
@@ -63,6 +67,18 @@ export class ServiceMetrics {
       name: "gwsync_events_published_total",
       help: "Events confirmed by the broker, per stream",
       labelNames: ["stream"],
+      registers: r,
+    });
+    this.limitExceeded = new Counter({
+      name: "gwsync_limit_exceeded_total",
+      help: "Input refused by a configured limit, per configuration key",
+      labelNames: ["limit"],
+      registers: r,
+    });
+    this.stateSaveFailures = new Counter({
+      name: "gwsync_state_save_failures_total",
+      help: "Failed writes of local state (runtime state files, revocation journal)",
+      labelNames: ["what"],
       registers: r,
     });
     this.relayForwarded = new Counter({

@@ -1,6 +1,7 @@
 import { dtoFromSynapseXml, parseGatewayApiDto, validateDto } from "../artifacts/gateway-api-dto.js";
 import type { GatewayApiDto } from "../artifacts/types.js";
 import { GwsyncError } from "../errors.js";
+import { parseJsonText } from "../security/json-limits.js";
 
 /** What the plugin hook accepts: a synapse API XML, a GatewayAPIDTO (JSON text or object). */
 export type ArtifactInput = string | GatewayApiDto;
@@ -17,7 +18,7 @@ export function toGatewayApiDto(input: ArtifactInput, options: { tenantDomain?: 
     else if (text.startsWith("{")) {
       let parsed: unknown;
       try {
-        parsed = JSON.parse(text);
+        parsed = parseJsonText(text);
       } catch (err) {
         throw new GwsyncError("GWSYNC_ARTIFACT_INVALID", `artifact is not valid JSON: ${(err as Error).message}`);
       }

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import type { GatewayApiDto } from "../artifacts/types.js";
-import type { GwsyncConfig } from "../config/types.js";
+import type { GwsyncConfig, Limits } from "../config/types.js";
 import { GwsyncError } from "../errors.js";
 import {
   deployApiEvent,
@@ -25,6 +25,7 @@ import {
 } from "../events/topics.js";
 import { WEBHOOK_MODES } from "../events/webhook-subscription.js";
 import type { NewOutboxMessage, SaveArtifactResult } from "../store/types.js";
+import { parseJsonText } from "../security/json-limits.js";
 
 /** The other three streams, as the plugin hook emits them. */
 export type StreamEvent =
@@ -164,7 +165,7 @@ const webhookBody = z.strictObject({
 function parseJsonBody(body: unknown): unknown {
   if (typeof body !== "string") return body;
   try {
-    return JSON.parse(body);
+    return parseJsonText(body);
   } catch (err) {
     throw new GwsyncError("GWSYNC_HTTP_BAD_REQUEST", `body is not valid JSON: ${(err as Error).message}`);
   }
@@ -176,12 +177,24 @@ function issues(stream: string, error: z.ZodError): GwsyncError {
 }
 
 /** Parse a REST/CLI body for one of the three flat streams into a StreamEvent. */
-export function parseStreamEventBody(stream: StreamEvent["stream"], body: unknown): StreamEvent {
+export function parseStreamEventBody(
+  stream: StreamEvent["stream"],
+  body: unknown,
+  limits?: Pick<Limits, "maxRevokedTokenLength">,
+): StreamEvent {
   const value = parseJsonBody(body);
   if (stream === "tokenRevocation") {
     const r = tokenRevocationBody.safeParse(value);
     if (!r.success) throw issues(stream, r.error);
     const b = r.data;
+    const max = limits?.maxRevokedTokenLength;
+    if (max !== undefined && b.revokedToken !== undefined && b.revokedToken.length > max) {
+      throw new GwsyncError(
+        "GWSYNC_LIMIT_EXCEEDED",
+        `revokedToken is ${b.revokedToken.length} characters, over the ${max}-character limit (max_revoked_token_length)`,
+        { details: { limit: "max_revoked_token_length" } },
+      );
+    }
     let revocation: TokenRevocationInput["revocation"];
     if (b.type === "consumer_app_revocation_event") {
       if (!b.consumerKey)

@@ -1,20 +1,23 @@
 import type { FastifyInstance } from "fastify";
 import { GwsyncError } from "../errors.js";
-import { queryList, queryString } from "../http/server.js";
+import { queryInteger, queryList, queryString } from "../http/server.js";
+import { parseJsonWithin } from "../security/json-limits.js";
 import type { StoredArtifact } from "../store/types.js";
 import { parseStreamEventBody } from "./events-out.js";
 import type { Publisher } from "./publisher.js";
 
 const MAX_CHANGES_PAGE = 10_000;
-const MAX_EVENTS_PER_REQUEST = 10_000;
 const MAX_ARTIFACT_PAGE = 1000;
 
-function parseArray(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch (err) {
-    throw new GwsyncError("GWSYNC_HTTP_BAD_REQUEST", `body is not valid JSON: ${(err as Error).message}`);
+/** A JSON request body, refused unparsed when it nests deeper than max_json_depth. */
+function parseBody(body: unknown, maxDepth: number): unknown {
+  if (typeof body !== "string") return body;
+  const r = parseJsonWithin(body, maxDepth);
+  if (r.ok) return r.value;
+  if (r.tooDeep) {
+    throw new GwsyncError("GWSYNC_LIMIT_EXCEEDED", `body ${r.reason}`, { details: { limit: "max_json_depth" } });
   }
+  throw new GwsyncError("GWSYNC_HTTP_BAD_REQUEST", `body is not valid JSON: ${r.reason}`);
 }
 
 function metaOf(a: StoredArtifact) {
@@ -24,6 +27,7 @@ function metaOf(a: StoredArtifact) {
 /** The control plane's REST API (docs/architecture.md#http) and WSO2's internal data API shapes. */
 export function registerPublisherRoutes(app: FastifyInstance, publisher: Publisher): void {
   const store = publisher.store;
+  const limits = publisher.config.gwsync.limits;
 
   app.get("/healthz", async () => ({ status: "ok" }));
   app.get("/readyz", async (_req, reply) => {
@@ -79,21 +83,19 @@ export function registerPublisherRoutes(app: FastifyInstance, publisher: Publish
   ] as const) {
     // One event, or an array of them committed together (a batch of revocations is one fsync).
     app.post(path, async (req, reply) => {
-      const body =
-        typeof req.body === "string" && req.body.trimStart().startsWith("[")
-          ? parseArray(req.body)
-          : req.body;
+      const body = parseBody(req.body, limits.maxJsonDepth);
       if (Array.isArray(body)) {
-        if (body.length > MAX_EVENTS_PER_REQUEST) {
+        if (body.length > limits.maxEventsPerRequest) {
           throw new GwsyncError(
-            "GWSYNC_HTTP_BAD_REQUEST",
-            `at most ${MAX_EVENTS_PER_REQUEST} events per request, got ${body.length}`,
+            "GWSYNC_LIMIT_EXCEEDED",
+            `at most ${limits.maxEventsPerRequest} events per request (max_events_per_request), got ${body.length}`,
+            { details: { limit: "max_events_per_request" } },
           );
         }
-        const events = body.map((b) => parseStreamEventBody(stream, b));
+        const events = body.map((b) => parseStreamEventBody(stream, b, limits));
         return reply.code(202).send({ count: events.length, list: publisher.emitMany(events) });
       }
-      return reply.code(202).send(publisher.emit(parseStreamEventBody(stream, body)));
+      return reply.code(202).send(publisher.emit(parseStreamEventBody(stream, body, limits)));
     });
   }
 
@@ -103,7 +105,7 @@ export function registerPublisherRoutes(app: FastifyInstance, publisher: Publish
     if (!label) throw new GwsyncError("GWSYNC_HTTP_BAD_REQUEST", "gatewayLabel query parameter is required");
     const apiId = queryString(req.query, "apiId");
     // gwsync's paging (WSO2 clients send neither parameter and get everything in one reply).
-    const limitText = queryString(req.query, "limit");
+    const paged = (req.query as Record<string, unknown>)?.limit !== undefined;
     const after = queryString(req.query, "after");
     const head = store.headSeq();
     let rows: StoredArtifact[];
@@ -111,9 +113,9 @@ export function registerPublisherRoutes(app: FastifyInstance, publisher: Publish
     if (apiId) {
       const a = store.getArtifact(apiId, label);
       rows = a && a.instruction === "Publish" ? [a] : [];
-    } else if (limitText !== undefined || after !== undefined) {
-      const limit = Number(limitText ?? MAX_ARTIFACT_PAGE);
-      if (!Number.isSafeInteger(limit) || limit < 1 || limit > MAX_ARTIFACT_PAGE) {
+    } else if (paged || after !== undefined) {
+      const limit = queryInteger(req.query, "limit", MAX_ARTIFACT_PAGE, MAX_ARTIFACT_PAGE);
+      if (limit < 1) {
         throw new GwsyncError(
           "GWSYNC_HTTP_BAD_REQUEST",
           `limit must be an integer from 1 to ${MAX_ARTIFACT_PAGE}`,
@@ -135,13 +137,8 @@ export function registerPublisherRoutes(app: FastifyInstance, publisher: Publish
   });
 
   app.get("/internal/data/v1/changes", async (req) => {
-    const since = Number(queryString(req.query, "since") ?? "0");
-    if (!Number.isSafeInteger(since) || since < 0) {
-      throw new GwsyncError(
-        "GWSYNC_HTTP_BAD_REQUEST",
-        "since must be a non-negative integer sequence number",
-      );
-    }
+    // Strictly decimal: "since=" is not 0 and "since=0x10" is not 16 (Number() reads both).
+    const since = queryInteger(req.query, "since", 0);
     const labels = queryList(req.query, "gatewayLabel");
     if (labels.length === 0)
       throw new GwsyncError("GWSYNC_HTTP_BAD_REQUEST", "gatewayLabel query parameter is required");

@@ -1,5 +1,5 @@
 import type { FastifyInstance } from "fastify";
-import { createHttpServer } from "../http/server.js";
+import { createServiceHttp } from "../http/server.js";
 import { type RegionIngress, startRegionIngress } from "../relay/ingress.js";
 import { Publisher, type PublisherOptions } from "./publisher.js";
 import { registerPublisherRoutes } from "./routes.js";
@@ -24,7 +24,7 @@ export class PublisherService {
     const { config, log } = this.publisher;
     if (options.http !== false) {
       const g = config.gwsync;
-      const app = createHttpServer({ host: g.httpHost, port: g.httpPort, username: g.http.username, password: g.http.password, logger: log });
+      const app = createServiceHttp(g, log, this.publisher.metrics);
       registerPublisherRoutes(app, this.publisher);
       await app.listen({ host: g.httpHost, port: g.httpPort });
       this.#http = app;
@@ -33,7 +33,16 @@ export class PublisherService {
     this.#ingress = await startRegionIngress(this.publisher);
     const watch = config.gwsync.watch;
     if (watch) {
-      this.#watch = new WatchFolder({ dir: watch.dir, labels: watch.labels, publisher: this.publisher, logger: log });
+      this.#watch = new WatchFolder({
+        dir: watch.dir,
+        labels: watch.labels,
+        publisher: this.publisher,
+        logger: log,
+        maxFileBytes: watch.maxFileBytes,
+        followSymlinks: watch.followSymlinks,
+        removeGraceMs: watch.removeGraceMs,
+        onLimit: (limit) => this.publisher.metrics.limitExceeded.inc({ limit }),
+      });
       await this.#watch.start();
       log.info({ dir: watch.dir, labels: watch.labels }, "watching folder for artifacts");
     }

@@ -7,7 +7,7 @@ import { type JndiConfig, loadJndiDir, toBrokerEndpoints } from "../config/jndi.
 import type { GwsyncConfig } from "../config/types.js";
 import { GwsyncError } from "../errors.js";
 import { ServiceMetrics } from "../http/metrics.js";
-import { createHttpServer } from "../http/server.js";
+import { createServiceHttp } from "../http/server.js";
 import { type Logger, silentLogger } from "../log.js";
 import { openStore } from "../store/open-store.js";
 import type { ArtifactStore } from "../store/types.js";
@@ -173,13 +173,7 @@ export class Relay {
   async start(): Promise<void> {
     const g = this.config.gwsync;
     if (this.#o.http !== false) {
-      const app = createHttpServer({
-        host: g.httpHost,
-        port: g.httpPort,
-        username: g.http.username,
-        password: g.http.password,
-        logger: this.log,
-      });
+      const app = createServiceHttp(g, this.log, this.metrics);
       registerRelayRoutes(app, this);
       await app.listen({ host: g.httpHost, port: g.httpPort });
       this.#http = app;

@@ -39,6 +39,8 @@ export interface GatewaySpec {
   catchUpMs?: number;
   /** Extra lines for the gateway section. */
   extra?: string;
+  /** Extra lines for the [gwsync] section (limits, signing). */
+  gwsyncExtra?: string;
 }
 
 /**
@@ -94,6 +96,7 @@ http_port = 0
 exchange = ${q(this.exchange)}
 catch_up_interval_ms = ${spec.catchUpMs ?? 0}
 max_deliveries = 5
+${spec.gwsyncExtra ?? ""}
 [gwsync.http]
 username = ${q(TEST_USER)}
 password = ${q(TEST_PASSWORD)}

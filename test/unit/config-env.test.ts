@@ -80,7 +80,8 @@ describe("GWSYNC_* environment overrides", () => {
     ]);
     assert.equal(config.eventHub.username, "env-mq");
     assert.equal(config.eventHub.password, "mq-from-file-secret");
-    assert.deepEqual(config.gwsync.http, { username: "env-user", password: "http-from-file-secret" });
+    const { username, password } = config.gwsync.http;
+    assert.deepEqual({ username, password }, { username: "env-user", password: "http-from-file-secret" });
     assert.equal(config.database.url, "/srv/db.sqlite");
   });
 

@@ -157,7 +157,25 @@ describe("defaults and paths", () => {
     assert.equal(config.gwsync.jndiDir, "/base/jndi");
     assert.equal(config.gwsync.httpPort, 9763);
     assert.equal(config.gwsync.httpHost, "127.0.0.1");
-    assert.deepEqual(config.gwsync.http, { username: "guest", password: "guest" });
+    assert.deepEqual(config.gwsync.http, {
+      username: "guest",
+      password: "guest",
+      bodyLimitBytes: 8 * 1024 * 1024,
+      requestTimeoutMs: 30_000,
+      connectionTimeoutMs: 60_000,
+      keepAliveTimeoutMs: 5000,
+      maxRequestsPerSocket: 1000,
+      maxConnections: 512,
+      maxParamLength: 4096,
+    });
+    assert.deepEqual(config.gwsync.limits, {
+      maxJsonDepth: 64,
+      maxRevokedTokens: 100_000,
+      maxRevokedTokenLength: 1024,
+      maxRevocationLifetimeMs: 30 * 24 * 60 * 60 * 1000,
+      maxEventsPerRequest: 1000,
+    });
+    assert.equal(config.gwsync.shutdownTimeoutMs, 25_000);
     assert.equal(config.gwsync.maxMessageBytes, 4 * 1024 * 1024);
     assert.equal(config.gwsync.queueExpiresMs, 14 * 24 * 3600 * 1000);
     assert.deepEqual(config.gateway.gatewayLabels, ["Default"]);
@@ -268,7 +286,7 @@ publish_directly_to_gateway = "true"
     );
     assert.match(
       byKey.get("gwsync.http.user")!,
-      /^gwsync\.http\.user is not a key of \[gwsync\.http\]; known keys: username, password, password_file$/,
+      /^gwsync\.http\.user is not a key of \[gwsync\.http\]; known keys: username, password, password_file, body_limit_bytes, /,
     );
   });
 
@@ -407,7 +425,13 @@ throttle_decision_endpoints = "tcp://tm:5672"
 describe("[gwsync.watch]", () => {
   test("the watched folder resolves against baseDir and keeps its labels", () => {
     const { config } = load('[gwsync.watch]\ndir = "drop"\nlabels = ["A", "A", "B"]\n');
-    assert.deepEqual(config.gwsync.watch, { dir: "/base/drop", labels: ["A", "B"] });
+    assert.deepEqual(config.gwsync.watch, {
+      dir: "/base/drop",
+      labels: ["A", "B"],
+      maxFileBytes: 8 * 1024 * 1024,
+      followSymlinks: false,
+      removeGraceMs: 2000,
+    });
     assert.equal(load("").config.gwsync.watch, undefined);
   });
 
@@ -417,7 +441,7 @@ describe("[gwsync.watch]", () => {
     assert.equal(byKey.get("gwsync.watch.labels"), "gwsync.watch.labels must name at least one label");
     assert.match(
       byKey.get("gwsync.watch.recursive")!,
-      /is not a key of \[gwsync\.watch\]; known keys: dir, labels$/,
+      /is not a key of \[gwsync\.watch\]; known keys: dir, labels, max_file_bytes, follow_symlinks, remove_grace_ms$/,
     );
   });
 });
@@ -533,7 +557,8 @@ describe("password files", () => {
     );
     assert.equal(config.eventHub.password, "s3cret");
     assert.equal(config.eventHub.eventListeningEndpoints[0]!.password, "s3cret");
-    assert.deepEqual(config.gwsync.http, { username: "ops", password: "h77p" });
+    const { username, password } = config.gwsync.http;
+    assert.deepEqual({ username, password }, { username: "ops", password: "h77p" });
   });
 
   test("password and password_file together, or an unreadable file, are problems", () => {
@@ -579,7 +604,7 @@ describe("role checks", () => {
     );
     assert.match(
       err.problems[1]!.message,
-      /^gwsync\.http_host is "0\.0\.0\.0" \(beyond loopback\), but the HTTP credentials are WSO2's or RabbitMQ's defaults/,
+      /^gwsync\.http_host is "0\.0\.0\.0" \(beyond loopback\), but the HTTP credentials are weak \(the password equals the user name\)/,
     );
     assert.ok(
       load('[gwsync]\nhttp_host = "0.0.0.0"\n[gwsync.http]\npassword = "long-and-random"\n', {

@@ -387,6 +387,7 @@ describe("decodeEvent: rejections name the stream and the field", () => {
       ok: false,
       code: "GWSYNC_EVENT_TOO_LARGE",
       reason: "notification: body is 2048 bytes, over the 1024-byte limit",
+      limit: "max_message_bytes",
     });
   });
 });

@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { nameProblem, parseRelPath } from "../../artifacts/names.js";
 import { GwsyncError } from "../../errors.js";
+import { parseJsonText } from "../../security/json-limits.js";
 import { type DeployFs, writeFileAtomic } from "./deploy-fs.js";
 import type { DeployedApi } from "./deployer.js";
 
@@ -64,7 +65,7 @@ export async function readDeployState(fs: DeployFs, stateFile: string): Promise<
   }
   let json: unknown;
   try {
-    json = JSON.parse(text);
+    json = parseJsonText(text);
   } catch (err) {
     throw corrupt(stateFile, (err as Error).message, err);
   }

@@ -2,6 +2,7 @@ import fs from "node:fs";
 import path from "node:path";
 import type { z } from "zod";
 import { fsErrorCode, GwsyncError } from "../../errors.js";
+import { parseJsonText } from "../../security/json-limits.js";
 
 /** Runtime state can hold credentials (webhook secrets, key manager configs): owner-only. */
 export const STATE_FILE_MODE = 0o600;
@@ -78,7 +79,7 @@ export function readJsonFile<S extends z.ZodType>(file: string, schema: S): Json
   }
   let reason: string;
   try {
-    const parsed = schema.safeParse(JSON.parse(text));
+    const parsed = schema.safeParse(parseJsonText(text));
     if (parsed.success) return { status: "ok", value: parsed.data };
     reason = `does not match its schema at ${parsed.error.issues[0]?.path.join(".") || "top level"}`;
   } catch {

@@ -29,6 +29,12 @@ export class EventDeduplicator {
     return false;
   }
 
+  /** Forget an id (its effect was not made durable: a redelivery must apply it again). */
+  forget(eventId: string): void {
+    // Its ring slot stays; evicting it later deletes nothing that is still wanted.
+    this.#ids.delete(eventId);
+  }
+
   has(eventId: string): boolean {
     return this.#ids.has(eventId);
   }

@@ -5,6 +5,7 @@ import { DEFAULT_REVOCATION_TTL_SECONDS } from "../../events/encode.js";
 import type { InboundTokenRevocation } from "../../events/token-revocation.js";
 import { ensureDir } from "./atomic-file.js";
 import { Journal } from "./journal.js";
+import { parseJsonText } from "../../security/json-limits.js";
 
 export const REVOKED_TOKENS_FILE = "revoked-tokens.jsonl";
 /** How often, at most, add() sweeps expired entries on its own (purgeExpired can be called any time). */
@@ -13,6 +14,8 @@ export const LAZY_PURGE_INTERVAL_MS = 60_000;
 export const COMPACT_MIN_DEAD_LINES = 1_000;
 
 const MS_PER_SECOND = 1000;
+/** A full store sweeps expired entries at most this often (each sweep walks every entry). */
+const FULL_PURGE_INTERVAL_MS = 1000;
 
 export interface RevokedTokenInfo {
   revoked: true;
@@ -27,6 +30,8 @@ export interface RevokedTokenStoreOptions {
   flushIntervalMs?: number;
   /** Seconds kept when an event has no expiryTime and no ttl. */
   defaultTtlSeconds?: number;
+  /** No revocation is kept longer than this from now, whatever its expiryTime (max_revocation_lifetime_ms). */
+  maxLifetimeMs?: number;
   onError?: (err: GwsyncError) => void;
 }
 
@@ -66,9 +71,11 @@ export function revocationExpiresAt(
   event: Pick<InboundTokenRevocation, "expiryTime" | "ttl">,
   now: number,
   defaultTtlSeconds: number = DEFAULT_REVOCATION_TTL_SECONDS,
+  maxLifetimeMs: number = Number.POSITIVE_INFINITY,
 ): number {
-  if (event.expiryTime > 0) return event.expiryTime;
-  return now + (event.ttl ?? defaultTtlSeconds) * MS_PER_SECOND;
+  const wanted = event.expiryTime > 0 ? event.expiryTime : now + (event.ttl ?? defaultTtlSeconds) * MS_PER_SECOND;
+  // An expiryTime of 8.64e15 (year 275760) would keep the entry for good: the horizon bounds it.
+  return Math.min(wanted, now + maxLifetimeMs);
 }
 
 /**
@@ -83,12 +90,15 @@ export class RevokedTokenStore {
   readonly #dir: string | undefined;
   readonly #now: () => number;
   readonly #defaultTtlSeconds: number;
+  readonly #maxLifetimeMs: number;
+  #lastFullPurgeAt = Number.NEGATIVE_INFINITY;
   readonly #onError: ((err: GwsyncError) => void) | undefined;
   #lastPurgeAt: number;
 
   constructor(options: RevokedTokenStoreOptions = {}) {
     this.#now = options.now ?? Date.now;
     this.#defaultTtlSeconds = options.defaultTtlSeconds ?? DEFAULT_REVOCATION_TTL_SECONDS;
+    this.#maxLifetimeMs = options.maxLifetimeMs ?? Number.POSITIVE_INFINITY;
     this.#dir = options.dir;
     this.#onError = options.onError;
     this.#journal =
@@ -115,6 +125,8 @@ export class RevokedTokenStore {
         continue;
       }
       if (entry.e <= now) continue;
+      // Kept from before the horizon was set (or lowered): it is bounded from now on too.
+      entry.e = Math.min(entry.e, now + this.#maxLifetimeMs);
       if (entry.t === "k") this.#putToken(entry.v, entry.e, entry.y);
       else if (entry.t === "c") putRule(this.#consumerKeys, entry.v, entry.r, entry.e);
       else putRule(this.#subjects, subjectKey(entry.n, entry.v), entry.r, entry.e);
@@ -130,7 +142,7 @@ export class RevokedTokenStore {
   add(event: InboundTokenRevocation): boolean {
     const now = this.#now();
     if (now - this.#lastPurgeAt >= LAZY_PURGE_INTERVAL_MS) this.purgeExpired(now);
-    const expiresAt = revocationExpiresAt(event, now, this.#defaultTtlSeconds);
+    const expiresAt = revocationExpiresAt(event, now, this.#defaultTtlSeconds, this.#maxLifetimeMs);
     if (expiresAt <= now) return false;
     const rule = event.revocation;
     if (rule === undefined) {
@@ -203,6 +215,31 @@ export class RevokedTokenStore {
     return removed;
   }
 
+  /** Tokens and rules held, all kinds: what max_revoked_tokens bounds. */
+  held(): number {
+    return this.#tokens.size + this.#consumerKeys.size + this.#subjects.size;
+  }
+
+  /**
+   * Whether a revocation fits under `max` entries: one that replaces an entry it already holds always
+   * does; otherwise, when full, expired entries are swept first (at most once a second, it is O(n)).
+   */
+  hasRoomFor(event: InboundTokenRevocation, max: number, now: number = this.#now()): boolean {
+    if (this.held() < max || this.#holds(event)) return true;
+    if (now - this.#lastFullPurgeAt >= FULL_PURGE_INTERVAL_MS) {
+      this.#lastFullPurgeAt = now;
+      this.purgeExpired(now);
+    }
+    return this.held() < max;
+  }
+
+  #holds(event: InboundTokenRevocation): boolean {
+    const rule = event.revocation;
+    if (rule === undefined) return this.#tokens.has(event.revokedToken);
+    if (rule.kind === "consumerApp") return this.#consumerKeys.has(rule.consumerKey);
+    return this.#subjects.has(subjectKey(rule.entityType, rule.entityId));
+  }
+
   /** Revoked tokens held (the two rule kinds are counted by ruleCount). */
   size(): number {
     return this.#tokens.size;
@@ -244,7 +281,7 @@ export class RevokedTokenStore {
 
 function parseLine(line: string): z.output<typeof journalLineSchema> | undefined {
   try {
-    const parsed = journalLineSchema.safeParse(JSON.parse(line));
+    const parsed = journalLineSchema.safeParse(parseJsonText(line));
     return parsed.success ? parsed.data : undefined;
   } catch {
     return undefined;

@@ -1,4 +1,4 @@
-import type { GwsyncError } from "../../errors.js";
+import { GwsyncError, isGwsyncError } from "../../errors.js";
 import type { Topic } from "../../events/topics.js";
 import type { InboundEvent } from "../../events/types.js";
 import { ensureDir } from "./atomic-file.js";
@@ -24,6 +24,8 @@ export interface RuntimeStateOptions {
   dir: string;
   now?: () => number;
   dedupCapacity?: number;
+  /** No revocation is kept longer than this from when it arrives (max_revocation_lifetime_ms). */
+  maxRevocationLifetimeMs?: number;
   /** Batch interval of the revoked-token journal (default 50 ms). */
   journalFlushIntervalMs?: number;
   /** Debounce of the JSON state files (default STATE_FLUSH_DELAY_MS). */
@@ -90,6 +92,7 @@ export class RuntimeState {
         ? {}
         : { flushIntervalMs: options.journalFlushIntervalMs }),
       ...(options.onError === undefined ? {} : { onError: options.onError }),
+      ...(options.maxRevocationLifetimeMs === undefined ? {} : { maxLifetimeMs: options.maxRevocationLifetimeMs }),
     });
     this.keyManagers = new KeyManagerStore({ dir, now: this.#now });
     this.webhookSubscriptions = new WebhookSubscriptionStore({ dir, now: this.#now });
@@ -137,6 +140,14 @@ export class RuntimeState {
     return result;
   }
 
+  /**
+   * Forget that these events were applied: their flush failed, so the redelivery must apply them again
+   * and wait for the next flush instead of being acked as duplicates that never reached the disk.
+   */
+  forget(events: readonly InboundEvent[]): void {
+    for (const e of events) if (e.eventId !== undefined) this.#dedup.forget(`${e.topic}:${e.eventId}`);
+  }
+
   /** Drops expired revocations and ended webhook leases. */
   purgeExpired(now: number = this.#now()): { revokedTokens: number; webhookSubscriptions: number } {
     const webhookSubscriptions = this.webhookSubscriptions.purgeExpired(now);
@@ -144,13 +155,19 @@ export class RuntimeState {
     return { revokedTokens: this.revokedTokens.purgeExpired(now), webhookSubscriptions };
   }
 
-  /** Writes everything applied so far (journal fsync, changed state files atomically). */
+  /**
+   * Writes everything applied so far (journal fsync, changed state files atomically). Each store is
+   * written even when another fails; the first failure is thrown after all were tried.
+   */
   flush(): void {
     this.#clearStateTimer();
-    this.revokedTokens.flush();
-    this.keyManagers.flush();
-    this.webhookSubscriptions.flush();
-    this.subscriptionData.flush();
+    const failures = [
+      () => this.revokedTokens.flush(),
+      () => this.keyManagers.flush(),
+      () => this.webhookSubscriptions.flush(),
+      () => this.subscriptionData.flush(),
+    ].flatMap((write) => attempt(write));
+    if (failures.length > 0) throw failures[0];
   }
 
   close(): void {
@@ -198,13 +215,12 @@ export class RuntimeState {
     if (this.#stateTimer !== undefined) return;
     this.#stateTimer = setTimeout(() => {
       this.#stateTimer = undefined;
-      try {
-        this.keyManagers.flush();
-        this.webhookSubscriptions.flush();
-        this.subscriptionData.flush();
-      } catch (err) {
-        this.#onError?.(err as GwsyncError);
-      }
+      const failures = [
+        () => this.keyManagers.flush(),
+        () => this.webhookSubscriptions.flush(),
+        () => this.subscriptionData.flush(),
+      ].flatMap((write) => attempt(write));
+      for (const err of failures) this.#onError?.(err);
     }, this.#stateFlushDelayMs);
     this.#stateTimer.unref();
   }
@@ -214,5 +230,21 @@ export class RuntimeState {
       clearTimeout(this.#stateTimer);
       this.#stateTimer = undefined;
     }
+  }
+}
+
+/** Runs one write; its failure as a GwsyncError (a RangeError from JSON.stringify too), or nothing. */
+function attempt(write: () => void): GwsyncError[] {
+  try {
+    write();
+    return [];
+  } catch (err) {
+    return [
+      isGwsyncError(err)
+        ? err
+        : new GwsyncError("GWSYNC_STATE_SAVE_FAILED", `runtime state could not be written: ${(err as Error).message}`, {
+            cause: err,
+          }),
+    ];
   }
 }

@@ -1,0 +1,78 @@
+/**
+ * Depth limit for JSON read from outside (the broker, HTTP bodies, data-API replies, state files).
+ * V8's JSON.parse copes with any nesting, but JSON.stringify, zod and every recursive walk after it do
+ * not: a key-manager config 20,000 levels deep overflowed the stack of each later save and every GET of
+ * it. The text is measured before it is parsed, so nothing deeper than the limit ever becomes a value.
+ */
+
+import { DEFAULT_MAX_JSON_DEPTH } from "../config/defaults.js";
+
+export { DEFAULT_MAX_JSON_DEPTH };
+
+/** Tokens that change depth or start a string: everything else is skipped by the regex engine. */
+const STRUCTURE = /["[\]{}]/g;
+/** The end of a JSON string that started just before lastIndex: a quote not preceded by an escape. */
+const STRING_END = /(?:[^"\\]|\\.)*"/y;
+
+/**
+ * The nesting depth of a JSON text ({ or [ open a level), stopping as soon as it passes `limit`.
+ * Linear in the text; strings are skipped whole, so brackets inside them do not count. Malformed text
+ * gets some depth too: JSON.parse refuses it afterwards.
+ */
+export function jsonDepth(text: string, limit = Number.POSITIVE_INFINITY): number {
+  let depth = 0;
+  let max = 0;
+  STRUCTURE.lastIndex = 0;
+  for (let m = STRUCTURE.exec(text); m !== null; m = STRUCTURE.exec(text)) {
+    const ch = m[0];
+    if (ch === '"') {
+      STRING_END.lastIndex = STRUCTURE.lastIndex;
+      if (!STRING_END.test(text)) break; // unterminated string: malformed, JSON.parse says so
+      STRUCTURE.lastIndex = STRING_END.lastIndex;
+    } else if (ch === "{" || ch === "[") {
+      depth++;
+      if (depth > max) {
+        max = depth;
+        if (max > limit) break;
+      }
+    } else depth--;
+  }
+  STRUCTURE.lastIndex = 0;
+  return max;
+}
+
+/** True when the JSON text nests deeper than `maxDepth`. */
+export function tooDeep(text: string, maxDepth = DEFAULT_MAX_JSON_DEPTH): boolean {
+  return jsonDepth(text, maxDepth) > maxDepth;
+}
+
+export type LimitedParse =
+  | { ok: true; value: unknown }
+  | { ok: false; tooDeep: boolean; reason: string };
+
+/** JSON.parse that refuses text nested deeper than `maxDepth` before parsing it; never throws. */
+export function parseJsonWithin(text: string, maxDepth = DEFAULT_MAX_JSON_DEPTH): LimitedParse {
+  if (tooDeep(text, maxDepth)) {
+    return { ok: false, tooDeep: true, reason: `JSON nests deeper than ${maxDepth} levels (max_json_depth)` };
+  }
+  try {
+    return { ok: true, value: JSON.parse(text) };
+  } catch (err) {
+    return { ok: false, tooDeep: false, reason: (err as Error).message };
+  }
+}
+
+/** JSON nested deeper than its limit; `limit` names the configuration key for the alarm metric. */
+export class JsonTooDeepError extends Error {
+  readonly limit = "max_json_depth";
+  constructor(maxDepth: number) {
+    super(`JSON nests deeper than ${maxDepth} levels (max_json_depth)`);
+    this.name = "JsonTooDeepError";
+  }
+}
+
+/** JSON.parse that first refuses text nested deeper than `maxDepth` (JsonTooDeepError); throws as JSON.parse does. */
+export function parseJsonText(text: string, maxDepth = DEFAULT_MAX_JSON_DEPTH): unknown {
+  if (tooDeep(text, maxDepth)) throw new JsonTooDeepError(maxDepth);
+  return JSON.parse(text);
+}

@@ -1,0 +1,50 @@
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import { authHeader, TestCluster } from "../harness/cluster.js";
+
+/** Issue "Low", against the publisher's real REST and data API. */
+describe("the publisher's HTTP API: strict query integers, JSON-only bodies", () => {
+  const cluster = new TestCluster();
+  let url: string;
+
+  before(async () => {
+    await cluster.startPublisher();
+    url = cluster.publisher!.httpUrl!;
+  });
+  after(() => cluster.close());
+
+  const get = (path: string) => fetch(`${url}${path}`, { headers: { authorization: authHeader() } });
+
+  test("since= (empty), since=0x10, since=1e3, limit=0x10 and limit=0 are 400; since=0 and limit=16 are served", async () => {
+    for (const path of [
+      "/internal/data/v1/changes?gatewayLabel=L&since=",
+      "/internal/data/v1/changes?gatewayLabel=L&since=0x10",
+      "/internal/data/v1/changes?gatewayLabel=L&since=1e3",
+      "/internal/data/v1/changes?gatewayLabel=L&since=-1",
+      "/internal/data/v1/runtime-artifacts?gatewayLabel=L&limit=0x10",
+      "/internal/data/v1/runtime-artifacts?gatewayLabel=L&limit=0",
+      "/internal/data/v1/runtime-artifacts?gatewayLabel=L&limit=",
+    ]) {
+      const res = await get(path);
+      assert.equal(res.status, 400, path);
+      assert.equal(((await res.json()) as { code: string }).code, "GWSYNC_HTTP_BAD_REQUEST");
+    }
+    assert.equal((await get("/internal/data/v1/changes?gatewayLabel=L&since=0")).status, 200);
+    assert.equal((await get("/internal/data/v1/changes?gatewayLabel=L")).status, 200);
+    // No artifacts on L: the paged listing answers an empty page or WSO2's 404, never 400.
+    assert.notEqual((await get("/internal/data/v1/runtime-artifacts?gatewayLabel=L&limit=16")).status, 400);
+  });
+
+  test("a cross-site form POST (text/plain, form-urlencoded, multipart) is 415 and emits nothing", async () => {
+    const depth = cluster.publisher!.publisher.store.outboxDepth();
+    for (const type of ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=b"]) {
+      const res = await fetch(`${url}/api/v1/token-revocations`, {
+        method: "POST",
+        headers: { authorization: authHeader(), "content-type": type },
+        body: JSON.stringify({ revokedToken: "x", expiryTime: Date.now() + 60_000 }),
+      });
+      assert.equal(res.status, 415, type);
+    }
+    assert.equal(cluster.publisher!.publisher.store.outboxDepth(), depth);
+  });
+});
