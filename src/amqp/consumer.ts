@@ -32,6 +32,13 @@ export interface ConsumerOptions {
   onReject?: (msg: ConsumeMessage, reason: string) => void;
   /** Queue that receives a copy of each rejected message with its reason in `x-gwsync-reason`. */
   deadLetterQueue?: string;
+  /**
+   * Publish the copies through this exchange and routing key (bound to the dead-letter queue) instead
+   * of the default exchange: a broker user that may write to the default exchange may write to every
+   * queue of the vhost, so gateways get a routing key of their own on the hub exchange instead
+   * (docs/production.md, "Broker permissions").
+   */
+  deadLetterRoute?: { exchange: string; routingKey: string };
   logger: Logger;
 }
 
@@ -140,7 +147,7 @@ export class QueueConsumer {
     reason: string,
     props: Options.Publish & { headers: Record<string, unknown> },
   ): void {
-    ch.sendToQueue(dlq, body, {
+    const options = {
       ...props,
       persistent: true,
       headers: {
@@ -148,7 +155,10 @@ export class QueueConsumer {
         [HEADER_REJECT_REASON]: reason.slice(0, MAX_REASON_LENGTH),
         "x-gwsync-stream": msg.fields.routingKey,
       },
-    });
+    };
+    const route = this.#o.deadLetterRoute;
+    if (route) ch.publish(route.exchange, route.routingKey, body, options);
+    else ch.sendToQueue(dlq, body, options);
   }
 
   async #process(ch: Channel, msg: ConsumeMessage): Promise<void> {

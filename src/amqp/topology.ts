@@ -31,6 +31,8 @@ export interface GatewayQueueOptions {
   unbindKeys?: readonly string[];
   /** Where bad messages go; `<queue>.dead-letter` unless given (queues of one gateway share one). */
   deadLetterQueue?: string;
+  /** Bind the dead-letter queue to the exchange with this key (see deadLetterRoutingKey). */
+  deadLetterRoutingKey?: string;
   /** The queue is deleted after being unused this long (a gateway gone for good). */
   expiresMs: number;
   /** Oldest messages are dropped past this length; the gateway catches up from the changelog. */
@@ -42,6 +44,15 @@ export interface GatewayQueueOptions {
 
 export function deadLetterQueueName(queue: string): string {
   return `${queue}.dead-letter`;
+}
+
+/**
+ * The routing key a gateway's dead-letter copies travel under on the hub exchange. A key per node, so
+ * broker topic permissions can let each gateway write its own and nothing else (docs/production.md,
+ * "Broker permissions").
+ */
+export function deadLetterRoutingKey(nodeId: string): string {
+  return `gwsync.dead-letter.${nodeId}`;
 }
 
 /**
@@ -61,6 +72,7 @@ export async function declareGatewayQueue(ch: Channel, o: GatewayQueueOptions): 
       "x-queue-type": o.queueType,
     },
   });
+  if (o.deadLetterRoutingKey !== undefined) await ch.bindQueue(dlq, o.exchange, o.deadLetterRoutingKey);
   const args: Record<string, unknown> = {
     "x-expires": o.expiresMs,
     "x-max-length": o.maxLength,

@@ -6,6 +6,7 @@ import { BrokerConnection } from "../amqp/connection.js";
 import { ACK, type DeadLetterPart, type Outcome, QueueConsumer } from "../amqp/consumer.js";
 import {
   DEFAULT_EXCHANGE,
+  deadLetterRoutingKey,
   declareGatewayQueue,
   type GatewayQueueNames,
   gatewayQueueNames,
@@ -234,6 +235,7 @@ export class Gateway {
       retryDelayMs: Math.min(this.config.gateway.deploymentRetryDurationMs, 5000),
       handle: (msg) => this.#handle(msg),
       deadLetterQueue: this.queues.deadLetter,
+      deadLetterRoute: { exchange: g.exchange ?? DEFAULT_EXCHANGE, routingKey: deadLetterRoutingKey(g.nodeId) },
       onReject: (msg, reason) => {
         this.log.warn(
           { stream: msg.fields.routingKey, messageId: msg.properties.messageId, reason },
@@ -255,6 +257,7 @@ export class Gateway {
       queueType: g.queueType,
       deliveryLimit: g.maxDeliveries,
       deadLetterQueue: this.queues.deadLetter,
+      deadLetterRoutingKey: deadLetterRoutingKey(g.nodeId),
     };
     const artifacts = this.#consumerFor(this.queues.artifacts, DEFAULT_PREFETCH);
     const runtime = this.#consumerFor(this.queues.runtime, RUNTIME_PREFETCH);
