@@ -161,6 +161,7 @@ exchange = ${q(this.exchange)}
 username = ${q(HTTP_USER)}
 password = ${q(HTTP_PASSWORD)}
 [apim.sync_runtime_artifacts.gateway]
+accept_inline_artifacts = ${this.inline}
 gateway_labels = [${q(LABEL)}]
 data_retrieval_mode = ${q(spec.mode ?? "sync")}
 deployment_retry_duration = 1000

@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
 import { registerConfigCheck } from "./config-check-command.js";
 import { registerDemo } from "./demo-command.js";
+import { registerKeys } from "./keys-command.js";
 import { EXIT_RUNTIME, EXIT_USAGE, ExitError, toExit } from "./common.js";
 import { registerPublish, registerRemove } from "./publish-command.js";
 import { registerServices } from "./service-commands.js";
@@ -21,6 +22,7 @@ export function buildProgram(): Command {
   registerStatus(program);
   registerConfigCheck(program);
   registerDemo(program);
+  registerKeys(program);
   return program;
 }
 

@@ -1,9 +1,11 @@
+import { statSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { DEFAULT_DATA_API } from "../data-api/wire.js";
 import { DEFAULT_HUB_DIALECT, DEFAULT_MAP_FORMAT } from "../events/dialect.js";
 import { isGwsyncError } from "../errors.js";
 import { readRegularFileSync } from "../security/safe-read.js";
+import { ArtifactSigner, TrustedKeys } from "../security/signing.js";
 import * as D from "./defaults.js";
 import type { EndpointSpec } from "./endpoints.js";
 import type { LoadContext } from "./load-context.js";
@@ -82,6 +84,52 @@ function secretOf(
   }
 }
 
+/** Largest key file read (an Ed25519 PEM is about 120 bytes). */
+const MAX_KEY_FILE_BYTES = 16 * 1024;
+/** A private key readable by group or others is refused, as ssh does. */
+const PRIVATE_KEY_FORBIDDEN_MODE = 0o077;
+
+function buildSigning(s: GwsyncSection["signing"], o: BuildOptions): GwsyncConfig["gwsync"]["signing"] {
+  const out: GwsyncConfig["gwsync"]["signing"] = { trustedKeys: [] };
+  const read = (key: string, file: string, secret: boolean): string | undefined => {
+    const full = path.resolve(o.baseDir, file);
+    try {
+      if (secret && (statSync(full).mode & PRIVATE_KEY_FORBIDDEN_MODE) !== 0) {
+        o.ctx.problem(key, `${full} is readable by group or others: chmod 600 it (gwsync keys generate writes it so)`);
+        return undefined;
+      }
+      return readRegularFileSync(full, { maxBytes: MAX_KEY_FILE_BYTES, followSymlinks: true, what: key })
+        .toString("utf8");
+    } catch (err) {
+      o.ctx.problem(key, `cannot be read: ${(err as Error).message}`);
+      return undefined;
+    }
+  };
+  if (s?.private_key_file !== undefined) {
+    const pem = read("gwsync.signing.private_key_file", s.private_key_file, true);
+    if (pem !== undefined) {
+      try {
+        new ArtifactSigner(pem);
+        out.privateKeyPem = pem;
+        out.privateKeyFile = path.resolve(o.baseDir, s.private_key_file);
+      } catch (err) {
+        o.ctx.problem("gwsync.signing.private_key_file", (err as Error).message.replace(/^private_key_file /, ""));
+      }
+    }
+  }
+  for (const file of s?.trusted_keys ?? []) {
+    const pem = read("gwsync.signing.trusted_keys", file, false);
+    if (pem === undefined) continue;
+    try {
+      new TrustedKeys([{ pem, what: file }]);
+      out.trustedKeys.push({ file: path.resolve(o.baseDir, file), pem });
+    } catch (err) {
+      o.ctx.problem("gwsync.signing.trusted_keys", (err as Error).message);
+    }
+  }
+  return out;
+}
+
 function defaultNodeId(role: Role | undefined): string {
   const host = os.hostname().replace(NODE_ID_UNSAFE, "-").slice(0, MAX_HOST_PART) || "gwsync";
   return `${host}-${role ?? "node"}`;
@@ -140,6 +188,8 @@ function buildGwsync(
       maxEventsPerRequest: g?.max_events_per_request ?? D.DEFAULT_MAX_EVENTS_PER_REQUEST,
     },
     shutdownTimeoutMs: g?.shutdown_timeout_ms ?? D.DEFAULT_SHUTDOWN_TIMEOUT_MS,
+    signing: buildSigning(g?.signing, o),
+    relayForeignArtifactEvents: g?.relay_foreign_artifact_events ?? false,
     maxMessageBytes: g?.max_message_bytes ?? D.DEFAULT_MAX_MESSAGE_BYTES,
     maxInlineArtifactBytes: g?.max_inline_artifact_bytes ?? D.DEFAULT_MAX_INLINE_ARTIFACT_BYTES,
     batchRuntimeEvents: g?.batch_runtime_events ?? D.DEFAULT_BATCH_RUNTIME_EVENTS,
@@ -235,6 +285,7 @@ function buildGateway(s: Sections, eventWaitingTimeMs: number, o: BuildOptions):
     eventWaitingTimeMs,
     saveArtifactsLocally: gw?.save_artifacts_locally ?? D.DEFAULT_SAVE_ARTIFACTS_LOCALLY,
     deploymentDir: path.resolve(o.baseDir, gw?.deployment_dir ?? D.DEFAULT_DEPLOYMENT_DIR),
+    acceptInlineArtifacts: gw?.accept_inline_artifacts ?? false,
     skipList: {
       apis: skip?.apis ?? [],
       endpoints: skip?.endpoints ?? [],

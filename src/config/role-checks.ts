@@ -77,6 +77,15 @@ function checkGateway(c: GwsyncConfig, ctx: LoadContext): void {
       "is empty, but role gateway needs a broker to listen on",
     );
   }
+  // A file that describes the control plane too says whether events carry artifacts: the gateway must
+  // take them exactly when its control plane sends them (else it would apply what others put on the broker).
+  // Accepting artifacts nobody sends would apply what others put on the broker: a problem. Not taking
+  // those that are sent is safe (the gateway fetches them instead): a warning.
+  if (c.publisher.enabled && c.publisher.publishDirectlyToGateway !== c.gateway.acceptInlineArtifacts) {
+    const message = `is ${c.gateway.acceptInlineArtifacts}, but apim.sync_runtime_artifacts.publisher.publish_directly_to_gateway is ${c.publisher.publishDirectlyToGateway}; set both the same (true: gateways apply the artifact an event carries; false: they fetch it from the control plane)`;
+    if (c.gateway.acceptInlineArtifacts) ctx.problem(`${GW}.accept_inline_artifacts`, message);
+    else ctx.warnings.push(`${GW}.accept_inline_artifacts ${message}`);
+  }
 }
 
 function checkRelay(c: GwsyncConfig, ctx: LoadContext): void {

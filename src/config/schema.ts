@@ -70,6 +70,17 @@ export const GwsyncWatchSchema = z.strictObject(
   TABLE_ERROR,
 );
 
+/** [gwsync.signing]: signed artifacts (docs/production.md, "Signed artifacts"). */
+export const GwsyncSigningSchema = z.strictObject(
+  {
+    /** The Ed25519 private key this publisher (or relay) signs with; `gwsync keys generate` writes one. */
+    private_key_file: text().optional(),
+    /** Public keys whose signatures are accepted; any given turns verification on (unsigned is refused). */
+    trusted_keys: list(text()).optional(),
+  },
+  TABLE_ERROR,
+);
+
 export const GwsyncSectionSchema = z.strictObject(
   {
     node_id: name(SAFE_NAME, SAFE_RULE).optional(),
@@ -102,8 +113,11 @@ export const GwsyncSectionSchema = z.strictObject(
     max_revocation_lifetime_ms: int(1, Number.MAX_SAFE_INTEGER, " ms").optional(),
     max_events_per_request: int(1, MAX_BATCH_EVENTS, " events").optional(),
     shutdown_timeout_ms: int(1, Number.MAX_SAFE_INTEGER, " ms").optional(),
+    /** Relay: also pass on DEPLOY/REMOVE events whose API the local store does not hold. */
+    relay_foreign_artifact_events: bool().optional(),
     http: GwsyncHttpSchema.optional(),
     watch: GwsyncWatchSchema.optional(),
+    signing: GwsyncSigningSchema.optional(),
   },
   TABLE_ERROR,
 );
@@ -139,6 +153,8 @@ export const GatewaySectionSchema = z.looseObject(
     save_artifacts_locally: bool().optional(),
     /** gwsync's own: where synapse files go. */
     deployment_dir: text().optional(),
+    /** gwsync's own: apply artifacts carried in events; must agree with the publisher's publish_directly_to_gateway. */
+    accept_inline_artifacts: bool().optional(),
     skip_list: SkipListSchema.optional(),
   },
   TABLE_ERROR,
@@ -202,6 +218,7 @@ export const READ_SECTIONS = {
   gwsync: { schema: GwsyncSectionSchema, own: true },
   "gwsync.http": { schema: GwsyncHttpSchema, own: true },
   "gwsync.watch": { schema: GwsyncWatchSchema, own: true },
+  "gwsync.signing": { schema: GwsyncSigningSchema, own: true },
   "apim.sync_runtime_artifacts.publisher": { schema: PublisherSectionSchema, own: false },
   "apim.sync_runtime_artifacts.gateway": { schema: GatewaySectionSchema, own: false },
   "apim.sync_runtime_artifacts.gateway.skip_list": { schema: SkipListSchema, own: false },
@@ -221,4 +238,4 @@ export function knownKeys(section: ReadSectionPath): string[] {
 }
 
 /** The secret-bearing keys, masked wherever a value is shown. */
-export const SECRET_KEY = /password|secret|token/i;
+export const SECRET_KEY = /password|secret|token|private_?key_?pem/i;

@@ -68,6 +68,13 @@ export interface GwsyncConfig {
     limits: Limits;
     /** A graceful stop that takes longer ends the process anyway, ms. Default 25,000. */
     shutdownTimeoutMs: number;
+    /**
+     * Relay: pass on DEPLOY/REMOVE events whose API the local store does not hold (a WSO2 control plane
+     * with a database replicated between regions). Default false: only what the store holds crosses.
+     */
+    relayForeignArtifactEvents: boolean;
+    /** [gwsync.signing]: what this process signs with and which signatures it accepts. */
+    signing: SigningConfig;
     /** Heartbeat period of a gateway, ms. Default 5,000. */
     heartbeatIntervalMs: number;
     /** What the event hub this service publishes to speaks (src/events/dialect.ts). Default "4.x". */
@@ -96,6 +103,12 @@ export interface GwsyncConfig {
     eventWaitingTimeMs: number;
     saveArtifactsLocally: boolean;
     deploymentDir: string;
+    /**
+     * Apply the artifact a DEPLOY event carries instead of fetching it (gwsync's own key). Only when the
+     * control plane sends them (publish_directly_to_gateway): otherwise an artifact in an event was put
+     * there by someone else on the broker and is ignored. Default false.
+     */
+    acceptInlineArtifacts: boolean;
     skipList: { apis: string[]; endpoints: string[]; sequences: string[]; localEntries: string[] };
   };
   database: {
@@ -118,6 +131,15 @@ export interface GwsyncConfig {
   };
   /** [apim.throttling] broker names, where given (informational for gwsync). */
   throttling: { throttleDecisionEndpoints: BrokerEndpoint[] };
+}
+
+/** [gwsync.signing], the key files read and checked at load time. */
+export interface SigningConfig {
+  /** PEM of the Ed25519 private key (a secret: masked by config check). */
+  privateKeyPem?: string;
+  privateKeyFile?: string;
+  /** Trusted public keys; verification is on when there is at least one. */
+  trustedKeys: { file: string; pem: string }[];
 }
 
 /** [gwsync.http] limits: fastify's and Node's server options (docs/production.md, "Limits"). */

@@ -31,6 +31,8 @@ export const HEADER_ORIGIN = "x-gwsync-origin";
 export const HEADER_HOPS = "x-gwsync-hops";
 /** The changelog sequence number in the origin region (HEADER_SEQ is rewritten per region). */
 export const HEADER_ORIGIN_SEQ = "x-gwsync-origin-seq";
+/** A publisher's Ed25519 signature of a DEPLOY/REMOVE (src/security/signing.ts). */
+export const HEADER_SIGNATURE = "x-gwsync-signature";
 
 export function isTopic(value: string): value is Topic {
   return (TOPICS as readonly string[]).includes(value);

@@ -11,17 +11,15 @@ import {
   type GatewayQueueNames,
   gatewayQueueNames,
 } from "../amqp/topology.js";
-import { parseGatewayApiDto, sha256Hex, validateDto } from "../artifacts/gateway-api-dto.js";
 import type { GwsyncConfig } from "../config/types.js";
 import { GwsyncError, isGwsyncError } from "../errors.js";
+import { TrustedKeys } from "../security/signing.js";
 import { decodeBatch, HEADER_BATCH } from "../events/batch.js";
 import { decodeEvent } from "../events/decode.js";
 import { HEARTBEAT_ROUTING_KEY, type Heartbeat } from "../events/heartbeat.js";
 import {
   ARTIFACT_TOPICS,
   HEADER_REVISION,
-  HEADER_SEQ,
-  HEADER_SHA256,
   RUNTIME_TOPICS,
 } from "../events/topics.js";
 import type { DecodeResult, InboundEvent } from "../events/types.js";
@@ -38,6 +36,7 @@ import { retryPolicyOf } from "./retry.js";
 import { registerGatewayRoutes } from "./routes.js";
 import { beyondHorizon, runtimeLimitRefusal } from "./runtime/limits.js";
 import { RuntimeState } from "./runtime/runtime-state.js";
+import { judgeGatewayEvent, signatureReasonLabel, type TrustPolicy } from "./trust.js";
 
 /** Unacked artifact events: each may carry an inline artifact (up to max_inline_artifact_bytes). */
 export const DEFAULT_PREFETCH = 64;
@@ -107,12 +106,18 @@ export class Gateway {
   #consuming = false;
   #catchUpRunning: Promise<void> | undefined;
   readonly #options: GatewayOptions;
+  readonly #trust: TrustPolicy;
   #background: Promise<void> | undefined;
 
   constructor(options: GatewayOptions) {
     const { config } = options;
     this.#options = options;
     this.config = config;
+    const trusted = config.gwsync.signing.trustedKeys;
+    this.#trust = {
+      acceptInline: config.gateway.acceptInlineArtifacts,
+      keys: trusted.length === 0 ? undefined : new TrustedKeys(trusted.map((k) => ({ pem: k.pem, what: k.file }))),
+    };
     this.log = (options.logger ?? silentLogger).child({ component: "gateway", node: config.gwsync.nodeId });
     this.queues = gatewayQueueNames(config.gwsync.nodeId);
     this.queueName = this.queues.artifacts;
@@ -552,22 +557,26 @@ export class Gateway {
       this.metrics.eventsSkipped.inc({ stream, why: "stale" });
       return ACK;
     }
-    let inline: InlineArtifact | undefined;
-    if (p.artifact !== undefined && p.action === "deploy") {
-      const json = typeof p.artifact === "string" ? p.artifact : JSON.stringify(p.artifact);
-      const sha256 = sha256Hex(json);
-      const declared = headers[HEADER_SHA256];
-      if (typeof declared === "string" && declared !== sha256) {
-        return { kind: "reject", reason: "inline artifact does not match x-gwsync-sha256" };
-      }
-      try {
-        const dto = parseGatewayApiDto(json);
-        validateDto(dto);
-        inline = { dto, sha256, revision: revision ?? 0, seq: toInt(headers[HEADER_SEQ]) ?? 0 };
-      } catch (err) {
-        return { kind: "reject", reason: (err as Error).message };
-      }
+    // What of the event may be believed: src/gateway/trust.ts (the store is the only authority).
+    const verdict = judgeGatewayEvent(
+      {
+        action: p.action,
+        apiId: p.apiUuid,
+        tenantDomain: event.tenantDomain,
+        labels: mine,
+        headers,
+        inline: p.artifact,
+        storeSeq: this.#watermark,
+      },
+      this.#trust,
+    );
+    if (verdict.kind === "refuse") {
+      this.metrics.eventsRejected.inc({ stream, reason: verdict.signature ? "GWSYNC_SIGNATURE_INVALID" : "GWSYNC_ARTIFACT_INVALID" });
+      if (verdict.signature) this.metrics.signatureRejected.inc({ reason: signatureReasonLabel(verdict.reason) });
+      return { kind: "reject", reason: verdict.reason };
     }
+    if (verdict.inlineIgnored !== undefined) this.metrics.eventsSkipped.inc({ stream, why: `inline-${verdict.inlineIgnored}` });
+    const inline: InlineArtifact | undefined = verdict.inline;
     try {
       const outcome = await this.reconciler.reconcile(p.apiUuid, mine, {
         signal: this.#shutdown.signal,
@@ -577,7 +586,11 @@ export class Gateway {
       // Stopped half-way by a shutdown: give the message back so it is applied after the restart.
       if (outcome === "superseded" && this.#shutdown.signal.aborted)
         return { kind: "retry", reason: "shutting down" };
-      if (p.action === "remove") this.reconciler.noteRevision(p.apiUuid, revision);
+      // A removal's revision counts only when trusted (signed, or inline taken from the control plane by
+      // configuration) and once the store confirmed the API gone: a forged REMOVE with a high revision
+      // must not block the API's next publish.
+      if (p.action === "remove" && verdict.trustedRevision !== undefined && this.deployer.get(p.apiUuid) === undefined)
+        this.reconciler.noteRevision(p.apiUuid, verdict.trustedRevision);
       if (outcome === "deployed" || outcome === "removed") {
         this.metrics.eventsApplied.inc({ stream });
         const ts = msg.properties.timestamp;

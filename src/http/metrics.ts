@@ -23,6 +23,8 @@ export class ServiceMetrics {
   readonly artifactsApplied: Counter<"outcome">;
   /** The alarm of every limit (docs/production.md, "Limits"): `limit` is the configuration key. */
   readonly limitExceeded: Counter<"limit">;
+  /** DEPLOY/REMOVE events and artifacts refused for their signature (signing on), per kind of refusal. */
+  readonly signatureRejected: Counter<"reason">;
   /** Runtime or deploy state that could not be written (the data stays in memory, the write is retried). */
   readonly stateSaveFailures: Counter<"what">;
 
@@ -73,6 +75,12 @@ export class ServiceMetrics {
       name: "gwsync_limit_exceeded_total",
       help: "Input refused by a configured limit, per configuration key",
       labelNames: ["limit"],
+      registers: r,
+    });
+    this.signatureRejected = new Counter({
+      name: "gwsync_signature_rejected_total",
+      help: "Artifacts and DEPLOY/REMOVE events refused for their signature: unsigned, untrusted-key, bad-signature, malformed, mismatch",
+      labelNames: ["reason"],
       registers: r,
     });
     this.stateSaveFailures = new Counter({

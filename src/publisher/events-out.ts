@@ -1,6 +1,8 @@
 import { z } from "zod";
 import type { GatewayApiDto } from "../artifacts/types.js";
 import type { GwsyncConfig, Limits } from "../config/types.js";
+import { HEADER_SIGNATURE } from "../events/topics.js";
+import type { ArtifactSigner } from "../security/signing.js";
 import { GwsyncError } from "../errors.js";
 import {
   deployApiEvent,
@@ -58,6 +60,8 @@ export function buildGatewayEvent(o: {
   hops?: number;
   /** publish_directly_to_gateway: a deploy carries the artifact when it fits (see inlineArtifactOption). */
   inlineArtifact?: { maxBytes: number } | undefined;
+  /** [gwsync.signing] private_key_file: the event is signed (header x-gwsync-signature). */
+  signer?: ArtifactSigner | undefined;
 }): NewOutboxMessage {
   const { dto, result } = o;
   const params = {
@@ -93,6 +97,21 @@ export function buildGatewayEvent(o: {
       [HEADER_ORIGIN]: o.originRegion ?? o.region,
       [HEADER_ORIGIN_SEQ]: o.originSeq ?? result.seq,
       [HEADER_HOPS]: o.hops ?? 0,
+      ...(o.signer === undefined
+        ? {}
+        : {
+            // Signed inside the commit's transaction, with the revision and seq it just got.
+            [HEADER_SIGNATURE]: o.signer.sign({
+              action: o.action,
+              apiId: dto.apiId,
+              tenant: dto.tenantDomain,
+              labels: o.labels,
+              revision: result.revision,
+              sha256: result.sha256,
+              seq: result.seq,
+              region: o.region,
+            }),
+          }),
     },
   };
 }

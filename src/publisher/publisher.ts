@@ -9,6 +9,7 @@ import { GwsyncError } from "../errors.js";
 import { decodeHeartbeat, HEARTBEAT_ROUTING_KEY } from "../events/heartbeat.js";
 import { ServiceMetrics } from "../http/metrics.js";
 import { type Logger, silentLogger } from "../log.js";
+import { ArtifactSigner } from "../security/signing.js";
 import { openStore } from "../store/open-store.js";
 import type { ArtifactStore, NewOutboxMessage, SaveArtifactResult } from "../store/types.js";
 import { type ArtifactInput, normalizeLabels, toGatewayApiDto } from "./artifact-input.js";
@@ -51,6 +52,8 @@ export class Publisher {
   readonly #dispatcher: OutboxDispatcher;
   #connection: BrokerConnection | undefined;
   readonly #ownsStore: boolean;
+  /** [gwsync.signing] private_key_file: every DEPLOY/REMOVE it announces is signed. */
+  readonly signer: ArtifactSigner | undefined;
 
   constructor(options: PublisherOptions) {
     this.config = options.config;
@@ -58,6 +61,8 @@ export class Publisher {
     this.#ownsStore = options.store === undefined;
     this.store = options.store ?? openStore(options.config.database, { region: options.config.gwsync.region });
     this.exchange = options.config.gwsync.exchange ?? DEFAULT_EXCHANGE;
+    const pem = options.config.gwsync.signing.privateKeyPem;
+    this.signer = pem === undefined ? undefined : new ArtifactSigner(pem);
     this.#dispatcher = new OutboxDispatcher({
       store: this.store,
       publisher: this.#confirm,
@@ -204,6 +209,7 @@ export class Publisher {
       result: r,
       region: this.config.gwsync.region,
       inlineArtifact: inlineArtifactOption(this.config),
+      signer: this.signer,
     });
   }
 

@@ -45,6 +45,8 @@ export function snapshotChanges(
   store: ArtifactStore,
   apiId: string,
   labels: readonly string[],
+  /** Signs a change (the relay's key); the tenant is the stored API's. */
+  sign?: (change: RegionSyncChange, tenant: string) => string,
 ): RegionSyncChange[] {
   const rows: StoredArtifact[] = [];
   for (const label of new Set(labels)) {
@@ -59,16 +61,17 @@ export function snapshotChanges(
     if (group) group.push(row);
     else groups.set(key, [row]);
   }
-  const changes = [...groups.values()].map(
-    (group): RegionSyncChange => ({
+  const changes = [...groups.values()].map((group): RegionSyncChange => {
+    const change: RegionSyncChange = {
       labels: group.map((r) => r.label),
       instruction: group[0]!.instruction,
       revision: group[0]!.revision,
       originSeq: Math.max(...group.map((r) => r.seq)),
       sha256: group[0]!.sha256,
       artifact: group[0]!.artifactJson,
-    }),
-  );
+    };
+    return sign === undefined ? change : { ...change, signature: sign(change, group[0]!.tenantDomain) };
+  });
   // Oldest first: the receiving store skips a revision not above the one it holds.
   return changes.sort((a, b) => a.revision - b.revision || a.originSeq - b.originSeq);
 }

@@ -3,9 +3,11 @@ import type { OutgoingMessage } from "../amqp/confirm-publisher.js";
 import { decodeBatch, HEADER_BATCH } from "../events/batch.js";
 import { decodeEvent } from "../events/decode.js";
 import { HEADER_HOPS, HEADER_ORIGIN, HEADER_ORIGIN_SEQ, isTopic, type Topic } from "../events/topics.js";
+import type { ArtifactSigner } from "../security/signing.js";
 import type { ArtifactStore } from "../store/types.js";
 import { type LabelDirectory, snapshotChanges } from "./artifact-snapshot.js";
 import { encodeRegionSync, REGION_SYNC_CONTENT_TYPE } from "./region-sync.js";
+import { changeClaims } from "./region-sync-trust.js";
 import { forwardHeaders, readRelayFacts, skipReason } from "./relay-headers.js";
 import { ingressQueueName } from "./relay-topology.js";
 
@@ -29,14 +31,22 @@ export interface ForwardContext {
   /** The local publisher's store, opened readonly (throws while it cannot be opened: retried). */
   store: () => ArtifactStore;
   labels: LabelDirectory;
+  /**
+   * [gwsync] relay_foreign_artifact_events: pass on DEPLOY/REMOVE events whose API the local store does
+   * not hold (a WSO2 control plane whose database is replicated between regions). Default false: the
+   * relay forwards only what its own store holds, so an event forged on the local hub never crosses.
+   */
+  forwardForeignArtifactEvents?: boolean;
+  /** Signs each region-sync change ([gwsync.signing] private_key_file of the relay). */
+  signer?: ArtifactSigner | undefined;
 }
 
 /**
- * Decide how one local message crosses to a remote region. The three runtime streams and the
- * notifications that name no stored artifact go to the remote topic exchange as they are (with the
- * origin kept and one more hop). A DEPLOY/REMOVE whose API the local store holds goes, with the
- * artifact, to the remote region's ingress queue, so the remote publisher stores it before its
- * gateways hear of it.
+ * Decide how one local message crosses to a remote region. The three runtime streams and the other
+ * notifications go to the remote topic exchange as they are (with the origin kept and one more hop). A
+ * DEPLOY/REMOVE whose API the local store holds goes, with the artifact (signed when the relay has a
+ * key), to the remote region's ingress queue, so the remote publisher stores it before its gateways
+ * hear of it; one whose API the store does not hold is not forwarded (forwardForeignArtifactEvents).
  */
 export function planForward(msg: ConsumeMessage, ctx: ForwardContext): ForwardDecision {
   const stream = msg.fields.routingKey;
@@ -73,7 +83,14 @@ export function planForward(msg: ConsumeMessage, ctx: ForwardContext): ForwardDe
     event.payload.gatewayLabels.length > 0
   ) {
     const apiId = event.payload.apiUuid;
-    const changes = snapshotChanges(ctx.store(), apiId, ctx.labels.labels(event.payload.gatewayLabels));
+    const signer = ctx.signer;
+    const changes = snapshotChanges(
+      ctx.store(),
+      apiId,
+      ctx.labels.labels(event.payload.gatewayLabels),
+      signer === undefined ? undefined : (c, tenant) => signer.sign(changeClaims(apiId, facts.origin, tenant, c)),
+    );
+    if (changes.length === 0 && ctx.forwardForeignArtifactEvents !== true) return { kind: "skip", why: "not-in-store" };
     if (changes.length > 0) {
       const originSeq = Math.max(...changes.map((c) => c.originSeq));
       return {

@@ -11,7 +11,9 @@ import { GwsyncError, isGwsyncError } from "../errors.js";
 import type { Logger } from "../log.js";
 import { buildGatewayEvent, inlineArtifactOption } from "../publisher/events-out.js";
 import type { Publisher } from "../publisher/publisher.js";
+import { signatureReasonLabel, TrustedKeys } from "../security/signing.js";
 import { decodeRegionSync, type RegionSyncChange, type RegionSyncMessage } from "./region-sync.js";
+import { regionSyncRefusal } from "./region-sync-trust.js";
 import { readRelayFacts } from "./relay-headers.js";
 import { declareIngressQueue, ingressQueueName } from "./relay-topology.js";
 
@@ -45,12 +47,16 @@ export class RegionIngress {
   readonly #o: RegionIngressOptions;
   readonly #log: Logger;
   readonly #region: string;
+  readonly #trustedKeys: TrustedKeys | undefined;
   #conn: BrokerConnection | undefined;
   #consumer: QueueConsumer | undefined;
 
   constructor(options: RegionIngressOptions) {
     this.#o = options;
     this.#region = options.publisher.config.gwsync.region;
+    const trusted = options.publisher.config.gwsync.signing.trustedKeys;
+    this.#trustedKeys =
+      trusted.length === 0 ? undefined : new TrustedKeys(trusted.map((k) => ({ pem: k.pem, what: k.file })));
     this.queue = ingressQueueName(this.#region);
     this.#log = (options.logger ?? options.publisher.log).child({
       component: "region-ingress",
@@ -94,6 +100,11 @@ export class RegionIngress {
       message = decodeRegionSync(msg.content, this.#o.publisher.config.gwsync.maxMessageBytes);
     } catch (err) {
       return { kind: "reject", reason: (err as Error).message };
+    }
+    const refusal = this.#trustedKeys === undefined ? undefined : regionSyncRefusal(message, this.#trustedKeys);
+    if (refusal !== undefined) {
+      this.#o.publisher.metrics.signatureRejected.inc({ reason: signatureReasonLabel(refusal) });
+      return { kind: "reject", reason: refusal };
     }
     const hops = readRelayFacts(msg.properties.headers, message.origin).hops;
     let stored = 0;
@@ -158,6 +169,8 @@ export class RegionIngress {
             hops,
             // This region's publish_directly_to_gateway holds for relayed artifacts too.
             inlineArtifact: inlineArtifactOption(this.#o.publisher.config),
+            // Signed with this region's key: its gateways trust their own publisher (and its seq).
+            signer: this.#o.publisher.signer,
           }),
         ],
       );

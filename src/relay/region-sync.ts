@@ -17,6 +17,7 @@ export const REGION_SYNC_VERSION = 1;
 export const REGION_SYNC_CONTENT_TYPE = "application/vnd.gwsync.region-sync+json";
 const MAX_KEY_LENGTH = 255;
 const SHA256_HEX = /^[0-9a-f]{64}$/;
+const MAX_SIGNATURE_LENGTH = 64 * 1024;
 
 const label = z.string().min(1).max(MAX_KEY_LENGTH);
 
@@ -30,6 +31,8 @@ const changeSchema = z.strictObject({
   sha256: z.string().regex(SHA256_HEX),
   /** The GatewayAPIDTO JSON exactly as the origin stored it. */
   artifact: z.string().min(2),
+  /** The origin relay's signature of this change (src/security/signing.ts), when it has a key. */
+  signature: z.string().max(MAX_SIGNATURE_LENGTH).optional(),
 });
 
 const messageSchema = z.strictObject({

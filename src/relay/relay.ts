@@ -9,6 +9,7 @@ import { GwsyncError } from "../errors.js";
 import { ServiceMetrics } from "../http/metrics.js";
 import { createServiceHttp } from "../http/server.js";
 import { type Logger, silentLogger } from "../log.js";
+import { ArtifactSigner } from "../security/signing.js";
 import { openStore } from "../store/open-store.js";
 import type { ArtifactStore } from "../store/types.js";
 import { DEFAULT_LABEL_REFRESH_MS, LabelDirectory } from "./artifact-snapshot.js";
@@ -82,6 +83,8 @@ export class Relay {
   readonly #o: RelayOptions;
   readonly #remotes = new Map<string, RemoteRegion>();
   readonly #labels: LabelDirectory;
+  /** [gwsync.signing] private_key_file: region-sync changes are signed for the receiving ingresses. */
+  readonly #signer: ArtifactSigner | undefined;
   #store: ArtifactStore | undefined;
   readonly #ownsStore: boolean;
   #local: BrokerConnection | undefined;
@@ -96,6 +99,8 @@ export class Relay {
     this.log = (options.logger ?? silentLogger).child({ component: "relay", region: this.region });
     this.#store = options.store;
     this.#ownsStore = options.store === undefined;
+    const pem = options.config.gwsync.signing.privateKeyPem;
+    this.#signer = pem === undefined ? undefined : new ArtifactSigner(pem);
     this.#labels = new LabelDirectory(
       () => this.#openStore(),
       options.labelRefreshMs ?? DEFAULT_LABEL_REFRESH_MS,
@@ -142,6 +147,8 @@ export class Relay {
       routingKeyOf: (stream: string) => jndi.topics[stream] ?? stream,
       store: () => this.#openStore(),
       labels: this.#labels,
+      forwardForeignArtifactEvents: g.relayForeignArtifactEvents,
+      signer: this.#signer,
     };
     const pump = (lane: Lane) =>
       new ForwardPump({

@@ -49,7 +49,7 @@ for (const inline of [false, true]) {
     test(`${EVENTS} deliveries shuffled and each delivered twice: the latest revision wins and each revision is applied at most once`, async () => {
       await world.startPublisher();
       // Catch-up off: only the shuffled deliveries can bring the changes.
-      const gw = await world.startGateway({ name: "gw", labels: [LABEL], catchUpMs: 0 });
+      const gw = await world.startGateway({ name: "gw", labels: [LABEL], catchUpMs: 0, acceptInline: inline });
       const events = commitChanges(world, inline);
       assert.equal(events.length, EVENTS);
       const deliveries = shuffle([...events, ...events], prng(7));

@@ -47,6 +47,8 @@ export interface FaultGatewaySpec {
   maxRetryDelayMs?: number;
   queueType?: "classic" | "quorum";
   maxDeliveries?: number;
+  /** accept_inline_artifacts: the gateway applies artifacts carried by events (publishInline). */
+  acceptInline?: boolean;
 }
 
 /**
@@ -135,6 +137,7 @@ max_retry_count = ${s.maxRetries ?? 3}
 max_retry_delay = ${s.maxRetryDelayMs ?? 2000}
 save_artifacts_locally = true
 deployment_dir = ${q(this.deploymentDir(s.name))}
+accept_inline_artifacts = ${s.acceptInline ?? false}
 [apim.event_hub]
 service_url = ${q(s.serviceUrl ?? this.publisherUrl)}
 event_listening_endpoints = [${q(`tcp://127.0.0.1:${s.brokerPort ?? this.brokerPort}`)}]

@@ -156,6 +156,7 @@ data_retrieval_mode = "sync"
 deployment_retry_duration = 20
 max_retry_count = 3
 deployment_dir = ${q(join(this.root, s.key, g.name, "synapse-configs", "default"))}
+accept_inline_artifacts = ${s.inline === true}
 ${this.#eventHub(s, publisher.httpUrl)}`,
           ),
         });

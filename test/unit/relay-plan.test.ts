@@ -16,6 +16,8 @@ import { buildGatewayEvent } from "../../src/publisher/events-out.js";
 import { LabelDirectory, snapshotChanges } from "../../src/relay/artifact-snapshot.js";
 import { type ForwardContext, planForward } from "../../src/relay/forward-plan.js";
 import { decodeRegionSync, encodeRegionSync } from "../../src/relay/region-sync.js";
+import { regionSyncRefusal } from "../../src/relay/region-sync-trust.js";
+import { ArtifactSigner, generateSigningKeyPair, TrustedKeys } from "../../src/security/signing.js";
 import { readRelayFacts } from "../../src/relay/relay-headers.js";
 import { ingressQueueName } from "../../src/relay/relay-topology.js";
 import { openStore } from "../../src/store/open-store.js";
@@ -169,18 +171,35 @@ describe("planForward", () => {
     ]);
   });
 
-  test("a DEPLOY of an API gwsync's store never saw (WSO2 published it) crosses as a plain notification", () => {
+  test("a DEPLOY of an API the store does not hold (forged on the hub) is not forwarded; relay_foreign_artifact_events lets WSO2's cross", () => {
     const out = publish("Plan2", ["P"]);
     const empty = openStore({ type: "sqlite", url: join(root, "empty.db") }, { region: "ra" });
     try {
-      const d = planForward(
-        fromOutbox(out),
-        ctx({ store: () => empty, labels: new LabelDirectory(() => empty, 0) }),
-      );
+      const at = { store: () => empty, labels: new LabelDirectory(() => empty, 0) };
+      assert.deepEqual(planForward(fromOutbox(out), ctx(at)), { kind: "skip", why: "not-in-store" });
+      const d = planForward(fromOutbox(out), ctx({ ...at, forwardForeignArtifactEvents: true }));
       assert.equal(d.kind === "forward" && d.stream, "notification");
     } finally {
       empty.close();
     }
+  });
+
+  test("with a key, each change is signed; the receiving ingress refuses unsigned, foreign-key and altered changes", () => {
+    const out = publish("PlanSigned", ["P"]);
+    const key = generateSigningKeyPair();
+    const other = generateSigningKeyPair();
+    const d = planForward(fromOutbox(out), ctx({ signer: new ArtifactSigner(key.privateKeyPem) }));
+    assert.ok(d.kind === "forward");
+    const sync = decodeRegionSync(d.messages[0]!.body, MAX_BYTES);
+    const keys = new TrustedKeys([{ pem: key.publicKeyPem, what: "relay-a.pub" }]);
+    assert.equal(regionSyncRefusal(sync, keys), undefined);
+    const change = sync.changes[0]!;
+    const { signature: _drop, ...unsigned } = change;
+    assert.match(String(regionSyncRefusal({ ...sync, changes: [unsigned] }, keys)), /unsigned/);
+    assert.match(String(regionSyncRefusal(sync, new TrustedKeys([{ pem: other.publicKeyPem, what: "x" }]))), /untrusted key/);
+    assert.match(String(regionSyncRefusal({ ...sync, changes: [{ ...change, revision: change.revision + 1 }] }, keys)), /another revision/);
+    assert.match(String(regionSyncRefusal({ ...sync, changes: [{ ...change, labels: ["P", "Q"] }] }, keys)), /label "Q"/);
+    assert.match(String(regionSyncRefusal({ ...sync, origin: "rz" }, keys)), /another region/);
   });
 
   test("a body that can never be valid is rejected with its reason", () => {

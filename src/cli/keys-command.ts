@@ -1,0 +1,61 @@
+import { closeSync, constants, mkdirSync, openSync, writeSync } from "node:fs";
+import { join, resolve } from "node:path";
+import type { Command } from "commander";
+import { GwsyncError } from "../errors.js";
+import { generateSigningKeyPair } from "../security/signing.js";
+
+const NAME = /^[A-Za-z0-9._-]{1,64}$/;
+
+/** Writes a new file only (O_EXCL: an existing key is never overwritten), with its mode from the start. */
+function writeNew(file: string, text: string, mode: number): void {
+  let fd: number;
+  try {
+    fd = openSync(file, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, mode);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new GwsyncError(
+      "GWSYNC_USAGE",
+      code === "EEXIST" ? `${file} exists; keys are never overwritten (choose another --name)` : `cannot write ${file} (${code})`,
+      { cause: err },
+    );
+  }
+  try {
+    writeSync(fd, text);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * `gwsync keys generate`: a new Ed25519 key pair for signed artifacts (docs/production.md, "Signed
+ * artifacts"): <name>.key (PKCS#8 PEM, mode 0600) for [gwsync.signing] private_key_file of the
+ * publisher, <name>.pub (SPKI PEM) for trusted_keys of gateways, relays and other regions.
+ */
+export function registerKeys(program: Command): void {
+  const keys = program.command("keys").description("signing keys for signed artifacts");
+  keys
+    .command("generate")
+    .description("write a new Ed25519 key pair: <name>.key (mode 0600) and <name>.pub")
+    .option("-o, --out <dir>", "folder to write the two files into", ".")
+    .option("-n, --name <name>", "file name without extension (default: gwsync-<key id>)")
+    .option("--json", "print the result as JSON")
+    .action((opts: { out: string; name?: string; json?: boolean }) => {
+      if (opts.name !== undefined && !NAME.test(opts.name)) {
+        throw new GwsyncError("GWSYNC_USAGE", "--name may hold only letters, digits, '.', '_' and '-' (at most 64)");
+      }
+      const dir = resolve(opts.out);
+      mkdirSync(dir, { recursive: true, mode: 0o700 });
+      const pair = generateSigningKeyPair();
+      const name = opts.name ?? `gwsync-${pair.keyId}`;
+      const privateKeyFile = join(dir, `${name}.key`);
+      const publicKeyFile = join(dir, `${name}.pub`);
+      writeNew(privateKeyFile, pair.privateKeyPem, 0o600);
+      writeNew(publicKeyFile, pair.publicKeyPem, 0o644);
+      const result = { keyId: pair.keyId, privateKeyFile, publicKeyFile };
+      process.stdout.write(
+        opts.json
+          ? `${JSON.stringify(result)}\n`
+          : `key ${pair.keyId}\n  private: ${privateKeyFile} (mode 0600: [gwsync.signing] private_key_file of the publisher)\n  public:  ${publicKeyFile} ([gwsync.signing] trusted_keys of gateways and relays)\n`,
+      );
+    });
+}
