@@ -82,7 +82,7 @@ async function measureMode(
       await confirmed;
       // gwsync: the plugin hook's deployApi → the file deployed on 4 gateways.
       const g0 = nowMs();
-      const res = svc.publisher.deployApi(xml, [LABEL]);
+      const res = await svc.publisher.deployApi(xml, [LABEL]);
       const called = nowMs() - g0;
       const g1 = await gwArrivals.wait(res.sha256, PER_UPDATE_TIMEOUT_MS);
       if (i >= warmup) {

@@ -66,7 +66,7 @@ export async function b3Burst(ctx: BenchContext): Promise<BenchOutcome> {
     const expected = new Map<string, string>();
     const g0 = nowMs();
     for (let i = 0; i < n; i++) {
-      const r = svc.publisher.deployApi(xml[i]!, [LABEL]);
+      const r = await svc.publisher.deployApi(xml[i]!, [LABEL]);
       expected.set(r.apiId, r.sha256);
       if ((i + 1) % YIELD_EVERY === 0) await tick();
     }

@@ -68,7 +68,7 @@ async function measureMode(ctx: BenchContext, n: number, batch: number): Promise
     // The plugin hook's batch form: one transaction (one fsync) per call, as a control plane revoking
     // many tokens at once (a user's sessions, a compromised app) would call it.
     for (let i = 0; i < n; i += YIELD_EVERY) {
-      svc.publisher.emitMany(
+      await svc.publisher.emitMany(
         tokens.slice(i, i + YIELD_EVERY).map((revokedToken) => ({
           stream: "tokenRevocation" as const,
           event: { revokedToken, expiryTime, type: "JWT" },

@@ -130,13 +130,13 @@ async function measureMode(
     for (let i = 0; i < warmup + n; i++) {
       settledAt = 0;
       const c0 = nowMs();
-      const rc = svcA.publisher.deployApi(
+      const rc = await svcA.publisher.deployApi(
         synapseApi({ name: "CrossRegion", revision: i + 1, size: API_SIZE_BYTES }),
         [LABEL],
       );
       const c1 = await arrivals.wait(rc.sha256, PER_UPDATE_TIMEOUT_MS);
       const l0 = nowMs();
-      const rl = svcB.publisher.deployApi(
+      const rl = await svcB.publisher.deployApi(
         synapseApi({ name: "SameRegion", revision: i + 1, size: API_SIZE_BYTES }),
         [LABEL],
       );

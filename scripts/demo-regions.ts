@@ -141,9 +141,11 @@ async function main(): Promise<void> {
     const [a, b] = regions as [Region, Region];
 
     const first = performance.now();
-    const r = a.publisher.publisher.deployApi(pizzaXml(1), [LABEL]);
+    const r = await a.publisher.publisher.deployApi(pizzaXml(1), [LABEL]);
     const ms = await deployedOn(b.gateway, r.apiId, r.sha256, first);
-    const stored = b.publisher.publisher.store.changesSince(0, [LABEL]).find((c) => c.apiId === r.apiId);
+    const stored = (await b.publisher.publisher.store.changesSince(0, [LABEL])).find(
+      (c) => c.apiId === r.apiId,
+    );
     console.log(`\nPizzaShackAPI ${r.apiId} published in ${a.name} (revision ${r.revision}, seq ${r.seq})`);
     console.log(`  → stored in ${b.name} with origin ${stored?.originRegion} seq ${stored?.originSeq}`);
     console.log(`  → deployed on ${b.name}'s gateway after ${ms.toFixed(1)} ms`);
@@ -151,7 +153,7 @@ async function main(): Promise<void> {
     const samples: number[] = [];
     for (let i = 2; i <= UPDATES + 1; i++) {
       const t = performance.now();
-      const u = a.publisher.publisher.deployApi(pizzaXml(i), [LABEL]);
+      const u = await a.publisher.publisher.deployApi(pizzaXml(i), [LABEL]);
       samples.push(await deployedOn(b.gateway, u.apiId, u.sha256, t));
     }
     samples.sort((x, y) => x - y);

@@ -25,7 +25,7 @@ export async function publishApis(
   const prefix = o.prefix ?? "Api";
   for (let i = 0; i < o.count; i++) {
     const xml = synapseApi({ name: apiName(prefix, i), revision: o.revision ?? 1, size: API_SIZE_BYTES });
-    const r = svc.publisher.deployApi(xml, [LABEL]);
+    const r = await svc.publisher.deployApi(xml, [LABEL]);
     out.set(r.apiId, r.sha256);
     if ((i + 1) % YIELD_EVERY === 0) await tick();
     if (o.log && (i + 1) % 20_000 === 0) o.log(`published ${i + 1}/${o.count}`);
@@ -36,9 +36,9 @@ export async function publishApis(
 /** Wait until the outbox is empty (every event confirmed by the broker). */
 export async function drainOutbox(svc: PublisherService): Promise<void> {
   const deadline = Date.now() + DRAIN_TIMEOUT_MS;
-  while (svc.publisher.store.outboxDepth() > 0) {
+  while ((await svc.publisher.store.outboxDepth()) > 0) {
     if (Date.now() > deadline)
-      throw new Error(`outbox still holds ${svc.publisher.store.outboxDepth()} events`);
+      throw new Error(`outbox still holds ${await svc.publisher.store.outboxDepth()} events`);
     await new Promise((r) => setTimeout(r, DRAIN_POLL_MS));
   }
 }

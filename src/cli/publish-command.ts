@@ -12,7 +12,7 @@ async function announce(p: Publisher): Promise<string> {
   const timeout = new Promise<"timeout">((r) => setTimeout(() => r("timeout"), FLUSH_CONNECT_TIMEOUT_MS).unref());
   const connected = await Promise.race([p.connect().then(() => "ok" as const), timeout]).catch(() => "failed" as const);
   if (connected !== "ok") {
-    return `broker unreachable: ${p.store.outboxDepth()} event(s) wait in the outbox; a running 'gwsync publisher' sends them`;
+    return `broker unreachable: ${await p.store.outboxDepth()} event(s) wait in the outbox; a running 'gwsync publisher' sends them`;
   }
   const sent = await p.flush();
   return `${sent} event(s) announced`;
@@ -35,7 +35,7 @@ export function registerPublish(program: Command): void {
         for (const [i, file] of files.entries()) {
           try {
             const text = await readFile(file, "utf8");
-            const r = p.deployApi(text, opts.label, { tenantDomain: opts.tenantDomain });
+            const r = await p.deployApi(text, opts.label, { tenantDomain: opts.tenantDomain });
             if (files.length < 50) {
               process.stdout.write(
                 `${file}: ${r.name}:${r.version} apiId=${r.apiId} revision=${r.revision} seq=${r.seq}${r.changed ? "" : " (unchanged)"}\n`,
@@ -68,8 +68,10 @@ export function registerRemove(program: Command): void {
       const { config, log } = loadConfigOrExit(opts.config, "publisher");
       const p = new Publisher({ config, logger: log });
       try {
-        const r = p.removeApi(api, opts.label);
-        process.stdout.write(`removed ${r.name}:${r.version} apiId=${r.apiId} from ${r.labels.join(", ")} revision=${r.revision}\n`);
+        const r = await p.removeApi(api, opts.label);
+        process.stdout.write(
+          `removed ${r.name}:${r.version} apiId=${r.apiId} from ${r.labels.join(", ")} revision=${r.revision}\n`,
+        );
         process.stdout.write(`${await announce(p)}\n`);
       } finally {
         await p.close();

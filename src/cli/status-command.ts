@@ -8,16 +8,16 @@ export function registerStatus(program: Command): void {
     .description("what the store holds (APIs per label, head sequence, outbox) and every gateway seen: applied seq, lag, liveness")
     .option("-c, --config <file>", "configuration file")
     .option("--json", "machine-readable output")
-    .action((opts: { config?: string; json?: boolean }) => {
+    .action(async (opts: { config?: string; json?: boolean }) => {
       const { config } = loadConfigOrExit(opts.config, "publisher");
       const store = openStore(config.database, { readonly: true, region: config.gwsync.region });
       try {
-        const rows = store.listArtifacts();
+        const rows = await store.listArtifacts();
         const perLabel = new Map<string, number>();
         for (const r of rows) perLabel.set(r.label, (perLabel.get(r.label) ?? 0) + 1);
-        const head = store.headSeq();
+        const head = await store.headSeq();
         const now = Date.now();
-        const gateways = store.listGateways().map((g) => ({
+        const gateways = (await store.listGateways()).map((g) => ({
           nodeId: g.nodeId,
           region: g.region,
           labels: g.labels,
@@ -31,9 +31,9 @@ export function registerStatus(program: Command): void {
           alive: now - g.lastSeen <= g.intervalMs * 3,
         }));
         const status = {
-          store: config.database.url,
+          store: store.location,
           headSeq: head,
-          outboxDepth: store.outboxDepth(),
+          outboxDepth: await store.outboxDepth(),
           labels: Object.fromEntries([...perLabel].sort()),
           gateways,
         };
@@ -53,7 +53,7 @@ export function registerStatus(program: Command): void {
           );
         }
       } finally {
-        store.close();
+        await store.close();
       }
     });
 }

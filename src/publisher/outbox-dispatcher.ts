@@ -1,4 +1,4 @@
-import type { ConfirmPublisher } from "../amqp/confirm-publisher.js";
+import type { ConfirmPublisher, OutgoingMessage } from "../amqp/confirm-publisher.js";
 import {
   batchEnvelopeBytes,
   batchOverheadBytes,
@@ -17,7 +17,7 @@ import {
 import { isTopic } from "../events/topics.js";
 import { CONTENT_TYPE_TEXT, jmsTopicHeader, TEXT_ENCODING } from "../events/wire-format.js";
 import type { Logger } from "../log.js";
-import type { ArtifactStore, OutboxMessage } from "../store/types.js";
+import type { ArtifactStore, OutboxClaim, OutboxMessage } from "../store/types.js";
 
 export const DEFAULT_OUTBOX_BATCH = 256;
 /** Rounds of rows published and still awaiting their confirms, at most. */
@@ -25,6 +25,8 @@ export const MAX_ROUNDS_IN_FLIGHT = 4;
 /** Rows read per round when runtime events are batched: enough to fill a few batch messages. */
 export const BATCHING_OUTBOX_READ = 2048;
 export const DEFAULT_OUTBOX_POLL_MS = 200;
+/** How often stop() and drain() look whether the loop went idle. */
+const IDLE_CHECK_MS = 20;
 
 export interface OutboxDispatcherOptions {
   store: ArtifactStore;
@@ -41,7 +43,7 @@ export interface OutboxDispatcherOptions {
   /** A batch message stays under this many bytes (the consumers' cap). */
   maxMessageBytes?: number;
   /** Called with the rows the broker confirmed (metrics, tests). */
-  onSent?: (rows: OutboxMessage[]) => void;
+  onSent?: (rows: readonly OutboxMessage[]) => void;
   /** What the hub's WSO2 consumers read (src/events/dialect.ts). Default "4.x". */
   dialect?: HubDialect;
   /** A 3.2.0 hub's MapMessage layout. */
@@ -51,7 +53,10 @@ export interface OutboxDispatcherOptions {
 /**
  * Publishes the outbox with confirms and deletes a row only after the broker confirmed it, so a crash
  * between commit and publish loses nothing (the row is sent on the next start; consumers dedupe by
- * eventId). Woken at once after each local commit; polls otherwise (another process may have written).
+ * eventId). Rows are claimed from the store (ArtifactStore.claimOutbox), so every publisher node of a
+ * region can run a dispatcher on one database without two of them sending the same row. Woken at
+ * once by this process's commits and by other nodes' commits where the store reports them
+ * (onOutboxCommit); the poll finds the rest: rows a dead node claimed and its database released.
  */
 export class OutboxDispatcher {
   readonly #o: OutboxDispatcherOptions;
@@ -59,6 +64,11 @@ export class OutboxDispatcher {
   #loop: Promise<void> | undefined;
   #wake: (() => void) | undefined;
   #woken = false;
+  /** True once a claim found nothing and no round was in flight (stop() waits for it). */
+  #idle = false;
+  /** Rows this dispatcher published and saw confirmed. */
+  #confirmed = 0;
+  #unsubscribe: (() => void) | undefined;
 
   constructor(options: OutboxDispatcherOptions) {
     this.#o = options;
@@ -67,63 +77,77 @@ export class OutboxDispatcher {
   start(): void {
     if (this.#running) return;
     this.#running = true;
+    this.#unsubscribe = this.#o.store.onOutboxCommit(() => this.wake());
     this.#loop = this.#run();
   }
 
   /** A commit happened: send now rather than at the next poll. */
   wake(): void {
     this.#woken = true;
+    this.#idle = false;
     this.#wake?.();
   }
 
   /** Stop after trying to send what is pending (bounded by `timeoutMs`). */
   async stop(timeoutMs = 5000): Promise<void> {
     if (!this.#running) return;
-    const deadline = Date.now() + timeoutMs;
-    while (this.#o.publisher.ready && this.#o.store.outboxDepth() > 0 && Date.now() < deadline) {
-      this.wake();
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    await this.#untilIdle(timeoutMs);
     this.#running = false;
+    this.#unsubscribe?.();
     this.wake();
     await this.#loop;
   }
 
-  /** Send everything pending once (CLI use); returns the number of rows confirmed. */
-  async flushOnce(): Promise<number> {
-    let total = 0;
-    for (;;) {
-      const sent = await this.#sendBatch();
-      if (sent === 0) return total;
-      total += sent;
+  /**
+   * Send everything pending (one-shot CLI use): runs the rounds itself when the dispatcher is not
+   * started, else waits until the running loop found nothing left. Returns the number of rows this
+   * dispatcher has seen confirmed since it was made.
+   */
+  async drain(timeoutMs = 30_000): Promise<number> {
+    if (!this.#running) {
+      for (;;) {
+        this.#woken = false;
+        const claim = await this.#o.store.claimOutbox(this.#readLimit());
+        if (claim.rows.length === 0) break;
+        await this.#sendClaim(claim);
+      }
+    } else {
+      await this.#untilIdle(timeoutMs);
+    }
+    return this.#confirmed;
+  }
+
+  /** Wakes the loop and waits until it found nothing to claim with nothing in flight (or timeout). */
+  async #untilIdle(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    this.wake();
+    while (this.#o.publisher.ready && !this.#idle && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, IDLE_CHECK_MS));
     }
   }
 
   /**
-   * Pipelined: the next rows are read and published while earlier ones still wait for their confirms
-   * (up to MAX_ROUNDS_IN_FLIGHT rounds), so the broker's confirm latency does not cap the rate
-   * (BENCHMARKS.md, B4). Rows are read after the last one handed out; a failed round rewinds to the
-   * start, so everything unconfirmed is sent again (consumers deduplicate by eventId).
+   * Pipelined: the next rows are claimed and published while earlier ones still wait for their
+   * confirms (up to MAX_ROUNDS_IN_FLIGHT rounds), so the broker's confirm latency does not cap the
+   * rate (BENCHMARKS.md, B4). A failed round releases its rows, and the next claim takes them again
+   * (consumers deduplicate by eventId).
    */
   async #run(): Promise<void> {
-    const pollMs = this.#o.pollMs ?? 200;
+    const pollMs = this.#o.pollMs ?? DEFAULT_OUTBOX_POLL_MS;
     const rounds = new Set<Promise<void>>();
-    let after = 0;
     while (this.#running) {
       if (this.#o.publisher.ready) {
         this.#woken = false;
-        let rows: OutboxMessage[] = [];
+        let claim: OutboxClaim | undefined;
         try {
-          rows = this.#o.store.pendingOutbox(this.#readLimit(), after);
+          claim = await this.#o.store.claimOutbox(this.#readLimit());
         } catch (err) {
           this.#o.logger.warn({ err: (err as Error).message }, "outbox read failed; will retry");
         }
-        if (rows.length > 0) {
-          after = rows[rows.length - 1]!.id;
-          const round: Promise<void> = this.#sendRows(rows)
+        if (claim !== undefined && claim.rows.length > 0) {
+          const round: Promise<void> = this.#sendClaim(claim)
             .catch((err: unknown) => {
               this.#o.logger.warn({ err: (err as Error).message }, "outbox publish failed; will retry");
-              after = 0;
             })
             .finally(() => rounds.delete(round));
           rounds.add(round);
@@ -134,6 +158,7 @@ export class OutboxDispatcher {
           await Promise.race(rounds);
           continue;
         }
+        if (claim !== undefined && !this.#woken) this.#idle = true;
       }
       if (!this.#running) break;
       if (this.#woken && this.#o.publisher.ready) {
@@ -148,8 +173,6 @@ export class OutboxDispatcher {
         };
       });
       this.#wake = undefined;
-      // Nothing in flight: read from the start (rows another process wrote, or a failed round left).
-      if (rounds.size === 0) after = 0;
     }
     await Promise.allSettled([...rounds]);
   }
@@ -159,67 +182,59 @@ export class OutboxDispatcher {
     return this.#o.batchSize ?? (batching ? BATCHING_OUTBOX_READ : DEFAULT_OUTBOX_BATCH);
   }
 
-  /** One round, awaited (flushOnce). */
-  async #sendBatch(): Promise<number> {
-    this.#woken = false;
-    const rows = this.#o.store.pendingOutbox(this.#readLimit());
-    if (rows.length === 0) return 0;
-    await this.#sendRows(rows);
-    return rows.length;
+  /**
+   * Publishes a claim's rows with confirms, then deletes them; a failed publish releases them (one
+   * more attempt counted on each) and rethrows. Attempts are counted only on failure: no extra write
+   * on the happy path.
+   */
+  async #sendClaim(claim: OutboxClaim): Promise<void> {
+    const rows = claim.rows;
+    try {
+      await this.#o.publisher.publishAll(this.#messages(rows).map((group) => this.#outgoing(group)));
+    } catch (err) {
+      await claim.release().catch((releaseErr: unknown) =>
+        // The store's own error is less interesting than the broker's; the claim ends with its connection.
+        this.#o.logger.debug({ err: (releaseErr as Error).message }, "could not release outbox rows"),
+      );
+      throw err;
+    }
+    await claim.sent();
+    this.#confirmed += rows.length;
+    this.#o.onSent?.(rows);
   }
 
-  /** Publishes rows with confirms, then deletes them; a failure counts an attempt on each and rethrows. */
-  async #sendRows(rows: OutboxMessage[]): Promise<void> {
-    const ids = rows.map((r) => r.id);
-    // Attempts are counted only when a publish fails: no extra fsynced write on the happy path.
-    await this.#o.publisher
-      .publishAll(
-        this.#messages(rows).map((group) => {
-          const first = group[0]!;
-          if (group.length > 1) {
-            return {
-              exchange: this.#o.exchange,
-              routingKey: first.topic,
-              body: encodeBatch(
-                group.map((r) => ({ messageId: r.messageId, timestamp: r.createdAt, body: r.body })),
-              ),
-              options: {
-                persistent: true,
-                contentType: CONTENT_TYPE_BATCH,
-                contentEncoding: TEXT_ENCODING,
-                messageId: `${first.messageId}+${group.length}`,
-                timestamp: first.createdAt,
-                headers: { ...first.headers, [HEADER_BATCH]: group.length },
-              },
-            };
-          }
-          const wire = this.#wire(first);
-          return {
-            exchange: this.#o.exchange,
-            routingKey: first.topic,
-            body: wire.body,
-            options: {
-              persistent: true,
-              contentType: wire.contentType,
-              ...(wire.contentEncoding ? { contentEncoding: wire.contentEncoding } : {}),
-              messageId: first.messageId,
-              // JMSTimestamp in milliseconds, as the Qpid 0-x client writes it (docs/wso2-formats.md §4.9).
-              timestamp: first.createdAt,
-              headers: { ...first.headers, ...wire.headers },
-            },
-          };
-        }),
-      )
-      .catch((err: unknown) => {
-        try {
-          this.#o.store.recordAttempt?.(ids);
-        } catch {
-          // the store's own error is less interesting than the broker's
-        }
-        throw err;
-      });
-    this.#o.store.markSent(ids);
-    this.#o.onSent?.(rows);
+  #outgoing(group: readonly OutboxMessage[]): OutgoingMessage {
+    const first = group[0]!;
+    if (group.length > 1) {
+      return {
+        exchange: this.#o.exchange,
+        routingKey: first.topic,
+        body: encodeBatch(group.map((r) => ({ messageId: r.messageId, timestamp: r.createdAt, body: r.body }))),
+        options: {
+          persistent: true,
+          contentType: CONTENT_TYPE_BATCH,
+          contentEncoding: TEXT_ENCODING,
+          messageId: `${first.messageId}+${group.length}`,
+          timestamp: first.createdAt,
+          headers: { ...first.headers, [HEADER_BATCH]: group.length },
+        },
+      };
+    }
+    const wire = this.#wire(first);
+    return {
+      exchange: this.#o.exchange,
+      routingKey: first.topic,
+      body: wire.body,
+      options: {
+        persistent: true,
+        contentType: wire.contentType,
+        ...(wire.contentEncoding ? { contentEncoding: wire.contentEncoding } : {}),
+        messageId: first.messageId,
+        // JMSTimestamp in milliseconds, as the Qpid 0-x client writes it (docs/wso2-formats.md §4.9).
+        timestamp: first.createdAt,
+        headers: { ...first.headers, ...wire.headers },
+      },
+    };
   }
 
   /** One stored event as the hub's WSO2 consumers read it (a text message on 4.x, a map on 3.2.0). */
@@ -246,7 +261,7 @@ export class OutboxDispatcher {
    * Groups rows into messages: with batching on, consecutive events of one runtime stream (same headers)
    * share a message up to the count and size caps; everything else is one message per row.
    */
-  #messages(rows: OutboxMessage[]): OutboxMessage[][] {
+  #messages(rows: readonly OutboxMessage[]): OutboxMessage[][] {
     const max = this.#o.batchRuntimeEvents ?? 0;
     if (max <= 1) return rows.map((r) => [r]);
     const maxBytes = (this.#o.maxMessageBytes ?? Number.POSITIVE_INFINITY) - batchEnvelopeBytes();

@@ -11,7 +11,7 @@ import { ServiceMetrics } from "../http/metrics.js";
 import { type Logger, silentLogger } from "../log.js";
 import { ArtifactSigner } from "../security/signing.js";
 import { openStore } from "../store/open-store.js";
-import type { ArtifactStore, NewOutboxMessage, SaveArtifactResult } from "../store/types.js";
+import type { ArtifactStore, NewOutboxMessage, SaveArtifactResult, StoredArtifact } from "../store/types.js";
 import { type ArtifactInput, normalizeLabels, toGatewayApiDto } from "./artifact-input.js";
 import { buildGatewayEvent, type StreamEvent, buildStreamEvent, inlineArtifactOption } from "./events-out.js";
 import { OutboxDispatcher } from "./outbox-dispatcher.js";
@@ -114,12 +114,10 @@ export class Publisher {
         if (!msg) return;
         const hb = decodeHeartbeat(msg.content);
         if (!hb) return;
-        try {
-          this.store.recordHeartbeat({ ...hb, lastSeen: Date.now() });
-          this.events.emit("heartbeat", hb);
-        } catch (err) {
-          this.log.warn({ err: (err as Error).message }, "could not record a heartbeat");
-        }
+        this.store.recordHeartbeat({ ...hb, lastSeen: Date.now() }).then(
+          () => this.events.emit("heartbeat", hb),
+          (err: unknown) => this.log.warn({ err: (err as Error).message }, "could not record a heartbeat"),
+        );
       },
       { noAck: true },
     );
@@ -130,10 +128,14 @@ export class Publisher {
   }
 
   /** Publish (or update) an API to gateway labels. */
-  deployApi(input: ArtifactInput, labels: readonly string[], options: { tenantDomain?: string } = {}): DeployResult {
+  async deployApi(
+    input: ArtifactInput,
+    labels: readonly string[],
+    options: { tenantDomain?: string } = {},
+  ): Promise<DeployResult> {
     const dto = toGatewayApiDto(input, options);
     const ls = normalizeLabels(labels);
-    const result = this.store.saveArtifact({ dto, labels: ls, instruction: "Publish" }, (r) => [
+    const result = await this.store.saveArtifact({ dto, labels: ls, instruction: "Publish" }, (r) => [
       this.#gatewayMessage("deploy", dto, ls, r),
     ]);
     this.#afterCommit(result, "deploy", dto);
@@ -141,15 +143,23 @@ export class Publisher {
   }
 
   /** Undeploy an API (by id, or `name:version`) from gateway labels. */
-  removeApi(ref: string, labels: readonly string[], options: { tenantDomain?: string } = {}): DeployResult {
+  async removeApi(
+    ref: string,
+    labels: readonly string[],
+    options: { tenantDomain?: string } = {},
+  ): Promise<DeployResult> {
     const ls = normalizeLabels(labels);
-    const apiId = this.resolveApiId(ref, options.tenantDomain);
-    const stored = ls.map((l) => this.store.getArtifact(apiId, l)).find((a) => a !== undefined);
+    const apiId = await this.resolveApiId(ref, options.tenantDomain);
+    let stored: StoredArtifact | undefined;
+    for (const l of ls) {
+      stored = await this.store.getArtifact(apiId, l);
+      if (stored) break;
+    }
     if (!stored) {
       throw new GwsyncError("GWSYNC_NOT_FOUND", `API ${ref} is not published to ${ls.map((l) => `"${l}"`).join(", ")}`);
     }
     const dto = JSON.parse(stored.artifactJson) as GatewayApiDto;
-    const result = this.store.saveArtifact({ dto, labels: ls, instruction: "Remove" }, (r) => [
+    const result = await this.store.saveArtifact({ dto, labels: ls, instruction: "Remove" }, (r) => [
       this.#gatewayMessage("remove", dto, ls, r),
     ]);
     this.#afterCommit(result, "remove", dto);
@@ -157,22 +167,22 @@ export class Publisher {
   }
 
   /** Emit one of the other streams (token revocation, key manager, webhook subscription). */
-  emit(event: StreamEvent): { eventId: string } {
-    return this.emitMany([event])[0]!;
+  async emit(event: StreamEvent): Promise<{ eventId: string }> {
+    return (await this.emitMany([event]))[0]!;
   }
 
   /** Emit several events in one transaction (one fsync for a batch of revocations). */
-  emitMany(events: readonly StreamEvent[]): { eventId: string }[] {
+  async emitMany(events: readonly StreamEvent[]): Promise<{ eventId: string }[]> {
     const out = events.map((e) => buildStreamEvent(e, this.config.gwsync.region));
-    this.store.enqueue(out);
+    await this.store.enqueue(out);
     this.#dispatcher.wake();
     return out.map((m) => ({ eventId: m.messageId }));
   }
 
-  resolveApiId(ref: string, tenantDomain?: string): string {
+  async resolveApiId(ref: string, tenantDomain?: string): Promise<string> {
     const sep = ref.lastIndexOf(":");
     if (sep > 0 && !/^[0-9a-f-]{36}$/i.test(ref)) {
-      const id = this.store.findApiId(ref.slice(0, sep), ref.slice(sep + 1), tenantDomain);
+      const id = await this.store.findApiId(ref.slice(0, sep), ref.slice(sep + 1), tenantDomain);
       if (!id) throw new GwsyncError("GWSYNC_NOT_FOUND", `no API named ${ref} (name:version) in the store`);
       return id;
     }
@@ -186,14 +196,14 @@ export class Publisher {
 
   /** Send what the outbox holds now (for one-shot CLI use); returns the number of events confirmed. */
   flush(): Promise<number> {
-    return this.#dispatcher.flushOnce();
+    return this.#dispatcher.drain();
   }
 
   async close(): Promise<void> {
     await this.#dispatcher.stop();
     await this.#connection?.close();
     this.#connection = undefined;
-    if (this.#ownsStore) this.store.close();
+    if (this.#ownsStore) await this.store.close();
   }
 
   #gatewayMessage(

@@ -32,12 +32,17 @@ export function registerPublisherRoutes(app: FastifyInstance, publisher: Publish
   app.get("/healthz", async () => ({ status: "ok" }));
   app.get("/readyz", async (_req, reply) => {
     const s = publisher.brokerStatus;
-    const ready = s.state === "connected";
-    return reply.code(ready ? 200 : 503).send({ status: ready ? "ready" : "not-ready", broker: s.state });
+    const db = await store.health();
+    const ready = s.state === "connected" && db.ok;
+    return reply.code(ready ? 200 : 503).send({
+      status: ready ? "ready" : "not-ready",
+      broker: s.state,
+      database: { engine: db.engine, status: db.ok ? "ok" : "unavailable", detail: db.detail },
+    });
   });
 
   app.get("/metrics", async (_req, reply) => {
-    publisher.metrics.outboxDepth.set(store.outboxDepth());
+    publisher.metrics.outboxDepth.set(await store.outboxDepth());
     reply.header("content-type", publisher.metrics.registry.contentType);
     return publisher.metrics.text();
   });
@@ -51,21 +56,21 @@ export function registerPublisherRoutes(app: FastifyInstance, publisher: Publish
         "body must be a synapse API XML or a GatewayAPIDTO JSON",
       );
     }
-    const r = publisher.deployApi(req.body, labels, tenantDomain ? { tenantDomain } : {});
+    const r = await publisher.deployApi(req.body, labels, tenantDomain ? { tenantDomain } : {});
     return reply.code(r.changed ? 201 : 200).send(r);
   });
 
   app.delete<{ Params: { apiId: string } }>("/api/v1/artifacts/:apiId", async (req) => {
     const labels = queryList(req.query, "label");
-    return publisher.removeApi(req.params.apiId, labels);
+    return await publisher.removeApi(req.params.apiId, labels);
   });
 
   app.get("/api/v1/artifacts", async (req) => {
     const label = queryString(req.query, "label");
-    const rows = store.listArtifacts(label === undefined ? {} : { label });
+    const rows = await store.listArtifacts(label === undefined ? {} : { label });
     return {
       count: rows.length,
-      head: store.headSeq(),
+      head: await store.headSeq(),
       list: rows.map((a) => ({
         ...metaOf(a),
         name: a.name,
@@ -93,9 +98,9 @@ export function registerPublisherRoutes(app: FastifyInstance, publisher: Publish
           );
         }
         const events = body.map((b) => parseStreamEventBody(stream, b, limits));
-        return reply.code(202).send({ count: events.length, list: publisher.emitMany(events) });
+        return reply.code(202).send({ count: events.length, list: await publisher.emitMany(events) });
       }
-      return reply.code(202).send(publisher.emit(parseStreamEventBody(stream, body, limits)));
+      return reply.code(202).send(await publisher.emit(parseStreamEventBody(stream, body, limits)));
     });
   }
 
@@ -107,11 +112,11 @@ export function registerPublisherRoutes(app: FastifyInstance, publisher: Publish
     // gwsync's paging (WSO2 clients send neither parameter and get everything in one reply).
     const paged = (req.query as Record<string, unknown>)?.limit !== undefined;
     const after = queryString(req.query, "after");
-    const head = store.headSeq();
+    const head = await store.headSeq();
     let rows: StoredArtifact[];
     let next: string | undefined;
     if (apiId) {
-      const a = store.getArtifact(apiId, label);
+      const a = await store.getArtifact(apiId, label);
       rows = a && a.instruction === "Publish" ? [a] : [];
     } else if (paged || after !== undefined) {
       const limit = queryInteger(req.query, "limit", MAX_ARTIFACT_PAGE, MAX_ARTIFACT_PAGE);
@@ -121,12 +126,12 @@ export function registerPublisherRoutes(app: FastifyInstance, publisher: Publish
           `limit must be an integer from 1 to ${MAX_ARTIFACT_PAGE}`,
         );
       }
-      rows = store.listArtifactPage(label, after ?? "", limit);
+      rows = await store.listArtifactPage(label, after ?? "", limit);
       if (rows.length === limit) next = rows[rows.length - 1]?.apiId;
       // An empty page is a valid answer when paging (the 404 below means "no artifacts at all").
       if (rows.length === 0 && after) return { count: 0, list: [], gwsync: { head, items: [] } };
     } else {
-      rows = store.listArtifacts({ label, withBody: true });
+      rows = await store.listArtifacts({ label, withBody: true });
     }
     if (rows.length === 0) return reply.code(404).send({ code: "GWSYNC_NOT_FOUND", message: "no artifacts" });
     return {
@@ -142,8 +147,8 @@ export function registerPublisherRoutes(app: FastifyInstance, publisher: Publish
     const labels = queryList(req.query, "gatewayLabel");
     if (labels.length === 0)
       throw new GwsyncError("GWSYNC_HTTP_BAD_REQUEST", "gatewayLabel query parameter is required");
-    const head = store.headSeq();
-    const list = store.changesSince(since, labels, MAX_CHANGES_PAGE).map((c) => ({
+    const head = await store.headSeq();
+    const list = (await store.changesSince(since, labels, MAX_CHANGES_PAGE)).map((c) => ({
       seq: c.seq,
       apiId: c.apiId,
       label: c.label,

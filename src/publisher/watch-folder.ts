@@ -88,7 +88,7 @@ export class WatchFolder {
     const log = this.#o.logger;
     try {
       const text = await this.#read(path);
-      const r = this.#o.publisher.deployApi(text, this.#o.labels);
+      const r = await this.#o.publisher.deployApi(text, this.#o.labels);
       const previous = this.#apiOfFile.get(path);
       this.#apiOfFile.set(path, r.apiId);
       this.#cancelRemoval(r.apiId);
@@ -144,7 +144,7 @@ export class WatchFolder {
     const timer = setTimeout(() => {
       this.#pendingRemovals.delete(apiId);
       if (this.#closed || this.#heldByAFile(apiId)) return;
-      this.#removeApi(apiId, lastFile);
+      void this.#removeApi(apiId, lastFile);
     }, this.#o.removeGraceMs ?? D.DEFAULT_WATCH_REMOVE_GRACE_MS);
     timer.unref();
     this.#pendingRemovals.set(apiId, timer);
@@ -157,9 +157,9 @@ export class WatchFolder {
     this.#pendingRemovals.delete(apiId);
   }
 
-  #removeApi(apiId: string, file: string): void {
+  async #removeApi(apiId: string, file: string): Promise<void> {
     try {
-      this.#o.publisher.removeApi(apiId, this.#o.labels);
+      await this.#o.publisher.removeApi(apiId, this.#o.labels);
       this.#o.logger.info({ file: basename(file), apiId }, "removed: no file in the watched folder holds it any more");
       this.#o.onResult?.("removed", file, apiId);
     } catch (err) {
@@ -173,10 +173,12 @@ export class WatchFolder {
     await this.#watcher?.close();
     await Promise.allSettled([...this.#fileQueue.values()]);
     // A removal still waiting is due now: nobody would make it after the stop.
+    const due: Promise<void>[] = [];
     for (const [apiId, timer] of this.#pendingRemovals) {
       clearTimeout(timer);
-      if (!this.#heldByAFile(apiId)) this.#removeApi(apiId, "(closing)");
+      if (!this.#heldByAFile(apiId)) due.push(this.#removeApi(apiId, "(closing)"));
     }
+    await Promise.allSettled(due);
     this.#pendingRemovals.clear();
   }
 }

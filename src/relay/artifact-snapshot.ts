@@ -22,9 +22,9 @@ export class LabelDirectory {
     this.#refreshMs = refreshMs;
   }
 
-  labels(named: readonly string[], now = Date.now()): string[] {
+  async labels(named: readonly string[], now = Date.now()): Promise<string[]> {
     if (now - this.#readAt > this.#refreshMs || named.some((l) => !this.#labels.has(l))) {
-      const rows = this.#store().listArtifacts({ includeRemoved: true, withBody: false });
+      const rows = await this.#store().listArtifacts({ includeRemoved: true, withBody: false });
       this.#labels = new Set(rows.map((r) => r.label));
       this.#readAt = now;
     }
@@ -41,16 +41,16 @@ export class LabelDirectory {
  * Returns an empty list when the store holds the API on none of the labels: the event was not
  * produced through gwsync's store (WSO2 itself published it).
  */
-export function snapshotChanges(
+export async function snapshotChanges(
   store: ArtifactStore,
   apiId: string,
   labels: readonly string[],
   /** Signs a change (the relay's key); the tenant is the stored API's. */
   sign?: (change: RegionSyncChange, tenant: string) => string,
-): RegionSyncChange[] {
+): Promise<RegionSyncChange[]> {
   const rows: StoredArtifact[] = [];
   for (const label of new Set(labels)) {
-    const row = store.getArtifact(apiId, label);
+    const row = await store.getArtifact(apiId, label);
     if (row !== undefined) rows.push(row);
   }
   // Labels written by one commit share its instruction, revision and artifact.

@@ -48,7 +48,7 @@ export interface ForwardContext {
  * key), to the remote region's ingress queue, so the remote publisher stores it before its gateways
  * hear of it; one whose API the store does not hold is not forwarded (forwardForeignArtifactEvents).
  */
-export function planForward(msg: ConsumeMessage, ctx: ForwardContext): ForwardDecision {
+export async function planForward(msg: ConsumeMessage, ctx: ForwardContext): Promise<ForwardDecision> {
   const stream = msg.fields.routingKey;
   const headers = msg.properties.headers as Record<string, unknown> | undefined;
   const facts = readRelayFacts(headers, ctx.localRegion);
@@ -84,10 +84,10 @@ export function planForward(msg: ConsumeMessage, ctx: ForwardContext): ForwardDe
   ) {
     const apiId = event.payload.apiUuid;
     const signer = ctx.signer;
-    const changes = snapshotChanges(
+    const changes = await snapshotChanges(
       ctx.store(),
       apiId,
-      ctx.labels.labels(event.payload.gatewayLabels),
+      await ctx.labels.labels(event.payload.gatewayLabels),
       signer === undefined ? undefined : (c, tenant) => signer.sign(changeClaims(apiId, facts.origin, tenant, c)),
     );
     if (changes.length === 0 && ctx.forwardForeignArtifactEvents !== true) return { kind: "skip", why: "not-in-store" };

@@ -21,7 +21,7 @@ export interface ForwardPumpOptions {
   queue: string;
   prefetch: number;
   link: RemoteLink;
-  plan: (msg: ConsumeMessage) => ForwardDecision;
+  plan: (msg: ConsumeMessage) => Promise<ForwardDecision>;
   logger: Logger;
   planRetryMs?: number;
   /** Called per settled delivery (metrics, tests). */
@@ -110,7 +110,7 @@ export class ForwardPump {
     let logged = false;
     for (;;) {
       try {
-        return this.#o.plan(msg);
+        return await this.#o.plan(msg);
       } catch (err) {
         if (!logged) {
           this.#o.logger.warn(

@@ -50,6 +50,8 @@ export class RegionIngress {
   readonly #trustedKeys: TrustedKeys | undefined;
   #conn: BrokerConnection | undefined;
   #consumer: QueueConsumer | undefined;
+  /** The message being stored: the next one waits for it, so messages are stored in arrival order. */
+  #tail: Promise<unknown> = Promise.resolve();
 
   constructor(options: RegionIngressOptions) {
     this.#o = options;
@@ -71,7 +73,7 @@ export class RegionIngress {
       prefetch: this.#o.prefetch ?? DEFAULT_INGRESS_PREFETCH,
       maxDeliveries: config.gwsync.maxDeliveries,
       retryDelayMs: this.#o.retryDelayMs ?? DEFAULT_INGRESS_RETRY_MS,
-      handle: async (msg) => this.#handle(msg),
+      handle: (msg) => this.#inOrder(msg),
       deadLetterQueue: deadLetterQueueName(this.queue),
       onReject: (msg, reason) =>
         this.#log.warn({ messageId: msg.properties.messageId, reason }, "region-sync message dead-lettered"),
@@ -93,8 +95,14 @@ export class RegionIngress {
     await this.#conn.start();
   }
 
-  /** Synchronous from decode to commit, so messages are stored in the order they arrive. */
-  #handle(msg: ConsumeMessage): Outcome {
+  /** One message at a time, in the order they arrive (the consumer hands over up to `prefetch`). */
+  #inOrder(msg: ConsumeMessage): Promise<Outcome> {
+    const next = this.#tail.then(() => this.#handle(msg));
+    this.#tail = next.catch(() => undefined);
+    return next;
+  }
+
+  async #handle(msg: ConsumeMessage): Promise<Outcome> {
     let message: RegionSyncMessage;
     try {
       message = decodeRegionSync(msg.content, this.#o.publisher.config.gwsync.maxMessageBytes);
@@ -110,7 +118,7 @@ export class RegionIngress {
     let stored = 0;
     try {
       for (const change of message.changes) {
-        const result = this.#apply(message, change, hops);
+        const result = await this.#apply(message, change, hops);
         if (result === "stored") stored++;
         this.events.emit("change", message.origin, message.apiId, result);
       }
@@ -124,9 +132,9 @@ export class RegionIngress {
     return ACK;
   }
 
-  #apply(m: RegionSyncMessage, c: RegionSyncChange, hops: number): IngressResult {
+  async #apply(m: RegionSyncMessage, c: RegionSyncChange, hops: number): Promise<IngressResult> {
     const store = this.#o.publisher.store;
-    if (store.hasOriginChange(m.origin, c.originSeq)) return "duplicate";
+    if (await store.hasOriginChange(m.origin, c.originSeq)) return "duplicate";
     if (sha256Hex(c.artifact) !== c.sha256) {
       throw new GwsyncError(
         "GWSYNC_ARTIFACT_INVALID",
@@ -142,14 +150,14 @@ export class RegionIngress {
     }
     validateDto(dto);
     // A Remove of a label this region never had is already applied (the deploy may have been superseded).
-    const labels =
-      c.instruction === "Remove"
-        ? c.labels.filter((l) => store.getArtifact(m.apiId, l) !== undefined)
-        : c.labels;
+    const labels: string[] = [];
+    for (const l of c.labels) {
+      if (c.instruction === "Publish" || (await store.getArtifact(m.apiId, l)) !== undefined) labels.push(l);
+    }
     if (labels.length === 0) return "not-published-here";
     const action = c.instruction === "Publish" ? "deploy" : "remove";
     try {
-      const result = store.saveArtifact(
+      const result = await store.saveArtifact(
         {
           dto,
           labels,

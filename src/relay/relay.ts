@@ -271,7 +271,7 @@ export class Relay {
     await this.#local?.close();
     for (const r of this.#remotes.values()) await r.link.close();
     await this.#http?.close();
-    if (this.#ownsStore) this.#store?.close();
+    if (this.#ownsStore) await this.#store?.close();
   }
 }
 

@@ -120,50 +120,101 @@ export interface GatewayHeartbeat {
   lastSeen: number;
 }
 
+/** The engines gwsync implements the store for. */
+export type StoreEngine = "sqlite" | "postgresql" | "mysql";
+
 /**
- * The storage extension point: saver + retriever + changelog + outbox. SQLite is the embedded default;
- * PostgreSQL and MySQL can implement the same interface without touching the publisher or the gateway.
- * All methods are synchronous because better-sqlite3 is; another engine would wrap this in a queue.
+ * Outbox rows this dispatcher holds until it ends the claim. Rows claimed by one dispatcher are not
+ * handed to another until the claim ends (or its holder dies), so several dispatchers on one store
+ * never publish a row twice while its claim lives. A claim with no rows holds nothing.
+ */
+export interface OutboxClaim {
+  readonly rows: readonly OutboxMessage[];
+  /** The broker confirmed every row: delete them and end the claim. */
+  sent(): Promise<void>;
+  /** Publishing failed: count one more attempt on each row and hand them back (ends the claim). */
+  release(): Promise<void>;
+}
+
+/** What `/readyz`, `config check` and `gwsync status` report about the store. */
+export interface StoreHealth {
+  engine: StoreEngine;
+  /** Where the data lives: a file path, or a URL without its password. */
+  location: string;
+  ok: boolean;
+  /** Round trip of the check in milliseconds. */
+  latencyMs: number;
+  /** "ok", or the reason the store cannot be used. */
+  detail: string;
+}
+
+/**
+ * The storage extension point: saver + retriever + changelog + outbox. SQLite is the embedded
+ * default; PostgreSQL and MySQL implement the same interface, and so can any engine that gives the
+ * guarantees below (no method names SQL). Every method is asynchronous, so networked engines fit; an
+ * embedded engine may do its work synchronously inside them.
+ *
+ * Guarantees every engine gives, with several publisher nodes writing at once:
+ * - `saveArtifact` is the transaction seam: the artifact rows, one changelog row per changed label and
+ *   the outbox messages commit together or not at all.
+ * - Per-API revisions grow strictly with each change, whatever the number of concurrent writers.
+ * - The changelog is gap-safe for readers: once `changesSince` returned a sequence number, no change
+ *   with a lower sequence number can become visible later (docs/architecture.md#store).
+ * - An outbox row is claimed by one dispatcher at a time (`claimOutbox`).
  */
 export interface ArtifactStore {
+  readonly engine: StoreEngine;
+  /** Where the data lives: a file path, or a URL without its password (for logs and status). */
+  readonly location: string;
   /**
    * Save (Publish) or mark removed (Remove) an API for the given labels, append one changelog row per
    * label, and enqueue the given outbox messages — all in one transaction. `buildMessages` runs inside
-   * the transaction with the result, so the event can carry the seq/revision/sha256 just assigned.
+   * the transaction with the result, so the event can carry the seq/revision/sha256 just assigned; it
+   * must be a pure function (an engine may run it again when it retries a transaction).
    */
   saveArtifact(
     input: SaveArtifactInput,
     buildMessages: (result: SaveArtifactResult) => NewOutboxMessage[],
-  ): SaveArtifactResult;
+  ): Promise<SaveArtifactResult>;
   /** Enqueue outbox messages that are not tied to an artifact (token revocations, key managers, ...). */
-  enqueue(messages: NewOutboxMessage[]): void;
-  getArtifact(apiId: string, label: string): StoredArtifact | undefined;
+  enqueue(messages: NewOutboxMessage[]): Promise<void>;
+  getArtifact(apiId: string, label: string): Promise<StoredArtifact | undefined>;
   /** Artifacts of a label (or all), Publish only unless includeRemoved. */
-  listArtifacts(options?: { label?: string; includeRemoved?: boolean; withBody?: boolean }): StoredArtifact[];
+  listArtifacts(options?: {
+    label?: string;
+    includeRemoved?: boolean;
+    withBody?: boolean;
+  }): Promise<StoredArtifact[]>;
   /** One page of a label's published artifacts with bodies, by API id after `after` (keyset paging). */
-  listArtifactPage(label: string, after: string, limit: number): StoredArtifact[];
+  listArtifactPage(label: string, after: string, limit: number): Promise<StoredArtifact[]>;
   /** Find an API id by name and version (and tenant domain, default carbon.super). */
-  findApiId(name: string, version: string, tenantDomain?: string): string | undefined;
+  findApiId(name: string, version: string, tenantDomain?: string): Promise<string | undefined>;
   /** Changelog rows with seq > since for any of the labels, in seq order. */
-  changesSince(since: number, labels: string[], limit?: number): ChangeRecord[];
+  changesSince(since: number, labels: string[], limit?: number): Promise<ChangeRecord[]>;
   /** Highest changelog sequence (0 when empty). */
-  headSeq(): number;
+  headSeq(): Promise<number>;
   /** Whether a change from another region with this origin and origin seq was already stored. */
-  hasOriginChange(region: string, originSeq: number): boolean;
-  /** Outbox rows not yet confirmed, oldest first. */
-  pendingOutbox(limit: number, afterId?: number): OutboxMessage[];
-  /** Mark rows confirmed by the broker (deleted from the outbox). */
-  markSent(ids: number[]): void;
+  hasOriginChange(region: string, originSeq: number): Promise<boolean>;
   /**
-   * Count one more publish attempt on these outbox rows (diagnosis: a row that never leaves). Optional
-   * so that test doubles need not implement it.
+   * Claim up to `limit` outbox rows no other dispatcher holds, oldest first. The caller publishes
+   * them and ends the claim with `sent()` or `release()`.
    */
-  recordAttempt?(ids: number[]): void;
-  /** Count the rows waiting in the outbox. */
-  outboxDepth(): number;
+  claimOutbox(limit: number): Promise<OutboxClaim>;
+  /** The oldest `limit` rows waiting in the outbox, claimed or not, without claiming them (diagnosis). */
+  peekOutbox(limit: number): Promise<OutboxMessage[]>;
+  /** Count the rows waiting in the outbox (claimed or not). */
+  outboxDepth(): Promise<number>;
+  /**
+   * Call `listener` when another process (another publisher node) committed outbox rows, where the
+   * engine can tell (PostgreSQL's LISTEN/NOTIFY). Engines that cannot never call it; dispatchers
+   * poll as well. Returns the function that unsubscribes.
+   */
+  onOutboxCommit(listener: () => void): () => void;
   /** Record a gateway's heartbeat (upsert by node id). */
-  recordHeartbeat(hb: GatewayHeartbeat): void;
+  recordHeartbeat(hb: GatewayHeartbeat): Promise<void>;
   /** Every gateway that ever sent a heartbeat, by node id. */
-  listGateways(): GatewayHeartbeat[];
-  close(): void;
+  listGateways(): Promise<GatewayHeartbeat[]>;
+  /** Check that the store answers and has this gwsync's schema (never throws). */
+  health(): Promise<StoreHealth>;
+  close(): Promise<void>;
 }

@@ -121,7 +121,7 @@ describe("bad input: rejected before any effect, no crash, no unhandled rejectio
     process.on("unhandledRejection", onUnhandled);
     process.on("uncaughtException", onUnhandled);
     const svc = await world.startPublisher();
-    for (let i = 0; i < 3; i++) svc.publisher.deployApi(tinyApi(`Good${i}`, 1), [LABEL]);
+    for (let i = 0; i < 3; i++) await svc.publisher.deployApi(tinyApi(`Good${i}`, 1), [LABEL]);
     gw = await world.startGateway({ name: "gw", labels: [LABEL], catchUpMs: 0 });
     await world.waitConverged("gw");
   });
@@ -183,7 +183,7 @@ describe("bad input: rejected before any effect, no crash, no unhandled rejectio
     console.log(
       `fuzz: ${messages.length} payloads, ${invalid.length} refused, ${messages.length - invalid.length} valid by the wire contract`,
     );
-    assertClean(world.judge("gw"));
+    assertClean(await world.judge("gw"));
   });
 
   test(`${TRAVERSAL_NAMES.length * 3} path-traversal names (API, sequence, endpoint) and ${XML_BOMBS.length} XML bombs: refused by the publisher and, if they reach the store anyway, by the gateway`, async () => {
@@ -194,20 +194,20 @@ describe("bad input: rejected before any effect, no crash, no unhandled rejectio
     }
     for (const [i, xml] of XML_BOMBS.entries())
       dtos.push({ ...dtoNamed(`Bomb${i}`, 1000 + i, "api"), apiDefinition: xml });
-    const head = pub.store.headSeq();
+    const head = await pub.store.headSeq();
     for (const dto of dtos) {
-      assert.throws(
+      await assert.rejects(
         () => pub.deployApi(JSON.stringify(dto), [LABEL]),
         (err: unknown) => isGwsyncError(err),
         `publisher refuses ${JSON.stringify(dto.name)}`,
       );
     }
     for (const xml of XML_BOMBS)
-      assert.throws(
+      await assert.rejects(
         () => pub.deployApi(xml, [LABEL]),
         (err: unknown) => isGwsyncError(err),
       );
-    assert.equal(pub.store.headSeq(), head, "the publisher committed nothing");
+    assert.equal(await pub.store.headSeq(), head, "the publisher committed nothing");
 
     // Written straight into the store (a compromised or buggy control plane) and announced.
     const rejected = counter(gw.events, "rejected");
@@ -216,7 +216,7 @@ describe("bad input: rejected before any effect, no crash, no unhandled rejectio
     const stored: GatewayApiDto[] = [];
     for (const dto of dtos) {
       try {
-        pub.store.saveArtifact({ dto, labels: [LABEL], instruction: "Publish" }, (r) => {
+        await pub.store.saveArtifact({ dto, labels: [LABEL], instruction: "Publish" }, (r) => {
           events.push(
             buildGatewayEvent({ action: "deploy", dto, labels: [LABEL], result: r, region: "test" }),
           );
@@ -247,8 +247,8 @@ describe("bad input: rejected before any effect, no crash, no unhandled rejectio
     assert.ok(!existsSync("/etc/passwd.xml"));
     assert.deepEqual(unhandled, []);
     // Take them out of the store again, so the truth is what a sane control plane holds.
-    for (const dto of stored) pub.removeApi(dto.apiId, [LABEL]);
+    for (const dto of stored) await pub.removeApi(dto.apiId, [LABEL]);
     await drainQueue(deadLetterQueueName(gw.queueName));
-    assertClean(world.judge("gw"));
+    assertClean(await world.judge("gw"));
   });
 });

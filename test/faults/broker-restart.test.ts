@@ -43,7 +43,7 @@ describe("broker stop/start and kill -9 during a burst (the fault suite's own no
   async function burst(count: number): Promise<void> {
     const pub = world.publisher!.publisher;
     for (let i = 0; i < count; i++, n++) {
-      pub.deployApi(tinyApi(`Api${n % APIS}`, n), [LABEL]);
+      await pub.deployApi(tinyApi(`Api${n % APIS}`, n), [LABEL]);
       if (i % BATCH === BATCH - 1) await yieldToLoop();
     }
   }
@@ -82,15 +82,15 @@ describe("broker stop/start and kill -9 during a burst (the fault suite's own no
     assert.equal(faults.filter((f) => f.startsWith("stop")).length, STOP_STARTS);
     await world.waitConverged("gw", RECONNECT_TIMEOUT_MS);
     await pollUntil(
-      () => world.publisher!.publisher.store.outboxDepth() === 0,
+      async () => (await world.publisher!.publisher.store.outboxDepth()) === 0,
       "the publisher's outbox to drain",
     );
     assert.equal(
-      world.publisher!.publisher.store.outboxDepth(),
+      await world.publisher!.publisher.store.outboxDepth(),
       0,
       "every committed event was confirmed by the broker",
     );
     console.log(`faults (kind: down → gateway reconnected): ${faults.join(" ")}`);
-    assertClean(world.judge("gw"));
+    assertClean(await world.judge("gw"));
   });
 });

@@ -22,7 +22,8 @@ describe("catch-up by changelog sequence", () => {
 
   before(async () => {
     const svc = await world.startPublisher();
-    for (let i = 0; i < APIS; i++) ids.push(svc.publisher.deployApi(tinyApi(`Api${i}`, 1), [LABEL]).apiId);
+    for (let i = 0; i < APIS; i++)
+      ids.push((await svc.publisher.deployApi(tinyApi(`Api${i}`, 1), [LABEL])).apiId);
     await cp.up();
     await broker.start();
     gw = await world.startGateway({
@@ -63,12 +64,12 @@ describe("catch-up by changelog sequence", () => {
       "the gateway to lose the broker",
     );
     const changed = [ids[0]!, ids[1]!, ids[2]!, ids[3]!, ids[4]!];
-    for (let i = 0; i < changed.length; i++) pub.deployApi(tinyApi(`Api${i}`, 2), [LABEL]);
-    const added = pub.deployApi(tinyApi("AddedWhileAway", 1), [LABEL]).apiId;
-    const added2 = pub.deployApi(tinyApi("AddedWhileAway2", 1), [LABEL]).apiId;
+    for (let i = 0; i < changed.length; i++) await pub.deployApi(tinyApi(`Api${i}`, 2), [LABEL]);
+    const added = (await pub.deployApi(tinyApi("AddedWhileAway", 1), [LABEL])).apiId;
+    const added2 = (await pub.deployApi(tinyApi("AddedWhileAway2", 1), [LABEL])).apiId;
     const removed = ids[APIS - 1]!;
-    pub.removeApi(removed, [LABEL]);
-    await pollUntil(() => pub.store.outboxDepth() === 0, "the events to reach the broker");
+    await pub.removeApi(removed, [LABEL]);
+    await pollUntil(async () => (await pub.store.outboxDepth()) === 0, "the events to reach the broker");
     // The queue overflowed or expired while the gateway was away: its events are gone.
     await cleanupBroker({ queues: [gw.queueName] });
     const from = cp.seen.length;
@@ -89,7 +90,7 @@ describe("catch-up by changelog sequence", () => {
     // The gauge follows deploys and removals made by the catch-up, not only those made by events.
     assert.equal(gw.deployer.size, APIS + 1);
     assert.equal((await gw.metrics.deployedApis.get()).values[0]?.value, APIS + 1);
-    assertClean(world.judge("gw"));
+    assertClean(await world.judge("gw"));
   });
 
   test(`a change that was never announced arrives by the catch-up timer (${CATCH_UP_MS} ms), alone`, async () => {
@@ -104,7 +105,7 @@ describe("catch-up by changelog sequence", () => {
     const from = cp.seen.length;
     const dto = toGatewayApiDto(tinyApi("Api10", 3));
     // Committed with no outbox row: no event will ever say it changed.
-    const r = pub.store.saveArtifact({ dto, labels: [LABEL], instruction: "Publish" }, () => []);
+    const r = await pub.store.saveArtifact({ dto, labels: [LABEL], instruction: "Publish" }, () => []);
     await waitFor(
       timed.events,
       "applied",
@@ -120,6 +121,6 @@ describe("catch-up by changelog sequence", () => {
       r.sha256,
       "the gateway without a timer has not seen it: no event was sent",
     );
-    assertClean(world.judge("timed"));
+    assertClean(await world.judge("timed"));
   });
 });

@@ -70,33 +70,33 @@ describe("broker connection faults through a TCP fault proxy", () => {
     await world.close();
   });
 
-  const publish = (count: number) => {
+  const publish = async (count: number) => {
     const pub = world.publisher!.publisher;
-    for (let i = 0; i < count; i++, n++) pub.deployApi(tinyApi(`Api${n % 30}`, n), [LABEL]);
+    for (let i = 0; i < count; i++, n++) await pub.deployApi(tinyApi(`Api${n % 30}`, n), [LABEL]);
   };
 
   test(`${CUTS} connection resets, each with deliveries in flight: each noticed within ${DETECT_WITHIN_MS} ms, nothing lost`, async () => {
     const detections: number[] = [];
     for (let i = 0; i < CUTS; i++) {
-      publish(UPDATES_PER_CUT);
+      await publish(UPDATES_PER_CUT);
       // Cut while the deliveries of these updates are in flight.
       await waitFor(gw.events, "handled", () => true, "a delivery").catch(() => undefined);
       detections.push(await timeToDetect(gw, () => proxy.cut()));
-      publish(UPDATES_PER_CUT); // committed while the gateway is away: waits in its durable queue
+      await publish(UPDATES_PER_CUT); // committed while the gateway is away: waits in its durable queue
       await connected(gw);
     }
     console.log(`resets noticed after ${detections.join(", ")} ms`);
     for (const d of detections) assert.ok(d <= DETECT_WITHIN_MS, `a reset noticed after ${d} ms`);
     await world.waitConverged("gw");
-    assertClean(world.judge("gw"));
+    assertClean(await world.judge("gw"));
   });
 
   test(`a silent blackhole (bytes dropped both ways, no RST) is noticed within 2 × heartbeat + 1 s = ${DETECT_WITHIN_MS} ms, and healed without loss`, async () => {
     const detections: number[] = [];
     for (let i = 0; i < 3; i++) {
-      publish(UPDATES_PER_CUT);
+      await publish(UPDATES_PER_CUT);
       detections.push(await timeToDetect(gw, () => proxy.blackhole()));
-      publish(UPDATES_PER_CUT);
+      await publish(UPDATES_PER_CUT);
       proxy.heal();
       await connected(gw);
     }
@@ -104,7 +104,7 @@ describe("broker connection faults through a TCP fault proxy", () => {
     for (const d of detections)
       assert.ok(d <= DETECT_WITHIN_MS, `a blackhole noticed after ${d} ms (heartbeat ${HEARTBEAT_SEC} s)`);
     await world.waitConverged("gw");
-    assertClean(world.judge("gw"));
+    assertClean(await world.judge("gw"));
   });
 
   test(`a reset at any moment of connecting (${SETUP_RESETS} tries, 0–30 ms in) never crashes the process nor wedges the connection`, async () => {

@@ -42,14 +42,11 @@ describe("control plane and broker gone for 60 s while a gateway restarts", () =
     };
     await world.startGateway(spec);
     const ids: string[] = [];
-    for (let i = 0; i < APIS; i++) ids.push(pub.deployApi(tinyApi(`Api${i}`, 1), [LABEL]).apiId);
+    for (let i = 0; i < APIS; i++) ids.push((await pub.deployApi(tinyApi(`Api${i}`, 1), [LABEL])).apiId);
     await world.waitConverged("gw");
     await world.stopGateway("gw");
-    const lastKnownGood = world.withTruth((s) =>
-      s
-        .listArtifacts({ label: LABEL })
-        .map((a) => `${a.apiId}:${a.sha256}`)
-        .sort(),
+    const lastKnownGood = await world.withTruth(async (s) =>
+      (await s.listArtifacts({ label: LABEL })).map((a) => `${a.apiId}:${a.sha256}`).sort(),
     );
 
     // The outage: the control plane stops listening, the broker refuses connections.
@@ -57,9 +54,9 @@ describe("control plane and broker gone for 60 s while a gateway restarts", () =
     await cp.down();
     broker.refuse();
     // The control plane's database keeps committing (another node of it, say): updates, a new API, a removal.
-    for (let i = 0; i < 10; i++) pub.deployApi(tinyApi(`Api${i}`, 2), [LABEL]);
-    pub.deployApi(tinyApi("NewDuringOutage", 1), [LABEL]);
-    pub.removeApi(ids[APIS - 1]!, [LABEL]);
+    for (let i = 0; i < 10; i++) await pub.deployApi(tinyApi(`Api${i}`, 2), [LABEL]);
+    await pub.deployApi(tinyApi("NewDuringOutage", 1), [LABEL]);
+    await pub.removeApi(ids[APIS - 1]!, [LABEL]);
 
     const started = Date.now();
     const gw = await world.startGateway(spec, {}, false);
@@ -117,6 +114,6 @@ describe("control plane and broker gone for 60 s while a gateway restarts", () =
     console.log(
       `outage ${Date.now() - t0} ms; restart took ${startMs} ms; ${cp.seen.length} control-plane requests seen`,
     );
-    assertClean(world.judge("gw"));
+    assertClean(await world.judge("gw"));
   });
 });

@@ -126,7 +126,8 @@ describe("deploy-disk errors on a live gateway (ENOSPC, EIO)", () => {
     );
     let revision = 0;
     const ids: string[] = [];
-    for (let i = 0; i < APIS; i++) ids.push(pub.deployApi(tinyApi(`Disk${i}`, ++revision), [LABEL]).apiId);
+    for (let i = 0; i < APIS; i++)
+      ids.push((await pub.deployApi(tinyApi(`Disk${i}`, ++revision), [LABEL])).apiId);
     await world.waitConverged("gw");
 
     for (const c of cases) {
@@ -135,7 +136,7 @@ describe("deploy-disk errors on a live gateway (ENOSPC, EIO)", () => {
       const stateBefore = readFileSync(world.stateFile("gw"), "utf8");
       seen.length = 0;
       fs.fault = { step: c.step, code: c.code };
-      for (let i = 0; i < APIS; i++) pub.deployApi(tinyApi(`Disk${i}`, ++revision), [LABEL]);
+      for (let i = 0; i < APIS; i++) await pub.deployApi(tinyApi(`Disk${i}`, ++revision), [LABEL]);
       await waitFor(
         errors,
         "error-seen",
@@ -174,7 +175,7 @@ describe("deploy-disk errors on a live gateway (ENOSPC, EIO)", () => {
       await world.waitConverged("gw", 30_000);
       console.log(`${c.code} on ${c.step}: ${seen.length} typed errors, then caught up`);
     }
-    assertClean(world.judge("gw"));
+    assertClean(await world.judge("gw"));
   });
 });
 
@@ -189,7 +190,7 @@ describe("SQLite store full", () => {
     const svc = await world.startPublisher({}, { store });
     const pub = svc.publisher;
     await world.startGateway({ name: "gw", labels: [LABEL] });
-    const victim = pub.deployApi(tinyApi("Victim", 1), [LABEL]);
+    const victim = await pub.deployApi(tinyApi("Victim", 1), [LABEL]);
 
     // Fill with big artifacts, then smaller and smaller ones, until not even a tiny one fits; the
     // outbox rows of the fill are deleted once confirmed (space freed), so fill until that is over too.
@@ -200,7 +201,7 @@ describe("SQLite store full", () => {
       for (const pad of [2000, 200, 0]) {
         for (let i = 0; i < 1000; i++) {
           try {
-            pub.deployApi(tinyApi(`Fill${fill++}`, 1, pad), [LABEL]);
+            await pub.deployApi(tinyApi(`Fill${fill++}`, 1, pad), [LABEL]);
             added++;
           } catch (err) {
             full = err;
@@ -208,16 +209,16 @@ describe("SQLite store full", () => {
           }
         }
       }
-      await pollUntil(() => store.outboxDepth() === 0, "the fill's events to be confirmed");
+      await pollUntil(async () => (await store.outboxDepth()) === 0, "the fill's events to be confirmed");
       if (added === 0) break;
     }
     assert.ok(isGwsyncError(full), `the store filled up with a GwsyncError, got ${String(full)}`);
     assert.equal((full as GwsyncError).code, "GWSYNC_STORE_FULL");
     assert.equal((full as GwsyncError).retryable, false);
 
-    const head = store.headSeq();
-    const depth = store.outboxDepth();
-    assert.throws(
+    const head = await store.headSeq();
+    const depth = await store.outboxDepth();
+    await assert.rejects(
       () => pub.deployApi(tinyApi("Victim", 2, 8000), [LABEL]),
       (err: unknown) =>
         isGwsyncError(err) && err.code === "GWSYNC_STORE_FULL" && /free disk space/.test(err.message),
@@ -233,14 +234,14 @@ describe("SQLite store full", () => {
     assert.equal(res.status, 507);
     assert.equal(((await res.json()) as { code: string }).code, "GWSYNC_STORE_FULL");
     assert.equal(
-      store.getArtifact(victim.apiId, LABEL)?.sha256,
+      (await store.getArtifact(victim.apiId, LABEL))?.sha256,
       victim.sha256,
       "the previous version is kept",
     );
-    assert.equal(store.headSeq(), head, "no changelog row");
-    assert.equal(store.outboxDepth(), depth, "no outbox row");
+    assert.equal(await store.headSeq(), head, "no changelog row");
+    assert.equal(await store.outboxDepth(), depth, "no outbox row");
     await world.waitConverged("gw");
     assert.equal(world.gateways.get("gw")!.deployer.get(victim.apiId)?.sha256, victim.sha256);
-    assertClean(world.judge("gw"));
+    assertClean(await world.judge("gw"));
   });
 });

@@ -70,7 +70,7 @@ describe("artifact fetch failures", () => {
     let apiId = "";
     cp.rule = (r) => (r.apiId === apiId && failed++ < FAILURES ? "error" : "forward");
     const retries = counter(gw.events, "fetch-retry");
-    apiId = pub.deployApi(tinyApi("Flaky500", 1), [LABEL]).apiId;
+    apiId = (await pub.deployApi(tinyApi("Flaky500", 1), [LABEL])).apiId;
     await waitFor(
       gw.events,
       "applied",
@@ -98,7 +98,7 @@ describe("artifact fetch failures", () => {
     let hung = 0;
     let apiId = "";
     cp.rule = (r) => (r.apiId === apiId && hung++ < HANGS ? "hang" : "forward");
-    apiId = pub.deployApi(tinyApi("Hangs", 1), [LABEL]).apiId;
+    apiId = (await pub.deployApi(tinyApi("Hangs", 1), [LABEL])).apiId;
     await waitFor(
       gw.events,
       "applied",
@@ -148,6 +148,6 @@ describe("artifact fetch failures", () => {
     assert.equal(gw.deployer.get(apiId), undefined);
     const report = logLines.find((l) => l.includes(apiId) && l.includes("404"));
     assert.ok(report, "the 404 is reported in the log with the API id");
-    assertClean(world.judge("gw"));
+    assertClean(await world.judge("gw"));
   });
 });

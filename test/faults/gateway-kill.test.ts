@@ -41,7 +41,7 @@ describe("gateway kill -9", () => {
       const end = Math.floor(((k + 1) * UPDATES) / (KILLS + 1));
       while (published < end) {
         for (let i = 0; i < BATCH && published < end; i++, published++) {
-          pub.deployApi(tinyApi(`Api${published % APIS}`, published), [LABEL]);
+          await pub.deployApi(tinyApi(`Api${published % APIS}`, published), [LABEL]);
         }
         await yieldToLoop();
       }
@@ -68,7 +68,7 @@ describe("gateway kill -9", () => {
     await ready;
     assert.equal(kills.length, KILLS);
 
-    const truth = truthFor(pub.store, [LABEL]);
+    const truth = await truthFor(pub.store, [LABEL]);
     assert.equal(truth.size, APIS);
     const converged = () => [...truth].every(([id, t]) => held.get(id) === t.sha256);
     // The last life starts from the state file: seed `held` from it once, then count applies.

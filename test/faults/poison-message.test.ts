@@ -56,7 +56,7 @@ for (const queueType of ["classic", "quorum"] as const) {
 
       const pub = svc.publisher;
       for (let i = 0; i < VALID; i++) {
-        pub.deployApi(tinyApi(`Valid${i}`, i), [LABEL]);
+        await pub.deployApi(tinyApi(`Valid${i}`, i), [LABEL]);
         if (i === Math.floor(VALID / 2)) {
           await publishMessages(world.exchange, [
             { topic: "notification", messageId: enc.eventId, body: enc.body, headers: {} },
@@ -86,7 +86,7 @@ for (const queueType of ["classic", "quorum"] as const) {
       console.log(
         `${queueType}: poison delivered ${deliveries.count} times, ${cp.requestsFor(poisonApi).length} fetches; reason: ${String(poison[0]!.headers[HEADER_REJECT_REASON]).slice(0, 100)}`,
       );
-      assertClean(world.judge("gw"));
+      assertClean(await world.judge("gw"));
     });
   });
 }

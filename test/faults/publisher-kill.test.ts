@@ -14,12 +14,12 @@ const LABEL = "P";
 /** High on purpose: what the restarted publisher sends, it sends because the outbox holds it at start. */
 const OUTBOX_POLL_MS = 600_000;
 
-function outboxOf(file: string): number {
+async function outboxOf(file: string): Promise<number> {
   const store = SqliteArtifactStore.open(file, { readonly: true });
   try {
-    return store.outboxDepth();
+    return await store.outboxDepth();
   } finally {
-    store.close();
+    await store.close();
   }
 }
 
@@ -60,14 +60,17 @@ describe("publisher kill -9 between commit and publish", () => {
         pub.send({ type: "deploy", xml: tinyApi(victim, ++seq), labels: [LABEL], kill: "after-commit" });
         const exit = await pub.exit();
         assert.equal(exit.signal, "SIGKILL");
-        assert.ok(outboxOf(world.dbFile) >= 1, `round ${k}: the committed event is still in the outbox`);
+        assert.ok(
+          (await outboxOf(world.dbFile)) >= 1,
+          `round ${k}: the committed event is still in the outbox`,
+        );
       } else {
         // kill -9 from outside as soon as the commit is reported: anywhere between publish and confirm.
         await deploy(pub, victim);
         await pub.kill9();
       }
-      const committed = world.withTruth((s) =>
-        s.listArtifacts({ label: LABEL }).find((a) => a.name === victim),
+      const committed = await world.withTruth(async (s) =>
+        (await s.listArtifacts({ label: LABEL })).find((a) => a.name === victim),
       );
       assert.ok(committed, `round ${k}: ${victim} is committed in the store`);
       pub = world.spawnPublisher(pubOptions);
@@ -90,6 +93,6 @@ describe("publisher kill -9 between commit and publish", () => {
     assert.equal(depth.depth, 0, "the outbox is empty at the end");
     assert.equal((await pub.stop()).code, 0);
     console.log(`rounds (kill: outbox rows found by the restarted publisher): ${rounds.join(" ")}`);
-    assertClean(world.judge("gw"));
+    assertClean(await world.judge("gw"));
   });
 });

@@ -40,14 +40,14 @@ describe("token revocations while the control plane is down", () => {
     // The control plane stops answering: every deploy event's fetch fails and waits to be retried.
     await cp.down();
     const retries = counter(gw.events, "fetch-retry");
-    for (let i = 0; i < APIS; i++) pub.deployApi(tinyApi(`Api${i}`, 1), [LABEL]);
+    for (let i = 0; i < APIS; i++) await pub.deployApi(tinyApi(`Api${i}`, 1), [LABEL]);
     // The gateway holds as many deploy events as it may (each failed its first fetch)...
     await waitFor(gw.events, "fetch-retry", () => retries.count >= 64, "64 deploy events waiting to retry");
 
     // ...and a token revoked now must still be revoked at once: a revoked token must not keep working
     // for as long as the control plane is away.
     const token = `revoked-during-outage-${world.id}`;
-    pub.emit({ stream: "tokenRevocation", event: { revokedToken: token, expiryTime: 0, type: "JWT" } });
+    await pub.emit({ stream: "tokenRevocation", event: { revokedToken: token, expiryTime: 0, type: "JWT" } });
     await waitFor(
       gw.events,
       ["runtime", "handled"],
@@ -61,6 +61,6 @@ describe("token revocations while the control plane is down", () => {
     await cp.up();
     await world.waitConverged("gw", 180_000);
     assert.equal(gw.deployer.size, APIS);
-    assertClean(world.judge("gw"));
+    assertClean(await world.judge("gw"));
   });
 });

@@ -17,13 +17,13 @@ const INLINE_MAX_BYTES = 1024 * 1024;
  * Commits APIS × REVISIONS changes straight into the store (no outbox row: this test is the only
  * sender) and returns each change's event as the outbox would have carried it.
  */
-function commitChanges(world: FaultWorld, inline: boolean): NewOutboxMessage[] {
+async function commitChanges(world: FaultWorld, inline: boolean): Promise<NewOutboxMessage[]> {
   const store = world.publisher!.publisher.store;
   const events: NewOutboxMessage[] = [];
   for (let r = 0; r < REVISIONS; r++) {
     for (let a = 0; a < APIS; a++) {
       const dto = toGatewayApiDto(tinyApi(`Api${a}`, r));
-      store.saveArtifact({ dto, labels: [LABEL], instruction: "Publish" }, (result) => {
+      await store.saveArtifact({ dto, labels: [LABEL], instruction: "Publish" }, (result) => {
         events.push(
           buildGatewayEvent({
             action: "deploy",
@@ -50,7 +50,7 @@ for (const inline of [false, true]) {
       await world.startPublisher();
       // Catch-up off: only the shuffled deliveries can bring the changes.
       const gw = await world.startGateway({ name: "gw", labels: [LABEL], catchUpMs: 0, acceptInline: inline });
-      const events = commitChanges(world, inline);
+      const events = await commitChanges(world, inline);
       assert.equal(events.length, EVENTS);
       const deliveries = shuffle([...events, ...events], prng(7));
       const handled = counter(gw.events, "handled");
@@ -70,7 +70,7 @@ for (const inline of [false, true]) {
         assert.equal(deployed.count, APIS, "each API deployed exactly once, at its latest revision");
       else assert.ok(deployed.count >= APIS && deployed.count <= EVENTS, `${deployed.count} deploys`);
       console.log(`inline=${inline}: ${handled.count} deliveries, ${deployed.count} deploys`);
-      assertClean(world.judge("gw"));
+      assertClean(await world.judge("gw"));
     });
   });
 }

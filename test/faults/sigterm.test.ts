@@ -64,7 +64,7 @@ describe("graceful SIGTERM of `gwsync gateway`", () => {
     );
 
     cp.rule = () => ({ delayMs: FETCH_DELAY_MS });
-    for (let i = 0; i < APIS; i++) svc.publisher.deployApi(tinyApi(`Term${i}`, 1), [LABEL]);
+    for (let i = 0; i < APIS; i++) await svc.publisher.deployApi(tinyApi(`Term${i}`, 1), [LABEL]);
     await waitFor(
       cp,
       "answered",

@@ -251,18 +251,18 @@ password = "guest"
   }
 
   /** The store as the truth: the in-process publisher's, or the file opened read-only. */
-  withTruth<T>(fn: (store: ArtifactStore) => T): T {
+  async withTruth<T>(fn: (store: ArtifactStore) => Promise<T>): Promise<T> {
     if (this.publisher) return fn(this.publisher.publisher.store);
     const store = SqliteArtifactStore.open(this.dbFile, { readonly: true });
     try {
-      return fn(store);
+      return await fn(store);
     } finally {
-      store.close();
+      await store.close();
     }
   }
 
   /** Judge an in-process gateway. */
-  judge(name: string): InvariantReport {
+  async judge(name: string): Promise<InvariantReport> {
     const gw = this.gateways.get(name);
     if (!gw) throw new Error(`no in-process gateway ${name}`);
     const obs = observeGateway(name, gw, this.logs.get(name)?.records ?? []);
@@ -285,7 +285,7 @@ password = "guest"
   async waitConverged(name: string, timeoutMs = 60_000): Promise<void> {
     const gw = this.gateways.get(name);
     if (!gw) throw new Error(`no in-process gateway ${name}`);
-    const truth = this.withTruth((s) => truthFor(s, gw.config.gateway.gatewayLabels));
+    const truth = await this.withTruth((s) => truthFor(s, gw.config.gateway.gatewayLabels));
     const log = this.logs.get(name)!;
     // The applied log, not only deployer.get(): a deploy's record is visible before its state is
     // flushed and its "applied" event fires; converged means every apply has finished.
@@ -302,9 +302,9 @@ password = "guest"
       );
     };
     await waitFor(gw.events, CHANGED, done, `${name} to converge on ${truth.size} APIs`, timeoutMs).catch(
-      (err: Error) => {
+      async (err: Error) => {
         // Say what differs, not only that it timed out.
-        throw new Error(`${err.message}\n${formatReport(this.judge(name))}`);
+        throw new Error(`${err.message}\n${formatReport(await this.judge(name))}`);
       },
     );
   }
@@ -382,9 +382,13 @@ const POLL_MS = 50;
  * For the few facts no event announces (the publisher's outbox depth): re-check every 50 ms, bounded.
  * Everything a gateway does is awaited through its events instead (waitFor).
  */
-export async function pollUntil(check: () => boolean, what: string, timeoutMs = 30_000): Promise<void> {
+export async function pollUntil(
+  check: () => boolean | Promise<boolean>,
+  what: string,
+  timeoutMs = 30_000,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  while (!check()) {
+  while (!(await check())) {
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, POLL_MS));
   }

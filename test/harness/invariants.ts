@@ -123,13 +123,13 @@ interface Truth {
 }
 
 /** The newest Publish artifact per API among `labels` (what a gateway serving them must hold). */
-export function truthFor(
+export async function truthFor(
   store: Pick<ArtifactStore, "listArtifacts">,
   labels: readonly string[],
-): Map<string, Truth> {
+): Promise<Map<string, Truth>> {
   const out = new Map<string, Truth>();
   for (const label of labels) {
-    for (const a of store.listArtifacts({ label, withBody: true })) {
+    for (const a of await store.listArtifacts({ label, withBody: true })) {
       const t = out.get(a.apiId);
       if (!t || a.revision > t.revision) {
         out.set(a.apiId, {
@@ -145,11 +145,11 @@ export function truthFor(
 }
 
 /** Judge one gateway against the store. */
-export function checkInvariants(
+export async function checkInvariants(
   store: Pick<ArtifactStore, "listArtifacts">,
   gw: GatewayObservation,
-): InvariantReport {
-  const truth = truthFor(store, gw.labels);
+): Promise<InvariantReport> {
+  const truth = await truthFor(store, gw.labels);
   const report: InvariantReport = {
     gateway: gw.name,
     expected: truth.size,

@@ -26,21 +26,23 @@ const logger = process.env.GWSYNC_TEST_LOG
 const { config } = loadConfig({ file: configFile, role: "publisher", env: {} });
 // Measured before start(): what the previous life left in the outbox.
 const svc = new PublisherService({ config, logger });
-const leftover = svc.publisher.store.outboxDepth();
+const leftover = await svc.publisher.store.outboxDepth();
 
 let closing = false;
-process.on("message", (m: { type?: string; xml?: string; labels?: string[]; kill?: string }) => {
+process.on("message", async (m: { type?: string; xml?: string; labels?: string[]; kill?: string }) => {
   if (m.type === "deploy" && m.xml && m.labels) {
     try {
-      const r = svc.publisher.deployApi(m.xml, m.labels);
-      // Same tick as the commit: the dispatcher's wake-up is a microtask away and never runs.
+      const pending = svc.publisher.deployApi(m.xml, m.labels);
+      // SQLite commits inside the call, before it returns; the dispatcher's wake-up comes after an
+      // await, so a kill here lands between commit and publish.
       if (m.kill === "after-commit") process.kill(process.pid, "SIGKILL");
+      const r = await pending;
       send({ type: "committed", ...r });
     } catch (err) {
       send({ type: "error", message: (err as Error).message });
     }
   }
-  if (m.type === "outbox") send({ type: "outbox", depth: svc.publisher.store.outboxDepth() });
+  if (m.type === "outbox") send({ type: "outbox", depth: await svc.publisher.store.outboxDepth() });
   if (m.type === "close" && !closing) {
     closing = true;
     svc.close().then(

@@ -78,13 +78,13 @@ describe("core: publish on the control plane, deployed on exactly the right gate
       if (existing && existing.labels.size > 0 && r < 0.25) {
         const label = [...existing.labels.keys()][Math.floor(rnd() * existing.labels.size)]!;
         // Half by id, half by name:version: both forms of the hook.
-        pub.removeApi(rnd() < 0.5 ? existingId! : `${name}:1.0.0`, [label]);
+        await pub.removeApi(rnd() < 0.5 ? existingId! : `${name}:1.0.0`, [label]);
         existing.labels.delete(label);
       } else {
         const labels = allLabels.filter(() => rnd() < 0.5);
         if (labels.length === 0) labels.push("A");
         revisionMark++;
-        const res = pub.deployApi(synapseApi({ name, revision: revisionMark, size: 2000 }), labels);
+        const res = await pub.deployApi(synapseApi({ name, revision: revisionMark, size: 2000 }), labels);
         const e = model.get(res.apiId) ?? { name, labels: new Map() };
         for (const l of res.labels) e.labels.set(l, { revision: res.revision, sha256: res.sha256 });
         model.set(res.apiId, e);
@@ -108,7 +108,8 @@ describe("core: publish on the control plane, deployed on exactly the right gate
       assert.deepEqual(files, [...expected.values()].map((e) => `admin--${e.name}_v1.0.0.xml`).sort());
       for (const d of gw.deployer.deployed()) {
         const file = join(cluster.deploymentDir(s.name), "api", `admin--${d.name}_v1.0.0.xml`);
-        const stored = d.labels.map((l) => pub.store.getArtifact(d.apiId, l)).find((a) => a?.sha256 === d.sha256);
+        const held = await Promise.all(d.labels.map((l) => pub.store.getArtifact(d.apiId, l)));
+        const stored = held.find((a) => a?.sha256 === d.sha256);
         assert.ok(stored, `store holds ${d.apiId} with the deployed sha256`);
         assert.equal(readFileSync(file, "utf8"), JSON.parse(stored.artifactJson).apiDefinition);
       }

@@ -19,9 +19,9 @@ describe("bad input is rejected with a reason and changes nothing; the gateway k
   });
   after(() => cluster.close());
 
-  test("the publisher refuses a DOCTYPE, malformed XML and an escaping name before storing anything", () => {
+  test("the publisher refuses a DOCTYPE, malformed XML and an escaping name before storing anything", async () => {
     const pub = cluster.publisher!.publisher;
-    const head = pub.store.headSeq();
+    const head = await pub.store.headSeq();
     const bad = [
       `<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">]><api name="a--b" context="/b" version="1"/>`,
       `<api name="a--b" context="/b" version="1"><resource></api>`,
@@ -29,10 +29,13 @@ describe("bad input is rejected with a reason and changes nothing; the gateway k
       "not xml at all",
     ];
     for (const xml of bad) {
-      assert.throws(() => pub.deployApi(xml, ["X"]), (err: unknown) => isGwsyncError(err) && err.message.length > 10);
+      await assert.rejects(
+        () => pub.deployApi(xml, ["X"]),
+        (err: unknown) => isGwsyncError(err) && err.message.length > 10,
+      );
     }
-    assert.equal(pub.store.headSeq(), head, "nothing was committed");
-    assert.equal(pub.store.outboxDepth(), 0);
+    assert.equal(await pub.store.headSeq(), head, "nothing was committed");
+    assert.equal(await pub.store.outboxDepth(), 0);
   });
 
   test("malformed, oversized and unsafe events are dead-lettered with their reason; valid ones still deploy", async () => {
@@ -54,7 +57,7 @@ describe("bad input is rejected with a reason and changes nothing; the gateway k
     const evilIds = evilDtos.map((_, i) => `00000000-0000-4000-8000-00000000000${i}`);
     for (const [i, d] of evilDtos.entries()) {
       const dto = { ...d, version: "1.0.0", tenantDomain: "carbon.super", apiId: evilIds[i]! };
-      store.saveArtifact({ dto, labels: ["X"], instruction: "Publish" }, (r) => [
+      await store.saveArtifact({ dto, labels: ["X"], instruction: "Publish" }, (r) => [
         buildGatewayEvent({ action: "deploy", dto, labels: ["X"], result: r, region: "test" }),
       ]);
     }
@@ -94,8 +97,13 @@ describe("bad input is rejected with a reason and changes nothing; the gateway k
     assert.deepEqual(leftovers, []);
 
     // Still serving: a valid API deploys after all that.
-    const ok = cluster.publisher!.publisher.deployApi(synapseApi({ name: "StillAlive" }), ["X"]);
-    await waitFor(gw.events, CHANGED, () => gw.deployer.get(ok.apiId) !== undefined, "valid API after bad input");
+    const ok = await cluster.publisher!.publisher.deployApi(synapseApi({ name: "StillAlive" }), ["X"]);
+    await waitFor(
+      gw.events,
+      CHANGED,
+      () => gw.deployer.get(ok.apiId) !== undefined,
+      "valid API after bad input",
+    );
     for (const id of evilIds) assert.equal(gw.deployer.get(id), undefined, `${id} is not deployed`);
   });
 

@@ -21,7 +21,8 @@ describe("gateway startup: sync and async modes", () => {
 
   before(async () => {
     const svc = await cluster.startPublisher();
-    for (let i = 0; i < API_COUNT; i++) svc.publisher.deployApi(synapseApi({ name: `Bulk${i}`, size: 1500 }), ["S"]);
+    for (let i = 0; i < API_COUNT; i++)
+      await svc.publisher.deployApi(synapseApi({ name: `Bulk${i}`, size: 1500 }), ["S"]);
   });
   after(() => cluster.close());
 
@@ -86,7 +87,7 @@ describe("gateway startup with the control plane down", () => {
 
   before(async () => {
     const svc = await cluster.startPublisher();
-    for (let i = 0; i < 20; i++) svc.publisher.deployApi(synapseApi({ name: `Late${i}` }), ["D"]);
+    for (let i = 0; i < 20; i++) await svc.publisher.deployApi(synapseApi({ name: `Late${i}` }), ["D"]);
   });
   after(async () => {
     await cp.down();
@@ -133,7 +134,7 @@ describe("gateway startup with the control plane down", () => {
     assert.equal(gw.deployer.deployed().length, 20, "serves what it deployed before");
     const readyz = await fetch(`${gw.httpUrl}/readyz`);
     assert.equal(((await readyz.json()) as Record<string, unknown>).status, "stale");
-    cluster.publisher!.publisher.deployApi(synapseApi({ name: "WhileDown" }), ["D"]);
+    await cluster.publisher!.publisher.deployApi(synapseApi({ name: "WhileDown" }), ["D"]);
     await cp.up();
     await waitFor(
       gw.events,

@@ -37,9 +37,9 @@ describe("operations: metrics, heartbeats and gwsync status, broker failover", (
     const pub = cluster.publisher!.publisher;
     const deploys = counter(gw.events, "applied", (outcome) => outcome === "deployed");
     const ids: string[] = [];
-    for (let i = 0; i < 5; i++) ids.push(pub.deployApi(synapseApi({ name: `M${i}` }), ["O"]).apiId);
-    pub.deployApi(synapseApi({ name: "Other1" }), ["elsewhere"]);
-    pub.deployApi(synapseApi({ name: "Other2" }), ["elsewhere"]);
+    for (let i = 0; i < 5; i++) ids.push((await pub.deployApi(synapseApi({ name: `M${i}` }), ["O"])).apiId);
+    await pub.deployApi(synapseApi({ name: "Other1" }), ["elsewhere"]);
+    await pub.deployApi(synapseApi({ name: "Other2" }), ["elsewhere"]);
     const handled = () =>
       Number(
         /gwsync_events_received_total\{[^}]*stream="notification"[^}]*\} (\d+)/.exec(lastText)?.[1] ?? 0,

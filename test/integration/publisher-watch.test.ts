@@ -37,10 +37,22 @@ describe("the watched folder form of the plugin hook", () => {
   });
 
   test("a bad file in the folder is refused and changes nothing; other files still publish", async () => {
-    const head = cluster.publisher!.publisher.store.headSeq();
-    writeFileSync(join(drop, "evil.xml"), '<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><api name="a--b" context="/b" version="1">&e;</api>');
+    const head = await cluster.publisher!.publisher.store.headSeq();
+    writeFileSync(
+      join(drop, "evil.xml"),
+      '<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><api name="a--b" context="/b" version="1">&e;</api>',
+    );
     writeFileSync(join(drop, "good.xml"), synapseApi({ name: "Good" }));
-    await waitFor(gw.events, CHANGED, () => gw.deployer.deployed().some((d) => d.name === "Good"), "the good file");
-    assert.equal(cluster.publisher!.publisher.store.headSeq(), head + 1, "only the good file was committed");
+    await waitFor(
+      gw.events,
+      CHANGED,
+      () => gw.deployer.deployed().some((d) => d.name === "Good"),
+      "the good file",
+    );
+    assert.equal(
+      await cluster.publisher!.publisher.store.headSeq(),
+      head + 1,
+      "only the good file was committed",
+    );
   });
 });

@@ -268,14 +268,17 @@ describe("relay: regions A (5672), B (5673) and C (a vhost on 5673) in a full me
     const seen = (await observer.assertQueue("", { exclusive: true })).queue;
     await observer.bindQueue(seen, mesh.exchange, "notification");
     const started = performance.now();
-    const r = a.publisher.publisher.deployApi(synapseApi({ name: "Pizza", size: 2000 }), [LABEL_P, LABEL_I]);
+    const r = await a.publisher.publisher.deployApi(synapseApi({ name: "Pizza", size: 2000 }), [
+      LABEL_P,
+      LABEL_I,
+    ]);
     const b1 = b.gateways.get("b1")!;
-    await waitFor(b1.events, "applied", () => gatewayHas(b1, r.apiId, r.sha256), "b1 to deploy Pizza");
+    await waitFor(b1.events, "applied", async () => gatewayHas(b1, r.apiId, r.sha256), "b1 to deploy Pizza");
     const elapsed = performance.now() - started;
     t.diagnostic(`A publish → deployed on B's gateway: ${elapsed.toFixed(1)} ms`);
     const b2 = b.gateways.get("b2")!;
     const c1 = c.gateways.get("c1")!;
-    await waitFor(b2.events, "applied", () => gatewayHas(b2, r.apiId, r.sha256), "b2 to deploy Pizza");
+    await waitFor(b2.events, "applied", async () => gatewayHas(b2, r.apiId, r.sha256), "b2 to deploy Pizza");
     await waitFor(c1.events, "applied", () => gatewayHas(c1, r.apiId, r.sha256), "c1 to deploy Pizza");
     const announced = await observer.get(seen, { noAck: true });
     await observerConn.close();
@@ -289,14 +292,14 @@ describe("relay: regions A (5672), B (5673) and C (a vhost on 5673) in a full me
 
     for (const region of [b, c]) {
       for (const label of [LABEL_P, LABEL_I]) {
-        const stored = region.publisher.publisher.store.getArtifact(r.apiId, label);
+        const stored = await region.publisher.publisher.store.getArtifact(r.apiId, label);
         assert.ok(stored, `${region.name} stores Pizza on ${label}`);
         assert.equal(stored.sha256, r.sha256, "the same bytes in every region");
         assert.equal(stored.revision, r.revision, "the origin's revision is adopted");
       }
-      const changes = region.publisher.publisher.store
-        .changesSince(0, [LABEL_P, LABEL_I])
-        .filter((ch) => ch.apiId === r.apiId);
+      const changes = (await region.publisher.publisher.store.changesSince(0, [LABEL_P, LABEL_I])).filter(
+        (ch) => ch.apiId === r.apiId,
+      );
       assert.equal(changes.length, 2, `${region.name} changelog: one row per label`);
       for (const ch of changes) {
         assert.equal(ch.originRegion, a.name);
@@ -312,12 +315,12 @@ describe("relay: regions A (5672), B (5673) and C (a vhost on 5673) in a full me
     const b = mesh.region("b");
     const c = mesh.region("c");
     const before = { a: a.settled.length, b: b.settled.length, c: c.settled.length };
-    const headA = a.publisher.publisher.store.headSeq();
-    const r = b.publisher.publisher.deployApi(synapseApi({ name: "FromB", size: 1000 }), [LABEL_P]);
+    const headA = await a.publisher.publisher.store.headSeq();
+    const r = await b.publisher.publisher.deployApi(synapseApi({ name: "FromB", size: 1000 }), [LABEL_P]);
     const a1 = a.gateways.get("a1")!;
     const c1 = c.gateways.get("c1")!;
-    await waitFor(a1.events, "applied", () => gatewayHas(a1, r.apiId, r.sha256), "a1 to deploy FromB");
-    await waitFor(c1.events, "applied", () => gatewayHas(c1, r.apiId, r.sha256), "c1 to deploy FromB");
+    await waitFor(a1.events, "applied", async () => gatewayHas(a1, r.apiId, r.sha256), "a1 to deploy FromB");
+    await waitFor(c1.events, "applied", async () => gatewayHas(c1, r.apiId, r.sha256), "c1 to deploy FromB");
     // A and C announced it locally with hops 1: their relays must settle it, for both remotes, as skipped.
     for (const region of [a, c]) {
       await waitFor(
@@ -343,13 +346,13 @@ describe("relay: regions A (5672), B (5673) and C (a vhost on 5673) in a full me
     );
     assert.equal(forwarded(a).length, 0, "A's relay sent nothing on");
     assert.equal(forwarded(c).length, 0, "C's relay sent nothing on");
-    const newInA = a.publisher.publisher.store.changesSince(headA, [LABEL_P, LABEL_I]);
+    const newInA = await a.publisher.publisher.store.changesSince(headA, [LABEL_P, LABEL_I]);
     assert.deepEqual(
       newInA.map((ch) => [ch.apiId, ch.originRegion]),
       [[r.apiId, b.name]],
       "A stored FromB once, from B",
     );
-    const inB = b.publisher.publisher.store.changesSince(0, [LABEL_P, LABEL_I]);
+    const inB = await b.publisher.publisher.store.changesSince(0, [LABEL_P, LABEL_I]);
     assert.ok(
       inB.every((ch) => ch.apiId !== r.apiId || ch.originRegion === b.name),
       "B's own change never came back to B",
@@ -360,7 +363,7 @@ describe("relay: regions A (5672), B (5673) and C (a vhost on 5673) in a full me
     const a = mesh.region("a");
     const b = mesh.region("b");
     const token = `tok-${testId("rv")}`;
-    a.publisher.publisher.emit({
+    await a.publisher.publisher.emit({
       stream: "tokenRevocation",
       event: { revokedToken: token, expiryTime: Date.now() + 3_600_000, type: "JWT" },
     });
@@ -384,17 +387,22 @@ describe("relay: regions A (5672), B (5673) and C (a vhost on 5673) in a full me
   test("a removal in A removes the API from B's gateways", async () => {
     const a = mesh.region("a");
     const b = mesh.region("b");
-    const r = a.publisher.publisher.deployApi(synapseApi({ name: "ShortLived", size: 800 }), [LABEL_P]);
+    const r = await a.publisher.publisher.deployApi(synapseApi({ name: "ShortLived", size: 800 }), [LABEL_P]);
     const b1 = b.gateways.get("b1")!;
-    await waitFor(b1.events, "applied", () => gatewayHas(b1, r.apiId, r.sha256), "b1 to deploy ShortLived");
-    a.publisher.publisher.removeApi(r.apiId, [LABEL_P]);
+    await waitFor(
+      b1.events,
+      "applied",
+      async () => gatewayHas(b1, r.apiId, r.sha256),
+      "b1 to deploy ShortLived",
+    );
+    await a.publisher.publisher.removeApi(r.apiId, [LABEL_P]);
     await waitFor(
       b1.events,
       "applied",
       () => !b1.deployer.deployed().some((d) => d.apiId === r.apiId),
       "b1 to remove ShortLived",
     );
-    assert.equal(b.publisher.publisher.store.getArtifact(r.apiId, LABEL_P)?.instruction, "Remove");
+    assert.equal((await b.publisher.publisher.store.getArtifact(r.apiId, LABEL_P))?.instruction, "Remove");
   });
 
   test("a token revocation is never stuck behind a burst of artifacts", async () => {
@@ -404,10 +412,11 @@ describe("relay: regions A (5672), B (5673) and C (a vhost on 5673) in a full me
     const ids: string[] = [];
     for (let i = 0; i < burst; i++)
       ids.push(
-        a.publisher.publisher.deployApi(synapseApi({ name: `Burst${i}`, size: 3000 }), [LABEL_I]).apiId,
+        (await a.publisher.publisher.deployApi(synapseApi({ name: `Burst${i}`, size: 3000 }), [LABEL_I]))
+          .apiId,
       );
     const token = `tok-${testId("burst")}`;
-    a.publisher.publisher.emit({
+    await a.publisher.publisher.emit({
       stream: "tokenRevocation",
       event: { revokedToken: token, expiryTime: Date.now() + 3_600_000, type: "JWT" },
     });
@@ -418,9 +427,8 @@ describe("relay: regions A (5672), B (5673) and C (a vhost on 5673) in a full me
       () => b2.runtime.revokedTokens.isRevoked(token) !== undefined,
       "the revocation on b2",
     );
-    const storedWhenRevoked = ids.filter(
-      (id) => b.publisher.publisher.store.getArtifact(id, LABEL_I) !== undefined,
-    ).length;
+    const held = await Promise.all(ids.map((id) => b.publisher.publisher.store.getArtifact(id, LABEL_I)));
+    const storedWhenRevoked = held.filter((a) => a !== undefined).length;
     assert.ok(
       storedWhenRevoked < burst,
       `the revocation arrived before the last of ${burst} artifacts (${storedWhenRevoked} stored)`,
@@ -442,14 +450,21 @@ describe("relay: regions A (5672), B (5673) and C (a vhost on 5673) in a full me
     await brokerB.ctl("clear_permissions", "-p", vhostC, "guest");
     await brokerB.ctl("close_all_connections", "-p", vhostC, "region C outage (test)");
     try {
-      const r = a.publisher.publisher.deployApi(synapseApi({ name: "WhileCDown", size: 1000 }), [LABEL_P]);
+      const r = await a.publisher.publisher.deployApi(synapseApi({ name: "WhileCDown", size: 1000 }), [
+        LABEL_P,
+      ]);
       const b1 = b.gateways.get("b1")!;
-      await waitFor(b1.events, "applied", () => gatewayHas(b1, r.apiId, r.sha256), "b1 to deploy WhileCDown");
+      await waitFor(
+        b1.events,
+        "applied",
+        async () => gatewayHas(b1, r.apiId, r.sha256),
+        "b1 to deploy WhileCDown",
+      );
       const backlog = await a.relay.backlog();
       t.diagnostic(`while C is down: A's backlog to B ${backlog[b.name]}, to C ${backlog[c.name]}`);
       assert.ok((backlog[c.name] ?? 0) > 0, "C's events wait in A's queue for C");
       assert.equal(
-        c.publisher.publisher.store.getArtifact(r.apiId, LABEL_P),
+        await c.publisher.publisher.store.getArtifact(r.apiId, LABEL_P),
         undefined,
         "C has not got it yet",
       );
@@ -480,12 +495,12 @@ describe("relay: regions A (5672), B (5673) and C (a vhost on 5673) in a full me
     for (let i = 0; i < OUTAGE_PUBLISHES; i++) {
       const name = `Outage${i % OUTAGE_APIS}`;
       const label = i % 3 === 0 ? [LABEL_P, LABEL_I] : i % 3 === 1 ? [LABEL_P] : [LABEL_I];
-      const id = pub.store.findApiId(name, "1.0.0");
-      if (id && i % 17 === 0 && pub.store.getArtifact(id, LABEL_P)?.instruction === "Publish") {
-        pub.removeApi(id, [LABEL_P]);
+      const id = await pub.store.findApiId(name, "1.0.0");
+      if (id && i % 17 === 0 && (await pub.store.getArtifact(id, LABEL_P))?.instruction === "Publish") {
+        await pub.removeApi(id, [LABEL_P]);
         removes++;
       } else {
-        pub.deployApi(synapseApi({ name, revision: i, size: 1500 }), label);
+        await pub.deployApi(synapseApi({ name, revision: i, size: 1500 }), label);
       }
       if (i % 10 === 9) await new Promise((r) => setTimeout(r, pace * 10));
     }
@@ -505,8 +520,7 @@ describe("relay: regions A (5672), B (5673) and C (a vhost on 5673) in a full me
     ] as const) {
       const gw = b.gateways.get(name)!;
       const expected = new Map(
-        pub.store
-          .listArtifacts({ label: labels[0] })
+        (await pub.store.listArtifacts({ label: labels[0] }))
           .filter((x) => x.name.startsWith("Outage"))
           .map((x) => [x.apiId, x.sha256]),
       );
@@ -533,9 +547,9 @@ describe("relay: regions A (5672), B (5673) and C (a vhost on 5673) in a full me
     }
     t.diagnostic(`B back → converged in ${Date.now() - up} ms`);
     // B's store took each change of A at most once per label.
-    const rows = b.publisher.publisher.store
-      .changesSince(0, [LABEL_P, LABEL_I])
-      .filter((ch) => ch.originRegion === a.name);
+    const rows = (await b.publisher.publisher.store.changesSince(0, [LABEL_P, LABEL_I])).filter(
+      (ch) => ch.originRegion === a.name,
+    );
     const keys = rows.map((ch) => `${ch.label}|${ch.originSeq}`);
     assert.deepEqual(duplicates(keys), [], "no change of A stored twice in B");
   });

@@ -42,7 +42,7 @@ describe("batched runtime events ([gwsync] batch_runtime_events)", () => {
       counter(g.events, "runtime", (stream, result) => stream === "tokenRevocation" && result === "applied"),
     );
     const tokens = Array.from({ length: 1000 }, (_, i) => `batch-${i}-${cluster.id}`);
-    cluster.publisher!.publisher.emitMany(
+    await cluster.publisher!.publisher.emitMany(
       tokens.map((revokedToken) => ({
         stream: "tokenRevocation" as const,
         event: { revokedToken, expiryTime: 0, type: "JWT", ttl: 3600 },

@@ -139,7 +139,7 @@ describe("the four streams: WSO2-compatible, and what every gateway keeps from t
     const pub = cluster.publisher!.publisher;
     const dto = toGatewayApiDto(synapseApi({ name: "Legacy320" }));
     // Stored without an event of ours: the event comes from a WSO2 3.2.0 control plane.
-    pub.store.saveArtifact({ dto, labels: ["L1"], instruction: "Publish" }, () => []);
+    await pub.store.saveArtifact({ dto, labels: ["L1"], instruction: "Publish" }, () => []);
     const inner = {
       apiId: dto.apiId,
       gatewayLabels: ["L1"],

@@ -5,7 +5,8 @@ import { decodeBatch, encodeBatch, HEADER_BATCH } from "../../src/events/batch.j
 import { encodeKeyManager, encodeTokenRevocation } from "../../src/events/encode.js";
 import { silentLogger } from "../../src/log.js";
 import { OutboxDispatcher } from "../../src/publisher/outbox-dispatcher.js";
-import type { ArtifactStore, OutboxMessage } from "../../src/store/types.js";
+import type { OutboxMessage } from "../../src/store/types.js";
+import { fakeOutbox } from "../harness/fake-outbox.js";
 
 const revocation = (token: string) =>
   encodeTokenRevocation({ revokedToken: token, expiryTime: 0, type: "JWT" });
@@ -78,15 +79,8 @@ describe("OutboxDispatcher with batch_runtime_events", () => {
     batchRuntimeEvents: number,
     maxMessageBytes?: number,
   ): Promise<OutgoingMessage[]> {
-    let pending = rows;
     const sent: OutgoingMessage[] = [];
-    const store = {
-      pendingOutbox: (limit: number) => pending.slice(0, limit),
-      markSent: (ids: number[]) => {
-        pending = pending.filter((r) => !ids.includes(r.id));
-      },
-      outboxDepth: () => pending.length,
-    } as unknown as ArtifactStore;
+    const { store } = fakeOutbox(rows);
     const publisher = {
       ready: true,
       publishAll: async (m: OutgoingMessage[]) => {
@@ -101,7 +95,7 @@ describe("OutboxDispatcher with batch_runtime_events", () => {
       batchRuntimeEvents,
       ...(maxMessageBytes ? { maxMessageBytes } : {}),
     });
-    assert.equal(await d.flushOnce(), rows.length);
+    assert.equal(await d.drain(), rows.length);
     return sent;
   }
 

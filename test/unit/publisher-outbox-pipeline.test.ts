@@ -8,11 +8,12 @@ import {
   OutboxDispatcher,
   type OutboxDispatcherOptions,
 } from "../../src/publisher/outbox-dispatcher.js";
-import type { ArtifactStore, OutboxMessage } from "../../src/store/types.js";
+import type { OutboxMessage } from "../../src/store/types.js";
+import { fakeOutbox } from "../harness/fake-outbox.js";
 
-/** An in-memory outbox with the store's contract: rows in id order, read after an id, deleted when sent. */
+/** An in-memory outbox (test/harness/fake-outbox.ts) holding `count` rows m1..m<count>. */
 function fakeStore(count: number) {
-  let rows: OutboxMessage[] = Array.from({ length: count }, (_, i) => ({
+  const rows: OutboxMessage[] = Array.from({ length: count }, (_, i) => ({
     id: i + 1,
     topic: "notification",
     messageId: `m${i + 1}`,
@@ -21,15 +22,7 @@ function fakeStore(count: number) {
     createdAt: 1,
     attempts: 0,
   }));
-  const store = {
-    pendingOutbox: (limit: number, afterId = 0) => rows.filter((r) => r.id > afterId).slice(0, limit),
-    markSent: (ids: number[]) => {
-      rows = rows.filter((r) => !ids.includes(r.id));
-    },
-    recordAttempt: () => undefined,
-    outboxDepth: () => rows.length,
-  } as unknown as ArtifactStore;
-  return { store, left: () => rows.map((r) => r.messageId) };
+  return fakeOutbox(rows);
 }
 
 /** A broker whose confirms the test releases (or fails) round by round. */
@@ -107,7 +100,7 @@ describe("OutboxDispatcher pipelining", () => {
     assert.deepEqual(left(), []);
   });
 
-  test("a failed round rewinds: every row not yet confirmed is published again", async () => {
+  test("a failed round releases its rows: every row not yet confirmed is published again", async () => {
     const { store, left } = fakeStore(6);
     const { publisher, rounds, roundCount } = heldPublisher();
     const d = startDispatcher(store, publisher, 10);
@@ -115,12 +108,59 @@ describe("OutboxDispatcher pipelining", () => {
     rounds[0]!.confirm();
     rounds[1]!.fail(new Error("channel closed"));
     rounds[2]!.fail(new Error("channel closed"));
-    // After the failures the dispatcher reads from the start again: m3..m6 go out once more.
+    // The failed rounds gave their rows back: the next claims take m3..m6 again.
     await roundCount(5);
     const resent = rounds.slice(3).flatMap(ids);
     assert.deepEqual(resent.slice(0, 4), ["m3", "m4", "m5", "m6"]);
     for (const r of rounds.slice(3)) r.confirm();
     await d.stop(1000);
     assert.deepEqual(left(), [], "everything confirmed in the end, nothing lost");
+  });
+
+  test("another node's commit, reported by the store, wakes the dispatcher without waiting for the poll", async () => {
+    const outbox = fakeStore(0);
+    const { publisher, rounds, roundCount } = heldPublisher();
+    const d = startDispatcher(outbox.store, publisher, 600_000);
+    outbox.commitElsewhere([
+      {
+        id: 1,
+        topic: "notification",
+        messageId: "n1",
+        body: Buffer.from("{}"),
+        headers: {},
+        createdAt: 1,
+        attempts: 0,
+      },
+    ]);
+    await roundCount(1);
+    assert.deepEqual(ids(rounds[0]!), ["n1"]);
+    rounds[0]!.confirm();
+    await d.stop(1000);
+    assert.deepEqual(outbox.left(), []);
+  });
+
+  test("two dispatchers on one outbox never publish the same row", async () => {
+    const outbox = fakeStore(40);
+    const a = heldPublisher();
+    const b = heldPublisher();
+    const da = startDispatcher(outbox.store, a.publisher, 10);
+    const db = startDispatcher(outbox.store, b.publisher, 10);
+    await Promise.all([a.roundCount(MAX_ROUNDS_IN_FLIGHT), b.roundCount(MAX_ROUNDS_IN_FLIGHT)]);
+    const inFlight = [...a.rounds, ...b.rounds].flatMap(ids);
+    assert.equal(new Set(inFlight).size, inFlight.length, "no row is in two rounds at once");
+    // Confirm everything as it comes until the outbox is empty.
+    const confirmAll = setInterval(() => {
+      for (const r of [...a.rounds, ...b.rounds]) r.confirm();
+    }, 5);
+    try {
+      await da.stop(5000);
+      await db.stop(5000);
+    } finally {
+      clearInterval(confirmAll);
+    }
+    const published = [...a.rounds, ...b.rounds].flatMap(ids);
+    assert.equal(published.length, 40, "each of the 40 rows published exactly once");
+    assert.equal(new Set(published).size, 40);
+    assert.deepEqual(outbox.left(), []);
   });
 });

@@ -60,10 +60,10 @@ function fromOutbox(m: NewOutboxMessage): ConsumeMessage {
   return delivery(m.topic, m.body, m.headers, m.messageId);
 }
 
-function publish(name: string, labels: string[], revisionMark = 1): NewOutboxMessage {
+async function publish(name: string, labels: string[], revisionMark = 1): Promise<NewOutboxMessage> {
   const dto = toGatewayApiDto(synapseApi({ name, revision: revisionMark, size: 400 }));
   let out: NewOutboxMessage | undefined;
-  store.saveArtifact({ dto, labels, instruction: "Publish" }, (r) => {
+  await store.saveArtifact({ dto, labels, instruction: "Publish" }, (r) => {
     out = buildGatewayEvent({ action: "deploy", dto, labels, result: r, region: "ra" });
     return [out];
   });
@@ -71,28 +71,28 @@ function publish(name: string, labels: string[], revisionMark = 1): NewOutboxMes
   return out;
 }
 
-after(() => {
-  store.close();
+after(async () => {
+  await store.close();
   rmSync(root, { recursive: true, force: true });
 });
 
 describe("relay headers", () => {
-  test("a message without gwsync headers (WSO2's own) was born here, zero hops", () => {
+  test("a message without gwsync headers (WSO2's own) was born here, zero hops", async () => {
     assert.deepEqual(readRelayFacts(undefined, "ra"), { origin: "ra", hops: 0 });
   });
-  test("hops written as a string by a JMS producer count; a corrupt hops header counts as too far", () => {
+  test("hops written as a string by a JMS producer count; a corrupt hops header counts as too far", async () => {
     assert.equal(readRelayFacts({ [HEADER_HOPS]: "1", [HEADER_ORIGIN]: "rc" }, "ra").hops, 1);
     assert.ok(readRelayFacts({ [HEADER_HOPS]: "many" }, "ra").hops >= 1);
   });
-  test("an origin that is not a region name is ignored", () => {
+  test("an origin that is not a region name is ignored", async () => {
     assert.equal(readRelayFacts({ [HEADER_ORIGIN]: "../etc" }, "ra").origin, "ra");
   });
 });
 
 describe("planForward", () => {
-  test("a token revocation crosses as it is, to the remote's mapped topic, origin kept and one more hop", () => {
+  test("a token revocation crosses as it is, to the remote's mapped topic, origin kept and one more hop", async () => {
     const enc = encodeTokenRevocation({ revokedToken: "abc", expiryTime: 0, type: "JWT" });
-    const d = planForward(
+    const d = await planForward(
       delivery("tokenRevocation", enc.body, { [HEADER_ORIGIN]: "ra", [HEADER_HOPS]: 0 }, enc.eventId),
       ctx(),
     );
@@ -106,13 +106,13 @@ describe("planForward", () => {
     assert.deepEqual(m?.options.headers, { [HEADER_ORIGIN]: "ra", [HEADER_HOPS]: 1 });
   });
 
-  test("a gwsync batch of revocations crosses as it is, still a batch; one with an invalid event is refused", () => {
+  test("a gwsync batch of revocations crosses as it is, still a batch; one with an invalid event is refused", async () => {
     const events = ["b1", "b2"].map((t) =>
       encodeTokenRevocation({ revokedToken: t, expiryTime: 0, type: "JWT" }),
     );
     const body = encodeBatch(events.map((e) => ({ messageId: e.eventId, timestamp: 1, body: e.body })));
     const headers = { [HEADER_ORIGIN]: "ra", [HEADER_HOPS]: 0, [HEADER_BATCH]: 2 };
-    const d = planForward(delivery("tokenRevocation", body, headers, `${events[0]!.eventId}+2`), ctx());
+    const d = await planForward(delivery("tokenRevocation", body, headers, `${events[0]!.eventId}+2`), ctx());
     assert.equal(d.kind, "forward");
     if (d.kind !== "forward") return;
     assert.equal(d.messages[0]?.body, body);
@@ -123,32 +123,32 @@ describe("planForward", () => {
       { messageId: events[0]!.eventId, timestamp: 1, body: events[0]!.body },
       { messageId: "x", timestamp: 1, body: Buffer.from('{"event":{"payloadData":{"revokedToken":7}}}') },
     ]);
-    const refused = planForward(delivery("tokenRevocation", bad, headers), ctx());
+    const refused = await planForward(delivery("tokenRevocation", bad, headers), ctx());
     assert.equal(refused.kind, "reject");
     assert.match(refused.kind === "reject" ? refused.reason : "", /event x of the batch/);
   });
 
-  test("a message that already crossed a region is never forwarded again (full mesh, max hops 1)", () => {
+  test("a message that already crossed a region is never forwarded again (full mesh, max hops 1)", async () => {
     const enc = encodeTokenRevocation({ revokedToken: "abc", expiryTime: 0, type: "JWT" });
-    const d = planForward(
+    const d = await planForward(
       delivery("tokenRevocation", enc.body, { [HEADER_ORIGIN]: "rc", [HEADER_HOPS]: 1 }),
       ctx(),
     );
     assert.deepEqual(d, { kind: "skip", why: "hops" });
   });
 
-  test("a message is never sent back to its origin region", () => {
+  test("a message is never sent back to its origin region", async () => {
     const enc = encodeTokenRevocation({ revokedToken: "abc", expiryTime: 0, type: "JWT" });
-    const d = planForward(
+    const d = await planForward(
       delivery("tokenRevocation", enc.body, { [HEADER_ORIGIN]: "rb", [HEADER_HOPS]: 0 }),
       ctx({ maxHops: 3 }),
     );
     assert.deepEqual(d, { kind: "skip", why: "origin" });
   });
 
-  test("a DEPLOY whose API the store holds goes, with its artifact, to the remote ingress queue", () => {
-    const out = publish("Plan1", ["P"]);
-    const d = planForward(fromOutbox(out), ctx());
+  test("a DEPLOY whose API the store holds goes, with its artifact, to the remote ingress queue", async () => {
+    const out = await publish("Plan1", ["P"]);
+    const d = await planForward(fromOutbox(out), ctx());
     assert.equal(d.kind, "forward");
     if (d.kind !== "forward") return;
     assert.equal(d.stream, "region-sync");
@@ -156,7 +156,7 @@ describe("planForward", () => {
     assert.equal(m?.exchange, "");
     assert.equal(m?.routingKey, ingressQueueName("rb"));
     const sync = decodeRegionSync(m!.body, MAX_BYTES);
-    const stored = store.getArtifact(sync.apiId, "P");
+    const stored = await store.getArtifact(sync.apiId, "P");
     assert.ok(stored);
     assert.equal(sync.origin, "ra");
     assert.deepEqual(sync.changes, [
@@ -171,24 +171,24 @@ describe("planForward", () => {
     ]);
   });
 
-  test("a DEPLOY of an API the store does not hold (forged on the hub) is not forwarded; relay_foreign_artifact_events lets WSO2's cross", () => {
-    const out = publish("Plan2", ["P"]);
+  test("a DEPLOY of an API the store does not hold (forged on the hub) is not forwarded; relay_foreign_artifact_events lets WSO2's cross", async () => {
+    const out = await publish("Plan2", ["P"]);
     const empty = openStore({ type: "sqlite", url: join(root, "empty.db") }, { region: "ra" });
     try {
       const at = { store: () => empty, labels: new LabelDirectory(() => empty, 0) };
-      assert.deepEqual(planForward(fromOutbox(out), ctx(at)), { kind: "skip", why: "not-in-store" });
-      const d = planForward(fromOutbox(out), ctx({ ...at, forwardForeignArtifactEvents: true }));
+      assert.deepEqual(await planForward(fromOutbox(out), ctx(at)), { kind: "skip", why: "not-in-store" });
+      const d = await planForward(fromOutbox(out), ctx({ ...at, forwardForeignArtifactEvents: true }));
       assert.equal(d.kind === "forward" && d.stream, "notification");
     } finally {
-      empty.close();
+      await empty.close();
     }
   });
 
-  test("with a key, each change is signed; the receiving ingress refuses unsigned, foreign-key and altered changes", () => {
-    const out = publish("PlanSigned", ["P"]);
+  test("with a key, each change is signed; the receiving ingress refuses unsigned, foreign-key and altered changes", async () => {
+    const out = await publish("PlanSigned", ["P"]);
     const key = generateSigningKeyPair();
     const other = generateSigningKeyPair();
-    const d = planForward(fromOutbox(out), ctx({ signer: new ArtifactSigner(key.privateKeyPem) }));
+    const d = await planForward(fromOutbox(out), ctx({ signer: new ArtifactSigner(key.privateKeyPem) }));
     assert.ok(d.kind === "forward");
     const sync = decodeRegionSync(d.messages[0]!.body, MAX_BYTES);
     const keys = new TrustedKeys([{ pem: key.publicKeyPem, what: "relay-a.pub" }]);
@@ -202,16 +202,16 @@ describe("planForward", () => {
     assert.match(String(regionSyncRefusal({ ...sync, origin: "rz" }, keys)), /another region/);
   });
 
-  test("a body that can never be valid is rejected with its reason", () => {
-    const d = planForward(delivery("notification", Buffer.from("{not json")), ctx());
+  test("a body that can never be valid is rejected with its reason", async () => {
+    const d = await planForward(delivery("notification", Buffer.from("{not json")), ctx());
     assert.equal(d.kind, "reject");
   });
 
-  test("the snapshot covers every label of the API, oldest revision first, whatever labels the event named", () => {
-    publish("Plan3", ["L1"], 1);
-    const later = publish("Plan3", ["L2"], 2);
-    publish("Plan3", ["L1"], 3);
-    const d = planForward(fromOutbox(later), ctx());
+  test("the snapshot covers every label of the API, oldest revision first, whatever labels the event named", async () => {
+    await publish("Plan3", ["L1"], 1);
+    const later = await publish("Plan3", ["L2"], 2);
+    await publish("Plan3", ["L1"], 3);
+    const d = await planForward(fromOutbox(later), ctx());
     assert.equal(d.kind, "forward");
     if (d.kind !== "forward") return;
     const sync = decodeRegionSync(d.messages[0]!.body, MAX_BYTES);
@@ -222,7 +222,7 @@ describe("planForward", () => {
         ["L1", 3],
       ],
     );
-    const direct = snapshotChanges(store, sync.apiId, ["L1", "L2", "nowhere"]);
+    const direct = await snapshotChanges(store, sync.apiId, ["L1", "L2", "nowhere"]);
     assert.equal(direct.length, 2);
   });
 });
@@ -244,23 +244,23 @@ describe("region-sync format", () => {
     ],
   };
 
-  test("round-trips", () => {
+  test("round-trips", async () => {
     assert.equal(decodeRegionSync(encodeRegionSync(valid), MAX_BYTES).apiId, "api-1");
   });
 
-  test("refuses an oversized body before parsing it", () => {
-    assert.throws(
-      () => decodeRegionSync(encodeRegionSync(valid), 10),
+  test("refuses an oversized body before parsing it", async () => {
+    await assert.rejects(
+      async () => decodeRegionSync(encodeRegionSync(valid), 10),
       (err) => isGwsyncError(err, "GWSYNC_EVENT_TOO_LARGE"),
     );
   });
 
-  test("names the bad field of an invalid message", () => {
+  test("names the bad field of an invalid message", async () => {
     const bad = Buffer.from(
       JSON.stringify({ ...JSON.parse(encodeRegionSync(valid).toString()), origin: "a/b" }),
     );
-    assert.throws(
-      () => decodeRegionSync(bad, MAX_BYTES),
+    await assert.rejects(
+      async () => decodeRegionSync(bad, MAX_BYTES),
       (err) => isGwsyncError(err, "GWSYNC_EVENT_INVALID") && /origin/.test(err.message),
     );
   });

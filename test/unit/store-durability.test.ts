@@ -38,8 +38,8 @@ function track(store: SqliteArtifactStore): SqliteArtifactStore {
   open.push(store);
   return store;
 }
-afterEach(() => {
-  for (const s of open.splice(0)) s.close();
+afterEach(async () => {
+  for (const s of open.splice(0)) await s.close();
 });
 
 function freshFile(): string {
@@ -57,9 +57,9 @@ function readInChildProcess(file: string): {
     const { SqliteArtifactStore } = await import(${JSON.stringify(STORE_MODULE)});
     const s = SqliteArtifactStore.open(${JSON.stringify(file)}, { readonly: true });
     let writeError = "";
-    try { s.enqueue([{ topic: "t", messageId: "m", body: Buffer.from("x"), headers: {} }]); }
+    try { await s.enqueue([{ topic: "t", messageId: "m", body: Buffer.from("x"), headers: {} }]); }
     catch (e) { writeError = e.code; }
-    const out = { head: s.headSeq(), depth: s.outboxDepth(), apis: s.listArtifacts({}).map((a) => a.apiId), writeError };
+    const out = { head: await s.headSeq(), depth: await s.outboxDepth(), apis: (await s.listArtifacts({})).map((a) => a.apiId), writeError };
     s.close();
     process.stdout.write(JSON.stringify(out));
   `;
@@ -72,24 +72,24 @@ function readInChildProcess(file: string): {
 }
 
 describe("durability", () => {
-  test("a reopened store keeps artifacts, changelog, outbox and continues revisions and seqs", () => {
+  test("a reopened store keeps artifacts, changelog, outbox and continues revisions and seqs", async () => {
     const file = freshFile();
     const first = track(SqliteArtifactStore.open(file));
-    first.saveArtifact({ dto: dto("a"), labels: [PROD, "eu"], instruction: "Publish" }, event);
-    first.saveArtifact({ dto: dto("a", "<v2/>"), labels: [PROD], instruction: "Publish" }, event);
-    first.saveArtifact({ dto: dto("b"), labels: [PROD], instruction: "Publish" }, event);
+    await first.saveArtifact({ dto: dto("a"), labels: [PROD, "eu"], instruction: "Publish" }, event);
+    await first.saveArtifact({ dto: dto("a", "<v2/>"), labels: [PROD], instruction: "Publish" }, event);
+    await first.saveArtifact({ dto: dto("b"), labels: [PROD], instruction: "Publish" }, event);
     const before = {
-      list: first.listArtifacts({ includeRemoved: true, withBody: true }),
-      changes: first.changesSince(0, [PROD, "eu"]),
-      outbox: first.pendingOutbox(100),
+      list: await first.listArtifacts({ includeRemoved: true, withBody: true }),
+      changes: await first.changesSince(0, [PROD, "eu"]),
+      outbox: await first.peekOutbox(100),
     };
-    first.close();
+    await first.close();
 
     const again = track(SqliteArtifactStore.open(file));
-    assert.deepEqual(again.listArtifacts({ includeRemoved: true, withBody: true }), before.list);
-    assert.deepEqual(again.changesSince(0, [PROD, "eu"]), before.changes);
-    assert.deepEqual(again.pendingOutbox(100), before.outbox);
-    const next = again.saveArtifact(
+    assert.deepEqual(await again.listArtifacts({ includeRemoved: true, withBody: true }), before.list);
+    assert.deepEqual(await again.changesSince(0, [PROD, "eu"]), before.changes);
+    assert.deepEqual(await again.peekOutbox(100), before.outbox);
+    const next = await again.saveArtifact(
       { dto: dto("a", "<v3/>"), labels: [PROD], instruction: "Publish" },
       event,
     );
@@ -97,12 +97,12 @@ describe("durability", () => {
     assert.equal(next.seq, 5);
   });
 
-  test("a full store fails with GWSYNC_STORE_FULL and keeps everything committed before", () => {
+  test("a full store fails with GWSYNC_STORE_FULL and keeps everything committed before", async () => {
     const file = freshFile();
     const seed = track(SqliteArtifactStore.open(file));
     for (const id of ["a", "b", "c"])
-      seed.saveArtifact({ dto: dto(id), labels: [PROD], instruction: "Publish" }, event);
-    seed.close();
+      await seed.saveArtifact({ dto: dto(id), labels: [PROD], instruction: "Publish" }, event);
+    await seed.close();
     const raw = new Database(file);
     const pages = raw.pragma("page_count", { simple: true }) as number;
     raw.close();
@@ -112,10 +112,10 @@ describe("durability", () => {
     let failure: unknown;
     let saved = 0;
     for (let i = 0; i < 50 && failure === undefined; i++) {
-      const head = store.headSeq();
-      const depth = store.outboxDepth();
+      const head = await store.headSeq();
+      const depth = await store.outboxDepth();
       try {
-        store.saveArtifact(
+        await store.saveArtifact(
           { dto: dto(`big-${i}`, big), labels: [PROD, "eu"], instruction: "Publish" },
           event,
         );
@@ -123,10 +123,10 @@ describe("durability", () => {
       } catch (err) {
         failure = err;
         // Nothing of the failed call remains: no artifact, no changelog row, no outbox row.
-        assert.equal(store.getArtifact(`big-${i}`, PROD), undefined);
-        assert.equal(store.getArtifact(`big-${i}`, "eu"), undefined);
-        assert.equal(store.headSeq(), head);
-        assert.equal(store.outboxDepth(), depth);
+        assert.equal(await store.getArtifact(`big-${i}`, PROD), undefined);
+        assert.equal(await store.getArtifact(`big-${i}`, "eu"), undefined);
+        assert.equal(await store.headSeq(), head);
+        assert.equal(await store.outboxDepth(), depth);
       }
     }
     assert.ok(
@@ -137,33 +137,30 @@ describe("durability", () => {
     assert.match(failure.message, /nothing was written/);
     assert.equal((failure.cause as { code?: string }).code, "SQLITE_FULL");
     assert.deepEqual(
-      store
-        .listArtifacts({ label: PROD })
-        .map((a) => a.apiId)
-        .filter((id) => !id.startsWith("big-")),
+      (await store.listArtifacts({ label: PROD })).map((a) => a.apiId).filter((id) => !id.startsWith("big-")),
       ["a", "b", "c"],
     );
-    assert.equal(store.getArtifact("a", PROD)?.artifactJson, JSON.stringify(dto("a")));
-    assert.equal(store.headSeq(), 3 + 2 * saved);
+    assert.equal((await store.getArtifact("a", PROD))?.artifactJson, JSON.stringify(dto("a")));
+    assert.equal(await store.headSeq(), 3 + 2 * saved);
     // Freeing room (here: confirming the outbox) lets the store carry on.
-    store.markSent(store.pendingOutbox(1000).map((m) => m.id));
-    assert.equal(store.outboxDepth(), 0);
+    await (await store.claimOutbox(1000)).sent();
+    assert.equal(await store.outboxDepth(), 0);
   });
 
-  test("a second process reads the store readonly while the publisher keeps writing", () => {
+  test("a second process reads the store readonly while the publisher keeps writing", async () => {
     const file = freshFile();
     const writer = track(SqliteArtifactStore.open(file));
-    writer.saveArtifact({ dto: dto("a"), labels: [PROD], instruction: "Publish" }, event);
-    writer.saveArtifact({ dto: dto("b"), labels: [PROD], instruction: "Publish" }, event);
+    await writer.saveArtifact({ dto: dto("a"), labels: [PROD], instruction: "Publish" }, event);
+    await writer.saveArtifact({ dto: dto("b"), labels: [PROD], instruction: "Publish" }, event);
 
     const seen = readInChildProcess(file);
     assert.deepEqual(seen, { head: 2, depth: 2, apis: ["a", "b"], writeError: "GWSYNC_STORE_FAILED" });
 
     // The reader held no lock: the writer goes on, and the next reader sees the new commit.
-    writer.saveArtifact({ dto: dto("c"), labels: [PROD], instruction: "Publish" }, event);
+    await writer.saveArtifact({ dto: dto("c"), labels: [PROD], instruction: "Publish" }, event);
     assert.equal(readInChildProcess(file).head, 3);
 
-    writer.close();
+    await writer.close();
     assert.deepEqual(
       readInChildProcess(file).apis,
       ["a", "b", "c"],

@@ -14,21 +14,21 @@ function tempDir(): string {
 }
 
 describe("openStore", () => {
-  test("opens a SQLite store at the url path, creating its folder", () => {
+  test("opens a SQLite store at the url path, creating its folder", async () => {
     const file = path.join(tempDir(), "data", "nested", "artifacts.db");
     const store = openStore({ type: "sqlite", url: file });
     try {
-      assert.equal(store.headSeq(), 0);
+      assert.equal(await store.headSeq(), 0);
       assert.ok(fs.existsSync(file));
     } finally {
-      store.close();
+      await store.close();
     }
   });
 
-  test("accepts a jdbc:sqlite: url and an upper-case type", () => {
+  test("accepts a jdbc:sqlite: url and an upper-case type", async () => {
     const file = path.join(tempDir(), "artifacts.db");
     const store = openStore({ type: "SQLite", url: `jdbc:sqlite:${file}` });
-    store.close();
+    await store.close();
     assert.ok(fs.existsSync(file));
     assert.equal(sqliteFileOf("jdbc:sqlite:./data/a.db"), "./data/a.db");
     assert.equal(sqliteFileOf("./data/a.db"), "./data/a.db");

@@ -27,8 +27,8 @@ function openTemp(region: string): SqliteArtifactStore {
   stores.push(store);
   return store;
 }
-afterEach(() => {
-  for (const s of stores.splice(0)) s.close();
+afterEach(async () => {
+  for (const s of stores.splice(0)) await s.close();
 });
 
 function relayed(
@@ -40,24 +40,27 @@ function relayed(
 }
 
 describe("relayed changes (origin)", () => {
-  test("a relayed change is stored once: the same (region, seq) again is a no-op", () => {
+  test("a relayed change is stored once: the same (region, seq) again is a no-op", async () => {
     const b = openTemp("region-b");
     let events = 0;
     const build = () => {
       events++;
       return [];
     };
-    const first = b.saveArtifact(relayed("<v1/>", { region: "region-a", seq: 7 }, [PROD, EU]), build);
+    const first = await b.saveArtifact(relayed("<v1/>", { region: "region-a", seq: 7 }, [PROD, EU]), build);
     assert.equal(first.changed, true);
-    assert.equal(b.hasOriginChange("region-a", 7), true);
-    assert.equal(b.hasOriginChange("region-a", 8), false);
-    assert.equal(b.hasOriginChange("region-c", 7), false);
+    assert.equal(await b.hasOriginChange("region-a", 7), true);
+    assert.equal(await b.hasOriginChange("region-a", 8), false);
+    assert.equal(await b.hasOriginChange("region-c", 7), false);
     // Even with different content, a redelivered (region, seq) must not be applied twice.
-    const dup = b.saveArtifact(relayed("<v-other/>", { region: "region-a", seq: 7 }, [PROD, EU]), build);
+    const dup = await b.saveArtifact(
+      relayed("<v-other/>", { region: "region-a", seq: 7 }, [PROD, EU]),
+      build,
+    );
     assert.equal(dup.changed, false);
     assert.equal(events, 1);
-    assert.equal(b.headSeq(), 2);
-    const changes = b.changesSince(0, [PROD, EU]);
+    assert.equal(await b.headSeq(), 2);
+    const changes = await b.changesSince(0, [PROD, EU]);
     assert.deepEqual(
       changes.map((c) => [c.label, c.originRegion, c.originSeq]),
       [
@@ -72,38 +75,41 @@ describe("relayed changes (origin)", () => {
     );
   });
 
-  test("a relayed revision is adopted, and one not above the stored revision is skipped as older", () => {
+  test("a relayed revision is adopted, and one not above the stored revision is skipped as older", async () => {
     const b = openTemp("region-b");
-    const r5 = b.saveArtifact(relayed("<v5/>", { region: "region-a", seq: 50, revision: 5 }), () => []);
+    const r5 = await b.saveArtifact(relayed("<v5/>", { region: "region-a", seq: 50, revision: 5 }), () => []);
     assert.equal(r5.revision, 5);
-    assert.equal(b.getArtifact("api-1", PROD)?.revision, 5);
-    const old = b.saveArtifact(relayed("<v4/>", { region: "region-a", seq: 40, revision: 4 }), () => []);
+    assert.equal((await b.getArtifact("api-1", PROD))?.revision, 5);
+    const old = await b.saveArtifact(
+      relayed("<v4/>", { region: "region-a", seq: 40, revision: 4 }),
+      () => [],
+    );
     assert.equal(old.changed, false);
     assert.equal(old.revision, 5);
-    const same = b.saveArtifact(
+    const same = await b.saveArtifact(
       relayed("<v5-again/>", { region: "region-a", seq: 51, revision: 5 }),
       () => [],
     );
     assert.equal(same.changed, false);
-    assert.equal(b.getArtifact("api-1", PROD)?.artifactJson, JSON.stringify(dto("api-1", "<v5/>")));
-    const local = b.saveArtifact(relayed("<local/>", undefined), () => []);
+    assert.equal((await b.getArtifact("api-1", PROD))?.artifactJson, JSON.stringify(dto("api-1", "<v5/>")));
+    const local = await b.saveArtifact(relayed("<local/>", undefined), () => []);
     assert.equal(local.revision, 6, "a local change continues from the adopted revision");
   });
 
-  test("a relayed change without a revision takes the next local revision", () => {
+  test("a relayed change without a revision takes the next local revision", async () => {
     const b = openTemp("region-b");
-    b.saveArtifact(relayed("<v1/>", undefined), () => []);
-    const r = b.saveArtifact(relayed("<v2/>", { region: "region-a", seq: 3 }), () => []);
+    await b.saveArtifact(relayed("<v1/>", undefined), () => []);
+    const r = await b.saveArtifact(relayed("<v2/>", { region: "region-a", seq: 3 }), () => []);
     assert.equal(r.revision, 2);
   });
 
-  test("this region's own change coming back through the mesh counts as already stored", () => {
+  test("this region's own change coming back through the mesh counts as already stored", async () => {
     const a = openTemp("region-a");
-    const r = a.saveArtifact(relayed("<v1/>", undefined), () => []);
-    assert.equal(a.hasOriginChange("region-a", r.seq), true);
-    assert.equal(a.hasOriginChange("region-a", r.seq + 1), false);
-    const echo = a.saveArtifact(relayed("<v1-echo/>", { region: "region-a", seq: r.seq }), () => []);
+    const r = await a.saveArtifact(relayed("<v1/>", undefined), () => []);
+    assert.equal(await a.hasOriginChange("region-a", r.seq), true);
+    assert.equal(await a.hasOriginChange("region-a", r.seq + 1), false);
+    const echo = await a.saveArtifact(relayed("<v1-echo/>", { region: "region-a", seq: r.seq }), () => []);
     assert.equal(echo.changed, false);
-    assert.equal(a.headSeq(), r.seq);
+    assert.equal(await a.headSeq(), r.seq);
   });
 });

@@ -13,8 +13,8 @@ function openTemp(now?: () => number): SqliteArtifactStore {
   stores.push(store);
   return store;
 }
-afterEach(() => {
-  for (const s of stores.splice(0)) s.close();
+afterEach(async () => {
+  for (const s of stores.splice(0)) await s.close();
 });
 
 function message(i: number, topic = "tokenRevocation"): NewOutboxMessage {
@@ -27,13 +27,13 @@ function message(i: number, topic = "tokenRevocation"): NewOutboxMessage {
 }
 
 describe("outbox", () => {
-  test("pendingOutbox returns rows oldest first and markSent removes exactly the given ids", () => {
+  test("claimOutbox hands out rows oldest first, and sent() removes exactly the claimed rows", async () => {
     let clock = 1_000;
     const store = openTemp(() => clock++);
-    store.enqueue([message(1), message(2)]);
-    store.enqueue([message(3, "keyManager")]);
-    assert.equal(store.outboxDepth(), 3);
-    const rows = store.pendingOutbox(10);
+    await store.enqueue([message(1), message(2)]);
+    await store.enqueue([message(3, "keyManager")]);
+    assert.equal(await store.outboxDepth(), 3);
+    const rows = await store.peekOutbox(10);
     assert.deepEqual(
       rows.map((r) => r.messageId),
       ["msg-1", "msg-2", "msg-3"],
@@ -42,22 +42,55 @@ describe("outbox", () => {
       rows.map((r) => r.createdAt),
       [1_000, 1_000, 1_001],
     );
+    const first = await store.claimOutbox(2);
     assert.deepEqual(
-      store.pendingOutbox(2).map((r) => r.messageId),
+      first.rows.map((r) => r.messageId),
       ["msg-1", "msg-2"],
     );
-    store.markSent([rows[0]!.id, rows[2]!.id]);
+    // A second claim never hands out a row the first one holds.
+    const second = await store.claimOutbox(10);
     assert.deepEqual(
-      store.pendingOutbox(10).map((r) => r.messageId),
-      ["msg-2"],
+      second.rows.map((r) => r.messageId),
+      ["msg-3"],
     );
-    assert.equal(store.outboxDepth(), 1);
-    store.markSent([rows[0]!.id]); // already gone: harmless (a confirm can be processed twice)
-    store.markSent([]);
-    assert.equal(store.outboxDepth(), 1);
+    assert.deepEqual((await store.claimOutbox(10)).rows, [], "everything is claimed");
+    await second.sent();
+    assert.deepEqual(
+      (await store.peekOutbox(10)).map((r) => r.messageId),
+      ["msg-1", "msg-2"],
+    );
+    await first.sent();
+    await first.sent(); // a claim ends once: harmless
+    assert.equal(await store.outboxDepth(), 0);
   });
 
-  test("body bytes and headers round-trip exactly", () => {
+  test("a released claim's rows are handed out again, oldest first, with one more attempt", async () => {
+    const store = openTemp();
+    await store.enqueue([message(1), message(2), message(3)]);
+    const a = await store.claimOutbox(1);
+    const b = await store.claimOutbox(1);
+    await a.release();
+    const again = await store.claimOutbox(10);
+    assert.deepEqual(
+      again.rows.map((r) => [r.messageId, r.attempts]),
+      [
+        ["msg-1", 1],
+        ["msg-3", 0],
+      ],
+      "msg-2 is still held by the other claim",
+    );
+    await again.release();
+    await b.sent();
+    assert.deepEqual(
+      (await store.peekOutbox(10)).map((r) => [r.messageId, r.attempts]),
+      [
+        ["msg-1", 2],
+        ["msg-3", 1],
+      ],
+    );
+  });
+
+  test("body bytes and headers round-trip exactly", async () => {
     const store = openTemp();
     const body = Buffer.from([0x00, 0xff, 0x7b, 0xc3, 0xa9, 0x0a, 0x00]);
     const headers = {
@@ -66,8 +99,8 @@ describe("outbox", () => {
       "x-gwsync-origin": "région-b",
       n: -1.5,
     };
-    store.enqueue([{ topic: "notification", messageId: "m-1", body, headers }]);
-    const [row] = store.pendingOutbox(1);
+    await store.enqueue([{ topic: "notification", messageId: "m-1", body, headers }]);
+    const [row] = await store.peekOutbox(1);
     assert.ok(row);
     assert.ok(Buffer.isBuffer(row.body));
     assert.deepEqual(row.body, body);
@@ -76,27 +109,15 @@ describe("outbox", () => {
     assert.equal(row.attempts, 0);
   });
 
-  test("recordAttempt counts publish attempts per row", () => {
+  test("enqueue refuses a malformed message and writes none of the batch", async () => {
     const store = openTemp();
-    store.enqueue([message(1), message(2)]);
-    const [a, b] = store.pendingOutbox(2);
-    store.recordAttempt([a!.id]);
-    store.recordAttempt([a!.id, b!.id]);
-    assert.deepEqual(
-      store.pendingOutbox(2).map((r) => r.attempts),
-      [2, 1],
-    );
-  });
-
-  test("enqueue refuses a malformed message and writes none of the batch", () => {
-    const store = openTemp();
-    assert.throws(
+    await assert.rejects(
       () => store.enqueue([message(1), { ...message(2), topic: "" }]),
       (err: unknown) => isGwsyncError(err, "GWSYNC_EVENT_INVALID") && /topic/.test(err.message),
     );
-    assert.equal(store.outboxDepth(), 0);
-    assert.throws(
-      () => store.pendingOutbox(0),
+    assert.equal(await store.outboxDepth(), 0);
+    await assert.rejects(
+      () => store.claimOutbox(0),
       (err: unknown) => isGwsyncError(err, "GWSYNC_USAGE"),
     );
   });

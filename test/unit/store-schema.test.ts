@@ -43,7 +43,7 @@ function freshFile(): string {
 }
 
 function inspect(file: string): Database.Database {
-  SqliteArtifactStore.open(file).close();
+  SqliteArtifactStore.open(file).closeSync();
   const db = new Database(file, { readonly: true });
   cleanup.push(() => db.close());
   return db;
@@ -162,7 +162,7 @@ describe("schema", () => {
 
   test("a store written by a newer gwsync is refused, not migrated down", () => {
     const file = freshFile();
-    SqliteArtifactStore.open(file).close();
+    SqliteArtifactStore.open(file).closeSync();
     const raw = new Database(file);
     raw.pragma(`user_version = ${SCHEMA_VERSION + 1}`);
     raw.close();

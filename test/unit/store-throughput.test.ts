@@ -14,7 +14,7 @@ const SAVES = Number(process.env.GWSYNC_STORE_THROUGHPUT_N ?? 2_000);
 const ARTIFACT_BYTES = 5 * 1024;
 const LABEL = "Production and Sandbox";
 
-test(`store throughput: ${SAVES} saveArtifact calls of a 5 KB artifact (printed, not asserted)`, () => {
+test(`store throughput: ${SAVES} saveArtifact calls of a 5 KB artifact (printed, not asserted)`, async () => {
   const dir = tempDir("gwsync-throughput-");
   const store = SqliteArtifactStore.open(path.join(dir, "artifacts.db"));
   try {
@@ -29,21 +29,21 @@ test(`store throughput: ${SAVES} saveArtifact calls of a 5 KB artifact (printed,
         apiId: `api-${i}`,
         apiDefinition: definition,
       };
-      store.saveArtifact({ dto, labels: [LABEL], instruction: "Publish" }, (r) => [
+      await store.saveArtifact({ dto, labels: [LABEL], instruction: "Publish" }, (r) => [
         { topic: "notification", messageId: `m-${i}`, body: Buffer.from(r.sha256), headers: { seq: r.seq } },
       ]);
     }
     const seconds = (performance.now() - started) / 1000;
     const listStarted = performance.now();
-    const listed = store.listArtifacts({ label: LABEL });
+    const listed = await store.listArtifacts({ label: LABEL });
     const listMs = performance.now() - listStarted;
     console.log(
       `store throughput: ${SAVES} saves in ${seconds.toFixed(2)} s = ${Math.round(SAVES / seconds)} saves/s; ` +
         `metadata listing of ${listed.length} in ${listMs.toFixed(1)} ms`,
     );
-    assert.equal(store.headSeq(), SAVES);
-    assert.equal(store.outboxDepth(), SAVES);
+    assert.equal(await store.headSeq(), SAVES);
+    assert.equal(await store.outboxDepth(), SAVES);
   } finally {
-    store.close();
+    await store.close();
   }
 });

@@ -3,11 +3,6 @@ import { GwsyncError } from "../../errors.js";
 import type { ChangeRecord, OutboxMessage, StoredArtifact } from "../types.js";
 import type { ArtifactRow, ChangeRow, OutboxRow } from "./statements.js";
 
-/** WSO2's TIME_STAMP text, as SQLite's CURRENT_TIMESTAMP writes it but with milliseconds (UTC). */
-export function wso2TimeStamp(ms: number): string {
-  return new Date(ms).toISOString().replace("T", " ").replace("Z", "");
-}
-
 export function toStoredArtifact(row: ArtifactRow): StoredArtifact {
   return {
     apiId: row.API_ID,

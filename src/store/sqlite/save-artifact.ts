@@ -1,7 +1,6 @@
-import { GwsyncError } from "../../errors.js";
 import { type ParsedSave, parseOutboxMessages } from "../save-input.js";
+import { type LabelState, planSave, rowSha256, wso2TimeStamp } from "../save-rules.js";
 import type { NewOutboxMessage, SaveArtifactResult } from "../types.js";
-import { wso2TimeStamp } from "./rows.js";
 import type { LabelStateRow, WriteStatements } from "./statements.js";
 
 export interface SaveContext {
@@ -10,17 +9,15 @@ export interface SaveContext {
   hasOriginChange: (region: string, seq: number) => boolean;
 }
 
-/** Whether a label's row must be written: new, other instruction, or (Publish) other content. */
-function needsWrite(state: LabelStateRow | undefined, p: ParsedSave): boolean {
-  if (state === undefined) return true;
-  if (state.GATEWAY_INSTRUCTION !== p.instruction) return true;
-  // A Remove keeps the row's last artifact, so a repeated Remove is unchanged whatever its sha256.
-  return p.instruction === "Publish" && state.SHA256 !== p.sha256;
+function toLabelState(row: LabelStateRow | undefined): LabelState | undefined {
+  return row === undefined
+    ? undefined
+    : { instruction: row.GATEWAY_INSTRUCTION, sha256: row.SHA256, seq: row.SEQ };
 }
 
 /**
  * The body of the save transaction (the caller runs it inside `db.transaction`). Writes the details,
- * artifact, state, changelog and outbox rows, or nothing at all when nothing changed.
+ * artifact, state, changelog and outbox rows, or nothing at all when nothing changed (save-rules.ts).
  */
 export function saveArtifactRows(
   ctx: SaveContext,
@@ -29,37 +26,17 @@ export function saveArtifactRows(
 ): SaveArtifactResult {
   const { w } = ctx;
   const storedRevision = w.apiRevision.get(p.apiId) ?? 0;
-  const states = p.labels.map((label) => ({ label, state: w.labelState.get(label, p.apiId) }));
-
-  if (p.instruction === "Remove") {
-    const missing = states.filter((s) => s.state === undefined).map((s) => `"${s.label}"`);
-    if (missing.length > 0) {
-      throw new GwsyncError(
-        "GWSYNC_NOT_FOUND",
-        `cannot remove API ${p.apiId} from ${missing.join(", ")}: it was never published there (check the label)`,
-        { details: { apiId: p.apiId, labels: missing } },
-      );
-    }
-  }
-
-  const unchanged: SaveArtifactResult = {
-    apiId: p.apiId,
-    revision: storedRevision,
-    sha256: p.sha256,
-    seq: Math.max(0, ...states.map((s) => s.state?.SEQ ?? 0)),
-    labels: [],
-    changed: false,
-  };
+  const states = p.labels.map((label) => ({ label, state: toLabelState(w.labelState.get(label, p.apiId)) }));
   const origin = p.origin;
-  if (origin !== undefined) {
-    if (ctx.hasOriginChange(origin.region, origin.seq)) return unchanged;
-    // Regions share revision numbers for relayed APIs: an origin revision not above ours is older news.
-    if (origin.revision !== undefined && origin.revision <= storedRevision) return unchanged;
-  }
-  const changedLabels = states.filter((s) => needsWrite(s.state, p));
-  if (changedLabels.length === 0) return unchanged;
+  const plan = planSave(
+    p,
+    storedRevision,
+    states,
+    origin !== undefined && ctx.hasOriginChange(origin.region, origin.seq),
+  );
+  if (plan.kind === "unchanged") return plan.result;
 
-  const revision = origin?.revision ?? storedRevision + 1;
+  const { revision } = plan;
   const now = ctx.now();
   const timeStamp = wso2TimeStamp(now);
   w.upsertApiRevision.run(p.apiId, revision);
@@ -69,9 +46,8 @@ export function saveArtifactRows(
   }
   const body = p.instruction === "Publish" ? Buffer.from(p.artifactJson, "utf8") : undefined;
   let seq = 0;
-  for (const { label, state } of changedLabels) {
-    // A Remove keeps the row's last artifact, so the row keeps that artifact's sha256 too.
-    const rowSha = body === undefined ? (state?.SHA256 ?? p.sha256) : p.sha256;
+  for (const { label, state } of plan.labels) {
+    const rowSha = rowSha256(p, state);
     if (body === undefined) w.markRemoved.run(timeStamp, label, p.apiId);
     else w.upsertArtifact.run(p.apiId, body, label, timeStamp);
     const change = w.insertChange.run(
@@ -93,7 +69,7 @@ export function saveArtifactRows(
     revision,
     sha256: p.sha256,
     seq,
-    labels: changedLabels.map((s) => s.label),
+    labels: plan.labels.map((s) => s.label),
     changed: true,
   };
   insertOutbox(w, parseOutboxMessages(buildMessages({ ...result, labels: [...result.labels] })), now);

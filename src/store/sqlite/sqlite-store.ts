@@ -6,14 +6,16 @@ import type {
   ChangeRecord,
   GatewayHeartbeat,
   NewOutboxMessage,
+  OutboxClaim,
   OutboxMessage,
   SaveArtifactInput,
   SaveArtifactResult,
+  StoreHealth,
   StoredArtifact,
 } from "../types.js";
 import { toChangeRecord, toOutboxMessage, toStoredArtifact } from "./rows.js";
 import { insertOutbox, saveArtifactRows } from "./save-artifact.js";
-import { checkSchema, migrate } from "./schema.js";
+import { checkSchema, migrate, SCHEMA_VERSION } from "./schema.js";
 import { guard, toStoreError } from "./sqlite-errors.js";
 import { prepareReads, prepareWrites, type ReadStatements, type WriteStatements } from "./statements.js";
 
@@ -26,6 +28,12 @@ export const DEFAULT_LOCAL_REGION = "local";
 const DEFAULT_TENANT_DOMAIN = "carbon.super";
 
 type BuildMessages = (result: SaveArtifactResult) => NewOutboxMessage[];
+
+const EMPTY_CLAIM: OutboxClaim = {
+  rows: [],
+  sent: async () => undefined,
+  release: async () => undefined,
+};
 
 interface WriteTransactions {
   save(input: ParsedSave, build: BuildMessages): SaveArtifactResult;
@@ -48,9 +56,13 @@ export interface SqliteStoreOptions {
 
 /**
  * The embedded ArtifactStore. One writer (the publisher) with WAL and synchronous=FULL, so a commit
- * survives a power cut; any number of readonly readers in other processes.
+ * survives a power cut; any number of readonly readers in other processes. better-sqlite3 is
+ * synchronous: each method does its work before it returns its (already settled) promise, so a save
+ * costs no more than it did when the interface was synchronous (BENCHMARKS.md, "Store interface").
+ * One writer process means commits happen in sequence order: the changelog is gap-safe as it is.
  */
 export class SqliteArtifactStore implements ArtifactStore {
+  readonly engine = "sqlite" as const;
   readonly file: string;
   readonly readonly: boolean;
   readonly #db: Database.Database;
@@ -59,6 +71,10 @@ export class SqliteArtifactStore implements ArtifactStore {
   readonly #r: ReadStatements;
   /** The write transactions, built once; undefined when readonly. */
   readonly #tx: WriteTransactions | undefined;
+  /** Outbox rows claimed and not yet sent or released (one process: claims live in memory). */
+  readonly #claimed = new Set<number>();
+  /** Rows above this id are not claimed, except those counted after a release rewound it. */
+  #claimCursor = 0;
 
   static open(file: string, options: SqliteStoreOptions = {}): SqliteArtifactStore {
     const readonly = options.readonly ?? false;
@@ -118,7 +134,7 @@ export class SqliteArtifactStore implements ArtifactStore {
     const ctx = {
       w,
       now: this.#now,
-      hasOriginChange: (region: string, seq: number) => this.hasOriginChange(region, seq),
+      hasOriginChange: (region: string, seq: number) => this.#hasOriginChange(region, seq),
     };
     // IMMEDIATE takes the write lock up front, so a read never has to be upgraded mid-transaction.
     return {
@@ -135,27 +151,31 @@ export class SqliteArtifactStore implements ArtifactStore {
     };
   }
 
-  saveArtifact(input: SaveArtifactInput, buildMessages: BuildMessages): SaveArtifactResult {
+  get location(): string {
+    return this.file;
+  }
+
+  async saveArtifact(input: SaveArtifactInput, buildMessages: BuildMessages): Promise<SaveArtifactResult> {
     const tx = this.#writes("saveArtifact");
     // Parsed (and hashed) before the write lock is taken: bad input never holds up the writer.
     const parsed = parseSaveInput(input);
     return guard(this.file, "saveArtifact", () => tx.save(parsed, buildMessages));
   }
 
-  enqueue(messages: NewOutboxMessage[]): void {
+  async enqueue(messages: NewOutboxMessage[]): Promise<void> {
     const tx = this.#writes("enqueue");
     const parsed = parseOutboxMessages(messages);
     if (parsed.length > 0) guard(this.file, "enqueue", () => tx.enqueue(parsed));
   }
 
-  getArtifact(apiId: string, label: string): StoredArtifact | undefined {
+  async getArtifact(apiId: string, label: string): Promise<StoredArtifact | undefined> {
     const row = guard(this.file, "getArtifact", () => this.#r.getArtifact.get(label, apiId));
     return row === undefined ? undefined : toStoredArtifact(row);
   }
 
-  listArtifacts(
+  async listArtifacts(
     options: { label?: string; includeRemoved?: boolean; withBody?: boolean } = {},
-  ): StoredArtifact[] {
+  ): Promise<StoredArtifact[]> {
     const removed = options.includeRemoved ? 1 : 0;
     const { label } = options;
     const r = this.#r;
@@ -168,7 +188,7 @@ export class SqliteArtifactStore implements ArtifactStore {
     return rows.map(toStoredArtifact);
   }
 
-  listArtifactPage(label: string, after: string, limit: number): StoredArtifact[] {
+  async listArtifactPage(label: string, after: string, limit: number): Promise<StoredArtifact[]> {
     if (!Number.isSafeInteger(limit) || limit < 1) {
       throw new GwsyncError(
         "GWSYNC_USAGE",
@@ -181,11 +201,19 @@ export class SqliteArtifactStore implements ArtifactStore {
     return rows.map(toStoredArtifact);
   }
 
-  findApiId(name: string, version: string, tenantDomain: string = DEFAULT_TENANT_DOMAIN): string | undefined {
+  async findApiId(
+    name: string,
+    version: string,
+    tenantDomain: string = DEFAULT_TENANT_DOMAIN,
+  ): Promise<string | undefined> {
     return guard(this.file, "findApiId", () => this.#r.findApiId.get(name, version, tenantDomain));
   }
 
-  changesSince(since: number, labels: string[], limit: number = DEFAULT_CHANGES_LIMIT): ChangeRecord[] {
+  async changesSince(
+    since: number,
+    labels: string[],
+    limit: number = DEFAULT_CHANGES_LIMIT,
+  ): Promise<ChangeRecord[]> {
     if (!Number.isSafeInteger(since) || since < 0) {
       throw new GwsyncError(
         "GWSYNC_USAGE",
@@ -202,11 +230,15 @@ export class SqliteArtifactStore implements ArtifactStore {
     return rows.map((row) => toChangeRecord(row, this.#region));
   }
 
-  headSeq(): number {
+  async headSeq(): Promise<number> {
     return guard(this.file, "headSeq", () => this.#r.headSeq.get() ?? 0);
   }
 
-  hasOriginChange(region: string, originSeq: number): boolean {
+  async hasOriginChange(region: string, originSeq: number): Promise<boolean> {
+    return this.#hasOriginChange(region, originSeq);
+  }
+
+  #hasOriginChange(region: string, originSeq: number): boolean {
     return guard(this.file, "hasOriginChange", () => {
       if (this.#r.hasOriginChange.get(region, originSeq) !== undefined) return true;
       // Our own change coming back through a mesh of relays is already stored under its local seq.
@@ -214,29 +246,68 @@ export class SqliteArtifactStore implements ArtifactStore {
     });
   }
 
-  /** The oldest `limit` rows, after `afterId` (IDs only grow: AUTOINCREMENT). */
-  pendingOutbox(limit: number, afterId = 0): OutboxMessage[] {
+  /**
+   * The oldest `limit` rows nobody claimed. Claims live in this process (one writer); a cursor past
+   * the highest claimed id keeps each read to the rows it returns, and a release rewinds it.
+   */
+  async claimOutbox(limit: number): Promise<OutboxClaim> {
+    const tx = this.#writes("claimOutbox");
     if (!Number.isSafeInteger(limit) || limit < 1) {
-      throw new GwsyncError("GWSYNC_USAGE", `pendingOutbox: limit must be a positive integer, got ${limit}`);
+      throw new GwsyncError("GWSYNC_USAGE", `claimOutbox: limit must be a positive integer, got ${limit}`);
     }
-    const rows = guard(this.file, "pendingOutbox", () => this.#r.pendingOutbox.all(afterId, limit));
+    if (this.#claimed.size === 0) this.#claimCursor = 0;
+    const cursor = this.#claimCursor;
+    let skip = 0;
+    for (const id of this.#claimed) if (id > cursor) skip++;
+    const read = guard(this.file, "claimOutbox", () => this.#r.pendingOutbox.all(cursor, limit + skip));
+    const rows: OutboxMessage[] = [];
+    for (const row of read) {
+      if (rows.length === limit) break;
+      if (this.#claimed.has(row.ID)) continue;
+      rows.push(toOutboxMessage(row));
+    }
+    if (rows.length === 0) return EMPTY_CLAIM;
+    const ids = rows.map((r) => r.id);
+    for (const id of ids) this.#claimed.add(id);
+    this.#claimCursor = Math.max(cursor, ids[ids.length - 1]!);
+    let open = true;
+    const end = () => {
+      if (!open) return false;
+      open = false;
+      for (const id of ids) this.#claimed.delete(id);
+      return true;
+    };
+    return {
+      rows,
+      sent: async () => {
+        if (!end()) return;
+        guard(this.file, "markSent", () => this.#relaxed(() => tx.markSent(ids)));
+      },
+      release: async () => {
+        if (!end()) return;
+        this.#claimCursor = Math.min(this.#claimCursor, ids[0]! - 1);
+        guard(this.file, "recordAttempt", () => this.#relaxed(() => tx.recordAttempt(ids)));
+      },
+    };
+  }
+
+  async peekOutbox(limit: number): Promise<OutboxMessage[]> {
+    if (!Number.isSafeInteger(limit) || limit < 1) {
+      throw new GwsyncError("GWSYNC_USAGE", `peekOutbox: limit must be a positive integer, got ${limit}`);
+    }
+    const rows = guard(this.file, "peekOutbox", () => this.#r.pendingOutbox.all(0, limit));
     return rows.map(toOutboxMessage);
+  }
+
+  onOutboxCommit(_listener: () => void): () => void {
+    // One writer process: its own commits wake its dispatcher; nobody else's need to.
+    return () => undefined;
   }
 
   // Outbox bookkeeping is committed without its own fsync (synchronous=NORMAL for that transaction):
   // losing it in a power cut only re-sends events, which consumers deduplicate by eventId; the next
   // FULL commit makes it durable anyway. Its fsync used to land while 4 gateways fsynced the file just
   // announced, and doubled their latency (BENCHMARKS.md, B1).
-  markSent(ids: number[]): void {
-    const tx = this.#writes("markSent");
-    if (ids.length > 0) guard(this.file, "markSent", () => this.#relaxed(() => tx.markSent(ids)));
-  }
-
-  recordAttempt(ids: number[]): void {
-    const tx = this.#writes("recordAttempt");
-    if (ids.length > 0) guard(this.file, "recordAttempt", () => this.#relaxed(() => tx.recordAttempt(ids)));
-  }
-
   /** Runs a write whose loss in a power cut is harmless without waiting for the disk. */
   #relaxed<T>(fn: () => T): T {
     this.#db.pragma("synchronous = NORMAL");
@@ -247,11 +318,11 @@ export class SqliteArtifactStore implements ArtifactStore {
     }
   }
 
-  outboxDepth(): number {
+  async outboxDepth(): Promise<number> {
     return guard(this.file, "outboxDepth", () => this.#r.outboxDepth.get() ?? 0);
   }
 
-  recordHeartbeat(hb: GatewayHeartbeat): void {
+  async recordHeartbeat(hb: GatewayHeartbeat): Promise<void> {
     this.#writes("recordHeartbeat");
     guard(this.file, "recordHeartbeat", () =>
       this.#relaxed(() =>
@@ -278,7 +349,7 @@ export class SqliteArtifactStore implements ArtifactStore {
     );
   }
 
-  listGateways(): GatewayHeartbeat[] {
+  async listGateways(): Promise<GatewayHeartbeat[]> {
     const rows = guard(this.file, "listGateways", () =>
       this.#db.prepare("SELECT * FROM GWSYNC_GATEWAYS ORDER BY NODE_ID").all(),
     ) as Record<string, unknown>[];
@@ -295,7 +366,29 @@ export class SqliteArtifactStore implements ArtifactStore {
     }));
   }
 
-  close(): void {
+  async health(): Promise<StoreHealth> {
+    const t0 = performance.now();
+    const base = { engine: this.engine, location: this.file };
+    try {
+      const version = this.#db.pragma("user_version", { simple: true }) as number;
+      const ok = version === SCHEMA_VERSION;
+      return {
+        ...base,
+        ok,
+        latencyMs: performance.now() - t0,
+        detail: ok ? "ok" : `schema version ${version}, expected ${SCHEMA_VERSION}`,
+      };
+    } catch (err) {
+      return { ...base, ok: false, latencyMs: performance.now() - t0, detail: (err as Error).message };
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closeSync();
+  }
+
+  /** Close at once (exit handlers, tests that cannot await). */
+  closeSync(): void {
     if (this.#db.open) this.#db.close();
   }
 
