@@ -17,15 +17,15 @@ import { type HubMessage, type Outcome, wso2v320Listener, wso2x4Listener } from 
 const LABEL = "Production and Sandbox";
 
 /** Every kind of event a publisher emits, once; returns what it sent. */
-function emitAll(pub: PublisherService): { apiId: string; revokedJti: string } {
+async function emitAll(pub: PublisherService): Promise<{ apiId: string; revokedJti: string }> {
   const p = pub.publisher;
-  const deployed = p.deployApi(synapseApi({ name: "CaptureAPI" }), [LABEL]);
+  const deployed = await p.deployApi(synapseApi({ name: "CaptureAPI" }), [LABEL]);
   const revokedJti = "jti-capture";
-  p.emit({
+  await p.emit({
     stream: "tokenRevocation",
     event: { revokedToken: revokedJti, expiryTime: 1_900_000_000_000, type: "JWT" },
   });
-  p.emit({
+  await p.emit({
     stream: "tokenRevocation",
     event: {
       type: "consumer_app_revocation_event",
@@ -33,7 +33,7 @@ function emitAll(pub: PublisherService): { apiId: string; revokedJti: string } {
       revocation: { kind: "consumerApp", consumerKey: "ck-1", revocationTime: 1_700_000_000_123 },
     },
   });
-  p.emit({
+  await p.emit({
     stream: "tokenRevocation",
     event: {
       type: "subject_entity_revocation_event",
@@ -46,7 +46,7 @@ function emitAll(pub: PublisherService): { apiId: string; revokedJti: string } {
       },
     },
   });
-  p.emit({
+  await p.emit({
     stream: "keyManager",
     event: {
       action: "add",
@@ -57,7 +57,7 @@ function emitAll(pub: PublisherService): { apiId: string; revokedJti: string } {
       config: { issuer: "https://okta.test" },
     },
   });
-  p.emit({
+  await p.emit({
     stream: "asyncWebhooksData",
     event: {
       apiUUID: "wh-api",
@@ -101,7 +101,7 @@ async function capture(
     );
     const before = Date.now();
     const pub = await cluster.startPublisher("", pubExtra);
-    const { apiId } = emitAll(pub);
+    const { apiId } = await emitAll(pub);
     const timeout = setTimeout(() => done(), 20_000);
     await all;
     clearTimeout(timeout);

@@ -18,7 +18,8 @@ import { silentLogger } from "../../src/log.js";
 import { OutboxDispatcher } from "../../src/publisher/outbox-dispatcher.js";
 import { LabelDirectory } from "../../src/relay/artifact-snapshot.js";
 import { planForward } from "../../src/relay/forward-plan.js";
-import type { ArtifactStore, OutboxMessage } from "../../src/store/types.js";
+import type { OutboxMessage } from "../../src/store/types.js";
+import { fakeOutbox } from "../harness/fake-outbox.js";
 
 // amqplib's own field-table codec (what goes on the wire for a header value); its package exports hide it.
 const require = createRequire(import.meta.url);
@@ -73,14 +74,7 @@ function dispatch(
   rows: OutboxMessage[],
   options: { dialect?: "4.x" | "3.2.0"; batch?: number } = {},
 ): Promise<OutgoingMessage[]> {
-  let left = [...rows];
-  const store = {
-    pendingOutbox: (limit: number, afterId = 0) => left.filter((r) => r.id > afterId).slice(0, limit),
-    markSent: (ids: number[]) => {
-      left = left.filter((r) => !ids.includes(r.id));
-    },
-    outboxDepth: () => left.length,
-  } as unknown as ArtifactStore;
+  const { store } = fakeOutbox(rows);
   const sent: OutgoingMessage[] = [];
   const publisher = {
     ready: true,
@@ -94,7 +88,7 @@ function dispatch(
     ...(options.dialect ? { dialect: options.dialect } : {}),
     ...(options.batch ? { batchRuntimeEvents: options.batch } : {}),
   });
-  return d.flushOnce().then(() => sent);
+  return d.drain().then(() => sent);
 }
 
 const row = (id: number, topic: string, body: Buffer): OutboxMessage => ({
@@ -259,7 +253,7 @@ describe("conformance: copies and forwards keep the original's properties", () =
     assert.equal(copies[0]?.options.contentType, "text/plain");
   });
 
-  test("the relay forwards a foreign (WSO2) message with its properties untouched, an absent content type included", () => {
+  test("the relay forwards a foreign (WSO2) message with its properties untouched, an absent content type included", async () => {
     const body = encodeTokenRevocation({ revokedToken: "t", expiryTime: 1, type: "JWT" }).body;
     const ctx = {
       localRegion: "a",
@@ -289,7 +283,7 @@ describe("conformance: copies and forwards keep the original's properties", () =
       },
       { messageId: "ID:def", timestamp: 10, headers: {} },
     ]) {
-      const plan = planForward(message(body, properties), ctx);
+      const plan = await planForward(message(body, properties), ctx);
       assert.equal(plan.kind, "forward");
       const out = plan.kind === "forward" ? plan.messages[0]! : undefined;
       assert.deepEqual(out?.body, body);
