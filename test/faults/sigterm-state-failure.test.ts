@@ -42,7 +42,7 @@ describe("SIGTERM stops `gwsync gateway` even when its runtime state cannot be w
       const runtime = join(world.dataDir("gw"), "runtime");
       renameSync(runtime, `${runtime}.moved`);
       writeFileSync(runtime, "not a folder");
-      world.publisher!.publisher.emit({
+      await world.publisher!.publisher.emit({
         stream: "keyManager",
         event: { action: "add", name: "Okta", type: "Okta", enabled: true, organization: "carbon.super", config: { a: 1 } },
       });

@@ -36,7 +36,7 @@ describe("the publisher's HTTP API: strict query integers, JSON-only bodies", ()
   });
 
   test("a cross-site form POST (text/plain, form-urlencoded, multipart) is 415 and emits nothing", async () => {
-    const depth = cluster.publisher!.publisher.store.outboxDepth();
+    const depth = await cluster.publisher!.publisher.store.outboxDepth();
     for (const type of ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=b"]) {
       const res = await fetch(`${url}/api/v1/token-revocations`, {
         method: "POST",
@@ -45,6 +45,6 @@ describe("the publisher's HTTP API: strict query integers, JSON-only bodies", ()
       });
       assert.equal(res.status, 415, type);
     }
-    assert.equal(cluster.publisher!.publisher.store.outboxDepth(), depth);
+    assert.equal(await cluster.publisher!.publisher.store.outboxDepth(), depth);
   });
 });

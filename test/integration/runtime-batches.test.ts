@@ -75,7 +75,7 @@ describe("batched runtime events ([gwsync] batch_runtime_events)", () => {
 
   test("a lone event still goes out in WSO2's single-event format", async () => {
     const token = `lone-${cluster.id}`;
-    cluster.publisher!.publisher.emit({
+    await cluster.publisher!.publisher.emit({
       stream: "tokenRevocation",
       event: { revokedToken: token, expiryTime: 0, type: "JWT", ttl: 3600 },
     });
@@ -135,7 +135,7 @@ describe("batched runtime events ([gwsync] batch_runtime_events)", () => {
     const notABatch = Buffer.from(JSON.stringify({ gwsyncBatch: 2, events: [] }));
     await publishRaw(cluster.exchange, "tokenRevocation", [notABatch], { headers: { [HEADER_BATCH]: 0 } });
     const after = `after-bad-batch-${cluster.id}`;
-    cluster.publisher!.publisher.emit({
+    await cluster.publisher!.publisher.emit({
       stream: "tokenRevocation",
       event: { revokedToken: after, expiryTime: 0, type: "JWT", ttl: 3600 },
     });

@@ -80,7 +80,7 @@ describe("JSON depth limit (default max_json_depth = 64) on the broker and over 
 
   test("over REST, a 6,000-deep config is 413 GWSYNC_LIMIT_EXCEEDED (not 500) and nothing is emitted", async () => {
     const url = cluster.publisher!.httpUrl!;
-    const depthBefore = cluster.publisher!.publisher.store.outboxDepth();
+    const depthBefore = await cluster.publisher!.publisher.store.outboxDepth();
     const res = await fetch(`${url}/api/v1/key-managers`, {
       method: "POST",
       headers: { authorization: authHeader(), "content-type": "application/json" },
@@ -88,7 +88,7 @@ describe("JSON depth limit (default max_json_depth = 64) on the broker and over 
     });
     assert.equal(res.status, 413);
     assert.equal(((await res.json()) as { code: string }).code, "GWSYNC_LIMIT_EXCEEDED");
-    assert.equal(cluster.publisher!.publisher.store.outboxDepth(), depthBefore);
+    assert.equal(await cluster.publisher!.publisher.store.outboxDepth(), depthBefore);
   });
 
 });

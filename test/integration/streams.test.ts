@@ -64,7 +64,7 @@ describe("the four streams: WSO2-compatible, and what every gateway keeps from t
 
   test("a revocation survives a gateway restart", async () => {
     const token = `opaque-${cluster.id}`;
-    cluster.publisher!.publisher.emit({ stream: "tokenRevocation", event: { revokedToken: token, expiryTime: 0, type: "DEFAULT", ttl: 3600 } });
+    await cluster.publisher!.publisher.emit({ stream: "tokenRevocation", event: { revokedToken: token, expiryTime: 0, type: "DEFAULT", ttl: 3600 } });
     await onAll(gws, (g) => g.runtime.revokedTokens.isRevoked(token) !== undefined, "the opaque token revocation");
     await cluster.stopGateway("g0");
     const again = await cluster.startGateway({ name: "g0", labels: ["L0"] });
@@ -79,9 +79,9 @@ describe("the four streams: WSO2-compatible, and what every gateway keeps from t
         stream: "keyManager",
         event: { action, name: "Okta", type: "Okta", enabled: true, organization: "carbon.super", config },
       });
-    km("add", { issuer: "https://okta.example/1", client_secret: "s3cr3t" });
+    await km("add", { issuer: "https://okta.example/1", client_secret: "s3cr3t" });
     await onAll(gws, (g) => g.runtime.keyManagers.snapshot().some((k) => k.name === "Okta"), "the key manager add");
-    km("update", { issuer: "https://okta.example/2", client_secret: "s3cr3t" });
+    await km("update", { issuer: "https://okta.example/2", client_secret: "s3cr3t" });
     await onAll(
       gws,
       (g) => JSON.stringify(g.runtime.keyManagers.snapshot()).includes("okta.example/2"),
@@ -90,7 +90,7 @@ describe("the four streams: WSO2-compatible, and what every gateway keeps from t
     const r = await getJson(`${gws[1]!.httpUrl}/api/v1/key-managers`);
     assert.equal(r.body.count, 1);
     assert.ok(!JSON.stringify(r.body).includes("s3cr3t"), "credentials in a key manager config are masked");
-    km("delete", null);
+    await km("delete", null);
     await onAll(gws, (g) => g.runtime.keyManagers.snapshot().length === 0, "the key manager delete");
   });
 
@@ -110,13 +110,13 @@ describe("the four streams: WSO2-compatible, and what every gateway keeps from t
           secret: "hmac-secret",
         },
       });
-    sub("subscribe", "/orders");
-    sub("subscribe", "/payments");
+    await sub("subscribe", "/orders");
+    await sub("subscribe", "/payments");
     await onAll(gws, (g) => g.runtime.webhookSubscriptions.query({ apiUUID: "api-1" }).length === 2, "two subscriptions");
     const r = await getJson(`${gws[2]!.httpUrl}/api/v1/webhook-subscriptions?apiUUID=api-1&topic=/orders`);
     assert.equal(r.body.count, 1);
     assert.ok(!JSON.stringify(r.body).includes("hmac-secret"), "the callback secret is never served");
-    sub("unsubscribe", "/orders");
+    await sub("unsubscribe", "/orders");
     await onAll(gws, (g) => g.runtime.webhookSubscriptions.query({ apiUUID: "api-1" }).length === 1, "the unsubscribe");
   });
 
@@ -212,7 +212,7 @@ describe("event_waiting_time", () => {
     const g = await cluster.startGateway({ name: "w", labels: ["W"], extra: "event_waiting_time = 400" });
     const token = `wait-${cluster.id}`;
     const t0 = Date.now();
-    cluster.publisher!.publisher.emit({ stream: "tokenRevocation", event: { revokedToken: token, expiryTime: 0, type: "JWT" } });
+    await cluster.publisher!.publisher.emit({ stream: "tokenRevocation", event: { revokedToken: token, expiryTime: 0, type: "JWT" } });
     await waitFor(g.events, RUNTIME, () => g.runtime.revokedTokens.isRevoked(token) !== undefined, "the delayed revocation");
     assert.ok(Date.now() - t0 >= 400, `applied after ${Date.now() - t0} ms`);
   });

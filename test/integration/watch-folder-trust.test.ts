@@ -31,9 +31,11 @@ describe("the drop folder: lstat before read, sizes, FIFOs, symlinks, and remova
 
   const has = (event: WatchResult, name: string, detail?: RegExp) =>
     seen.some((r) => r.event === event && r.file.endsWith(name) && (detail === undefined || detail.test(r.detail)));
-  const until = (what: string, check: () => boolean) => waitFor(results, "result", check, what, 20_000);
+  const until = (what: string, check: () => boolean | Promise<boolean>) =>
+    waitFor(results, "result", check, what, 20_000);
   const changes = () => publisher.store.changesSince(0, [LABEL]);
-  const removals = (apiId: string) => changes().filter((c) => c.apiId === apiId && c.instruction === "Remove").length;
+  const removals = async (apiId: string) =>
+    (await changes()).filter((c) => c.apiId === apiId && c.instruction === "Remove").length;
 
   function start(extra: { followSymlinks?: boolean; maxFileBytes?: number } = {}): Promise<void> {
     watch = new WatchFolder({
@@ -96,7 +98,7 @@ describe("the drop folder: lstat before read, sizes, FIFOs, symlinks, and remova
     writeFileSync(join(outside, "secret.xml"), synapseApi({ name: "Outside" }));
     symlinkSync(join(outside, "secret.xml"), join(drop, "link.xml"));
     await until("the symlink refused", () => has("rejected", "link.xml", /symbolic link/));
-    assert.equal(publisher.store.findApiId("Outside", "1.0.0"), undefined, "nothing of it was stored");
+    assert.equal(await publisher.store.findApiId("Outside", "1.0.0"), undefined, "nothing of it was stored");
     assert.ok(limits.includes("watch.follow_symlinks"));
     rmSync(join(drop, "link.xml"));
 
@@ -105,7 +107,7 @@ describe("the drop folder: lstat before read, sizes, FIFOs, symlinks, and remova
     await start({ followSymlinks: true });
     symlinkSync(join(outside, "secret.xml"), join(drop, "allowed.xml"));
     await until("the allowed symlink published", () => has("published", "allowed.xml"));
-    assert.ok(publisher.store.findApiId("Outside", "1.0.0"));
+    assert.ok(await publisher.store.findApiId("Outside", "1.0.0"));
   });
 
   test("deleting one of two files holding the same API keeps it; deleting the last one removes it", async () => {
@@ -113,7 +115,7 @@ describe("the drop folder: lstat before read, sizes, FIFOs, symlinks, and remova
     writeFileSync(join(drop, "twice-a.xml"), xml);
     writeFileSync(join(drop, "twice-b.xml"), xml);
     await until("both copies read", () => has("published", "twice-a.xml") && has("published", "twice-b.xml"));
-    const apiId = publisher.store.findApiId("Twice", "1.0.0")!;
+    const apiId = (await publisher.store.findApiId("Twice", "1.0.0"))!;
 
     rmSync(join(drop, "twice-a.xml"));
     // A witness deleted after it: its removal comes one grace period later, so once it is there, a
@@ -122,18 +124,18 @@ describe("the drop folder: lstat before read, sizes, FIFOs, symlinks, and remova
     await until("the witness published", () => has("published", "witness1.xml"));
     rmSync(join(drop, "witness1.xml"));
     await until("the witness removed", () => has("removed", "witness1.xml"));
-    assert.equal(removals(apiId), 0, "Twice is still held by twice-b.xml");
+    assert.equal(await removals(apiId), 0, "Twice is still held by twice-b.xml");
 
     rmSync(join(drop, "twice-b.xml"));
     await until("Twice removed with its last file", () => has("removed", "twice-b.xml"));
-    assert.equal(removals(apiId), 1);
+    assert.equal(await removals(apiId), 1);
   });
 
   test("a rename is not a removal: no REMOVE, no new revision, nothing for the gateways", async () => {
     writeFileSync(join(drop, "before.xml"), synapseApi({ name: "Renamed" }));
     await until("published", () => has("published", "before.xml"));
-    const apiId = publisher.store.findApiId("Renamed", "1.0.0")!;
-    const rowsBefore = changes().filter((c) => c.apiId === apiId).length;
+    const apiId = (await publisher.store.findApiId("Renamed", "1.0.0"))!;
+    const rowsBefore = (await changes()).filter((c) => c.apiId === apiId).length;
 
     renameSync(join(drop, "before.xml"), join(drop, "after.xml"));
     await until("the new name read", () => has("published", "after.xml"));
@@ -141,16 +143,19 @@ describe("the drop folder: lstat before read, sizes, FIFOs, symlinks, and remova
     await until("the witness published", () => has("published", "witness2.xml"));
     rmSync(join(drop, "witness2.xml"));
     await until("the witness removed", () => has("removed", "witness2.xml"));
-    assert.equal(changes().filter((c) => c.apiId === apiId).length, rowsBefore, "no changelog row: gateways hear nothing");
+    assert.equal((await changes()).filter((c) => c.apiId === apiId).length, rowsBefore, "no changelog row: gateways hear nothing");
   });
 
   test("a file rewritten to hold another API releases the one it held", async () => {
     writeFileSync(join(drop, "swap.xml"), synapseApi({ name: "First" }));
     await until("First published", () => has("published", "swap.xml"));
-    const first = publisher.store.findApiId("First", "1.0.0")!;
+    const first = (await publisher.store.findApiId("First", "1.0.0"))!;
     writeFileSync(join(drop, "swap.xml"), synapseApi({ name: "Second" }));
-    await until("First removed once swap.xml holds Second", () => removals(first) === 1 || has("removed", "swap.xml"));
-    assert.equal(removals(first), 1);
-    assert.ok(publisher.store.findApiId("Second", "1.0.0"));
+    await until(
+      "First removed once swap.xml holds Second",
+      async () => (await removals(first)) === 1 || has("removed", "swap.xml"),
+    );
+    assert.equal(await removals(first), 1);
+    assert.ok(await publisher.store.findApiId("Second", "1.0.0"));
   });
 });
