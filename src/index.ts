@@ -1,18 +1,67 @@
-/** gwsync's public API: the plugin hook, the services and the configuration loader. */
-export { createGateway, Gateway, type GatewayOptions, type StartupState } from "./gateway/gateway.js";
-export type { ArtifactRetriever, RetrievedArtifact } from "./gateway/retriever.js";
-export { HttpArtifactRetriever } from "./gateway/retriever.js";
-export { createPublisher, Publisher, type DeployResult, type PublisherOptions } from "./publisher/publisher.js";
+/**
+ * gwsync's public API. What this file exports is the contract of the `gwsync` package (semver applies
+ * to it); every other module is internal and not reachable from outside (package.json `exports`).
+ * test/integration/package.test.ts installs the packed package and type-checks a strict consumer.
+ */
+
+// The control plane's plugin hook and service.
+export {
+  createPublisher,
+  type DeployResult,
+  Publisher,
+  type PublisherEvents,
+  type PublisherOptions,
+} from "./publisher/publisher.js";
 export { PublisherService } from "./publisher/service.js";
-export { createRelay, Relay, type RelayOptions } from "./relay/relay.js";
+export type { ArtifactInput } from "./publisher/artifact-input.js";
 export type { StreamEvent } from "./publisher/events-out.js";
-export { loadConfig } from "./config/load-config.js";
+export type {
+  KeyManagerInput,
+  TokenRevocationInput,
+  WebhookSubscriptionInput,
+} from "./events/encode.js";
+
+// The gateway sidecar.
+export {
+  createGateway,
+  Gateway,
+  type GatewayEvents,
+  type GatewayOptions,
+  type StartupState,
+} from "./gateway/gateway.js";
+export type { ReconcileOutcome } from "./gateway/reconciler.js";
+export type { ApplyResult } from "./gateway/runtime/runtime-state.js";
+export {
+  type ArtifactRetriever,
+  HttpArtifactRetriever,
+  type HttpRetrieverOptions,
+  type RetrievedArtifact,
+} from "./gateway/retriever.js";
+export type { BrokerStatus } from "./amqp/connection.js";
+
+// The cross-region relay.
+export { createRelay, Relay, type RelayEvents, type RelayOptions } from "./relay/relay.js";
+
+// Configuration.
+export {
+  ConfigError,
+  isConfigError,
+  type LoadConfigOptions,
+  type LoadConfigResult,
+  loadConfig,
+} from "./config/load-config.js";
+export type { BrokerEndpoint, ConfigProblem, GwsyncConfig, Role } from "./config/types.js";
 export { parseJndiProperties, parseQpidConnectionUrl } from "./config/jndi.js";
-export type { GwsyncConfig, Role, BrokerEndpoint } from "./config/types.js";
-export type { ArtifactStore, StoredArtifact, ChangeRecord } from "./store/types.js";
+
+// The store.
 export { openStore } from "./store/open-store.js";
+export type { ArtifactStore, ChangeRecord, GatewayInstruction, StoredArtifact } from "./store/types.js";
+
+// Artifacts and events on the wire.
 export type { GatewayApiDto } from "./artifacts/types.js";
 export { decodeEvent } from "./events/decode.js";
 export type { InboundEvent } from "./events/types.js";
-export { GwsyncError, type ErrorCode, ERROR_CODES } from "./errors.js";
-export { createLogger } from "./log.js";
+
+// Errors and logging.
+export { ERROR_CODES, type ErrorCode, GwsyncError, isGwsyncError } from "./errors.js";
+export { createLogger, type Logger, type LogOptions } from "./log.js";

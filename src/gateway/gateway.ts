@@ -2,7 +2,7 @@ import { EventEmitter } from "node:events";
 import { join } from "node:path";
 import type { Channel, ChannelModel, ConsumeMessage } from "amqplib";
 import type { FastifyInstance } from "fastify";
-import { BrokerConnection } from "../amqp/connection.js";
+import { BrokerConnection, type BrokerStatus } from "../amqp/connection.js";
 import { ACK, type DeadLetterPart, type Outcome, QueueConsumer } from "../amqp/consumer.js";
 import {
   DEFAULT_EXCHANGE,
@@ -17,11 +17,7 @@ import { TrustedKeys } from "../security/signing.js";
 import { decodeBatch, HEADER_BATCH } from "../events/batch.js";
 import { decodeEvent } from "../events/decode.js";
 import { HEARTBEAT_ROUTING_KEY, type Heartbeat } from "../events/heartbeat.js";
-import {
-  ARTIFACT_TOPICS,
-  HEADER_REVISION,
-  RUNTIME_TOPICS,
-} from "../events/topics.js";
+import { ARTIFACT_TOPICS, HEADER_REVISION, RUNTIME_TOPICS } from "../events/topics.js";
 import type { DecodeResult, InboundEvent } from "../events/types.js";
 import { ServiceMetrics } from "../http/metrics.js";
 import { createServiceHttp } from "../http/server.js";
@@ -30,12 +26,12 @@ import type { ApiDeployer } from "./deploy/deployer.js";
 import { FileDeployer } from "./deploy/file-deployer.js";
 import { MemoryDeployer } from "./deploy/memory-deployer.js";
 import { GroupCommit } from "./group-commit.js";
-import { type InlineArtifact, Reconciler } from "./reconciler.js";
+import { type InlineArtifact, type ReconcileOutcome, Reconciler } from "./reconciler.js";
 import { type ArtifactRetriever, HttpArtifactRetriever } from "./retriever.js";
 import { retryPolicyOf } from "./retry.js";
 import { registerGatewayRoutes } from "./routes.js";
 import { beyondHorizon, runtimeLimitRefusal } from "./runtime/limits.js";
-import { RuntimeState } from "./runtime/runtime-state.js";
+import { type ApplyResult, RuntimeState } from "./runtime/runtime-state.js";
 import { judgeGatewayEvent, signatureReasonLabel, type TrustPolicy } from "./trust.js";
 
 /** Unacked artifact events: each may carry an inline artifact (up to max_inline_artifact_bytes). */
@@ -58,6 +54,24 @@ export type StartupState =
   /** Control plane unreachable after the retries: serving last-known-good, still retrying. */
   | { phase: "stale"; error: string };
 
+/**
+ * What `gateway.events` emits, by event name: the listener's arguments. Tests and embedders count
+ * these instead of sleeping.
+ */
+export interface GatewayEvents {
+  /** After every reconcile of an API, whatever brought it (event, startup load, catch-up). */
+  applied: [outcome: ReconcileOutcome, apiId: string];
+  /** Per delivery settled: how (ack, reject = dead-lettered, retry = requeued). */
+  handled: [stream: string, kind: Outcome["kind"], messageId: string | undefined];
+  /** Per message dead-lettered or artifact refused. */
+  rejected: [stream: string, reason: string, apiId?: string];
+  /** Per runtime-stream event (token revocation, key manager, webhook subscription). */
+  runtime: [stream: string, result: ApplyResult];
+  startup: [state: StartupState];
+  broker: [status: BrokerStatus];
+  "fetch-retry": [err: Error, attempt: number];
+}
+
 export interface GatewayOptions {
   config: GwsyncConfig;
   logger?: Logger;
@@ -78,12 +92,8 @@ export class Gateway {
   readonly config: GwsyncConfig;
   readonly log: Logger;
   readonly metrics = new ServiceMetrics("gateway");
-  /**
-   * "applied" (outcome, apiId) after every reconcile; "handled" (stream, kind, messageId) per delivery;
-   * "rejected" (stream, reason) per dead-lettered message; "runtime" (stream, result) per runtime-state
-   * event; "startup" (state) and "broker" (status) on changes. Tests count these instead of sleeping.
-   */
-  readonly events = new EventEmitter();
+  /** See GatewayEvents. */
+  readonly events: EventEmitter<GatewayEvents> = new EventEmitter<GatewayEvents>();
   readonly deployer: ApiDeployer;
   readonly runtime: RuntimeState;
   readonly reconciler: Reconciler;
@@ -116,7 +126,10 @@ export class Gateway {
     const trusted = config.gwsync.signing.trustedKeys;
     this.#trust = {
       acceptInline: config.gateway.acceptInlineArtifacts,
-      keys: trusted.length === 0 ? undefined : new TrustedKeys(trusted.map((k) => ({ pem: k.pem, what: k.file }))),
+      keys:
+        trusted.length === 0
+          ? undefined
+          : new TrustedKeys(trusted.map((k) => ({ pem: k.pem, what: k.file }))),
     };
     this.log = (options.logger ?? silentLogger).child({ component: "gateway", node: config.gwsync.nodeId });
     this.queues = gatewayQueueNames(config.gwsync.nodeId);
@@ -240,7 +253,10 @@ export class Gateway {
       retryDelayMs: Math.min(this.config.gateway.deploymentRetryDurationMs, 5000),
       handle: (msg) => this.#handle(msg),
       deadLetterQueue: this.queues.deadLetter,
-      deadLetterRoute: { exchange: g.exchange ?? DEFAULT_EXCHANGE, routingKey: deadLetterRoutingKey(g.nodeId) },
+      deadLetterRoute: {
+        exchange: g.exchange ?? DEFAULT_EXCHANGE,
+        routingKey: deadLetterRoutingKey(g.nodeId),
+      },
       onReject: (msg, reason) => {
         this.log.warn(
           { stream: msg.fields.routingKey, messageId: msg.properties.messageId, reason },
@@ -304,7 +320,7 @@ export class Gateway {
         this.#sendHeartbeat();
       },
     });
-    conn.on("status", (s: { state: string }) => {
+    conn.on("status", (s: BrokerStatus) => {
       this.metrics.brokerConnected.set(s.state === "connected" ? 1 : 0);
       this.events.emit("broker", s);
     });
@@ -480,7 +496,10 @@ export class Gateway {
         // Not on disk: not acked (retried, then dead-lettered), and not remembered as applied either.
         this.runtime.forget(events);
         this.metrics.stateSaveFailures.inc({ what: "runtime" });
-        this.log.error({ err: (err as Error).message, stream }, "runtime state could not be saved; the event is retried");
+        this.log.error(
+          { err: (err as Error).message, stream },
+          "runtime state could not be saved; the event is retried",
+        );
         throw err;
       }
     }
@@ -516,7 +535,12 @@ export class Gateway {
         ? this.#refusedByLimit(stream, part.result.event)
         : this.#countDecodeFailure(stream, part.result);
       if (refusal !== undefined) {
-        deadLetters.push({ body: part.body(), messageId: part.messageId, timestamp: part.timestamp, reason: refusal });
+        deadLetters.push({
+          body: part.body(),
+          messageId: part.messageId,
+          timestamp: part.timestamp,
+          reason: refusal,
+        });
         continue;
       }
       if (part.result.ok) events.push(part.result.event);
@@ -571,11 +595,16 @@ export class Gateway {
       this.#trust,
     );
     if (verdict.kind === "refuse") {
-      this.metrics.eventsRejected.inc({ stream, reason: verdict.signature ? "GWSYNC_SIGNATURE_INVALID" : "GWSYNC_ARTIFACT_INVALID" });
-      if (verdict.signature) this.metrics.signatureRejected.inc({ reason: signatureReasonLabel(verdict.reason) });
+      this.metrics.eventsRejected.inc({
+        stream,
+        reason: verdict.signature ? "GWSYNC_SIGNATURE_INVALID" : "GWSYNC_ARTIFACT_INVALID",
+      });
+      if (verdict.signature)
+        this.metrics.signatureRejected.inc({ reason: signatureReasonLabel(verdict.reason) });
       return { kind: "reject", reason: verdict.reason };
     }
-    if (verdict.inlineIgnored !== undefined) this.metrics.eventsSkipped.inc({ stream, why: `inline-${verdict.inlineIgnored}` });
+    if (verdict.inlineIgnored !== undefined)
+      this.metrics.eventsSkipped.inc({ stream, why: `inline-${verdict.inlineIgnored}` });
     const inline: InlineArtifact | undefined = verdict.inline;
     try {
       const outcome = await this.reconciler.reconcile(p.apiUuid, mine, {
@@ -589,7 +618,11 @@ export class Gateway {
       // A removal's revision counts only when trusted (signed, or inline taken from the control plane by
       // configuration) and once the store confirmed the API gone: a forged REMOVE with a high revision
       // must not block the API's next publish.
-      if (p.action === "remove" && verdict.trustedRevision !== undefined && this.deployer.get(p.apiUuid) === undefined)
+      if (
+        p.action === "remove" &&
+        verdict.trustedRevision !== undefined &&
+        this.deployer.get(p.apiUuid) === undefined
+      )
         this.reconciler.noteRevision(p.apiUuid, verdict.trustedRevision);
       if (outcome === "deployed" || outcome === "removed") {
         this.metrics.eventsApplied.inc({ stream });

@@ -6,7 +6,7 @@ import { assertTopicExchange, DEFAULT_EXCHANGE } from "../amqp/topology.js";
 import type { GatewayApiDto } from "../artifacts/types.js";
 import type { GwsyncConfig } from "../config/types.js";
 import { GwsyncError } from "../errors.js";
-import { decodeHeartbeat, HEARTBEAT_ROUTING_KEY } from "../events/heartbeat.js";
+import { decodeHeartbeat, HEARTBEAT_ROUTING_KEY, type Heartbeat } from "../events/heartbeat.js";
 import { ServiceMetrics } from "../http/metrics.js";
 import { type Logger, silentLogger } from "../log.js";
 import { ArtifactSigner } from "../security/signing.js";
@@ -28,6 +28,12 @@ export interface DeployResult {
   changed: boolean;
 }
 
+/** What `publisher.events` emits, by event name: the listener's arguments. */
+export interface PublisherEvents {
+  /** A gateway's heartbeat, once recorded in the store (what `gwsync status` shows). */
+  heartbeat: [heartbeat: Heartbeat];
+}
+
 export interface PublisherOptions {
   config: GwsyncConfig;
   logger?: Logger;
@@ -46,8 +52,8 @@ export class Publisher {
   readonly log: Logger;
   readonly exchange: string;
   readonly metrics = new ServiceMetrics("publisher");
-  /** "heartbeat" (hb) for every gateway heartbeat recorded. */
-  readonly events = new EventEmitter();
+  /** See PublisherEvents. */
+  readonly events: EventEmitter<PublisherEvents> = new EventEmitter<PublisherEvents>();
   readonly #confirm = new ConfirmPublisher();
   readonly #dispatcher: OutboxDispatcher;
   #connection: BrokerConnection | undefined;

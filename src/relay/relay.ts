@@ -73,12 +73,18 @@ function factoryOf(region: string, jndi: JndiConfig) {
  * every remote region named in jndi_dir, one durable queue pair, one connection and one set of
  * pumps per remote region, so a region that is down only makes its own backlog grow.
  */
+/** What `relay.events` emits, by event name: the listener's arguments. */
+export interface RelayEvents {
+  /** Per message acknowledged locally: forwarded to `region` (confirmed there), skipped or refused. */
+  settled: [region: string, lane: Lane, decision: ForwardDecision, message: ConsumeMessage];
+}
+
 export class Relay {
   readonly config: GwsyncConfig;
   readonly log: Logger;
   readonly metrics = new ServiceMetrics("relay");
-  /** "settled" (region, lane, decision, message) per message acknowledged locally. Tests count these. */
-  readonly events = new EventEmitter();
+  /** See RelayEvents. Tests count these. */
+  readonly events: EventEmitter<RelayEvents> = new EventEmitter<RelayEvents>();
   readonly region: string;
   readonly #o: RelayOptions;
   readonly #remotes = new Map<string, RemoteRegion>();

@@ -145,7 +145,8 @@ describe("bad input: rejected before any effect, no crash, no unhandled rejectio
       .sort();
     const handled = counter(gw.events, "handled");
     const rejected: string[] = [];
-    const onHandled = (_s: string, kind: string, id: string) => kind === "reject" && rejected.push(id);
+    const onHandled = (_s: string, kind: string, id: string | undefined) =>
+      kind === "reject" && rejected.push(id ?? "");
     gw.events.on("handled", onHandled);
     const deployed = counter(gw.events, "applied", (o) => o === "deployed" || o === "removed");
     await publishMessages(world.exchange, messages);

@@ -130,7 +130,8 @@ describe("artifact fetch failures", () => {
     );
     const retries = counter(gw.events, "fetch-retry");
     const handled: string[] = [];
-    const onHandled = (_s: string, kind: string, id: string) => id === enc.eventId && handled.push(kind);
+    const onHandled = (_s: string, kind: string, id: string | undefined) =>
+      id === enc.eventId && handled.push(kind);
     gw.events.on("handled", onHandled);
     await publishMessages(world.exchange, [
       { topic: "notification", messageId: enc.eventId, body: enc.body, headers: {} },

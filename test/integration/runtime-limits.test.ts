@@ -60,17 +60,37 @@ describe("JSON depth limit (default max_json_depth = 64) on the broker and over 
     await publishRaw(cluster.exchange, "keyManager", [keyManagerBody("Deep", deepJson(20_000))], {
       messageId: () => randomUUID(),
     });
-    await waitFor(gw.events, "rejected", () => rejected.some((r) => /deeper than 64 levels/.test(r)), "the deep config refused");
+    await waitFor(
+      gw.events,
+      "rejected",
+      () => rejected.some((r) => /deeper than 64 levels/.test(r)),
+      "the deep config refused",
+    );
     const dead = await drainQueueUntil(deadLetterQueueName(gw.queueName), 1);
-    assert.match(String(dead[0]!.headers["x-gwsync-reason"]), /keyManager: .*value nests deeper than 64 levels/);
+    assert.match(
+      String(dead[0]!.headers["x-gwsync-reason"]),
+      /keyManager: .*value nests deeper than 64 levels/,
+    );
     assert.equal(await limitCount(gw, "max_json_depth"), 1);
 
     // The gateway still serves its key managers and still saves the next ones.
-    await publishRaw(cluster.exchange, "keyManager", [keyManagerBody("Okta", JSON.stringify({ client_id: "x", depth: { ok: [1] } }))], {
-      messageId: () => randomUUID(),
+    await publishRaw(
+      cluster.exchange,
+      "keyManager",
+      [keyManagerBody("Okta", JSON.stringify({ client_id: "x", depth: { ok: [1] } }))],
+      {
+        messageId: () => randomUUID(),
+      },
+    );
+    await waitFor(
+      gw.events,
+      "runtime",
+      () => gw.runtime.keyManagers.get("carbon.super", "Okta") !== undefined,
+      "the next key manager",
+    );
+    const res = await fetch(`${gw.httpUrl}/api/v1/key-managers`, {
+      headers: { authorization: authHeader() },
     });
-    await waitFor(gw.events, "runtime", () => gw.runtime.keyManagers.get("carbon.super", "Okta") !== undefined, "the next key manager");
-    const res = await fetch(`${gw.httpUrl}/api/v1/key-managers`, { headers: { authorization: authHeader() } });
     assert.equal(res.status, 200);
     gw.runtime.flush();
     const onDisk = readFileSync(join(cluster.root, "gw", "data", "runtime", "key-managers.json"), "utf8");
@@ -90,7 +110,6 @@ describe("JSON depth limit (default max_json_depth = 64) on the broker and over 
     assert.equal(((await res.json()) as { code: string }).code, "GWSYNC_LIMIT_EXCEEDED");
     assert.equal(await cluster.publisher!.publisher.store.outboxDepth(), depthBefore);
   });
-
 });
 
 /** Issue item 7: token revocations bounded in count, length, lifetime and per REST request. */
@@ -112,13 +131,29 @@ describe("revocation limits: count, token length, lifetime, events per request",
     const now = Date.now();
     const tokens = Array.from({ length: MAX_TOKENS + 5 }, (_, i) => `cap-${i}-${randomUUID()}`);
     const far = encodeTokenRevocation({ revokedToken: "far-future", expiryTime: 8.64e15, type: "JWT" });
-    const long = encodeTokenRevocation({ revokedToken: "L".repeat(MAX_TOKEN_LENGTH + 1), expiryTime: now + 60_000, type: "JWT" });
-    const capped = tokens.map((t) => encodeTokenRevocation({ revokedToken: t, expiryTime: now + 60_000, type: "JWT" }));
+    const long = encodeTokenRevocation({
+      revokedToken: "L".repeat(MAX_TOKEN_LENGTH + 1),
+      expiryTime: now + 60_000,
+      type: "JWT",
+    });
+    const capped = tokens.map((t) =>
+      encodeTokenRevocation({ revokedToken: t, expiryTime: now + 60_000, type: "JWT" }),
+    );
     const all = [far, long, ...capped];
     const handled = new Set<string>();
-    gw.events.on("handled", (_s: string, _k: string, id: string) => handled.add(id));
-    await publishRaw(cluster.exchange, "tokenRevocation", all.map((e) => e.body), { messageId: (i) => all[i]!.eventId });
-    await waitFor(gw.events, "handled", () => all.every((e) => handled.has(e.eventId)), "every revocation handled");
+    gw.events.on("handled", (_s: string, _k: string, id: string | undefined) => handled.add(id ?? ""));
+    await publishRaw(
+      cluster.exchange,
+      "tokenRevocation",
+      all.map((e) => e.body),
+      { messageId: (i) => all[i]!.eventId },
+    );
+    await waitFor(
+      gw.events,
+      "handled",
+      () => all.every((e) => handled.has(e.eventId)),
+      "every revocation handled",
+    );
 
     const held = gw.runtime.revokedTokens.held();
     assert.equal(held, MAX_TOKENS, "exactly max_revoked_tokens held");
@@ -142,8 +177,15 @@ describe("revocation limits: count, token length, lifetime, events per request",
     gw.runtime.revokedTokens.purgeExpired(Date.now() + 2 * 60_000); // make room: the cap test filled it
     const e = encodeTokenRevocation({ revokedToken: token, expiryTime: Date.now() + 60_000, type: "JWT" });
     await publishRaw(cluster.exchange, "tokenRevocation", [e.body], { messageId: () => e.eventId });
-    await waitFor(gw.events, "runtime", () => gw.runtime.revokedTokens.isRevoked(token) !== undefined, "the long token");
-    const res = await fetch(`${gw.httpUrl}/api/v1/revoked-tokens/${token}`, { headers: { authorization: authHeader() } });
+    await waitFor(
+      gw.events,
+      "runtime",
+      () => gw.runtime.revokedTokens.isRevoked(token) !== undefined,
+      "the long token",
+    );
+    const res = await fetch(`${gw.httpUrl}/api/v1/revoked-tokens/${token}`, {
+      headers: { authorization: authHeader() },
+    });
     assert.equal(res.status, 200);
   });
 
@@ -155,7 +197,10 @@ describe("revocation limits: count, token length, lifetime, events per request",
         headers: { authorization: authHeader(), "content-type": "application/json" },
         body: JSON.stringify(body),
       });
-    const many = Array.from({ length: 1001 }, (_, i) => ({ revokedToken: `t${i}`, expiryTime: Date.now() + 60_000 }));
+    const many = Array.from({ length: 1001 }, (_, i) => ({
+      revokedToken: `t${i}`,
+      expiryTime: Date.now() + 60_000,
+    }));
     const r1 = await post(many);
     assert.equal(r1.status, 413);
     assert.match(((await r1.json()) as { message: string }).message, /max_events_per_request/);

@@ -52,7 +52,7 @@ const BODY_JOIN = `JOIN AM_GW_API_ARTIFACTS a ON a.GATEWAY_LABEL = s.GATEWAY_LAB
 /** includeRemoved is bound as 0/1 so one prepared statement serves both listings. */
 const LIST_FILTER = `(? = 1 OR s.GATEWAY_INSTRUCTION = 'Publish')`;
 
-/** Statements that only read; prepared for readonly and writable stores alike. */
+/** Statements that only read; prepared for readonly and writable stores alike. @internal */
 export function prepareReads(db: Database.Database) {
   return {
     getArtifact: db.prepare<[string, string], ArtifactRow>(
@@ -106,7 +106,7 @@ export function prepareReads(db: Database.Database) {
   };
 }
 
-/** Statements that write (and the reads the save transaction needs); prepared only for writable stores. */
+/** Statements that write (and the reads the save transaction needs); prepared only for writable stores. @internal */
 export function prepareWrites(db: Database.Database) {
   return {
     apiRevision: db
@@ -159,5 +159,7 @@ export function prepareWrites(db: Database.Database) {
   };
 }
 
+/** @internal */
 export type ReadStatements = ReturnType<typeof prepareReads>;
+/** @internal */
 export type WriteStatements = ReturnType<typeof prepareWrites>;
