@@ -22,6 +22,8 @@ export const ERROR_CODES = {
   GWSYNC_DEPLOY_IO: { retryable: true, status: 500 },
   GWSYNC_DEPLOY_DISK_FULL: { retryable: true, status: 507 },
   GWSYNC_BROKER_UNREACHABLE: { retryable: true, status: 503 },
+  /** The broker refused the login (wrong user or password, no access to the vhost): retrying cannot help. */
+  GWSYNC_BROKER_ACCESS_REFUSED: { retryable: false, status: 503 },
   GWSYNC_BROKER_NACK: { retryable: true, status: 503 },
   GWSYNC_BROKER_TIMEOUT: { retryable: true, status: 504 },
   GWSYNC_SHUTTING_DOWN: { retryable: true, status: 503 },

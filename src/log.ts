@@ -95,7 +95,7 @@ export function scrub(value: unknown, depth = 0, seen: WeakSet<object> = new Wea
 
 export interface LogOptions {
   level?: string;
-  /** Where records go; tests pass a capture stream. Default: stdout (pretty on a TTY). */
+  /** Where records go; tests pass a capture stream. Default: stderr (pretty on a TTY), so stdout carries only results. */
   destination?: NodeJS.WritableStream;
   pretty?: boolean;
 }
@@ -124,14 +124,14 @@ export function createLogger(options: LogOptions = {}): Logger {
   };
   if (options.destination) return pino(base, options.destination as pino.DestinationStream);
   const pretty =
-    options.pretty ?? (process.stdout.isTTY === true && process.env.GWSYNC_LOG_FORMAT !== "json");
+    options.pretty ?? (process.stderr.isTTY === true && process.env.GWSYNC_LOG_FORMAT !== "json");
   if (pretty) {
     return pino({
       ...base,
-      transport: { target: "pino-pretty", options: { colorize: true, destination: 1 } },
+      transport: { target: "pino-pretty", options: { colorize: true, destination: 2 } },
     });
   }
-  return pino(base);
+  return pino(base, pino.destination({ dest: 2, sync: true }));
 }
 
 /** A logger that drops everything: the default for library use and for unit tests. */

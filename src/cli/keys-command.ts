@@ -15,7 +15,9 @@ function writeNew(file: string, text: string, mode: number): void {
     const code = (err as NodeJS.ErrnoException).code;
     throw new GwsyncError(
       "GWSYNC_USAGE",
-      code === "EEXIST" ? `${file} exists; keys are never overwritten (choose another --name)` : `cannot write ${file} (${code})`,
+      code === "EEXIST"
+        ? `${file} exists; keys are never overwritten (choose another --name)`
+        : `cannot write ${file} (${code})`,
       { cause: err },
     );
   }
@@ -41,7 +43,10 @@ export function registerKeys(program: Command): void {
     .option("--json", "print the result as JSON")
     .action((opts: { out: string; name?: string; json?: boolean }) => {
       if (opts.name !== undefined && !NAME.test(opts.name)) {
-        throw new GwsyncError("GWSYNC_USAGE", "--name may hold only letters, digits, '.', '_' and '-' (at most 64)");
+        throw new GwsyncError(
+          "GWSYNC_USAGE",
+          "--name may hold only letters, digits, '.', '_' and '-' (at most 64)",
+        );
       }
       const dir = resolve(opts.out);
       mkdirSync(dir, { recursive: true, mode: 0o700 });

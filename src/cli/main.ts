@@ -8,7 +8,9 @@ import { registerPublish, registerRemove } from "./publish-command.js";
 import { registerServices } from "./service-commands.js";
 import { registerStatus } from "./status-command.js";
 
-const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
+const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as {
+  version: string;
+};
 
 export function buildProgram(): Command {
   const program = new Command("gwsync")

@@ -2,51 +2,98 @@ import type { Command } from "commander";
 import { Gateway } from "../gateway/gateway.js";
 import { PublisherService } from "../publisher/service.js";
 import { Relay } from "../relay/relay.js";
-import { loadConfigOrExit, runService } from "./common.js";
-import { startupProgress } from "./progress.js";
+import {
+  addJsonOption,
+  addStrictOption,
+  type CommonOptions,
+  cliLogger,
+  loadServiceConfig,
+  runService,
+} from "./common.js";
+import { progress } from "./progress.js";
+
+function serviceCommand(program: Command, name: string, description: string): Command {
+  const cmd = program
+    .command(name)
+    .description(description)
+    .option("-c, --config <file>", "deployment.toml-style configuration file (default: $GWSYNC_CONFIG)");
+  addStrictOption(cmd);
+  return addJsonOption(cmd, "log records as JSON lines (on stderr), also on a terminal");
+}
 
 export function registerServices(program: Command): void {
-  program
-    .command("publisher")
-    .description("control-plane service: store, outbox dispatcher, REST API, optional watched folder")
-    .option("-c, --config <file>", "deployment.toml-style configuration file")
-    .action(async (opts: { config?: string }) => {
-      const { config, log } = loadConfigOrExit(opts.config, "publisher");
-      const svc = new PublisherService({ config, logger: log });
-      await svc.start();
-      log.info({ http: `${config.gwsync.httpHost}:${config.gwsync.httpPort}`, node: config.gwsync.nodeId }, "publisher started");
-      await runService("publisher", log, () => svc.close(), config.gwsync.shutdownTimeoutMs);
-    });
+  serviceCommand(
+    program,
+    "publisher",
+    "control-plane service: store, outbox dispatcher, REST API, optional watched folder",
+  ).action(async (opts: CommonOptions) => {
+    const log = cliLogger(opts);
+    const config = loadServiceConfig("publisher", "publisher", opts, log);
+    const svc = new PublisherService({ config, logger: log });
+    await runService(
+      "publisher",
+      log,
+      svc,
+      () =>
+        log.info(
+          { http: `${config.gwsync.httpHost}:${config.gwsync.httpPort}`, node: config.gwsync.nodeId },
+          "publisher started",
+        ),
+      config.gwsync.shutdownTimeoutMs,
+    );
+  });
 
-  program
-    .command("gateway")
-    .description("gateway sidecar: filter by label, fetch with retry, deploy, keep runtime state")
-    .option("-c, --config <file>", "deployment.toml-style configuration file")
-    .action(async (opts: { config?: string }) => {
-      const { config, log } = loadConfigOrExit(opts.config, "gateway");
-      const progress = startupProgress("deploying APIs");
-      const gw = new Gateway({ config, logger: log, onStartupProgress: progress.update });
-      await gw.start();
-      progress.done();
-      log.info(
-        { http: `${config.gwsync.httpHost}:${config.gwsync.httpPort}`, labels: config.gateway.gatewayLabels, mode: config.gateway.dataRetrievalMode },
-        "gateway started",
-      );
-      await runService("gateway", log, () => gw.close(), config.gwsync.shutdownTimeoutMs);
-    });
+  serviceCommand(
+    program,
+    "gateway",
+    "gateway sidecar: filter by label, fetch with retry, deploy, keep runtime state",
+  ).action(async (opts: CommonOptions) => {
+    const log = cliLogger(opts);
+    const config = loadServiceConfig("gateway", "gateway", opts, log);
+    const bar = progress("deploying APIs", { log });
+    const gw = new Gateway({ config, logger: log, onStartupProgress: bar.update });
+    await runService(
+      "gateway",
+      log,
+      {
+        start: () => gw.start().finally(() => bar.done()),
+        close: () => gw.close().finally(() => bar.done()),
+      },
+      () =>
+        log.info(
+          {
+            http: `${config.gwsync.httpHost}:${config.gwsync.httpPort}`,
+            labels: config.gateway.gatewayLabels,
+            mode: config.gateway.dataRetrievalMode,
+          },
+          "gateway started",
+        ),
+      config.gwsync.shutdownTimeoutMs,
+    );
+  });
 
-  program
-    .command("relay")
-    .description("cross-region relay: forwards the four streams to every region of jndi_dir, with confirms")
-    .option("-c, --config <file>", "deployment.toml-style configuration file")
-    .action(async (opts: { config?: string }) => {
-      const { config, log } = loadConfigOrExit(opts.config, "relay");
-      const relay = new Relay({ config, logger: log });
-      await relay.start();
-      log.info(
-        { http: `${config.gwsync.httpHost}:${config.gwsync.httpPort}`, region: config.gwsync.region, remotes: relay.remoteRegions },
-        "relay started",
-      );
-      await runService("relay", log, () => relay.close(), config.gwsync.shutdownTimeoutMs);
-    });
+  serviceCommand(
+    program,
+    "relay",
+    "cross-region relay: forwards the four streams to every region of jndi_dir, with confirms",
+  ).action(async (opts: CommonOptions) => {
+    const log = cliLogger(opts);
+    const config = loadServiceConfig("relay", "relay", opts, log);
+    const relay = new Relay({ config, logger: log });
+    await runService(
+      "relay",
+      log,
+      relay,
+      () =>
+        log.info(
+          {
+            http: `${config.gwsync.httpHost}:${config.gwsync.httpPort}`,
+            region: config.gwsync.region,
+            remotes: relay.remoteRegions,
+          },
+          "relay started",
+        ),
+      config.gwsync.shutdownTimeoutMs,
+    );
+  });
 }

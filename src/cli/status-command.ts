@@ -1,59 +1,68 @@
 import type { Command } from "commander";
+import { GwsyncError } from "../errors.js";
+import { type FleetStatus, fleetStatus, gatewayState } from "../publisher/fleet-status.js";
 import { openStore } from "../store/open-store.js";
-import { loadConfigOrExit } from "./common.js";
+import type { ForgetResult } from "./rest-client.js";
+import { cliLogger } from "./common.js";
+import { renderStatus } from "./status-render.js";
+import { addTargetOptions, resolveTarget, type Target, type TargetOptions } from "./target.js";
+
+async function readStatus(target: Target): Promise<FleetStatus> {
+  if (target.kind === "rest") return target.client.status();
+  const { database, gwsync } = target.config;
+  const store = openStore(database, { readonly: true, region: gwsync.region });
+  try {
+    return await fleetStatus(store);
+  } finally {
+    await store.close();
+  }
+}
+
+async function forget(target: Target, nodeId: string): Promise<ForgetResult> {
+  if (target.kind === "rest") return target.client.forgetGateway(nodeId);
+  const { database, gwsync } = target.config;
+  const store = openStore(database, { region: gwsync.region });
+  try {
+    const known = (await store.listGateways()).find((g) => g.nodeId === nodeId);
+    if (known === undefined || !(await store.forgetGateway(nodeId))) {
+      throw new GwsyncError("GWSYNC_NOT_FOUND", `no gateway ${nodeId} has been seen`);
+    }
+    return { nodeId, forgotten: true, state: gatewayState(known, Date.now()) };
+  } finally {
+    await store.close();
+  }
+}
 
 export function registerStatus(program: Command): void {
-  program
-    .command("status")
-    .description("what the store holds (APIs per label, head sequence, outbox) and every gateway seen: applied seq, lag, liveness")
-    .option("-c, --config <file>", "configuration file")
-    .option("--json", "machine-readable output")
-    .action(async (opts: { config?: string; json?: boolean }) => {
-      const { config } = loadConfigOrExit(opts.config, "publisher");
-      const store = openStore(config.database, { readonly: true, region: config.gwsync.region });
-      try {
-        const rows = await store.listArtifacts();
-        const perLabel = new Map<string, number>();
-        for (const r of rows) perLabel.set(r.label, (perLabel.get(r.label) ?? 0) + 1);
-        const head = await store.headSeq();
-        const now = Date.now();
-        const gateways = (await store.listGateways()).map((g) => ({
-          nodeId: g.nodeId,
-          region: g.region,
-          labels: g.labels,
-          status: g.status,
-          appliedSeq: g.appliedSeq,
-          lag: Math.max(0, head - g.appliedSeq),
-          deployed: g.deployed,
-          version: g.version,
-          lastHeartbeatMsAgo: now - g.lastSeen,
-          // Alive: a beat within three periods (one lost beat is not a death).
-          alive: now - g.lastSeen <= g.intervalMs * 3,
-        }));
-        const status = {
-          store: store.location,
-          headSeq: head,
-          outboxDepth: await store.outboxDepth(),
-          labels: Object.fromEntries([...perLabel].sort()),
-          gateways,
-        };
-        if (opts.json) {
-          process.stdout.write(`${JSON.stringify(status, null, 2)}\n`);
-          return;
-        }
-        process.stdout.write(`store        ${status.store}\nhead seq     ${status.headSeq}\noutbox       ${status.outboxDepth} pending\n`);
-        process.stdout.write("APIs per label:\n");
-        for (const [label, n] of Object.entries(status.labels)) process.stdout.write(`  ${label.padEnd(32)} ${n}\n`);
-        if (perLabel.size === 0) process.stdout.write("  (none)\n");
-        process.stdout.write("gateways:\n");
-        if (gateways.length === 0) process.stdout.write("  (none seen)\n");
-        for (const g of gateways) {
-          process.stdout.write(
-            `  ${g.nodeId.padEnd(28)} ${g.alive ? "alive  " : "MISSING"} ${g.status.padEnd(8)} applied=${g.appliedSeq} lag=${g.lag} deployed=${g.deployed} last=${Math.round(g.lastHeartbeatMsAgo / 1000)}s ago labels=${g.labels.join(",")}\n`,
-          );
-        }
-      } finally {
-        await store.close();
-      }
-    });
+  const status = addTargetOptions(
+    program
+      .command("status")
+      .description(
+        "what the store holds (APIs per label, head sequence, outbox) and every gateway seen: alive, stopped or missing, applied seq, lag",
+      ),
+  ).action(async (opts: TargetOptions) => {
+    const log = cliLogger(opts);
+    const s = await readStatus(resolveTarget("status", opts, log));
+    process.stdout.write(opts.json ? `${JSON.stringify(s, null, 2)}\n` : renderStatus(s));
+  });
+
+  addTargetOptions(
+    status
+      .command("forget")
+      .description(
+        "drop a gateway that is gone for good from the status (a live one reappears with its next heartbeat)",
+      )
+      .argument("<node>", "the gateway's node_id"),
+  ).action(async (node: string, _opts: TargetOptions, cmd: Command) => {
+    // Options given before "forget" belong to status: read both.
+    const opts = cmd.optsWithGlobals<TargetOptions>();
+    const log = cliLogger(opts);
+    const r = await forget(resolveTarget("status forget", opts, log), node);
+    if (opts.json) process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
+    else {
+      const note =
+        r.state === "alive" ? " (it is still sending heartbeats: it will be back with the next one)" : "";
+      process.stdout.write(`forgot gateway ${r.nodeId}${note}\n`);
+    }
+  });
 }

@@ -6,6 +6,8 @@ export class ConfigError extends GwsyncError {
   readonly problems: ConfigProblem[];
   readonly warnings: string[];
   readonly debug: string[];
+  /** The configuration file, when there was one. */
+  readonly source: string | undefined;
 
   constructor(
     problems: ConfigProblem[],
@@ -23,6 +25,7 @@ export class ConfigError extends GwsyncError {
     this.problems = problems;
     this.warnings = options.warnings ?? [];
     this.debug = options.debug ?? [];
+    this.source = options.source;
   }
 }
 

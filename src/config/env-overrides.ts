@@ -29,8 +29,16 @@ export const ENV_KEYS: Readonly<Record<string, string>> = {
 
 /** GWSYNC_CFG__apim__event_hub__username=x sets apim.event_hub.username (double underscore = dot). */
 export const GENERIC_PREFIX = "GWSYNC_CFG__";
-/** GWSYNC_* variables read elsewhere (log.ts), so not reported as unknown. */
-const OTHER_KNOWN = new Set(["GWSYNC_LOG_LEVEL", "GWSYNC_LOG_FORMAT"]);
+/**
+ * GWSYNC_* variables read elsewhere, so not reported as unknown: log.ts's, and the CLI's configuration
+ * file and publisher URL (src/cli/common.ts, src/cli/target.ts).
+ */
+export const OTHER_KNOWN_ENV: ReadonlySet<string> = new Set([
+  "GWSYNC_LOG_LEVEL",
+  "GWSYNC_LOG_FORMAT",
+  "GWSYNC_CONFIG",
+  "GWSYNC_URL",
+]);
 const SEGMENT = /^[A-Za-z0-9_-]+$/;
 
 /** A generic value that looks like a TOML list is read as one; anything else stays text. */
@@ -96,7 +104,7 @@ export function applyEnvOverrides(doc: TomlTable, env: NodeJS.ProcessEnv, ctx: L
   for (const variable of names) {
     const path = ENV_KEYS[variable];
     if (path !== undefined) apply(doc, ctx, variable, path, env[variable]);
-    else if (!variable.startsWith(GENERIC_PREFIX) && !OTHER_KNOWN.has(variable)) {
+    else if (!variable.startsWith(GENERIC_PREFIX) && !OTHER_KNOWN_ENV.has(variable)) {
       ctx.debug.push(`environment variable ${variable} is not one gwsync reads; ignored`);
     }
   }

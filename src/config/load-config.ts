@@ -36,6 +36,11 @@ export interface LoadConfigOptions {
   env?: NodeJS.ProcessEnv;
   /** Relative paths resolve against it. Default: the file's folder, or the working directory for text. */
   baseDir?: string;
+  /**
+   * Warnings that are probably mistakes (a key, section or GWSYNC_* variable close to a known one; a
+   * secret file that cannot be read here) become problems.
+   */
+  strict?: boolean;
 }
 
 export interface LoadConfigResult {

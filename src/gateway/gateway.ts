@@ -173,6 +173,7 @@ export class Gateway {
         },
         onApplied: (outcome, apiId) => {
           if (outcome === "deployed" || outcome === "removed") {
+            this.#logApplied(outcome, apiId);
             this.metrics.artifactsApplied.inc({ outcome });
             // Whichever path applied it (event, catch-up or startup), the gauge follows the deployer.
             this.metrics.deployedApis.set(this.deployer.size);
@@ -185,6 +186,19 @@ export class Gateway {
         },
       },
     });
+  }
+
+  /**
+   * Each deploy and removal at info level, as WSO2's gateway logs them; those of the startup load at
+   * debug level (that load is told by its progress and its "startup deployment done" line).
+   */
+  #logApplied(outcome: "deployed" | "removed", apiId: string): void {
+    const api = this.deployer.get(apiId);
+    const fields = api
+      ? { apiId, name: api.name, version: api.version, revision: api.revision, labels: api.labels }
+      : { apiId };
+    if (this.#startup.phase === "loading") this.log.debug(fields, `API ${outcome} (startup load)`);
+    else this.log.info(fields, `API ${outcome}`);
   }
 
   get startup(): StartupState {

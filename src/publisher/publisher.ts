@@ -189,7 +189,12 @@ export class Publisher {
     const sep = ref.lastIndexOf(":");
     if (sep > 0 && !/^[0-9a-f-]{36}$/i.test(ref)) {
       const id = await this.store.findApiId(ref.slice(0, sep), ref.slice(sep + 1), tenantDomain);
-      if (!id) throw new GwsyncError("GWSYNC_NOT_FOUND", `no API named ${ref} (name:version) in the store`);
+      if (!id) {
+        throw new GwsyncError(
+          "GWSYNC_NOT_FOUND",
+          `no API named ${ref} (name:version) of tenant ${tenantDomain ?? "carbon.super"} in the store; give the API id, or the tenant (--tenant-domain, ?tenantDomain=)`,
+        );
+      }
       return id;
     }
     return ref;

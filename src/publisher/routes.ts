@@ -60,9 +60,11 @@ export function registerPublisherRoutes(app: FastifyInstance, publisher: Publish
     return reply.code(r.changed ? 201 : 200).send(r);
   });
 
+  // {apiId} is an API id or name:version (then ?tenantDomain= picks the tenant; default carbon.super).
   app.delete<{ Params: { apiId: string } }>("/api/v1/artifacts/:apiId", async (req) => {
     const labels = queryList(req.query, "label");
-    return await publisher.removeApi(req.params.apiId, labels);
+    const tenantDomain = queryString(req.query, "tenantDomain");
+    return await publisher.removeApi(req.params.apiId, labels, tenantDomain ? { tenantDomain } : {});
   });
 
   app.get("/api/v1/artifacts", async (req) => {

@@ -3,6 +3,7 @@ import { createServiceHttp } from "../http/server.js";
 import { type RegionIngress, startRegionIngress } from "../relay/ingress.js";
 import { Publisher, type PublisherOptions } from "./publisher.js";
 import { registerPublisherRoutes } from "./routes.js";
+import { registerStatusRoutes } from "./status-routes.js";
 import { WatchFolder } from "./watch-folder.js";
 
 /**
@@ -26,6 +27,7 @@ export class PublisherService {
       const g = config.gwsync;
       const app = createServiceHttp(g, log, this.publisher.metrics);
       registerPublisherRoutes(app, this.publisher);
+      registerStatusRoutes(app, this.publisher);
       await app.listen({ host: g.httpHost, port: g.httpPort });
       this.#http = app;
     }

@@ -114,7 +114,7 @@ export interface GatewayHeartbeat {
   appliedSeq: number;
   deployed: number;
   version: string;
-  /** ready | stale | starting */
+  /** starting | ready | stale | stopped (its last beat, sent by a clean shutdown) */
   status: string;
   intervalMs: number;
   lastSeen: number;
@@ -214,6 +214,8 @@ export interface ArtifactStore {
   recordHeartbeat(hb: GatewayHeartbeat): Promise<void>;
   /** Every gateway that ever sent a heartbeat, by node id. */
   listGateways(): Promise<GatewayHeartbeat[]>;
+  /** Drop a gateway's record (`gwsync status forget`); false when none was kept. A live one comes back with its next beat. */
+  forgetGateway(nodeId: string): Promise<boolean>;
   /** Check that the store answers and has this gwsync's schema (never throws). */
   health(): Promise<StoreHealth>;
   close(): Promise<void>;

@@ -53,7 +53,8 @@ describe("graceful SIGTERM of `gwsync gateway`", () => {
     });
     const exited = once(proc, "exit") as Promise<[number | null, NodeJS.Signals | null]>;
     const lines: string[] = [];
-    const rl = createInterface({ input: proc.stdout! });
+    // Logs go to stderr; stdout carries results only (none for a service).
+    const rl = createInterface({ input: proc.stderr! });
     rl.on("line", (l) => lines.push(l));
     await waitFor(
       rl,

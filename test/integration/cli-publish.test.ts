@@ -8,8 +8,10 @@ import { fileURLToPath } from "node:url";
 import { cleanupBroker, testId } from "../harness/broker.js";
 
 /**
- * `gwsync publish` as a subprocess against the real broker (127.0.0.1:5672), on a private exchange and
- * a private store per test, and under a pseudo-terminal (util-linux `script`) for the progress bar.
+ * `gwsync publish --local` (the store written directly, the events announced by the command itself) as
+ * a subprocess against the real broker (127.0.0.1:5672), on a private exchange and a private store per
+ * test, and under a pseudo-terminal (util-linux `script`) for the progress bar. The REST form is in
+ * cli-rest.test.ts.
  */
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
@@ -121,7 +123,7 @@ interface Status {
 }
 
 async function status(ws: Workspace): Promise<Status> {
-  const r = await gwsync(["status", "--json", "--config", ws.config], ws.dir);
+  const r = await gwsync(["status", "--json", "--local", "--config", ws.config], ws.dir);
   assert.equal(r.code, 0, r.stderr);
   return JSON.parse(r.stdout) as Status;
 }
@@ -140,10 +142,11 @@ describe("gwsync publish", () => {
   test("publishes files to a label, stores them and announces them", async () => {
     const ws = workspace();
     const files = writeApis(ws.dir, 2);
-    const r = await gwsync(["publish", ...files, "--label", ws.label, "--config", ws.config], ws.dir);
+    const r = await gwsync(["publish", ...files, "--label", ws.label, "--local", "--config", ws.config], ws.dir);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /api-0\.xml: Svc0:1\.0\.0 apiId=[0-9a-f-]{36} revision=1 seq=1/);
     assert.match(r.stdout, /api-1\.xml: Svc1:1\.0\.0 apiId=[0-9a-f-]{36} revision=1 seq=2/);
+    assert.match(r.stdout, /^2 published, 0 unchanged, 0 rejected$/m);
     assert.match(r.stdout, /^2 event\(s\) announced$/m);
     const s = await status(ws);
     assert.equal(s.headSeq, 2);
@@ -151,7 +154,7 @@ describe("gwsync publish", () => {
     assert.deepEqual(s.labels, { [ws.label]: 2 });
   });
 
-  test("a file with a DOCTYPE exits non-zero with one clear line and stores nothing", async () => {
+  test("a file with a DOCTYPE exits 3 (rejected) with one clear line and stores nothing", async () => {
     const ws = workspace();
     const evil = path.join(ws.dir, "evil.xml");
     writeFileSync(
@@ -163,8 +166,8 @@ describe("gwsync publish", () => {
 </api>
 `,
     );
-    const r = await gwsync(["publish", evil, "--label", ws.label, "--config", ws.config], ws.dir);
-    assert.notEqual(r.code, 0);
+    const r = await gwsync(["publish", evil, "--label", ws.label, "--local", "--config", ws.config], ws.dir);
+    assert.equal(r.code, 3);
     const line = r.stderr.split("\n").find((l) => l.startsWith(`${evil}:`));
     assert.ok(line, `no line names the file:\n${r.stderr}`);
     assert.match(line, /DOCTYPE/);
@@ -175,13 +178,13 @@ describe("gwsync publish", () => {
     assert.deepEqual(s.labels, {});
   });
 
-  test("a good and a bad file: the good one is stored, the command still fails", async () => {
+  test("a good and a bad file: the good one is stored, the command still fails (exit 3)", async () => {
     const ws = workspace();
     const [good] = writeApis(ws.dir, 1);
     const bad = path.join(ws.dir, "not-xml.xml");
     writeFileSync(bad, "this is not an API");
-    const r = await gwsync(["publish", good!, bad, "--label", ws.label, "--config", ws.config], ws.dir);
-    assert.notEqual(r.code, 0);
+    const r = await gwsync(["publish", good!, bad, "--label", ws.label, "--local", "--config", ws.config], ws.dir);
+    assert.equal(r.code, 3);
     assert.ok(
       r.stderr.split("\n").some((l) => l.startsWith(`${bad}:`)),
       r.stderr,
@@ -198,7 +201,7 @@ describe("gwsync publish progress bar", () => {
     }
     const ws = workspace();
     const files = writeApis(ws.dir, MANY_FILES);
-    const command = [process.execPath, BIN, "publish", ...files, "--label", ws.label, "--config", ws.config]
+    const command = [process.execPath, BIN, "publish", ...files, "--label", ws.label, "--local", "--config", ws.config]
       .map(shellQuote)
       .join(" ");
     // script gives the command a pseudo-terminal on stdin/stdout/stderr and copies what it prints.
@@ -217,7 +220,7 @@ describe("gwsync publish progress bar", () => {
   test(`without a terminal, ${MANY_FILES} files print no progress bar`, async () => {
     const ws = workspace();
     const files = writeApis(ws.dir, MANY_FILES);
-    const r = await gwsync(["publish", ...files, "--label", ws.label, "--config", ws.config], ws.dir);
+    const r = await gwsync(["publish", ...files, "--label", ws.label, "--local", "--config", ws.config], ws.dir);
     assert.equal(r.code, 0, r.stderr);
     for (const out of [r.stdout, r.stderr]) {
       assert.ok(!out.includes("publishing ["), `progress bar printed to a pipe:\n${out}`);

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { after, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
@@ -65,6 +65,7 @@ describe("gwsync --help and --version", { concurrency: 3 }, () => {
     ["status"],
     ["config"],
     ["config", "check"],
+    ["status", "forget"],
     ["demo"],
   ];
   for (const command of commands) {
@@ -72,6 +73,23 @@ describe("gwsync --help and --version", { concurrency: 3 }, () => {
       const r = await run([...command, "--help"], { cwd: work });
       assert.equal(r.code, 0, r.stderr);
       assert.match(r.stdout, new RegExp(`^Usage: gwsync ${command.join(" ")}\\b`), r.stdout);
+    });
+  }
+
+  for (const command of [
+    ["publisher"],
+    ["gateway"],
+    ["relay"],
+    ["publish"],
+    ["remove"],
+    ["status"],
+    ["status", "forget"],
+    ["config", "check"],
+    ["demo"],
+  ]) {
+    test(`gwsync ${command.join(" ")} has --json`, async () => {
+      const r = await run([...command, "--help"], { cwd: work });
+      assert.match(r.stdout, /^\s+--json\b/m, r.stdout);
     });
   }
 
@@ -115,6 +133,20 @@ describe("gwsync usage errors", () => {
     assert.equal(r.code, EXIT_USAGE, `stdout: ${r.stdout}\nstderr: ${r.stderr}`);
     assert.match(r.stderr, /--label/);
   });
+
+  for (const service of ["publisher", "gateway", "relay"]) {
+    test(`gwsync ${service} without a configuration exits 2 at once and creates nothing`, async () => {
+      const cwd = mkdtempSync(path.join(work, `noconfig-${service}-`));
+      const r = await run([service], { cwd });
+      assert.equal(r.code, EXIT_USAGE, r.stderr);
+      assert.match(
+        lines(r.stderr)[0] ?? "",
+        new RegExp(`gwsync ${service}: no configuration: give --config FILE`),
+      );
+      assert.equal(r.stdout, "");
+      assert.deepEqual(readdirSync(cwd), [], "nothing created (no ./data, no store)");
+    });
+  }
 
   test("config check --role with an unknown role exits 2 listing the roles", async () => {
     const file = path.join(work, "empty.toml");
@@ -162,6 +194,29 @@ password = "${hubSecret}"
     for (const s of [httpSecret, hubSecret]) {
       assert.ok(!r.stdout.includes(s) && !r.stderr.includes(s), `a password was printed:\n${r.stdout}`);
     }
+  });
+
+  test("--json prints the verdict, the problems and the masked configuration as one JSON document", async () => {
+    const file = path.join(work, "json.toml");
+    writeFileSync(file, `[gwsync]\nnode_id = "j1"\n[apim.event_hub]\npassword = "${hubSecret}"\n`);
+    const ok = await run(["config", "check", file, "--json"], { cwd: work });
+    assert.equal(ok.code, 0, ok.stderr);
+    const good = JSON.parse(ok.stdout) as {
+      ok: boolean;
+      problems: unknown[];
+      config: { gwsync: { nodeId: string } };
+    };
+    assert.deepEqual([good.ok, good.problems.length, good.config.gwsync.nodeId], [true, 0, "j1"]);
+    assert.ok(!ok.stdout.includes(hubSecret));
+    writeFileSync(file, `[gwsync]\nhttp_port = "x"\n`);
+    const bad = await run(["config", "check", file, "--json"], { cwd: work });
+    assert.equal(bad.code, EXIT_USAGE);
+    const report = JSON.parse(bad.stdout) as { ok: boolean; problems: { key: string; message: string }[] };
+    assert.equal(report.ok, false);
+    assert.deepEqual(
+      report.problems.map((p) => p.key),
+      ["gwsync.http_port"],
+    );
   });
 
   test("a secret read from the environment is masked too", async () => {

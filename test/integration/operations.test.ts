@@ -1,12 +1,10 @@
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { writeFileSync } from "node:fs";
-import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { promisify } from "node:util";
 import { Gateway } from "../../src/gateway/gateway.js";
 import { cleanupBroker } from "../harness/broker.js";
-import { authHeader, synapseApi, TestCluster } from "../harness/cluster.js";
+import { authHeader, synapseApi, TEST_PASSWORD, TEST_USER, TestCluster } from "../harness/cluster.js";
 import { CHANGED, counter, waitFor } from "../harness/wait.js";
 
 const run = promisify(execFile);
@@ -103,15 +101,19 @@ describe("operations: metrics, heartbeats and gwsync status, broker failover", (
       () => a1.count >= 2 && b1.count >= 2,
       "heartbeats from both gateways",
     );
-    const configFile = join(cluster.root, "status.toml");
-    writeFileSync(
-      configFile,
-      `[gwsync]\nregion = "test"\n[database.sync_runtime_artifacts_db]\ntype = "sqlite"\nurl = ${JSON.stringify(join(cluster.root, "publisher", "artifacts.db"))}\n`,
-    );
     const status = async (): Promise<StatusJson> => {
-      const { stdout } = await run(process.execPath, [BIN, "status", "--json", "--config", configFile], {
-        env: { ...process.env, GWSYNC_LOG_LEVEL: "warn" },
-      });
+      const { stdout } = await run(
+        process.execPath,
+        [BIN, "status", "--json", "--url", cluster.publisher!.httpUrl!],
+        {
+          env: {
+            ...process.env,
+            GWSYNC_LOG_LEVEL: "warn",
+            GWSYNC_HTTP_USERNAME: TEST_USER,
+            GWSYNC_HTTP_PASSWORD: TEST_PASSWORD,
+          },
+        },
+      );
       return JSON.parse(stdout) as StatusJson;
     };
     const seen = (s: StatusJson, id: string) => s.gateways.find((g) => g.nodeId === id);

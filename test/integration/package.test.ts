@@ -86,7 +86,7 @@ function typecheck(project: string, files: string[]): Promise<Run> {
 /** The README's "From Node" example, as written there. */
 function readmeExample(): string {
   const readme = readFileSync(path.join(ROOT, "README.md"), "utf8");
-  const block = /From Node:\s*```ts\n([\s\S]*?)```/.exec(readme)?.[1];
+  const block = /From Node[\s\S]*?```ts\n([\s\S]*?)```/.exec(readme)?.[1];
   assert.ok(block, "README.md has no ```ts block after 'From Node:'");
   return block;
 }

@@ -366,6 +366,14 @@ export class SqliteArtifactStore implements ArtifactStore {
     }));
   }
 
+  async forgetGateway(nodeId: string): Promise<boolean> {
+    this.#writes("forgetGateway");
+    const r = guard(this.file, "forgetGateway", () =>
+      this.#db.prepare("DELETE FROM GWSYNC_GATEWAYS WHERE NODE_ID = ?").run(nodeId),
+    );
+    return r.changes > 0;
+  }
+
   async health(): Promise<StoreHealth> {
     const t0 = performance.now();
     const base = { engine: this.engine, location: this.file };

@@ -1,0 +1,138 @@
+import { z } from "zod";
+import { ERROR_CODES, type ErrorCode, GwsyncError } from "../errors.js";
+import { maskUrl } from "../log.js";
+import { type FleetStatus, fleetStatusSchema } from "../publisher/fleet-status.js";
+import type { DeployResult } from "../publisher/publisher.js";
+
+/** A publisher that does not answer within this long is reported, not waited for. */
+export const REQUEST_TIMEOUT_MS = 60_000;
+/** Replies of the endpoints the CLI calls are small; a larger one is not a publisher's. */
+const MAX_REPLY_BYTES = 16 * 1024 * 1024;
+
+const deployResultSchema = z.object({
+  apiId: z.string(),
+  name: z.string(),
+  version: z.string(),
+  revision: z.number(),
+  sha256: z.string(),
+  seq: z.number(),
+  labels: z.array(z.string()),
+  changed: z.boolean(),
+});
+
+const errorSchema = z.object({ code: z.string(), message: z.string() });
+
+const forgetSchema = z.object({
+  nodeId: z.string(),
+  forgotten: z.boolean(),
+  state: z.enum(["alive", "stopped", "missing"]),
+});
+
+export type ForgetResult = z.infer<typeof forgetSchema>;
+
+export interface PublisherClientOptions {
+  /** The publisher's base URL (http://host:9763). */
+  url: string;
+  username: string;
+  password: string;
+  timeoutMs?: number;
+}
+
+function errorCode(code: string): ErrorCode {
+  return Object.hasOwn(ERROR_CODES, code) ? (code as ErrorCode) : "GWSYNC_HTTP_BAD_REQUEST";
+}
+
+/**
+ * The CLI's side of the publisher's REST API (docs/architecture.md#http). Each method is one request;
+ * the publisher's {"code","message"} error comes back as a GwsyncError of that code.
+ */
+export class PublisherClient {
+  readonly url: string;
+  readonly #auth: string;
+  readonly #timeoutMs: number;
+
+  constructor(o: PublisherClientOptions) {
+    this.url = o.url.replace(/\/+$/, "");
+    this.#auth = `Basic ${Buffer.from(`${o.username}:${o.password}`).toString("base64")}`;
+    this.#timeoutMs = o.timeoutMs ?? REQUEST_TIMEOUT_MS;
+  }
+
+  async publish(body: string, labels: readonly string[], tenantDomain?: string): Promise<DeployResult> {
+    const q = new URLSearchParams();
+    for (const l of labels) q.append("label", l);
+    if (tenantDomain) q.set("tenantDomain", tenantDomain);
+    const type = body
+      .replace(/^\uFEFF/, "")
+      .trimStart()
+      .startsWith("{")
+      ? "application/json"
+      : "application/xml";
+    return deployResultSchema.parse(await this.#call("POST", `/api/v1/artifacts?${q}`, { body, type }));
+  }
+
+  async remove(ref: string, labels: readonly string[], tenantDomain?: string): Promise<DeployResult> {
+    const q = new URLSearchParams();
+    for (const l of labels) q.append("label", l);
+    if (tenantDomain) q.set("tenantDomain", tenantDomain);
+    const path = `/api/v1/artifacts/${encodeURIComponent(ref)}?${q}`;
+    return deployResultSchema.parse(await this.#call("DELETE", path));
+  }
+
+  async status(): Promise<FleetStatus> {
+    return fleetStatusSchema.parse(await this.#call("GET", "/api/v1/status"));
+  }
+
+  async forgetGateway(nodeId: string): Promise<ForgetResult> {
+    return forgetSchema.parse(await this.#call("DELETE", `/api/v1/gateways/${encodeURIComponent(nodeId)}`));
+  }
+
+  async #call(method: string, path: string, send?: { body: string; type: string }): Promise<unknown> {
+    const where = `${method} ${maskUrl(this.url)}${path.split("?")[0]}`;
+    let res: Response;
+    try {
+      res = await fetch(`${this.url}${path}`, {
+        method,
+        headers: {
+          authorization: this.#auth,
+          accept: "application/json",
+          ...(send ? { "content-type": send.type } : {}),
+        },
+        ...(send ? { body: send.body } : {}),
+        signal: AbortSignal.timeout(this.#timeoutMs),
+      });
+    } catch (err) {
+      const c = (err as { cause?: { code?: string; message?: string } }).cause;
+      const cause = c?.code ?? c?.message ?? (err as Error).message;
+      throw new GwsyncError(
+        "GWSYNC_FETCH_FAILED",
+        `cannot reach the publisher at ${maskUrl(this.url)} (${cause}): is \`gwsync publisher\` running there? (--url, or the config's service_url)`,
+        { cause: err },
+      );
+    }
+    const text = await res.text();
+    if (text.length > MAX_REPLY_BYTES) {
+      throw new GwsyncError("GWSYNC_FETCH_FAILED", `${where}: reply of ${text.length} bytes is too large`);
+    }
+    let body: unknown;
+    try {
+      body = text === "" ? undefined : JSON.parse(text);
+    } catch {
+      throw new GwsyncError(
+        "GWSYNC_FETCH_FAILED",
+        `${where}: HTTP ${res.status}, not JSON: is this a gwsync publisher?`,
+      );
+    }
+    if (res.status === 401 || res.status === 403) {
+      throw new GwsyncError(
+        "GWSYNC_HTTP_UNAUTHORIZED",
+        `the publisher at ${maskUrl(this.url)} refused the credentials (HTTP ${res.status}): set GWSYNC_HTTP_USERNAME and GWSYNC_HTTP_PASSWORD_FILE, or give the --config whose [gwsync.http] (or [apim.event_hub]) pair it accepts`,
+      );
+    }
+    if (!res.ok) {
+      const e = errorSchema.safeParse(body);
+      if (e.success) throw new GwsyncError(errorCode(e.data.code), e.data.message);
+      throw new GwsyncError("GWSYNC_FETCH_FAILED", `${where}: HTTP ${res.status}`);
+    }
+    return body;
+  }
+}
