@@ -30,6 +30,7 @@ export function registerConfigCheck(program: Command): void {
         ...(role ? { role } : {}),
         env: process.env,
         strict: opts.strict === true,
+        checkOnly: true,
       });
     } catch (err) {
       if (!(err instanceof ConfigError)) throw err;

@@ -75,6 +75,14 @@ function secretOf(
     return value;
   } catch (err) {
     const errno = isGwsyncError(err) ? err.details?.errno : (err as NodeJS.ErrnoException).code;
+    if (o.ctx.checkOnly && (errno === "ENOENT" || errno === "EACCES")) {
+      // `config check` on another host than the service's: the file is right, the secret lives elsewhere.
+      o.ctx.suspect(
+        `${prefix}.password_file`,
+        `cannot be read here (${errno}): ${full}; the service reads it where it runs and will not start without it`,
+      );
+      return `<contents of ${full}>`;
+    }
     if (typeof errno === "string" || !isGwsyncError(err)) {
       o.ctx.problem(`${prefix}.password_file`, `cannot be read (${errno ?? "error"}): ${full}`);
     } else {

@@ -1,5 +1,6 @@
 import { parse as parseToml } from "smol-toml";
 import type { LoadContext } from "./load-context.js";
+import { nearest } from "./suggest.js";
 import { deletePath, setPath, type TomlTable } from "./toml-doc.js";
 
 /**
@@ -105,7 +106,14 @@ export function applyEnvOverrides(doc: TomlTable, env: NodeJS.ProcessEnv, ctx: L
     const path = ENV_KEYS[variable];
     if (path !== undefined) apply(doc, ctx, variable, path, env[variable]);
     else if (!variable.startsWith(GENERIC_PREFIX) && !OTHER_KNOWN_ENV.has(variable)) {
-      ctx.debug.push(`environment variable ${variable} is not one gwsync reads; ignored`);
+      const near = nearest(variable, [...Object.keys(ENV_KEYS), ...OTHER_KNOWN_ENV]);
+      if (near === undefined)
+        ctx.debug.push(`environment variable ${variable} is not one gwsync reads; ignored`);
+      else
+        ctx.suspect(
+          variable,
+          `is not an environment variable gwsync reads (did you mean ${near}?); it is ignored`,
+        );
     }
   }
 }

@@ -8,6 +8,7 @@ import { applyEnvOverrides } from "./env-overrides.js";
 import { LoadContext } from "./load-context.js";
 import { resolveRefs } from "./refs.js";
 import { checkRole } from "./role-checks.js";
+import { checkEssentials } from "./role-essentials.js";
 import {
   DatabaseSectionSchema,
   EventHubSectionSchema,
@@ -20,6 +21,7 @@ import {
   ThrottlingSectionSchema,
 } from "./schema.js";
 import { applyAliases, checkStructure, listIgnored } from "./sections.js";
+import { nearest } from "./suggest.js";
 import { getPath, joinPath, type TomlTable } from "./toml-doc.js";
 import type { GwsyncConfig, Role } from "./types.js";
 
@@ -41,6 +43,11 @@ export interface LoadConfigOptions {
    * secret file that cannot be read here) become problems.
    */
   strict?: boolean;
+  /**
+   * The file is checked (`gwsync config check`), not run: a password_file this host cannot read is a
+   * warning (the service reads it where it runs, and refuses to start without it), not a problem.
+   */
+  checkOnly?: boolean;
 }
 
 export interface LoadConfigResult {
@@ -50,25 +57,9 @@ export interface LoadConfigResult {
   debug: string[];
 }
 
-const MAX_SUGGESTION_DISTANCE = 2;
-
-function distance(a: string, b: string): number {
-  const row = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    let diagonal = row[0]!;
-    row[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const above = row[j]!;
-      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, diagonal + (a[i - 1] === b[j - 1] ? 0 : 1));
-      diagonal = above;
-    }
-  }
-  return row[b.length]!;
-}
-
 function unknownKeyReason(key: string, section: string): string {
   const known = Object.hasOwn(READ_SECTIONS, section) ? knownKeys(section as ReadSectionPath) : [];
-  const near = known.find((k) => distance(k, key) <= MAX_SUGGESTION_DISTANCE);
+  const near = nearest(key, known);
   const hint = near === undefined ? "" : ` (did you mean ${near}?)`;
   return `is not a key of [${section}]${hint}; known keys: ${known.join(", ")}`;
 }
@@ -159,10 +150,11 @@ export function loadConfig(options: LoadConfigOptions = {}): LoadConfigResult {
   );
   const env = options.env ?? process.env;
   const doc = parseDocument(readText(options), source);
-  const ctx = new LoadContext();
+  const ctx = new LoadContext({ strict: options.strict === true, checkOnly: options.checkOnly === true });
   applyEnvOverrides(doc, env, ctx);
   applyAliases(doc, ctx);
   let config: GwsyncConfig | undefined;
+  if (options.role !== undefined) checkEssentials(doc, options.role, ctx);
   if (checkStructure(doc, ctx)) {
     resolveRefs(doc, env, ctx);
     listIgnored(doc, ctx);

@@ -12,10 +12,28 @@ interface Origin {
  * came from, so a problem names the key the user actually wrote or the variable they set.
  */
 export class LoadContext {
+  /** Suspects (probable typos, unreadable secret files while checking) are problems, not warnings. */
+  readonly strict: boolean;
+  /** The file is being checked (`gwsync config check`), not run: see loadConfig's `checkOnly`. */
+  readonly checkOnly: boolean;
   readonly problems: ConfigProblem[] = [];
   readonly warnings: string[] = [];
   readonly debug: string[] = [];
   private readonly origins = new Map<string, Origin>();
+
+  constructor(options: { strict?: boolean; checkOnly?: boolean } = {}) {
+    this.strict = options.strict === true;
+    this.checkOnly = options.checkOnly === true;
+  }
+
+  /**
+   * Something that is probably a mistake but may be meant (a key near a known one that gwsync would
+   * ignore): a warning, or with --strict a problem. `reason` reads after the key, as for problem().
+   */
+  suspect(path: string, reason: string): void {
+    if (this.strict) this.problem(path, reason);
+    else this.warnings.push(`${this.display(path)} ${reason}`);
+  }
 
   setOrigin(path: string, origin: Origin): void {
     this.origins.set(path, origin);

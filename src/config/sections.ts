@@ -1,5 +1,6 @@
 import type { LoadContext } from "./load-context.js";
 import { ANCESTOR_TABLES, knownKeys, READ_SECTIONS, type ReadSectionPath } from "./schema.js";
+import { nearest } from "./suggest.js";
 import { getPath, isTable, joinPath, type TomlTable } from "./toml-doc.js";
 
 const ALIAS_SECTION = "apim.sync_runtime_artifacts.gateway";
@@ -60,7 +61,19 @@ export function checkStructure(doc: TomlTable, ctx: LoadContext): boolean {
   return ok;
 }
 
-/** List (at debug level) every key and section of the document that gwsync does not read. */
+/** The sections (read or leading to one) directly inside `parent`, by their last segment. */
+function childSections(parent: string): string[] {
+  const depth = parent === "" ? 1 : parent.split(".").length + 1;
+  return [...ANCESTOR_TABLES, ...Object.keys(READ_SECTIONS)]
+    .filter((p) => p !== "" && p.split(".").length === depth && (parent === "" || p.startsWith(`${parent}.`)))
+    .map((p) => p.split(".").at(-1)!);
+}
+
+/**
+ * List (at debug level) every key and section of the document that gwsync does not read. One that is
+ * a typo away from one gwsync reads (`gateway_label`, `[apim.event_hubs]`) is a suspect instead: a
+ * warning, or an error with --strict. The known names come from the schemas (READ_SECTIONS).
+ */
 export function listIgnored(doc: TomlTable, ctx: LoadContext, prefix = ""): void {
   for (const key of Object.keys(doc)) {
     const path = joinPath(prefix, [key]);
@@ -69,12 +82,24 @@ export function listIgnored(doc: TomlTable, ctx: LoadContext, prefix = ""): void
       if (isTable(value)) listIgnored(value, ctx, path);
       continue;
     }
-    if (readSection(prefix)) {
-      if (READ_SECTIONS[prefix].own || knownKeys(prefix).includes(key)) continue;
-      ctx.debug.push(`ignored WSO2 key ${path} (gwsync does not use it)`);
+    const table = isTable(value) || (Array.isArray(value) && value.every(isTable));
+    const sectionNear = table ? nearest(key, childSections(prefix)) : undefined;
+    if (sectionNear !== undefined) {
+      const near = joinPath(prefix, [sectionNear]);
+      ctx.suspect(path, `is not a section gwsync reads (did you mean [${near}]?); it is ignored`);
       continue;
     }
-    const what = isTable(value) || (Array.isArray(value) && value.every(isTable)) ? "section" : "key";
-    ctx.debug.push(`ignored ${what} ${path} (gwsync does not read it)`);
+    if (readSection(prefix)) {
+      if (READ_SECTIONS[prefix].own || knownKeys(prefix).includes(key)) continue;
+      const near = nearest(key, knownKeys(prefix));
+      if (near !== undefined) {
+        ctx.suspect(
+          path,
+          `is not a key gwsync reads (did you mean ${joinPath(prefix, [near])}?); it is ignored`,
+        );
+      } else ctx.debug.push(`ignored WSO2 key ${path} (gwsync does not use it)`);
+      continue;
+    }
+    ctx.debug.push(`ignored ${table ? "section" : "key"} ${path} (gwsync does not read it)`);
   }
 }

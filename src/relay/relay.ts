@@ -3,7 +3,7 @@ import type { Channel, ChannelModel, ConsumeMessage } from "amqplib";
 import type { FastifyInstance } from "fastify";
 import { BrokerConnection } from "../amqp/connection.js";
 import { assertTopicExchange, DEFAULT_EXCHANGE } from "../amqp/topology.js";
-import { type JndiConfig, loadJndiDir, toBrokerEndpoints } from "../config/jndi.js";
+import { type RelayDestination, relayDestinations } from "../config/relay-destinations.js";
 import type { GwsyncConfig } from "../config/types.js";
 import { GwsyncError } from "../errors.js";
 import { ServiceMetrics } from "../http/metrics.js";
@@ -28,8 +28,6 @@ import {
 
 /** How often the backlog gauge reads the relay queues' depth. */
 export const DEFAULT_BACKLOG_INTERVAL_MS = 5 * 1000;
-/** WSO2's jndi files name their factory so; any other single factory is accepted too. */
-const PREFERRED_FACTORY = "TopicConnectionFactory";
 
 export interface RelayOptions {
   config: GwsyncConfig;
@@ -52,20 +50,6 @@ export interface RelayOptions {
 interface RemoteRegion {
   link: RemoteLink;
   pumps: Record<Lane, ForwardPump>;
-}
-
-/** The connection factory of a region's jndi file (a relay cannot guess between several). */
-function factoryOf(region: string, jndi: JndiConfig) {
-  const names = Object.keys(jndi.connectionFactories);
-  const name = names.includes(PREFERRED_FACTORY) ? PREFERRED_FACTORY : names[0];
-  const url = name === undefined ? undefined : jndi.connectionFactories[name];
-  if (url === undefined) {
-    throw new GwsyncError(
-      "GWSYNC_JNDI_INVALID",
-      `jndi file of region ${region} declares no connectionfactory; add connectionfactory.${PREFERRED_FACTORY} = amqp://...`,
-    );
-  }
-  return url;
 }
 
 /**
@@ -111,9 +95,8 @@ export class Relay {
       () => this.#openStore(),
       options.labelRefreshMs ?? DEFAULT_LABEL_REFRESH_MS,
     );
-    const jndi = loadJndiDir(options.config.gwsync.jndiDir);
-    for (const [region, file] of Object.entries(jndi)) {
-      if (region !== this.region) this.#remotes.set(region, this.#makeRemote(region, file));
+    for (const d of relayDestinations(options.config.gwsync.jndiDir, this.region)) {
+      this.#remotes.set(d.region, this.#makeRemote(d));
     }
     if (this.#remotes.size === 0) {
       throw new GwsyncError(
@@ -132,11 +115,11 @@ export class Relay {
     return this.config.gwsync.exchange ?? DEFAULT_EXCHANGE;
   }
 
-  #makeRemote(region: string, jndi: JndiConfig): RemoteRegion {
+  #makeRemote({ region, brokers, topics }: RelayDestination): RemoteRegion {
     const g = this.config.gwsync;
     const link = new RemoteLink({
       region,
-      endpoints: toBrokerEndpoints(factoryOf(region, jndi)),
+      endpoints: brokers,
       exchange: this.exchange,
       connectionName: `gwsync-relay-${this.region}-to-${region}`,
       heartbeatSec: g.heartbeatSec,
@@ -150,7 +133,7 @@ export class Relay {
       maxHops: this.#o.maxHops ?? DEFAULT_MAX_HOPS,
       maxMessageBytes: g.maxMessageBytes,
       remoteExchange: this.exchange,
-      routingKeyOf: (stream: string) => jndi.topics[stream] ?? stream,
+      routingKeyOf: (stream: string) => topics[stream] ?? stream,
       store: () => this.#openStore(),
       labels: this.#labels,
       forwardForeignArtifactEvents: g.relayForeignArtifactEvents,

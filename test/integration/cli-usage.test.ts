@@ -282,18 +282,61 @@ password = "${hubSecret}"
     assert.ok(r.stdout.includes(`cannot read configuration file ${missing} (ENOENT)`), r.stdout);
   });
 
-  test("every example configuration passes for its role", async () => {
-    // The examples read the event hub password from a mounted file; supply one as production would.
-    const secretFile = path.join(work, "event-hub-password");
-    writeFileSync(secretFile, `${hubSecret}\n`);
+  test("every example configuration passes config check for its role, as shipped, with no environment", async () => {
     for (const role of ["publisher", "gateway", "relay"]) {
       const r = await run(["config", "check", path.join(ROOT, "examples", `${role}.toml`), "--role", role], {
         cwd: work,
-        env: { GWSYNC_EVENT_HUB_PASSWORD_FILE: secretFile },
       });
       assert.equal(r.code, 0, `examples/${role}.toml:\n${r.stdout}${r.stderr}`);
       assert.match(r.stdout, new RegExp(`OK for role ${role}`));
-      assert.ok(!r.stdout.includes(hubSecret));
+      // The one warning: the secret file lives on the production host, not here.
+      const warnings = r.stdout.split("\n").filter((l) => l.startsWith("  - ") && !l.includes("ignored"));
+      assert.deepEqual(
+        warnings.map((l) => l.replace(/:.*/, "")),
+        ["  - apim.event_hub.password_file cannot be read here (ENOENT)"],
+        r.stdout,
+      );
+      if (role === "relay") {
+        assert.match(
+          r.stdout,
+          /^relays region region-a to \(.*\/jndi\):\n {2}region-b {2}TopicConnectionFactory {2}amqp:\/\/guest:\*\*\*@127\.0\.0\.1:5673$/m,
+        );
+      }
+      // With the secret present and --strict, nothing at all to say.
+      const secretFile = path.join(work, "event-hub-password");
+      writeFileSync(secretFile, `${hubSecret}\n`);
+      const strict = await run(
+        ["config", "check", path.join(ROOT, "examples", `${role}.toml`), "--role", role, "--strict"],
+        { cwd: work, env: { GWSYNC_EVENT_HUB_PASSWORD_FILE: secretFile } },
+      );
+      assert.equal(strict.code, 0, strict.stdout);
+      assert.ok(!strict.stdout.includes("warnings ("), strict.stdout);
+      assert.ok(!strict.stdout.includes(hubSecret));
     }
+  });
+
+  test("a service refuses another role's file before it touches anything", async () => {
+    const dir = mkdtempSync(path.join(work, "cross-"));
+    const copy = (role: string) => {
+      const file = path.join(dir, `${role}.toml`);
+      const text = readFileSync(path.join(ROOT, "examples", `${role}.toml`), "utf8")
+        .replaceAll("/var/lib/gwsync", path.join(dir, "data"))
+        .replace(/^password_file = .*$/m, 'password = "long-random-example"');
+      writeFileSync(file, text);
+      return file;
+    };
+    const gw = await run(["gateway", "-c", copy("publisher")], { cwd: dir });
+    assert.equal(gw.code, EXIT_USAGE, gw.stderr);
+    assert.match(
+      gw.stderr,
+      /\[apim\.sync_runtime_artifacts\.gateway\] is missing, but role gateway needs it.*this looks like a publisher's configuration/,
+    );
+    const pub = await run(["publisher", "-c", copy("gateway")], { cwd: dir });
+    assert.equal(pub.code, EXIT_USAGE, pub.stderr);
+    assert.match(
+      pub.stderr,
+      /\[apim\.sync_runtime_artifacts\.publisher\] is missing, but role publisher needs it/,
+    );
+    assert.deepEqual(readdirSync(dir).sort(), ["gateway.toml", "publisher.toml"], "no data folder, no store");
   });
 });

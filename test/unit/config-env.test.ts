@@ -192,10 +192,18 @@ describe("GWSYNC_* environment overrides", () => {
     );
   });
 
-  test("empty variables count as unset; unknown GWSYNC_ variables are a debug note", () => {
-    const { config, debug } = load({ GWSYNC_NODE_ID: "", GWSYNC_HTTP_PROT: "1", GWSYNC_LOG_LEVEL: "debug" });
+  test("empty variables count as unset; unknown GWSYNC_ variables are a debug note, a typo of a known one a warning", () => {
+    const { config, debug, warnings } = load({
+      GWSYNC_NODE_ID: "",
+      GWSYNC_SOMETHING_ELSE: "1",
+      GWSYNC_HTTP_PROT: "1",
+      GWSYNC_LOG_LEVEL: "debug",
+    });
     assert.equal(config.gwsync.nodeId, "from-file");
-    assert.deepEqual(debug, ["environment variable GWSYNC_HTTP_PROT is not one gwsync reads; ignored"]);
+    assert.deepEqual(debug, ["environment variable GWSYNC_SOMETHING_ELSE is not one gwsync reads; ignored"]);
+    assert.deepEqual(warnings, [
+      "GWSYNC_HTTP_PROT is not an environment variable gwsync reads (did you mean GWSYNC_HTTP_PORT?); it is ignored",
+    ]);
   });
 
   test("without a file the environment alone configures gwsync", () => {

@@ -35,6 +35,10 @@ const messages = (err: ConfigError) => err.problems.map((p) => p.message);
 const RELAY_NO_JNDI =
   /^gwsync\.jndi_dir is unusable for role relay: cannot read jndi folder .*\/toml\/jndi: ENOENT \(set \[gwsync\] jndi_dir/;
 
+const NO_PUBLISHER_SECTION =
+  /^\[apim\.sync_runtime_artifacts\.publisher\] is missing, but role publisher needs it/;
+const NO_GATEWAY_SECTION = /^\[apim\.sync_runtime_artifacts\.gateway\] is missing, but role gateway needs it/;
+
 /** For each WSO2 sample and role: "ok", or the one problem it must fail with. */
 const FIXTURE_ROLES: Record<string, Record<Role, "ok" | RegExp>> = {
   // Both profiles of the 3.2.0 docs: the gateway half loads; the publisher half asks for MySQL.
@@ -45,10 +49,23 @@ const FIXTURE_ROLES: Record<string, Record<Role, "ok" | RegExp>> = {
     relay: RELAY_NO_JNDI,
   },
   "artifact-sync-3.2.0-issue-11758.toml": { gateway: "ok", publisher: "ok", relay: RELAY_NO_JNDI },
-  "control-plane-ha-event-hub-4.x-docs.toml": { publisher: "ok", gateway: "ok", relay: RELAY_NO_JNDI },
-  "gateway-and-tm-ha-4.x-docs.toml": { gateway: "ok", publisher: "ok", relay: RELAY_NO_JNDI },
-  "gateway-node-deployment.toml.snippet": { gateway: "ok", publisher: "ok", relay: RELAY_NO_JNDI },
-  "publisher-traffic-manager-3.x-docs.toml": { publisher: "ok", gateway: "ok", relay: RELAY_NO_JNDI },
+  // Excerpts without the section of a role: that role refuses them (src/config/role-essentials.ts).
+  "control-plane-ha-event-hub-4.x-docs.toml": {
+    publisher: NO_PUBLISHER_SECTION,
+    gateway: NO_GATEWAY_SECTION,
+    relay: RELAY_NO_JNDI,
+  },
+  "gateway-and-tm-ha-4.x-docs.toml": {
+    gateway: "ok",
+    publisher: new RegExp(`${NO_PUBLISHER_SECTION.source}.*; this looks like a gateway's configuration$`),
+    relay: RELAY_NO_JNDI,
+  },
+  "gateway-node-deployment.toml.snippet": { gateway: "ok", publisher: NO_PUBLISHER_SECTION, relay: RELAY_NO_JNDI },
+  "publisher-traffic-manager-3.x-docs.toml": {
+    publisher: NO_PUBLISHER_SECTION,
+    gateway: NO_GATEWAY_SECTION,
+    relay: RELAY_NO_JNDI,
+  },
 };
 
 describe("WSO2 deployment.toml fixtures", () => {
@@ -149,7 +166,8 @@ describe("WSO2 deployment.toml fixtures", () => {
 
 describe("defaults and paths", () => {
   test("an empty document gives the documented defaults (src/config/defaults.ts), paths under baseDir", () => {
-    const { config, warnings, debug } = load("", { role: "gateway" });
+    // The one section role gateway cannot do without, empty: every key takes its default.
+    const { config, warnings, debug } = load("[apim.sync_runtime_artifacts.gateway]\n", { role: "gateway" });
     assert.deepEqual([warnings, debug], [[], []]);
     assert.equal(config.gwsync.nodeId, `${os.hostname().replace(/[^A-Za-z0-9._-]/g, "-")}-gateway`);
     assert.equal(config.gwsync.region, "default");
@@ -595,7 +613,9 @@ describe("role checks", () => {
 
   test("every role refuses a disabled event hub and default credentials beyond loopback", () => {
     const err = problems(() =>
-      load('[gwsync]\nhttp_host = "0.0.0.0"\n[apim.event_hub]\nenable = false\n', { role: "publisher" }),
+      load('[gwsync]\nhttp_host = "0.0.0.0"\n[apim.event_hub]\nenable = false\n[apim.sync_runtime_artifacts.publisher]\n', {
+        role: "publisher",
+      }),
     );
     assert.equal(err.problems.length, 2);
     assert.match(
@@ -607,7 +627,7 @@ describe("role checks", () => {
       /^gwsync\.http_host is "0\.0\.0\.0" \(beyond loopback\), but the HTTP credentials are weak \(the password equals the user name\)/,
     );
     assert.ok(
-      load('[gwsync]\nhttp_host = "0.0.0.0"\n[gwsync.http]\npassword = "long-and-random"\n', {
+      load('[gwsync]\nhttp_host = "0.0.0.0"\n[gwsync.http]\npassword = "long-and-random"\n[apim.sync_runtime_artifacts.publisher]\n', {
         role: "publisher",
       }).config,
     );
