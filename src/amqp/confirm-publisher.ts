@@ -68,7 +68,10 @@ export class ConfirmPublisher {
     return new Promise<void>((resolve, reject) => {
       let settled = false;
       const timer = setTimeout(
-        () => finish(new GwsyncError("GWSYNC_BROKER_TIMEOUT", `no publisher confirm within ${this.#timeoutMs} ms`)),
+        () =>
+          finish(
+            new GwsyncError("GWSYNC_BROKER_TIMEOUT", `no publisher confirm within ${this.#timeoutMs} ms`),
+          ),
         this.#timeoutMs,
       );
       const waiting = this.#pending.get(channel);
@@ -79,7 +82,9 @@ export class ConfirmPublisher {
         waiting?.delete(finish);
         if (err) {
           reject(
-            err instanceof GwsyncError ? err : new GwsyncError("GWSYNC_BROKER_NACK", "broker nacked the message", { cause: err }),
+            err instanceof GwsyncError
+              ? err
+              : new GwsyncError("GWSYNC_BROKER_NACK", "broker nacked the message", { cause: err }),
           );
         } else resolve();
       };

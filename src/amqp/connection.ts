@@ -37,6 +37,16 @@ export function describeEndpoint(e: BrokerEndpoint): string {
   return `${e.protocol}://${e.hostname}:${e.port}${e.vhost === "/" ? "" : `/${e.vhost}`}`;
 }
 
+/**
+ * A broker's answer that no retry can change: the login refused (AMQP reply 403 ACCESS_REFUSED, which
+ * amqplib reports as "403 (ACCESS-REFUSED)") or the vhost refused to this user (530 NOT_ALLOWED).
+ */
+const REFUSED = /\b403 \(ACCESS[-_]REFUSED\)|ACCESS_REFUSED|NOT_ALLOWED - access to vhost/;
+
+export function isAccessRefused(err: unknown): boolean {
+  return err instanceof Error && REFUSED.test(err.message);
+}
+
 /** How often the silence watchdog looks at the socket. */
 const SILENCE_CHECK_MS = 250;
 
@@ -178,6 +188,10 @@ export class BrokerConnection extends EventEmitter {
       this.emit("disconnect", err);
     });
     model.on("connect-failed", (err: Error) => {
+      if (isAccessRefused(err)) {
+        void this.#refused(err);
+        return;
+      }
       this.#log.warn({ broker: this.currentBroker, err: err?.message }, "broker connection attempt failed");
       this.#failover();
     });
@@ -192,12 +206,38 @@ export class BrokerConnection extends EventEmitter {
     try {
       await model.waitForConnect();
     } catch (err) {
+      if (this.#fatal) throw this.#fatal;
       throw new GwsyncError(
         "GWSYNC_BROKER_UNREACHABLE",
         `cannot connect to any broker (${this.#options.endpoints.map(describeEndpoint).join(", ")})`,
         { cause: err },
       );
     }
+  }
+
+  /** Set when the broker refused the login: retrying cannot help, so the connection stops for good. */
+  #fatal: GwsyncError | undefined;
+
+  /** The error that stopped this connection for good, if one did. */
+  get fatalError(): GwsyncError | undefined {
+    return this.#fatal;
+  }
+
+  /**
+   * A refused login is a configuration error, not an outage: stop (no retry for ever), and tell the
+   * owner ("fatal"), which stops the service with this message (exit code 5).
+   */
+  async #refused(err: Error): Promise<void> {
+    if (this.#fatal) return;
+    const e = this.#options.endpoints[this.#index]!;
+    this.#fatal = new GwsyncError(
+      "GWSYNC_BROKER_ACCESS_REFUSED",
+      `the broker ${this.currentBroker} refused the login of user "${e.username}" (${err.message.includes("NOT_ALLOWED") ? "no access to its vhost" : "ACCESS_REFUSED"}): check [apim.event_hub] username and password (or password_file, GWSYNC_EVENT_HUB_PASSWORD_FILE) and the user's permissions; retrying cannot fix it`,
+      { cause: err },
+    );
+    this.#log.error({ broker: this.currentBroker, user: e.username }, this.#fatal.message);
+    this.emit("fatal", this.#fatal);
+    await this.close();
   }
 
   async close(): Promise<void> {
@@ -213,5 +253,25 @@ export class BrokerConnection extends EventEmitter {
     });
     await Promise.race([model.close().catch(() => undefined), bounded]);
     clearTimeout(timer);
+  }
+}
+
+/**
+ * The first fatal error (a refused login) of any connection a service watches, as one promise the CLI
+ * can race against a signal. Marked handled at once: a service nobody races must not crash the process.
+ */
+export class FatalSignal {
+  readonly promise: Promise<never>;
+  #reject: (err: Error) => void = () => undefined;
+
+  constructor() {
+    this.promise = new Promise<never>((_, reject) => {
+      this.#reject = reject;
+    });
+    this.promise.catch(() => undefined);
+  }
+
+  watch(source: EventEmitter): void {
+    source.on("fatal", (err: Error) => this.#reject(err));
   }
 }

@@ -1,4 +1,3 @@
-import { readFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
 import { registerConfigCheck } from "./config-check-command.js";
 import { registerDemo } from "./demo-command.js";
@@ -6,16 +5,13 @@ import { registerKeys } from "./keys-command.js";
 import { EXIT_RUNTIME, EXIT_USAGE, ExitError, toExit } from "./common.js";
 import { registerPublish, registerRemove } from "./publish-command.js";
 import { registerServices } from "./service-commands.js";
+import { GWSYNC_VERSION } from "../version.js";
 import { registerStatus } from "./status-command.js";
-
-const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as {
-  version: string;
-};
 
 export function buildProgram(): Command {
   const program = new Command("gwsync")
     .description("Keeps API gateways in step with their control plane over AMQP (WSO2-compatible)")
-    .version(pkg.version, "-V, --version")
+    .version(GWSYNC_VERSION, "-V, --version")
     .exitOverride()
     .showHelpAfterError("(gwsync --help lists the commands)");
   registerServices(program);

@@ -58,6 +58,7 @@ export function registerServices(program: Command): void {
       {
         start: () => gw.start().finally(() => bar.done()),
         close: () => gw.close().finally(() => bar.done()),
+        fatal: gw.fatal,
       },
       () =>
         log.info(

@@ -12,7 +12,8 @@ export const heartbeatSchema = z.strictObject({
   appliedSeq: z.number().int().nonnegative(),
   deployed: z.number().int().nonnegative(),
   version: z.string().max(64),
-  status: z.enum(["starting", "ready", "stale"]),
+  /** "stopped": the last beat of a gateway that shuts down cleanly (`gwsync status` shows it stopped, not missing). */
+  status: z.enum(["starting", "ready", "stale", "stopped"]),
   intervalMs: z.number().int().positive(),
   sentAt: z.number().int().nonnegative(),
 });

@@ -2,7 +2,7 @@ import { EventEmitter } from "node:events";
 import { join } from "node:path";
 import type { Channel, ChannelModel, ConsumeMessage } from "amqplib";
 import type { FastifyInstance } from "fastify";
-import { BrokerConnection, type BrokerStatus } from "../amqp/connection.js";
+import { BrokerConnection, type BrokerStatus, FatalSignal } from "../amqp/connection.js";
 import { ACK, type DeadLetterPart, type Outcome, QueueConsumer } from "../amqp/consumer.js";
 import {
   DEFAULT_EXCHANGE,
@@ -19,9 +19,10 @@ import { decodeEvent } from "../events/decode.js";
 import { HEARTBEAT_ROUTING_KEY, type Heartbeat } from "../events/heartbeat.js";
 import { ARTIFACT_TOPICS, HEADER_REVISION, RUNTIME_TOPICS } from "../events/topics.js";
 import type { DecodeResult, InboundEvent } from "../events/types.js";
-import { ServiceMetrics } from "../http/metrics.js";
-import { createServiceHttp } from "../http/server.js";
+import { GatewayMetrics } from "../http/metrics.js";
+import { createServiceHttp, listenOn } from "../http/server.js";
 import { type Logger, silentLogger } from "../log.js";
+import { GWSYNC_VERSION } from "../version.js";
 import type { ApiDeployer } from "./deploy/deployer.js";
 import { FileDeployer } from "./deploy/file-deployer.js";
 import { MemoryDeployer } from "./deploy/memory-deployer.js";
@@ -43,7 +44,6 @@ export const DEFAULT_PREFETCH = 64;
  * Memory bound: this many messages of at most max_message_bytes (single events are under 1 KB).
  */
 export const RUNTIME_PREFETCH = 256;
-export const GWSYNC_VERSION = "0.1.0";
 /** Longest wait honoured for event_waiting_time (a bad clock must not stall the consumer). */
 const MAX_EVENT_WAIT_MS = 60 * 1000;
 
@@ -91,7 +91,7 @@ export interface GatewayOptions {
 export class Gateway {
   readonly config: GwsyncConfig;
   readonly log: Logger;
-  readonly metrics = new ServiceMetrics("gateway");
+  readonly metrics = new GatewayMetrics();
   /** See GatewayEvents. */
   readonly events: EventEmitter<GatewayEvents> = new EventEmitter<GatewayEvents>();
   readonly deployer: ApiDeployer;
@@ -106,6 +106,7 @@ export class Gateway {
   #runtimeConsumer: QueueConsumer | undefined;
   #http: FastifyInstance | undefined;
   readonly #shutdown = new AbortController();
+  readonly #fatal = new FatalSignal();
   #watermark = 0;
   #staleRounds = 0;
   readonly #durable: GroupCommit;
@@ -210,6 +211,11 @@ export class Gateway {
     return this.config.gateway.dataRetrievalMode === "async" || this.#startup.phase !== "loading";
   }
 
+  /** Rejects when the broker refuses the login (GWSYNC_BROKER_ACCESS_REFUSED): the gateway cannot go on. */
+  get fatal(): Promise<never> {
+    return this.#fatal.promise;
+  }
+
   get brokerStatus(): BrokerConnection["status"] | { state: "not-started" } {
     return this.#connection?.status ?? { state: "not-started" };
   }
@@ -246,7 +252,7 @@ export class Gateway {
     const g = this.config.gwsync;
     const app = createServiceHttp(g, this.log, this.metrics);
     registerGatewayRoutes(app, this);
-    await app.listen({ host: g.httpHost, port: g.httpPort });
+    await listenOn(app, g.httpHost, g.httpPort);
     this.#http = app;
   }
 
@@ -338,6 +344,7 @@ export class Gateway {
       this.metrics.brokerConnected.set(s.state === "connected" ? 1 : 0);
       this.events.emit("broker", s);
     });
+    this.#fatal.watch(conn);
     // Every (re)connect may follow missed events (queue expired or overflowed): catch up.
     conn.on("connect", () => {
       if (this.#startup.phase !== "loading") void this.catchUp();
@@ -401,7 +408,7 @@ export class Gateway {
   }
 
   /** Announce this gateway to the control plane (gwsync status): node, labels, applied seq, count. */
-  #sendHeartbeat(): void {
+  #sendHeartbeat(final?: "stopped"): void {
     const ch = this.#heartbeatChannel;
     if (!ch) return;
     const g = this.config.gwsync;
@@ -412,7 +419,7 @@ export class Gateway {
       appliedSeq: this.#watermark,
       deployed: this.deployer.size,
       version: GWSYNC_VERSION,
-      status: !this.ready ? "starting" : this.#startup.phase === "stale" ? "stale" : "ready",
+      status: final ?? (!this.ready ? "starting" : this.#startup.phase === "stale" ? "stale" : "ready"),
       intervalMs: g.heartbeatIntervalMs,
       sentAt: Date.now(),
     };
@@ -669,6 +676,9 @@ export class Gateway {
   async close(): Promise<void> {
     if (this.#catchUpTimer) clearInterval(this.#catchUpTimer);
     if (this.#heartbeatTimer) clearInterval(this.#heartbeatTimer);
+    // The last beat: the control plane shows this gateway stopped, not missing. Sent before the
+    // connection closes, on the same socket, so it goes out first.
+    this.#sendHeartbeat("stopped");
     // Abort long fetch retries first so in-flight deliveries settle (nacked, requeued) at once.
     this.#shutdown.abort(new GwsyncError("GWSYNC_SHUTTING_DOWN", "gateway is shutting down"));
     // Every step runs even when one before it failed: a state file that cannot be written must not

@@ -12,7 +12,11 @@ export class KeyedSerializer {
    * With `supersede` (default) the job aborts the key's previous one; without, it waits its turn and
    * leaves the others alone (catch-up and startup work must not cancel an event that fetched newer data).
    */
-  run<T>(key: string, job: (signal: AbortSignal) => Promise<T>, options: { supersede?: boolean } = {}): Promise<T> {
+  run<T>(
+    key: string,
+    job: (signal: AbortSignal) => Promise<T>,
+    options: { supersede?: boolean } = {},
+  ): Promise<T> {
     const supersede = options.supersede ?? true;
     if (supersede) this.#latest.get(key)?.abort(new Error("superseded by a newer event for the same API"));
     const controller = new AbortController();

@@ -249,6 +249,7 @@ export class Reconciler {
         this.#fetch(() => page(label, after, BULK_PAGE_SIZE), signal);
       // The next page is fetched while this one is applied: the control plane's reads overlap our writes.
       let pending = fetchPage(undefined);
+      let labelTotal: number | undefined;
       for (;;) {
         const res = await pending;
         if (res === "superseded") throw new GwsyncError("GWSYNC_SHUTTING_DOWN", "startup deployment aborted");
@@ -257,6 +258,7 @@ export class Reconciler {
         for (const r of res.rejected ?? []) {
           if (r.apiId) listed.add(r.apiId);
           this.#reject(r.apiId, r.reason);
+          counts.done++; // handled: it counts toward the total like an applied one
         }
         for (const item of res.items) listed.add(item.apiId);
         const entries: ListingEntry[] = res.items.map((found) => [
@@ -264,7 +266,9 @@ export class Reconciler {
           { found, labels: new Set([label]) },
         ]);
         res.items.length = 0; // the entries hold the artifacts now, and let go of each once applied
-        const total = listed.size + (res.next ? BULK_PAGE_SIZE : 0);
+        // The control plane's total (first page), else what is known so far: never a guess that ends short.
+        labelTotal ??= res.total;
+        const total = Math.max(labelTotal ?? listed.size, listed.size);
         try {
           await this.#applyListing(entries, labels, counts, signal, (done) => onProgress?.(done, total));
         } catch (err) {

@@ -49,7 +49,14 @@ export interface ArtifactRetriever {
     label: string,
     after: string | undefined,
     limit: number,
-  ): Promise<{ items: RetrievedArtifact[]; head: number; rejected?: RejectedArtifact[]; next?: string }>;
+  ): Promise<{
+    items: RetrievedArtifact[];
+    head: number;
+    rejected?: RejectedArtifact[];
+    next?: string;
+    /** How many the label has in all (first page, when the control plane says). */
+    total?: number;
+  }>;
   /** Changelog rows after `since` for the labels. */
   changesSince(since: number, labels: readonly string[]): Promise<{ head: number; changes: ChangeEntry[] }>;
 }
@@ -65,7 +72,13 @@ const runtimeArtifactsSchema = z.object({
   count: z.number().int().nonnegative(),
   list: z.array(z.string()),
   gwsync: z
-    .object({ head: z.number().int().nonnegative(), items: z.array(metaSchema), next: z.string().optional() })
+    .object({
+      head: z.number().int().nonnegative(),
+      items: z.array(metaSchema),
+      next: z.string().optional(),
+      /** First page only: how many the label has, so progress counts to the right end. */
+      total: z.number().int().nonnegative().optional(),
+    })
     .optional(),
 });
 const changesSchema = z.object({
@@ -143,14 +156,24 @@ export class HttpArtifactRetriever implements ArtifactRetriever {
     label: string,
     after: string | undefined,
     limit: number,
-  ): Promise<{ items: RetrievedArtifact[]; head: number; rejected: RejectedArtifact[]; next?: string }> {
+  ): Promise<{
+    items: RetrievedArtifact[];
+    head: number;
+    rejected: RejectedArtifact[];
+    next?: string;
+    total?: number;
+  }> {
     const q = new URLSearchParams({ gatewayLabel: label, type: "Synapse", limit: String(limit) });
     if (after) q.set("after", after);
     const body = await this.#get(`/runtime-artifacts?${q}`);
     if (body === undefined) return { items: [], head: 0, rejected: [] };
     const page = this.#parseArtifacts(body, label);
-    const next = (body as { gwsync?: { next?: unknown } }).gwsync?.next;
-    return typeof next === "string" ? { ...page, next } : page;
+    const meta = (body as { gwsync?: { next?: unknown; total?: unknown } }).gwsync;
+    return {
+      ...page,
+      ...(typeof meta?.next === "string" ? { next: meta.next } : {}),
+      ...(typeof meta?.total === "number" ? { total: meta.total } : {}),
+    };
   }
 
   async changesSince(

@@ -31,7 +31,10 @@ export function retryPolicyOf(gateway: GwsyncConfig["gateway"]): RetryPolicy {
 export function withRetry<T>(
   fn: (attempt: number) => Promise<T>,
   policy: RetryPolicy,
-  options: { signal?: AbortSignal; onRetry?: (err: Error, attempt: number, retriesLeft: number) => void } = {},
+  options: {
+    signal?: AbortSignal;
+    onRetry?: (err: Error, attempt: number, retriesLeft: number) => void;
+  } = {},
 ): Promise<T> {
   return pRetry(
     async (attempt) => {

@@ -54,7 +54,10 @@ export function registerGatewayRoutes(app: FastifyInstance, gw: Gateway): void {
   app.get("/api/v1/webhook-subscriptions", async (req) => {
     const apiUUID = queryString(req.query, "apiUUID");
     const topic = queryString(req.query, "topic");
-    const list = gw.runtime.webhookSubscriptions.snapshot({ ...(apiUUID ? { apiUUID } : {}), ...(topic ? { topic } : {}) });
+    const list = gw.runtime.webhookSubscriptions.snapshot({
+      ...(apiUUID ? { apiUUID } : {}),
+      ...(topic ? { topic } : {}),
+    });
     return { count: list.length, list };
   });
 

@@ -16,7 +16,8 @@ export const DEFAULT_BODY_LIMIT_BYTES = D.DEFAULT_HTTP_BODY_LIMIT_BYTES;
  * multipart/form-data cross-site without asking the server first (no CORS preflight), so accepting
  * any of them would let a page the operator visits post with the Basic credentials the browser holds.
  */
-const BODY_TYPES = /^(?:application\/(?:[\w.+-]+\+)?json|(?:application|text)\/(?:[\w.+-]+\+)?xml)\s*(?:;|$)/i;
+const BODY_TYPES =
+  /^(?:application\/(?:[\w.+-]+\+)?json|(?:application|text)\/(?:[\w.+-]+\+)?xml)\s*(?:;|$)/i;
 /** How often Node looks for requests over requestTimeout (its default, 30 s, would double the timeout). */
 const TIMEOUT_CHECK_MS = 1000;
 
@@ -114,21 +115,26 @@ export function createHttpServer(o: HttpServerOptions): FastifyInstance {
     if (PUBLIC_PATHS.has(path)) return;
     if (!authorized(req.headers.authorization, o.username, o.password)) {
       reply.header("www-authenticate", 'Basic realm="gwsync"');
-      return reply.code(401).send({ code: "GWSYNC_HTTP_UNAUTHORIZED", message: "credentials required (HTTP Basic)" });
+      return reply
+        .code(401)
+        .send({ code: "GWSYNC_HTTP_UNAUTHORIZED", message: "credentials required (HTTP Basic)" });
     }
   });
 
   app.setErrorHandler((err: unknown, req, reply) => {
     if (isGwsyncError(err)) {
       if (err.status >= 500) log.error({ err: err.message, code: err.code, url: req.url }, "request failed");
-      if (err.code === "GWSYNC_LIMIT_EXCEEDED" && typeof err.details?.limit === "string") onLimit(err.details.limit);
+      if (err.code === "GWSYNC_LIMIT_EXCEEDED" && typeof err.details?.limit === "string")
+        onLimit(err.details.limit);
       return reply.code(err.status).send(err.toJSON());
     }
     const e = err as { statusCode?: number; message?: string; code?: string };
     if (e.statusCode && e.statusCode < 500) {
       if (e.statusCode === 413) {
         onLimit("http.body_limit_bytes");
-        return reply.code(413).send({ code: "GWSYNC_LIMIT_EXCEEDED", message: e.message ?? "body too large" });
+        return reply
+          .code(413)
+          .send({ code: "GWSYNC_LIMIT_EXCEEDED", message: e.message ?? "body too large" });
       }
       if (e.statusCode === 415) {
         return reply.code(415).send({
@@ -136,19 +142,27 @@ export function createHttpServer(o: HttpServerOptions): FastifyInstance {
           message: "content-type must be application/json, or application/xml for an artifact",
         });
       }
-      return reply.code(e.statusCode).send({ code: "GWSYNC_HTTP_BAD_REQUEST", message: e.message ?? "bad request" });
+      return reply
+        .code(e.statusCode)
+        .send({ code: "GWSYNC_HTTP_BAD_REQUEST", message: e.message ?? "bad request" });
     }
     log.error({ err: e.message, url: req.url }, "request failed");
     return reply.code(500).send({ code: "GWSYNC_INTERNAL", message: "internal error" });
   });
   app.setNotFoundHandler((req, reply) =>
-    reply.code(404).send({ code: "GWSYNC_NOT_FOUND", message: `no route ${req.method} ${req.url.split("?")[0]}` }),
+    reply
+      .code(404)
+      .send({ code: "GWSYNC_NOT_FOUND", message: `no route ${req.method} ${req.url.split("?")[0]}` }),
   );
   return app;
 }
 
 /** A service's HTTP server as [gwsync] configures it, its limits counted in the service's metrics. */
-export function createServiceHttp(g: GwsyncConfig["gwsync"], logger: Logger, metrics: ServiceMetrics): FastifyInstance {
+export function createServiceHttp(
+  g: GwsyncConfig["gwsync"],
+  logger: Logger,
+  metrics: ServiceMetrics,
+): FastifyInstance {
   const { username, password, ...limits } = g.http;
   return createHttpServer({
     host: g.httpHost,
@@ -159,6 +173,32 @@ export function createServiceHttp(g: GwsyncConfig["gwsync"], logger: Logger, met
     limits,
     onLimit: (limit) => metrics.limitExceeded.inc({ limit }),
   });
+}
+
+/**
+ * Listen on [gwsync] http_host:http_port. A port taken by another process, or one this user may not
+ * bind, is a configuration error that names the key to change, not a bare "listen EADDRINUSE".
+ */
+export async function listenOn(app: FastifyInstance, host: string, port: number): Promise<void> {
+  try {
+    await app.listen({ host, port });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== "EADDRINUSE" && code !== "EACCES" && code !== "EADDRNOTAVAIL") throw err;
+    const why =
+      code === "EADDRINUSE"
+        ? "is already in use by another process"
+        : code === "EACCES"
+          ? "may not be bound by this user (ports below 1024 need privileges)"
+          : "is not an address of this host";
+    const what =
+      code === "EADDRNOTAVAIL" ? `[gwsync] http_host ${host}` : `[gwsync] http_port ${port} on ${host}`;
+    throw new GwsyncError(
+      "GWSYNC_CONFIG_INVALID",
+      `${what} ${why} (${code}): set http_port / http_host (GWSYNC_HTTP_PORT, GWSYNC_HTTP_HOST) to a free one, or stop the other process`,
+      { cause: err },
+    );
+  }
 }
 
 /** Query parameter that may be repeated (?label=a&label=b) as a string list. */
@@ -180,7 +220,12 @@ const DECIMAL = /^(?:0|[1-9][0-9]{0,15})$/;
  * A non-negative integer query parameter, strictly decimal; `fallback` when it is absent. Present but
  * empty (`since=`), or anything but plain digits, is a 400 naming the parameter.
  */
-export function queryInteger(query: unknown, name: string, fallback: number, max = Number.MAX_SAFE_INTEGER): number {
+export function queryInteger(
+  query: unknown,
+  name: string,
+  fallback: number,
+  max = Number.MAX_SAFE_INTEGER,
+): number {
   const raw = (query as Record<string, unknown> | undefined)?.[name];
   if (raw === undefined) return fallback;
   const text = Array.isArray(raw) ? raw[0] : raw;

@@ -10,7 +10,10 @@ export type ArtifactInput = string | GatewayApiDto;
  * Turns whatever the caller gave into a validated GatewayAPIDTO. Text starting with "<" is synapse
  * XML (name, context and version read from it); text starting with "{" is a GatewayAPIDTO JSON.
  */
-export function toGatewayApiDto(input: ArtifactInput, options: { tenantDomain?: string } = {}): GatewayApiDto {
+export function toGatewayApiDto(
+  input: ArtifactInput,
+  options: { tenantDomain?: string } = {},
+): GatewayApiDto {
   let dto: GatewayApiDto;
   if (typeof input === "string") {
     const text = input.replace(/^\uFEFF/, "").trimStart();
@@ -20,7 +23,10 @@ export function toGatewayApiDto(input: ArtifactInput, options: { tenantDomain?: 
       try {
         parsed = parseJsonText(text);
       } catch (err) {
-        throw new GwsyncError("GWSYNC_ARTIFACT_INVALID", `artifact is not valid JSON: ${(err as Error).message}`);
+        throw new GwsyncError(
+          "GWSYNC_ARTIFACT_INVALID",
+          `artifact is not valid JSON: ${(err as Error).message}`,
+        );
       }
       dto = parseGatewayApiDto(parsed);
     } else {
@@ -43,7 +49,8 @@ export function normalizeLabels(labels: readonly string[]): string[] {
     throw new GwsyncError("GWSYNC_USAGE", "at least one gateway label is required (--label / ?label=)");
   }
   for (const l of out) {
-    if (l.length > 255) throw new GwsyncError("GWSYNC_USAGE", `gateway label longer than 255 characters: ${l.slice(0, 40)}...`);
+    if (l.length > 255)
+      throw new GwsyncError("GWSYNC_USAGE", `gateway label longer than 255 characters: ${l.slice(0, 40)}...`);
   }
   return out;
 }

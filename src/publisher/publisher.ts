@@ -1,13 +1,13 @@
 import { EventEmitter } from "node:events";
 import type { ChannelModel } from "amqplib";
 import { ConfirmPublisher } from "../amqp/confirm-publisher.js";
-import { BrokerConnection } from "../amqp/connection.js";
+import { BrokerConnection, FatalSignal } from "../amqp/connection.js";
 import { assertTopicExchange, DEFAULT_EXCHANGE } from "../amqp/topology.js";
 import type { GatewayApiDto } from "../artifacts/types.js";
 import type { GwsyncConfig } from "../config/types.js";
 import { GwsyncError } from "../errors.js";
 import { decodeHeartbeat, HEARTBEAT_ROUTING_KEY, type Heartbeat } from "../events/heartbeat.js";
-import { ServiceMetrics } from "../http/metrics.js";
+import { PublisherMetrics } from "../http/metrics.js";
 import { type Logger, silentLogger } from "../log.js";
 import { ArtifactSigner } from "../security/signing.js";
 import { openStore } from "../store/open-store.js";
@@ -51,9 +51,10 @@ export class Publisher {
   readonly store: ArtifactStore;
   readonly log: Logger;
   readonly exchange: string;
-  readonly metrics = new ServiceMetrics("publisher");
+  readonly metrics = new PublisherMetrics();
   /** See PublisherEvents. */
   readonly events: EventEmitter<PublisherEvents> = new EventEmitter<PublisherEvents>();
+  readonly #fatal = new FatalSignal();
   readonly #confirm = new ConfirmPublisher();
   readonly #dispatcher: OutboxDispatcher;
   #connection: BrokerConnection | undefined;
@@ -63,9 +64,13 @@ export class Publisher {
 
   constructor(options: PublisherOptions) {
     this.config = options.config;
-    this.log = (options.logger ?? silentLogger).child({ component: "publisher", node: options.config.gwsync.nodeId });
+    this.log = (options.logger ?? silentLogger).child({
+      component: "publisher",
+      node: options.config.gwsync.nodeId,
+    });
     this.#ownsStore = options.store === undefined;
-    this.store = options.store ?? openStore(options.config.database, { region: options.config.gwsync.region });
+    this.store =
+      options.store ?? openStore(options.config.database, { region: options.config.gwsync.region });
     this.exchange = options.config.gwsync.exchange ?? DEFAULT_EXCHANGE;
     const pem = options.config.gwsync.signing.privateKeyPem;
     this.signer = pem === undefined ? undefined : new ArtifactSigner(pem);
@@ -102,7 +107,10 @@ export class Publisher {
         await this.#listenForHeartbeats(model);
       },
     });
-    conn.on("status", (st: { state: string }) => this.metrics.brokerConnected.set(st.state === "connected" ? 1 : 0));
+    conn.on("status", (st: { state: string }) =>
+      this.metrics.brokerConnected.set(st.state === "connected" ? 1 : 0),
+    );
+    this.#fatal.watch(conn);
     this.#connection = conn;
     await conn.start();
     this.#dispatcher.start();
@@ -112,7 +120,11 @@ export class Publisher {
   async #listenForHeartbeats(model: ChannelModel): Promise<void> {
     const ch = await model.createChannel();
     ch.on("error", (err: Error) => this.log.warn({ err: err.message }, "heartbeat channel error"));
-    const q = await ch.assertQueue("", { exclusive: true, autoDelete: true, arguments: { "x-max-length": 10_000 } });
+    const q = await ch.assertQueue("", {
+      exclusive: true,
+      autoDelete: true,
+      arguments: { "x-max-length": 10_000 },
+    });
     await ch.bindQueue(q.queue, this.exchange, HEARTBEAT_ROUTING_KEY);
     await ch.consume(
       q.queue,
@@ -127,6 +139,11 @@ export class Publisher {
       },
       { noAck: true },
     );
+  }
+
+  /** Rejects when the broker refuses the login (GWSYNC_BROKER_ACCESS_REFUSED): the publisher cannot go on. */
+  get fatal(): Promise<never> {
+    return this.#fatal.promise;
   }
 
   get brokerStatus(): BrokerConnection["status"] | { state: "not-started" } {
@@ -162,7 +179,10 @@ export class Publisher {
       if (stored) break;
     }
     if (!stored) {
-      throw new GwsyncError("GWSYNC_NOT_FOUND", `API ${ref} is not published to ${ls.map((l) => `"${l}"`).join(", ")}`);
+      throw new GwsyncError(
+        "GWSYNC_NOT_FOUND",
+        `API ${ref} is not published to ${ls.map((l) => `"${l}"`).join(", ")}`,
+      );
     }
     const dto = JSON.parse(stored.artifactJson) as GatewayApiDto;
     const result = await this.store.saveArtifact({ dto, labels: ls, instruction: "Remove" }, (r) => [
@@ -237,7 +257,14 @@ export class Publisher {
   #afterCommit(result: SaveArtifactResult, action: string, dto: GatewayApiDto): void {
     if (result.changed) {
       this.log.info(
-        { apiId: result.apiId, name: dto.name, version: dto.version, revision: result.revision, seq: result.seq, action },
+        {
+          apiId: result.apiId,
+          name: dto.name,
+          version: dto.version,
+          revision: result.revision,
+          seq: result.seq,
+          action,
+        },
         "artifact committed",
       );
       this.#dispatcher.wake();

@@ -15,7 +15,9 @@ function parseBody(body: unknown, maxDepth: number): unknown {
   const r = parseJsonWithin(body, maxDepth);
   if (r.ok) return r.value;
   if (r.tooDeep) {
-    throw new GwsyncError("GWSYNC_LIMIT_EXCEEDED", `body ${r.reason}`, { details: { limit: "max_json_depth" } });
+    throw new GwsyncError("GWSYNC_LIMIT_EXCEEDED", `body ${r.reason}`, {
+      details: { limit: "max_json_depth" },
+    });
   }
   throw new GwsyncError("GWSYNC_HTTP_BAD_REQUEST", `body is not valid JSON: ${r.reason}`);
 }
@@ -117,6 +119,7 @@ export function registerPublisherRoutes(app: FastifyInstance, publisher: Publish
     const head = await store.headSeq();
     let rows: StoredArtifact[];
     let next: string | undefined;
+    let total: number | undefined;
     if (apiId) {
       const a = await store.getArtifact(apiId, label);
       rows = a && a.instruction === "Publish" ? [a] : [];
@@ -130,6 +133,8 @@ export function registerPublisherRoutes(app: FastifyInstance, publisher: Publish
       }
       rows = await store.listArtifactPage(label, after ?? "", limit);
       if (rows.length === limit) next = rows[rows.length - 1]?.apiId;
+      // The first page tells the total, so a gateway's startup progress counts to the right end.
+      if (!after) total = await store.countArtifacts(label);
       // An empty page is a valid answer when paging (the 404 below means "no artifacts at all").
       if (rows.length === 0 && after) return { count: 0, list: [], gwsync: { head, items: [] } };
     } else {
@@ -139,7 +144,12 @@ export function registerPublisherRoutes(app: FastifyInstance, publisher: Publish
     return {
       count: rows.length,
       list: rows.map((a) => a.artifactJson),
-      gwsync: { head, items: rows.map(metaOf), ...(next ? { next } : {}) },
+      gwsync: {
+        head,
+        items: rows.map(metaOf),
+        ...(next ? { next } : {}),
+        ...(total === undefined ? {} : { total }),
+      },
     };
   });
 

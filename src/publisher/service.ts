@@ -1,5 +1,5 @@
 import type { FastifyInstance } from "fastify";
-import { createServiceHttp } from "../http/server.js";
+import { createServiceHttp, listenOn } from "../http/server.js";
 import { type RegionIngress, startRegionIngress } from "../relay/ingress.js";
 import { Publisher, type PublisherOptions } from "./publisher.js";
 import { registerPublisherRoutes } from "./routes.js";
@@ -28,7 +28,7 @@ export class PublisherService {
       const app = createServiceHttp(g, log, this.publisher.metrics);
       registerPublisherRoutes(app, this.publisher);
       registerStatusRoutes(app, this.publisher);
-      await app.listen({ host: g.httpHost, port: g.httpPort });
+      await listenOn(app, g.httpHost, g.httpPort);
       this.#http = app;
     }
     await this.publisher.connect();
@@ -48,6 +48,11 @@ export class PublisherService {
       await this.#watch.start();
       log.info({ dir: watch.dir, labels: watch.labels }, "watching folder for artifacts");
     }
+  }
+
+  /** Rejects when the broker refuses the login: see Publisher.fatal. */
+  get fatal(): Promise<never> {
+    return this.publisher.fatal;
   }
 
   get httpUrl(): string | undefined {

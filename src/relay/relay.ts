@@ -1,13 +1,13 @@
 import { EventEmitter } from "node:events";
 import type { Channel, ChannelModel, ConsumeMessage } from "amqplib";
 import type { FastifyInstance } from "fastify";
-import { BrokerConnection } from "../amqp/connection.js";
+import { BrokerConnection, FatalSignal } from "../amqp/connection.js";
 import { assertTopicExchange, DEFAULT_EXCHANGE } from "../amqp/topology.js";
 import { type RelayDestination, relayDestinations } from "../config/relay-destinations.js";
 import type { GwsyncConfig } from "../config/types.js";
 import { GwsyncError } from "../errors.js";
-import { ServiceMetrics } from "../http/metrics.js";
-import { createServiceHttp } from "../http/server.js";
+import { RelayMetrics } from "../http/metrics.js";
+import { createServiceHttp, listenOn } from "../http/server.js";
 import { type Logger, silentLogger } from "../log.js";
 import { ArtifactSigner } from "../security/signing.js";
 import { openStore } from "../store/open-store.js";
@@ -66,12 +66,13 @@ export interface RelayEvents {
 export class Relay {
   readonly config: GwsyncConfig;
   readonly log: Logger;
-  readonly metrics = new ServiceMetrics("relay");
+  readonly metrics = new RelayMetrics();
   /** See RelayEvents. Tests count these. */
   readonly events: EventEmitter<RelayEvents> = new EventEmitter<RelayEvents>();
   readonly region: string;
   readonly #o: RelayOptions;
   readonly #remotes = new Map<string, RemoteRegion>();
+  readonly #fatal = new FatalSignal();
   readonly #labels: LabelDirectory;
   /** [gwsync.signing] private_key_file: region-sync changes are signed for the receiving ingresses. */
   readonly #signer: ArtifactSigner | undefined;
@@ -104,6 +105,11 @@ export class Relay {
         `jndi_dir ${options.config.gwsync.jndiDir} names no region other than ${this.region}: nothing to relay to`,
       );
     }
+  }
+
+  /** Rejects when a broker (local or a remote region's) refuses the login: the relay cannot go on. */
+  get fatal(): Promise<never> {
+    return this.#fatal.promise;
   }
 
   /** The remote regions, by name. */
@@ -171,10 +177,13 @@ export class Relay {
     if (this.#o.http !== false) {
       const app = createServiceHttp(g, this.log, this.metrics);
       registerRelayRoutes(app, this);
-      await app.listen({ host: g.httpHost, port: g.httpPort });
+      await listenOn(app, g.httpHost, g.httpPort);
       this.#http = app;
     }
-    for (const { link } of this.#remotes.values()) link.start();
+    for (const { link } of this.#remotes.values()) {
+      this.#fatal.watch(link);
+      link.start();
+    }
     const local = new BrokerConnection({
       endpoints: this.config.eventHub.eventListeningEndpoints,
       connectionName: `gwsync-relay-${this.region}`,
@@ -187,6 +196,7 @@ export class Relay {
       this.metrics.brokerConnected.set(s.state === "connected" ? 1 : 0),
     );
     this.#local = local;
+    this.#fatal.watch(local);
     await local.start();
     const interval = this.#o.backlogIntervalMs ?? DEFAULT_BACKLOG_INTERVAL_MS;
     this.#backlogTimer = setInterval(() => void this.backlog(), interval);

@@ -52,6 +52,7 @@ export class RemoteLink extends EventEmitter {
       setup: (model) => this.#setup(model),
     });
     this.#conn.on("status", (s: BrokerStatus) => this.emit("status", s));
+    this.#conn.on("fatal", (err: Error) => this.emit("fatal", err));
   }
 
   async #setup(model: ChannelModel): Promise<void> {

@@ -185,6 +185,8 @@ export interface ArtifactStore {
     includeRemoved?: boolean;
     withBody?: boolean;
   }): Promise<StoredArtifact[]>;
+  /** How many APIs are published to a label (the total a paged listing will reach). */
+  countArtifacts(label: string): Promise<number>;
   /** One page of a label's published artifacts with bodies, by API id after `after` (keyset paging). */
   listArtifactPage(label: string, after: string, limit: number): Promise<StoredArtifact[]>;
   /** Find an API id by name and version (and tenant domain, default carbon.super). */

@@ -64,7 +64,8 @@ export async function writeNewFile(
   let failure: unknown;
   try {
     // writeFile on an open handle continues at its position: successive calls append.
-    for (const chunk of typeof content === "string" ? [content] : content) await handle.writeFile(chunk, "utf8");
+    for (const chunk of typeof content === "string" ? [content] : content)
+      await handle.writeFile(chunk, "utf8");
     if (fsync) await handle.sync();
   } catch (err) {
     failure = err;

@@ -50,7 +50,10 @@ export class PackedApi implements DeployedApi {
    */
   static of(api: DeployedApi): PackedApi {
     if (api.sha256 !== "" && !SHA256_HEX.test(api.sha256)) {
-      throw new GwsyncError("GWSYNC_ARTIFACT_INVALID", `API ${api.apiId}: sha256 is not 64 lowercase hex digits`);
+      throw new GwsyncError(
+        "GWSYNC_ARTIFACT_INVALID",
+        `API ${api.apiId}: sha256 is not 64 lowercase hex digits`,
+      );
     }
     const text = [api.name, api.version, api.provider, api.context, String(api.deployedAt)];
     if (text.some((t) => t.includes(SEP))) {

@@ -201,6 +201,19 @@ export class SqliteArtifactStore implements ArtifactStore {
     return rows.map(toStoredArtifact);
   }
 
+  async countArtifacts(label: string): Promise<number> {
+    return guard(this.file, "countArtifacts", () =>
+      Number(
+        this.#db
+          .prepare(
+            "SELECT COUNT(*) FROM GWSYNC_LABEL_STATE WHERE GATEWAY_LABEL = ? AND GATEWAY_INSTRUCTION = 'Publish'",
+          )
+          .pluck()
+          .get(label),
+      ),
+    );
+  }
+
   async findApiId(
     name: string,
     version: string,
