@@ -4,7 +4,8 @@
 #   docker run -v $PWD/gateway.toml:/etc/gwsync/gwsync.toml:ro -v gwsync-data:/var/lib/gwsync gwsync
 #   docker run ... gwsync publisher --config /etc/gwsync/gwsync.toml
 
-ARG NODE_IMAGE=node:20-bookworm-slim
+# Node 22 LTS (package.json engines: >=22.12).
+ARG NODE_IMAGE=node:22-bookworm-slim
 
 # ---- build: compile TypeScript, then keep only the production dependencies ----
 FROM ${NODE_IMAGE} AS build

@@ -242,7 +242,7 @@ describe("loading the installed package", () => {
     assert.deepEqual(JSON.parse(r.stdout), [...RUNTIME_EXPORTS].sort());
   });
 
-  test('require("gwsync") works too (an ES module loaded by require, Node >= 20.19 / 22.12), without a warning', async () => {
+  test('require("gwsync") works too (an ES module loaded by require, Node >= 22.12), without a warning', async () => {
     const r = await run(
       process.execPath,
       [

@@ -11,7 +11,8 @@ import { tempDir } from "../harness/temp-dir.js";
 
 function problemsOf(text: string, baseDir = "/base"): string[] {
   try {
-    loadConfig({ text, env: {}, baseDir, role: "publisher" });
+    // Role publisher, whose one essential section is given: what is judged is the rest.
+    loadConfig({ text: `[apim.sync_runtime_artifacts.publisher]\n${text}`, env: {}, baseDir, role: "publisher" });
     return [];
   } catch (err) {
     assert.ok(err instanceof ConfigError, String(err));
