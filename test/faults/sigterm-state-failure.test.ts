@@ -31,7 +31,8 @@ describe("SIGTERM stops `gwsync gateway` even when its runtime state cannot be w
     });
     const exited = once(proc, "exit") as Promise<[number | null, NodeJS.Signals | null]>;
     const lines: string[] = [];
-    const rl = createInterface({ input: proc.stdout! });
+    // Logs go to stderr; stdout carries results only (none for a service).
+    const rl = createInterface({ input: proc.stderr! });
     rl.on("line", (l) => lines.push(l));
     try {
       // Started and connected: its queues are declared, so the event below reaches it.
