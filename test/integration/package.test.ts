@@ -180,7 +180,7 @@ gateway.events.on("applied", (outcome, apiId) => {
 gateway.events.on("startup", (state) => {
   if (state.phase === "done") console.log(state.deployed, state.total);
 });
-const r: DeployResult = createPublisher({ config }).deployApi("<api/>", ["Default"]);
+const r: DeployResult = await createPublisher({ config }).deployApi("<api/>", ["Default"]);
 const n: number = r.revision;
 console.log(n, r.changed === true);
 `,
