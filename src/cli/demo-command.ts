@@ -11,6 +11,7 @@ import type { Logger } from "../log.js";
 import { PublisherService } from "../publisher/service.js";
 import { addJsonOption, cliLogger, runService, toExit } from "./common.js";
 import { ensureDemoBroker } from "./demo-broker.js";
+import { ensureKeyPair } from "./keys-command.js";
 
 /** Configuration of the one-process demo: the embedded SQLite default and the local broker. */
 function demoToml(
@@ -21,6 +22,12 @@ function demoToml(
   gatewayPort: number,
 ): string {
   const q = (s: string) => JSON.stringify(s);
+  // Signed artifacts, as in production: the publisher signs, the gateway refuses what is not signed.
+  const keys = ensureKeyPair(`${dir}/keys`, "demo");
+  const signing =
+    role === "publisher"
+      ? `[gwsync.signing]\nprivate_key_file = ${q(keys.privateKeyFile)}\n`
+      : `[gwsync.signing]\ntrusted_keys = [${q(keys.publicKeyFile)}]\n`;
   return `
 [gwsync]
 node_id = ${q(nodeId)}
@@ -29,6 +36,7 @@ data_dir = ${q(`${dir}/${role}-data`)}
 http_port = ${role === "publisher" ? publisherPort : gatewayPort}
 catch_up_interval_ms = 30000
 ${role === "publisher" ? `\n[gwsync.watch]\ndir = ${q(`${dir}/drop`)}\nlabels = ["Default"]\n` : ""}
+${signing}
 [apim.sync_runtime_artifacts.${role}]
 ${role === "publisher" ? 'artifact_saver = "DBSaver"' : `gateway_labels = ["Default"]\ndata_retrieval_mode = "sync"\ndeployment_retry_duration = 1000\ndeployment_dir = ${q(`${dir}/gateway/synapse-configs/default`)}`}
 

@@ -1,4 +1,4 @@
-import { closeSync, constants, mkdirSync, openSync, writeSync } from "node:fs";
+import { closeSync, constants, existsSync, mkdirSync, openSync, writeSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { Command } from "commander";
 import { GwsyncError } from "../errors.js";
@@ -29,6 +29,21 @@ function writeNew(file: string, text: string, mode: number): void {
 }
 
 /**
+ * A key pair in `dir` named `name`, made the way `gwsync keys generate` makes it, unless both files are
+ * already there (the demo keeps its key across runs). Returns the two paths.
+ */
+export function ensureKeyPair(dir: string, name: string): { privateKeyFile: string; publicKeyFile: string } {
+  const privateKeyFile = join(dir, `${name}.key`);
+  const publicKeyFile = join(dir, `${name}.pub`);
+  if (existsSync(privateKeyFile) && existsSync(publicKeyFile)) return { privateKeyFile, publicKeyFile };
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const pair = generateSigningKeyPair();
+  writeNew(privateKeyFile, pair.privateKeyPem, 0o600);
+  writeNew(publicKeyFile, pair.publicKeyPem, 0o644);
+  return { privateKeyFile, publicKeyFile };
+}
+
+/**
  * `gwsync keys generate`: a new Ed25519 key pair for signed artifacts (docs/production.md, "Signed
  * artifacts"): <name>.key (PKCS#8 PEM, mode 0600) for [gwsync.signing] private_key_file of the
  * publisher, <name>.pub (SPKI PEM) for trusted_keys of gateways, relays and other regions.
@@ -40,8 +55,9 @@ export function registerKeys(program: Command): void {
     .description("write a new Ed25519 key pair: <name>.key (mode 0600) and <name>.pub")
     .option("-o, --out <dir>", "folder to write the two files into", ".")
     .option("-n, --name <name>", "file name without extension (default: gwsync-<key id>)")
+    .option("--keep-existing", "do nothing when <name>.key and <name>.pub are both there already (setup jobs)")
     .option("--json", "print the result as JSON")
-    .action((opts: { out: string; name?: string; json?: boolean }) => {
+    .action((opts: { out: string; name?: string; json?: boolean; keepExisting?: boolean }) => {
       if (opts.name !== undefined && !NAME.test(opts.name)) {
         throw new GwsyncError(
           "GWSYNC_USAGE",
@@ -49,6 +65,11 @@ export function registerKeys(program: Command): void {
         );
       }
       const dir = resolve(opts.out);
+      if (opts.keepExisting && opts.name !== undefined) {
+        const kept = ensureKeyPair(dir, opts.name);
+        process.stdout.write(`${opts.json ? JSON.stringify(kept) : `key pair ${kept.privateKeyFile}, ${kept.publicKeyFile}`}\n`);
+        return;
+      }
       mkdirSync(dir, { recursive: true, mode: 0o700 });
       const pair = generateSigningKeyPair();
       const name = opts.name ?? `gwsync-${pair.keyId}`;

@@ -109,7 +109,11 @@ function buildSigning(s: GwsyncSection["signing"], o: BuildOptions): GwsyncConfi
       return readRegularFileSync(full, { maxBytes: MAX_KEY_FILE_BYTES, followSymlinks: true, what: key })
         .toString("utf8");
     } catch (err) {
-      o.ctx.problem(key, `cannot be read: ${(err as Error).message}`);
+      const errno = isGwsyncError(err) ? err.details?.errno : (err as NodeJS.ErrnoException).code;
+      o.ctx.problem(
+        key,
+        typeof errno === "string" ? `cannot be read (${errno}): ${full}` : `is refused: ${(err as Error).message.slice(key.length + 1)}`,
+      );
       return undefined;
     }
   };

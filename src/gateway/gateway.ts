@@ -27,8 +27,9 @@ import type { ApiDeployer } from "./deploy/deployer.js";
 import { FileDeployer } from "./deploy/file-deployer.js";
 import { MemoryDeployer } from "./deploy/memory-deployer.js";
 import { GroupCommit } from "./group-commit.js";
+import { fetchedArtifactRefusal } from "./artifact-trust.js";
 import { type InlineArtifact, type ReconcileOutcome, Reconciler } from "./reconciler.js";
-import { type ArtifactRetriever, HttpArtifactRetriever } from "./retriever.js";
+import { type ArtifactRetriever, HttpArtifactRetriever, type RetrievedArtifact } from "./retriever.js";
 import { retryPolicyOf } from "./retry.js";
 import { registerGatewayRoutes } from "./routes.js";
 import { beyondHorizon, runtimeLimitRefusal } from "./runtime/limits.js";
@@ -160,6 +161,7 @@ export class Gateway {
         serviceUrl: config.eventHub.serviceUrl,
         username: config.eventHub.username,
         password: config.eventHub.password,
+        ...(this.#trust.keys === undefined ? {} : { refuse: this.#refuseFetched(this.#trust.keys) }),
       });
     this.reconciler = new Reconciler({
       labels: config.gateway.gatewayLabels,
@@ -200,6 +202,15 @@ export class Gateway {
       : { apiId };
     if (this.#startup.phase === "loading") this.log.debug(fields, `API ${outcome} (startup load)`);
     else this.log.info(fields, `API ${outcome}`);
+  }
+
+  /** Fetched artifacts must be signed too when signing is on (counted like refused events). */
+  #refuseFetched(keys: TrustedKeys) {
+    return (item: RetrievedArtifact, signature: string | undefined): string | undefined => {
+      const reason = fetchedArtifactRefusal(keys, item, signature);
+      if (reason !== undefined) this.metrics.signatureRejected.inc({ reason: signatureReasonLabel(reason) });
+      return reason;
+    };
   }
 
   get startup(): StartupState {

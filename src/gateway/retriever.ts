@@ -67,6 +67,8 @@ const metaSchema = z.object({
   revision: z.number().int().nonnegative(),
   sha256: z.string().regex(/^[0-9a-f]{64}$/),
   seq: z.number().int().nonnegative(),
+  /** The control plane's signature of this row (gwsync publishers with [gwsync.signing]). */
+  signature: z.string().max(64 * 1024).optional(),
 });
 const runtimeArtifactsSchema = z.object({
   count: z.number().int().nonnegative(),
@@ -104,6 +106,8 @@ export interface HttpRetrieverOptions {
   tenantDomain?: string;
   timeoutMs?: number;
   maxReplyBytes?: number;
+  /** Why a fetched artifact must not be deployed (its signature, src/gateway/artifact-trust.ts), or undefined. */
+  refuse?: (item: RetrievedArtifact, signature: string | undefined) => string | undefined;
 }
 
 /**
@@ -117,8 +121,10 @@ export class HttpArtifactRetriever implements ArtifactRetriever {
   readonly #headers: Record<string, string>;
   readonly #timeoutMs: number;
   readonly #maxBytes: number;
+  readonly #refuse: HttpRetrieverOptions["refuse"];
 
   constructor(o: HttpRetrieverOptions) {
+    this.#refuse = o.refuse;
     this.#base = `${o.serviceUrl.replace(/\/+$/, "")}/internal/data/v1`;
     this.#headers = {
       authorization: `Basic ${Buffer.from(`${o.username}:${o.password}`).toString("base64")}`,
@@ -215,14 +221,20 @@ export class HttpArtifactRetriever implements ArtifactRetriever {
         rejected.push({ apiId: dto.apiId, reason: "artifact does not match its sha256" });
         continue;
       }
-      items.push({
+      const item: RetrievedArtifact = {
         apiId: dto.apiId,
         label: meta?.label ?? label,
         dto,
         revision: meta?.revision ?? 0,
         sha256,
         seq: meta?.seq ?? 0,
-      });
+      };
+      const refusal = this.#refuse?.(item, meta?.signature);
+      if (refusal !== undefined) {
+        rejected.push({ apiId: dto.apiId, reason: refusal });
+        continue;
+      }
+      items.push(item);
     }
     return { items, head: gwsync?.head ?? 0, rejected };
   }

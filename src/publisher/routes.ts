@@ -3,6 +3,7 @@ import { GwsyncError } from "../errors.js";
 import { queryInteger, queryList, queryString } from "../http/server.js";
 import { parseJsonWithin } from "../security/json-limits.js";
 import type { StoredArtifact } from "../store/types.js";
+import { signStoredArtifact } from "./artifact-signature.js";
 import { parseStreamEventBody } from "./events-out.js";
 import type { Publisher } from "./publisher.js";
 
@@ -30,6 +31,11 @@ function metaOf(a: StoredArtifact) {
 export function registerPublisherRoutes(app: FastifyInstance, publisher: Publisher): void {
   const store = publisher.store;
   const limits = publisher.config.gwsync.limits;
+  const { signer } = publisher;
+  const region = publisher.config.gwsync.region;
+  // Each served artifact carries the publisher's signature when it has a key ([gwsync.signing]).
+  const servedMeta = (a: StoredArtifact) =>
+    signer === undefined ? metaOf(a) : { ...metaOf(a), signature: signStoredArtifact(signer, a, region) };
 
   app.get("/healthz", async () => ({ status: "ok" }));
   app.get("/readyz", async (_req, reply) => {
@@ -146,7 +152,7 @@ export function registerPublisherRoutes(app: FastifyInstance, publisher: Publish
       list: rows.map((a) => a.artifactJson),
       gwsync: {
         head,
-        items: rows.map(metaOf),
+        items: rows.map(servedMeta),
         ...(next ? { next } : {}),
         ...(total === undefined ? {} : { total }),
       },

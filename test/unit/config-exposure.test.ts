@@ -1,12 +1,13 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { describe, test } from "node:test";
 import { renderConfigCheck } from "../../src/config/check.js";
 import { ConfigError } from "../../src/config/config-error.js";
 import { loadConfig } from "../../src/config/load-config.js";
 import { isLoopbackHost, weakCredentials } from "../../src/security/exposure.js";
+import { generateSigningKeyPair } from "../../src/security/signing.js";
 import { tempDir } from "../harness/temp-dir.js";
 
 function problemsOf(text: string, baseDir = "/base"): string[] {
@@ -103,5 +104,40 @@ describe("config check masks passwords in database URL queries", () => {
       assert.ok(!text.includes("Q-S3cret-7"), text);
       assert.match(text, /password=\*\*\*/);
     }
+  });
+});
+
+/** Issue item 6: signing keys in the configuration, and `gwsync keys generate`. */
+describe("[gwsync.signing] keys", () => {
+  const CLI = path.join(path.dirname(new URL(import.meta.url).pathname), "..", "..", "bin", "gwsync.js");
+
+  test("gwsync keys generate writes a 0600 private key and its public key, and never overwrites them", () => {
+    const dir = tempDir("gwsync-keys-");
+    const out = JSON.parse(execFileSync(process.execPath, [CLI, "keys", "generate", "--out", dir, "--name", "k", "--json"]).toString());
+    assert.match(out.keyId, /^[0-9a-f]{16}$/);
+    assert.equal(statSync(path.join(dir, "k.key")).mode & 0o777, 0o600);
+    assert.match(readFileSync(path.join(dir, "k.pub"), "utf8"), /BEGIN PUBLIC KEY/);
+    const before = readFileSync(path.join(dir, "k.key"), "utf8");
+    assert.throws(() => execFileSync(process.execPath, [CLI, "keys", "generate", "--out", dir, "--name", "k"], { stdio: "pipe" }), /exists/);
+    assert.equal(readFileSync(path.join(dir, "k.key"), "utf8"), before);
+  });
+
+  test("a private key readable by others, or not an Ed25519 key, is a problem; config check never prints the key", () => {
+    const dir = tempDir("gwsync-keys-");
+    const pair = generateSigningKeyPair();
+    writeFileSync(path.join(dir, "open.key"), pair.privateKeyPem, { mode: 0o644 });
+    chmodSync(path.join(dir, "open.key"), 0o644);
+    writeFileSync(path.join(dir, "rsa.pub"), "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQ==\n-----END PUBLIC KEY-----\n");
+    const problems = problemsOf('[gwsync.signing]\nprivate_key_file = "open.key"\ntrusted_keys = ["rsa.pub"]\n', dir);
+    assert.equal(problems.length, 2, problems.join(" | "));
+    assert.match(problems[0]!, /readable by group or others: chmod 600/);
+    assert.match(problems[1]!, /not an Ed25519 key/);
+
+    writeFileSync(path.join(dir, "good.key"), pair.privateKeyPem, { mode: 0o600 });
+    writeFileSync(path.join(dir, "good.pub"), pair.publicKeyPem);
+    const result = loadConfig({ text: '[gwsync.signing]\nprivate_key_file = "good.key"\ntrusted_keys = ["good.pub"]\n', env: {}, baseDir: dir });
+    assert.equal(result.config.gwsync.signing.trustedKeys.length, 1);
+    const text = renderConfigCheck(result);
+    assert.ok(!text.includes(pair.privateKeyPem.split("\n")[1]!), "the private key is masked");
   });
 });
