@@ -7,6 +7,7 @@ import { gatewayQueueNames } from "../../src/amqp/topology.js";
 import { loadConfig } from "../../src/config/load-config.js";
 import { DEFAULT_PREFETCH, RUNTIME_PREFETCH } from "../../src/gateway/gateway.js";
 import { PublisherService } from "../../src/publisher/service.js";
+import { ensureKeyPair } from "../../src/security/key-files.js";
 import { type BenchChild, spawnChild, stopAll } from "./children.js";
 
 /** The machine's broker (region A in B5). */
@@ -48,6 +49,11 @@ export class BenchWorld {
   readonly storeDir: string;
   readonly inline: boolean;
   readonly batchRuntimeEvents: number;
+  /**
+   * GWSYNC_BENCH_SIGNED=1: signed artifacts on (docs/production.md, "Signed artifacts"): the publisher
+   * signs, every gateway verifies. The key pair is made in the world's folder.
+   */
+  readonly signing: { privateKeyFile: string; publicKeyFile: string } | undefined;
   publisher: PublisherService | undefined;
   readonly children = new Map<string, BenchChild>();
   readonly queues = new Set<string>();
@@ -78,6 +84,14 @@ export class BenchWorld {
       ? mkdtempSync(join(SHM, "gwsync-bench-store-"))
       : join(this.root, "publisher");
     mkdirSync(this.storeDir, { recursive: true });
+    this.signing = process.env.GWSYNC_BENCH_SIGNED === "1" ? ensureKeyPair(join(this.root, "keys"), "bench") : undefined;
+  }
+
+  #signingToml(role: "publisher" | "gateway"): string {
+    if (!this.signing) return "";
+    return role === "publisher"
+      ? `[gwsync.signing]\nprivate_key_file = ${q(this.signing.privateKeyFile)}\n`
+      : `[gwsync.signing]\ntrusted_keys = [${q(this.signing.publicKeyFile)}]\n`;
   }
 
   get dbFile(): string {
@@ -93,7 +107,7 @@ data_dir = ${q(this.storeDir)}${this.jndiDir ? `\njndi_dir = ${q(this.jndiDir)}`
 http_port = 0
 exchange = ${q(this.exchange)}
 batch_runtime_events = ${this.batchRuntimeEvents}
-[gwsync.http]
+${this.#signingToml("publisher")}[gwsync.http]
 username = ${q(HTTP_USER)}
 password = ${q(HTTP_PASSWORD)}
 [apim.sync_runtime_artifacts.publisher]
@@ -157,7 +171,7 @@ region = ${q(this.region)}
 data_dir = ${q(join(this.root, spec.name, "data"))}
 http_port = 0
 exchange = ${q(this.exchange)}
-[gwsync.http]
+${this.#signingToml("gateway")}[gwsync.http]
 username = ${q(HTTP_USER)}
 password = ${q(HTTP_PASSWORD)}
 [apim.sync_runtime_artifacts.gateway]

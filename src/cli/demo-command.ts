@@ -11,7 +11,7 @@ import type { Logger } from "../log.js";
 import { PublisherService } from "../publisher/service.js";
 import { addJsonOption, cliLogger, runService, toExit } from "./common.js";
 import { ensureDemoBroker } from "./demo-broker.js";
-import { ensureKeyPair } from "./keys-command.js";
+import { ensureKeyPair } from "../security/key-files.js";
 
 /** Configuration of the one-process demo: the embedded SQLite default and the local broker. */
 function demoToml(

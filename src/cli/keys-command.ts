@@ -1,47 +1,11 @@
-import { closeSync, constants, existsSync, mkdirSync, openSync, writeSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { Command } from "commander";
 import { GwsyncError } from "../errors.js";
+import { ensureKeyPair, writeNewFile } from "../security/key-files.js";
 import { generateSigningKeyPair } from "../security/signing.js";
 
 const NAME = /^[A-Za-z0-9._-]{1,64}$/;
-
-/** Writes a new file only (O_EXCL: an existing key is never overwritten), with its mode from the start. */
-function writeNew(file: string, text: string, mode: number): void {
-  let fd: number;
-  try {
-    fd = openSync(file, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, mode);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new GwsyncError(
-      "GWSYNC_USAGE",
-      code === "EEXIST"
-        ? `${file} exists; keys are never overwritten (choose another --name)`
-        : `cannot write ${file} (${code})`,
-      { cause: err },
-    );
-  }
-  try {
-    writeSync(fd, text);
-  } finally {
-    closeSync(fd);
-  }
-}
-
-/**
- * A key pair in `dir` named `name`, made the way `gwsync keys generate` makes it, unless both files are
- * already there (the demo keeps its key across runs). Returns the two paths.
- */
-export function ensureKeyPair(dir: string, name: string): { privateKeyFile: string; publicKeyFile: string } {
-  const privateKeyFile = join(dir, `${name}.key`);
-  const publicKeyFile = join(dir, `${name}.pub`);
-  if (existsSync(privateKeyFile) && existsSync(publicKeyFile)) return { privateKeyFile, publicKeyFile };
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const pair = generateSigningKeyPair();
-  writeNew(privateKeyFile, pair.privateKeyPem, 0o600);
-  writeNew(publicKeyFile, pair.publicKeyPem, 0o644);
-  return { privateKeyFile, publicKeyFile };
-}
 
 /**
  * `gwsync keys generate`: a new Ed25519 key pair for signed artifacts (docs/production.md, "Signed
@@ -59,10 +23,7 @@ export function registerKeys(program: Command): void {
     .option("--json", "print the result as JSON")
     .action((opts: { out: string; name?: string; json?: boolean; keepExisting?: boolean }) => {
       if (opts.name !== undefined && !NAME.test(opts.name)) {
-        throw new GwsyncError(
-          "GWSYNC_USAGE",
-          "--name may hold only letters, digits, '.', '_' and '-' (at most 64)",
-        );
+        throw new GwsyncError("GWSYNC_USAGE", "--name may hold only letters, digits, '.', '_' and '-' (at most 64)");
       }
       const dir = resolve(opts.out);
       if (opts.keepExisting && opts.name !== undefined) {
@@ -75,8 +36,8 @@ export function registerKeys(program: Command): void {
       const name = opts.name ?? `gwsync-${pair.keyId}`;
       const privateKeyFile = join(dir, `${name}.key`);
       const publicKeyFile = join(dir, `${name}.pub`);
-      writeNew(privateKeyFile, pair.privateKeyPem, 0o600);
-      writeNew(publicKeyFile, pair.publicKeyPem, 0o644);
+      writeNewFile(privateKeyFile, pair.privateKeyPem, 0o600);
+      writeNewFile(publicKeyFile, pair.publicKeyPem, 0o644);
       const result = { keyId: pair.keyId, privateKeyFile, publicKeyFile };
       process.stdout.write(
         opts.json
