@@ -55,6 +55,12 @@ export class Reconciler {
   readonly #pendingLabels = new Map<string, Set<string>>();
   /** Newest inline revision queued per API: an older inline event must not cancel it (fault suite). */
   readonly #inlineQueued = new Map<string, number>();
+  /**
+   * APIs an event or a catch-up applied while a bulk load runs: only those may hold something newer than
+   * the load's listing. Any other record the listing does not confirm is repaired to the store's truth —
+   * including one whose seq lies above the store's head (a record the store never made).
+   */
+  #changedDuringLoad: Set<string> | undefined;
 
   constructor(o: {
     labels: readonly string[];
@@ -121,6 +127,7 @@ export class Reconciler {
           },
         );
         if (outcome === "superseded") this.#giveBack(apiId, mine);
+        else this.#changedDuringLoad?.add(apiId);
         return outcome;
       },
       { supersede },
@@ -236,6 +243,18 @@ export class Reconciler {
     signal?: AbortSignal,
     onProgress?: (done: number, total: number) => void,
   ): Promise<{ head: number; deployed: number; removed: number; total: number }> {
+    this.#changedDuringLoad = new Set();
+    try {
+      return await this.#bulkLoadNow(signal, onProgress);
+    } finally {
+      this.#changedDuringLoad = undefined;
+    }
+  }
+
+  async #bulkLoadNow(
+    signal: AbortSignal | undefined,
+    onProgress: ((done: number, total: number) => void) | undefined,
+  ): Promise<{ head: number; deployed: number; removed: number; total: number }> {
     const labels = [...this.labels];
     const counts = { deployed: 0, done: 0 };
     // APIs the listing had (kept) or refused (kept at their last-known-good version, not undeployed).
@@ -302,8 +321,9 @@ export class Reconciler {
     const finalHead = Number.isFinite(head) ? head : 0;
     let removed = 0;
     for (const api of this.#deployer.deployed()) {
-      // Deployed before, absent from the listing, and not changed by an event since: gone.
-      if (!listed.has(api.apiId) && api.seq <= finalHead) {
+      // Deployed before, absent from the listing, and not changed by an event since: gone (whatever seq
+      // the local record claims).
+      if (!listed.has(api.apiId) && !this.#changedDuringLoad?.has(api.apiId)) {
         await this.#serial.run(api.apiId, () => this.#deployer.undeploy(api.apiId, { deferFlush: true }), {
           supersede: false,
         });
@@ -335,10 +355,32 @@ export class Reconciler {
         const o = await this.#serial.run(
           apiId,
           async () => {
-            // An event applied meanwhile may hold newer data than this listing: keep it.
+            // An event applied meanwhile may hold newer data than this listing: keep it. Nothing else
+            // outranks the listing (a local record's seq is not the store's word).
             const current = this.#deployer.get(apiId);
-            if (current && current.seq > found.seq) return "unchanged" as const;
-            return this.#apply(apiId, all, labels, found, true);
+            if (current && current.seq > found.seq && this.#changedDuringLoad?.has(apiId)) return "unchanged" as const;
+            if (
+              current &&
+              current.sha256 === found.sha256 &&
+              (current.revision !== found.revision || current.seq !== found.seq)
+            ) {
+              // Same files, but the record claims another revision or seq than the store: take the store's
+              // (the deployer rewrites only its record for the same artifact).
+              await this.#deployer.deploy(
+                found.dto,
+                { revision: found.revision, sha256: found.sha256, seq: found.seq, labels: current.labels },
+                { deferFlush: true },
+              );
+            }
+            try {
+              return await this.#apply(apiId, all, labels, found, true);
+            } catch (err) {
+              // One artifact that cannot be deployed (a file another API owns, a bad name) is refused
+              // with its reason; the load goes on, so the gateway is not stale for ever because of it.
+              if (!isGwsyncError(err) || err.retryable) throw err;
+              this.#reject(apiId, err.message);
+              return "skipped" as const;
+            }
           },
           { supersede: false },
         );
