@@ -30,6 +30,8 @@ export const ERROR_CODES = {
   GWSYNC_JNDI_INVALID: { retryable: false, status: 400 },
   /** Local state (runtime state files, revocation journal) could not be written; kept in memory, retried. */
   GWSYNC_STATE_SAVE_FAILED: { retryable: true, status: 500 },
+  /** The artifact would write a file another API owns on the same label (one file, one API). */
+  GWSYNC_ARTIFACT_CONFLICT: { retryable: false, status: 409 },
   /** A file refused before it was read: not a regular file, a symlink, or over its size limit. */
   GWSYNC_FILE_REFUSED: { retryable: false, status: 400 },
   /** Input over one of the configured limits (docs/production.md, "Limits"); details.limit names the key. */

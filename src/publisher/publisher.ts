@@ -10,6 +10,7 @@ import { decodeHeartbeat, HEARTBEAT_ROUTING_KEY, type Heartbeat } from "../event
 import { PublisherMetrics } from "../http/metrics.js";
 import { type Logger, silentLogger } from "../log.js";
 import { ArtifactSigner } from "../security/signing.js";
+import { apiFiles } from "../store/api-files.js";
 import { openStore } from "../store/open-store.js";
 import type { ArtifactStore, NewOutboxMessage, SaveArtifactResult, StoredArtifact } from "../store/types.js";
 import { type ArtifactInput, normalizeLabels, toGatewayApiDto } from "./artifact-input.js";
@@ -158,9 +159,11 @@ export class Publisher {
   ): Promise<DeployResult> {
     const dto = toGatewayApiDto(input, options);
     const ls = normalizeLabels(labels);
-    const result = await this.store.saveArtifact({ dto, labels: ls, instruction: "Publish" }, (r) => [
-      this.#gatewayMessage("deploy", dto, ls, r),
-    ]);
+    // files: one file, one API (a 409 when another API owns one of them on a label).
+    const result = await this.store.saveArtifact(
+      { dto, labels: ls, instruction: "Publish", files: apiFiles(dto) },
+      (r) => [this.#gatewayMessage("deploy", dto, ls, r)],
+    );
     this.#afterCommit(result, "deploy", dto);
     return this.#result(dto, result, ls);
   }

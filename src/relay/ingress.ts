@@ -10,6 +10,7 @@ import { DEFAULT_REGION } from "../config/defaults.js";
 import { GwsyncError, isGwsyncError } from "../errors.js";
 import type { Logger } from "../log.js";
 import { buildGatewayEvent, inlineArtifactOption } from "../publisher/events-out.js";
+import { apiFiles } from "../store/api-files.js";
 import type { Publisher } from "../publisher/publisher.js";
 import { signatureReasonLabel, TrustedKeys } from "../security/signing.js";
 import { decodeRegionSync, type RegionSyncChange, type RegionSyncMessage } from "./region-sync.js";
@@ -164,6 +165,7 @@ export class RegionIngress {
           instruction: c.instruction,
           artifactJson: c.artifact,
           origin: { region: m.origin, seq: c.originSeq, revision: c.revision },
+          ...(c.instruction === "Publish" ? { files: apiFiles(dto) } : {}),
         },
         (r) => [
           buildGatewayEvent({

@@ -29,6 +29,7 @@ const saveInputSchema = z.object({
   labels: z.array(labelSchema).min(1, "must name at least one gateway label"),
   instruction: z.enum(["Publish", "Remove"]),
   artifactJson: z.string().min(1).optional(),
+  files: z.array(z.string().min(1).max(1024)).max(10_000).optional(),
   apiType: key().optional(),
   origin: z
     .object({
@@ -49,6 +50,7 @@ export interface ParsedSave {
   artifactJson: string;
   sha256: string;
   origin: { region: string; seq: number; revision?: number } | undefined;
+  files: string[] | undefined;
 }
 
 export function sha256Hex(text: string): string {
@@ -71,6 +73,7 @@ export function parseSaveInput(input: SaveArtifactInput): ParsedSave {
     artifactJson,
     sha256: sha256Hex(artifactJson),
     origin: r.data.origin,
+    files: r.data.files,
   };
 }
 

@@ -71,6 +71,12 @@ export interface SaveArtifactInput {
    * Pass it when the bytes must match another store's, e.g. an artifact relayed from another region.
    */
   artifactJson?: string;
+  /**
+   * The files the API's gateways write (src/store/api-files.ts). When given, a Publish that would write a
+   * file another API owns on one of the labels is refused with GWSYNC_ARTIFACT_CONFLICT (409) and nothing
+   * is stored; the store records the files as this API's.
+   */
+  files?: string[];
   /** AM_GW_PUBLISHED_API_DETAILS.API_TYPE (WSO2 4.x column). Default "HTTP". */
   apiType?: string;
   /**

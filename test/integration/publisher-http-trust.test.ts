@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { authHeader, TestCluster } from "../harness/cluster.js";
+import { authHeader, synapseApi, TestCluster } from "../harness/cluster.js";
 
 /** Issue "Low", against the publisher's real REST and data API. */
 describe("the publisher's HTTP API: strict query integers, JSON-only bodies", () => {
@@ -33,6 +33,24 @@ describe("the publisher's HTTP API: strict query integers, JSON-only bodies", ()
     assert.equal((await get("/internal/data/v1/changes?gatewayLabel=L")).status, 200);
     // No artifacts on L: the paged listing answers an empty page or WSO2's 404, never 400.
     assert.notEqual((await get("/internal/data/v1/runtime-artifacts?gatewayLabel=L&limit=16")).status, 400);
+  });
+
+  test("an API whose file another API owns on a label is 409 GWSYNC_ARTIFACT_CONFLICT (provider a--b + X vs a + b--X)", async () => {
+    const xml = synapseApi({ provider: "a--b", name: "X", version: "1" });
+    const dto = (provider: string, name: string, apiId: string) =>
+      JSON.stringify({ name, version: "1", provider, tenantDomain: "carbon.super", apiId, apiDefinition: xml });
+    const post = (body: string) =>
+      fetch(`${url}/api/v1/artifacts?label=L`, {
+        method: "POST",
+        headers: { authorization: authHeader(), "content-type": "application/json" },
+        body,
+      });
+    assert.equal((await post(dto("a--b", "X", "cccccccc-0000-4000-8000-000000000001"))).status, 201);
+    const res = await post(dto("a", "b--X", "cccccccc-0000-4000-8000-000000000002"));
+    assert.equal(res.status, 409);
+    const body = (await res.json()) as { code: string; message: string };
+    assert.equal(body.code, "GWSYNC_ARTIFACT_CONFLICT");
+    assert.match(body.message, /api\/a--b--X_v1\.xml on label "L"/);
   });
 
   test("a cross-site form POST (text/plain, form-urlencoded, multipart) is 415 and emits nothing", async () => {

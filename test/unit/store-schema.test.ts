@@ -116,6 +116,7 @@ describe("schema", () => {
     assert.deepEqual(tables, [
       "AM_GW_API_ARTIFACTS",
       "AM_GW_PUBLISHED_API_DETAILS",
+      "GWSYNC_API_FILES",
       "GWSYNC_API_STATE",
       "GWSYNC_CHANGELOG",
       "GWSYNC_GATEWAYS",

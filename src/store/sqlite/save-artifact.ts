@@ -1,3 +1,4 @@
+import { GwsyncError } from "../../errors.js";
 import { type ParsedSave, parseOutboxMessages } from "../save-input.js";
 import { type LabelState, planSave, rowSha256, wso2TimeStamp } from "../save-rules.js";
 import type { NewOutboxMessage, SaveArtifactResult } from "../types.js";
@@ -35,6 +36,7 @@ export function saveArtifactRows(
     origin !== undefined && ctx.hasOriginChange(origin.region, origin.seq),
   );
   if (plan.kind === "unchanged") return plan.result;
+  if (p.instruction === "Publish" && p.files !== undefined) refuseFileConflicts(w, p, plan.labels, p.files);
 
   const { revision } = plan;
   const now = ctx.now();
@@ -62,6 +64,9 @@ export function saveArtifactRows(
     );
     seq = Number(change.lastInsertRowid);
     w.upsertLabelState.run(label, p.apiId, p.instruction, revision, rowSha, seq, now);
+    // The API's files on this label: now these (Publish, when known), or none (Remove).
+    if (p.instruction === "Remove" || p.files !== undefined) w.releaseFiles.run(label, p.apiId);
+    if (p.instruction === "Publish") for (const f of p.files ?? []) w.claimFile.run(label, f, p.apiId);
   }
 
   const result: SaveArtifactResult = {
@@ -79,5 +84,26 @@ export function saveArtifactRows(
 export function insertOutbox(w: WriteStatements, messages: readonly NewOutboxMessage[], now: number): void {
   for (const m of messages) {
     w.insertOutbox.run(m.topic, m.messageId, m.body, JSON.stringify(m.headers), now);
+  }
+}
+
+/** One file, one API: a Publish that would write a file another API owns on a label is refused whole. */
+function refuseFileConflicts(
+  w: WriteStatements,
+  p: ParsedSave,
+  labels: readonly { label: string }[],
+  files: readonly string[],
+): void {
+  for (const { label } of labels) {
+    for (const file of files) {
+      const owner = w.fileOwner.get(label, file);
+      if (owner !== undefined && owner !== p.apiId) {
+        throw new GwsyncError(
+          "GWSYNC_ARTIFACT_CONFLICT",
+          `API ${p.apiId} would write ${file} on label "${label}", which API ${owner} owns there; rename one of them (one file, one API)`,
+          { details: { apiId: p.apiId, owner, label, file } },
+        );
+      }
+    }
   }
 }

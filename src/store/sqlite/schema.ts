@@ -1,5 +1,6 @@
 import type Database from "better-sqlite3";
 import { GwsyncError } from "../../errors.js";
+import { apiFilesOf } from "../api-files.js";
 
 /**
  * WSO2's two tables keep APIM 3.2.0's names and columns (docs/wso2-formats.md §2.1), plus 4.x's API_TYPE on
@@ -97,8 +98,54 @@ CREATE TABLE IF NOT EXISTS GWSYNC_GATEWAYS (
 );
 `;
 
+/**
+ * Which API owns each file a label's gateways write (`api/<name>_v<version>.xml`, `sequences/...`): a
+ * gateway refuses a file another API owns, so the publisher refuses to publish one (409) instead of
+ * letting two APIs fight over it (docs/production.md, "One file, one API").
+ */
+const GWSYNC_API_FILES = `
+CREATE TABLE IF NOT EXISTS GWSYNC_API_FILES (
+  GATEWAY_LABEL TEXT NOT NULL,
+  REL_PATH TEXT NOT NULL,
+  API_ID TEXT NOT NULL,
+  PRIMARY KEY (GATEWAY_LABEL, REL_PATH)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS GWSYNC_IDX_API_FILES_API ON GWSYNC_API_FILES (API_ID, GATEWAY_LABEL);
+`;
+
 /** Migrations by target version: MIGRATIONS[n - 1] brings a store from user_version n-1 to n. */
-const MIGRATIONS: readonly string[] = [WSO2_TABLES + GWSYNC_TABLES, GWSYNC_GATEWAYS];
+const MIGRATIONS: readonly string[] = [WSO2_TABLES + GWSYNC_TABLES, GWSYNC_GATEWAYS, GWSYNC_API_FILES];
+
+/** Work a migration does beyond its SQL, by target version (filling a new table from existing rows). */
+const BACKFILLS: Readonly<Record<number, (db: Database.Database) => void>> = { 3: backfillApiFiles };
+
+/** Published artifacts read per page while filling GWSYNC_API_FILES (memory stays flat). */
+const BACKFILL_PAGE = 500;
+
+/**
+ * The files of every published artifact. A store may already hold two APIs owning one file on a label
+ * (made before the check): the one met first keeps it, the other is refused at its next publish.
+ */
+function backfillApiFiles(db: Database.Database): void {
+  const insert = db.prepare(
+    "INSERT OR IGNORE INTO GWSYNC_API_FILES (GATEWAY_LABEL, REL_PATH, API_ID) VALUES (?, ?, ?)",
+  );
+  const page = db.prepare<[string, string, string, number], { LABEL: string; API_ID: string; BODY: Buffer }>(
+    `SELECT GATEWAY_LABEL AS LABEL, API_ID, ARTIFACT AS BODY FROM AM_GW_API_ARTIFACTS
+     WHERE GATEWAY_INSTRUCTION = 'Publish' AND (GATEWAY_LABEL > ? OR (GATEWAY_LABEL = ? AND API_ID > ?))
+     ORDER BY GATEWAY_LABEL, API_ID LIMIT ?`,
+  );
+  let after = { label: "", apiId: "" };
+  for (;;) {
+    const rows = page.all(after.label, after.label, after.apiId, BACKFILL_PAGE);
+    for (const row of rows) {
+      for (const relPath of apiFilesOf(row.BODY.toString("utf8"))) insert.run(row.LABEL, relPath, row.API_ID);
+    }
+    const last = rows.at(-1);
+    if (last === undefined || rows.length < BACKFILL_PAGE) break;
+    after = { label: last.LABEL, apiId: last.API_ID };
+  }
+}
 
 /** The schema version this code writes and reads, kept in `PRAGMA user_version`. */
 export const SCHEMA_VERSION = MIGRATIONS.length;
@@ -120,7 +167,10 @@ export function migrate(db: Database.Database, file: string): void {
   const run = db.transaction(() => {
     const found = userVersion(db);
     if (found > SCHEMA_VERSION) throw newerSchemaError(file, found);
-    for (let v = found; v < SCHEMA_VERSION; v++) db.exec(MIGRATIONS[v] ?? "");
+    for (let v = found; v < SCHEMA_VERSION; v++) {
+      db.exec(MIGRATIONS[v] ?? "");
+      BACKFILLS[v + 1]?.(db);
+    }
     if (found !== SCHEMA_VERSION) db.pragma(`user_version = ${SCHEMA_VERSION}`);
   });
   run.immediate();

@@ -151,6 +151,14 @@ export function prepareWrites(db: Database.Database) {
          (API_ID, GATEWAY_LABEL, GATEWAY_INSTRUCTION, REVISION, SHA256, ORIGIN_REGION, ORIGIN_SEQ, CREATED_AT)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
     ),
+    // One file, one API per label (GWSYNC_API_FILES): who owns a file a save would write.
+    fileOwner: db
+      .prepare<[string, string], string>(`SELECT API_ID FROM GWSYNC_API_FILES WHERE GATEWAY_LABEL = ? AND REL_PATH = ?`)
+      .pluck(),
+    releaseFiles: db.prepare<[string, string]>(`DELETE FROM GWSYNC_API_FILES WHERE GATEWAY_LABEL = ? AND API_ID = ?`),
+    claimFile: db.prepare<[string, string, string]>(
+      `INSERT OR REPLACE INTO GWSYNC_API_FILES (GATEWAY_LABEL, REL_PATH, API_ID) VALUES (?, ?, ?)`,
+    ),
     insertOutbox: db.prepare<[string, string, Buffer, string, number]>(
       `INSERT INTO GWSYNC_OUTBOX (TOPIC, MESSAGE_ID, BODY, HEADERS, CREATED_AT) VALUES (?, ?, ?, ?, ?)`,
     ),
