@@ -29,6 +29,12 @@ export const DEFAULT_MAX_JSON_DEPTH = 64;
 export const DEFAULT_MAX_REVOKED_TOKENS = 100_000;
 /** An RS512 JWT signature over a 4096-bit key is 683 characters; JTIs and opaque tokens are 36. */
 export const DEFAULT_MAX_REVOKED_TOKEN_LENGTH = 1024;
+/** Key managers one gateway holds (a WSO2 deployment has a handful per organization). */
+export const DEFAULT_MAX_KEY_MANAGERS = 1_000;
+/** Live WebSub subscriptions one gateway holds (~0.5 KB each). */
+export const DEFAULT_MAX_WEBHOOK_SUBSCRIPTIONS = 100_000;
+/** Applications, subscriptions, policies and key mappings one gateway holds, each kind (~0.3 KB each). */
+export const DEFAULT_MAX_SUBSCRIPTION_RECORDS = 500_000;
 /** A revocation is kept until its token expires, but never longer than this (WSO2's longest default token life is a day). */
 export const DEFAULT_MAX_REVOCATION_LIFETIME_MS = 30 * 24 * 60 * 60 * 1000;
 /** Events one REST request may carry (a batch of revocations is one transaction). */

@@ -168,6 +168,10 @@ export interface Limits {
   maxJsonDepth: number;
   maxRevokedTokens: number;
   maxRevokedTokenLength: number;
+  maxKeyManagers: number;
+  maxWebhookSubscriptions: number;
+  /** Per kind: applications, subscriptions, policies, key mappings. */
+  maxSubscriptionRecords: number;
   maxRevocationLifetimeMs: number;
   maxEventsPerRequest: number;
 }

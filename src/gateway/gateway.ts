@@ -504,7 +504,7 @@ export class Gateway {
   /** Why a runtime event is over a limit (counted), or undefined; a revocation beyond the horizon is counted too. */
   #refusedByLimit(stream: string, event: InboundEvent): string | undefined {
     const limits = this.config.gwsync.limits;
-    const refusal = runtimeLimitRefusal(event, this.runtime.revokedTokens, limits);
+    const refusal = runtimeLimitRefusal(event, this.runtime, limits);
     if (refusal !== undefined) {
       this.metrics.eventsRejected.inc({ stream, reason: "GWSYNC_LIMIT_EXCEEDED" });
       this.metrics.limitExceeded.inc({ limit: refusal.limit });
@@ -519,8 +519,11 @@ export class Gateway {
    * Applies runtime-stream events and returns once they are on disk: one fsync (shared with every
    * delivery being handled now) for all of them, so the caller may ack.
    */
-  async #applyRuntime(stream: string, events: readonly InboundEvent[]): Promise<void> {
-    const results = events.map((e) => this.runtime.apply(e));
+  async #applyRuntime(
+    stream: string,
+    events: readonly InboundEvent[],
+    results: readonly ApplyResult[] = events.map((e) => this.runtime.apply(e)),
+  ): Promise<void> {
     if (results.includes("applied")) {
       try {
         await this.#durable.durable();
@@ -561,6 +564,7 @@ export class Gateway {
     await this.#waitForEventTime(msg);
     const deadLetters: DeadLetterPart[] = [];
     const events: InboundEvent[] = [];
+    const results: ApplyResult[] = [];
     for (const part of batch.parts) {
       this.metrics.eventsReceived.inc({ stream });
       const refusal = part.result.ok
@@ -575,9 +579,14 @@ export class Gateway {
         });
         continue;
       }
-      if (part.result.ok) events.push(part.result.event);
+      // Applied at once (in memory), so the next event's limit check sees it: a batch cannot carry a
+      // store past its cap. One fsync below makes them all durable before the ack.
+      if (part.result.ok) {
+        events.push(part.result.event);
+        results.push(this.runtime.apply(part.result.event));
+      }
     }
-    await this.#applyRuntime(stream, events);
+    await this.#applyRuntime(stream, events, results);
     return deadLetters.length > 0 ? { kind: "ack", deadLetters } : ACK;
   }
 

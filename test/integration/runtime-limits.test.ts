@@ -4,7 +4,12 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { deadLetterQueueName } from "../../src/amqp/topology.js";
-import { encodeTokenRevocation } from "../../src/events/encode.js";
+import {
+  encodeKeyManager,
+  encodeNotification,
+  encodeTokenRevocation,
+  encodeWebhookSubscription,
+} from "../../src/events/encode.js";
 import type { Gateway } from "../../src/gateway/gateway.js";
 import { drainQueueUntil, publishRaw } from "../harness/broker.js";
 import { authHeader, TestCluster } from "../harness/cluster.js";
@@ -207,5 +212,107 @@ describe("revocation limits: count, token length, lifetime, events per request",
     const r2 = await post({ revokedToken: "x".repeat(1025), expiryTime: Date.now() + 60_000 });
     assert.equal(r2.status, 413);
     assert.equal((await post(many.slice(0, 1000))).status, 202);
+  });
+});
+
+/** Key managers, webhook subscriptions and subscription data are bounded in count like revocations. */
+describe("runtime record limits: key managers, webhook subscriptions, applications", () => {
+  const cluster = new TestCluster();
+  const CAP = 3;
+  let gw: Gateway;
+
+  before(async () => {
+    await cluster.startPublisher();
+    gw = await cluster.startGateway({
+      name: "gw",
+      labels: ["L"],
+      gwsyncExtra: `max_key_managers = ${CAP}\nmax_webhook_subscriptions = ${CAP}\nmax_subscription_records = ${CAP}`,
+    });
+  });
+  after(() => cluster.close());
+
+  test("one record past each cap is dead-lettered with its limit; updates and deletions of held records still apply", async () => {
+    const km = (name: string, action: "add" | "update" | "delete", issuer = "https://is.example/oauth2/token") =>
+      encodeKeyManager({
+        action,
+        name,
+        type: "WSO2-IS",
+        enabled: true,
+        organization: "carbon.super",
+        config: action === "delete" ? null : { issuer },
+      });
+    const hook = (callback: string) =>
+      encodeWebhookSubscription({
+        apiUUID: "api-1",
+        appID: "app-1",
+        tenantId: -1234,
+        callback,
+        topic: "/orders",
+        mode: "subscribe",
+        expireAt: Date.now() + 3_600_000,
+      });
+    const app = (applicationId: number, applicationName: string, timeStamp: number) =>
+      encodeNotification({
+        type: "APPLICATION_CREATE",
+        applicationId,
+        applicationName,
+        tenantId: -1234,
+        tenantDomain: "carbon.super",
+        timeStamp,
+      });
+    const t0 = Date.now();
+    const keyManagers = [
+      ...Array.from({ length: CAP + 1 }, (_, i) => km(`KM${i}`, "add")),
+      km("KM0", "update", "https://is2.example/oauth2/token"),
+    ];
+    const hooks = Array.from({ length: CAP + 1 }, (_, i) => hook(`https://cb${i}.example/hook`));
+    const apps = [
+      ...Array.from({ length: CAP + 1 }, (_, i) => app(i + 1, `App${i + 1}`, t0 + i)),
+      app(1, "Renamed", t0 + 100),
+    ];
+    const handled = new Set<string>();
+    gw.events.on("handled", (_s: string, _k: string, id: string | undefined) => handled.add(id ?? ""));
+    await publishRaw(cluster.exchange, "keyManager", keyManagers.map((e) => e.body), {
+      messageId: (i) => keyManagers[i]!.eventId,
+    });
+    await publishRaw(cluster.exchange, "asyncWebhooksData", hooks.map((e) => e.body), {
+      messageId: (i) => hooks[i]!.eventId,
+    });
+    await publishRaw(cluster.exchange, "notification", apps.map((e) => e.body), {
+      messageId: (i) => apps[i]!.eventId,
+    });
+    const all = [...keyManagers, ...hooks, ...apps];
+    await waitFor(gw.events, "handled", () => all.every((e) => handled.has(e.eventId)), "every event handled");
+
+    assert.equal(gw.runtime.keyManagers.size(), CAP);
+    assert.equal(gw.runtime.keyManagers.get("carbon.super", `KM${CAP}`), undefined, "the key manager past the cap");
+    assert.match(
+      JSON.stringify(gw.runtime.keyManagers.get("carbon.super", "KM0")?.config),
+      /is2\.example/,
+      "an update of a held key manager applies at the cap",
+    );
+    assert.equal(gw.runtime.webhookSubscriptions.size(), CAP);
+    assert.equal(gw.runtime.subscriptionData.applications.size(), CAP);
+    assert.equal(gw.runtime.subscriptionData.applications.get(String(CAP + 1)), undefined);
+    assert.equal(gw.runtime.subscriptionData.applications.get("1")?.applicationName, "Renamed");
+
+    const dead = await drainQueueUntil(deadLetterQueueName(gw.queueName), 3);
+    const reasons = dead.map((m) => String(m.headers["x-gwsync-reason"])).sort();
+    assert.equal(reasons.length, 3);
+    assert.match(reasons.join("\n"), /max_key_managers/);
+    assert.match(reasons.join("\n"), /max_webhook_subscriptions/);
+    assert.match(reasons.join("\n"), /max_subscription_records/);
+    assert.equal(await limitCount(gw, "max_key_managers"), 1);
+    assert.equal(await limitCount(gw, "max_webhook_subscriptions"), 1);
+    assert.equal(await limitCount(gw, "max_subscription_records"), 1);
+
+    // A deletion frees a slot: the next new key manager fits.
+    const freed = [km("KM1", "delete"), km("KM9", "add")];
+    await publishRaw(cluster.exchange, "keyManager", freed.map((e) => e.body), {
+      messageId: (i) => freed[i]!.eventId,
+    });
+    await waitFor(gw.events, "handled", () => freed.every((e) => handled.has(e.eventId)), "delete then add");
+    assert.ok(gw.runtime.keyManagers.get("carbon.super", "KM9"));
+    assert.equal(gw.runtime.keyManagers.size(), CAP);
   });
 });

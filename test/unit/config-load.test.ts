@@ -190,6 +190,9 @@ describe("defaults and paths", () => {
       maxJsonDepth: 64,
       maxRevokedTokens: 100_000,
       maxRevokedTokenLength: 1024,
+      maxKeyManagers: 1000,
+      maxWebhookSubscriptions: 100_000,
+      maxSubscriptionRecords: 500_000,
       maxRevocationLifetimeMs: 30 * 24 * 60 * 60 * 1000,
       maxEventsPerRequest: 1000,
     });

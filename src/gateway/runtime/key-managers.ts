@@ -59,6 +59,11 @@ export class KeyManagerStore {
     return "applied";
   }
 
+  /** Whether applying the event would add a key manager this store does not hold yet. */
+  wouldAdd(event: InboundKeyManager): boolean {
+    return event.eventType === KEY_MANAGER_EVENT_TYPE && event.action !== "delete" && !this.#byKey.has(keyOf(event));
+  }
+
   get(organization: string, name: string): KeyManagerRecord | undefined {
     return this.#byKey.get(keyOf({ organization, name }));
   }

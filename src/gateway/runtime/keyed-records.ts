@@ -45,6 +45,10 @@ export class KeyedRecords<S extends z.ZodType<Stamped>> {
     return "applied";
   }
 
+  has(key: string): boolean {
+    return this.#byKey.has(key);
+  }
+
   get(key: string): z.output<S> | undefined {
     return this.#byKey.get(key);
   }

@@ -9,7 +9,7 @@ import type {
 } from "../../events/notification-payload.js";
 import type { JsonFileRead } from "./atomic-file.js";
 import type { ApplyOutcome } from "./key-managers.js";
-import { KeyedRecords } from "./keyed-records.js";
+import { KeyedRecords, type Stamped } from "./keyed-records.js";
 
 export const APPLICATIONS_FILE = "applications.json";
 export const SUBSCRIPTIONS_FILE = "subscriptions.json";
@@ -124,6 +124,29 @@ export class SubscriptionDataStore {
         return this.#applyKeyMapping(event, p);
       default:
         return "ignored";
+    }
+  }
+
+  /**
+   * The kind of record the event would add (one this store does not hold yet), with how many of that
+   * kind are held; undefined when it would update, remove or ignore.
+   */
+  wouldAdd(event: InboundNotification): { kind: string; held: number } | undefined {
+    const p = event.payload;
+    const adds = <S extends z.ZodType<Stamped>>(kind: string, records: KeyedRecords<S>, key: string) =>
+      records.has(key) ? undefined : { kind, held: records.size() };
+    switch (p.kind) {
+      case "application":
+        return p.action === "delete" ? undefined : adds("applications", this.applications, String(p.applicationId));
+      case "subscription":
+        return p.action === "delete" ? undefined : adds("subscriptions", this.subscriptions, String(p.subscriptionId));
+      case "policy":
+        if (p.action === "reset" || p.action === "delete" || p.policyId === undefined) return undefined;
+        return adds("policies", this.policies, policyKey(p.policyType, p.policyId));
+      case "applicationRegistration":
+        return p.action === "remove" ? undefined : adds("key mappings", this.keyMappings, p.consumerKey);
+      default:
+        return undefined;
     }
   }
 

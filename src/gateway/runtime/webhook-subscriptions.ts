@@ -70,6 +70,12 @@ export class WebhookSubscriptionStore {
     return "applied";
   }
 
+  /** Whether applying the event would add a subscription this store does not hold yet. */
+  wouldAdd(event: InboundWebhookSubscription, now: number = this.#now()): boolean {
+    const s = event.subscription;
+    return s.mode !== "unsubscribe" && !isExpired(s.expireAt, now) && !this.#byKey.has(keyOf(s));
+  }
+
   /** Live subscriptions, filtered by API and/or WebSub topic. */
   query(filter: WebhookQuery = {}, now: number = this.#now()): WebhookSubscriptionRecord[] {
     const out: WebhookSubscriptionRecord[] = [];
