@@ -82,7 +82,9 @@ describe("artifact fetch failures", () => {
       seen.map((r) => r.fault),
       [...Array(FAILURES).fill("error"), "forward"],
     );
-    assert.equal(retries.count, FAILURES);
+    // The requests for this API prove its retries exactly (above); the gateway-wide retry count may be
+    // higher: under load another fetch (the connect-time changelog read, 300 ms timeout here) can retry too.
+    assert.ok(retries.count >= FAILURES, `at least ${FAILURES} retries counted, saw ${retries.count}`);
     for (const [i, gap] of gaps(seen.map((r) => r.t)).entries()) {
       assert.ok(
         gap >= RETRY_MS * 2 ** i - TIMER_SLACK_MS,
