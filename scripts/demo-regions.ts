@@ -10,13 +10,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import amqp from "amqplib";
-import { deadLetterQueueName } from "../src/amqp/topology.js";
+import { deadLetterQueueName, ingressQueueName, LANES, relayQueueName } from "../src/amqp/topology.js";
 import { loadConfig } from "../src/config/load-config.js";
 import type { GwsyncConfig, Role } from "../src/config/types.js";
 import { Gateway } from "../src/gateway/gateway.js";
 import { PublisherService } from "../src/publisher/service.js";
 import { Relay } from "../src/relay/relay.js";
-import { ingressQueueName, LANES, relayQueueName } from "../src/relay/relay-topology.js";
 import { SecondBroker } from "../test/harness/second-broker.js";
 
 const JNDI_DIR = fileURLToPath(new URL("../jndi", import.meta.url));

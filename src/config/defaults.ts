@@ -23,8 +23,8 @@ export const DEFAULT_GATEWAY_HEARTBEAT_INTERVAL_MS = 5_000;
  * Limits (docs/production.md, "Limits"): each bounds memory, descriptors or time that input from
  * outside could otherwise take without end; each refusal counts in gwsync_limit_exceeded_total{limit}.
  */
-/** WSO2's deepest payloads nest fewer than 10 levels. */
-export const DEFAULT_MAX_JSON_DEPTH = 64;
+/** WSO2's deepest payloads nest fewer than 10 levels (defined beside the parser that enforces it). */
+export { DEFAULT_MAX_JSON_DEPTH } from "../security/json-limits.js";
 /** Revoked tokens and revocation rules one gateway holds (~0.4 KB each with a 342-character key). */
 export const DEFAULT_MAX_REVOKED_TOKENS = 100_000;
 /** An RS512 JWT signature over a 4096-bit key is 683 characters; JTIs and opaque tokens are 36. */

@@ -1,6 +1,7 @@
 import { readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { GwsyncError, isGwsyncError } from "../errors.js";
+import { REGION_NAME } from "../events/relay-headers.js";
 import { parseProperties } from "./properties.js";
 import { parseQpidConnectionUrl, type QpidConnectionUrl } from "./qpid-url.js";
 
@@ -21,8 +22,6 @@ export interface JndiConfig {
   queues: Record<string, string>;
 }
 
-/** A region name is a file name: it also lands in AMQP headers and log lines. */
-export const REGION_NAME = /^[A-Za-z0-9._-]+$/;
 const PROPERTIES_EXT = ".properties";
 const PREFIXES = ["connectionfactory.", "topic.", "queue."] as const;
 /** Jinja markers: WSO2 ships jndi templates (*.j2) that must be rendered before Qpid can read them. */

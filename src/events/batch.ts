@@ -1,8 +1,8 @@
 import { z } from "zod";
+import { zodReason } from "../zod-reason.js";
 import { decodeEventValue, parseBody, tooLarge } from "./decode.js";
 import { isTopic, RUNTIME_TOPICS } from "./topics.js";
 import type { DecodeFailureCode, DecodeResult } from "./types.js";
-import { zodReason } from "./zod-reason.js";
 
 /**
  * gwsync's batch of runtime-stream events (opt-in: `[gwsync] batch_runtime_events`). One AMQP message

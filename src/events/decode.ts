@@ -1,4 +1,8 @@
 import { z } from "zod";
+import { DEFAULT_MAX_JSON_DEPTH } from "../security/json-limits.js";
+import { zodReason } from "../zod-reason.js";
+import { decodeAmqpMap } from "./amqp-map.js";
+import { mapToJson } from "./jms-value.js";
 import { type InboundKeyManager, keyManagerPayloadSchema } from "./key-manager.js";
 import {
   type InboundNotification,
@@ -8,13 +12,13 @@ import {
   SUPER_TENANT_ID,
 } from "./notification.js";
 import { parseNotificationPayload } from "./notification-payload.js";
+import { decodeQpidMap } from "./qpid-map.js";
 import {
   type InboundTokenRevocation,
   parseRevocationRule,
   tokenRevocationPayloadSchema,
   ttlSeconds,
 } from "./token-revocation.js";
-import { DEFAULT_MAX_JSON_DEPTH } from "../security/json-limits.js";
 import { isTopic, type Topic } from "./topics.js";
 import type { DecodeResult, InboundEvent } from "./types.js";
 import {
@@ -22,12 +26,8 @@ import {
   type WebhookSubscription,
   webhookPayloadSchema,
 } from "./webhook-subscription.js";
-import { decodeAmqpMap } from "./amqp-map.js";
-import { mapToJson } from "./jms-value.js";
-import { decodeQpidMap } from "./qpid-map.js";
 import { type BodyFormat, bodyFormatOf } from "./wire-format.js";
 import { decodeBase64, decodeUtf8, isPlainObject, parseJson } from "./wire-json.js";
-import { zodReason } from "./zod-reason.js";
 
 /** Default cap on one message body; an inline artifact must fit in it (docs/architecture.md#wire-format). */
 export const DEFAULT_MAX_EVENT_BYTES = 4 * 1024 * 1024;

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from "fastify";
 import { createServiceHttp, listenOn } from "../http/server.js";
-import { type RegionIngress, startRegionIngress } from "../relay/ingress.js";
 import { Publisher, type PublisherOptions } from "./publisher.js";
+import { type RegionIngress, startRegionIngress } from "./region-ingress.js";
 import { registerPublisherRoutes } from "./routes.js";
 import { registerStatusRoutes } from "./status-routes.js";
 import { WatchFolder } from "./watch-folder.js";

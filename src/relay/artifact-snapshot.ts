@@ -1,5 +1,5 @@
+import type { RegionSyncChange } from "../events/region-sync.js";
 import type { ArtifactStore, StoredArtifact } from "../store/types.js";
-import type { RegionSyncChange } from "./region-sync.js";
 
 /** How stale the list of labels the store knows may be before the next snapshot re-reads it. */
 export const DEFAULT_LABEL_REFRESH_MS = 1000;

@@ -1,15 +1,15 @@
 import type { ConsumeMessage, Options } from "amqplib";
 import type { OutgoingMessage } from "../amqp/confirm-publisher.js";
+import { ingressQueueName } from "../amqp/topology.js";
 import { decodeBatch, HEADER_BATCH } from "../events/batch.js";
 import { decodeEvent } from "../events/decode.js";
+import { encodeRegionSync, REGION_SYNC_CONTENT_TYPE } from "../events/region-sync.js";
+import { changeClaims } from "../events/region-sync-trust.js";
+import { forwardHeaders, readRelayFacts, skipReason } from "../events/relay-headers.js";
 import { HEADER_HOPS, HEADER_ORIGIN, HEADER_ORIGIN_SEQ, isTopic, type Topic } from "../events/topics.js";
 import type { ArtifactSigner } from "../security/signing.js";
 import type { ArtifactStore } from "../store/types.js";
 import { type LabelDirectory, snapshotChanges } from "./artifact-snapshot.js";
-import { encodeRegionSync, REGION_SYNC_CONTENT_TYPE } from "./region-sync.js";
-import { changeClaims } from "./region-sync-trust.js";
-import { forwardHeaders, readRelayFacts, skipReason } from "./relay-headers.js";
-import { ingressQueueName } from "./relay-topology.js";
 
 /** What to do with one message of a local relay queue. */
 export type ForwardDecision =

@@ -1,11 +1,11 @@
 import type { Channel, ConsumeMessage } from "amqplib";
 import type { OutgoingMessage } from "../amqp/confirm-publisher.js";
 import { HEADER_REJECT_REASON } from "../amqp/consumer.js";
+import type { Lane } from "../amqp/topology.js";
 import { deadLetterQueueName } from "../amqp/topology.js";
 import type { Logger } from "../log.js";
 import type { ForwardDecision } from "./forward-plan.js";
 import type { RemoteLink } from "./remote-link.js";
-import type { Lane } from "./relay-topology.js";
 
 /** Wait before planning a message again when the local store could not be read. */
 export const DEFAULT_PLAN_RETRY_MS = 500;

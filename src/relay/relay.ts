@@ -2,7 +2,13 @@ import { EventEmitter } from "node:events";
 import type { Channel, ChannelModel, ConsumeMessage } from "amqplib";
 import type { FastifyInstance } from "fastify";
 import { BrokerConnection, FatalSignal } from "../amqp/connection.js";
-import { assertTopicExchange, DEFAULT_EXCHANGE } from "../amqp/topology.js";
+import { assertTopicExchange, DEFAULT_EXCHANGE, 
+  DEFAULT_LANE_PREFETCH,
+  DEFAULT_MAX_HOPS,
+  declareRelayQueue,
+  LANES,
+  type Lane,
+  relayQueueName,} from "../amqp/topology.js";
 import { type RelayDestination, relayDestinations } from "../config/relay-destinations.js";
 import type { GwsyncConfig } from "../config/types.js";
 import { GwsyncError } from "../errors.js";
@@ -15,16 +21,8 @@ import type { ArtifactStore } from "../store/types.js";
 import { DEFAULT_LABEL_REFRESH_MS, LabelDirectory } from "./artifact-snapshot.js";
 import { type ForwardDecision, planForward } from "./forward-plan.js";
 import { ForwardPump } from "./forward-pump.js";
-import { RemoteLink } from "./remote-link.js";
 import { registerRelayRoutes } from "./relay-routes.js";
-import {
-  DEFAULT_LANE_PREFETCH,
-  DEFAULT_MAX_HOPS,
-  declareRelayQueue,
-  LANES,
-  type Lane,
-  relayQueueName,
-} from "./relay-topology.js";
+import { RemoteLink } from "./remote-link.js";
 
 /** How often the backlog gauge reads the relay queues' depth. */
 export const DEFAULT_BACKLOG_INTERVAL_MS = 5 * 1000;

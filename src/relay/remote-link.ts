@@ -2,11 +2,10 @@ import { EventEmitter } from "node:events";
 import type { ChannelModel } from "amqplib";
 import { ConfirmPublisher, type OutgoingMessage } from "../amqp/confirm-publisher.js";
 import { BrokerConnection, type BrokerStatus } from "../amqp/connection.js";
-import { assertTopicExchange } from "../amqp/topology.js";
+import { assertTopicExchange, declareIngressQueue, LANES, type Lane } from "../amqp/topology.js";
 import type { BrokerEndpoint } from "../config/types.js";
 import { GwsyncError } from "../errors.js";
 import type { Logger } from "../log.js";
-import { declareIngressQueue, LANES, type Lane } from "./relay-topology.js";
 
 /** Wait between two attempts to publish a batch the remote region did not confirm. */
 export const DEFAULT_REPUBLISH_DELAY_MS = 250;

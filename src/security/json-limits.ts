@@ -5,9 +5,8 @@
  * it. The text is measured before it is parsed, so nothing deeper than the limit ever becomes a value.
  */
 
-import { DEFAULT_MAX_JSON_DEPTH } from "../config/defaults.js";
-
-export { DEFAULT_MAX_JSON_DEPTH };
+/** WSO2's deepest payloads nest fewer than 10 levels. */
+export const DEFAULT_MAX_JSON_DEPTH = 64;
 
 /** Tokens that change depth or start a string: everything else is skipped by the regex engine. */
 const STRUCTURE = /["[\]{}]/g;

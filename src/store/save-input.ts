@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { z } from "zod";
 import type { GatewayApiDto } from "../artifacts/types.js";
 import { GwsyncError } from "../errors.js";
-import { zodReason } from "../events/zod-reason.js";
+import { zodReason } from "../zod-reason.js";
 import type { GatewayInstruction, NewOutboxMessage, SaveArtifactInput } from "./types.js";
 
 /** WSO2's columns are varchar(255); a longer value would not fit a MySQL/PostgreSQL store later. */

@@ -2,7 +2,7 @@ import { parseGatewayApiDto } from "../artifacts/gateway-api-dto.js";
 import { type ArtifactClaims, claimsMismatch, type TrustedKeys } from "../security/signing.js";
 import type { RegionSyncChange, RegionSyncMessage } from "./region-sync.js";
 
-/** What the relay signs of one change, as the receiving ingress checks it (src/relay/ingress.ts). */
+/** What the relay signs of one change, as the receiving ingress checks it (src/publisher/region-ingress.ts). */
 export function changeClaims(apiId: string, origin: string, tenant: string, c: RegionSyncChange): ArtifactClaims {
   return {
     action: c.instruction === "Publish" ? "deploy" : "remove",

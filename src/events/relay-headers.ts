@@ -1,7 +1,9 @@
 import { z } from "zod";
-import { REGION_NAME } from "../config/jndi.js";
-import { HEADER_HOPS, HEADER_ORIGIN } from "../events/topics.js";
-import { HEADER_JMS_DESTTYPE } from "../events/wire-format.js";
+import { HEADER_HOPS, HEADER_ORIGIN } from "./topics.js";
+import { HEADER_JMS_DESTTYPE } from "./wire-format.js";
+
+/** A region name is a file name: it also lands in AMQP headers and log lines. */
+export const REGION_NAME = /^[A-Za-z0-9._-]+$/;
 
 /** Where an event comes from and how many region boundaries it crossed. */
 export interface RelayFacts {

@@ -1,8 +1,8 @@
 import { z } from "zod";
-import { REGION_NAME } from "../config/jndi.js";
 import { GwsyncError } from "../errors.js";
-import { decodeUtf8, parseJson } from "../events/wire-json.js";
-import { zodReason } from "../events/zod-reason.js";
+import { zodReason } from "../zod-reason.js";
+import { REGION_NAME } from "./relay-headers.js";
+import { decodeUtf8, parseJson } from "./wire-json.js";
 
 /**
  * `gwsync.region-sync`: an artifact change crossing from its origin region into another region's

@@ -4,19 +4,18 @@ import { join } from "node:path";
 import type { ChannelModel, ConsumeMessage } from "amqplib";
 import { BrokerConnection } from "../amqp/connection.js";
 import { ACK, type Outcome, QueueConsumer } from "../amqp/consumer.js";
-import { deadLetterQueueName } from "../amqp/topology.js";
+import { deadLetterQueueName, declareIngressQueue, ingressQueueName } from "../amqp/topology.js";
 import { parseGatewayApiDto, sha256Hex, validateDto } from "../artifacts/gateway-api-dto.js";
 import { DEFAULT_REGION } from "../config/defaults.js";
 import { GwsyncError, isGwsyncError } from "../errors.js";
+import { decodeRegionSync, type RegionSyncChange, type RegionSyncMessage } from "../events/region-sync.js";
+import { regionSyncRefusal } from "../events/region-sync-trust.js";
+import { readRelayFacts } from "../events/relay-headers.js";
 import type { Logger } from "../log.js";
-import { buildGatewayEvent, inlineArtifactOption } from "../publisher/events-out.js";
-import { apiFiles } from "../store/api-files.js";
-import type { Publisher } from "../publisher/publisher.js";
 import { signatureReasonLabel, TrustedKeys } from "../security/signing.js";
-import { decodeRegionSync, type RegionSyncChange, type RegionSyncMessage } from "./region-sync.js";
-import { regionSyncRefusal } from "./region-sync-trust.js";
-import { readRelayFacts } from "./relay-headers.js";
-import { declareIngressQueue, ingressQueueName } from "./relay-topology.js";
+import { apiFiles } from "../store/api-files.js";
+import { buildGatewayEvent, inlineArtifactOption } from "./events-out.js";
+import type { Publisher } from "./publisher.js";
 
 /** Region-sync messages handled at once; each is one SQLite transaction per change, done in order. */
 export const DEFAULT_INGRESS_PREFETCH = 32;
