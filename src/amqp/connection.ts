@@ -1,6 +1,6 @@
 import { EventEmitter } from "node:events";
-import type { Socket } from "node:net";
-import amqp, { type ChannelModel, type Options, type RecoveringChannelModel } from "amqplib";
+import { Socket } from "node:net";
+import amqp, { type Channel, type ChannelModel, type Options } from "amqplib";
 import type { BrokerEndpoint } from "../config/types.js";
 import { GwsyncError } from "../errors.js";
 import { type Logger, silentLogger } from "../log.js";
@@ -31,6 +31,8 @@ export interface BrokerConnectionOptions {
   /** Runs after every (re)connect: declare topology, open channels, start consumers. */
   setup: (model: ChannelModel) => Promise<void>;
   logger?: Logger;
+  /** How a connection is opened (amqplib's connect unless a test passes a fake). */
+  open?: OpenConnection;
 }
 
 export function describeEndpoint(e: BrokerEndpoint): string {
@@ -51,15 +53,30 @@ export function isAccessRefused(err: unknown): boolean {
 const SILENCE_CHECK_MS = 250;
 
 /**
+ * The socket of an amqplib connection. amqplib keeps it in `connection.stream`, a private field: the
+ * dependency is pinned to one version (package.json) and this read fails loudly, never silently, if an
+ * upgrade moved it (test/integration/transport.test.ts proves the field on the real broker).
+ */
+export function socketOf(model: ChannelModel): Socket {
+  const sock = (model.connection as unknown as { stream?: unknown }).stream;
+  if (!(sock instanceof Socket)) {
+    throw new Error(
+      "amqplib's connection has no socket in connection.stream: the silence watchdog cannot watch it (was amqplib upgraded past the pinned version?)",
+    );
+  }
+  return sock;
+}
+
+/**
  * amqplib declares a peer dead after two missed checks of one heartbeat each: 2 to 3 heartbeats of
  * silence (measured 2.95 s at 1 s, 6 s at 2 s). The broker sends a heartbeat every half period, so
  * 2 heartbeats without a byte is a dead link: destroy the socket then, and recovery reconnects
  * (docs/architecture.md#liveness: a silent link is noticed within 2 × heartbeat + 1 s; fault suite, connection-faults).
  */
 function watchSilence(model: ChannelModel, heartbeatSec: number): void {
+  if (heartbeatSec <= 0) return;
   // amqplib reads its socket on 'readable'; one more 'readable' listener only watches.
-  const sock = (model.connection as unknown as { stream?: Socket }).stream;
-  if (heartbeatSec <= 0 || !sock) return;
+  const sock = socketOf(model);
   let last = Date.now();
   let checked = Date.now();
   const seen = () => {
@@ -81,11 +98,8 @@ function watchSilence(model: ChannelModel, heartbeatSec: number): void {
   });
 }
 
-function options0(o: BrokerConnectionOptions): BrokerEndpoint {
-  return o.endpoints[0]!;
-}
-
-function toConnectOptions(e: BrokerEndpoint, heartbeat: number): Options.Connect {
+/** amqplib's connect options for one broker: a fresh object per attempt, never changed afterwards. */
+export function connectOptions(e: BrokerEndpoint, heartbeat: number): Options.Connect {
   return {
     protocol: e.protocol,
     hostname: e.hostname,
@@ -97,19 +111,58 @@ function toConnectOptions(e: BrokerEndpoint, heartbeat: number): Options.Connect
   };
 }
 
+export interface ReconnectPolicy {
+  initialDelayMs: number;
+  maxDelayMs: number;
+  factor: number;
+  /** ± this fraction of the delay, at random. */
+  jitter: number;
+}
+
 /**
- * A supervised AMQP connection: amqplib's opt-in recovery does the reconnecting (backoff with jitter,
- * `setup` re-run after each reconnect); this class adds broker failover by pointing the connect
- * options at the next broker after every failed attempt or lost connection.
+ * The wait before reconnect attempt `attempt` (1-based): initial × factor^(attempt-1), ± jitter, never
+ * above the maximum (the base is capped at max / (1 + jitter), so jitter never piles delays onto the cap).
+ */
+export function reconnectDelay(
+  p: ReconnectPolicy,
+  attempt: number,
+  random: () => number = Math.random,
+): number {
+  const cappedBase = p.maxDelayMs / (1 + p.jitter);
+  const base = Math.min(cappedBase, p.initialDelayMs * p.factor ** (attempt - 1));
+  const spread = base * p.jitter;
+  return Math.max(0, Math.round(base + (spread > 0 ? random() * spread * 2 - spread : 0)));
+}
+
+/** How a connection is opened: amqplib's connect, or a fake in unit tests (test/unit/amqp-connection.test.ts). */
+export type OpenConnection = (
+  target: Options.Connect,
+  socketOptions: { noDelay: boolean; clientProperties: Record<string, unknown> },
+) => Promise<ChannelModel>;
+
+const openWithAmqplib: OpenConnection = (target, socketOptions) => amqp.connect(target, socketOptions);
+
+/**
+ * A supervised AMQP connection over an explicit list of brokers: each attempt opens the next broker of
+ * the list with its own options (round-robin after every failed attempt or lost connection), runs
+ * `setup` on the new connection (declare topology, open channels, start consumers), and a lost
+ * connection is reopened after an exponential, jittered wait. No state is shared with amqplib between
+ * attempts.
  */
 export class BrokerConnection extends EventEmitter {
-  #model: RecoveringChannelModel | undefined;
+  #model: ChannelModel | undefined;
   #status: BrokerStatus;
   #index = 0;
-  readonly #target: Options.Connect;
+  #attempt = 0;
+  #connectedOnce = false;
+  #stopped = false;
+  #timer: NodeJS.Timeout | undefined;
+  #initial: { resolve: () => void; reject: (err: Error) => void } | undefined;
   readonly #options: BrokerConnectionOptions;
   readonly #log: Logger;
   readonly #heartbeat: number;
+  readonly #policy: ReconnectPolicy;
+  readonly #open: OpenConnection;
 
   constructor(options: BrokerConnectionOptions) {
     super();
@@ -122,7 +175,18 @@ export class BrokerConnection extends EventEmitter {
     this.#options = options;
     this.#log = (options.logger ?? silentLogger).child({ amqp: options.connectionName });
     this.#heartbeat = options.heartbeatSec ?? DEFAULT_HEARTBEAT_SEC;
-    this.#target = toConnectOptions(options.endpoints[0]!, this.#heartbeat);
+    this.#open = options.open ?? openWithAmqplib;
+    this.#policy = {
+      // Qpid's per-broker connectdelay (jndi brokerlist) is the first reconnect delay when given.
+      initialDelayMs:
+        options.reconnectInitialDelayMs ??
+        options.endpoints[0]!.connectDelayMs ??
+        DEFAULT_RECONNECT_INITIAL_DELAY_MS,
+      maxDelayMs: options.reconnectMaxDelayMs ?? DEFAULT_RECONNECT_MAX_DELAY_MS,
+      factor: 2,
+      jitter: 0.2,
+    };
+    this.#policy.maxDelayMs = Math.max(this.#policy.maxDelayMs, this.#policy.initialDelayMs);
     this.#status = { state: "connecting", broker: this.currentBroker, attempt: 0 };
   }
 
@@ -143,68 +207,16 @@ export class BrokerConnection extends EventEmitter {
     const n = this.#options.endpoints.length;
     if (n < 2) return;
     this.#index = (this.#index + 1) % n;
-    Object.assign(this.#target, toConnectOptions(this.#options.endpoints[this.#index]!, this.#heartbeat));
   }
 
   /** Connect (waiting for the first connection) and keep the connection up until close(). */
   async start(): Promise<void> {
-    const model = await amqp.connect(this.#target, {
-      // Nagle holds back small frames ~40 ms; publish→deploy latency is the product (docs/architecture.md#nagle).
-      noDelay: true,
-      clientProperties: { connection_name: this.#options.connectionName },
-      recovery: {
-        // Qpid's per-broker connectdelay (jndi brokerlist) is the first reconnect delay when given.
-        initialDelay:
-          this.#options.reconnectInitialDelayMs ??
-          options0(this.#options).connectDelayMs ??
-          DEFAULT_RECONNECT_INITIAL_DELAY_MS,
-        maxDelay: this.#options.reconnectMaxDelayMs ?? DEFAULT_RECONNECT_MAX_DELAY_MS,
-        factor: 2,
-        jitter: 0.2,
-        maxRetries: Number.POSITIVE_INFINITY,
-        initialMaxRetries: this.#options.initialMaxRetries ?? Number.POSITIVE_INFINITY,
-        waitForConnect: false,
-        setup: (m: ChannelModel) => {
-          // Recovery listens for 'error' only once setup is done: a reset during setup would be an
-          // unhandled 'error' event and crash the process (fault suite, connection-faults.test.ts).
-          m.on("error", (err: Error) =>
-            this.#log.warn({ err: err?.message }, "broker connection error during setup"),
-          );
-          watchSilence(m, this.#heartbeat);
-          return this.#options.setup(m);
-        },
-      },
+    const first = new Promise<void>((resolve, reject) => {
+      this.#initial = { resolve, reject };
     });
-    this.#model = model;
-    model.on("connect", () => {
-      this.#log.info({ broker: this.currentBroker }, "connected to broker");
-      this.#setStatus({ state: "connected", broker: this.currentBroker, since: Date.now() });
-      this.emit("connect");
-    });
-    model.on("disconnect", (err: Error) => {
-      this.#log.warn({ broker: this.currentBroker, err: err?.message }, "broker connection lost");
-      this.#setStatus({ state: "disconnected", broker: this.currentBroker, error: err?.message ?? "closed" });
-      this.#failover();
-      this.emit("disconnect", err);
-    });
-    model.on("connect-failed", (err: Error) => {
-      if (isAccessRefused(err)) {
-        void this.#refused(err);
-        return;
-      }
-      this.#log.warn({ broker: this.currentBroker, err: err?.message }, "broker connection attempt failed");
-      this.#failover();
-    });
-    model.on("reconnect-scheduled", (info: { attempt: number; delay: number }) => {
-      this.#setStatus({ state: "connecting", broker: this.currentBroker, attempt: info.attempt });
-    });
-    model.on("reconnect-failed", (err: Error) => {
-      this.#log.error({ err: err?.message }, "gave up connecting to the broker");
-      this.emit("failed", err);
-    });
-    model.on("error", (err: Error) => this.#log.warn({ err: err?.message }, "broker connection error"));
+    void this.#connect();
     try {
-      await model.waitForConnect();
+      await first;
     } catch (err) {
       if (this.#fatal) throw this.#fatal;
       throw new GwsyncError(
@@ -213,6 +225,94 @@ export class BrokerConnection extends EventEmitter {
         { cause: err },
       );
     }
+  }
+
+  #settleInitial(err?: Error): void {
+    const initial = this.#initial;
+    this.#initial = undefined;
+    if (!initial) return;
+    if (err) initial.reject(err);
+    else initial.resolve();
+  }
+
+  /** One attempt on the current broker: open, watch, set up; a failure schedules the next attempt. */
+  async #connect(): Promise<void> {
+    if (this.#stopped) return;
+    let model: ChannelModel | undefined;
+    try {
+      model = await this.#open(connectOptions(this.#options.endpoints[this.#index]!, this.#heartbeat), {
+        // Nagle holds back small frames ~40 ms; publish→deploy latency is the product (docs/architecture.md#nagle).
+        noDelay: true,
+        clientProperties: { connection_name: this.#options.connectionName },
+      });
+      // From the first moment: a reset during setup must never be an unhandled 'error' event that
+      // crashes the process (fault suite, connection-faults.test.ts); 'close' follows and reconnects.
+      model.on("error", (err: Error) => this.#log.warn({ err: err?.message }, "broker connection error"));
+      if (!this.#stopped) {
+        watchSilence(model, this.#heartbeat);
+        await this.#options.setup(model);
+      }
+      if (this.#stopped) {
+        await closeQuietly(model);
+        return;
+      }
+    } catch (err) {
+      const error = err instanceof Error ? err : new Error(String(err));
+      if (model) await closeQuietly(model);
+      this.#connectFailed(error);
+      this.#scheduleReconnect(error);
+      return;
+    }
+    this.#model = model;
+    this.#attempt = 0;
+    this.#connectedOnce = true;
+    model.once("close", (err?: Error) => this.#lost(model, err ?? new Error("Connection closed")));
+    this.#log.info({ broker: this.currentBroker }, "connected to broker");
+    this.#setStatus({ state: "connected", broker: this.currentBroker, since: Date.now() });
+    this.emit("connect");
+    this.#settleInitial();
+  }
+
+  #connectFailed(err: Error): void {
+    if (isAccessRefused(err)) {
+      void this.#refused(err);
+      return;
+    }
+    if (this.#stopped) return;
+    this.#log.warn({ broker: this.currentBroker, err: err.message }, "broker connection attempt failed");
+    this.#failover();
+  }
+
+  #lost(model: ChannelModel, err: Error): void {
+    if (this.#model !== model) return;
+    this.#model = undefined;
+    if (this.#stopped) return;
+    this.#log.warn({ broker: this.currentBroker, err: err.message }, "broker connection lost");
+    this.#setStatus({ state: "disconnected", broker: this.currentBroker, error: err.message });
+    this.#failover();
+    this.emit("disconnect", err);
+    this.#scheduleReconnect(err);
+  }
+
+  #scheduleReconnect(err: Error): void {
+    if (this.#stopped || this.#timer) return;
+    const maxRetries = this.#connectedOnce
+      ? Number.POSITIVE_INFINITY
+      : (this.#options.initialMaxRetries ?? Number.POSITIVE_INFINITY);
+    if (this.#attempt >= maxRetries) {
+      this.#stopped = true;
+      this.#log.error({ err: err.message }, "gave up connecting to the broker");
+      this.emit("failed", err);
+      this.#settleInitial(err);
+      return;
+    }
+    this.#attempt += 1;
+    const delay = reconnectDelay(this.#policy, this.#attempt);
+    this.#setStatus({ state: "connecting", broker: this.currentBroker, attempt: this.#attempt });
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      void this.#connect();
+    }, delay);
   }
 
   /** Set when the broker refused the login: retrying cannot help, so the connection stops for good. */
@@ -241,18 +341,44 @@ export class BrokerConnection extends EventEmitter {
   }
 
   async close(): Promise<void> {
+    this.#stopped = true;
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#settleInitial(new Error("Connection closed"));
     const model = this.#model;
     this.#model = undefined;
     this.#setStatus({ state: "closed" });
     if (!model) return;
-    // amqplib settles close() only on the broker's CloseOk: a socket that dies (or goes silent) while
-    // closing would hang a graceful shutdown forever (fault suite, connection-faults.test.ts).
-    let timer: NodeJS.Timeout | undefined;
-    const bounded = new Promise<void>((r) => {
-      timer = setTimeout(r, CLOSE_TIMEOUT_MS);
-    });
-    await Promise.race([model.close().catch(() => undefined), bounded]);
-    clearTimeout(timer);
+    await closeQuietly(model);
+  }
+}
+
+/**
+ * amqplib settles close() only on the broker's CloseOk: a socket that dies (or goes silent) while
+ * closing would hang a graceful shutdown forever (fault suite, connection-faults.test.ts).
+ */
+async function closeQuietly(model: ChannelModel): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const bounded = new Promise<void>((r) => {
+    timer = setTimeout(r, CLOSE_TIMEOUT_MS);
+  });
+  await Promise.race([model.close().catch(() => undefined), bounded]);
+  clearTimeout(timer);
+}
+
+/** One short-lived connection and channel for an administrative task (the demo deletes its queues). */
+export async function withBrokerChannel<T>(
+  endpoint: BrokerEndpoint,
+  task: (ch: Channel) => Promise<T>,
+): Promise<T> {
+  const model = await amqp.connect(connectOptions(endpoint, 0));
+  try {
+    const ch = await model.createChannel();
+    const result = await task(ch);
+    await ch.close();
+    return result;
+  } finally {
+    await closeQuietly(model);
   }
 }
 

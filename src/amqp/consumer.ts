@@ -2,6 +2,7 @@ import type { Channel, ConsumeMessage, Options } from "amqplib";
 import { HEADER_BATCH } from "../events/batch.js";
 import { CONTENT_TYPE_TEXT, TEXT_ENCODING } from "../events/wire-format.js";
 import type { Logger } from "../log.js";
+import { type Envelope, envelopeOf } from "./envelope.js";
 
 /** One event of a batch message that cannot be valid: dead-lettered on its own, the rest applied. */
 export interface DeadLetterPart {
@@ -28,8 +29,8 @@ export interface ConsumerOptions {
   maxDeliveries: number;
   /** Pause before a retried message is requeued, so a poison message cannot spin the CPU. */
   retryDelayMs: number;
-  handle: (msg: ConsumeMessage) => Promise<Outcome>;
-  onReject?: (msg: ConsumeMessage, reason: string) => void;
+  handle: (envelope: Envelope) => Promise<Outcome>;
+  onReject?: (envelope: Envelope, reason: string) => void;
   /** Queue that receives a copy of each rejected message with its reason in `x-gwsync-reason`. */
   deadLetterQueue?: string;
   /**
@@ -78,7 +79,7 @@ export class QueueConsumer {
         ch.close().catch(() => undefined);
         return;
       }
-      const p = this.#process(ch, msg).finally(() => this.#inFlight.delete(p));
+      const p = this.#process(ch, msg, envelopeOf(msg)).finally(() => this.#inFlight.delete(p));
       this.#inFlight.add(p);
     });
     this.#tag = reply.consumerTag;
@@ -96,8 +97,8 @@ export class QueueConsumer {
    * With a dead-letter queue: publish a copy carrying the reason, then ack (same channel, so the
    * broker sees the copy first). Without one: nack without requeue (the queue's DLX takes it).
    */
-  #deadLetter(ch: Channel, msg: ConsumeMessage, reason: string): void {
-    this.#o.onReject?.(msg, reason);
+  #deadLetter(ch: Channel, msg: ConsumeMessage, env: Envelope, reason: string): void {
+    this.#o.onReject?.(env, reason);
     const dlq = this.#o.deadLetterQueue;
     if (!dlq) {
       ch.nack(msg, false, false);
@@ -117,8 +118,8 @@ export class QueueConsumer {
   }
 
   /** A copy of one bad event of a batch, in WSO2's single-event form, with its reason. */
-  #deadLetterPart(ch: Channel, msg: ConsumeMessage, part: DeadLetterPart): void {
-    this.#o.onReject?.(msg, part.reason);
+  #deadLetterPart(ch: Channel, msg: ConsumeMessage, env: Envelope, part: DeadLetterPart): void {
+    this.#o.onReject?.(env, part.reason);
     const dlq = this.#o.deadLetterQueue;
     if (!dlq) {
       this.#o.logger.error(
@@ -161,10 +162,10 @@ export class QueueConsumer {
     else ch.sendToQueue(dlq, body, options);
   }
 
-  async #process(ch: Channel, msg: ConsumeMessage): Promise<void> {
+  async #process(ch: Channel, msg: ConsumeMessage, env: Envelope): Promise<void> {
     let outcome: Outcome;
     try {
-      outcome = await this.#o.handle(msg);
+      outcome = await this.#o.handle(env);
     } catch (err) {
       outcome = { kind: "retry", reason: err instanceof Error ? err.message : String(err) };
     }
@@ -173,16 +174,16 @@ export class QueueConsumer {
     try {
       if (outcome.kind === "ack") {
         this.#deliveries.delete(id);
-        for (const part of outcome.deadLetters ?? []) this.#deadLetterPart(ch, msg, part);
+        for (const part of outcome.deadLetters ?? []) this.#deadLetterPart(ch, msg, env, part);
         ch.ack(msg);
       } else if (outcome.kind === "reject") {
         this.#deliveries.delete(id);
-        this.#deadLetter(ch, msg, outcome.reason);
+        this.#deadLetter(ch, msg, env, outcome.reason);
       } else {
         const n = (this.#deliveries.get(id) ?? 0) + 1;
         if (n >= this.#o.maxDeliveries) {
           this.#deliveries.delete(id);
-          this.#deadLetter(ch, msg, `gave up after ${n} deliveries: ${outcome.reason}`);
+          this.#deadLetter(ch, msg, env, `gave up after ${n} deliveries: ${outcome.reason}`);
         } else {
           this.#deliveries.set(id, n);
           if (!this.#stopping) await new Promise((r) => setTimeout(r, this.#o.retryDelayMs));

@@ -2,16 +2,16 @@ import { randomBytes } from "node:crypto";
 import { mkdirSync } from "node:fs";
 import { hostname } from "node:os";
 import { resolve } from "node:path";
-import amqp from "amqplib";
 import type { Command } from "commander";
+import { withBrokerChannel } from "../amqp/connection.js";
 import { loadConfig } from "../config/load-config.js";
 import type { BrokerEndpoint } from "../config/types.js";
 import { Gateway } from "../gateway/gateway.js";
 import type { Logger } from "../log.js";
 import { PublisherService } from "../publisher/service.js";
+import { ensureKeyPair } from "../security/key-files.js";
 import { addJsonOption, cliLogger, runService, toExit } from "./common.js";
 import { ensureDemoBroker } from "./demo-broker.js";
-import { ensureKeyPair } from "../security/key-files.js";
 
 /** Configuration of the one-process demo: the embedded SQLite default and the local broker. */
 function demoToml(
@@ -52,14 +52,9 @@ service_url = ${q(`http://127.0.0.1:${publisherPort}`)}
 /** A demo's gateway is gone for good when the demo stops: its queues go with it. */
 async function deleteQueues(endpoint: BrokerEndpoint, queues: string[], log: Logger): Promise<void> {
   try {
-    const conn = await amqp.connect({ ...endpoint, protocol: endpoint.protocol });
-    try {
-      const ch = await conn.createChannel();
+    await withBrokerChannel(endpoint, async (ch) => {
       for (const q of queues) await ch.deleteQueue(q);
-      await ch.close();
-    } finally {
-      await conn.close();
-    }
+    });
   } catch (err) {
     log.warn({ err: (err as Error).message, queues }, "could not delete the demo gateway's queues");
   }

@@ -1,9 +1,9 @@
 import { EventEmitter } from "node:events";
 import { join } from "node:path";
-import type { Channel, ChannelModel, ConsumeMessage } from "amqplib";
 import type { FastifyInstance } from "fastify";
 import { BrokerConnection, type BrokerStatus, FatalSignal } from "../amqp/connection.js";
 import { ACK, type DeadLetterPart, type Outcome, QueueConsumer } from "../amqp/consumer.js";
+import type { Channel, ChannelModel, Envelope } from "../amqp/envelope.js";
 import {
   DEFAULT_EXCHANGE,
   deadLetterRoutingKey,
@@ -13,7 +13,6 @@ import {
 } from "../amqp/topology.js";
 import type { GwsyncConfig } from "../config/types.js";
 import { GwsyncError, isGwsyncError } from "../errors.js";
-import { TrustedKeys } from "../security/signing.js";
 import { decodeBatch, HEADER_BATCH } from "../events/batch.js";
 import { decodeEvent } from "../events/decode.js";
 import { HEARTBEAT_ROUTING_KEY, type Heartbeat } from "../events/heartbeat.js";
@@ -22,12 +21,13 @@ import type { DecodeResult, InboundEvent } from "../events/types.js";
 import { GatewayMetrics } from "../http/metrics.js";
 import { createServiceHttp, listenOn } from "../http/server.js";
 import { type Logger, silentLogger } from "../log.js";
+import { TrustedKeys } from "../security/signing.js";
 import { GWSYNC_VERSION } from "../version.js";
+import { fetchedArtifactRefusal } from "./artifact-trust.js";
 import type { ApiDeployer } from "./deploy/deployer.js";
 import { FileDeployer } from "./deploy/file-deployer.js";
 import { MemoryDeployer } from "./deploy/memory-deployer.js";
 import { GroupCommit } from "./group-commit.js";
-import { fetchedArtifactRefusal } from "./artifact-trust.js";
 import { type InlineArtifact, type ReconcileOutcome, Reconciler } from "./reconciler.js";
 import { type ArtifactRetriever, HttpArtifactRetriever, type RetrievedArtifact } from "./retriever.js";
 import { retryPolicyOf } from "./retry.js";
@@ -290,10 +290,10 @@ export class Gateway {
       },
       onReject: (msg, reason) => {
         this.log.warn(
-          { stream: msg.fields.routingKey, messageId: msg.properties.messageId, reason },
+          { stream: msg.stream, messageId: msg.properties.messageId, reason },
           "message dead-lettered",
         );
-        this.events.emit("rejected", msg.fields.routingKey, reason);
+        this.events.emit("rejected", msg.stream, reason);
       },
       logger: this.log,
     });
@@ -467,19 +467,19 @@ export class Gateway {
   }
 
   /** Decode, validate, filter, apply; the returned outcome settles the delivery. */
-  async #handle(msg: ConsumeMessage): Promise<Outcome> {
+  async #handle(msg: Envelope): Promise<Outcome> {
     const outcome = await this.#handleDelivery(msg);
-    this.events.emit("handled", msg.fields.routingKey, outcome.kind, msg.properties.messageId);
+    this.events.emit("handled", msg.stream, outcome.kind, msg.properties.messageId);
     return outcome;
   }
 
-  async #handleDelivery(msg: ConsumeMessage): Promise<Outcome> {
-    const stream = msg.fields.routingKey;
-    if (msg.properties.headers?.[HEADER_BATCH] !== undefined) return this.#handleBatch(msg);
+  async #handleDelivery(msg: Envelope): Promise<Outcome> {
+    const stream = msg.stream;
+    if (msg.headers?.[HEADER_BATCH] !== undefined) return this.#handleBatch(msg);
     this.metrics.eventsReceived.inc({ stream });
     const messageId = msg.properties.messageId as string | undefined;
     const contentType = msg.properties.contentType as string | undefined;
-    const decoded = decodeEvent(stream, msg.content, {
+    const decoded = decodeEvent(stream, msg.body, {
       maxBytes: this.config.gwsync.maxMessageBytes,
       maxJsonDepth: this.config.gwsync.limits.maxJsonDepth,
       ...(messageId ? { messageId } : {}),
@@ -549,9 +549,9 @@ export class Gateway {
    * A gwsync batch of runtime events (src/events/batch.ts): every valid event applied, one fsync for
    * all of them before the ack; an invalid one dead-lettered alone. An invalid envelope refuses it all.
    */
-  async #handleBatch(msg: ConsumeMessage): Promise<Outcome> {
-    const stream = msg.fields.routingKey;
-    const batch = decodeBatch(stream, msg.content, {
+  async #handleBatch(msg: Envelope): Promise<Outcome> {
+    const stream = msg.stream;
+    const batch = decodeBatch(stream, msg.body, {
       maxBytes: this.config.gwsync.maxMessageBytes,
       maxJsonDepth: this.config.gwsync.limits.maxJsonDepth,
     });
@@ -599,7 +599,7 @@ export class Gateway {
   async #handleGatewayEvent(
     event: Extract<InboundEvent, { topic: "notification" }>,
     p: Extract<Extract<InboundEvent, { topic: "notification" }>["payload"], { kind: "gateway" }>,
-    msg: ConsumeMessage,
+    msg: Envelope,
   ): Promise<Outcome> {
     const stream = "notification";
     if (p.gatewayLabels.length === 0) {
@@ -616,7 +616,7 @@ export class Gateway {
       this.metrics.eventsSkipped.inc({ stream, why: "other-labels" });
       return ACK;
     }
-    const headers = msg.properties.headers ?? {};
+    const headers = msg.headers ?? {};
     const revision = toInt(headers[HEADER_REVISION]);
     if (this.reconciler.isStale(p.apiUuid, revision)) {
       this.metrics.eventsSkipped.inc({ stream, why: "stale" });
@@ -684,7 +684,7 @@ export class Gateway {
   }
 
   /** WSO2's event_waiting_time: act no earlier than the message timestamp plus the waiting time. */
-  async #waitForEventTime(msg: ConsumeMessage): Promise<void> {
+  async #waitForEventTime(msg: Envelope): Promise<void> {
     const wait = this.config.gateway.eventWaitingTimeMs || this.config.eventHub.eventWaitingTimeMs;
     const ts = msg.properties.timestamp;
     if (!wait || typeof ts !== "number") return;

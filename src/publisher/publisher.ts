@@ -1,7 +1,7 @@
 import { EventEmitter } from "node:events";
-import type { ChannelModel } from "amqplib";
 import { ConfirmPublisher } from "../amqp/confirm-publisher.js";
 import { BrokerConnection, FatalSignal } from "../amqp/connection.js";
+import type { ChannelModel } from "../amqp/envelope.js";
 import { assertTopicExchange, DEFAULT_EXCHANGE } from "../amqp/topology.js";
 import type { GatewayApiDto } from "../artifacts/types.js";
 import type { GwsyncConfig } from "../config/types.js";
@@ -14,7 +14,7 @@ import { apiFiles } from "../store/api-files.js";
 import { openStore } from "../store/open-store.js";
 import type { ArtifactStore, NewOutboxMessage, SaveArtifactResult, StoredArtifact } from "../store/types.js";
 import { type ArtifactInput, normalizeLabels, toGatewayApiDto } from "./artifact-input.js";
-import { buildGatewayEvent, type StreamEvent, buildStreamEvent, inlineArtifactOption } from "./events-out.js";
+import { buildGatewayEvent, buildStreamEvent, inlineArtifactOption, type StreamEvent } from "./events-out.js";
 import { OutboxDispatcher } from "./outbox-dispatcher.js";
 
 export interface DeployResult {

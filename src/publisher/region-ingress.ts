@@ -1,9 +1,9 @@
 import { EventEmitter } from "node:events";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import type { ChannelModel, ConsumeMessage } from "amqplib";
 import { BrokerConnection } from "../amqp/connection.js";
 import { ACK, type Outcome, QueueConsumer } from "../amqp/consumer.js";
+import type { ChannelModel, Envelope } from "../amqp/envelope.js";
 import { deadLetterQueueName, declareIngressQueue, ingressQueueName } from "../amqp/topology.js";
 import { parseGatewayApiDto, sha256Hex, validateDto } from "../artifacts/gateway-api-dto.js";
 import { DEFAULT_REGION } from "../config/defaults.js";
@@ -96,16 +96,16 @@ export class RegionIngress {
   }
 
   /** One message at a time, in the order they arrive (the consumer hands over up to `prefetch`). */
-  #inOrder(msg: ConsumeMessage): Promise<Outcome> {
+  #inOrder(msg: Envelope): Promise<Outcome> {
     const next = this.#tail.then(() => this.#handle(msg));
     this.#tail = next.catch(() => undefined);
     return next;
   }
 
-  async #handle(msg: ConsumeMessage): Promise<Outcome> {
+  async #handle(msg: Envelope): Promise<Outcome> {
     let message: RegionSyncMessage;
     try {
-      message = decodeRegionSync(msg.content, this.#o.publisher.config.gwsync.maxMessageBytes);
+      message = decodeRegionSync(msg.body, this.#o.publisher.config.gwsync.maxMessageBytes);
     } catch (err) {
       return { kind: "reject", reason: (err as Error).message };
     }
@@ -114,7 +114,7 @@ export class RegionIngress {
       this.#o.publisher.metrics.signatureRejected.inc({ reason: signatureReasonLabel(refusal) });
       return { kind: "reject", reason: refusal };
     }
-    const hops = readRelayFacts(msg.properties.headers, message.origin).hops;
+    const hops = readRelayFacts(msg.headers, message.origin).hops;
     let stored = 0;
     try {
       for (const change of message.changes) {

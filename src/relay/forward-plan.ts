@@ -1,5 +1,5 @@
-import type { ConsumeMessage, Options } from "amqplib";
 import type { OutgoingMessage } from "../amqp/confirm-publisher.js";
+import type { Envelope, PublishOptions } from "../amqp/envelope.js";
 import { ingressQueueName } from "../amqp/topology.js";
 import { decodeBatch, HEADER_BATCH } from "../events/batch.js";
 import { decodeEvent } from "../events/decode.js";
@@ -48,9 +48,9 @@ export interface ForwardContext {
  * key), to the remote region's ingress queue, so the remote publisher stores it before its gateways
  * hear of it; one whose API the store does not hold is not forwarded (forwardForeignArtifactEvents).
  */
-export async function planForward(msg: ConsumeMessage, ctx: ForwardContext): Promise<ForwardDecision> {
-  const stream = msg.fields.routingKey;
-  const headers = msg.properties.headers as Record<string, unknown> | undefined;
+export async function planForward(msg: Envelope, ctx: ForwardContext): Promise<ForwardDecision> {
+  const stream = msg.stream;
+  const headers = msg.headers as Record<string, unknown> | undefined;
   const facts = readRelayFacts(headers, ctx.localRegion);
   const why = skipReason(facts, ctx.remoteRegion, ctx.maxHops);
   if (why !== undefined) return { kind: "skip", why };
@@ -62,14 +62,14 @@ export async function planForward(msg: ConsumeMessage, ctx: ForwardContext): Pro
   const messageId = typeof msg.properties.messageId === "string" ? msg.properties.messageId : undefined;
   if (headers?.[HEADER_BATCH] !== undefined) {
     // A batch of runtime events crosses as it is, once every event in it is valid.
-    const batch = decodeBatch(stream, msg.content, { maxBytes: ctx.maxMessageBytes });
+    const batch = decodeBatch(stream, msg.body, { maxBytes: ctx.maxMessageBytes });
     if (!batch.ok) return { kind: "reject", reason: batch.reason };
     const bad = batch.parts.find((p) => !p.result.ok);
     if (bad && !bad.result.ok)
       return { kind: "reject", reason: `event ${bad.messageId} of the batch: ${bad.result.reason}` };
     return passThrough(msg, ctx, stream, headers, facts, messageId);
   }
-  const decoded = decodeEvent(stream, msg.content, {
+  const decoded = decodeEvent(stream, msg.body, {
     maxBytes: ctx.maxMessageBytes,
     ...(messageId ? { messageId } : {}),
     ...(msg.properties.contentType ? { contentType: msg.properties.contentType as string } : {}),
@@ -127,7 +127,7 @@ export async function planForward(msg: ConsumeMessage, ctx: ForwardContext): Pro
  * user (the remote link logs in as its own), and delivery mode, always persistent on the way across.
  */
 function passThrough(
-  msg: ConsumeMessage,
+  msg: Envelope,
   ctx: ForwardContext,
   stream: Topic,
   headers: Record<string, unknown> | undefined,
@@ -135,7 +135,7 @@ function passThrough(
   messageId: string | undefined,
 ): ForwardDecision {
   const p = msg.properties;
-  const options: Options.Publish = {
+  const options: PublishOptions = {
     persistent: true,
     timestamp: messageTimestamp(msg),
     headers: forwardHeaders(headers, facts),
@@ -149,7 +149,7 @@ function passThrough(
     kind: "forward",
     stream,
     messages: [
-      { exchange: ctx.remoteExchange, routingKey: ctx.routingKeyOf(stream), body: msg.content, options },
+      { exchange: ctx.remoteExchange, routingKey: ctx.routingKeyOf(stream), body: msg.body, options },
     ],
   };
 }
@@ -167,7 +167,7 @@ const FORWARDED_PROPERTIES = [
 ] as const;
 
 /** The original JMSTimestamp (ms) travels on: remote gateways measure publish→deployed from it. */
-function messageTimestamp(msg: ConsumeMessage): number {
+function messageTimestamp(msg: Envelope): number {
   const ts = msg.properties.timestamp;
   return typeof ts === "number" && ts > 0 ? ts : Date.now();
 }

@@ -1,6 +1,6 @@
-import type { Channel, ConsumeMessage } from "amqplib";
 import type { OutgoingMessage } from "../amqp/confirm-publisher.js";
 import { HEADER_REJECT_REASON } from "../amqp/consumer.js";
+import { type Channel, type ConsumeMessage, type Envelope, envelopeOf } from "../amqp/envelope.js";
 import type { Lane } from "../amqp/topology.js";
 import { deadLetterQueueName } from "../amqp/topology.js";
 import type { Logger } from "../log.js";
@@ -14,6 +14,7 @@ const MAX_REASON_LENGTH = 1000;
 interface Delivery {
   ch: Channel;
   msg: ConsumeMessage;
+  env: Envelope;
 }
 
 export interface ForwardPumpOptions {
@@ -21,11 +22,11 @@ export interface ForwardPumpOptions {
   queue: string;
   prefetch: number;
   link: RemoteLink;
-  plan: (msg: ConsumeMessage) => Promise<ForwardDecision>;
+  plan: (envelope: Envelope) => Promise<ForwardDecision>;
   logger: Logger;
   planRetryMs?: number;
   /** Called per settled delivery (metrics, tests). */
-  onSettled?: (decision: ForwardDecision, msg: ConsumeMessage) => void;
+  onSettled?: (decision: ForwardDecision, envelope: Envelope) => void;
 }
 
 /**
@@ -70,7 +71,7 @@ export class ForwardPump {
         ch.close().catch(() => undefined);
         return;
       }
-      this.#pending.push({ ch, msg });
+      this.#pending.push({ ch, msg, env: envelopeOf(msg) });
       this.#kick();
     });
     this.#tag = reply.consumerTag;
@@ -90,7 +91,7 @@ export class ForwardPump {
       this.#inFlight = batch.length;
       try {
         const decisions: ForwardDecision[] = [];
-        for (const d of batch) decisions.push(await this.#planWithRetry(d.msg));
+        for (const d of batch) decisions.push(await this.#planWithRetry(d.env));
         const out: OutgoingMessage[] = decisions.flatMap((x) => (x.kind === "forward" ? x.messages : []));
         await this.#o.link.publish(this.#o.lane, out, this.#stopping.signal);
         for (const [i, d] of batch.entries()) this.#settle(d, decisions[i]!);
@@ -106,7 +107,7 @@ export class ForwardPump {
   }
 
   /** The local store may be briefly unreadable (locked, not created yet): wait and plan again, in order. */
-  async #planWithRetry(msg: ConsumeMessage): Promise<ForwardDecision> {
+  async #planWithRetry(msg: Envelope): Promise<ForwardDecision> {
     let logged = false;
     for (;;) {
       try {
@@ -149,7 +150,7 @@ export class ForwardPump {
         });
       }
       d.ch.ack(d.msg);
-      this.#o.onSettled?.(decision, d.msg);
+      this.#o.onSettled?.(decision, d.env);
     } catch {
       // The channel closed between publish and ack: the broker redelivers; the remote dedupes.
     }

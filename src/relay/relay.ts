@@ -1,7 +1,7 @@
 import { EventEmitter } from "node:events";
-import type { Channel, ChannelModel, ConsumeMessage } from "amqplib";
 import type { FastifyInstance } from "fastify";
 import { BrokerConnection, FatalSignal } from "../amqp/connection.js";
+import type { Channel, ChannelModel, Envelope } from "../amqp/envelope.js";
 import { assertTopicExchange, DEFAULT_EXCHANGE, 
   DEFAULT_LANE_PREFETCH,
   DEFAULT_MAX_HOPS,
@@ -58,7 +58,7 @@ interface RemoteRegion {
 /** What `relay.events` emits, by event name: the listener's arguments. */
 export interface RelayEvents {
   /** Per message acknowledged locally: forwarded to `region` (confirmed there), skipped or refused. */
-  settled: [region: string, lane: Lane, decision: ForwardDecision, message: ConsumeMessage];
+  settled: [region: string, lane: Lane, decision: ForwardDecision, message: Envelope];
 }
 
 export class Relay {
@@ -162,7 +162,7 @@ export class Relay {
     return this.#store;
   }
 
-  #count(region: string, lane: Lane, d: ForwardDecision, msg: ConsumeMessage): void {
+  #count(region: string, lane: Lane, d: ForwardDecision, msg: Envelope): void {
     if (d.kind === "forward") this.metrics.relayForwarded.inc({ region, stream: d.stream });
     else if (d.kind === "skip") this.metrics.eventsSkipped.inc({ stream: lane, why: d.why });
     else this.metrics.eventsRejected.inc({ stream: lane, reason: "GWSYNC_EVENT_INVALID" });

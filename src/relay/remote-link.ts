@@ -1,7 +1,7 @@
 import { EventEmitter } from "node:events";
-import type { ChannelModel } from "amqplib";
 import { ConfirmPublisher, type OutgoingMessage } from "../amqp/confirm-publisher.js";
 import { BrokerConnection, type BrokerStatus } from "../amqp/connection.js";
+import type { ChannelModel } from "../amqp/envelope.js";
 import { assertTopicExchange, declareIngressQueue, LANES, type Lane } from "../amqp/topology.js";
 import type { BrokerEndpoint } from "../config/types.js";
 import { GwsyncError } from "../errors.js";

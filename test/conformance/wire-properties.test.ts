@@ -11,6 +11,7 @@ import { describe, test } from "node:test";
 import type { Channel, ConsumeMessage } from "amqplib";
 import type { ConfirmPublisher, OutgoingMessage } from "../../src/amqp/confirm-publisher.js";
 import { QueueConsumer } from "../../src/amqp/consumer.js";
+import { envelopeOf } from "../../src/amqp/envelope.js";
 import { encodeBatch, HEADER_BATCH } from "../../src/events/batch.js";
 import { encodeKeyManager, encodeTokenRevocation } from "../../src/events/encode.js";
 import { HEADER_HOPS, HEADER_ORIGIN, HEADER_SEQ } from "../../src/events/topics.js";
@@ -283,7 +284,7 @@ describe("conformance: copies and forwards keep the original's properties", () =
       },
       { messageId: "ID:def", timestamp: 10, headers: {} },
     ]) {
-      const plan = await planForward(message(body, properties), ctx);
+      const plan = await planForward(envelopeOf(message(body, properties)), ctx);
       assert.equal(plan.kind, "forward");
       const out = plan.kind === "forward" ? plan.messages[0]! : undefined;
       assert.deepEqual(out?.body, body);

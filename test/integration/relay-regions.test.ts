@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import amqp, { type ConsumeMessage } from "amqplib";
+import amqp from "amqplib";
+import type { Envelope } from "../../src/amqp/envelope.js";
 import { deadLetterQueueName, gatewayQueueNames, ingressQueueName, LANES, relayQueueName } from "../../src/amqp/topology.js";
 import { loadConfig } from "../../src/config/load-config.js";
 import type { GwsyncConfig } from "../../src/config/types.js";
@@ -140,7 +141,7 @@ url = ${q(join(this.root, s.key, "publisher", "artifacts.db"))}
       };
       run.relay.events.on(
         "settled",
-        (remote: string, _lane: string, decision: ForwardDecision, msg: ConsumeMessage) =>
+        (remote: string, _lane: string, decision: ForwardDecision, msg: Envelope) =>
           run.settled.push({ remote, decision, origin: msg.properties.headers?.[HEADER_ORIGIN] }),
       );
       await run.relay.start();

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
-import type { ConsumeMessage } from "amqplib";
+import { type Envelope, envelope } from "../../src/amqp/envelope.js";
 import { ingressQueueName } from "../../src/amqp/topology.js";
 import { isGwsyncError } from "../../src/errors.js";
 import { encodeBatch, HEADER_BATCH } from "../../src/events/batch.js";
@@ -48,15 +48,16 @@ function delivery(
   body: Buffer,
   headers?: Record<string, unknown>,
   messageId?: string,
-): ConsumeMessage {
-  return {
-    content: body,
-    fields: { routingKey, deliveryTag: 1, redelivered: false, exchange: "amq.topic", consumerTag: "t" },
-    properties: { headers, messageId, timestamp: 1_700_000_000_000, contentType: "application/json" },
-  } as unknown as ConsumeMessage;
+): Envelope {
+  return envelope(routingKey, body, {
+    headers,
+    messageId,
+    timestamp: 1_700_000_000_000,
+    contentType: "application/json",
+  });
 }
 
-function fromOutbox(m: NewOutboxMessage): ConsumeMessage {
+function fromOutbox(m: NewOutboxMessage): Envelope {
   return delivery(m.topic, m.body, m.headers, m.messageId);
 }
 
