@@ -2,7 +2,7 @@ import { EventEmitter } from "node:events";
 import { join } from "node:path";
 import type { FastifyInstance } from "fastify";
 import { BrokerConnection, type BrokerStatus, FatalSignal } from "../amqp/connection.js";
-import { ACK, type DeadLetterPart, type Outcome, QueueConsumer } from "../amqp/consumer.js";
+import { type Outcome, QueueConsumer } from "../amqp/consumer.js";
 import type { Channel, ChannelModel, Envelope } from "../amqp/envelope.js";
 import {
   DEFAULT_EXCHANGE,
@@ -12,14 +12,11 @@ import {
   gatewayQueueNames,
 } from "../amqp/topology.js";
 import type { GwsyncConfig } from "../config/types.js";
-import { GwsyncError, isGwsyncError } from "../errors.js";
-import { decodeBatch, HEADER_BATCH } from "../events/batch.js";
-import { decodeEvent } from "../events/decode.js";
+import { GwsyncError } from "../errors.js";
 import { HEARTBEAT_ROUTING_KEY, type Heartbeat } from "../events/heartbeat.js";
-import { ARTIFACT_TOPICS, HEADER_REVISION, RUNTIME_TOPICS } from "../events/topics.js";
-import type { DecodeResult, InboundEvent } from "../events/types.js";
+import { ARTIFACT_TOPICS, RUNTIME_TOPICS } from "../events/topics.js";
 import { GatewayMetrics } from "../http/metrics.js";
-import { createServiceHttp, listenOn } from "../http/server.js";
+import { createServiceHttp, listenOn, listenUrl } from "../http/server.js";
 import { type Logger, silentLogger } from "../log.js";
 import { TrustedKeys } from "../security/signing.js";
 import { GWSYNC_VERSION } from "../version.js";
@@ -28,13 +25,13 @@ import type { ApiDeployer } from "./deploy/deployer.js";
 import { FileDeployer } from "./deploy/file-deployer.js";
 import { MemoryDeployer } from "./deploy/memory-deployer.js";
 import { GroupCommit } from "./group-commit.js";
-import { type InlineArtifact, type ReconcileOutcome, Reconciler } from "./reconciler.js";
+import { GatewayPipeline } from "./pipeline.js";
+import { type ReconcileOutcome, Reconciler } from "./reconciler.js";
 import { type ArtifactRetriever, HttpArtifactRetriever, type RetrievedArtifact } from "./retriever.js";
 import { retryPolicyOf } from "./retry.js";
 import { registerGatewayRoutes } from "./routes.js";
-import { beyondHorizon, runtimeLimitRefusal } from "./runtime/limits.js";
 import { type ApplyResult, RuntimeState } from "./runtime/runtime-state.js";
-import { judgeGatewayEvent, signatureReasonLabel, type TrustPolicy } from "./trust.js";
+import { signatureReasonLabel, type TrustPolicy } from "./trust.js";
 
 /** Unacked artifact events: each may carry an inline artifact (up to max_inline_artifact_bytes). */
 export const DEFAULT_PREFETCH = 64;
@@ -45,8 +42,6 @@ export const DEFAULT_PREFETCH = 64;
  * Memory bound: this many messages of at most max_message_bytes (single events are under 1 KB).
  */
 export const RUNTIME_PREFETCH = 256;
-/** Longest wait honoured for event_waiting_time (a bad clock must not stall the consumer). */
-const MAX_EVENT_WAIT_MS = 60 * 1000;
 
 /** Startup deployment, as /readyz reports it. */
 export type StartupState =
@@ -120,6 +115,7 @@ export class Gateway {
   readonly #options: GatewayOptions;
   readonly #trust: TrustPolicy;
   #background: Promise<void> | undefined;
+  readonly #pipeline: GatewayPipeline;
 
   constructor(options: GatewayOptions) {
     const { config } = options;
@@ -188,6 +184,19 @@ export class Gateway {
           this.events.emit("rejected", "notification", reason, apiId);
         },
       },
+    });
+    this.#pipeline = new GatewayPipeline({
+      config,
+      metrics: this.metrics,
+      runtime: this.runtime,
+      durable: this.#durable,
+      reconciler: this.reconciler,
+      deployer: this.deployer,
+      trust: this.#trust,
+      watermark: () => this.#watermark,
+      signal: this.#shutdown.signal,
+      log: this.log,
+      onRuntime: (stream, result) => this.events.emit("runtime", stream, result),
     });
   }
 
@@ -269,10 +278,7 @@ export class Gateway {
 
   /** The bound HTTP address (tests use port 0). */
   get httpUrl(): string | undefined {
-    const addr = this.#http?.server.address();
-    return addr && typeof addr === "object"
-      ? `http://${addr.address.includes(":") ? `[${addr.address}]` : addr.address}:${addr.port}`
-      : undefined;
+    return listenUrl(this.#http);
   }
 
   #consumerFor(queue: string, prefetch: number): QueueConsumer {
@@ -466,230 +472,11 @@ export class Gateway {
     return this.#catchUpRunning;
   }
 
-  /** Decode, validate, filter, apply; the returned outcome settles the delivery. */
+  /** Decode, validate, filter, apply (GatewayPipeline); the returned outcome settles the delivery. */
   async #handle(msg: Envelope): Promise<Outcome> {
-    const outcome = await this.#handleDelivery(msg);
+    const outcome = await this.#pipeline.handle(msg);
     this.events.emit("handled", msg.stream, outcome.kind, msg.properties.messageId);
     return outcome;
-  }
-
-  async #handleDelivery(msg: Envelope): Promise<Outcome> {
-    const stream = msg.stream;
-    if (msg.headers?.[HEADER_BATCH] !== undefined) return this.#handleBatch(msg);
-    this.metrics.eventsReceived.inc({ stream });
-    const messageId = msg.properties.messageId as string | undefined;
-    const contentType = msg.properties.contentType as string | undefined;
-    const decoded = decodeEvent(stream, msg.body, {
-      maxBytes: this.config.gwsync.maxMessageBytes,
-      maxJsonDepth: this.config.gwsync.limits.maxJsonDepth,
-      ...(messageId ? { messageId } : {}),
-      ...(contentType ? { contentType } : {}),
-    });
-    if (!decoded.ok) {
-      this.metrics.eventsRejected.inc({ stream, reason: decoded.code });
-      if (decoded.limit !== undefined) this.metrics.limitExceeded.inc({ limit: decoded.limit });
-      return { kind: "reject", reason: decoded.reason };
-    }
-    const event = decoded.event;
-    await this.#waitForEventTime(msg);
-    if (event.topic === "notification" && event.payload.kind === "gateway") {
-      return this.#handleGatewayEvent(event, event.payload, msg);
-    }
-    const refusal = this.#refusedByLimit(stream, event);
-    if (refusal !== undefined) return { kind: "reject", reason: refusal };
-    await this.#applyRuntime(stream, [event]);
-    return ACK;
-  }
-
-  /** Why a runtime event is over a limit (counted), or undefined; a revocation beyond the horizon is counted too. */
-  #refusedByLimit(stream: string, event: InboundEvent): string | undefined {
-    const limits = this.config.gwsync.limits;
-    const refusal = runtimeLimitRefusal(event, this.runtime, limits);
-    if (refusal !== undefined) {
-      this.metrics.eventsRejected.inc({ stream, reason: "GWSYNC_LIMIT_EXCEEDED" });
-      this.metrics.limitExceeded.inc({ limit: refusal.limit });
-      return refusal.reason;
-    }
-    if (beyondHorizon(event, limits.maxRevocationLifetimeMs))
-      this.metrics.limitExceeded.inc({ limit: "max_revocation_lifetime_ms" });
-    return undefined;
-  }
-
-  /**
-   * Applies runtime-stream events and returns once they are on disk: one fsync (shared with every
-   * delivery being handled now) for all of them, so the caller may ack.
-   */
-  async #applyRuntime(
-    stream: string,
-    events: readonly InboundEvent[],
-    results: readonly ApplyResult[] = events.map((e) => this.runtime.apply(e)),
-  ): Promise<void> {
-    if (results.includes("applied")) {
-      try {
-        await this.#durable.durable();
-      } catch (err) {
-        // Not on disk: not acked (retried, then dead-lettered), and not remembered as applied either.
-        this.runtime.forget(events);
-        this.metrics.stateSaveFailures.inc({ what: "runtime" });
-        this.log.error(
-          { err: (err as Error).message, stream },
-          "runtime state could not be saved; the event is retried",
-        );
-        throw err;
-      }
-    }
-    for (const result of results) {
-      if (result === "applied") this.metrics.eventsApplied.inc({ stream });
-      else this.metrics.eventsSkipped.inc({ stream, why: result });
-      this.events.emit("runtime", stream, result);
-    }
-  }
-
-  /**
-   * A gwsync batch of runtime events (src/events/batch.ts): every valid event applied, one fsync for
-   * all of them before the ack; an invalid one dead-lettered alone. An invalid envelope refuses it all.
-   */
-  async #handleBatch(msg: Envelope): Promise<Outcome> {
-    const stream = msg.stream;
-    const batch = decodeBatch(stream, msg.body, {
-      maxBytes: this.config.gwsync.maxMessageBytes,
-      maxJsonDepth: this.config.gwsync.limits.maxJsonDepth,
-    });
-    if (!batch.ok) {
-      this.metrics.eventsReceived.inc({ stream });
-      this.metrics.eventsRejected.inc({ stream, reason: batch.code });
-      if (batch.limit !== undefined) this.metrics.limitExceeded.inc({ limit: batch.limit });
-      return { kind: "reject", reason: batch.reason };
-    }
-    await this.#waitForEventTime(msg);
-    const deadLetters: DeadLetterPart[] = [];
-    const events: InboundEvent[] = [];
-    const results: ApplyResult[] = [];
-    for (const part of batch.parts) {
-      this.metrics.eventsReceived.inc({ stream });
-      const refusal = part.result.ok
-        ? this.#refusedByLimit(stream, part.result.event)
-        : this.#countDecodeFailure(stream, part.result);
-      if (refusal !== undefined) {
-        deadLetters.push({
-          body: part.body(),
-          messageId: part.messageId,
-          timestamp: part.timestamp,
-          reason: refusal,
-        });
-        continue;
-      }
-      // Applied at once (in memory), so the next event's limit check sees it: a batch cannot carry a
-      // store past its cap. One fsync below makes them all durable before the ack.
-      if (part.result.ok) {
-        events.push(part.result.event);
-        results.push(this.runtime.apply(part.result.event));
-      }
-    }
-    await this.#applyRuntime(stream, events, results);
-    return deadLetters.length > 0 ? { kind: "ack", deadLetters } : ACK;
-  }
-
-  #countDecodeFailure(stream: string, failure: Extract<DecodeResult, { ok: false }>): string {
-    this.metrics.eventsRejected.inc({ stream, reason: failure.code });
-    if (failure.limit !== undefined) this.metrics.limitExceeded.inc({ limit: failure.limit });
-    return failure.reason;
-  }
-
-  async #handleGatewayEvent(
-    event: Extract<InboundEvent, { topic: "notification" }>,
-    p: Extract<Extract<InboundEvent, { topic: "notification" }>["payload"], { kind: "gateway" }>,
-    msg: Envelope,
-  ): Promise<Outcome> {
-    const stream = "notification";
-    if (p.gatewayLabels.length === 0) {
-      // WSO2 4.0 sends REMOVE with "gatewayLabels": [] (product-apim#10789): nothing to route on.
-      this.log.warn(
-        { eventId: event.eventId, apiId: p.apiUuid, type: event.type },
-        "event has no gateway labels: ignored",
-      );
-      this.metrics.eventsSkipped.inc({ stream, why: "no-labels" });
-      return ACK;
-    }
-    const mine = this.reconciler.mine(p.gatewayLabels);
-    if (mine.length === 0) {
-      this.metrics.eventsSkipped.inc({ stream, why: "other-labels" });
-      return ACK;
-    }
-    const headers = msg.headers ?? {};
-    const revision = toInt(headers[HEADER_REVISION]);
-    if (this.reconciler.isStale(p.apiUuid, revision)) {
-      this.metrics.eventsSkipped.inc({ stream, why: "stale" });
-      return ACK;
-    }
-    // What of the event may be believed: src/gateway/trust.ts (the store is the only authority).
-    const verdict = judgeGatewayEvent(
-      {
-        action: p.action,
-        apiId: p.apiUuid,
-        tenantDomain: event.tenantDomain,
-        labels: mine,
-        headers,
-        inline: p.artifact,
-        storeSeq: this.#watermark,
-      },
-      this.#trust,
-    );
-    if (verdict.kind === "refuse") {
-      this.metrics.eventsRejected.inc({
-        stream,
-        reason: verdict.signature ? "GWSYNC_SIGNATURE_INVALID" : "GWSYNC_ARTIFACT_INVALID",
-      });
-      if (verdict.signature)
-        this.metrics.signatureRejected.inc({ reason: signatureReasonLabel(verdict.reason) });
-      return { kind: "reject", reason: verdict.reason };
-    }
-    if (verdict.inlineIgnored !== undefined)
-      this.metrics.eventsSkipped.inc({ stream, why: `inline-${verdict.inlineIgnored}` });
-    const inline: InlineArtifact | undefined = verdict.inline;
-    try {
-      const outcome = await this.reconciler.reconcile(p.apiUuid, mine, {
-        signal: this.#shutdown.signal,
-        action: p.action,
-        ...(inline ? { inline } : {}),
-      });
-      // Stopped half-way by a shutdown: give the message back so it is applied after the restart.
-      if (outcome === "superseded" && this.#shutdown.signal.aborted)
-        return { kind: "retry", reason: "shutting down" };
-      // A removal's revision counts only when trusted (signed, or inline taken from the control plane by
-      // configuration) and once the store confirmed the API gone: a forged REMOVE with a high revision
-      // must not block the API's next publish.
-      if (
-        p.action === "remove" &&
-        verdict.trustedRevision !== undefined &&
-        this.deployer.get(p.apiUuid) === undefined
-      )
-        this.reconciler.noteRevision(p.apiUuid, verdict.trustedRevision);
-      if (outcome === "deployed" || outcome === "removed") {
-        this.metrics.eventsApplied.inc({ stream });
-        const ts = msg.properties.timestamp;
-        if (typeof ts === "number" && ts > 0)
-          this.metrics.publishToDeployed.observe(Math.max(0, Date.now() - ts) / 1000);
-      } else this.metrics.eventsSkipped.inc({ stream, why: outcome });
-      return ACK;
-    } catch (err) {
-      if (this.#shutdown.signal.aborted) return { kind: "retry", reason: "shutting down" };
-      if (isGwsyncError(err) && !err.retryable) {
-        this.metrics.eventsRejected.inc({ stream, reason: err.code });
-        return { kind: "reject", reason: `${err.code}: ${err.message}` };
-      }
-      // Retries spent: keep the message (requeued with a delay); the changelog catch-up also repairs it.
-      return { kind: "retry", reason: (err as Error).message };
-    }
-  }
-
-  /** WSO2's event_waiting_time: act no earlier than the message timestamp plus the waiting time. */
-  async #waitForEventTime(msg: Envelope): Promise<void> {
-    const wait = this.config.gateway.eventWaitingTimeMs || this.config.eventHub.eventWaitingTimeMs;
-    const ts = msg.properties.timestamp;
-    if (!wait || typeof ts !== "number") return;
-    const delay = Math.min(ts + wait - Date.now(), MAX_EVENT_WAIT_MS);
-    if (delay > 0) await new Promise((r) => setTimeout(r, delay));
   }
 
   /** Graceful stop: no new deliveries, in-flight work finished or nacked, state flushed, channels closed. */
@@ -728,11 +515,6 @@ async function stopAll(log: Logger, steps: (() => unknown)[]): Promise<void> {
     }
   }
   if (failures.length > 0) throw failures[0];
-}
-
-function toInt(v: unknown): number | undefined {
-  const n = typeof v === "number" ? v : typeof v === "string" ? Number(v) : Number.NaN;
-  return Number.isSafeInteger(n) ? n : undefined;
 }
 
 export function createGateway(options: GatewayOptions): Gateway {

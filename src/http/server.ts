@@ -201,6 +201,18 @@ export async function listenOn(app: FastifyInstance, host: string, port: number)
   }
 }
 
+/**
+ * The URL a local client reaches a listening service at (the one place every service formats it):
+ * the bound address, an IPv6 one in brackets; a wildcard bind (0.0.0.0, ::) is reached on loopback of
+ * its family. Undefined while not listening.
+ */
+export function listenUrl(app: FastifyInstance | undefined): string | undefined {
+  const addr = app?.server.address();
+  if (!addr || typeof addr !== "object") return undefined;
+  const host = addr.address === "0.0.0.0" ? "127.0.0.1" : addr.address === "::" ? "::1" : addr.address;
+  return `http://${host.includes(":") ? `[${host}]` : host}:${addr.port}`;
+}
+
 /** Query parameter that may be repeated (?label=a&label=b) as a string list. */
 export function queryList(query: unknown, name: string): string[] {
   const v = (query as Record<string, unknown> | undefined)?.[name];

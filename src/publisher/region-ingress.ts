@@ -25,8 +25,14 @@ export const DEFAULT_INGRESS_RETRY_MS = 500;
 /** What one change of a region-sync message did to the local store. */
 export type IngressResult = "stored" | "duplicate" | "older" | "not-published-here";
 
+/** What the ingress needs of the region's publisher (a narrow view: unit tests pass their own). */
+export type IngressHost = Pick<Publisher, "config" | "store" | "metrics" | "signer" | "log"> & {
+  /** Announce at once rather than at the outbox dispatcher's next poll. */
+  wakeOutbox?: () => void;
+};
+
 export interface RegionIngressOptions {
-  publisher: Publisher;
+  publisher: IngressHost;
   logger?: Logger;
   prefetch?: number;
   retryDelayMs?: number;
@@ -73,7 +79,7 @@ export class RegionIngress {
       prefetch: this.#o.prefetch ?? DEFAULT_INGRESS_PREFETCH,
       maxDeliveries: config.gwsync.maxDeliveries,
       retryDelayMs: this.#o.retryDelayMs ?? DEFAULT_INGRESS_RETRY_MS,
-      handle: (msg) => this.#inOrder(msg),
+      handle: (msg) => this.handle(msg),
       deadLetterQueue: deadLetterQueueName(this.queue),
       onReject: (msg, reason) =>
         this.#log.warn({ messageId: msg.properties.messageId, reason }, "region-sync message dead-lettered"),
@@ -95,8 +101,12 @@ export class RegionIngress {
     await this.#conn.start();
   }
 
-  /** One message at a time, in the order they arrive (the consumer hands over up to `prefetch`). */
-  #inOrder(msg: Envelope): Promise<Outcome> {
+  /**
+   * One region-sync delivery → its Outcome (decode → signature → per change: dedup by origin seq,
+   * sha256, validate, store with its outbox event). One message at a time, in the order they arrive
+   * (the consumer hands over up to `prefetch`). Unit-tested without a broker (region-ingress.test.ts).
+   */
+  handle(msg: Envelope): Promise<Outcome> {
     const next = this.#tail.then(() => this.#handle(msg));
     this.#tail = next.catch(() => undefined);
     return next;
@@ -205,8 +215,7 @@ export class RegionIngress {
 
   /** Announce at once rather than at the outbox dispatcher's next poll (Publisher.wakeOutbox, when present). */
   #wakeOutbox(): void {
-    const p = this.#o.publisher as Publisher & { wakeOutbox?: () => void };
-    p.wakeOutbox?.();
+    this.#o.publisher.wakeOutbox?.();
   }
 
   async close(): Promise<void> {

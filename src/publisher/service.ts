@@ -1,5 +1,5 @@
 import type { FastifyInstance } from "fastify";
-import { createServiceHttp, listenOn } from "../http/server.js";
+import { createServiceHttp, listenOn, listenUrl } from "../http/server.js";
 import { Publisher, type PublisherOptions } from "./publisher.js";
 import { type RegionIngress, startRegionIngress } from "./region-ingress.js";
 import { registerPublisherRoutes } from "./routes.js";
@@ -56,8 +56,7 @@ export class PublisherService {
   }
 
   get httpUrl(): string | undefined {
-    const addr = this.#http?.server.address();
-    return addr && typeof addr === "object" ? `http://127.0.0.1:${addr.port}` : undefined;
+    return listenUrl(this.#http);
   }
 
   async close(): Promise<void> {

@@ -13,7 +13,7 @@ import { type RelayDestination, relayDestinations } from "../config/relay-destin
 import type { GwsyncConfig } from "../config/types.js";
 import { GwsyncError } from "../errors.js";
 import { RelayMetrics } from "../http/metrics.js";
-import { createServiceHttp, listenOn } from "../http/server.js";
+import { createServiceHttp, listenOn, listenUrl } from "../http/server.js";
 import { type Logger, silentLogger } from "../log.js";
 import { ArtifactSigner } from "../security/signing.js";
 import { openStore } from "../store/open-store.js";
@@ -257,8 +257,7 @@ export class Relay {
   }
 
   get httpUrl(): string | undefined {
-    const addr = this.#http?.server.address();
-    return addr && typeof addr === "object" ? `http://127.0.0.1:${addr.port}` : undefined;
+    return listenUrl(this.#http);
   }
 
   /** Graceful stop: no new deliveries, waiting batches given back to the queue, connections closed. */
