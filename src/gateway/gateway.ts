@@ -16,68 +16,36 @@ import { GwsyncError } from "../errors.js";
 import { HEARTBEAT_ROUTING_KEY, type Heartbeat } from "../events/heartbeat.js";
 import { ARTIFACT_TOPICS, RUNTIME_TOPICS } from "../events/topics.js";
 import { GatewayMetrics } from "../http/metrics.js";
-import { createServiceHttp, listenOn, listenUrl } from "../http/server.js";
 import { type Logger, silentLogger } from "../log.js";
-import { TrustedKeys } from "../security/signing.js";
+import type { TrustedKeys } from "../security/signing.js";
+import { listenUrl, serveHttp, stopAll } from "../service/skeleton.js";
 import { GWSYNC_VERSION } from "../version.js";
 import { fetchedArtifactRefusal } from "./artifact-trust.js";
 import type { ApiDeployer } from "./deploy/deployer.js";
-import { FileDeployer } from "./deploy/file-deployer.js";
-import { MemoryDeployer } from "./deploy/memory-deployer.js";
+import {
+  DEFAULT_PREFETCH,
+  type GatewayEvents,
+  type GatewayOptions,
+  RUNTIME_PREFETCH,
+  type StartupState,
+} from "./gateway-types.js";
 import { GroupCommit } from "./group-commit.js";
+import { deployerOf, trustPolicyOf } from "./parts.js";
 import { GatewayPipeline } from "./pipeline.js";
-import { type ReconcileOutcome, Reconciler } from "./reconciler.js";
-import { type ArtifactRetriever, HttpArtifactRetriever, type RetrievedArtifact } from "./retriever.js";
+import { Reconciler } from "./reconciler.js";
+import { HttpArtifactRetriever, type RetrievedArtifact } from "./retriever.js";
 import { retryPolicyOf } from "./retry.js";
 import { registerGatewayRoutes } from "./routes.js";
-import { type ApplyResult, RuntimeState } from "./runtime/runtime-state.js";
+import { RuntimeState } from "./runtime/runtime-state.js";
 import { signatureReasonLabel, type TrustPolicy } from "./trust.js";
 
-/** Unacked artifact events: each may carry an inline artifact (up to max_inline_artifact_bytes). */
-export const DEFAULT_PREFETCH = 64;
-/**
- * Unacked runtime events (as the relay's priority lane). They are acked in groups after one fsync: a
- * window of 64 emptied while the fsync ran, and the broker, its consumers behind, then kept the backlog
- * on disk and spent about twice the CPU per message (BENCHMARKS.md, B4). 1024 measured no faster.
- * Memory bound: this many messages of at most max_message_bytes (single events are under 1 KB).
- */
-export const RUNTIME_PREFETCH = 256;
-
-/** Startup deployment, as /readyz reports it. */
-export type StartupState =
-  | { phase: "loading" }
-  | { phase: "done"; deployed: number; total: number; ms: number }
-  /** Control plane unreachable after the retries: serving last-known-good, still retrying. */
-  | { phase: "stale"; error: string };
-
-/**
- * What `gateway.events` emits, by event name: the listener's arguments. Tests and embedders count
- * these instead of sleeping.
- */
-export interface GatewayEvents {
-  /** After every reconcile of an API, whatever brought it (event, startup load, catch-up). */
-  applied: [outcome: ReconcileOutcome, apiId: string];
-  /** Per delivery settled: how (ack, reject = dead-lettered, retry = requeued). */
-  handled: [stream: string, kind: Outcome["kind"], messageId: string | undefined];
-  /** Per message dead-lettered or artifact refused. */
-  rejected: [stream: string, reason: string, apiId?: string];
-  /** Per runtime-stream event (token revocation, key manager, webhook subscription). */
-  runtime: [stream: string, result: ApplyResult];
-  startup: [state: StartupState];
-  broker: [status: BrokerStatus];
-  "fetch-retry": [err: Error, attempt: number];
-}
-
-export interface GatewayOptions {
-  config: GwsyncConfig;
-  logger?: Logger;
-  retriever?: ArtifactRetriever;
-  deployer?: ApiDeployer;
-  /** Start the HTTP server (default true). */
-  http?: boolean;
-  /** Progress of the startup deployment (CLI progress bar). */
-  onStartupProgress?: (done: number, total: number) => void;
-}
+export {
+  DEFAULT_PREFETCH,
+  type GatewayEvents,
+  type GatewayOptions,
+  RUNTIME_PREFETCH,
+  type StartupState,
+} from "./gateway-types.js";
 
 /**
  * The gateway sidecar: its own durable queue bound to the four streams, a label filter, fetch with
@@ -121,27 +89,11 @@ export class Gateway {
     const { config } = options;
     this.#options = options;
     this.config = config;
-    const trusted = config.gwsync.signing.trustedKeys;
-    this.#trust = {
-      acceptInline: config.gateway.acceptInlineArtifacts,
-      keys:
-        trusted.length === 0
-          ? undefined
-          : new TrustedKeys(trusted.map((k) => ({ pem: k.pem, what: k.file }))),
-    };
+    this.#trust = trustPolicyOf(config);
     this.log = (options.logger ?? silentLogger).child({ component: "gateway", node: config.gwsync.nodeId });
     this.queues = gatewayQueueNames(config.gwsync.nodeId);
     this.queueName = this.queues.artifacts;
-    this.deployer =
-      options.deployer ??
-      (config.gateway.saveArtifactsLocally
-        ? new FileDeployer({
-            deploymentDir: config.gateway.deploymentDir,
-            stateFile: join(config.gwsync.dataDir, "gateway-state.json"),
-            skipList: config.gateway.skipList,
-          })
-        : // Memory-only mode tracks what is deployed (ids, revisions, sha256) without keeping every XML.
-          new MemoryDeployer({ skipList: config.gateway.skipList, keepContent: false }));
+    this.deployer = options.deployer ?? deployerOf(config);
     this.runtime = new RuntimeState({
       dir: join(config.gwsync.dataDir, "runtime"),
       maxRevocationLifetimeMs: config.gwsync.limits.maxRevocationLifetimeMs,
@@ -270,10 +222,7 @@ export class Gateway {
 
   async #startHttp(): Promise<void> {
     const g = this.config.gwsync;
-    const app = createServiceHttp(g, this.log, this.metrics);
-    registerGatewayRoutes(app, this);
-    await listenOn(app, g.httpHost, g.httpPort);
-    this.#http = app;
+    this.#http = await serveHttp(g, this.log, this.metrics, (app) => registerGatewayRoutes(app, this));
   }
 
   /** The bound HTTP address (tests use port 0). */
@@ -501,20 +450,6 @@ export class Gateway {
       () => this.#http?.close(),
     ]);
   }
-}
-
-/** Runs every step of a stop in order, logs each failure, and throws the first once all have run. */
-async function stopAll(log: Logger, steps: (() => unknown)[]): Promise<void> {
-  const failures: unknown[] = [];
-  for (const step of steps) {
-    try {
-      await step();
-    } catch (err) {
-      log.error({ err: (err as Error).message }, "a step of the shutdown failed; stopping the rest anyway");
-      failures.push(err);
-    }
-  }
-  if (failures.length > 0) throw failures[0];
 }
 
 export function createGateway(options: GatewayOptions): Gateway {

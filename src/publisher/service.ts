@@ -1,5 +1,5 @@
 import type { FastifyInstance } from "fastify";
-import { createServiceHttp, listenOn, listenUrl } from "../http/server.js";
+import { listenUrl, serveHttp } from "../service/skeleton.js";
 import { Publisher, type PublisherOptions } from "./publisher.js";
 import { type RegionIngress, startRegionIngress } from "./region-ingress.js";
 import { registerPublisherRoutes } from "./routes.js";
@@ -25,11 +25,10 @@ export class PublisherService {
     const { config, log } = this.publisher;
     if (options.http !== false) {
       const g = config.gwsync;
-      const app = createServiceHttp(g, log, this.publisher.metrics);
-      registerPublisherRoutes(app, this.publisher);
-      registerStatusRoutes(app, this.publisher);
-      await listenOn(app, g.httpHost, g.httpPort);
-      this.#http = app;
+      this.#http = await serveHttp(g, log, this.publisher.metrics, (app) => {
+        registerPublisherRoutes(app, this.publisher);
+        registerStatusRoutes(app, this.publisher);
+      });
     }
     await this.publisher.connect();
     this.#ingress = await startRegionIngress(this.publisher);

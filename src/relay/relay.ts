@@ -13,9 +13,9 @@ import { type RelayDestination, relayDestinations } from "../config/relay-destin
 import type { GwsyncConfig } from "../config/types.js";
 import { GwsyncError } from "../errors.js";
 import { RelayMetrics } from "../http/metrics.js";
-import { createServiceHttp, listenOn, listenUrl } from "../http/server.js";
 import { type Logger, silentLogger } from "../log.js";
 import { ArtifactSigner } from "../security/signing.js";
+import { listenUrl, serveHttp } from "../service/skeleton.js";
 import { openStore } from "../store/open-store.js";
 import type { ArtifactStore } from "../store/types.js";
 import { DEFAULT_LABEL_REFRESH_MS, LabelDirectory } from "./artifact-snapshot.js";
@@ -173,10 +173,7 @@ export class Relay {
   async start(): Promise<void> {
     const g = this.config.gwsync;
     if (this.#o.http !== false) {
-      const app = createServiceHttp(g, this.log, this.metrics);
-      registerRelayRoutes(app, this);
-      await listenOn(app, g.httpHost, g.httpPort);
-      this.#http = app;
+      this.#http = await serveHttp(g, this.log, this.metrics, (app) => registerRelayRoutes(app, this));
     }
     for (const { link } of this.#remotes.values()) {
       this.#fatal.watch(link);

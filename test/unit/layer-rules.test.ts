@@ -46,6 +46,11 @@ const EDGES: Array<[string, string, boolean]> = [
   ["amqp/x.ts", "events/topics", true],
   ["http/x.ts", "amqp/connection", false],
   ["http/x.ts", "config/types", true],
+  // the services' shared skeleton: below the services
+  ["service/x.ts", "gateway/gateway", false],
+  ["service/x.ts", "http/server", true],
+  ["http/x.ts", "service/skeleton", false],
+  ["relay/x.ts", "service/skeleton", true],
   // services: everything below, never each other
   ["publisher/x.ts", "relay/relay", false],
   ["relay/x.ts", "publisher/publisher", false],
