@@ -1,5 +1,5 @@
 import type { FastifyInstance } from "fastify";
-import { listenUrl, serveHttp } from "../service/skeleton.js";
+import { listenUrl, serveHttp, stopAll } from "../service/skeleton.js";
 import { Publisher, type PublisherOptions } from "./publisher.js";
 import { type RegionIngress, startRegionIngress } from "./region-ingress.js";
 import { registerPublisherRoutes } from "./routes.js";
@@ -59,9 +59,11 @@ export class PublisherService {
   }
 
   async close(): Promise<void> {
-    await this.#watch?.close();
-    await this.#ingress?.close();
-    await this.#http?.close();
-    await this.publisher.close();
+    await stopAll(this.publisher.log, [
+      () => this.#watch?.close(),
+      () => this.#ingress?.close(),
+      () => this.#http?.close(),
+      () => this.publisher.close(),
+    ]);
   }
 }

@@ -15,7 +15,7 @@ import { GwsyncError } from "../errors.js";
 import { RelayMetrics } from "../http/metrics.js";
 import { type Logger, silentLogger } from "../log.js";
 import { ArtifactSigner } from "../security/signing.js";
-import { listenUrl, serveHttp } from "../service/skeleton.js";
+import { listenUrl, serveHttp, stopAll } from "../service/skeleton.js";
 import { openStore } from "../store/open-store.js";
 import type { ArtifactStore } from "../store/types.js";
 import { DEFAULT_LABEL_REFRESH_MS, LabelDirectory } from "./artifact-snapshot.js";
@@ -260,11 +260,14 @@ export class Relay {
   /** Graceful stop: no new deliveries, waiting batches given back to the queue, connections closed. */
   async close(): Promise<void> {
     if (this.#backlogTimer) clearInterval(this.#backlogTimer);
-    for (const r of this.#remotes.values()) await Promise.all(LANES.map((l) => r.pumps[l].stop()));
-    await this.#local?.close();
-    for (const r of this.#remotes.values()) await r.link.close();
-    await this.#http?.close();
-    if (this.#ownsStore) await this.#store?.close();
+    const remotes = [...this.#remotes.values()];
+    await stopAll(this.log, [
+      () => Promise.all(remotes.flatMap((r) => LANES.map((l) => r.pumps[l].stop()))),
+      () => this.#local?.close(),
+      () => Promise.all(remotes.map((r) => r.link.close())),
+      () => this.#http?.close(),
+      () => (this.#ownsStore ? this.#store?.close() : undefined),
+    ]);
   }
 }
 
