@@ -8,11 +8,13 @@
 export {
   createPublisher,
   type DeployResult,
+  type RollbackResult,
   Publisher,
   type PublisherEvents,
   type PublisherOptions,
 } from "./publisher/publisher.js";
 export { PublisherService } from "./publisher/service.js";
+export type { ApiHistory, FileChange, RevisionDiff } from "./publisher/revisions.js";
 export type { ArtifactInput } from "./publisher/artifact-input.js";
 export type { StreamEvent } from "./publisher/events-out.js";
 export type {
@@ -55,7 +57,14 @@ export { parseJndiProperties, parseQpidConnectionUrl } from "./config/jndi.js";
 
 // The store.
 export { openStore } from "./store/open-store.js";
-export type { ArtifactStore, ChangeRecord, GatewayInstruction, StoredArtifact } from "./store/types.js";
+export type {
+  ArtifactStore,
+  ChangeRecord,
+  GatewayInstruction,
+  RevisionRecord,
+  StoredArtifact,
+  StoredRevision,
+} from "./store/types.js";
 
 // Artifacts and events on the wire.
 export type { GatewayApiDto } from "./artifacts/types.js";

@@ -1,6 +1,7 @@
 import { Command, CommanderError } from "commander";
 import { registerConfigCheck } from "./config-check-command.js";
 import { registerDemo } from "./demo-command.js";
+import { registerHistory } from "./history-commands.js";
 import { registerKeys } from "./keys-command.js";
 import { EXIT_RUNTIME, EXIT_USAGE, ExitError, toExit } from "./common.js";
 import { registerPublish, registerRemove } from "./publish-command.js";
@@ -17,6 +18,7 @@ export function buildProgram(): Command {
   registerServices(program);
   registerPublish(program);
   registerRemove(program);
+  registerHistory(program);
   registerStatus(program);
   registerConfigCheck(program);
   registerDemo(program);

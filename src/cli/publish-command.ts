@@ -20,7 +20,7 @@ interface PublishOptions extends TargetOptions {
 }
 
 /** Where the events of a --local command went: confirmed by the broker, or left in the outbox. */
-interface Announced {
+export interface Announced {
   announced: number;
   /** Events still in the outbox (broker unreachable): a running publisher sends them. */
   pending: number;
@@ -31,7 +31,7 @@ type FileResult =
   | { file: string; ok: false; code: string; message: string };
 
 /** Send what --local committed: connect (bounded), flush the outbox, report. */
-async function announce(p: Publisher, log: Logger): Promise<Announced> {
+export async function announce(p: Publisher, log: Logger): Promise<Announced> {
   const timeout = new Promise<"timeout">((r) =>
     setTimeout(() => r("timeout"), FLUSH_CONNECT_TIMEOUT_MS).unref(),
   );
@@ -46,7 +46,7 @@ async function announce(p: Publisher, log: Logger): Promise<Announced> {
   return { announced, pending: await p.store.outboxDepth() };
 }
 
-function announcedLine(a: Announced): string {
+export function announcedLine(a: Announced): string {
   return a.pending > 0
     ? `broker unreachable: ${a.pending} event(s) wait in the outbox; a running 'gwsync publisher' sends them`
     : `${a.announced} event(s) announced`;

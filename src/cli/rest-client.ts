@@ -2,7 +2,8 @@ import { z } from "zod";
 import { ERROR_CODES, type ErrorCode, GwsyncError } from "../errors.js";
 import { maskUrl } from "../log.js";
 import { type FleetStatus, fleetStatusSchema } from "../publisher/fleet-status.js";
-import type { DeployResult } from "../publisher/publisher.js";
+import type { DeployResult, RollbackResult } from "../publisher/publisher.js";
+import type { ApiHistory, RevisionDiff } from "../publisher/revisions.js";
 
 /** A publisher that does not answer within this long is reported, not waited for. */
 export const REQUEST_TIMEOUT_MS = 60_000;
@@ -18,6 +19,37 @@ const deployResultSchema = z.object({
   seq: z.number(),
   labels: z.array(z.string()),
   changed: z.boolean(),
+});
+
+const revisionSchema = z.object({
+  revision: z.number(),
+  instruction: z.enum(["Publish", "Remove"]),
+  labels: z.array(z.string()),
+  sha256: z.string(),
+  seq: z.number(),
+  createdAt: z.number(),
+  originRegion: z.string(),
+  commit: z.string().optional(),
+  hasContent: z.boolean(),
+});
+
+const historySchema = z.object({
+  apiId: z.string(),
+  name: z.string(),
+  version: z.string(),
+  revisions: z.array(revisionSchema),
+});
+
+const rollbackSchema = deployResultSchema.extend({ rolledBackTo: z.number() });
+
+const diffSchema = z.object({
+  apiId: z.string(),
+  from: z.number(),
+  to: z.number(),
+  fromSha256: z.string(),
+  toSha256: z.string(),
+  files: z.array(z.object({ path: z.string(), status: z.enum(["added", "removed", "modified"]) })),
+  patch: z.string(),
 });
 
 const errorSchema = z.object({ code: z.string(), message: z.string() });
@@ -76,6 +108,32 @@ export class PublisherClient {
     if (tenantDomain) q.set("tenantDomain", tenantDomain);
     const path = `/api/v1/artifacts/${encodeURIComponent(ref)}?${q}`;
     return deployResultSchema.parse(await this.#call("DELETE", path));
+  }
+
+  async history(ref: string, tenantDomain?: string, limit?: number): Promise<ApiHistory> {
+    const q = new URLSearchParams();
+    if (tenantDomain) q.set("tenantDomain", tenantDomain);
+    if (limit !== undefined) q.set("limit", String(limit));
+    return historySchema.parse(await this.#call("GET", `/api/v1/artifacts/${encodeURIComponent(ref)}/history?${q}`));
+  }
+
+  async rollback(
+    ref: string,
+    to: number,
+    labels: readonly string[] | undefined,
+    tenantDomain?: string,
+  ): Promise<RollbackResult> {
+    const q = new URLSearchParams();
+    if (tenantDomain) q.set("tenantDomain", tenantDomain);
+    const body = JSON.stringify({ to, ...(labels && labels.length > 0 ? { labels } : {}) });
+    const path = `/api/v1/artifacts/${encodeURIComponent(ref)}/rollback?${q}`;
+    return rollbackSchema.parse(await this.#call("POST", path, { body, type: "application/json" }));
+  }
+
+  async diff(ref: string, from: number, to: number, tenantDomain?: string): Promise<RevisionDiff> {
+    const q = new URLSearchParams({ from: String(from), to: String(to) });
+    if (tenantDomain) q.set("tenantDomain", tenantDomain);
+    return diffSchema.parse(await this.#call("GET", `/api/v1/artifacts/${encodeURIComponent(ref)}/diff?${q}`));
   }
 
   async status(): Promise<FleetStatus> {

@@ -16,6 +16,13 @@ import type { ArtifactStore, NewOutboxMessage, SaveArtifactResult, StoredArtifac
 import { type ArtifactInput, normalizeLabels, toGatewayApiDto } from "./artifact-input.js";
 import { buildGatewayEvent, buildStreamEvent, inlineArtifactOption, type StreamEvent } from "./events-out.js";
 import { OutboxDispatcher } from "./outbox-dispatcher.js";
+import {
+  type ApiHistory,
+  diffRevisions,
+  dtoOfRevision,
+  type RevisionDiff,
+  requireRevision,
+} from "./revisions.js";
 
 export interface DeployResult {
   apiId: string;
@@ -27,6 +34,11 @@ export interface DeployResult {
   labels: string[];
   /** False when the same artifact was already published to every label (nothing announced). */
   changed: boolean;
+}
+
+/** A rollback: the new revision that republished revision `rolledBackTo`'s bytes. */
+export interface RollbackResult extends DeployResult {
+  rolledBackTo: number;
 }
 
 /** What `publisher.events` emits, by event name: the listener's arguments. */
@@ -193,6 +205,74 @@ export class Publisher {
     ]);
     this.#afterCommit(result, "remove", dto);
     return this.#result(dto, result, ls);
+  }
+
+  /**
+   * Republish an earlier revision's exact bytes as a new revision (sha256 equal to the earlier one), to
+   * the labels that revision was published to unless `labels` names others. Rolling back to the bytes
+   * already published changes nothing (changed: false). A revision that removed the API is refused.
+   */
+  async rollbackApi(
+    ref: string,
+    to: number,
+    options: { labels?: readonly string[]; tenantDomain?: string; sourceCommit?: string } = {},
+  ): Promise<RollbackResult> {
+    const apiId = await this.resolveApiId(ref, options.tenantDomain);
+    const target = await requireRevision(this.store, apiId, to);
+    if (target.record.instruction === "Remove") {
+      throw new GwsyncError(
+        "GWSYNC_USAGE",
+        `revision ${to} of API ${apiId} removed it from ${target.record.labels.join(", ")}: roll back to a revision that published it (gwsync history lists them), or use gwsync remove`,
+        { details: { apiId, revision: to } },
+      );
+    }
+    const { dto, artifactJson } = dtoOfRevision(apiId, target);
+    const ls = normalizeLabels(options.labels ?? target.record.labels);
+    // The stored bytes as they are (not re-serialised): gateways get exactly the earlier sha256.
+    const result = await this.store.saveArtifact(
+      {
+        dto,
+        labels: ls,
+        instruction: "Publish",
+        artifactJson,
+        files: apiFiles(dto),
+        ...(options.sourceCommit === undefined ? {} : { sourceCommit: options.sourceCommit }),
+      },
+      (r) => [this.#gatewayMessage("deploy", dto, ls, r)],
+    );
+    this.#afterCommit(result, "rollback", dto);
+    return { ...this.#result(dto, result, ls), rolledBackTo: to };
+  }
+
+  /** The API's revisions, newest first (`gwsync history`). */
+  async apiHistory(ref: string, options: { tenantDomain?: string; limit?: number } = {}): Promise<ApiHistory> {
+    const apiId = await this.resolveApiId(ref, options.tenantDomain);
+    const revisions = await this.store.apiHistory(apiId, options.limit);
+    if (revisions.length === 0) {
+      throw new GwsyncError("GWSYNC_NOT_FOUND", `API ${ref} has no revisions in the store`, {
+        details: { apiId },
+      });
+    }
+    let name = "";
+    let version = "";
+    for (const r of revisions) {
+      if (!r.hasContent) continue;
+      const stored = await this.store.getRevision(apiId, r.revision);
+      if (stored?.artifactJson === undefined) continue;
+      const meta = JSON.parse(stored.artifactJson) as { name?: unknown; version?: unknown };
+      name = String(meta.name ?? "");
+      version = String(meta.version ?? "");
+      break;
+    }
+    return { apiId, name, version, revisions };
+  }
+
+  /** A unified diff of two revisions of an API (`gwsync diff`). */
+  async diffApi(ref: string, from: number, to: number, options: { tenantDomain?: string } = {}): Promise<RevisionDiff> {
+    const apiId = await this.resolveApiId(ref, options.tenantDomain);
+    const a = await requireRevision(this.store, apiId, from);
+    const b = await requireRevision(this.store, apiId, to);
+    return diffRevisions(apiId, a, b);
   }
 
   /** Emit one of the other streams (token revocation, key manager, webhook subscription). */

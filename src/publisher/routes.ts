@@ -1,5 +1,7 @@
 import type { FastifyInstance } from "fastify";
+import { z } from "zod";
 import { GwsyncError } from "../errors.js";
+import { zodReason } from "../events/zod-reason.js";
 import { queryInteger, queryList, queryString } from "../http/server.js";
 import { parseJsonWithin } from "../security/json-limits.js";
 import type { StoredArtifact } from "../store/types.js";
@@ -8,6 +10,20 @@ import { parseStreamEventBody } from "./events-out.js";
 import type { Publisher } from "./publisher.js";
 
 const MAX_CHANGES_PAGE = 10_000;
+/** At most this many revisions in one history reply (?limit=, default all up to it). */
+const MAX_HISTORY = 10_000;
+
+const rollbackBodySchema = z.strictObject({
+  to: z.number().int().positive(),
+  labels: z.array(z.string()).min(1).max(1000).optional(),
+});
+
+/** A revision query parameter: a positive integer, required. */
+function revisionParam(query: unknown, name: string): number {
+  const n = queryInteger(query, name, 0);
+  if (n < 1) throw new GwsyncError("GWSYNC_HTTP_BAD_REQUEST", `${name} (a revision number, from 1) is required`);
+  return n;
+}
 const MAX_ARTIFACT_PAGE = 1000;
 
 /** A JSON request body, refused unparsed when it nests deeper than max_json_depth. */
@@ -73,6 +89,39 @@ export function registerPublisherRoutes(app: FastifyInstance, publisher: Publish
     const labels = queryList(req.query, "label");
     const tenantDomain = queryString(req.query, "tenantDomain");
     return await publisher.removeApi(req.params.apiId, labels, tenantDomain ? { tenantDomain } : {});
+  });
+
+  // History, rollback and diff: {apiId} as for DELETE (an id, or name:version with ?tenantDomain=).
+  app.get<{ Params: { apiId: string } }>("/api/v1/artifacts/:apiId/history", async (req) => {
+    const tenantDomain = queryString(req.query, "tenantDomain");
+    const limit = queryInteger(req.query, "limit", MAX_HISTORY, MAX_HISTORY);
+    if (limit < 1) throw new GwsyncError("GWSYNC_HTTP_BAD_REQUEST", `limit must be from 1 to ${MAX_HISTORY}`);
+    const h = await publisher.apiHistory(req.params.apiId, { limit, ...(tenantDomain ? { tenantDomain } : {}) });
+    return { ...h, count: h.revisions.length };
+  });
+
+  app.post<{ Params: { apiId: string } }>("/api/v1/artifacts/:apiId/rollback", async (req, reply) => {
+    const tenantDomain = queryString(req.query, "tenantDomain");
+    const parsed = rollbackBodySchema.safeParse(parseBody(req.body ?? "", limits.maxJsonDepth));
+    if (!parsed.success) {
+      throw new GwsyncError(
+        "GWSYNC_HTTP_BAD_REQUEST",
+        `body must be {"to": <revision>, "labels"?: [...]}: ${zodReason(parsed.error, "")}`,
+      );
+    }
+    const { to, labels } = parsed.data;
+    const r = await publisher.rollbackApi(req.params.apiId, to, {
+      ...(labels ? { labels } : {}),
+      ...(tenantDomain ? { tenantDomain } : {}),
+    });
+    return reply.code(r.changed ? 201 : 200).send(r);
+  });
+
+  app.get<{ Params: { apiId: string } }>("/api/v1/artifacts/:apiId/diff", async (req) => {
+    const tenantDomain = queryString(req.query, "tenantDomain");
+    const from = revisionParam(req.query, "from");
+    const to = revisionParam(req.query, "to");
+    return await publisher.diffApi(req.params.apiId, from, to, tenantDomain ? { tenantDomain } : {});
   });
 
   app.get("/api/v1/artifacts", async (req) => {

@@ -38,6 +38,10 @@ const saveInputSchema = z.object({
       revision: z.number().int().positive().optional(),
     })
     .optional(),
+  sourceCommit: z
+    .string()
+    .regex(/^[0-9a-f]{40}([0-9a-f]{24})?$/, "must be a full git commit id (40 or 64 hex digits)")
+    .optional(),
 });
 
 /** A save request after validation: labels de-duplicated, JSON and its digest computed once. */
@@ -51,6 +55,7 @@ export interface ParsedSave {
   sha256: string;
   origin: { region: string; seq: number; revision?: number } | undefined;
   files: string[] | undefined;
+  sourceCommit: string | undefined;
 }
 
 export function sha256Hex(text: string): string {
@@ -74,6 +79,7 @@ export function parseSaveInput(input: SaveArtifactInput): ParsedSave {
     sha256: sha256Hex(artifactJson),
     origin: r.data.origin,
     files: r.data.files,
+    sourceCommit: r.data.sourceCommit,
   };
 }
 

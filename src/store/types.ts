@@ -41,6 +41,36 @@ export interface ChangeRecord {
   createdAt: number;
 }
 
+/**
+ * One revision of an API as the store remembers it (`gwsync history`): one change of the API, on every
+ * label it touched. Newest first in listings.
+ */
+export interface RevisionRecord {
+  revision: number;
+  instruction: GatewayInstruction;
+  /** The labels this revision changed. */
+  labels: string[];
+  /** sha256 hex of the artifact this revision published (a Remove: the artifact it removed). */
+  sha256: string;
+  /** The highest changelog sequence of this revision. */
+  seq: number;
+  /** Milliseconds since epoch. */
+  createdAt: number;
+  /** Region where the change was first committed. */
+  originRegion: string;
+  /** The commit the change came from (GitOps source) or, in a Git store, the commit that holds it. */
+  commit?: string;
+  /** Whether the store still holds the artifact's bytes (what rollback and diff need). */
+  hasContent: boolean;
+}
+
+/** A revision with the exact artifact JSON it published (or, for a Remove, the one it removed). */
+export interface StoredRevision {
+  record: RevisionRecord;
+  /** Undefined when the store no longer holds the bytes (record.hasContent false). */
+  artifactJson: string | undefined;
+}
+
 /** An event waiting in GWSYNC_OUTBOX to be published with confirms. */
 export interface OutboxMessage {
   id: number;
@@ -85,6 +115,11 @@ export interface SaveArtifactInput {
    * it, and a revision not above the stored one is skipped as older (no-op).
    */
   origin?: { region: string; seq: number; revision?: number };
+  /**
+   * The commit this change came from (a GitOps source's commit id), kept with the revision and shown by
+   * `gwsync history`. A Git store records its own commit as well.
+   */
+  sourceCommit?: string;
 }
 
 export interface SaveArtifactResult {
@@ -195,6 +230,13 @@ export interface ArtifactStore {
   countArtifacts(label: string): Promise<number>;
   /** One page of a label's published artifacts with bodies, by API id after `after` (keyset paging). */
   listArtifactPage(label: string, after: string, limit: number): Promise<StoredArtifact[]>;
+  /**
+   * The API's revisions, newest first (at most `limit`, default all): what `gwsync history` lists. Empty
+   * when the store never held the API.
+   */
+  apiHistory(apiId: string, limit?: number): Promise<RevisionRecord[]>;
+  /** One revision of an API with its artifact bytes (what rollback republishes and diff compares). */
+  getRevision(apiId: string, revision: number): Promise<StoredRevision | undefined>;
   /** Find an API id by name and version (and tenant domain, default carbon.super). */
   findApiId(name: string, version: string, tenantDomain?: string): Promise<string | undefined>;
   /** Changelog rows with seq > since for any of the labels, in seq order. */

@@ -118,6 +118,7 @@ describe("schema", () => {
       "AM_GW_PUBLISHED_API_DETAILS",
       "GWSYNC_API_FILES",
       "GWSYNC_API_STATE",
+      "GWSYNC_ARTIFACT_BODIES",
       "GWSYNC_CHANGELOG",
       "GWSYNC_GATEWAYS",
       "GWSYNC_LABEL_STATE",
@@ -135,6 +136,7 @@ describe("schema", () => {
         "ORIGIN_REGION",
         "ORIGIN_SEQ",
         "CREATED_AT",
+        "SOURCE_COMMIT",
       ],
     );
     assert.deepEqual(
@@ -148,6 +150,7 @@ describe("schema", () => {
     const byName = new Map(indexes.map((i) => [i.name, i.unique]));
     assert.equal(byName.get("GWSYNC_IDX_CHANGELOG_LABEL_SEQ"), 0);
     assert.equal(byName.get("GWSYNC_UQ_CHANGELOG_ORIGIN"), 1);
+    assert.equal(byName.get("GWSYNC_IDX_CHANGELOG_API"), 0, "history reads an API's rows by API and revision");
     const uq = db.prepare("PRAGMA index_info(GWSYNC_UQ_CHANGELOG_ORIGIN)").all() as { name: string }[];
     assert.deepEqual(
       uq.map((c) => c.name),

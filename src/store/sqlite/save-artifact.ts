@@ -47,6 +47,7 @@ export function saveArtifactRows(
     w.upsertDetails.run(p.apiId, d.tenantDomain, d.provider, d.name, d.version, p.apiType);
   }
   const body = p.instruction === "Publish" ? Buffer.from(p.artifactJson, "utf8") : undefined;
+  if (body !== undefined) w.insertBody.run(p.sha256, body);
   let seq = 0;
   for (const { label, state } of plan.labels) {
     const rowSha = rowSha256(p, state);
@@ -61,6 +62,7 @@ export function saveArtifactRows(
       origin?.region ?? null,
       origin?.seq ?? null,
       now,
+      p.sourceCommit ?? null,
     );
     seq = Number(change.lastInsertRowid);
     w.upsertLabelState.run(label, p.apiId, p.instruction, revision, rowSha, seq, now);

@@ -113,11 +113,46 @@ CREATE TABLE IF NOT EXISTS GWSYNC_API_FILES (
 CREATE INDEX IF NOT EXISTS GWSYNC_IDX_API_FILES_API ON GWSYNC_API_FILES (API_ID, GATEWAY_LABEL);
 `;
 
+/**
+ * History, rollback and diff (`gwsync history|rollback|diff`): every artifact a revision published is
+ * kept once, by its sha256 (a rollback to earlier bytes stores nothing new), and the changelog, which
+ * already holds one row per revision and label, names the bytes by SHA256. SOURCE_COMMIT is the commit a
+ * GitOps source published the revision from. Filled with the artifacts the store holds today, so the
+ * current revision of every API can be diffed against the next one.
+ */
+const GWSYNC_REVISIONS = `
+CREATE TABLE IF NOT EXISTS GWSYNC_ARTIFACT_BODIES (
+  SHA256 TEXT NOT NULL PRIMARY KEY,
+  BODY BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS GWSYNC_IDX_CHANGELOG_API ON GWSYNC_CHANGELOG (API_ID, REVISION);
+INSERT OR IGNORE INTO GWSYNC_ARTIFACT_BODIES (SHA256, BODY)
+  SELECT s.SHA256, a.ARTIFACT FROM GWSYNC_LABEL_STATE s
+  JOIN AM_GW_API_ARTIFACTS a ON a.GATEWAY_LABEL = s.GATEWAY_LABEL AND a.API_ID = s.API_ID
+  WHERE a.ARTIFACT IS NOT NULL;
+`;
+
 /** Migrations by target version: MIGRATIONS[n - 1] brings a store from user_version n-1 to n. */
-const MIGRATIONS: readonly string[] = [WSO2_TABLES + GWSYNC_TABLES, GWSYNC_GATEWAYS, GWSYNC_API_FILES];
+const MIGRATIONS: readonly string[] = [
+  WSO2_TABLES + GWSYNC_TABLES,
+  GWSYNC_GATEWAYS,
+  GWSYNC_API_FILES,
+  GWSYNC_REVISIONS,
+];
 
 /** Work a migration does beyond its SQL, by target version (filling a new table from existing rows). */
-const BACKFILLS: Readonly<Record<number, (db: Database.Database) => void>> = { 3: backfillApiFiles };
+const BACKFILLS: Readonly<Record<number, (db: Database.Database) => void>> = {
+  3: backfillApiFiles,
+  4: addSourceCommit,
+};
+
+/** GWSYNC_CHANGELOG.SOURCE_COMMIT, added once (SQLite has no ADD COLUMN IF NOT EXISTS). */
+function addSourceCommit(db: Database.Database): void {
+  const columns = db.prepare("PRAGMA table_info(GWSYNC_CHANGELOG)").all() as { name: string }[];
+  if (!columns.some((c) => c.name === "SOURCE_COMMIT")) {
+    db.exec("ALTER TABLE GWSYNC_CHANGELOG ADD COLUMN SOURCE_COMMIT TEXT");
+  }
+}
 
 /** Published artifacts read per page while filling GWSYNC_API_FILES (memory stays flat). */
 const BACKFILL_PAGE = 500;

@@ -7,17 +7,40 @@ import type {
   GatewayHeartbeat,
   NewOutboxMessage,
   OutboxClaim,
+  RevisionRecord,
+  StoredRevision,
   OutboxMessage,
   SaveArtifactInput,
   SaveArtifactResult,
   StoreHealth,
   StoredArtifact,
 } from "../types.js";
+import { groupRevisions, type RevisionRow } from "../history.js";
 import { toChangeRecord, toOutboxMessage, toStoredArtifact } from "./rows.js";
 import { insertOutbox, saveArtifactRows } from "./save-artifact.js";
 import { checkSchema, migrate, SCHEMA_VERSION } from "./schema.js";
 import { guard, toStoreError } from "./sqlite-errors.js";
-import { prepareReads, prepareWrites, type ReadStatements, type WriteStatements } from "./statements.js";
+import {
+  type HistoryRow,
+  prepareReads,
+  prepareWrites,
+  type ReadStatements,
+  type WriteStatements,
+} from "./statements.js";
+
+function toRevisionRow(r: HistoryRow): RevisionRow {
+  return {
+    revision: r.REVISION,
+    instruction: r.GATEWAY_INSTRUCTION,
+    label: r.GATEWAY_LABEL,
+    sha256: r.SHA256,
+    seq: r.SEQ,
+    createdAt: r.CREATED_AT,
+    originRegion: r.ORIGIN_REGION,
+    commit: r.SOURCE_COMMIT,
+    hasContent: r.HAS_BODY === 1,
+  };
+}
 
 /** How long a statement waits for a lock held by another connection (e.g. a checkpoint). */
 export const DEFAULT_BUSY_TIMEOUT_MS = 5_000;
@@ -212,6 +235,26 @@ export class SqliteArtifactStore implements ArtifactStore {
           .get(label),
       ),
     );
+  }
+
+  async apiHistory(apiId: string, limit?: number): Promise<RevisionRecord[]> {
+    if (limit !== undefined && (!Number.isSafeInteger(limit) || limit < 1)) {
+      throw new GwsyncError("GWSYNC_USAGE", `apiHistory: limit must be a positive integer, got ${limit}`);
+    }
+    const rows = guard(this.file, "apiHistory", () => this.#r.apiHistory.all(apiId));
+    const revisions = groupRevisions(rows.map(toRevisionRow), this.#region);
+    return limit === undefined ? revisions : revisions.slice(0, limit);
+  }
+
+  async getRevision(apiId: string, revision: number): Promise<StoredRevision | undefined> {
+    if (!Number.isSafeInteger(revision) || revision < 1) return undefined;
+    const rows = guard(this.file, "getRevision", () => this.#r.revisionRows.all(apiId, revision));
+    const record = groupRevisions(rows.map(toRevisionRow), this.#region)[0];
+    if (record === undefined) return undefined;
+    const body = record.hasContent
+      ? guard(this.file, "getRevision", () => this.#r.body.get(record.sha256))
+      : undefined;
+    return { record, artifactJson: body?.toString("utf8") };
   }
 
   async findApiId(

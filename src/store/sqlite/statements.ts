@@ -35,6 +35,18 @@ export interface ChangeRow {
   CREATED_AT: number;
 }
 
+export interface HistoryRow {
+  REVISION: number;
+  GATEWAY_INSTRUCTION: GatewayInstruction;
+  GATEWAY_LABEL: string;
+  SHA256: string;
+  SEQ: number;
+  CREATED_AT: number;
+  ORIGIN_REGION: string | null;
+  SOURCE_COMMIT: string | null;
+  HAS_BODY: number;
+}
+
 export interface OutboxRow {
   ID: number;
   TOPIC: string;
@@ -103,6 +115,20 @@ export function prepareReads(db: Database.Database) {
       `SELECT ID, TOPIC, MESSAGE_ID, BODY, HEADERS, CREATED_AT, ATTEMPTS FROM GWSYNC_OUTBOX WHERE ID > ? ORDER BY ID LIMIT ?`,
     ),
     outboxDepth: db.prepare<[], number>(`SELECT COUNT(*) FROM GWSYNC_OUTBOX`).pluck(),
+    // One row per revision and label; the store groups them by revision (newest first).
+    apiHistory: db.prepare<[string], HistoryRow>(
+      `SELECT c.REVISION, c.GATEWAY_INSTRUCTION, c.GATEWAY_LABEL, c.SHA256, c.SEQ, c.CREATED_AT, c.ORIGIN_REGION,
+         c.SOURCE_COMMIT, EXISTS (SELECT 1 FROM GWSYNC_ARTIFACT_BODIES b WHERE b.SHA256 = c.SHA256) AS HAS_BODY
+       FROM GWSYNC_CHANGELOG c WHERE c.API_ID = ? ORDER BY c.REVISION DESC, c.SEQ`,
+    ),
+    revisionRows: db.prepare<[string, number], HistoryRow>(
+      `SELECT c.REVISION, c.GATEWAY_INSTRUCTION, c.GATEWAY_LABEL, c.SHA256, c.SEQ, c.CREATED_AT, c.ORIGIN_REGION,
+         c.SOURCE_COMMIT, EXISTS (SELECT 1 FROM GWSYNC_ARTIFACT_BODIES b WHERE b.SHA256 = c.SHA256) AS HAS_BODY
+       FROM GWSYNC_CHANGELOG c WHERE c.API_ID = ? AND c.REVISION = ? ORDER BY c.SEQ`,
+    ),
+    body: db
+      .prepare<[string], Buffer>(`SELECT BODY FROM GWSYNC_ARTIFACT_BODIES WHERE SHA256 = ?`)
+      .pluck(),
   };
 }
 
@@ -145,11 +171,15 @@ export function prepareWrites(db: Database.Database) {
          REVISION = excluded.REVISION, SHA256 = excluded.SHA256, SEQ = excluded.SEQ, UPDATED_AT = excluded.UPDATED_AT`,
     ),
     insertChange: db.prepare<
-      [string, string, GatewayInstruction, number, string, string | null, number | null, number]
+      [string, string, GatewayInstruction, number, string, string | null, number | null, number, string | null]
     >(
       `INSERT INTO GWSYNC_CHANGELOG
-         (API_ID, GATEWAY_LABEL, GATEWAY_INSTRUCTION, REVISION, SHA256, ORIGIN_REGION, ORIGIN_SEQ, CREATED_AT)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+         (API_ID, GATEWAY_LABEL, GATEWAY_INSTRUCTION, REVISION, SHA256, ORIGIN_REGION, ORIGIN_SEQ, CREATED_AT, SOURCE_COMMIT)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    ),
+    // Each artifact's bytes once, by sha256: what history, rollback and diff read back.
+    insertBody: db.prepare<[string, Buffer]>(
+      `INSERT OR IGNORE INTO GWSYNC_ARTIFACT_BODIES (SHA256, BODY) VALUES (?, ?)`,
     ),
     // One file, one API per label (GWSYNC_API_FILES): who owns a file a save would write.
     fileOwner: db
