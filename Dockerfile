@@ -28,6 +28,10 @@ RUN npm run build \
 FROM ${NODE_IMAGE} AS runtime
 ENV NODE_ENV=production \
     GWSYNC_LOG_FORMAT=json
+# git: the publisher's [gwsync.git_source] runs the git command (docs/architecture.md#git).
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends git ca-certificates openssh-client \
+ && rm -rf /var/lib/apt/lists/*
 RUN groupadd --system --gid 10001 gwsync \
  && useradd --system --uid 10001 --gid gwsync --home-dir /var/lib/gwsync --no-create-home \
       --shell /usr/sbin/nologin gwsync \

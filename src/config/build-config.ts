@@ -17,7 +17,7 @@ import type {
   PublisherSection,
   ThrottlingSection,
 } from "./schema.js";
-import type { BrokerEndpoint, GwsyncConfig, Role } from "./types.js";
+import type { BrokerEndpoint, GitSourceConfig, GwsyncConfig, Role } from "./types.js";
 
 /** The validated sections; a section that is absent, or failed validation, is undefined (defaults apply). */
 export interface Sections {
@@ -90,6 +90,37 @@ function secretOf(
     }
     return undefined;
   }
+}
+
+/** A URL git reads as one (scheme://, or scp-like user@host:path); anything else is a local path. */
+const GIT_URL = /^(?:[a-z][a-z0-9+.-]*:\/\/|[^/\\:@]+@[^/\\:]+:)/i;
+
+function buildGitSource(s: NonNullable<GwsyncSection["git_source"]>, o: BuildOptions): GitSourceConfig {
+  const prefix = "gwsync.git_source";
+  const url = GIT_URL.test(s.url) ? s.url : path.resolve(o.baseDir, s.url);
+  const folder = (s.folder ?? "").replace(/^\/+|\/+$/g, "");
+  if (folder.split("/").some((part) => part === ".." || part === ".")) {
+    o.ctx.problem(`${prefix}.folder`, `must be a folder inside the repository, got ${JSON.stringify(s.folder)}`);
+  }
+  const branch = s.branch ?? D.DEFAULT_GIT_SOURCE_BRANCH;
+  if (!/^[A-Za-z0-9._/-]+$/.test(branch) || branch.startsWith("-") || branch.includes("..")) {
+    o.ctx.problem(`${prefix}.branch`, `is not a branch name git accepts: ${JSON.stringify(branch)}`);
+  }
+  const password = secretOf(s, prefix, o);
+  if (password !== undefined && s.username === undefined) {
+    o.ctx.problem(`${prefix}.username`, "is required with a password (HTTP Basic credentials for the repository)");
+  }
+  return {
+    url,
+    branch,
+    folder,
+    labels: [...new Set(s.labels)],
+    pollIntervalMs: s.poll_interval_ms ?? D.DEFAULT_GIT_SOURCE_POLL_MS,
+    ...(s.username === undefined ? {} : { username: s.username }),
+    ...(password === undefined ? {} : { password }),
+    maxFileBytes: s.max_file_bytes ?? D.DEFAULT_WATCH_MAX_FILE_BYTES,
+    maxFiles: s.max_files ?? D.DEFAULT_GIT_SOURCE_MAX_FILES,
+  };
 }
 
 /** Largest key file read (an Ed25519 PEM is about 120 bytes). */
@@ -229,6 +260,7 @@ function buildGwsync(
       removeGraceMs: g.watch.remove_grace_ms ?? D.DEFAULT_WATCH_REMOVE_GRACE_MS,
     };
   }
+  if (g?.git_source !== undefined) config.gitSource = buildGitSource(g.git_source, o);
   if (config.http.maxParamLength < config.limits.maxRevokedTokenLength) {
     o.ctx.problem(
       "gwsync.http.max_param_length",

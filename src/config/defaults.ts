@@ -57,6 +57,15 @@ export const DEFAULT_WATCH_MAX_FILE_BYTES = 8 * 1024 * 1024;
 /** A file gone from the watched folder removes its API only if no file holds it again within this time (a rename). */
 export const DEFAULT_WATCH_REMOVE_GRACE_MS = 2000;
 
+/** [gwsync.git_source]: the branch followed when none is named. */
+export const DEFAULT_GIT_SOURCE_BRANCH = "main";
+/** How often the followed branch is fetched. */
+export const DEFAULT_GIT_SOURCE_POLL_MS = 30_000;
+/** Most artifact files one commit of a followed branch may hold in its folder. */
+export const DEFAULT_GIT_SOURCE_MAX_FILES = 10_000;
+/** How long one git command may run before it is ended (a fetch over a slow link included). */
+export const DEFAULT_GIT_TIMEOUT_MS = 120_000;
+
 export const DEFAULT_ARTIFACT_SAVER = "DBSaver";
 export const DEFAULT_ARTIFACT_RETRIEVER = "DBRetriever";
 /** docs/architecture.md#configuration: gwsync's own default; WSO2 3.2.0 defaulted publish_directly_to_gateway to true. */

@@ -70,6 +70,25 @@ export const GwsyncWatchSchema = z.strictObject(
   TABLE_ERROR,
 );
 
+/** [gwsync.git_source]: a branch of a repository whose folder the publisher publishes (GitOps). */
+export const GwsyncGitSourceSchema = z.strictObject(
+  {
+    /** A repository URL (https://, ssh://, file://) or the path of a local repository. */
+    url: text(),
+    branch: text().optional(),
+    /** The folder of the repository holding the artifacts (default: its root); not its subfolders. */
+    folder: text().optional(),
+    labels: list(text()).pipe(z.array(z.string()).min(1, { error: "must name at least one label" })),
+    poll_interval_ms: int(100, Number.MAX_SAFE_INTEGER, " ms").optional(),
+    username: text().optional(),
+    password: secret().optional(),
+    password_file: text().optional(),
+    max_file_bytes: int(1, Number.MAX_SAFE_INTEGER, " bytes").optional(),
+    max_files: int(1, Number.MAX_SAFE_INTEGER).optional(),
+  },
+  TABLE_ERROR,
+);
+
 /** [gwsync.signing]: signed artifacts (docs/production.md, "Signed artifacts"). */
 export const GwsyncSigningSchema = z.strictObject(
   {
@@ -120,6 +139,7 @@ export const GwsyncSectionSchema = z.strictObject(
     relay_foreign_artifact_events: bool().optional(),
     http: GwsyncHttpSchema.optional(),
     watch: GwsyncWatchSchema.optional(),
+    git_source: GwsyncGitSourceSchema.optional(),
     signing: GwsyncSigningSchema.optional(),
   },
   TABLE_ERROR,
@@ -221,6 +241,7 @@ export const READ_SECTIONS = {
   gwsync: { schema: GwsyncSectionSchema, own: true },
   "gwsync.http": { schema: GwsyncHttpSchema, own: true },
   "gwsync.watch": { schema: GwsyncWatchSchema, own: true },
+  "gwsync.git_source": { schema: GwsyncGitSourceSchema, own: true },
   "gwsync.signing": { schema: GwsyncSigningSchema, own: true },
   "apim.sync_runtime_artifacts.publisher": { schema: PublisherSectionSchema, own: false },
   "apim.sync_runtime_artifacts.gateway": { schema: GatewaySectionSchema, own: false },

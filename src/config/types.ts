@@ -64,6 +64,8 @@ export interface GwsyncConfig {
     maxDeliveries: number;
     /** Watched folder of the publisher (files dropped there are published). Optional. */
     watch?: WatchConfig;
+    /** A branch of a Git repository the publisher follows (GitOps). Optional. */
+    gitSource?: GitSourceConfig;
     /** Limits on what input from outside may make a process hold (docs/production.md, "Limits"). */
     limits: Limits;
     /** A graceful stop that takes longer ends the process anyway, ms. Default 25,000. */
@@ -161,6 +163,21 @@ export interface WatchConfig {
   /** Publish what a symlink in the folder points to (default false: symlinks are refused). */
   followSymlinks: boolean;
   removeGraceMs: number;
+}
+
+/** [gwsync.git_source]: a branch whose folder the publisher publishes (src/publisher/git-source.ts). */
+export interface GitSourceConfig {
+  /** A URL, or an absolute path (a relative one resolved against the configuration file's folder). */
+  url: string;
+  branch: string;
+  /** Folder inside the repository, without leading or trailing slashes ("" for the root). */
+  folder: string;
+  labels: string[];
+  pollIntervalMs: number;
+  username?: string;
+  password?: string;
+  maxFileBytes: number;
+  maxFiles: number;
 }
 
 /** [gwsync] limits on input from outside. */

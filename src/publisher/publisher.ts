@@ -167,13 +167,13 @@ export class Publisher {
   async deployApi(
     input: ArtifactInput,
     labels: readonly string[],
-    options: { tenantDomain?: string } = {},
+    options: { tenantDomain?: string; sourceCommit?: string } = {},
   ): Promise<DeployResult> {
     const dto = toGatewayApiDto(input, options);
     const ls = normalizeLabels(labels);
     // files: one file, one API (a 409 when another API owns one of them on a label).
     const result = await this.store.saveArtifact(
-      { dto, labels: ls, instruction: "Publish", files: apiFiles(dto) },
+      { dto, labels: ls, instruction: "Publish", files: apiFiles(dto), ...commitOf(options) },
       (r) => [this.#gatewayMessage("deploy", dto, ls, r)],
     );
     this.#afterCommit(result, "deploy", dto);
@@ -184,7 +184,7 @@ export class Publisher {
   async removeApi(
     ref: string,
     labels: readonly string[],
-    options: { tenantDomain?: string } = {},
+    options: { tenantDomain?: string; sourceCommit?: string } = {},
   ): Promise<DeployResult> {
     const ls = normalizeLabels(labels);
     const apiId = await this.resolveApiId(ref, options.tenantDomain);
@@ -200,7 +200,7 @@ export class Publisher {
       );
     }
     const dto = JSON.parse(stored.artifactJson) as GatewayApiDto;
-    const result = await this.store.saveArtifact({ dto, labels: ls, instruction: "Remove" }, (r) => [
+    const result = await this.store.saveArtifact({ dto, labels: ls, instruction: "Remove", ...commitOf(options) }, (r) => [
       this.#gatewayMessage("remove", dto, ls, r),
     ]);
     this.#afterCommit(result, "remove", dto);
@@ -236,7 +236,7 @@ export class Publisher {
         instruction: "Publish",
         artifactJson,
         files: apiFiles(dto),
-        ...(options.sourceCommit === undefined ? {} : { sourceCommit: options.sourceCommit }),
+        ...commitOf(options),
       },
       (r) => [this.#gatewayMessage("deploy", dto, ls, r)],
     );
@@ -368,6 +368,11 @@ export class Publisher {
       changed: r.changed,
     };
   }
+}
+
+/** The sourceCommit field of a save, when the caller names the commit it publishes from. */
+function commitOf(o: { sourceCommit?: string }): { sourceCommit?: string } {
+  return o.sourceCommit === undefined ? {} : { sourceCommit: o.sourceCommit };
 }
 
 export function createPublisher(options: PublisherOptions): Publisher {

@@ -7,6 +7,7 @@ import { parseJsonWithin } from "../security/json-limits.js";
 import type { StoredArtifact } from "../store/types.js";
 import { signStoredArtifact } from "./artifact-signature.js";
 import { parseStreamEventBody } from "./events-out.js";
+import type { GitSource } from "./git-source.js";
 import type { Publisher } from "./publisher.js";
 
 const MAX_CHANGES_PAGE = 10_000;
@@ -44,7 +45,11 @@ function metaOf(a: StoredArtifact) {
 }
 
 /** The control plane's REST API (docs/architecture.md#http) and WSO2's internal data API shapes. */
-export function registerPublisherRoutes(app: FastifyInstance, publisher: Publisher): void {
+export function registerPublisherRoutes(
+  app: FastifyInstance,
+  publisher: Publisher,
+  gitSource: () => GitSource | undefined = () => undefined,
+): void {
   const store = publisher.store;
   const limits = publisher.config.gwsync.limits;
   const { signer } = publisher;
@@ -122,6 +127,15 @@ export function registerPublisherRoutes(app: FastifyInstance, publisher: Publish
     const from = revisionParam(req.query, "from");
     const to = revisionParam(req.query, "to");
     return await publisher.diffApi(req.params.apiId, from, to, tenantDomain ? { tenantDomain } : {});
+  });
+
+  // A webhook's target (or an operator's): fetch the followed branch now instead of at the next poll.
+  app.post("/api/v1/git-source/poll", async () => {
+    const source = gitSource();
+    if (source === undefined) {
+      throw new GwsyncError("GWSYNC_NOT_FOUND", "this publisher follows no git branch ([gwsync.git_source])");
+    }
+    return await source.poll();
   });
 
   app.get("/api/v1/artifacts", async (req) => {

@@ -4,6 +4,7 @@ import { Publisher, type PublisherOptions } from "./publisher.js";
 import { type RegionIngress, startRegionIngress } from "./region-ingress.js";
 import { registerPublisherRoutes } from "./routes.js";
 import { registerStatusRoutes } from "./status-routes.js";
+import { GitSource } from "./git-source.js";
 import { WatchFolder } from "./watch-folder.js";
 
 /**
@@ -14,6 +15,8 @@ export class PublisherService {
   readonly publisher: Publisher;
   #http: FastifyInstance | undefined;
   #watch: WatchFolder | undefined;
+  /** [gwsync.git_source]: the branch this publisher follows (GitOps). */
+  gitSource: GitSource | undefined;
   /** Region ingress: artifacts relayed from other regions, stored before they are announced. */
   #ingress: RegionIngress | undefined;
 
@@ -26,7 +29,7 @@ export class PublisherService {
     if (options.http !== false) {
       const g = config.gwsync;
       this.#http = await serveHttp(g, log, this.publisher.metrics, (app) => {
-        registerPublisherRoutes(app, this.publisher);
+        registerPublisherRoutes(app, this.publisher, () => this.gitSource);
         registerStatusRoutes(app, this.publisher);
       });
     }
@@ -47,6 +50,25 @@ export class PublisherService {
       await this.#watch.start();
       log.info({ dir: watch.dir, labels: watch.labels }, "watching folder for artifacts");
     }
+    await this.#startGitSource();
+  }
+
+  async #startGitSource(): Promise<void> {
+    const { config, log } = this.publisher;
+    const gs = config.gwsync.gitSource;
+    if (gs === undefined) return;
+    this.gitSource = new GitSource({
+      config: gs,
+      dataDir: config.gwsync.dataDir,
+      publisher: this.publisher,
+      logger: log,
+      onLimit: (limit) => this.publisher.metrics.limitExceeded.inc({ limit }),
+    });
+    await this.gitSource.start();
+    log.info(
+      { branch: gs.branch, folder: gs.folder || "/", labels: gs.labels, commit: this.gitSource.appliedCommit },
+      "following git branch for artifacts",
+    );
   }
 
   /** Rejects when the broker refuses the login: see Publisher.fatal. */
@@ -60,6 +82,7 @@ export class PublisherService {
 
   async close(): Promise<void> {
     await stopAll(this.publisher.log, [
+      () => this.gitSource?.close(),
       () => this.#watch?.close(),
       () => this.#ingress?.close(),
       () => this.#http?.close(),
