@@ -1,7 +1,7 @@
 import type { FastifyInstance } from "fastify";
 import { z } from "zod";
 import { GwsyncError } from "../errors.js";
-import { zodReason } from "../events/zod-reason.js";
+import { zodReason } from "../zod-reason.js";
 import { queryInteger, queryList, queryString } from "../http/server.js";
 import { parseJsonWithin } from "../security/json-limits.js";
 import type { StoredArtifact } from "../store/types.js";
