@@ -12,11 +12,11 @@ interface RevisionOptions extends TargetOptions {
   tenantDomain?: string;
 }
 
-/** A revision given on the command line: a positive decimal integer, else exit 2 naming it. */
-function revisionArg(what: string, text: string): number {
+/** A revision (or a count) given on the command line: a positive decimal integer, else exit 2 naming it. */
+function revisionArg(what: string, text: string, kind = "a revision number"): number {
   const n = /^[1-9][0-9]{0,15}$/.test(text.trim()) ? Number(text.trim()) : Number.NaN;
   if (!Number.isSafeInteger(n)) {
-    throw new GwsyncError("GWSYNC_USAGE", `${what} must be a revision number (1, 2, ...), got ${JSON.stringify(text)}`);
+    throw new GwsyncError("GWSYNC_USAGE", `${what} must be ${kind} (1, 2, ...), got ${JSON.stringify(text)}`);
   }
   return n;
 }
@@ -63,7 +63,7 @@ export function registerHistory(program: Command): void {
       .option("-n, --limit <count>", "show only the newest COUNT revisions"),
   ).action(async (api: string, opts: RevisionOptions & { limit?: string }) => {
     const log = cliLogger(opts);
-    const limit = opts.limit === undefined ? undefined : revisionArg("--limit", opts.limit);
+    const limit = opts.limit === undefined ? undefined : revisionArg("--limit", opts.limit, "a count of revisions");
     const target = resolveTarget("history", opts, log);
     const h =
       target.kind === "rest"
