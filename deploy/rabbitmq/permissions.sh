@@ -34,7 +34,7 @@ set_topic() { # write read (routing keys on amq.topic)
 
 case $ROLE in
   publisher)
-    # Publishes the four streams; reads gateway heartbeats through a server-named queue (amq.gen-*).
+    # Publishes the four streams; reads gateway heartbeats and reports through a server-named queue (amq.gen-*).
     if [ -n "$ARG" ]; then
       # In a mesh it also consumes its region's ingress queue and dead-letters through the default exchange.
       INGRESS="gwsync\\.region-ingress\\.$(re "$ARG")(\\.dead-letter)?"
@@ -42,16 +42,16 @@ case $ROLE in
     else
       set_perms '^amq\.gen-.*$' '^(amq\.topic|amq\.gen-.*)$' '^(amq\.topic|amq\.gen-.*)$'
     fi
-    set_topic "^($STREAMS)\$" '^gwsync\.heartbeat$'
+    set_topic "^($STREAMS)\$" '^gwsync\.(heartbeat|report)$'
     ;;
   gateway)
     [ -n "$ARG" ] || { echo "gateway needs its NODE_ID" >&2; exit 2; }
     NODE=$(re "$ARG")
     # Its own three queues and nothing else; amq.topic only to bind them and to publish under the two
-    # routing keys of its own (heartbeat, dead-letter copies): it cannot publish any of the four streams.
+    # routing keys of its own (heartbeat, report, dead-letter copies): it cannot publish any of the four streams.
     QUEUES="gwsync\\.gateway\\.$NODE(\\.runtime|\\.dead-letter)?"
     set_perms "^$QUEUES\$" "^($QUEUES|amq\\.topic)\$" "^($QUEUES|amq\\.topic)\$"
-    set_topic "^gwsync\\.(heartbeat|dead-letter\\.$NODE)\$" "^($STREAMS|gwsync\\.dead-letter\\.$NODE)\$"
+    set_topic "^gwsync\\.(heartbeat|report|dead-letter\\.$NODE)\$" "^($STREAMS|gwsync\\.dead-letter\\.$NODE)\$"
     ;;
   relay-local)
     [ -n "$ARG" ] || { echo "relay-local needs its REGION" >&2; exit 2; }

@@ -2,6 +2,7 @@ import { z } from "zod";
 import { ERROR_CODES, type ErrorCode, GwsyncError } from "../errors.js";
 import { maskUrl } from "../log.js";
 import { type FleetStatus, fleetStatusSchema } from "../publisher/fleet-status.js";
+import { type FleetView, fleetViewSchema, type Rollout, rolloutSchema } from "../publisher/fleet-view.js";
 import type { DeployResult, RollbackResult } from "../publisher/publisher.js";
 import type { ApiHistory, RevisionDiff } from "../publisher/revisions.js";
 
@@ -138,6 +139,15 @@ export class PublisherClient {
 
   async status(): Promise<FleetStatus> {
     return fleetStatusSchema.parse(await this.#call("GET", "/api/v1/status"));
+  }
+
+  async fleet(): Promise<FleetView> {
+    return fleetViewSchema.parse(await this.#call("GET", "/api/v1/fleet"));
+  }
+
+  async rollout(ref: string, tenantDomain?: string): Promise<Rollout> {
+    const q = tenantDomain ? `?${new URLSearchParams({ tenantDomain })}` : "";
+    return rolloutSchema.parse(await this.#call("GET", `/api/v1/artifacts/${encodeURIComponent(ref)}/rollout${q}`));
   }
 
   async forgetGateway(nodeId: string): Promise<ForgetResult> {

@@ -13,6 +13,7 @@ import {
 } from "../amqp/topology.js";
 import type { GwsyncConfig } from "../config/types.js";
 import { GwsyncError } from "../errors.js";
+import { REPORT_ROUTING_KEY } from "../events/gateway-report.js";
 import { HEARTBEAT_ROUTING_KEY, type Heartbeat } from "../events/heartbeat.js";
 import { ARTIFACT_TOPICS, RUNTIME_TOPICS } from "../events/topics.js";
 import { GatewayMetrics } from "../http/metrics.js";
@@ -31,6 +32,7 @@ import {
 } from "./gateway-types.js";
 import { GroupCommit } from "./group-commit.js";
 import { deployerOf, trustPolicyOf } from "./parts.js";
+import { ApplyReporter } from "./apply-report.js";
 import { GatewayPipeline } from "./pipeline.js";
 import { Reconciler } from "./reconciler.js";
 import { HttpArtifactRetriever, type RetrievedArtifact } from "./retriever.js";
@@ -52,6 +54,9 @@ export {
  * retry, atomic deploy, runtime state from the other streams, and catch-up by changelog. A message is
  * acknowledged only after its effect is on disk.
  */
+/** A full report snapshot every this many heartbeats (besides every connect): repairs a lost report. */
+export const REPORT_FULL_EVERY_BEATS = 120;
+
 export class Gateway {
   readonly config: GwsyncConfig;
   readonly log: Logger;
@@ -77,6 +82,9 @@ export class Gateway {
   #catchUpTimer: NodeJS.Timeout | undefined;
   #heartbeatTimer: NodeJS.Timeout | undefined;
   #heartbeatChannel: Channel | undefined;
+  /** Reports have their own channel: a broker that refuses them (permissions of an older gwsync) closes only it. */
+  #reportChannel: Channel | undefined;
+  #beats = 0;
   #consumeChannel: Channel | undefined;
   #consuming = false;
   #catchUpRunning: Promise<void> | undefined;
@@ -84,6 +92,8 @@ export class Gateway {
   readonly #trust: TrustPolicy;
   #background: Promise<void> | undefined;
   readonly #pipeline: GatewayPipeline;
+  /** What this gateway serves and refused, per API, reported to the control plane (fleet view). */
+  readonly reports: ApplyReporter;
 
   constructor(options: GatewayOptions) {
     const { config } = options;
@@ -103,6 +113,17 @@ export class Gateway {
       },
     });
     this.#durable = new GroupCommit(() => this.runtime.flush());
+    this.reports = new ApplyReporter({
+      nodeId: config.gwsync.nodeId,
+      deployer: this.deployer,
+      send: (body) => {
+        const ch = this.#reportChannel;
+        if (!ch) throw new Error("no report channel");
+        ch.publish(config.gwsync.exchange ?? DEFAULT_EXCHANGE, REPORT_ROUTING_KEY, body, {
+          contentType: "application/json",
+        });
+      },
+    });
     const retriever =
       options.retriever ??
       new HttpArtifactRetriever({
@@ -128,11 +149,13 @@ export class Gateway {
             this.metrics.artifactsApplied.inc({ outcome });
             // Whichever path applied it (event, catch-up or startup), the gauge follows the deployer.
             this.metrics.deployedApis.set(this.deployer.size);
+            this.reports.noteApplied(apiId);
           }
           this.events.emit("applied", outcome, apiId);
         },
-        onRejected: (apiId, reason) => {
+        onRejected: (apiId, reason, detail) => {
           this.metrics.eventsRejected.inc({ stream: "notification", reason: "GWSYNC_ARTIFACT_INVALID" });
+          if (apiId !== undefined) this.reports.noteRefused(apiId, { ...detail, message: reason });
           this.events.emit("rejected", "notification", reason, apiId);
         },
       },
@@ -149,6 +172,7 @@ export class Gateway {
       signal: this.#shutdown.signal,
       log: this.log,
       onRuntime: (stream, result) => this.events.emit("runtime", stream, result),
+      onRefused: (apiId, refusal) => this.reports.noteRefused(apiId, refusal),
     });
   }
 
@@ -211,7 +235,11 @@ export class Gateway {
     const load = this.#startupDeploy().finally(() => this.#startConsuming());
     if (this.config.gateway.dataRetrievalMode === "sync") await load;
     else this.#background = load;
-    this.#heartbeatTimer = setInterval(() => this.#sendHeartbeat(), this.config.gwsync.heartbeatIntervalMs);
+    this.#heartbeatTimer = setInterval(() => {
+      this.#sendHeartbeat();
+      if (++this.#beats % REPORT_FULL_EVERY_BEATS === 0) this.reports.sendFull();
+      else this.reports.flush();
+    }, this.config.gwsync.heartbeatIntervalMs);
     this.#heartbeatTimer.unref();
     const interval = this.config.gwsync.catchUpIntervalMs;
     if (interval > 0) {
@@ -304,6 +332,19 @@ export class Gateway {
         hb.on("error", () => undefined);
         this.#heartbeatChannel = hb;
         this.#sendHeartbeat();
+        const rp = await model.createChannel();
+        rp.on("error", (err: Error) =>
+          this.log.warn(
+            { err: err.message },
+            "the broker closed the report channel: the control plane's fleet view will not show this gateway's APIs (broker permissions: allow the routing key gwsync.report, deploy/rabbitmq/permissions.sh)",
+          ),
+        );
+        rp.on("close", () => {
+          if (this.#reportChannel === rp) this.#reportChannel = undefined;
+        });
+        this.#reportChannel = rp;
+        // A publisher may have missed reports while this link was down: tell it everything again.
+        this.reports.sendFull();
       },
     });
     conn.on("status", (s: BrokerStatus) => {
@@ -432,6 +473,8 @@ export class Gateway {
   async close(): Promise<void> {
     if (this.#catchUpTimer) clearInterval(this.#catchUpTimer);
     if (this.#heartbeatTimer) clearInterval(this.#heartbeatTimer);
+    this.reports.flush();
+    this.reports.close();
     // The last beat: the control plane shows this gateway stopped, not missing. Sent before the
     // connection closes, on the same socket, so it goes out first.
     this.#sendHeartbeat("stopped");

@@ -35,6 +35,8 @@ export interface GatewayPipelineDeps {
   log: Logger;
   /** Per runtime-stream event applied or skipped. */
   onRuntime?: (stream: string, result: ApplyResult) => void;
+  /** An artifact event of an API refused (reported to the control plane: the fleet view). */
+  onRefused?: (apiId: string, refusal: { revision: number | undefined; code: string; message: string }) => void;
   /** event_waiting_time's wait (tests pass their own clock). */
   sleep?: (ms: number) => Promise<void>;
 }
@@ -217,6 +219,11 @@ export class GatewayPipeline {
       this.#d.trust,
     );
     if (verdict.kind === "refuse") {
+      this.#d.onRefused?.(p.apiUuid, {
+        revision,
+        code: verdict.signature ? "GWSYNC_SIGNATURE_INVALID" : "GWSYNC_EVENT_INVALID",
+        message: verdict.reason,
+      });
       this.#d.metrics.eventsRejected.inc({
         stream,
         reason: verdict.signature ? "GWSYNC_SIGNATURE_INVALID" : "GWSYNC_ARTIFACT_INVALID",
@@ -256,6 +263,14 @@ export class GatewayPipeline {
     } catch (err) {
       if (this.#d.signal.aborted) return { kind: "retry", reason: "shutting down" };
       if (isGwsyncError(err) && !err.retryable) {
+        // details.refusal / details.revision: the finer reason and the revision refused, when known.
+        const refusal = err.details?.refusal;
+        const refused = err.details?.revision;
+        this.#d.onRefused?.(p.apiUuid, {
+          revision: typeof refused === "number" ? refused : revision,
+          code: typeof refusal === "string" ? refusal : err.code,
+          message: err.message,
+        });
         this.#d.metrics.eventsRejected.inc({ stream, reason: err.code });
         return { kind: "reject", reason: `${err.code}: ${err.message}` };
       }

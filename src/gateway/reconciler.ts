@@ -3,7 +3,7 @@ import { GwsyncError, isGwsyncError } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { ApiDeployer, DeployedApi } from "./deploy/deployer.js";
 import { KeyedSerializer } from "./keyed-serializer.js";
-import type { ArtifactRetriever, RetrievedArtifact } from "./retriever.js";
+import type { ArtifactRetriever, RejectedArtifact, RetrievedArtifact } from "./retriever.js";
 import { type RetryPolicy, withRetry } from "./retry.js";
 
 /** Deploys in flight during the startup bulk load. */
@@ -23,9 +23,18 @@ export interface InlineArtifact {
 
 export interface ReconcilerHooks {
   onRetry?: (err: Error, attempt: number) => void;
-  /** An artifact that can never be deployed (reported once per encounter, then skipped). */
-  onRejected?: (apiId: string | undefined, reason: string) => void;
+  /**
+   * An artifact that can never be deployed (reported once per encounter, then skipped), with the reason
+   * code and the revision refused when known.
+   */
+  onRejected?: (apiId: string | undefined, reason: string, detail: RejectDetail) => void;
   onApplied?: (outcome: ReconcileOutcome, apiId: string) => void;
+}
+
+/** What a refusal is about: its reason code and, when known, the revision refused. */
+export interface RejectDetail {
+  code: string;
+  revision?: number;
 }
 
 /**
@@ -276,7 +285,7 @@ export class Reconciler {
         head = Math.min(head, res.head);
         for (const r of res.rejected ?? []) {
           if (r.apiId) listed.add(r.apiId);
-          this.#reject(r.apiId, r.reason);
+          this.#reject(r.apiId, r.reason, rejectedDetail(r));
           counts.done++; // handled: it counts toward the total like an applied one
         }
         for (const item of res.items) listed.add(item.apiId);
@@ -304,7 +313,7 @@ export class Reconciler {
         head = Math.min(head, res.head);
         for (const r of res.rejected ?? []) {
           if (r.apiId) listed.add(r.apiId);
-          this.#reject(r.apiId, r.reason);
+          this.#reject(r.apiId, r.reason, rejectedDetail(r));
         }
         for (const item of res.items) {
           listed.add(item.apiId);
@@ -378,7 +387,7 @@ export class Reconciler {
               // One artifact that cannot be deployed (a file another API owns, a bad name) is refused
               // with its reason; the load goes on, so the gateway is not stale for ever because of it.
               if (!isGwsyncError(err) || err.retryable) throw err;
-              this.#reject(apiId, err.message);
+              this.#reject(apiId, err.message, { code: err.code, revision: found.revision });
               return "skipped" as const;
             }
           },
@@ -420,7 +429,7 @@ export class Reconciler {
       } catch (err) {
         // A bad artifact is reported and skipped; a control plane that is down fails the catch-up.
         if (isGwsyncError(err) && !err.retryable) {
-          this.#reject(apiId, err.message);
+          this.#reject(apiId, err.message, { code: err.code, revision: e.revision });
           this.noteRevision(apiId, e.revision);
         } else throw err;
       }
@@ -428,9 +437,9 @@ export class Reconciler {
     return { head: res.head, applied };
   }
 
-  #reject(apiId: string | undefined, reason: string): void {
-    this.#log.warn({ apiId, reason }, "artifact refused: not deployed");
-    this.#hooks.onRejected?.(apiId, reason);
+  #reject(apiId: string | undefined, reason: string, detail: RejectDetail): void {
+    this.#log.warn({ apiId, reason, code: detail.code, revision: detail.revision }, "artifact refused: not deployed");
+    this.#hooks.onRejected?.(apiId, reason, detail);
   }
 
   async #fetch<T>(fn: () => Promise<T>, signal?: AbortSignal): Promise<T | "superseded"> {
@@ -448,6 +457,13 @@ export class Reconciler {
       throw err;
     }
   }
+}
+
+function rejectedDetail(r: RejectedArtifact): RejectDetail {
+  return {
+    code: r.code ?? "GWSYNC_ARTIFACT_INVALID",
+    ...(r.revision === undefined ? {} : { revision: r.revision }),
+  };
 }
 
 type ListingEntry = readonly [string, { found: RetrievedArtifact; labels: Set<string> }] | undefined;

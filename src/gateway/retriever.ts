@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { parseGatewayApiDto, sha256Hex, validateDto } from "../artifacts/gateway-api-dto.js";
 import type { GatewayApiDto } from "../artifacts/types.js";
-import { GwsyncError } from "../errors.js";
+import { GwsyncError, isGwsyncError } from "../errors.js";
 import { JsonTooDeepError, parseJsonText } from "../security/json-limits.js";
 
 export const DEFAULT_FETCH_TIMEOUT_MS = 30 * 1000;
@@ -22,6 +22,10 @@ export interface RetrievedArtifact {
 export interface RejectedArtifact {
   apiId: string | undefined;
   reason: string;
+  /** The reason code (GWSYNC_ARTIFACT_INVALID when not said). */
+  code?: string;
+  /** The revision the control plane served, when it said. */
+  revision?: number;
 }
 
 export interface ChangeEntry {
@@ -141,7 +145,12 @@ export class HttpArtifactRetriever implements ArtifactRetriever {
     if (body === undefined) return undefined;
     const { items, rejected } = this.#parseArtifacts(body, label);
     const bad = rejected.find((r) => r.apiId === undefined || r.apiId === apiId);
-    if (bad) throw new GwsyncError("GWSYNC_ARTIFACT_INVALID", `artifact ${apiId} refused: ${bad.reason}`);
+    if (bad) {
+      // details.refusal: the finer reason code the fleet view reports (GWSYNC_SIGNATURE_INVALID, ...).
+      throw new GwsyncError("GWSYNC_ARTIFACT_INVALID", `artifact ${apiId} refused: ${bad.reason}`, {
+        details: { refusal: bad.code ?? "GWSYNC_ARTIFACT_INVALID", ...(bad.revision === undefined ? {} : { revision: bad.revision }) },
+      });
+    }
     return items.find((i) => i.apiId === apiId);
   }
 
@@ -213,12 +222,22 @@ export class HttpArtifactRetriever implements ArtifactRetriever {
         dto = parseGatewayApiDto(json);
         validateDto(dto);
       } catch (err) {
-        rejected.push({ apiId: meta?.apiId, reason: (err as Error).message });
+        rejected.push({
+          apiId: meta?.apiId,
+          reason: (err as Error).message,
+          code: isGwsyncError(err) ? err.code : "GWSYNC_ARTIFACT_INVALID",
+          ...(meta ? { revision: meta.revision } : {}),
+        });
         continue;
       }
       const sha256 = sha256Hex(json);
       if (meta && meta.sha256 !== sha256) {
-        rejected.push({ apiId: dto.apiId, reason: "artifact does not match its sha256" });
+        rejected.push({
+          apiId: dto.apiId,
+          reason: "artifact does not match its sha256",
+          code: "GWSYNC_ARTIFACT_INVALID",
+          revision: meta.revision,
+        });
         continue;
       }
       const item: RetrievedArtifact = {
@@ -231,7 +250,12 @@ export class HttpArtifactRetriever implements ArtifactRetriever {
       };
       const refusal = this.#refuse?.(item, meta?.signature);
       if (refusal !== undefined) {
-        rejected.push({ apiId: dto.apiId, reason: refusal });
+        rejected.push({
+          apiId: dto.apiId,
+          reason: refusal,
+          code: "GWSYNC_SIGNATURE_INVALID",
+          ...(meta ? { revision: meta.revision } : {}),
+        });
         continue;
       }
       items.push(item);

@@ -63,6 +63,10 @@ export class PublisherMetrics extends ServiceMetrics {
   readonly outboxDepth: Gauge;
   /** Relayed artifacts the region ingress refused for their signature. */
   readonly signatureRejected: Counter<"reason">;
+  /** Gateways per state (ready, stale, starting, stopped, missing), set at each scrape. */
+  readonly fleetGateways: Gauge<"state">;
+  /** Artifacts gateways reported refusing, per reason code (each refusal counted once). */
+  readonly rolloutRefused: Counter<"code">;
 
   constructor() {
     super("publisher");
@@ -79,6 +83,18 @@ export class PublisherMetrics extends ServiceMetrics {
       registers: r,
     });
     this.signatureRejected = signatureRejectedCounter(r);
+    this.fleetGateways = new Gauge({
+      name: "gwsync_fleet_gateways",
+      help: "Gateways heard from, per state: ready, stale, starting (alive), stopped, missing",
+      labelNames: ["state"],
+      registers: r,
+    });
+    this.rolloutRefused = new Counter({
+      name: "gwsync_rollout_refused_total",
+      help: "Artifacts gateways reported refusing (not deployed), per reason code",
+      labelNames: ["code"],
+      registers: r,
+    });
   }
 }
 

@@ -6,6 +6,7 @@ import { assertTopicExchange, DEFAULT_EXCHANGE } from "../amqp/topology.js";
 import type { GatewayApiDto } from "../artifacts/types.js";
 import type { GwsyncConfig } from "../config/types.js";
 import { GwsyncError } from "../errors.js";
+import { decodeGatewayReport, type GatewayReport, REPORT_ROUTING_KEY } from "../events/gateway-report.js";
 import { decodeHeartbeat, HEARTBEAT_ROUTING_KEY, type Heartbeat } from "../events/heartbeat.js";
 import { PublisherMetrics } from "../http/metrics.js";
 import { type Logger, silentLogger } from "../log.js";
@@ -15,6 +16,7 @@ import { openStore } from "../store/open-store.js";
 import type { ArtifactStore, NewOutboxMessage, SaveArtifactResult, StoredArtifact } from "../store/types.js";
 import { type ArtifactInput, normalizeLabels, toGatewayApiDto } from "./artifact-input.js";
 import { buildGatewayEvent, buildStreamEvent, inlineArtifactOption, type StreamEvent } from "./events-out.js";
+import { ReportIntake } from "./gateway-reports.js";
 import { OutboxDispatcher } from "./outbox-dispatcher.js";
 import {
   type ApiHistory,
@@ -23,6 +25,22 @@ import {
   type RevisionDiff,
   requireRevision,
 } from "./revisions.js";
+
+/** An API id, or `name:version` looked up in the store (of the tenant, default carbon.super). */
+export async function resolveApiRef(store: ArtifactStore, ref: string, tenantDomain?: string): Promise<string> {
+  const sep = ref.lastIndexOf(":");
+  if (sep > 0 && !/^[0-9a-f-]{36}$/i.test(ref)) {
+    const id = await store.findApiId(ref.slice(0, sep), ref.slice(sep + 1), tenantDomain);
+    if (!id) {
+      throw new GwsyncError(
+        "GWSYNC_NOT_FOUND",
+        `no API named ${ref} (name:version) of tenant ${tenantDomain ?? "carbon.super"} in the store; give the API id, or the tenant (--tenant-domain, ?tenantDomain=)`,
+      );
+    }
+    return id;
+  }
+  return ref;
+}
 
 export interface DeployResult {
   apiId: string;
@@ -45,6 +63,8 @@ export interface RollbackResult extends DeployResult {
 export interface PublisherEvents {
   /** A gateway's heartbeat, once recorded in the store (what `gwsync status` shows). */
   heartbeat: [heartbeat: Heartbeat];
+  /** A gateway's report (what it serves and refused, per API), once recorded in the store. */
+  report: [report: GatewayReport];
 }
 
 export interface PublisherOptions {
@@ -74,6 +94,8 @@ export class Publisher {
   readonly #ownsStore: boolean;
   /** [gwsync.signing] private_key_file: every DEPLOY/REMOVE it announces is signed. */
   readonly signer: ArtifactSigner | undefined;
+  /** The gateways' report stream, written to the store (fleet view). */
+  readonly reports: ReportIntake;
 
   constructor(options: PublisherOptions) {
     this.config = options.config;
@@ -87,6 +109,11 @@ export class Publisher {
     this.exchange = options.config.gwsync.exchange ?? DEFAULT_EXCHANGE;
     const pem = options.config.gwsync.signing.privateKeyPem;
     this.signer = pem === undefined ? undefined : new ArtifactSigner(pem);
+    this.reports = new ReportIntake({
+      store: this.store,
+      logger: this.log,
+      onRefused: (code) => this.metrics.rolloutRefused.inc({ code }),
+    });
     this.#dispatcher = new OutboxDispatcher({
       store: this.store,
       publisher: this.#confirm,
@@ -139,10 +166,23 @@ export class Publisher {
       arguments: { "x-max-length": 10_000 },
     });
     await ch.bindQueue(q.queue, this.exchange, HEARTBEAT_ROUTING_KEY);
+    await ch.bindQueue(q.queue, this.exchange, REPORT_ROUTING_KEY);
     await ch.consume(
       q.queue,
       (msg) => {
         if (!msg) return;
+        if (msg.fields.routingKey === REPORT_ROUTING_KEY) {
+          const report = decodeGatewayReport(msg.content);
+          if (!report) {
+            this.log.debug({ bytes: msg.content.length }, "a gateway report that is not one: dropped");
+            return;
+          }
+          this.reports.accept(report).then(
+            () => this.events.emit("report", report),
+            () => undefined, // logged by the intake
+          );
+          return;
+        }
         const hb = decodeHeartbeat(msg.content);
         if (!hb) return;
         this.store.recordHeartbeat({ ...hb, lastSeen: Date.now() }).then(
@@ -289,18 +329,7 @@ export class Publisher {
   }
 
   async resolveApiId(ref: string, tenantDomain?: string): Promise<string> {
-    const sep = ref.lastIndexOf(":");
-    if (sep > 0 && !/^[0-9a-f-]{36}$/i.test(ref)) {
-      const id = await this.store.findApiId(ref.slice(0, sep), ref.slice(sep + 1), tenantDomain);
-      if (!id) {
-        throw new GwsyncError(
-          "GWSYNC_NOT_FOUND",
-          `no API named ${ref} (name:version) of tenant ${tenantDomain ?? "carbon.super"} in the store; give the API id, or the tenant (--tenant-domain, ?tenantDomain=)`,
-        );
-      }
-      return id;
-    }
-    return ref;
+    return resolveApiRef(this.store, ref, tenantDomain);
   }
 
   /** Something else committed to the store (the region ingress): announce it now, not at the next poll. */

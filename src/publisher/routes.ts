@@ -7,6 +7,7 @@ import { parseJsonWithin } from "../security/json-limits.js";
 import type { StoredArtifact } from "../store/types.js";
 import { signStoredArtifact } from "./artifact-signature.js";
 import { parseStreamEventBody } from "./events-out.js";
+import { fleetCounts } from "./fleet-view.js";
 import type { GitSource } from "./git-source.js";
 import type { Publisher } from "./publisher.js";
 
@@ -72,6 +73,7 @@ export function registerPublisherRoutes(
 
   app.get("/metrics", async (_req, reply) => {
     publisher.metrics.outboxDepth.set(await store.outboxDepth());
+    for (const [state, n] of Object.entries(await fleetCounts(store))) publisher.metrics.fleetGateways.set({ state }, n);
     reply.header("content-type", publisher.metrics.registry.contentType);
     return publisher.metrics.text();
   });

@@ -1,11 +1,26 @@
 import type { FastifyInstance } from "fastify";
 import { GwsyncError } from "../errors.js";
+import { queryString } from "../http/server.js";
 import { fleetStatus, gatewayState } from "./fleet-status.js";
+import { fleetView, rolloutView } from "./fleet-view.js";
 import type { Publisher } from "./publisher.js";
 
-/** `gwsync status` over REST: the fleet as the store knows it, and forgetting a gateway. */
+/**
+ * `gwsync status` over REST: the fleet as the store knows it, one API's rollout across its gateways,
+ * and forgetting a gateway.
+ */
 export function registerStatusRoutes(app: FastifyInstance, publisher: Publisher): void {
   app.get("/api/v1/status", async () => await fleetStatus(publisher.store));
+
+  app.get("/api/v1/fleet", async () => await fleetView(publisher.store));
+
+  app.get<{ Params: { apiId: string } }>("/api/v1/artifacts/:apiId/rollout", async (req) => {
+    const tenantDomain = queryString(req.query, "tenantDomain");
+    const apiId = await publisher.resolveApiId(req.params.apiId, tenantDomain);
+    const r = await rolloutView(publisher.store, apiId);
+    if (r === undefined) throw new GwsyncError("GWSYNC_NOT_FOUND", `API ${req.params.apiId} is not in the store`);
+    return r;
+  });
 
   app.delete<{ Params: { nodeId: string } }>("/api/v1/gateways/:nodeId", async (req) => {
     const { nodeId } = req.params;
@@ -13,6 +28,7 @@ export function registerStatusRoutes(app: FastifyInstance, publisher: Publisher)
     if (known === undefined || !(await publisher.store.forgetGateway(nodeId))) {
       throw new GwsyncError("GWSYNC_NOT_FOUND", `no gateway ${nodeId} has been seen`);
     }
+    publisher.reports.forget(nodeId);
     // A gateway still beating is back with its next heartbeat: say so rather than pretend it is gone.
     return { nodeId, forgotten: true, state: gatewayState(known, Date.now()) };
   });

@@ -161,6 +161,38 @@ export interface GatewayHeartbeat {
   lastSeen: number;
 }
 
+/**
+ * What one gateway last reported about one API (GWSYNC_GATEWAY_APIS): the revision and sha256 it serves
+ * and its last refusal. A report, never authority: the rollout view compares it with the store's rows.
+ */
+export interface GatewayApiReport {
+  nodeId: string;
+  apiId: string;
+  /** What the gateway serves; undefined when it serves nothing of this API. */
+  served?: { revision: number; sha256: string };
+  /** The last artifact of this API the gateway refused (revision 0 when it could not tell which). */
+  refusal?: { revision: number; code: string; message: string; at: number };
+  /** Milliseconds since epoch when the publisher recorded this row. */
+  reportedAt: number;
+}
+
+/**
+ * Where a gateway's report stream stands (GWSYNC_GATEWAY_REPORTS). `complete` is false until a full
+ * snapshot arrived whole and while a gap in the stream (a lost message) is not repaired by the next one.
+ */
+export interface GatewayReportCursor {
+  nodeId: string;
+  /** The gateway process's boot id: a new one starts a new stream. */
+  boot: string;
+  /** Sequence number of the last report message recorded. */
+  seq: number;
+  complete: boolean;
+  /** The gateway's own counts when it sent it: APIs served, refusals kept. */
+  served: number;
+  refused: number;
+  updatedAt: number;
+}
+
 /** The engines gwsync implements the store for. */
 export type StoreEngine = "sqlite" | "postgresql" | "mysql";
 
@@ -226,6 +258,8 @@ export interface ArtifactStore {
     includeRemoved?: boolean;
     withBody?: boolean;
   }): Promise<StoredArtifact[]>;
+  /** One API's row on every label it was ever published to (Remove rows too), metadata only, by label. */
+  listApiLabels(apiId: string): Promise<StoredArtifact[]>;
   /** How many APIs are published to a label (the total a paged listing will reach). */
   countArtifacts(label: string): Promise<number>;
   /** One page of a label's published artifacts with bodies, by API id after `after` (keyset paging). */
@@ -264,8 +298,24 @@ export interface ArtifactStore {
   recordHeartbeat(hb: GatewayHeartbeat): Promise<void>;
   /** Every gateway that ever sent a heartbeat, by node id. */
   listGateways(): Promise<GatewayHeartbeat[]>;
-  /** Drop a gateway's record (`gwsync status forget`); false when none was kept. A live one comes back with its next beat. */
+  /**
+   * Drop a gateway's record (`gwsync status forget`), with its reports and report cursor; false when no
+   * heartbeat was kept. A live one comes back with its next beat.
+   */
   forgetGateway(nodeId: string): Promise<boolean>;
+  /**
+   * Record one report message of a gateway, in one transaction: with `replace`, first drop every API row
+   * of the node (the first part of a full snapshot); then upsert each report (a report with neither
+   * `served` nor `refusal` deletes the node's row for that API); then write the cursor.
+   */
+  recordGatewayReports(
+    reports: GatewayApiReport[],
+    options: { replace: boolean; cursor: GatewayReportCursor },
+  ): Promise<void>;
+  /** Reported API rows, of one API (rollout) or one node, or all; ordered by node id then API id. */
+  listGatewayReports(filter?: { apiId?: string; nodeId?: string }): Promise<GatewayApiReport[]>;
+  /** Every gateway's report cursor, by node id. */
+  listReportCursors(): Promise<GatewayReportCursor[]>;
   /** Check that the store answers and has this gwsync's schema (never throws). */
   health(): Promise<StoreHealth>;
   close(): Promise<void>;

@@ -128,7 +128,7 @@ event_listening_endpoints = [${q(endpoint(u))}]
     for (const u of [publisherUser, ...Object.values(gatewayUsers)]) rabbitmqctl("delete_user", u.name);
   });
 
-  test("gwsync runs end to end with these permissions: deploys, revocations, heartbeats, dead-letter copies", async () => {
+  test("gwsync runs end to end with these permissions: deploys, revocations, heartbeats, reports, dead-letter copies", async () => {
     const pub = svc.publisher;
     const r = await Promise.resolve(pub.deployApi(synapseApi({ name: "LeastPrivilege" }), ["LP"]));
     await waitFor(gateways.map((g) => g.events), CHANGED, () => gateways.every((g) => g.deployer.get(r.apiId)), "the API on both gateways");
@@ -139,6 +139,11 @@ event_listening_endpoints = [${q(endpoint(u))}]
     const seen = new Set<string>();
     pub.events.on("heartbeat", (hb: { nodeId: string }) => seen.add(hb.nodeId));
     await waitFor(pub.events, "heartbeat", () => seen.has(nodeA) && seen.has(nodeB), "both gateways' heartbeats");
+    // Their reports too (the fleet view): what each serves reaches the publisher's store.
+    await waitFor(pub.events, "report", async () => {
+      const rows = await pub.store.listGatewayReports({ apiId: r.apiId });
+      return [nodeA, nodeB].every((n) => rows.some((x) => x.nodeId === n && x.served?.revision === r.revision));
+    }, "both gateways' reports of the API");
 
     // A message that can never be valid, published as the publisher may: each gateway copies it into
     // its own dead-letter queue through its own routing key, which its user may write.

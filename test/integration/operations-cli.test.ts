@@ -238,7 +238,7 @@ describe("gwsync status: alive, stopped, missing, and forget", () => {
     assert.deepEqual([stopped?.state, stopped?.status], ["stopped", "stopped"]);
     const text = start(["status", "--url", url], dir, env());
     await text.exit;
-    assert.match(text.stdout(), new RegExp(`^ {2}${node} +stopped +\\(stopped\\)`, "m"));
+    assert.match(text.stdout(), new RegExp(`^ {2}${node} +stopped +test `, "m"));
 
     // A gateway killed without a goodbye: its last beat is three intervals old.
     const ghost = `${node}-ghost`;

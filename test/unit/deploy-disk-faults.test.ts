@@ -163,7 +163,7 @@ describe("FileDeployer under disk faults", () => {
       name: "B",
       apiDefinition: '<api name="admin--B" context="/b" version="1.0.0"/>',
     };
-    await assert.rejects(deployer.deploy(other, meta("3")), coded("GWSYNC_ARTIFACT_INVALID"));
+    await assert.rejects(deployer.deploy(other, meta("3")), coded("GWSYNC_ARTIFACT_CONFLICT"));
     await deployer.deploy(dto("<v2/>", ["n1", "s1"]), meta("2"));
     const files = tree(dir);
     assert.deepEqual(Object.keys(files).sort(), [

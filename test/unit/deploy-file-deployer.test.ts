@@ -135,7 +135,7 @@ describe("FileDeployer", () => {
     await deployer.deploy(dto("A", { seq: ["shared"] }), meta("1".repeat(64)));
     await assert.rejects(deployer.deploy(dto("B", { seq: ["shared"] }), meta("2".repeat(64))), (err) => {
       assert.ok(err instanceof GwsyncError);
-      assert.equal(err.code, "GWSYNC_ARTIFACT_INVALID");
+      assert.equal(err.code, "GWSYNC_ARTIFACT_CONFLICT");
       assert.match(err.message, /file sequences\/shared.xml is already owned by API id-A/);
       return true;
     });

@@ -45,7 +45,7 @@ describe("MemoryDeployer", () => {
     await deployer.deploy(dto("A", { seq: ["shared"] }), meta("1"));
     await assert.rejects(deployer.deploy(dto("B", { seq: ["shared"] }), meta("2")), (err) => {
       assert.ok(err instanceof GwsyncError);
-      assert.equal(err.code, "GWSYNC_ARTIFACT_INVALID");
+      assert.equal(err.code, "GWSYNC_ARTIFACT_CONFLICT");
       assert.match(err.message, /already owned by API id-A/);
       return true;
     });

@@ -21,7 +21,9 @@ describe("/metrics: one registry per role, each with only its own families", () 
       [
         ...COMMON,
         "gwsync_events_published_total",
+        "gwsync_fleet_gateways",
         "gwsync_outbox_depth",
+        "gwsync_rollout_refused_total",
         "gwsync_signature_rejected_total",
       ].sort(),
     );

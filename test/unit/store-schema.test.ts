@@ -121,6 +121,8 @@ describe("schema", () => {
       "GWSYNC_ARTIFACT_BODIES",
       "GWSYNC_CHANGELOG",
       "GWSYNC_GATEWAYS",
+      "GWSYNC_GATEWAY_APIS",
+      "GWSYNC_GATEWAY_REPORTS",
       "GWSYNC_LABEL_STATE",
       "GWSYNC_OUTBOX",
     ]);

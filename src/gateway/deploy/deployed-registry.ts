@@ -74,7 +74,7 @@ export class DeployedRegistry {
 
   /**
    * Validates the DTO, computes its files and claims their paths. Throws before anything is written:
-   * a bad name or XML, or a file another API owns (GWSYNC_ARTIFACT_INVALID "already owned by API Y").
+   * a bad name or XML, or a file another API owns (GWSYNC_ARTIFACT_CONFLICT "already owned by API Y").
    */
   plan(dto: GatewayApiDto, meta: DeployMeta): DeployPlan {
     const apiId = dto.apiId;
@@ -195,7 +195,7 @@ export class DeployedRegistry {
       const owner = this.owners.get(f.relPath);
       if (owner !== undefined && owner !== apiId) {
         throw new GwsyncError(
-          "GWSYNC_ARTIFACT_INVALID",
+          "GWSYNC_ARTIFACT_CONFLICT",
           `file ${f.relPath} is already owned by API ${owner}; API ${apiId} cannot deploy it — rename the ${f.kind} in one of them`,
           { details: { relPath: f.relPath, owner, apiId } },
         );

@@ -132,12 +132,45 @@ INSERT OR IGNORE INTO GWSYNC_ARTIFACT_BODIES (SHA256, BODY)
   WHERE a.ARTIFACT IS NOT NULL;
 `;
 
+/**
+ * What each gateway reports it serves and refused, per API (src/publisher/gateway-reports.ts), and where
+ * its report stream stands. Reports only: the fleet and rollout views compare them with the store.
+ */
+const GWSYNC_GATEWAY_REPORTS = `
+CREATE TABLE IF NOT EXISTS GWSYNC_GATEWAY_APIS (
+  NODE_ID TEXT NOT NULL,
+  API_ID TEXT NOT NULL,
+  REVISION INTEGER,
+  SHA256 TEXT,
+  REFUSED_REVISION INTEGER,
+  REFUSED_CODE TEXT,
+  REFUSED_MESSAGE TEXT,
+  REFUSED_AT INTEGER,
+  REPORTED_AT INTEGER NOT NULL,
+  PRIMARY KEY (NODE_ID, API_ID)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS GWSYNC_IDX_GATEWAY_APIS_API ON GWSYNC_GATEWAY_APIS (API_ID);
+-- The rollout of one API reads its rows on every label.
+CREATE INDEX IF NOT EXISTS GWSYNC_IDX_LABEL_STATE_API ON GWSYNC_LABEL_STATE (API_ID);
+
+CREATE TABLE IF NOT EXISTS GWSYNC_GATEWAY_REPORTS (
+  NODE_ID TEXT NOT NULL PRIMARY KEY,
+  BOOT TEXT NOT NULL,
+  SEQ INTEGER NOT NULL,
+  COMPLETE INTEGER NOT NULL,
+  SERVED INTEGER NOT NULL,
+  REFUSED INTEGER NOT NULL,
+  UPDATED_AT INTEGER NOT NULL
+);
+`;
+
 /** Migrations by target version: MIGRATIONS[n - 1] brings a store from user_version n-1 to n. */
 const MIGRATIONS: readonly string[] = [
   WSO2_TABLES + GWSYNC_TABLES,
   GWSYNC_GATEWAYS,
   GWSYNC_API_FILES,
   GWSYNC_REVISIONS,
+  GWSYNC_GATEWAY_REPORTS,
 ];
 
 /** Work a migration does beyond its SQL, by target version (filling a new table from existing rows). */

@@ -4,7 +4,9 @@ import { type ParsedSave, parseOutboxMessages, parseSaveInput } from "../save-in
 import type {
   ArtifactStore,
   ChangeRecord,
+  GatewayApiReport,
   GatewayHeartbeat,
+  GatewayReportCursor,
   NewOutboxMessage,
   OutboxClaim,
   RevisionRecord,
@@ -208,6 +210,11 @@ export class SqliteArtifactStore implements ArtifactStore {
       }
       return label === undefined ? r.listMeta.all(removed) : r.listMetaByLabel.all(label, removed);
     });
+    return rows.map(toStoredArtifact);
+  }
+
+  async listApiLabels(apiId: string): Promise<StoredArtifact[]> {
+    const rows = guard(this.file, "listApiLabels", () => this.#r.listMetaByApi.all(apiId));
     return rows.map(toStoredArtifact);
   }
 
@@ -425,9 +432,113 @@ export class SqliteArtifactStore implements ArtifactStore {
   async forgetGateway(nodeId: string): Promise<boolean> {
     this.#writes("forgetGateway");
     const r = guard(this.file, "forgetGateway", () =>
-      this.#db.prepare("DELETE FROM GWSYNC_GATEWAYS WHERE NODE_ID = ?").run(nodeId),
+      this.#db.transaction(() => {
+        this.#db.prepare("DELETE FROM GWSYNC_GATEWAY_APIS WHERE NODE_ID = ?").run(nodeId);
+        this.#db.prepare("DELETE FROM GWSYNC_GATEWAY_REPORTS WHERE NODE_ID = ?").run(nodeId);
+        return this.#db.prepare("DELETE FROM GWSYNC_GATEWAYS WHERE NODE_ID = ?").run(nodeId);
+      })(),
     );
     return r.changes > 0;
+  }
+
+  async recordGatewayReports(
+    reports: GatewayApiReport[],
+    options: { replace: boolean; cursor: GatewayReportCursor },
+  ): Promise<void> {
+    this.#writes("recordGatewayReports");
+    const c = options.cursor;
+    guard(this.file, "recordGatewayReports", () =>
+      // A lost report is repaired by the gateway's next full snapshot: no fsync of its own.
+      this.#relaxed(() =>
+        this.#db.transaction(() => {
+          if (options.replace) this.#db.prepare("DELETE FROM GWSYNC_GATEWAY_APIS WHERE NODE_ID = ?").run(c.nodeId);
+          const upsert = this.#db.prepare(
+            `INSERT INTO GWSYNC_GATEWAY_APIS (NODE_ID, API_ID, REVISION, SHA256, REFUSED_REVISION, REFUSED_CODE,
+               REFUSED_MESSAGE, REFUSED_AT, REPORTED_AT) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT (NODE_ID, API_ID) DO UPDATE SET REVISION = excluded.REVISION, SHA256 = excluded.SHA256,
+               REFUSED_REVISION = excluded.REFUSED_REVISION, REFUSED_CODE = excluded.REFUSED_CODE,
+               REFUSED_MESSAGE = excluded.REFUSED_MESSAGE, REFUSED_AT = excluded.REFUSED_AT,
+               REPORTED_AT = excluded.REPORTED_AT`,
+          );
+          const drop = this.#db.prepare("DELETE FROM GWSYNC_GATEWAY_APIS WHERE NODE_ID = ? AND API_ID = ?");
+          for (const r of reports) {
+            if (r.served === undefined && r.refusal === undefined) {
+              if (!options.replace) drop.run(r.nodeId, r.apiId);
+              continue;
+            }
+            upsert.run(
+              r.nodeId,
+              r.apiId,
+              r.served?.revision ?? null,
+              r.served?.sha256 ?? null,
+              r.refusal?.revision ?? null,
+              r.refusal?.code ?? null,
+              r.refusal?.message ?? null,
+              r.refusal?.at ?? null,
+              r.reportedAt,
+            );
+          }
+          this.#db
+            .prepare(
+              `INSERT INTO GWSYNC_GATEWAY_REPORTS (NODE_ID, BOOT, SEQ, COMPLETE, SERVED, REFUSED, UPDATED_AT)
+               VALUES (?, ?, ?, ?, ?, ?, ?)
+               ON CONFLICT (NODE_ID) DO UPDATE SET BOOT = excluded.BOOT, SEQ = excluded.SEQ,
+                 COMPLETE = excluded.COMPLETE, SERVED = excluded.SERVED, REFUSED = excluded.REFUSED,
+                 UPDATED_AT = excluded.UPDATED_AT`,
+            )
+            .run(c.nodeId, c.boot, c.seq, c.complete ? 1 : 0, c.served, c.refused, c.updatedAt);
+        })(),
+      ),
+    );
+  }
+
+  async listGatewayReports(filter: { apiId?: string; nodeId?: string } = {}): Promise<GatewayApiReport[]> {
+    const where: string[] = [];
+    const args: string[] = [];
+    if (filter.apiId !== undefined) {
+      where.push("API_ID = ?");
+      args.push(filter.apiId);
+    }
+    if (filter.nodeId !== undefined) {
+      where.push("NODE_ID = ?");
+      args.push(filter.nodeId);
+    }
+    const sql = `SELECT * FROM GWSYNC_GATEWAY_APIS${where.length > 0 ? ` WHERE ${where.join(" AND ")}` : ""} ORDER BY NODE_ID, API_ID`;
+    const rows = guard(this.file, "listGatewayReports", () =>
+      this.#db.prepare(sql).all(...args),
+    ) as Record<string, unknown>[];
+    return rows.map((r) => {
+      const report: GatewayApiReport = {
+        nodeId: String(r.NODE_ID),
+        apiId: String(r.API_ID),
+        reportedAt: Number(r.REPORTED_AT),
+      };
+      if (r.REVISION !== null) report.served = { revision: Number(r.REVISION), sha256: String(r.SHA256) };
+      if (r.REFUSED_CODE !== null) {
+        report.refusal = {
+          revision: Number(r.REFUSED_REVISION),
+          code: String(r.REFUSED_CODE),
+          message: String(r.REFUSED_MESSAGE),
+          at: Number(r.REFUSED_AT),
+        };
+      }
+      return report;
+    });
+  }
+
+  async listReportCursors(): Promise<GatewayReportCursor[]> {
+    const rows = guard(this.file, "listReportCursors", () =>
+      this.#db.prepare("SELECT * FROM GWSYNC_GATEWAY_REPORTS ORDER BY NODE_ID").all(),
+    ) as Record<string, unknown>[];
+    return rows.map((r) => ({
+      nodeId: String(r.NODE_ID),
+      boot: String(r.BOOT),
+      seq: Number(r.SEQ),
+      complete: Number(r.COMPLETE) === 1,
+      served: Number(r.SERVED),
+      refused: Number(r.REFUSED),
+      updatedAt: Number(r.UPDATED_AT),
+    }));
   }
 
   async health(): Promise<StoreHealth> {

@@ -77,6 +77,9 @@ export function prepareReads(db: Database.Database) {
     listMetaByLabel: db.prepare<[string, number], ArtifactRow>(
       `SELECT ${META_COLUMNS} FROM ${META_FROM} WHERE s.GATEWAY_LABEL = ? AND ${LIST_FILTER} ORDER BY s.API_ID`,
     ),
+    listMetaByApi: db.prepare<[string], ArtifactRow>(
+      `SELECT ${META_COLUMNS} FROM ${META_FROM} WHERE s.API_ID = ? ORDER BY s.GATEWAY_LABEL`,
+    ),
     listBodies: db.prepare<[number], ArtifactRow>(
       `SELECT ${META_COLUMNS}, a.ARTIFACT AS BODY FROM ${META_FROM} ${BODY_JOIN}
        WHERE ${LIST_FILTER} ORDER BY s.GATEWAY_LABEL, s.API_ID`,
