@@ -5,6 +5,7 @@ import { type FleetStatus, fleetStatusSchema } from "../publisher/fleet-status.j
 import { type FleetView, fleetViewSchema, type Rollout, rolloutSchema } from "../publisher/fleet-view.js";
 import type { DeployResult, RollbackResult } from "../publisher/publisher.js";
 import type { ApiHistory, RevisionDiff } from "../publisher/revisions.js";
+import { type WaitResult, waitResultSchema } from "../publisher/rollout-wait.js";
 
 /** A publisher that does not answer within this long is reported, not waited for. */
 export const REQUEST_TIMEOUT_MS = 60_000;
@@ -52,6 +53,9 @@ const diffSchema = z.object({
   files: z.array(z.object({ path: z.string(), status: z.enum(["added", "removed", "modified"]) })),
   patch: z.string(),
 });
+/** A publish or remove with ?wait=: the result and how the rollout went. */
+const waitedSchema = deployResultSchema.extend({ rollout: waitResultSchema });
+export type WaitedResult = DeployResult & { rollout: WaitResult };
 
 const errorSchema = z.object({ code: z.string(), message: z.string() });
 
@@ -91,16 +95,47 @@ export class PublisherClient {
   }
 
   async publish(body: string, labels: readonly string[], tenantDomain?: string): Promise<DeployResult> {
+    return deployResultSchema.parse(await this.#publish(body, labels, tenantDomain));
+  }
+
+  /** Publish and wait (?wait=) until every live gateway of the labels serves it, or the wait ends. */
+  async publishAndWait(
+    body: string,
+    labels: readonly string[],
+    waitMs: number,
+    tenantDomain?: string,
+  ): Promise<WaitedResult> {
+    return waitedSchema.parse(await this.#publish(body, labels, tenantDomain, waitMs));
+  }
+
+  /** Remove and wait (?wait=) until no live gateway of the labels serves it, or the wait ends. */
+  async removeAndWait(
+    ref: string,
+    labels: readonly string[],
+    waitMs: number,
+    tenantDomain?: string,
+  ): Promise<WaitedResult> {
     const q = new URLSearchParams();
     for (const l of labels) q.append("label", l);
     if (tenantDomain) q.set("tenantDomain", tenantDomain);
+    q.set("wait", `${waitMs}ms`);
+    const path = `/api/v1/artifacts/${encodeURIComponent(ref)}?${q}`;
+    return waitedSchema.parse(await this.#call("DELETE", path, undefined, this.#timeoutMs + waitMs));
+  }
+
+  async #publish(body: string, labels: readonly string[], tenantDomain?: string, waitMs?: number): Promise<unknown> {
+    const q = new URLSearchParams();
+    for (const l of labels) q.append("label", l);
+    if (tenantDomain) q.set("tenantDomain", tenantDomain);
+    if (waitMs !== undefined) q.set("wait", `${waitMs}ms`);
     const type = body
       .replace(/^\uFEFF/, "")
       .trimStart()
       .startsWith("{")
       ? "application/json"
       : "application/xml";
-    return deployResultSchema.parse(await this.#call("POST", `/api/v1/artifacts?${q}`, { body, type }));
+    const timeout = this.#timeoutMs + (waitMs ?? 0);
+    return await this.#call("POST", `/api/v1/artifacts?${q}`, { body, type }, timeout);
   }
 
   async remove(ref: string, labels: readonly string[], tenantDomain?: string): Promise<DeployResult> {
@@ -150,11 +185,26 @@ export class PublisherClient {
     return rolloutSchema.parse(await this.#call("GET", `/api/v1/artifacts/${encodeURIComponent(ref)}/rollout${q}`));
   }
 
+  /** GET rollout?wait=: answers once every live gateway of the labels serves what the store says, or the wait ended. */
+  async waitRollout(apiId: string, labels: readonly string[], waitMs: number): Promise<Rollout & { wait: WaitResult }> {
+    const q = new URLSearchParams({ wait: `${waitMs}ms` });
+    for (const l of labels) q.append("label", l);
+    const path = `/api/v1/artifacts/${encodeURIComponent(apiId)}/rollout?${q}`;
+    return rolloutSchema
+      .extend({ wait: waitResultSchema })
+      .parse(await this.#call("GET", path, undefined, this.#timeoutMs + waitMs));
+  }
+
   async forgetGateway(nodeId: string): Promise<ForgetResult> {
     return forgetSchema.parse(await this.#call("DELETE", `/api/v1/gateways/${encodeURIComponent(nodeId)}`));
   }
 
-  async #call(method: string, path: string, send?: { body: string; type: string }): Promise<unknown> {
+  async #call(
+    method: string,
+    path: string,
+    send?: { body: string; type: string },
+    timeoutMs = this.#timeoutMs,
+  ): Promise<unknown> {
     const where = `${method} ${maskUrl(this.url)}${path.split("?")[0]}`;
     let res: Response;
     try {
@@ -166,7 +216,7 @@ export class PublisherClient {
           ...(send ? { "content-type": send.type } : {}),
         },
         ...(send ? { body: send.body } : {}),
-        signal: AbortSignal.timeout(this.#timeoutMs),
+        signal: AbortSignal.timeout(timeoutMs),
       });
     } catch (err) {
       const c = (err as { cause?: { code?: string; message?: string } }).cause;

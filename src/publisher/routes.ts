@@ -1,4 +1,4 @@
-import type { FastifyInstance } from "fastify";
+import type { FastifyInstance, FastifyRequest } from "fastify";
 import { z } from "zod";
 import { GwsyncError } from "../errors.js";
 import { zodReason } from "../zod-reason.js";
@@ -9,6 +9,7 @@ import { signStoredArtifact } from "./artifact-signature.js";
 import { parseStreamEventBody } from "./events-out.js";
 import { fleetCounts } from "./fleet-view.js";
 import type { GitSource } from "./git-source.js";
+import { parseWait, waitFor, waitForRollout } from "./rollout-wait.js";
 import type { Publisher } from "./publisher.js";
 
 const MAX_CHANGES_PAGE = 10_000;
@@ -87,15 +88,23 @@ export function registerPublisherRoutes(
         "body must be a synapse API XML or a GatewayAPIDTO JSON",
       );
     }
+    const waitMs = waitOption(req.query);
     const r = await publisher.deployApi(req.body, labels, tenantDomain ? { tenantDomain } : {});
-    return reply.code(r.changed ? 201 : 200).send(r);
+    if (waitMs === undefined) return reply.code(r.changed ? 201 : 200).send(r);
+    const rollout = await waitHere(req, r.apiId, labels, waitMs);
+    // 202: stored, but not live on every gateway of the labels (rollout says which and why).
+    return reply.code(rollout.complete ? (r.changed ? 201 : 200) : 202).send({ ...r, rollout });
   });
 
   // {apiId} is an API id or name:version (then ?tenantDomain= picks the tenant; default carbon.super).
-  app.delete<{ Params: { apiId: string } }>("/api/v1/artifacts/:apiId", async (req) => {
+  app.delete<{ Params: { apiId: string } }>("/api/v1/artifacts/:apiId", async (req, reply) => {
     const labels = queryList(req.query, "label");
     const tenantDomain = queryString(req.query, "tenantDomain");
-    return await publisher.removeApi(req.params.apiId, labels, tenantDomain ? { tenantDomain } : {});
+    const waitMs = waitOption(req.query);
+    const r = await publisher.removeApi(req.params.apiId, labels, tenantDomain ? { tenantDomain } : {});
+    if (waitMs === undefined) return r;
+    const rollout = await waitHere(req, r.apiId, labels, waitMs);
+    return reply.code(rollout.complete ? 200 : 202).send({ ...r, rollout });
   });
 
   // History, rollback and diff: {apiId} as for DELETE (an id, or name:version with ?tenantDomain=).
@@ -139,6 +148,20 @@ export function registerPublisherRoutes(
     }
     return await source.poll();
   });
+  /** ?wait=30s (or ?wait for the default): how long to wait for the rollout; undefined without it. */
+  function waitOption(query: unknown): number | undefined {
+    const w = queryString(query, "wait");
+    return w === undefined ? undefined : parseWait(w, "?wait=");
+  }
+
+  /** Waits for the rollout of what was just published or removed (?wait=). */
+  function waitHere(req: FastifyRequest, apiId: string, labels: readonly string[], timeoutMs: number) {
+    return waitFor(
+      req,
+      (signal) => waitForRollout({ store, events: publisher.events, apiId, labels, timeoutMs, signal }),
+      timeoutMs,
+    );
+  }
 
   app.get("/api/v1/artifacts", async (req) => {
     const label = queryString(req.query, "label");

@@ -1,9 +1,10 @@
 import type { FastifyInstance } from "fastify";
 import { GwsyncError } from "../errors.js";
-import { queryString } from "../http/server.js";
+import { queryList, queryString } from "../http/server.js";
 import { fleetStatus, gatewayState } from "./fleet-status.js";
 import { fleetView, rolloutView } from "./fleet-view.js";
 import type { Publisher } from "./publisher.js";
+import { parseWait, type WaitResult, waitFor, waitForRollout } from "./rollout-wait.js";
 
 /**
  * `gwsync status` over REST: the fleet as the store knows it, one API's rollout across its gateways,
@@ -14,12 +15,25 @@ export function registerStatusRoutes(app: FastifyInstance, publisher: Publisher)
 
   app.get("/api/v1/fleet", async () => await fleetView(publisher.store));
 
+  // ?wait=30s[&label=L...]: answer once every live gateway of the labels (default: all the API's)
+  // serves what the store says, or one refused it, or the wait ended; `wait` says how it went.
   app.get<{ Params: { apiId: string } }>("/api/v1/artifacts/:apiId/rollout", async (req) => {
     const tenantDomain = queryString(req.query, "tenantDomain");
     const apiId = await publisher.resolveApiId(req.params.apiId, tenantDomain);
+    const w = queryString(req.query, "wait");
+    let wait: WaitResult | undefined;
+    if (w !== undefined) {
+      const timeoutMs = parseWait(w, "?wait=");
+      const asked = queryList(req.query, "label");
+      const labels = asked.length > 0 ? asked : (await publisher.store.listApiLabels(apiId)).map((r) => r.label);
+      wait = await waitFor(req, (signal) =>
+        waitForRollout({ store: publisher.store, events: publisher.events, apiId, labels, timeoutMs, signal }),
+        timeoutMs,
+      );
+    }
     const r = await rolloutView(publisher.store, apiId);
     if (r === undefined) throw new GwsyncError("GWSYNC_NOT_FOUND", `API ${req.params.apiId} is not in the store`);
-    return r;
+    return wait === undefined ? r : { ...r, wait };
   });
 
   app.delete<{ Params: { nodeId: string } }>("/api/v1/gateways/:nodeId", async (req) => {

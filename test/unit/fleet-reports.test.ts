@@ -268,3 +268,17 @@ describe("rollout status of one gateway", () => {
     assert.equal(rolloutStatus(row(), 0, both, true), "deployed", "serving it outranks an old refusal of it");
   });
 });
+
+describe("--wait durations", () => {
+  test("30s, 500ms, 2m, bare seconds; anything else and beyond ten minutes is a usage error", async () => {
+    const { parseWait, MAX_WAIT_MS, DEFAULT_WAIT_MS } = await import("../../src/publisher/rollout-wait.js");
+    assert.deepEqual(
+      ["30s", "500ms", "2m", "45", "1.5s", undefined].map((t) => parseWait(t)),
+      [30_000, 500, 120_000, 45_000, 1500, DEFAULT_WAIT_MS],
+    );
+    for (const bad of ["soon", "-1s", "1h", "11m", "1e3"]) {
+      assert.throws(() => parseWait(bad), (err: Error & { code?: string }) => err.code === "GWSYNC_USAGE", bad);
+    }
+    assert.equal(parseWait("10m"), MAX_WAIT_MS);
+  });
+});
