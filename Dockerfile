@@ -43,6 +43,7 @@ COPY --from=build --chown=root:root /app/dist ./dist
 COPY --chown=root:root package.json ./
 COPY --chown=root:root bin ./bin
 COPY --chown=root:root jndi ./jndi
+COPY --chown=root:root ui ./ui
 USER 10001:10001
 # SQLite store, gateway state and last-known-good cache (point [gwsync] data_dir here).
 VOLUME /var/lib/gwsync

@@ -20,9 +20,12 @@ export const fleetGatewaySchema = z.object({
   state: z.enum(FLEET_STATES),
   alive: z.boolean(),
   appliedSeq: z.number(),
-  /** Changelog head minus applied seq. */
+  /**
+   * Changes on its labels it has not applied: after its applied seq, and not shown applied by its
+   * reports (every change after its applied seq when its report stream is not complete).
+   */
   lagSeq: z.number(),
-  /** Age of the oldest change on its labels it has not applied yet (0 when none). */
+  /** Age of the oldest of those changes (0 when none). */
   lagSeconds: z.number(),
   lastHeartbeatMsAgo: z.number(),
   /** APIs it serves and refusals it keeps, as its last report said. */
@@ -59,20 +62,63 @@ export async function fleetCounts(store: ArtifactStore, now = Date.now()): Promi
   return counts;
 }
 
+/** Changelog rows looked at per gateway to tell its lag; beyond, the oldest one's age is the lag. */
+const LAG_SCAN = 1000;
+
+/**
+ * How far behind a gateway is: the changes on its labels after its watermark (the applied seq of its
+ * heartbeat, which moves at its catch-ups) that its reports do not show applied — served at that
+ * revision or newer, or refused — and the age of the oldest. Without a complete report stream, every
+ * change after the watermark counts.
+ */
+async function lagOf(
+  store: ArtifactStore,
+  g: GatewayHeartbeat,
+  trustReports: boolean,
+  reportsOf: (apiId: string) => Promise<Map<string, GatewayApiReport>>,
+  now: number,
+): Promise<{ seq: number; seconds: number }> {
+  if (g.labels.length === 0) return { seq: 0, seconds: 0 };
+  const changes = await store.changesSince(g.appliedSeq, g.labels, LAG_SCAN);
+  let seq = 0;
+  let oldest: number | undefined;
+  for (const ch of changes) {
+    if (trustReports) {
+      const r = (await reportsOf(ch.apiId)).get(g.nodeId);
+      const served = r?.served?.revision;
+      const done =
+        (served !== undefined && served >= ch.revision) ||
+        (ch.instruction === "Remove" && served === undefined) ||
+        (r?.refusal !== undefined && r.refusal.revision >= ch.revision);
+      if (done) continue;
+    }
+    seq++;
+    oldest ??= ch.createdAt;
+  }
+  if (changes.length === LAG_SCAN && oldest === undefined) oldest = changes[0]?.createdAt;
+  return { seq, seconds: oldest === undefined ? 0 : Math.max(0, Math.round((now - oldest) / 100) / 10) };
+}
+
 export async function fleetView(store: ArtifactStore, now = Date.now()): Promise<FleetView> {
   const head = await store.headSeq();
   const cursors = new Map((await store.listReportCursors()).map((c) => [c.nodeId, c]));
   const counts: Record<string, number> = Object.fromEntries(FLEET_STATES.map((s) => [s, 0]));
   const gateways: FleetGateway[] = [];
+  // The reports of an API, read once per request (only APIs changed since some gateway's watermark).
+  const byApi = new Map<string, Map<string, GatewayApiReport>>();
+  const reportsOf = async (apiId: string) => {
+    let m = byApi.get(apiId);
+    if (m === undefined) {
+      m = new Map((await store.listGatewayReports({ apiId })).map((r) => [r.nodeId, r]));
+      byApi.set(apiId, m);
+    }
+    return m;
+  };
   for (const g of await store.listGateways()) {
     const state = fleetState(g, now);
     counts[state] = (counts[state] ?? 0) + 1;
-    let lagSeconds = 0;
-    if (head > g.appliedSeq && g.labels.length > 0) {
-      const [oldest] = await store.changesSince(g.appliedSeq, g.labels, 1);
-      if (oldest !== undefined) lagSeconds = Math.max(0, Math.round((now - oldest.createdAt) / 100) / 10);
-    }
     const c = cursors.get(g.nodeId);
+    const lag = await lagOf(store, g, c?.complete === true, reportsOf, now);
     gateways.push({
       nodeId: g.nodeId,
       region: g.region,
@@ -81,8 +127,8 @@ export async function fleetView(store: ArtifactStore, now = Date.now()): Promise
       state,
       alive: state === "ready" || state === "stale" || state === "starting",
       appliedSeq: g.appliedSeq,
-      lagSeq: Math.max(0, head - g.appliedSeq),
-      lagSeconds,
+      lagSeq: lag.seq,
+      lagSeconds: lag.seconds,
       lastHeartbeatMsAgo: Math.max(0, now - g.lastSeen),
       served: c?.served ?? g.deployed,
       refused: c?.refused ?? 0,
@@ -173,22 +219,36 @@ export function rolloutStatus(
   return alive ? "pending" : "offline";
 }
 
-/** Undefined when the store has never had the API and no gateway reports it. */
-export async function rolloutView(store: ArtifactStore, apiId: string, now = Date.now()): Promise<Rollout | undefined> {
-  const rows = await store.listApiLabels(apiId);
-  const reports = new Map((await store.listGatewayReports({ apiId })).map((r) => [r.nodeId, r]));
+/** What every rollout of one request shares: the gateways and their report cursors, read once. */
+interface FleetContext {
+  gateways: GatewayHeartbeat[];
+  cursors: Map<string, GatewayReportCursor>;
+  now: number;
+}
+
+async function fleetContext(store: ArtifactStore, now: number): Promise<FleetContext> {
+  const [gateways, cursors] = await Promise.all([store.listGateways(), store.listReportCursors()]);
+  return { gateways, cursors: new Map(cursors.map((c) => [c.nodeId, c])), now };
+}
+
+function buildRollout(
+  apiId: string,
+  rows: readonly StoredArtifact[],
+  reportList: readonly GatewayApiReport[],
+  ctx: FleetContext,
+): Rollout | undefined {
+  const reports = new Map(reportList.map((r) => [r.nodeId, r]));
   if (rows.length === 0 && reports.size === 0) return undefined;
   const apiLabels = new Set(rows.map((r) => r.label));
-  const cursors = new Map((await store.listReportCursors()).map((c) => [c.nodeId, c]));
   const removedAt = Math.max(0, ...rows.filter((r) => r.instruction === "Remove").map((r) => r.updatedAt));
   const counts: Record<string, number> = Object.fromEntries(ROLLOUT_STATUSES.map((s) => [s, 0]));
   const gateways: RolloutGateway[] = [];
   let complete = true;
-  for (const g of await store.listGateways()) {
+  for (const g of ctx.gateways) {
     const mine = g.labels.filter((l) => apiLabels.has(l));
     const report = reports.get(g.nodeId);
     if (mine.length === 0 && report === undefined) continue;
-    const state = fleetState(g, now);
+    const state = fleetState(g, ctx.now);
     const alive = state === "ready" || state === "stale" || state === "starting";
     const expected = expectedFor(rows, new Set(mine));
     const status = rolloutStatus(expected, removedAt, report, alive);
@@ -200,7 +260,7 @@ export async function rolloutView(store: ArtifactStore, apiId: string, now = Dat
       labels: mine,
       state,
       status,
-      reportComplete: cursors.get(g.nodeId)?.complete ?? false,
+      reportComplete: ctx.cursors.get(g.nodeId)?.complete ?? false,
     };
     if (expected !== undefined) entry.expected = { revision: expected.revision, sha256: expected.sha256 };
     if (report?.served !== undefined) entry.served = report.served;
@@ -224,4 +284,134 @@ export async function rolloutView(store: ArtifactStore, apiId: string, now = Dat
     counts,
     complete,
   };
+}
+
+/** Undefined when the store has never had the API and no gateway reports it. */
+export async function rolloutView(store: ArtifactStore, apiId: string, now = Date.now()): Promise<Rollout | undefined> {
+  const [rows, reports, ctx] = await Promise.all([
+    store.listApiLabels(apiId),
+    store.listGatewayReports({ apiId }),
+    fleetContext(store, now),
+  ]);
+  return buildRollout(apiId, rows, reports, ctx);
+}
+
+export const rolloutSummarySchema = z.object({
+  apiId: z.string(),
+  name: z.string(),
+  version: z.string(),
+  /** Labels it is published to (Publish rows). */
+  labels: z.array(z.string()),
+  revision: z.number(),
+  counts: z.record(z.string(), z.number()),
+  complete: z.boolean(),
+});
+
+export const rolloutPageSchema = z.object({
+  /** APIs matching the query (before paging). */
+  total: z.number(),
+  offset: z.number(),
+  items: z.array(rolloutSummarySchema),
+});
+
+export type RolloutPage = z.infer<typeof rolloutPageSchema>;
+
+/** The most APIs one page of GET /api/v1/rollouts carries. */
+export const MAX_ROLLOUT_PAGE = 200;
+
+/**
+ * One page of published APIs (by name, version, id), each with its rollout counts: the status page's
+ * API list. `q` keeps the APIs whose name, version or id contains it (case-insensitive); `problems`
+ * only those whose rollout is not complete. With `problems`, every matching API's rollout is judged
+ * (one indexed read each); without, only the page's.
+ */
+export async function rolloutPage(
+  store: ArtifactStore,
+  o: { q?: string; offset?: number; limit?: number; problems?: boolean },
+  now = Date.now(),
+): Promise<RolloutPage> {
+  const q = o.q?.trim().toLowerCase() ?? "";
+  const offset = Math.max(0, o.offset ?? 0);
+  const limit = Math.min(Math.max(1, o.limit ?? 50), MAX_ROLLOUT_PAGE);
+  const byApi = new Map<string, StoredArtifact[]>();
+  for (const r of await store.listArtifacts({ includeRemoved: true })) {
+    const list = byApi.get(r.apiId);
+    if (list === undefined) byApi.set(r.apiId, [r]);
+    else list.push(r);
+  }
+  let apis = [...byApi.values()].filter((rows) => rows.some((r) => r.instruction === "Publish"));
+  if (q !== "") {
+    apis = apis.filter((rows) => {
+      const r = rows[0]!;
+      return r.name.toLowerCase().includes(q) || r.version.toLowerCase().includes(q) || r.apiId.toLowerCase().includes(q);
+    });
+  }
+  const key = (rows: StoredArtifact[]) => `${rows[0]!.name}\u0000${rows[0]!.version}\u0000${rows[0]!.apiId}`;
+  apis.sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
+  const ctx = await fleetContext(store, now);
+  const summarize = async (rows: StoredArtifact[]) => {
+    const apiId = rows[0]!.apiId;
+    const r = buildRollout(apiId, rows, await store.listGatewayReports({ apiId }), ctx)!;
+    return {
+      apiId,
+      name: r.name,
+      version: r.version,
+      labels: rows.filter((x) => x.instruction === "Publish").map((x) => x.label),
+      revision: Math.max(...rows.map((x) => x.revision)),
+      counts: r.counts,
+      complete: r.complete,
+    };
+  };
+  if (o.problems) {
+    const all = [];
+    for (const rows of apis) {
+      const s = await summarize(rows);
+      if (!s.complete) all.push(s);
+    }
+    return { total: all.length, offset, items: all.slice(offset, offset + limit) };
+  }
+  const items = [];
+  for (const rows of apis.slice(offset, offset + limit)) items.push(await summarize(rows));
+  return { total: apis.length, offset, items };
+}
+
+export const refusalRowSchema = z.object({
+  nodeId: z.string(),
+  apiId: z.string(),
+  name: z.string(),
+  version: z.string(),
+  refusal: refusalSchema,
+  /** The refusal holds the API back on that gateway now (the store's revision, not served). */
+  current: z.boolean(),
+});
+
+export type RefusalRow = z.infer<typeof refusalRowSchema>;
+
+/** The newest refusals the gateways reported (at most `limit`), each judged against the store now. */
+export async function refusalList(store: ArtifactStore, limit = 200, now = Date.now()): Promise<RefusalRow[]> {
+  const reports = await store.listGatewayReports({ refused: true, limit });
+  const ctx = await fleetContext(store, now);
+  const gateways = new Map(ctx.gateways.map((g) => [g.nodeId, g]));
+  const rowsOf = new Map<string, StoredArtifact[]>();
+  const out: RefusalRow[] = [];
+  for (const rep of reports) {
+    let rows = rowsOf.get(rep.apiId);
+    if (rows === undefined) {
+      rows = await store.listApiLabels(rep.apiId);
+      rowsOf.set(rep.apiId, rows);
+    }
+    const g = gateways.get(rep.nodeId);
+    const expected = g === undefined ? undefined : expectedFor(rows, new Set(g.labels));
+    const removedAt = Math.max(0, ...rows.filter((r) => r.instruction === "Remove").map((r) => r.updatedAt));
+    const alive = g !== undefined && gatewayState(g, now) === "alive";
+    out.push({
+      nodeId: rep.nodeId,
+      apiId: rep.apiId,
+      name: rows[0]?.name ?? "",
+      version: rows[0]?.version ?? "",
+      refusal: rep.refusal!,
+      current: rolloutStatus(expected, removedAt, rep, alive) === "refused",
+    });
+  }
+  return out;
 }

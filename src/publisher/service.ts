@@ -5,6 +5,7 @@ import { type RegionIngress, startRegionIngress } from "./region-ingress.js";
 import { registerPublisherRoutes } from "./routes.js";
 import { registerStatusRoutes } from "./status-routes.js";
 import { GitSource } from "./git-source.js";
+import { registerUiRoutes } from "./ui-routes.js";
 import { WatchFolder } from "./watch-folder.js";
 
 /**
@@ -31,6 +32,7 @@ export class PublisherService {
       this.#http = await serveHttp(g, log, this.publisher.metrics, (app) => {
         registerPublisherRoutes(app, this.publisher, () => this.gitSource);
         registerStatusRoutes(app, this.publisher);
+        registerUiRoutes(app);
       });
     }
     await this.publisher.connect();

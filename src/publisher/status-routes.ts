@@ -1,8 +1,8 @@
 import type { FastifyInstance } from "fastify";
 import { GwsyncError } from "../errors.js";
-import { queryList, queryString } from "../http/server.js";
+import { queryInteger, queryList, queryString } from "../http/server.js";
 import { fleetStatus, gatewayState } from "./fleet-status.js";
-import { fleetView, rolloutView } from "./fleet-view.js";
+import { fleetView, MAX_ROLLOUT_PAGE, refusalList, rolloutPage, rolloutView } from "./fleet-view.js";
 import type { Publisher } from "./publisher.js";
 import { parseWait, type WaitResult, waitFor, waitForRollout } from "./rollout-wait.js";
 
@@ -14,6 +14,22 @@ export function registerStatusRoutes(app: FastifyInstance, publisher: Publisher)
   app.get("/api/v1/status", async () => await fleetStatus(publisher.store));
 
   app.get("/api/v1/fleet", async () => await fleetView(publisher.store));
+
+  // The status page's API list: ?q=text&offset=0&limit=50&problems=1 (only rollouts not complete).
+  app.get("/api/v1/rollouts", async (req) => {
+    const q = queryString(req.query, "q");
+    return await rolloutPage(publisher.store, {
+      ...(q === undefined ? {} : { q: q.slice(0, 200) }),
+      offset: queryInteger(req.query, "offset", 0),
+      limit: queryInteger(req.query, "limit", 50, MAX_ROLLOUT_PAGE),
+      problems: ["1", "true"].includes(queryString(req.query, "problems") ?? ""),
+    });
+  });
+
+  // The newest refusals the gateways reported, each judged against the store now (current or past).
+  app.get("/api/v1/refusals", async (req) => ({
+    items: await refusalList(publisher.store, queryInteger(req.query, "limit", 200, 1000)),
+  }));
 
   // ?wait=30s[&label=L...]: answer once every live gateway of the labels (default: all the API's)
   // serves what the store says, or one refused it, or the wait ended; `wait` says how it went.

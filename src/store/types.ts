@@ -312,8 +312,17 @@ export interface ArtifactStore {
     reports: GatewayApiReport[],
     options: { replace: boolean; cursor: GatewayReportCursor },
   ): Promise<void>;
-  /** Reported API rows, of one API (rollout) or one node, or all; ordered by node id then API id. */
-  listGatewayReports(filter?: { apiId?: string; nodeId?: string }): Promise<GatewayApiReport[]>;
+  /**
+   * Reported API rows, of one API (rollout) or one node, or all; ordered by node id then API id. With
+   * `refused`, only rows with a refusal, newest refusal first (engines keep an index for it: a few rows
+   * among millions); `limit` caps the rows.
+   */
+  listGatewayReports(filter?: {
+    apiId?: string;
+    nodeId?: string;
+    refused?: boolean;
+    limit?: number;
+  }): Promise<GatewayApiReport[]>;
   /** Every gateway's report cursor, by node id. */
   listReportCursors(): Promise<GatewayReportCursor[]>;
   /** Check that the store answers and has this gwsync's schema (never throws). */

@@ -131,12 +131,15 @@ before(async () => {
 after(() => removeTempDirs());
 
 describe("npm pack", () => {
-  test("ships the compiled code, its declarations, the CLI, the examples and the LICENSE; no sources or tests", () => {
+  test("ships the compiled code, its declarations, the CLI, the status page, the examples and the LICENSE; no sources or tests", () => {
     for (const f of [
       "dist/index.js",
       "dist/index.d.ts",
       "dist/cli/main.js",
       "bin/gwsync.js",
+      "ui/index.html",
+      "ui/app.js",
+      "ui/style.css",
       "LICENSE",
       "README.md",
     ]) {

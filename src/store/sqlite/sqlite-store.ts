@@ -492,7 +492,9 @@ export class SqliteArtifactStore implements ArtifactStore {
     );
   }
 
-  async listGatewayReports(filter: { apiId?: string; nodeId?: string } = {}): Promise<GatewayApiReport[]> {
+  async listGatewayReports(
+    filter: { apiId?: string; nodeId?: string; refused?: boolean; limit?: number } = {},
+  ): Promise<GatewayApiReport[]> {
     const where: string[] = [];
     const args: string[] = [];
     if (filter.apiId !== undefined) {
@@ -503,7 +505,10 @@ export class SqliteArtifactStore implements ArtifactStore {
       where.push("NODE_ID = ?");
       args.push(filter.nodeId);
     }
-    const sql = `SELECT * FROM GWSYNC_GATEWAY_APIS${where.length > 0 ? ` WHERE ${where.join(" AND ")}` : ""} ORDER BY NODE_ID, API_ID`;
+    if (filter.refused) where.push("REFUSED_CODE IS NOT NULL");
+    const order = filter.refused ? "REFUSED_AT DESC, NODE_ID, API_ID" : "NODE_ID, API_ID";
+    const limit = filter.limit === undefined ? "" : ` LIMIT ${Math.max(0, Math.floor(filter.limit))}`;
+    const sql = `SELECT * FROM GWSYNC_GATEWAY_APIS${where.length > 0 ? ` WHERE ${where.join(" AND ")}` : ""} ORDER BY ${order}${limit}`;
     const rows = guard(this.file, "listGatewayReports", () =>
       this.#db.prepare(sql).all(...args),
     ) as Record<string, unknown>[];
