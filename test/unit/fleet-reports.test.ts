@@ -214,12 +214,12 @@ describe("gateway report stream: the publisher's side and the store", () => {
     }
   });
 
-  test("a store of schema 3 gains the report tables when opened", async () => {
+  test("a store of schema 4 gains the report tables when opened", async () => {
     const file = join(tempDir("gwsync-reports-"), "old.db");
     (await Promise.resolve(openStore({ type: "sqlite", url: file }))).close();
     const raw = new Database(file);
     raw.exec("DROP TABLE GWSYNC_GATEWAY_APIS; DROP TABLE GWSYNC_GATEWAY_REPORTS; DROP INDEX GWSYNC_IDX_LABEL_STATE_API");
-    raw.pragma("user_version = 3");
+    raw.pragma("user_version = 4");
     raw.close();
     const store = openStore({ type: "sqlite", url: file });
     try {
