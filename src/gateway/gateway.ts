@@ -130,6 +130,7 @@ export class Gateway {
         serviceUrl: config.eventHub.serviceUrl,
         username: config.eventHub.username,
         password: config.eventHub.password,
+        dataApi: config.gwsync.dataApi,
         ...(this.#trust.keys === undefined ? {} : { refuse: this.#refuseFetched(this.#trust.keys) }),
       });
     this.reconciler = new Reconciler({

@@ -62,6 +62,8 @@ export class Reconciler {
    * to the next one: "deploy to A" superseded by "remove from C" must still look at A.
    */
   readonly #pendingLabels = new Map<string, Set<string>>();
+  /** Of the pending labels, those a REMOVE (or the changelog) took the API from: a 404 there is final. */
+  readonly #pendingRemoved = new Map<string, Set<string>>();
   /** Newest inline revision queued per API: an older inline event must not cancel it (fault suite). */
   readonly #inlineQueued = new Map<string, number>();
   /**
@@ -109,13 +111,27 @@ export class Reconciler {
       signal?: AbortSignal;
       inline?: InlineArtifact;
       action?: "deploy" | "remove";
+      /**
+       * Labels the API was removed from (the changelog's newest change there is a Remove). A 404 on such
+       * a label, or on the labels of a REMOVE event, confirms the removal; any other 404 is retried and
+       * then leaves the API as it is deployed (WSO2 retries a 404: carbon-apimgt 4.x APIUtil.java:596-627).
+       */
+      removedLabels?: readonly string[];
       /** An event supersedes the API's older event in progress; catch-up waits its turn instead. */
       supersede?: boolean;
     } = {},
   ): Promise<ReconcileOutcome> {
     const pending = this.#pendingLabels.get(apiId) ?? new Set<string>();
-    for (const l of labels) pending.add(l);
+    const removed = this.#pendingRemoved.get(apiId) ?? new Set<string>();
+    const removedHere = new Set(options.action === "remove" ? labels : (options.removedLabels ?? []));
+    for (const l of labels) {
+      pending.add(l);
+      // The newest job's word on a label wins: a deploy after a remove asks for the API again.
+      if (removedHere.has(l)) removed.add(l);
+      else removed.delete(l);
+    }
     this.#pendingLabels.set(apiId, pending);
+    this.#pendingRemoved.set(apiId, removed);
     // An inline artifact is applied as is: an older one, delivered late, must neither cancel a newer
     // one queued or running nor overwrite it afterwards (fetch-mode jobs always read the latest).
     const inlineRev = options.inline?.revision;
@@ -127,15 +143,17 @@ export class Reconciler {
       async (own) => {
         if (inlineRev !== undefined && this.isStale(apiId, inlineRev)) return "unchanged";
         const mine = [...(this.#pendingLabels.get(apiId) ?? [])];
+        const gone = this.#pendingRemoved.get(apiId) ?? new Set<string>();
         this.#pendingLabels.delete(apiId);
+        this.#pendingRemoved.delete(apiId);
         const signal = options.signal ? AbortSignal.any([own, options.signal]) : own;
-        const outcome = await this.#reconcileNow(apiId, mine, { ...options, signal }).catch(
+        const outcome = await this.#reconcileNow(apiId, mine, gone, { ...options, signal }).catch(
           (err: unknown) => {
-            this.#giveBack(apiId, mine);
+            this.#giveBack(apiId, mine, gone);
             throw err;
           },
         );
-        if (outcome === "superseded") this.#giveBack(apiId, mine);
+        if (outcome === "superseded") this.#giveBack(apiId, mine, gone);
         else this.#changedDuringLoad?.add(apiId);
         return outcome;
       },
@@ -143,10 +161,16 @@ export class Reconciler {
     );
   }
 
-  #giveBack(apiId: string, labels: readonly string[]): void {
+  #giveBack(apiId: string, labels: readonly string[], removed: ReadonlySet<string>): void {
     const pending = this.#pendingLabels.get(apiId) ?? new Set<string>();
-    for (const l of labels) pending.add(l);
+    const gone = this.#pendingRemoved.get(apiId) ?? new Set<string>();
+    for (const l of labels) {
+      // A label a newer job queued meanwhile keeps that job's word.
+      if (!pending.has(l) && removed.has(l)) gone.add(l);
+      pending.add(l);
+    }
     this.#pendingLabels.set(apiId, pending);
+    this.#pendingRemoved.set(apiId, gone);
   }
 
   /** Abort every job in progress (shutdown). */
@@ -157,11 +181,14 @@ export class Reconciler {
   async #reconcileNow(
     apiId: string,
     labels: readonly string[],
+    removed: ReadonlySet<string>,
     options: { signal?: AbortSignal; inline?: InlineArtifact; action?: "deploy" | "remove" },
   ): Promise<ReconcileOutcome> {
     const { signal } = options;
     let found: RetrievedArtifact | undefined;
     const published = new Set<string>();
+    // The labels this job has the control plane's word on: published there, or removed from there.
+    let touched: string[] = [...labels];
     if (options.inline && options.action === "deploy") {
       found = { apiId, label: labels[0] ?? "", ...options.inline };
       for (const l of labels) published.add(l);
@@ -170,24 +197,57 @@ export class Reconciler {
     } else {
       // Also re-read the labels the API is deployed through now: when one of them loses the API, the
       // newest artifact among the others is what must stay deployed.
+      const asked = new Set(labels);
       const current = this.#deployer.get(apiId);
-      labels = [...new Set([...labels, ...(current?.labels ?? []).filter((l) => this.labels.has(l))])];
-      for (const label of labels) {
-        const got = await this.#fetch(() => this.#retriever.retrieveArtifact(apiId, label), signal);
+      const all = [...new Set([...labels, ...(current?.labels ?? []).filter((l) => this.labels.has(l))])];
+      touched = [];
+      for (const label of all) {
+        // A 404 where the API was removed confirms the removal. Where it was published, the control plane
+        // may lag (a replica behind, a region being bootstrapped): WSO2 retries a 404 (4.x
+        // DBRetriever.java:85-88 through APIUtil.java:596-627) and never undeploys on it
+        // (InMemoryAPIDeployer.java:181-199 throws, deployAPI:99-117 undeploys only after a fetch).
+        const mustExist = asked.has(label) && !removed.has(label);
+        let got: RetrievedArtifact | undefined | "superseded";
+        try {
+          got = await this.#fetch(async () => {
+            const r = await this.#retriever.retrieveArtifact(apiId, label);
+            if (r === undefined && mustExist) {
+              throw new GwsyncError(
+                "GWSYNC_FETCH_NOT_FOUND",
+                `API ${apiId} is not published to ${label} (404)`,
+                {
+                  retryable: true,
+                  details: { notFound: true },
+                },
+              );
+            }
+            return r;
+          }, signal);
+        } catch (err) {
+          if (!isNotFound(err)) throw err;
+          this.#log.warn(
+            { apiId, label },
+            "API is not published to this label (404) after every retry: kept as deployed; only a REMOVE or the changelog undeploys",
+          );
+          continue;
+        }
         if (got === "superseded") return "superseded";
         if (got) {
           published.add(label);
+          touched.push(label);
           if (!found || got.revision > found.revision) found = got;
-        } else {
+        } else if (removed.has(label)) {
+          touched.push(label);
           this.#log.info(
             { apiId, label },
-            "API is not published to this label (404): removing it here if deployed",
+            "API removed from this label (404 confirms the REMOVE): undeploying it here",
           );
         }
+        // A 404 on a label only re-read (not asked about, not removed): left as it stands.
       }
     }
     if (signal?.aborted) return "superseded";
-    return this.#apply(apiId, labels, published, found, false);
+    return this.#apply(apiId, touched, published, found, false);
   }
 
   /** Apply a known artifact (bulk load, catch-up). */
@@ -367,7 +427,8 @@ export class Reconciler {
             // An event applied meanwhile may hold newer data than this listing: keep it. Nothing else
             // outranks the listing (a local record's seq is not the store's word).
             const current = this.#deployer.get(apiId);
-            if (current && current.seq > found.seq && this.#changedDuringLoad?.has(apiId)) return "unchanged" as const;
+            if (current && current.seq > found.seq && this.#changedDuringLoad?.has(apiId))
+              return "unchanged" as const;
             if (
               current &&
               current.sha256 === found.sha256 &&
@@ -405,13 +466,25 @@ export class Reconciler {
    * deployed). Returns the new watermark; throws when a fetch failed so the watermark stays put.
    */
   async catchUp(since: number, signal?: AbortSignal): Promise<{ head: number; applied: number }> {
-    const res = await this.#fetch(() => this.#retriever.changesSince(since, [...this.labels]), signal);
+    let res: Awaited<ReturnType<ArtifactRetriever["changesSince"]>> | "superseded";
+    try {
+      res = await this.#fetch(() => this.#retriever.changesSince(since, [...this.labels]), signal);
+    } catch (err) {
+      // A WSO2 control plane keeps no changelog: re-read the listing (what a WSO2 gateway does on a
+      // reconnect, GatewayJMSMessageListener onReconnect) and keep the watermark where it is.
+      if (!(isGwsyncError(err) && err.details?.changelog === "absent")) throw err;
+      const r = await this.bulkLoad(signal);
+      return { head: since, applied: r.deployed + r.removed };
+    }
     if (res === "superseded") return { head: since, applied: 0 };
-    // Per API: the labels it changed on and its newest revision (the reconcile reads the truth).
-    const latest = new Map<string, { labels: Set<string>; revision: number }>();
+    // Per API: the labels it changed on, the newest instruction per label, and its newest revision
+    // (the reconcile reads the truth).
+    const latest = new Map<string, { labels: Set<string>; removed: Set<string>; revision: number }>();
     for (const c of res.changes) {
-      const e = latest.get(c.apiId) ?? { labels: new Set<string>(), revision: 0 };
+      const e = latest.get(c.apiId) ?? { labels: new Set<string>(), removed: new Set<string>(), revision: 0 };
       e.labels.add(c.label);
+      if (c.instruction === "Remove") e.removed.add(c.label);
+      else e.removed.delete(c.label);
       e.revision = Math.max(e.revision, c.revision);
       latest.set(c.apiId, e);
     }
@@ -423,6 +496,7 @@ export class Reconciler {
       try {
         const o = await this.reconcile(apiId, [...e.labels], {
           supersede: false,
+          removedLabels: [...e.removed],
           ...(signal ? { signal } : {}),
         });
         if (o === "deployed" || o === "removed") applied++;
@@ -464,6 +538,10 @@ function rejectedDetail(r: RejectedArtifact): RejectDetail {
     code: r.code ?? "GWSYNC_ARTIFACT_INVALID",
     ...(r.revision === undefined ? {} : { revision: r.revision }),
   };
+}
+
+function isNotFound(err: unknown): boolean {
+  return isGwsyncError(err) && err.code === "GWSYNC_FETCH_NOT_FOUND" && err.details?.notFound === true;
 }
 
 type ListingEntry = readonly [string, { found: RetrievedArtifact; labels: Set<string> }] | undefined;

@@ -1,6 +1,17 @@
 import { z } from "zod";
 import { parseGatewayApiDto, sha256Hex, validateDto } from "../artifacts/gateway-api-dto.js";
 import type { GatewayApiDto } from "../artifacts/types.js";
+import {
+  DEFAULT_DATA_API,
+  type DataApi,
+  encodeLabels,
+  GATEWAY_INSTRUCTION_PUBLISH,
+  GATEWAY_SYNAPSE_ARTIFACTS_PATH,
+  HEADER_TENANT,
+  INTERNAL_DATA_PATH,
+  RUNTIME_ARTIFACTS_PATH,
+  SYNAPSE_ARTIFACTS_PATH,
+} from "../data-api/wire.js";
 import { GwsyncError, isGwsyncError } from "../errors.js";
 import { JsonTooDeepError, parseJsonText } from "../security/json-limits.js";
 
@@ -72,7 +83,10 @@ const metaSchema = z.object({
   sha256: z.string().regex(/^[0-9a-f]{64}$/),
   seq: z.number().int().nonnegative(),
   /** The control plane's signature of this row (gwsync publishers with [gwsync.signing]). */
-  signature: z.string().max(64 * 1024).optional(),
+  signature: z
+    .string()
+    .max(64 * 1024)
+    .optional(),
 });
 const runtimeArtifactsSchema = z.object({
   count: z.number().int().nonnegative(),
@@ -108,6 +122,12 @@ export interface HttpRetrieverOptions {
   username: string;
   password: string;
   tenantDomain?: string;
+  /**
+   * Which data API the control plane speaks ([gwsync] data_api): "4.x" calls /runtime-artifacts with
+   * the label base64url-encoded as a WSO2 4.x gateway does; "3.2.0" calls /synapse-artifacts and
+   * /gateway-synapse-artifacts with the plain label. Default "4.x".
+   */
+  dataApi?: DataApi;
   timeoutMs?: number;
   maxReplyBytes?: number;
   /** Why a fetched artifact must not be deployed (its signature, src/gateway/artifact-trust.ts), or undefined. */
@@ -115,10 +135,14 @@ export interface HttpRetrieverOptions {
 }
 
 /**
- * WSO2's DBRetriever: an HTTP client of the control plane's internal data API (4.x shapes:
- * GET /internal/data/v1/runtime-artifacts → {"count":N,"list":["<GatewayAPIDTO JSON>",...]}, Basic
- * auth, xWSO2Tenant). gwsync's control plane adds a `gwsync` member with revision/sha256/seq per item;
- * every artifact is re-validated here (XML, DOCTYPE, names, sha256) before anything is deployed.
+ * WSO2's DBRetriever: an HTTP client of the control plane's internal data API, Basic auth and
+ * xWSO2Tenant. 4.x: GET /internal/data/v1/runtime-artifacts?gatewayLabel=<base64url(label)>&type=Synapse
+ * → {"count":N,"list":["<GatewayAPIDTO JSON>",...]}, 404 when none (carbon-apimgt 4.x
+ * InMemoryAPIDeployer.java:186-187, DBRetriever.java:80-83 and 99-121). 3.2.0: /synapse-artifacts (the
+ * artifact itself, empty when none) and /gateway-synapse-artifacts with the plain label (3.2.0
+ * DBRetriever.java:78-80 and 104-106). gwsync's control plane adds a `gwsync` member with
+ * revision/sha256/seq per item; every artifact is re-validated here (XML, DOCTYPE, names, sha256)
+ * before anything is deployed.
  */
 export class HttpArtifactRetriever implements ArtifactRetriever {
   readonly #base: string;
@@ -126,22 +150,42 @@ export class HttpArtifactRetriever implements ArtifactRetriever {
   readonly #timeoutMs: number;
   readonly #maxBytes: number;
   readonly #refuse: HttpRetrieverOptions["refuse"];
+  readonly dataApi: DataApi;
 
   constructor(o: HttpRetrieverOptions) {
     this.#refuse = o.refuse;
-    this.#base = `${o.serviceUrl.replace(/\/+$/, "")}/internal/data/v1`;
+    this.dataApi = o.dataApi ?? DEFAULT_DATA_API;
+    this.#base = `${o.serviceUrl.replace(/\/+$/, "")}${INTERNAL_DATA_PATH}`;
     this.#headers = {
       authorization: `Basic ${Buffer.from(`${o.username}:${o.password}`).toString("base64")}`,
-      xWSO2Tenant: o.tenantDomain ?? "carbon.super",
+      [HEADER_TENANT]: o.tenantDomain ?? "carbon.super",
       accept: "application/json",
     };
     this.#timeoutMs = o.timeoutMs ?? DEFAULT_FETCH_TIMEOUT_MS;
     this.#maxBytes = o.maxReplyBytes ?? DEFAULT_MAX_REPLY_BYTES;
   }
 
+  /** The `gatewayLabel` value of a 4.x call: base64url of the label, as WSO2 4.x gateways send it. */
+  #label(label: string): string {
+    return this.dataApi === "4.x" ? encodeLabels([label]) : label;
+  }
+
   async retrieveArtifact(apiId: string, label: string): Promise<RetrievedArtifact | undefined> {
-    const q = new URLSearchParams({ apiId, gatewayLabel: label, type: "Synapse" });
-    const body = await this.#get(`/runtime-artifacts?${q}`);
+    let body: unknown;
+    if (this.dataApi === "3.2.0") {
+      const q = new URLSearchParams({
+        apiId,
+        gatewayInstruction: GATEWAY_INSTRUCTION_PUBLISH,
+        gatewayLabel: label,
+      });
+      const text = await this.#get(`${SYNAPSE_ARTIFACTS_PATH}?${q}`, "text");
+      // 3.2.0 answers the artifact itself, or nothing (InMemoryAPIDeployer.java@3.2.0:73-75).
+      if (typeof text !== "string" || text.trim() === "") return undefined;
+      body = { count: 1, list: [text] };
+    } else {
+      const q = new URLSearchParams({ apiId, gatewayLabel: this.#label(label), type: "Synapse" });
+      body = await this.#get(`${RUNTIME_ARTIFACTS_PATH}?${q}`);
+    }
     if (body === undefined) return undefined;
     const { items, rejected } = this.#parseArtifacts(body, label);
     const bad = rejected.find((r) => r.apiId === undefined || r.apiId === apiId);
@@ -157,8 +201,12 @@ export class HttpArtifactRetriever implements ArtifactRetriever {
   async retrieveAllArtifacts(
     label: string,
   ): Promise<{ items: RetrievedArtifact[]; head: number; rejected: RejectedArtifact[] }> {
-    const q = new URLSearchParams({ gatewayLabel: label, type: "Synapse" });
-    const body = await this.#get(`/runtime-artifacts?${q}`);
+    const body =
+      this.dataApi === "3.2.0"
+        ? await this.#get(`${GATEWAY_SYNAPSE_ARTIFACTS_PATH}?${new URLSearchParams({ gatewayLabel: label })}`)
+        : await this.#get(
+            `${RUNTIME_ARTIFACTS_PATH}?${new URLSearchParams({ gatewayLabel: this.#label(label), type: "Synapse" })}`,
+          );
     if (body === undefined) return { items: [], head: 0, rejected: [] };
     return this.#parseArtifacts(body, label);
   }
@@ -178,9 +226,15 @@ export class HttpArtifactRetriever implements ArtifactRetriever {
     next?: string;
     total?: number;
   }> {
-    const q = new URLSearchParams({ gatewayLabel: label, type: "Synapse", limit: String(limit) });
+    // 3.2.0 has no paging: its one listing is the only page.
+    if (this.dataApi === "3.2.0") return this.retrieveAllArtifacts(label);
+    const q = new URLSearchParams({
+      gatewayLabel: this.#label(label),
+      type: "Synapse",
+      limit: String(limit),
+    });
     if (after) q.set("after", after);
-    const body = await this.#get(`/runtime-artifacts?${q}`);
+    const body = await this.#get(`${RUNTIME_ARTIFACTS_PATH}?${q}`);
     if (body === undefined) return { items: [], head: 0, rejected: [] };
     const page = this.#parseArtifacts(body, label);
     const meta = (body as { gwsync?: { next?: unknown; total?: unknown } }).gwsync;
@@ -196,10 +250,17 @@ export class HttpArtifactRetriever implements ArtifactRetriever {
     labels: readonly string[],
   ): Promise<{ head: number; changes: ChangeEntry[] }> {
     const q = new URLSearchParams({ since: String(since) });
-    for (const l of labels) q.append("gatewayLabel", l);
+    for (const l of labels) q.append("gatewayLabel", this.#label(l));
     const body = await this.#get(`/changes?${q}`);
+    // A WSO2 control plane has no changelog: the caller re-reads the listing instead.
     if (body === undefined)
-      throw new GwsyncError("GWSYNC_FETCH_FAILED", "control plane has no changelog endpoint");
+      throw new GwsyncError(
+        "GWSYNC_FETCH_NOT_FOUND",
+        "control plane has no changelog endpoint (a WSO2 control plane)",
+        {
+          details: { changelog: "absent" },
+        },
+      );
     const parsed = changesSchema.safeParse(body);
     if (!parsed.success) throw invalidReply("changes", parsed.error.issues[0]?.message);
     return { head: parsed.data.head, changes: parsed.data.list };
@@ -263,8 +324,8 @@ export class HttpArtifactRetriever implements ArtifactRetriever {
     return { items, head: gwsync?.head ?? 0, rejected };
   }
 
-  /** GET a JSON reply; undefined on 404. Network errors and 5xx are retryable, 401/403 are not. */
-  async #get(path: string): Promise<unknown> {
+  /** GET a JSON (or text) reply; undefined on 404. Network errors and 5xx are retryable, 401/403 are not. */
+  async #get(path: string, as: "json" | "text" = "json"): Promise<unknown> {
     let res: Response;
     try {
       res = await fetch(this.#base + path, {
@@ -310,6 +371,7 @@ export class HttpArtifactRetriever implements ArtifactRetriever {
       );
     }
     const text = await readCapped(res, this.#maxBytes);
+    if (as === "text") return text;
     try {
       return parseJsonText(text);
     } catch (err) {

@@ -6,13 +6,13 @@ import { queryInteger, queryList, queryString } from "../http/server.js";
 import { parseJsonWithin } from "../security/json-limits.js";
 import type { StoredArtifact } from "../store/types.js";
 import { signStoredArtifact } from "./artifact-signature.js";
+import { registerDataApiRoutes } from "./data-api-routes.js";
 import { parseStreamEventBody } from "./events-out.js";
 import { fleetCounts } from "./fleet-view.js";
 import type { GitSource } from "./git-source.js";
 import { parseWait, waitFor, waitForRollout } from "./rollout-wait.js";
 import type { Publisher } from "./publisher.js";
 
-const MAX_CHANGES_PAGE = 10_000;
 /** At most this many revisions in one history reply (?limit=, default all up to it). */
 const MAX_HISTORY = 10_000;
 
@@ -27,7 +27,6 @@ function revisionParam(query: unknown, name: string): number {
   if (n < 1) throw new GwsyncError("GWSYNC_HTTP_BAD_REQUEST", `${name} (a revision number, from 1) is required`);
   return n;
 }
-const MAX_ARTIFACT_PAGE = 1000;
 
 /** A JSON request body, refused unparsed when it nests deeper than max_json_depth. */
 function parseBody(body: unknown, maxDepth: number): unknown {
@@ -202,68 +201,5 @@ export function registerPublisherRoutes(
     });
   }
 
-  // WSO2 4.x DBRetriever shape: {"count":N,"list":["<GatewayAPIDTO JSON>"]}, 404 when none.
-  app.get("/internal/data/v1/runtime-artifacts", async (req, reply) => {
-    const label = queryString(req.query, "gatewayLabel");
-    if (!label) throw new GwsyncError("GWSYNC_HTTP_BAD_REQUEST", "gatewayLabel query parameter is required");
-    const apiId = queryString(req.query, "apiId");
-    // gwsync's paging (WSO2 clients send neither parameter and get everything in one reply).
-    const paged = (req.query as Record<string, unknown>)?.limit !== undefined;
-    const after = queryString(req.query, "after");
-    const head = await store.headSeq();
-    let rows: StoredArtifact[];
-    let next: string | undefined;
-    let total: number | undefined;
-    if (apiId) {
-      const a = await store.getArtifact(apiId, label);
-      rows = a && a.instruction === "Publish" ? [a] : [];
-    } else if (paged || after !== undefined) {
-      const limit = queryInteger(req.query, "limit", MAX_ARTIFACT_PAGE, MAX_ARTIFACT_PAGE);
-      if (limit < 1) {
-        throw new GwsyncError(
-          "GWSYNC_HTTP_BAD_REQUEST",
-          `limit must be an integer from 1 to ${MAX_ARTIFACT_PAGE}`,
-        );
-      }
-      rows = await store.listArtifactPage(label, after ?? "", limit);
-      if (rows.length === limit) next = rows[rows.length - 1]?.apiId;
-      // The first page tells the total, so a gateway's startup progress counts to the right end.
-      if (!after) total = await store.countArtifacts(label);
-      // An empty page is a valid answer when paging (the 404 below means "no artifacts at all").
-      if (rows.length === 0 && after) return { count: 0, list: [], gwsync: { head, items: [] } };
-    } else {
-      rows = await store.listArtifacts({ label, withBody: true });
-    }
-    if (rows.length === 0) return reply.code(404).send({ code: "GWSYNC_NOT_FOUND", message: "no artifacts" });
-    return {
-      count: rows.length,
-      list: rows.map((a) => a.artifactJson),
-      gwsync: {
-        head,
-        items: rows.map(servedMeta),
-        ...(next ? { next } : {}),
-        ...(total === undefined ? {} : { total }),
-      },
-    };
-  });
-
-  app.get("/internal/data/v1/changes", async (req) => {
-    // Strictly decimal: "since=" is not 0 and "since=0x10" is not 16 (Number() reads both).
-    const since = queryInteger(req.query, "since", 0);
-    const labels = queryList(req.query, "gatewayLabel");
-    if (labels.length === 0)
-      throw new GwsyncError("GWSYNC_HTTP_BAD_REQUEST", "gatewayLabel query parameter is required");
-    const head = await store.headSeq();
-    const list = (await store.changesSince(since, labels, MAX_CHANGES_PAGE)).map((c) => ({
-      seq: c.seq,
-      apiId: c.apiId,
-      label: c.label,
-      instruction: c.instruction,
-      revision: c.revision,
-      sha256: c.sha256,
-    }));
-    // A full page means more may follow: report the last seq returned as head so the caller pages on.
-    const pageHead = list.length === MAX_CHANGES_PAGE ? (list[list.length - 1]?.seq ?? head) : head;
-    return { head: pageHead, count: list.length, list };
-  });
+  registerDataApiRoutes(app, store, servedMeta);
 }

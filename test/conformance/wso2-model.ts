@@ -640,3 +640,64 @@ function keyManager320(map: Map<string, JmsValue>): Outcome {
     cite: `${L}:74-82`,
   };
 }
+
+// ---------------------------------------------------------------------------------------------------
+// The internal data API (gateway ⇄ control plane), modelled on:
+// SYNC4 = components/apimgt/org.wso2.carbon.apimgt.impl/src/main/java/org/wso2/carbon/apimgt/impl/gatewayartifactsynchronizer/ @ 4.x
+// INT4  = components/apimgt/org.wso2.carbon.apimgt.internal.service/src/main/java/org/wso2/carbon/apimgt/internal/service/impl/ @ 4.x
+// SYNC3 / INT3 = the same paths @ 3.2.0
+
+/**
+ * What a 4.x gateway sends as `gatewayLabel`: GW4 InMemoryAPIDeployer.java:186-187 (one API) and
+ * :248-249 (startup) — `Base64.encodeBase64URLSafeString(String.join("|", labels).getBytes())`:
+ * base64url without padding of the labels joined by `|` (getBytes(): the platform charset, UTF-8).
+ */
+export function wso2x4GatewayLabelParam(labels: readonly string[]): string {
+  return Buffer.from(labels.join("|"), "utf8").toString("base64url");
+}
+
+/**
+ * What a 4.x control plane makes of a `gatewayLabel`: SYNC4 RuntimeArtifactGeneratorUtil.java:199-201 —
+ * commons-codec `Base64.decodeBase64` (both alphabets; characters outside them skipped), `new String`
+ * (UTF-8), then `split("\\|")` (Java drops trailing empty strings). A plain label decodes to garbage.
+ */
+export function wso2x4DecodeGatewayLabel(param: string): string[] {
+  if (param === "") return [];
+  const text = Buffer.from(param.replace(/[^A-Za-z0-9+/_-]/g, ""), "base64").toString("utf8");
+  const parts = text.split("|");
+  while (parts.length > 0 && parts[parts.length - 1] === "") parts.pop();
+  return parts.length === 0 ? [""] : parts;
+}
+
+/** One artifact row a modelled WSO2 control plane holds. */
+export interface Wso2ArtifactRow {
+  apiId: string;
+  label: string;
+  tenantDomain: string;
+  artifact: string;
+}
+
+/**
+ * A WSO2 4.x control plane's `GET /internal/data/v1/runtime-artifacts` (INT4 RuntimeArtifactsApiServiceImpl.java:47-92):
+ * the labels decoded as above, the rows of those labels in the xWSO2Tenant tenant (`carbon.super` when
+ * absent: the logged-in user's, SubscriptionValidationDataUtil.java:588-600), one apiId or all; `{"count","list"}` or
+ * 404 with NO_API_ARTIFACT_FOUND (ExceptionCodes.java:581) when there are none. It has no `/changes`.
+ */
+export function wso2x4RuntimeArtifacts(
+  rows: readonly Wso2ArtifactRow[],
+  query: URLSearchParams,
+  tenantHeader: string | undefined,
+): { status: number; body: unknown } {
+  const tenant = tenantHeader ?? "carbon.super";
+  const labels = wso2x4DecodeGatewayLabel(query.get("gatewayLabel") ?? "");
+  const apiId = query.get("apiId") ?? "";
+  const hits = rows.filter(
+    (r) =>
+      r.tenantDomain === tenant &&
+      (labels.length === 0 || labels.includes(r.label)) &&
+      (apiId === "" || r.apiId === apiId),
+  );
+  if (hits.length === 0)
+    return { status: 404, body: { code: 900910, message: "No Api artifacts found for given criteria" } };
+  return { status: 200, body: { count: hits.length, list: hits.map((r) => r.artifact) } };
+}

@@ -116,7 +116,46 @@ describe("artifact fetch failures", () => {
       assert.ok(gap >= FETCH_TIMEOUT_MS - TIMER_SLACK_MS, `a hung fetch gave up after ${gap} ms`);
   });
 
-  test("a 404 is final: asked once, not retried, the message acknowledged and the refusal logged", async () => {
+  // WSO2 retries a 404 like any non-200 (carbon-apimgt 4.x APIUtil.java:596-627, called from
+  // DBRetriever.java:85 and 222) and never undeploys on it: InMemoryAPIDeployer.java:181-199 throws on an
+  // empty answer and deployAPI (lines 99-117) undeploys only after a successful fetch.
+  test("a 404 for a DEPLOY is retried as WSO2 does, then the message is acknowledged and the live API kept", async () => {
+    const pub = world.publisher!.publisher;
+    cp.rule = () => "forward";
+    const apiId = (await pub.deployApi(tinyApi("Lagging", 1), [LABEL])).apiId;
+    await waitFor(gw.events, "applied", () => gw.deployer.get(apiId) !== undefined, "Lagging deployed");
+    const live = gw.deployer.get(apiId)!;
+    // The control plane lags (a replica behind): it answers 404 for the API's next revision.
+    cp.rule = (r) => (r.apiId === apiId ? "notfound" : "forward");
+    const retries = counter(gw.events, "fetch-retry");
+    const notFound = () => cp.requestsFor(apiId).filter((r) => r.fault === "notfound").length;
+    // The DEPLOY of revision 2 is settled once the last retry was answered and a notification handled.
+    let settled: string | undefined;
+    const onHandled = (stream: string, kind: string) => {
+      if (stream === "notification" && notFound() === 1 + MAX_RETRIES) settled ??= kind;
+    };
+    gw.events.on("handled", onHandled);
+    await pub.deployApi(tinyApi("Lagging", 2), [LABEL]);
+    await waitFor(
+      gw.events,
+      "handled",
+      () => settled !== undefined,
+      "the DEPLOY of revision 2 to be handled",
+    );
+    gw.events.removeListener("handled", onHandled);
+    assert.equal(settled, "ack", "acknowledged, not requeued");
+    assert.equal(notFound(), 1 + MAX_RETRIES, "asked, then retried max_retry_count times, no more");
+    assert.equal(retries.count, 1 + MAX_RETRIES, "every failed attempt is counted");
+    assert.equal(gw.deployer.get(apiId)?.sha256, live.sha256, "the live revision is still deployed");
+    const report = logLines.find((l) => l.includes(apiId) && l.includes("404"));
+    assert.ok(report, "the 404 is reported in the log with the API id");
+    // The control plane catches up: the changelog (not another event) brings revision 2.
+    cp.rule = () => "forward";
+    await gw.catchUp();
+    assert.equal(gw.deployer.get(apiId)?.revision, 2, "the changelog catch-up deploys revision 2");
+  });
+
+  test("a 404 for an API never published: retried, acknowledged, nothing deployed", async () => {
     cp.rule = () => "forward";
     // An event for an API the control plane does not have (removed before the gateway asked).
     const apiId = randomUUID();
@@ -130,7 +169,6 @@ describe("artifact fetch failures", () => {
         gatewayLabels: [LABEL],
       }),
     );
-    const retries = counter(gw.events, "fetch-retry");
     const handled: string[] = [];
     const onHandled = (_s: string, kind: string, id: string | undefined) =>
       id === enc.eventId && handled.push(kind);
@@ -146,11 +184,21 @@ describe("artifact fetch failures", () => {
     );
     gw.events.removeListener("handled", onHandled);
     assert.deepEqual(handled, ["ack"], "acknowledged once, not requeued");
-    assert.equal(cp.requestsFor(apiId).length, 1, "asked once");
-    assert.equal(retries.count, 0, "no retry");
+    assert.equal(cp.requestsFor(apiId).length, 1 + MAX_RETRIES, "asked, then retried");
     assert.equal(gw.deployer.get(apiId), undefined);
-    const report = logLines.find((l) => l.includes(apiId) && l.includes("404"));
-    assert.ok(report, "the 404 is reported in the log with the API id");
+  });
+
+  test("a 404 confirms a REMOVE: asked once, the API undeployed", async () => {
+    const pub = world.publisher!.publisher;
+    cp.rule = () => "forward";
+    const apiId = (await pub.deployApi(tinyApi("Removed", 1), [LABEL])).apiId;
+    await waitFor(gw.events, "applied", () => gw.deployer.get(apiId) !== undefined, "Removed deployed");
+    const asked = cp.requestsFor(apiId).length;
+    const retries = counter(gw.events, "fetch-retry");
+    await pub.removeApi(apiId, [LABEL]);
+    await waitFor(gw.events, "applied", () => gw.deployer.get(apiId) === undefined, "Removed undeployed");
+    assert.equal(cp.requestsFor(apiId).length - asked, 1, "asked once");
+    assert.equal(retries.count, 0, "no retry");
     assertClean(await world.judge("gw"));
   });
 });

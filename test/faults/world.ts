@@ -49,6 +49,8 @@ export interface FaultGatewaySpec {
   maxDeliveries?: number;
   /** accept_inline_artifacts: the gateway applies artifacts carried by events (publishInline). */
   acceptInline?: boolean;
+  /** [gwsync] data_api: which control plane data API the gateway calls. Default (unset) "4.x". */
+  dataApi?: "4.x" | "3.2.0";
 }
 
 /**
@@ -125,6 +127,7 @@ catch_up_interval_ms = ${s.catchUpMs ?? 0}
 max_deliveries = ${s.maxDeliveries ?? 5}
 heartbeat_sec = ${s.heartbeatSec ?? 5}
 queue_type = ${q(s.queueType ?? "classic")}
+${s.dataApi ? `data_api = ${q(s.dataApi)}` : ""}
 [gwsync.http]
 username = ${q(USER)}
 password = ${q(PASSWORD)}

@@ -54,7 +54,10 @@ describe("Reconciler revisions", () => {
     assert.equal(reconciler.isStale("id-C", 5), true);
 
     published.delete("id-B");
-    assert.equal(await reconciler.reconcile("id-B", [LABEL]), "removed");
+    // A 404 alone does not undeploy (WSO2 retries a 404); a REMOVE that the 404 confirms does.
+    assert.equal(await reconciler.reconcile("id-B", [LABEL]), "unchanged");
+    assert.ok(deployer.get("id-B"), "still deployed after a 404 without a REMOVE");
+    assert.equal(await reconciler.reconcile("id-B", [LABEL], { action: "remove" }), "removed");
     assert.equal(deployer.get("id-B"), undefined);
     assert.equal(reconciler.isStale("id-B", 4), true, "the removed revision is remembered");
     assert.equal(reconciler.isStale("id-B", 5), false);

@@ -1,0 +1,210 @@
+import type { FastifyInstance, FastifyReply } from "fastify";
+import {
+  CHANGES_PATH,
+  decodeLabelParam,
+  GATEWAY_INSTRUCTION_ANY,
+  GATEWAY_INSTRUCTION_PUBLISH,
+  GATEWAY_SYNAPSE_ARTIFACTS_PATH,
+  INTERNAL_DATA_PATH,
+  RUNTIME_ARTIFACTS_PATH,
+  SYNAPSE_ARTIFACTS_PATH,
+  SYNAPSE_ATTRIBUTES_PATH,
+} from "../data-api/wire.js";
+import { GwsyncError } from "../errors.js";
+import { queryInteger, queryList, queryString } from "../http/server.js";
+import type { ArtifactStore, StoredArtifact } from "../store/types.js";
+
+const MAX_CHANGES_PAGE = 10_000;
+const MAX_ARTIFACT_PAGE = 1000;
+/** More labels than any gateway serves: a decoded `gatewayLabel` naming more is refused. */
+const MAX_LABELS = 64;
+
+/**
+ * The control plane's internal data API as gateways call it (docs/wso2-formats.md §3.3), both WSO2
+ * versions:
+ * - 4.x `GET /runtime-artifacts?gatewayLabel=<base64url of labels joined by |>[&apiId=]&type=Synapse`
+ *   → `{"count":N,"list":["<GatewayAPIDTO JSON>",...]}`, 404 when there is none
+ *   (carbon-apimgt 4.x RuntimeArtifactsApiServiceImpl.java:47-92, RuntimeArtifactGeneratorUtil.java:195-211);
+ * - 3.2.0 `GET /synapse-artifacts?apiId=&gatewayInstruction=Publish|ANY&gatewayLabel=<plain>` → the
+ *   artifact itself, an empty body when there is none (SynapseArtifactsApiServiceImpl.java:19-36);
+ *   `GET /gateway-synapse-artifacts?gatewayLabel=` → `{"count":N,"list":[...]}`, Publish rows only
+ *   (GatewaySynapseArtifactsApiServiceImpl.java:22-43); `GET /synapse-attributes?apiName=&tenantDomain=&version=`
+ *   → `{"apiId":..,"labels":[..]}` (SynapseAttributesApiServiceImpl.java:24-44).
+ * gwsync's gateways call the same paths and read the extra `gwsync` member (revision, sha256, seq).
+ */
+export function registerDataApiRoutes(
+  app: FastifyInstance,
+  store: ArtifactStore,
+  servedMeta: (a: StoredArtifact) => Record<string, unknown>,
+): void {
+  const base = INTERNAL_DATA_PATH;
+
+  /**
+   * The labels a `gatewayLabel` value names: base64url of `a|b` (WSO2 4.x gateways, gwsync gateways),
+   * or a plain label (3.2.0 gateways, older gwsync gateways). A value that is both a valid encoding and
+   * a label the store holds is the label.
+   */
+  async function labelsOf(raw: string): Promise<string[]> {
+    const decoded = decodeLabelParam(raw);
+    if (decoded.length === 1 && decoded[0] === raw) return decoded;
+    if ((await store.countArtifacts(raw)) > 0) return [raw];
+    if (decoded.length > MAX_LABELS) {
+      throw new GwsyncError("GWSYNC_HTTP_BAD_REQUEST", `gatewayLabel names more than ${MAX_LABELS} labels`);
+    }
+    return decoded;
+  }
+
+  function requiredLabel(query: unknown): string {
+    const raw = queryString(query, "gatewayLabel");
+    if (!raw) throw new GwsyncError("GWSYNC_HTTP_BAD_REQUEST", "gatewayLabel query parameter is required");
+    return raw;
+  }
+
+  /** The published artifact of an API on any of the labels, newest revision first. */
+  async function publishedOn(apiId: string, labels: readonly string[]): Promise<StoredArtifact | undefined> {
+    let best: StoredArtifact | undefined;
+    for (const label of labels) {
+      const a = await store.getArtifact(apiId, label);
+      if (a && a.instruction === "Publish" && (!best || a.revision > best.revision)) best = a;
+    }
+    return best;
+  }
+
+  /** Every API published to any of the labels, once each (its newest revision among them). */
+  async function listedOn(labels: readonly string[]): Promise<StoredArtifact[]> {
+    if (labels.length === 1) return store.listArtifacts({ label: labels[0]!, withBody: true });
+    const byApi = new Map<string, StoredArtifact>();
+    for (const label of labels) {
+      for (const a of await store.listArtifacts({ label, withBody: true })) {
+        const seen = byApi.get(a.apiId);
+        if (!seen || a.revision > seen.revision) byApi.set(a.apiId, a);
+      }
+    }
+    return [...byApi.values()].sort((x, y) => (x.apiId < y.apiId ? -1 : x.apiId > y.apiId ? 1 : 0));
+  }
+
+  // WSO2 4.x: {"count":N,"list":["<GatewayAPIDTO JSON>"]}, 404 when none.
+  app.get(base + RUNTIME_ARTIFACTS_PATH, async (req, reply) => {
+    const labels = await labelsOf(requiredLabel(req.query));
+    const apiId = queryString(req.query, "apiId");
+    // gwsync's paging (WSO2 clients send neither parameter and get everything in one reply).
+    const paged = (req.query as Record<string, unknown>)?.limit !== undefined;
+    const after = queryString(req.query, "after");
+    const head = await store.headSeq();
+    let rows: StoredArtifact[];
+    let next: string | undefined;
+    let total: number | undefined;
+    if (apiId) {
+      const a = await publishedOn(apiId, labels);
+      rows = a ? [a] : [];
+    } else if (paged || after !== undefined) {
+      if (labels.length !== 1) {
+        throw new GwsyncError("GWSYNC_HTTP_BAD_REQUEST", "paging (limit, after) takes one gateway label");
+      }
+      const label = labels[0]!;
+      const limit = queryInteger(req.query, "limit", MAX_ARTIFACT_PAGE, MAX_ARTIFACT_PAGE);
+      if (limit < 1) {
+        throw new GwsyncError(
+          "GWSYNC_HTTP_BAD_REQUEST",
+          `limit must be an integer from 1 to ${MAX_ARTIFACT_PAGE}`,
+        );
+      }
+      rows = await store.listArtifactPage(label, after ?? "", limit);
+      if (rows.length === limit) next = rows[rows.length - 1]?.apiId;
+      // The first page tells the total, so a gateway's startup progress counts to the right end.
+      if (!after) total = await store.countArtifacts(label);
+      // An empty page is a valid answer when paging (the 404 below means "no artifacts at all").
+      if (rows.length === 0 && after) return { count: 0, list: [], gwsync: { head, items: [] } };
+    } else {
+      rows = await listedOn(labels);
+    }
+    if (rows.length === 0) return notFound(reply);
+    return {
+      count: rows.length,
+      list: rows.map((a) => a.artifactJson),
+      gwsync: {
+        head,
+        items: rows.map(servedMeta),
+        ...(next ? { next } : {}),
+        ...(total === undefined ? {} : { total }),
+      },
+    };
+  });
+
+  app.get(base + CHANGES_PATH, async (req) => {
+    // Strictly decimal: "since=" is not 0 and "since=0x10" is not 16 (Number() reads both).
+    const since = queryInteger(req.query, "since", 0);
+    const raw = queryList(req.query, "gatewayLabel");
+    if (raw.length === 0)
+      throw new GwsyncError("GWSYNC_HTTP_BAD_REQUEST", "gatewayLabel query parameter is required");
+    const labels = [...new Set((await Promise.all(raw.map(labelsOf))).flat())];
+    const head = await store.headSeq();
+    const list = (await store.changesSince(since, labels, MAX_CHANGES_PAGE)).map((c) => ({
+      seq: c.seq,
+      apiId: c.apiId,
+      label: c.label,
+      instruction: c.instruction,
+      revision: c.revision,
+      sha256: c.sha256,
+    }));
+    // A full page means more may follow: report the last seq returned as head so the caller pages on.
+    const pageHead = list.length === MAX_CHANGES_PAGE ? (list[list.length - 1]?.seq ?? head) : head;
+    return { head: pageHead, count: list.length, list };
+  });
+
+  // WSO2 3.2.0: the artifact string itself; an empty 200 when the API has no row for the label (and
+  // instruction): the 3.2.0 gateway reads an empty body as "nothing" (InMemoryAPIDeployer.java:73-75).
+  app.get(base + SYNAPSE_ARTIFACTS_PATH, async (req, reply) => {
+    const apiId = queryString(req.query, "apiId");
+    if (!apiId) throw new GwsyncError("GWSYNC_HTTP_BAD_REQUEST", "apiId query parameter is required");
+    const label = requiredLabel(req.query);
+    const instruction = queryString(req.query, "gatewayInstruction") ?? GATEWAY_INSTRUCTION_PUBLISH;
+    if (
+      instruction !== GATEWAY_INSTRUCTION_PUBLISH &&
+      instruction !== GATEWAY_INSTRUCTION_ANY &&
+      instruction !== "Remove"
+    ) {
+      throw new GwsyncError("GWSYNC_HTTP_BAD_REQUEST", "gatewayInstruction must be Publish, Remove or ANY");
+    }
+    const a = await store.getArtifact(apiId, label);
+    // GET_API_ARTIFACT matches the instruction; GET_API_ARTIFACT_ANY_INSTRUCTION does not (SQLConstants.java:3139-3143).
+    const hit =
+      a && (instruction === GATEWAY_INSTRUCTION_ANY || a.instruction === instruction) ? a : undefined;
+    reply.header("content-type", "application/json; charset=utf-8");
+    return reply.send(hit?.artifactJson ?? "");
+  });
+
+  // WSO2 3.2.0: {"count":N,"list":[...]} of the label's Publish rows, 200 also when empty.
+  app.get(base + GATEWAY_SYNAPSE_ARTIFACTS_PATH, async (req) => {
+    const label = requiredLabel(req.query);
+    const rows = await store.listArtifacts({ label, withBody: true });
+    return {
+      count: rows.length,
+      list: rows.map((a) => a.artifactJson),
+      gwsync: { head: await store.headSeq(), items: rows.map(servedMeta) },
+    };
+  });
+
+  // WSO2 3.2.0: the API id of name+version in a tenant and the labels it is published to
+  // (GatewayArtifactsMgtDAO.getGatewayAPIId / getGatewayAPILabels, SQLConstants.java:3145-3149).
+  app.get(base + SYNAPSE_ATTRIBUTES_PATH, async (req) => {
+    const apiName = queryString(req.query, "apiName");
+    const version = queryString(req.query, "version");
+    if (!apiName || !version) {
+      throw new GwsyncError("GWSYNC_HTTP_BAD_REQUEST", "apiName and version query parameters are required");
+    }
+    const tenantDomain = queryString(req.query, "tenantDomain") ?? "carbon.super";
+    const apiId = await store.findApiId(apiName, version, tenantDomain);
+    const labels =
+      apiId === undefined
+        ? []
+        : (await store.listArtifacts({ withBody: false }))
+            .filter((a) => a.apiId === apiId && a.instruction === "Publish")
+            .map((a) => a.label);
+    return { apiId: apiId ?? null, labels };
+  });
+}
+
+function notFound(reply: FastifyReply) {
+  return reply.code(404).send({ code: "GWSYNC_NOT_FOUND", message: "no artifacts" });
+}
