@@ -1,7 +1,7 @@
 import { statSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { DEFAULT_DATA_API } from "../data-api/wire.js";
+import { ALL_TENANTS, DEFAULT_DATA_API } from "../data-api/wire.js";
 import { DEFAULT_HUB_DIALECT, DEFAULT_MAP_FORMAT } from "../events/dialect.js";
 import { isGwsyncError } from "../errors.js";
 import { readRegularFileSync } from "../security/safe-read.js";
@@ -250,6 +250,7 @@ function buildGwsync(
     hubDialect: g?.hub_dialect ?? DEFAULT_HUB_DIALECT,
     hubMapFormat: g?.hub_map_format ?? DEFAULT_MAP_FORMAT,
     dataApi: g?.data_api ?? DEFAULT_DATA_API,
+    dataApiTenant: tenantSetting(g?.data_api_tenant),
   };
   if (g?.watch !== undefined) {
     config.watch = {
@@ -388,4 +389,10 @@ export function buildConfig(s: Sections, o: BuildOptions): GwsyncConfig {
       ),
     },
   };
+}
+
+/** [gwsync] data_api_tenant: "ALL" (any case, or unset) is every tenant; else the tenant domain as written. */
+function tenantSetting(v: string | undefined): string {
+  const t = v?.trim();
+  return !t || t.toUpperCase() === ALL_TENANTS ? ALL_TENANTS : t;
 }

@@ -126,6 +126,8 @@ export const GwsyncSectionSchema = z.strictObject(
     hub_map_format: oneOf(MAP_FORMATS).optional(),
     /** The control plane's data API a gateway calls: WSO2 4.x's runtime-artifacts or 3.2.0's synapse-artifacts. */
     data_api: oneOf(DATA_APIS).optional(),
+    /** The tenant a gateway serves: one tenant domain, or "ALL" (every tenant, the default). */
+    data_api_tenant: text().optional(),
     max_json_depth: int(1, MAX_JSON_DEPTH, " levels").optional(),
     max_revoked_tokens: int(1).optional(),
     max_revoked_token_length: int(1, Number.MAX_SAFE_INTEGER, " characters").optional(),

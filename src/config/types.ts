@@ -85,6 +85,11 @@ export interface GwsyncConfig {
     hubMapFormat: MapFormat;
     /** The control plane's data API a gateway calls (src/data-api/wire.ts). Default "4.x". */
     dataApi: DataApi;
+    /**
+     * The tenant a gateway asks the data API for and deploys (`xWSO2Tenant`): a tenant domain, or "ALL"
+     * for every tenant (the default; a WSO2 control plane then needs super-tenant credentials).
+     */
+    dataApiTenant: string;
   };
   publisher: {
     /** [apim.sync_runtime_artifacts.publisher] present. */

@@ -21,6 +21,11 @@ export const CHANGES_PATH = "/changes";
 
 /** `APIConstants.HEADER_TENANT`: the tenant a 4.x gateway asks for. */
 export const HEADER_TENANT = "xWSO2Tenant";
+/** The organization header WSO2 4.x's OnPremResolver reads before xWSO2Tenant (OnPremResolver.java:35-48). */
+export const HEADER_ORGANIZATION = "X-WSO2-Tenant";
+/** The organization "ALL" (`APIConstants.ORG_ALL_QUERY_PARAM`): every tenant. */
+export const ALL_TENANTS = "ALL";
+export const SUPER_TENANT = "carbon.super";
 /** `APIConstants.GatewayArtifactSynchronizer.GATEWAY_INSTRUCTION_*` of the 3.2.0 synapse-artifacts call. */
 export const GATEWAY_INSTRUCTION_PUBLISH = "Publish";
 export const GATEWAY_INSTRUCTION_ANY = "ANY";

@@ -131,6 +131,7 @@ export class Gateway {
         username: config.eventHub.username,
         password: config.eventHub.password,
         dataApi: config.gwsync.dataApi,
+        tenantDomain: config.gwsync.dataApiTenant,
         ...(this.#trust.keys === undefined ? {} : { refuse: this.#refuseFetched(this.#trust.keys) }),
       });
     this.reconciler = new Reconciler({

@@ -2,6 +2,7 @@ import type { Outcome } from "../amqp/consumer.js";
 import { ACK, type DeadLetterPart } from "../amqp/consumer.js";
 import type { Envelope } from "../amqp/envelope.js";
 import type { GwsyncConfig } from "../config/types.js";
+import { ALL_TENANTS } from "../data-api/wire.js";
 import { isGwsyncError } from "../errors.js";
 import { decodeBatch, HEADER_BATCH } from "../events/batch.js";
 import { decodeEvent } from "../events/decode.js";
@@ -197,6 +198,13 @@ export class GatewayPipeline {
     const mine = this.#d.reconciler.mine(p.gatewayLabels);
     if (mine.length === 0) {
       this.#d.metrics.eventsSkipped.inc({ stream, why: "other-labels" });
+      return ACK;
+    }
+    // A gateway of one tenant ([gwsync] data_api_tenant) leaves the other tenants' APIs alone, as a WSO2
+    // gateway deploys a tenant's APIs only in that tenant's flow.
+    const tenant = this.#d.config.gwsync.dataApiTenant;
+    if (tenant !== ALL_TENANTS && typeof event.tenantDomain === "string" && event.tenantDomain !== tenant) {
+      this.#d.metrics.eventsSkipped.inc({ stream, why: "other-tenant" });
       return ACK;
     }
     const headers = msg.headers ?? {};

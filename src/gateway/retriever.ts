@@ -2,14 +2,17 @@ import { z } from "zod";
 import { parseGatewayApiDto, sha256Hex, validateDto } from "../artifacts/gateway-api-dto.js";
 import type { GatewayApiDto } from "../artifacts/types.js";
 import {
+  ALL_TENANTS,
   DEFAULT_DATA_API,
   type DataApi,
   encodeLabels,
   GATEWAY_INSTRUCTION_PUBLISH,
   GATEWAY_SYNAPSE_ARTIFACTS_PATH,
+  HEADER_ORGANIZATION,
   HEADER_TENANT,
   INTERNAL_DATA_PATH,
   RUNTIME_ARTIFACTS_PATH,
+  SUPER_TENANT,
   SYNAPSE_ARTIFACTS_PATH,
 } from "../data-api/wire.js";
 import { GwsyncError, isGwsyncError } from "../errors.js";
@@ -121,6 +124,7 @@ export interface HttpRetrieverOptions {
   serviceUrl: string;
   username: string;
   password: string;
+  /** The tenant to ask for (xWSO2Tenant), or "ALL" (every tenant, the default). */
   tenantDomain?: string;
   /**
    * Which data API the control plane speaks ([gwsync] data_api): "4.x" calls /runtime-artifacts with
@@ -155,11 +159,16 @@ export class HttpArtifactRetriever implements ArtifactRetriever {
   constructor(o: HttpRetrieverOptions) {
     this.#refuse = o.refuse;
     this.dataApi = o.dataApi ?? DEFAULT_DATA_API;
+    const tenant = o.tenantDomain ?? ALL_TENANTS;
     this.#base = `${o.serviceUrl.replace(/\/+$/, "")}${INTERNAL_DATA_PATH}`;
     this.#headers = {
       authorization: `Basic ${Buffer.from(`${o.username}:${o.password}`).toString("base64")}`,
-      [HEADER_TENANT]: o.tenantDomain ?? "carbon.super",
       accept: "application/json",
+      // Every tenant, as WSO2 4.x asks for it: organization ALL from a super-tenant caller
+      // (RuntimeArtifactsApiServiceImpl.java:56-59); one tenant: that tenant.
+      ...(tenant === ALL_TENANTS
+        ? { [HEADER_TENANT]: SUPER_TENANT, [HEADER_ORGANIZATION]: ALL_TENANTS }
+        : { [HEADER_TENANT]: tenant }),
     };
     this.#timeoutMs = o.timeoutMs ?? DEFAULT_FETCH_TIMEOUT_MS;
     this.#maxBytes = o.maxReplyBytes ?? DEFAULT_MAX_REPLY_BYTES;

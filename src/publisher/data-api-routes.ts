@@ -4,12 +4,17 @@ import {
   decodeLabelParam,
   GATEWAY_INSTRUCTION_ANY,
   GATEWAY_INSTRUCTION_PUBLISH,
+  ALL_TENANTS,
   GATEWAY_SYNAPSE_ARTIFACTS_PATH,
+  HEADER_ORGANIZATION,
+  HEADER_TENANT,
   INTERNAL_DATA_PATH,
   RUNTIME_ARTIFACTS_PATH,
   SYNAPSE_ARTIFACTS_PATH,
   SYNAPSE_ATTRIBUTES_PATH,
 } from "../data-api/wire.js";
+import { parseGatewayApiDto } from "../artifacts/gateway-api-dto.js";
+import { readSynapseApi } from "../artifacts/synapse-api.js";
 import { GwsyncError } from "../errors.js";
 import { queryInteger, queryList, queryString } from "../http/server.js";
 import type { ArtifactStore, StoredArtifact } from "../store/types.js";
@@ -44,15 +49,16 @@ export function registerDataApiRoutes(
    * or a plain label (3.2.0 gateways, older gwsync gateways). A value that is both a valid encoding and
    * a label the store holds is the label.
    */
-  async function labelsOf(raw: string): Promise<string[]> {
+  async function resolveLabels(raw: string): Promise<{ labels: string[]; encoded: boolean }> {
     const decoded = decodeLabelParam(raw);
-    if (decoded.length === 1 && decoded[0] === raw) return decoded;
-    if ((await store.countArtifacts(raw)) > 0) return [raw];
+    if (decoded.length === 1 && decoded[0] === raw) return { labels: decoded, encoded: false };
+    if ((await store.countArtifacts(raw)) > 0) return { labels: [raw], encoded: false };
     if (decoded.length > MAX_LABELS) {
       throw new GwsyncError("GWSYNC_HTTP_BAD_REQUEST", `gatewayLabel names more than ${MAX_LABELS} labels`);
     }
-    return decoded;
+    return { labels: decoded, encoded: true };
   }
+  const labelsOf = async (raw: string) => (await resolveLabels(raw)).labels;
 
   function requiredLabel(query: unknown): string {
     const raw = queryString(query, "gatewayLabel");
@@ -85,7 +91,11 @@ export function registerDataApiRoutes(
 
   // WSO2 4.x: {"count":N,"list":["<GatewayAPIDTO JSON>"]}, 404 when none.
   app.get(base + RUNTIME_ARTIFACTS_PATH, async (req, reply) => {
-    const labels = await labelsOf(requiredLabel(req.query));
+    const { labels, encoded } = await resolveLabels(requiredLabel(req.query));
+    // A WSO2-encoded label asks as WSO2 does: one tenant (xWSO2Tenant), or every tenant with "ALL". A
+    // plain label is a 3.2.0-style or older gwsync caller: every tenant, as before.
+    const tenant = encoded ? tenantOf(req.headers) : ALL_TENANTS;
+    const inTenant = (a: StoredArtifact) => tenant === ALL_TENANTS || a.tenantDomain === tenant;
     const apiId = queryString(req.query, "apiId");
     // gwsync's paging (WSO2 clients send neither parameter and get everything in one reply).
     const paged = (req.query as Record<string, unknown>)?.limit !== undefined;
@@ -96,7 +106,7 @@ export function registerDataApiRoutes(
     let total: number | undefined;
     if (apiId) {
       const a = await publishedOn(apiId, labels);
-      rows = a ? [a] : [];
+      rows = a && inTenant(a) ? [a] : [];
     } else if (paged || after !== undefined) {
       if (labels.length !== 1) {
         throw new GwsyncError("GWSYNC_HTTP_BAD_REQUEST", "paging (limit, after) takes one gateway label");
@@ -109,14 +119,18 @@ export function registerDataApiRoutes(
           `limit must be an integer from 1 to ${MAX_ARTIFACT_PAGE}`,
         );
       }
-      rows = await store.listArtifactPage(label, after ?? "", limit);
-      if (rows.length === limit) next = rows[rows.length - 1]?.apiId;
-      // The first page tells the total, so a gateway's startup progress counts to the right end.
-      if (!after) total = await store.countArtifacts(label);
-      // An empty page is a valid answer when paging (the 404 below means "no artifacts at all").
-      if (rows.length === 0 && after) return { count: 0, list: [], gwsync: { head, items: [] } };
+      const page = await store.listArtifactPage(label, after ?? "", limit);
+      if (page.length === limit) next = page[page.length - 1]?.apiId;
+      rows = page.filter(inTenant);
+      // The first page tells the total (every tenant's: only when not scoped to one), so a gateway's
+      // startup progress counts to the right end.
+      if (!after && tenant === ALL_TENANTS) total = await store.countArtifacts(label);
+      // A page is a valid answer when paging, empty too (the 404 below means "no artifacts at all").
+      if (rows.length === 0 && (after || next)) {
+        return { count: 0, list: [], gwsync: { head, items: [], ...(next ? { next } : {}) } };
+      }
     } else {
-      rows = await listedOn(labels);
+      rows = (await listedOn(labels)).filter(inTenant);
     }
     if (rows.length === 0) return notFound(reply);
     return {
@@ -203,8 +217,98 @@ export function registerDataApiRoutes(
             .map((a) => a.label);
     return { apiId: apiId ?? null, labels };
   });
+  // The 4.x subscription-validation endpoints a WSO2 gateway calls while it starts (keymgt
+  // SubscriptionDataLoaderImpl.java:83-455, through APIUtil.executeHTTPRequestWithRetries, which
+  // retries anything but a 200): answered from what gwsync holds, WSO2's list shapes, 200 always.
+  // gwsync keeps no applications, subscriptions, policies or scopes: empty lists.
+  app.get(`${base}/apis`, async (req) => {
+    // ApisApiServiceImpl.java:66-111: the organization (xWSO2Tenant, "ALL" for every tenant), a plain
+    // URL-encoded gatewayLabel (SubscriptionDataLoaderImpl.java:147 and 553-561), apiId or context+version.
+    const tenant = tenantOf(req.headers);
+    const label = queryString(req.query, "gatewayLabel");
+    const apiId = queryString(req.query, "apiId");
+    const context = queryString(req.query, "context");
+    const version = queryString(req.query, "version");
+    const rows = await store.listArtifacts(label ? { label, withBody: true } : { withBody: true });
+    const seen = new Set<string>();
+    const list: Record<string, unknown>[] = [];
+    for (const a of rows) {
+      if (seen.has(a.apiId)) continue;
+      if (tenant !== ALL_TENANTS && a.tenantDomain !== tenant) continue;
+      if (apiId && a.apiId !== apiId) continue;
+      const api = apiOf(a);
+      if (context && version && (api.context !== context || api.version !== version)) continue;
+      seen.add(a.apiId);
+      list.push(api);
+    }
+    return { count: list.length, list };
+  });
+  // KeyManagersApiServiceImpl: a JSON array (api.yaml /keymanagers: type array of KeyManager).
+  app.get(`${base}/keymanagers`, async () => []);
+  // webhooksSubscriptionsList has no count (api.yaml components.schemas.webhooksSubscriptionsList).
+  app.get(`${base}/webhooks-subscriptions`, async () => ({ list: [] }));
+  for (const path of [
+    "/subscriptions",
+    "/applications",
+    "/application-key-mappings",
+    "/subscription-policies",
+    "/application-policies",
+    "/api-policies",
+    "/global-policies",
+    "/scopes",
+  ]) {
+    app.get(base + path, async () => ({ count: 0, list: [] }));
+  }
+}
+
+function header(headers: Record<string, string | string[] | undefined>, name: string): string | undefined {
+  const raw = headers[name.toLowerCase()];
+  const value = (Array.isArray(raw) ? raw[0] : raw)?.trim();
+  return value === "" ? undefined : value;
+}
+
+/**
+ * The tenant a 4.x caller asks for, as WSO2 4.x resolves it: the organization is the `X-WSO2-Tenant`
+ * header, else `xWSO2Tenant`, else the caller's own tenant (OnPremResolver.java:38-80; gwsync's HTTP
+ * user is the super tenant's, so carbon.super, which may ask for any tenant: SubscriptionValidationDataUtil.java:588-600).
+ * "ALL" is every tenant (RuntimeArtifactsApiServiceImpl.java:56-59, where WSO2 also wants xWSO2Tenant
+ * carbon.super; gwsync takes "ALL" in either header).
+ */
+export function tenantOf(headers: Record<string, string | string[] | undefined>): string {
+  const org = header(headers, HEADER_ORGANIZATION) ?? header(headers, HEADER_TENANT) ?? "carbon.super";
+  return org.toUpperCase() === ALL_TENANTS ? ALL_TENANTS : org;
 }
 
 function notFound(reply: FastifyReply) {
   return reply.code(404).send({ code: "GWSYNC_NOT_FOUND", message: "no artifacts" });
+}
+
+/**
+ * The internal service's API entry (api.yaml components.schemas.API) for a stored artifact: what the
+ * artifact says (uuid, name, version, provider, context, apiType, tenant); the numeric `apiId` is a
+ * WSO2 database id gwsync has none of.
+ */
+function apiOf(a: StoredArtifact): Record<string, unknown> {
+  let context = "";
+  let apiType = "HTTP";
+  try {
+    const dto = parseGatewayApiDto(a.artifactJson);
+    apiType = typeof dto["apiType"] === "string" ? (dto["apiType"] as string) : apiType;
+    context = typeof dto.apiContext === "string" ? dto.apiContext : readSynapseApi(dto.apiDefinition).context;
+  } catch {
+    // A stored artifact was validated when saved; one that no longer parses is listed without a context.
+  }
+  return {
+    uuid: a.apiId,
+    provider: a.provider,
+    name: a.name,
+    version: a.version,
+    context,
+    apiType,
+    status: "PUBLISHED",
+    organization: a.tenantDomain,
+    isDefaultVersion: false,
+    urlMappings: [],
+    apiPolicies: [],
+  };
 }

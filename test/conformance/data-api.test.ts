@@ -35,7 +35,12 @@ async function get(url: string, headers: Record<string, string> = {}) {
 /** A WSO2 4.x control plane's data API (wso2x4RuntimeArtifacts) over HTTP, recording what it was asked. */
 class Wso2ControlPlane {
   readonly rows: Wso2ArtifactRow[] = [];
-  readonly asked: { path: string; gatewayLabel: string | null; tenant: string | undefined }[] = [];
+  readonly asked: {
+    path: string;
+    gatewayLabel: string | null;
+    tenant: string | undefined;
+    organization: string | undefined;
+  }[] = [];
   #server: Server | undefined;
   url = "";
 
@@ -43,7 +48,13 @@ class Wso2ControlPlane {
     this.#server = createServer((req, res) => {
       const u = new URL(req.url ?? "/", "http://cp");
       const tenant = req.headers.xwso2tenant as string | undefined;
-      this.asked.push({ path: u.pathname, gatewayLabel: u.searchParams.get("gatewayLabel"), tenant });
+      const organization = req.headers["x-wso2-tenant"] as string | undefined;
+      this.asked.push({
+        path: u.pathname,
+        gatewayLabel: u.searchParams.get("gatewayLabel"),
+        tenant,
+        organization,
+      });
       if (req.headers.authorization !== AUTH) {
         res.writeHead(401).end();
         return;
@@ -52,7 +63,7 @@ class Wso2ControlPlane {
         res.writeHead(404, { "content-type": "application/json" }).end("{}");
         return;
       }
-      const r = wso2x4RuntimeArtifacts(this.rows, u.searchParams, tenant);
+      const r = wso2x4RuntimeArtifacts(this.rows, u.searchParams, { xWSO2Tenant: tenant, organization });
       res.writeHead(r.status, { "content-type": "application/json" }).end(JSON.stringify(r.body));
     });
     await new Promise<void>((ok) => this.#server!.listen(0, "127.0.0.1", ok));
@@ -223,13 +234,18 @@ describe("data API: what a gwsync gateway sends, a WSO2 control plane understand
         "the label as InMemoryAPIDeployer encodes it",
       );
       assert.deepEqual(wso2x4DecodeGatewayLabel(c.gatewayLabel!), [LABEL]);
+      // Every tenant, as WSO2 asks for them: organization ALL from the super tenant (lines 56-59).
       assert.equal(c.tenant, "carbon.super");
+      assert.equal(c.organization, "ALL");
     }
   });
 
   test("a gwsync gateway deploys from a control plane that only understands base64url labels, on start and on an event", async () => {
     const first = await artifactOf("AtStart");
     cp.rows.push(first);
+    // Another tenant's API: the gateway serves every tenant by default (data_api_tenant unset).
+    const other = { ...(await artifactOf("OtherTenant")), tenantDomain: "wso2.com" };
+    cp.rows.push(other);
     const gw = await world.startGateway({
       name: "wso2cp",
       labels: [LABEL],
@@ -237,6 +253,7 @@ describe("data API: what a gwsync gateway sends, a WSO2 control plane understand
       maxRetries: 0,
     });
     assert.ok(gw.deployer.get(first.apiId), "deployed by the startup load");
+    assert.ok(gw.deployer.get(other.apiId), "the other tenant's too");
     const second = await artifactOf("ByEvent");
     cp.rows.push(second);
     const enc = encodeNotification(
@@ -288,6 +305,135 @@ describe("data API: what a gwsync gateway sends, a WSO2 control plane understand
       await world.stopGateway("gw320");
     } finally {
       await proxy.down();
+    }
+  });
+});
+
+describe("data API: tenants (xWSO2Tenant) and the endpoints a WSO2 4.x gateway calls at start", () => {
+  const world = new FaultWorld();
+  const TENANT = "wso2.com";
+  let base = "";
+  let superApi = "";
+  let tenantApi = "";
+  const enc = encodeURIComponent(wso2x4GatewayLabelParam([LABEL]));
+  const ids = (r: { json: () => Record<string, unknown> }) =>
+    ((r.json() as { list: string[] }).list ?? [])
+      .map((a) => (JSON.parse(a) as { apiId: string }).apiId)
+      .sort();
+
+  before(async () => {
+    const svc = await world.startPublisher();
+    base = `${world.publisherUrl}/internal/data/v1`;
+    superApi = (await svc.publisher.deployApi(synapseApi({ name: "SuperApi" }), [LABEL])).apiId;
+    tenantApi = (
+      await svc.publisher.deployApi(
+        synapseApi({
+          provider: "admin-AT-wso2.com",
+          name: "TenantApi",
+          context: "/t/wso2.com/tenantapi/1.0.0",
+        }),
+        [LABEL],
+        { tenantDomain: TENANT },
+      )
+    ).apiId;
+  });
+  after(async () => {
+    await world.close();
+  });
+
+  test("runtime-artifacts answers the tenant asked for (RuntimeArtifactsApiServiceImpl.java:47-63, OnPremResolver.java:38-80)", async () => {
+    const url = `${base}/runtime-artifacts?gatewayLabel=${enc}&type=Synapse`;
+    assert.deepEqual(ids(await get(url, { xWSO2Tenant: TENANT })), [tenantApi]);
+    assert.deepEqual(ids(await get(url, { xWSO2Tenant: "carbon.super" })), [superApi]);
+    // No header: the caller's own tenant (SubscriptionValidationDataUtil.java:588-592), the super tenant's.
+    assert.deepEqual(ids(await get(url)), [superApi]);
+    // Organization ALL from a super-tenant caller: every tenant (lines 56-59).
+    assert.deepEqual(
+      ids(await get(url, { xWSO2Tenant: "carbon.super", "X-WSO2-Tenant": "ALL" })),
+      [superApi, tenantApi].sort(),
+    );
+    // A tenant with nothing on the label: 404, as WSO2 (NO_API_ARTIFACT_FOUND).
+    assert.equal((await get(url, { xWSO2Tenant: "other.org" })).status, 404);
+    // A plain label (3.2.0-style, older gwsync gateways): every tenant, as before.
+    const plain = await get(`${base}/runtime-artifacts?gatewayLabel=${encodeURIComponent(LABEL)}`, {
+      xWSO2Tenant: "carbon.super",
+    });
+    assert.deepEqual(ids(plain), [superApi, tenantApi].sort());
+  });
+
+  test("a gwsync gateway of one tenant (data_api_tenant) deploys that tenant's APIs only, at start and from events", async () => {
+    const gw = await world.startGateway({ name: "tenant", labels: [LABEL], dataApiTenant: TENANT });
+    assert.ok(gw.deployer.get(tenantApi), "the tenant's API");
+    assert.equal(gw.deployer.get(superApi), undefined, "not the super tenant's");
+    const skipped = () => gw.deployer.size;
+    const before = skipped();
+    const later = (await world.publisher!.publisher.deployApi(synapseApi({ name: "SuperLater" }), [LABEL]))
+      .apiId;
+    const laterTenant = (
+      await world.publisher!.publisher.deployApi(
+        synapseApi({
+          provider: "admin-AT-wso2.com",
+          name: "TenantLater",
+          context: "/t/wso2.com/tenantlater/1.0.0",
+        }),
+        [LABEL],
+        { tenantDomain: TENANT },
+      )
+    ).apiId;
+    await waitFor(
+      gw.events,
+      "applied",
+      () => gw.deployer.get(laterTenant) !== undefined,
+      "TenantLater deployed",
+    );
+    assert.equal(gw.deployer.get(later), undefined, "the super tenant's event was left alone");
+    assert.equal(gw.deployer.size, before + 1);
+    await world.stopGateway("tenant");
+  });
+
+  test("the subscription-validation endpoints answer 200 with WSO2's list shapes (api.yaml; SubscriptionDataLoaderImpl retries anything else)", async () => {
+    const apis = await get(`${base}/apis?gatewayLabel=${encodeURIComponent(LABEL)}`, {
+      xWSO2Tenant: "carbon.super",
+    });
+    assert.equal(apis.status, 200);
+    const body = apis.json() as { count: number; list: Record<string, unknown>[] };
+    assert.equal(body.count, body.list.length);
+    const mine = body.list.find((a) => a.uuid === superApi);
+    assert.ok(mine, "the super tenant's API is listed");
+    assert.equal(mine.context, "/superapi/1.0.0");
+    assert.equal(mine.name, "SuperApi");
+    assert.equal(mine.organization, "carbon.super");
+    assert.ok(!body.list.some((a) => a.uuid === tenantApi), "scoped to the tenant");
+    const all = (
+      await get(`${base}/apis?gatewayLabel=${encodeURIComponent(LABEL)}`, { xWSO2Tenant: "ALL" })
+    ).json() as {
+      list: { uuid: string }[];
+    };
+    assert.ok(
+      all.list.some((a) => a.uuid === tenantApi),
+      "ALL lists every tenant (ApisApiServiceImpl.java:84-87)",
+    );
+    const byContext = (
+      await get(
+        `${base}/apis?gatewayLabel=${encodeURIComponent(LABEL)}&context=/superapi/1.0.0&version=1.0.0`,
+      )
+    ).json() as { count: number };
+    assert.equal(byContext.count, 1);
+    const km = await get(`${base}/keymanagers`, { xWSO2Tenant: "carbon.super" });
+    assert.equal(km.status, 200);
+    assert.deepEqual(km.json(), [], "a JSON array (api.yaml /keymanagers)");
+    const hooks = await get(`${base}/webhooks-subscriptions`, { xWSO2Tenant: "carbon.super" });
+    assert.deepEqual(hooks.json(), { list: [] });
+    for (const path of [
+      "subscriptions",
+      "applications",
+      "application-key-mappings",
+      "subscription-policies",
+      "scopes",
+    ]) {
+      const r = await get(`${base}/${path}`, { xWSO2Tenant: "carbon.super" });
+      assert.equal(r.status, 200, path);
+      assert.deepEqual(r.json(), { count: 0, list: [] }, path);
     }
   });
 });

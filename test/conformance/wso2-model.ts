@@ -678,22 +678,27 @@ export interface Wso2ArtifactRow {
 }
 
 /**
- * A WSO2 4.x control plane's `GET /internal/data/v1/runtime-artifacts` (INT4 RuntimeArtifactsApiServiceImpl.java:47-92):
- * the labels decoded as above, the rows of those labels in the xWSO2Tenant tenant (`carbon.super` when
- * absent: the logged-in user's, SubscriptionValidationDataUtil.java:588-600), one apiId or all; `{"count","list"}` or
- * 404 with NO_API_ARTIFACT_FOUND (ExceptionCodes.java:581) when there are none. It has no `/changes`.
+ * A WSO2 4.x control plane's `GET /internal/data/v1/runtime-artifacts` (INT4 RuntimeArtifactsApiServiceImpl.java:47-92),
+ * asked by a super-tenant user: the organization is the `X-WSO2-Tenant` header, else `xWSO2Tenant`, else
+ * the user's tenant (IMPL4 resolver/OnPremResolver.java:38-80); organization ALL with xWSO2Tenant
+ * carbon.super is every tenant (lines 56-59), else one tenant (SubscriptionValidationDataUtil.java:588-600).
+ * The labels are decoded as above; one apiId or all; `{"count","list"}` or 404 with NO_API_ARTIFACT_FOUND
+ * (ExceptionCodes.java:581) when there are none. It has no `/changes`.
  */
 export function wso2x4RuntimeArtifacts(
   rows: readonly Wso2ArtifactRow[],
   query: URLSearchParams,
-  tenantHeader: string | undefined,
+  headers: { xWSO2Tenant?: string | undefined; organization?: string | undefined },
 ): { status: number; body: unknown } {
-  const tenant = tenantHeader ?? "carbon.super";
+  const header = headers.xWSO2Tenant ?? "carbon.super";
+  const org = headers.organization ?? headers.xWSO2Tenant ?? "carbon.super";
+  const every = org === "ALL" && header.toLowerCase() === "carbon.super";
+  const tenant = org === "ALL" ? header : org;
   const labels = wso2x4DecodeGatewayLabel(query.get("gatewayLabel") ?? "");
   const apiId = query.get("apiId") ?? "";
   const hits = rows.filter(
     (r) =>
-      r.tenantDomain === tenant &&
+      (every || r.tenantDomain === tenant) &&
       (labels.length === 0 || labels.includes(r.label)) &&
       (apiId === "" || r.apiId === apiId),
   );

@@ -51,6 +51,8 @@ export interface FaultGatewaySpec {
   acceptInline?: boolean;
   /** [gwsync] data_api: which control plane data API the gateway calls. Default (unset) "4.x". */
   dataApi?: "4.x" | "3.2.0";
+  /** [gwsync] data_api_tenant. Default (unset) every tenant. */
+  dataApiTenant?: string;
 }
 
 /**
@@ -128,6 +130,7 @@ max_deliveries = ${s.maxDeliveries ?? 5}
 heartbeat_sec = ${s.heartbeatSec ?? 5}
 queue_type = ${q(s.queueType ?? "classic")}
 ${s.dataApi ? `data_api = ${q(s.dataApi)}` : ""}
+${s.dataApiTenant ? `data_api_tenant = ${q(s.dataApiTenant)}` : ""}
 [gwsync.http]
 username = ${q(USER)}
 password = ${q(PASSWORD)}
