@@ -1,3 +1,4 @@
+import { unwrapDto } from "./definitions.js";
 import { validateDto } from "./gateway-api-dto.js";
 import { apiFileName, artifactFileName } from "./names.js";
 import { compileSkipList, type SkipList, type SkipMatcher } from "./skip-list.js";
@@ -29,6 +30,9 @@ export function filesOfDto(
   skipList: SkipMatcher | Partial<SkipList> = DEFAULT_SKIP,
 ): ArtifactFile[] {
   const skip = typeof skipList === "function" ? skipList : compileSkipList(skipList);
+  // Every file in api/ has <api> at its root, as WSO2 writes it: an artifact stored wrapped in
+  // <definitions> (by an older gwsync) is unwrapped here.
+  dto = unwrapDto(dto);
   const { api, defaultApi } = validateDto(dto);
   const files: ArtifactFile[] = [];
   const add = (kind: ArtifactKind, name: string, fileName: string, content: string) => {

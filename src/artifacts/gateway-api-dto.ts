@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { GwsyncError } from "../errors.js";
+import { unwrapDto } from "./definitions.js";
 import { nameBasedUuid } from "./digest.js";
 import { apiFileName, checkName, checkVersion } from "./names.js";
 import {
@@ -89,7 +90,8 @@ export function dtoFromSynapseXml(
   const provider = providerFromSynapse(info.provider);
   const tenantDomain = options.tenantDomain ?? tenantDomainOf(provider);
   const apiId = options.apiId ?? nameBasedUuid([tenantDomain, provider, info.apiName, info.version]);
-  const dto: GatewayApiDto = {
+  // `<api>` at the root, as WSO2 stores it; a `<definitions>` file's other elements join the DTO's lists.
+  const dto = unwrapDto({
     name: info.apiName,
     version: info.version,
     provider,
@@ -97,7 +99,7 @@ export function dtoFromSynapseXml(
     apiId,
     apiDefinition: xml,
     apiContext: info.context,
-  };
+  });
   validateDto(dto);
   return dto;
 }

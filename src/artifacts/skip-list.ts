@@ -11,24 +11,35 @@ export interface SkipList {
 
 /**
  * What WSO2 always adds to the skip list: the API and sequences a gateway ships with
- * (synapse-configs/default), which the control plane must never overwrite.
+ * (synapse-configs/default), which the control plane must never overwrite and a WSO2 gateway's start
+ * never deletes. Exactly the built-in entries of carbon-apimgt 4.x's api-manager.xml.j2 `<SkipList>`
+ * (lines 1893-1944 @ 68732448b122): `_OpenService_` and 21 sequences.
  */
 export const ALWAYS_SKIPPED: Readonly<SkipList> = Object.freeze({
   apis: ["_OpenService_"],
   endpoints: [],
   sequences: [
-    "_production_key_error_",
-    "_sandbox_key_error_",
     "_auth_failure_handler_",
-    "_throttle_out_handler_",
-    "fault",
-    "main",
-    "_cors_request_handler_",
-    "_token_fetch_error_",
-    "_resource_mismatch_handler_",
     "_build_",
+    "_cors_request_handler_",
+    "_extension_fault_handler_",
     "dispatchSeq",
+    "fault",
+    "guardrail_fault",
+    "_graphql_failure_handler_",
+    "_mcp_failure_handler_",
+    "main",
     "outDispatchSeq",
+    "_production_key_error_",
+    "_resource_mismatch_handler_",
+    "_sandbox_key_error_",
+    "_threat_fault_",
+    "_throttle_out_handler_",
+    "_token_fault_",
+    "webhooksFaultSequence",
+    "_block_api_handler_",
+    "_backend_failure_handler_",
+    "_opa_policy_failure_handler_",
   ],
   localEntries: [],
 });

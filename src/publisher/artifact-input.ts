@@ -1,4 +1,5 @@
 import { dtoFromSynapseXml, parseGatewayApiDto, validateDto } from "../artifacts/gateway-api-dto.js";
+import { unwrapDto } from "../artifacts/definitions.js";
 import type { GatewayApiDto } from "../artifacts/types.js";
 import { GwsyncError } from "../errors.js";
 import { parseJsonText } from "../security/json-limits.js";
@@ -38,6 +39,8 @@ export function toGatewayApiDto(
   } else {
     dto = parseGatewayApiDto(input);
   }
+  // `<api>` at the root of apiDefinition, as a WSO2 gateway's deployer wants it.
+  dto = unwrapDto(dto);
   validateDto(dto);
   return dto;
 }

@@ -13,6 +13,7 @@ import {
   SYNAPSE_ARTIFACTS_PATH,
   SYNAPSE_ATTRIBUTES_PATH,
 } from "../data-api/wire.js";
+import { apiTypeOf } from "../artifacts/api-type.js";
 import { parseGatewayApiDto } from "../artifacts/gateway-api-dto.js";
 import { readSynapseApi } from "../artifacts/synapse-api.js";
 import { GwsyncError } from "../errors.js";
@@ -293,7 +294,7 @@ function apiOf(a: StoredArtifact): Record<string, unknown> {
   let apiType = "HTTP";
   try {
     const dto = parseGatewayApiDto(a.artifactJson);
-    apiType = typeof dto["apiType"] === "string" ? (dto["apiType"] as string) : apiType;
+    apiType = apiTypeOf(dto);
     context = typeof dto.apiContext === "string" ? dto.apiContext : readSynapseApi(dto.apiDefinition).context;
   } catch {
     // A stored artifact was validated when saved; one that no longer parses is listed without a context.

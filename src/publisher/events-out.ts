@@ -1,8 +1,7 @@
 import { z } from "zod";
+import { apiTypeOf } from "../artifacts/api-type.js";
 import type { GatewayApiDto } from "../artifacts/types.js";
 import type { GwsyncConfig, Limits } from "../config/types.js";
-import { HEADER_SIGNATURE } from "../events/topics.js";
-import type { ArtifactSigner } from "../security/signing.js";
 import { GwsyncError } from "../errors.js";
 import {
   deployApiEvent,
@@ -24,10 +23,12 @@ import {
   HEADER_REVISION,
   HEADER_SEQ,
   HEADER_SHA256,
+  HEADER_SIGNATURE,
 } from "../events/topics.js";
 import { WEBHOOK_MODES } from "../events/webhook-subscription.js";
-import type { NewOutboxMessage, SaveArtifactResult } from "../store/types.js";
 import { parseJsonText } from "../security/json-limits.js";
+import type { ArtifactSigner } from "../security/signing.js";
+import type { NewOutboxMessage, SaveArtifactResult } from "../store/types.js";
 
 /** The other three streams, as the plugin hook emits them. */
 export type StreamEvent =
@@ -72,6 +73,7 @@ export function buildGatewayEvent(o: {
     context: apiContext(dto),
     gatewayLabels: o.labels,
     tenantDomain: dto.tenantDomain,
+    apiType: apiTypeOf(dto),
   };
   let artifact: Record<string, unknown> | undefined;
   if (

@@ -3,6 +3,7 @@ import { ConfirmPublisher } from "../amqp/confirm-publisher.js";
 import { BrokerConnection, FatalSignal } from "../amqp/connection.js";
 import type { ChannelModel } from "../amqp/envelope.js";
 import { assertTopicExchange, DEFAULT_EXCHANGE } from "../amqp/topology.js";
+import { apiTypeOf } from "../artifacts/api-type.js";
 import type { GatewayApiDto } from "../artifacts/types.js";
 import type { GwsyncConfig } from "../config/types.js";
 import { GwsyncError } from "../errors.js";
@@ -213,7 +214,7 @@ export class Publisher {
     const ls = normalizeLabels(labels);
     // files: one file, one API (a 409 when another API owns one of them on a label).
     const result = await this.store.saveArtifact(
-      { dto, labels: ls, instruction: "Publish", files: apiFiles(dto), ...commitOf(options) },
+      { dto, labels: ls, instruction: "Publish", files: apiFiles(dto), apiType: apiTypeOf(dto), ...commitOf(options) },
       (r) => [this.#gatewayMessage("deploy", dto, ls, r)],
     );
     this.#afterCommit(result, "deploy", dto);
@@ -240,9 +241,10 @@ export class Publisher {
       );
     }
     const dto = JSON.parse(stored.artifactJson) as GatewayApiDto;
-    const result = await this.store.saveArtifact({ dto, labels: ls, instruction: "Remove", ...commitOf(options) }, (r) => [
-      this.#gatewayMessage("remove", dto, ls, r),
-    ]);
+    const result = await this.store.saveArtifact(
+      { dto, labels: ls, instruction: "Remove", apiType: apiTypeOf(dto), ...commitOf(options) },
+      (r) => [this.#gatewayMessage("remove", dto, ls, r)],
+    );
     this.#afterCommit(result, "remove", dto);
     return this.#result(dto, result, ls);
   }

@@ -22,7 +22,8 @@ const saveInputSchema = z.object({
   dto: z.looseObject({
     apiId: key(),
     name: key(),
-    version: key(),
+    // An API may have no version: WSO2's own _OpenService_, default-version APIs.
+    version: z.string().max(MAX_KEY_LENGTH),
     provider: z.string().max(MAX_KEY_LENGTH),
     tenantDomain: key(),
   }),
