@@ -291,8 +291,9 @@ function buildEventHub(s: Sections, o: BuildOptions): GwsyncConfig["eventHub"] {
     ssl: eh?.ssl === true || eh?.jms?.ssl === true,
   };
   const listening = eh?.event_listening_endpoints ?? D.DEFAULT_EVENT_LISTENING_ENDPOINTS.map(defaultEndpoint);
-  // The event hub's own wait wins over the gateway block's, as in WSO2's api-manager.xml.j2.
-  const waiting = eh?.event_waiting_time ?? s.gateway?.event_waiting_time ?? D.DEFAULT_EVENT_WAITING_TIME_MS;
+  // [apim.event_hub] event_waiting_time: how long after a notification or webhook message's timestamp
+  // it is acted on (EventHubConfigurationDto, default 0; GatewayJMSMessageListener.java:94-103).
+  const waiting = eh?.event_waiting_time ?? D.DEFAULT_EVENT_WAITING_TIME_MS;
   return {
     enable: eh?.enable ?? true,
     serviceUrl: eh?.service_url ?? D.DEFAULT_SERVICE_URL,
@@ -380,7 +381,15 @@ export function buildConfig(s: Sections, o: BuildOptions): GwsyncConfig {
       publishDirectlyToGateway:
         s.publisher?.publish_directly_to_gateway ?? D.DEFAULT_PUBLISH_DIRECTLY_TO_GATEWAY,
     },
-    gateway: buildGateway(s, eventHub.eventWaitingTimeMs, o),
+    // The gateway block's event_waiting_time is a fixed sleep before each single-API fetch (DBRetriever.java:72-78),
+    // and only when the event hub sets none (api-manager.xml.j2:1890-1892).
+    gateway: buildGateway(
+      s,
+      s.eventHub?.event_waiting_time === undefined
+        ? (s.gateway?.event_waiting_time ?? D.DEFAULT_EVENT_WAITING_TIME_MS)
+        : D.DEFAULT_EVENT_WAITING_TIME_MS,
+      o,
+    ),
     database: buildDatabase(s, gwsync.dataDir, o),
     eventHub,
     throttling: {

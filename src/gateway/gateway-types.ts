@@ -40,6 +40,8 @@ export interface GatewayEvents {
   startup: [state: StartupState];
   broker: [status: BrokerStatus];
   "fetch-retry": [err: Error, attempt: number];
+  /** Deployed files vanished (restoring true) or are all back (false). */
+  restore: [restoring: boolean];
 }
 
 export interface GatewayOptions {

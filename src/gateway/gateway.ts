@@ -31,6 +31,8 @@ import {
   type StartupState,
 } from "./gateway-types.js";
 import { GroupCommit } from "./group-commit.js";
+import { FileDeployer } from "./deploy/file-deployer.js";
+import { DeploymentRestorer } from "./deploy/restore-watch.js";
 import { deployerOf, trustPolicyOf } from "./parts.js";
 import { ApplyReporter } from "./apply-report.js";
 import { GatewayPipeline } from "./pipeline.js";
@@ -91,6 +93,8 @@ export class Gateway {
   readonly #options: GatewayOptions;
   readonly #trust: TrustPolicy;
   #background: Promise<void> | undefined;
+  /** Puts back files a WSO2 gateway sharing deployment_dir deleted (file mode only). */
+  #restorer: DeploymentRestorer | undefined;
   readonly #pipeline: GatewayPipeline;
   /** What this gateway serves and refused, per API, reported to the control plane (fleet view). */
   readonly reports: ApplyReporter;
@@ -132,6 +136,7 @@ export class Gateway {
         password: config.eventHub.password,
         dataApi: config.gwsync.dataApi,
         tenantDomain: config.gwsync.dataApiTenant,
+        fetchDelayMs: config.gateway.eventWaitingTimeMs,
         ...(this.#trust.keys === undefined ? {} : { refuse: this.#refuseFetched(this.#trust.keys) }),
       });
     this.reconciler = new Reconciler({
@@ -206,7 +211,13 @@ export class Gateway {
 
   /** Ready: async mode at once; sync mode once the startup deployment is done or its retries are spent. */
   get ready(): boolean {
+    if (this.restoring) return false;
     return this.config.gateway.dataRetrievalMode === "async" || this.#startup.phase !== "loading";
+  }
+
+  /** Deployed files vanished (a WSO2 gateway's start wiped deployment_dir) and are being put back. */
+  get restoring(): boolean {
+    return this.#restorer?.pending ?? false;
   }
 
   /** Rejects when the broker refuses the login (GWSYNC_BROKER_ACCESS_REFUSED): the gateway cannot go on. */
@@ -234,6 +245,17 @@ export class Gateway {
     this.metrics.deployedApis.set(this.deployer.size);
     if (this.#options.http !== false) await this.#startHttp();
     this.#startBroker();
+    if (this.deployer instanceof FileDeployer) {
+      this.#restorer = new DeploymentRestorer({
+        root: this.config.gateway.deploymentDir,
+        deployer: this.deployer,
+        reconcile: (apiId, labels) =>
+          this.reconciler.reconcile(apiId, labels, { supersede: false, signal: this.#shutdown.signal }),
+        logger: this.log,
+        onChange: () => this.events.emit("restore", this.restoring),
+      });
+      await this.#restorer.start();
+    }
     const load = this.#startupDeploy().finally(() => this.#startConsuming());
     if (this.config.gateway.dataRetrievalMode === "sync") await load;
     else this.#background = load;
@@ -445,6 +467,8 @@ export class Gateway {
 
   /** Apply the changelog since the watermark (on reconnect and on a timer). */
   catchUp(): Promise<void> {
+    // Deployed files that vanished (a missed watch event, an earlier restore that failed) are put back.
+    void this.#restorer?.check();
     if (this.#catchUpRunning) return this.#catchUpRunning;
     this.#catchUpRunning = (async () => {
       try {
@@ -485,6 +509,7 @@ export class Gateway {
     // Every step runs even when one before it failed: a state file that cannot be written must not
     // leave the HTTP server or the broker connection open (the process would never exit).
     await stopAll(this.log, [
+      () => this.#restorer?.close(),
       () => this.reconciler.abortAll(),
       () => Promise.all([this.#artifactConsumer?.stop(), this.#runtimeConsumer?.stop()]),
       () => this.#background?.catch(() => undefined),

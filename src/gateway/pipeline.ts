@@ -287,9 +287,15 @@ export class GatewayPipeline {
     }
   }
 
-  /** WSO2's event_waiting_time: act no earlier than the message timestamp plus the waiting time. */
+  /**
+   * WSO2's [apim.event_hub] event_waiting_time: a notification or webhook message is acted on no earlier
+   * than its timestamp plus the waiting time (GatewayJMSMessageListener.java:94-103, the listener of
+   * those two topics only: GatewayStartupListener.java:255-259). Token revocations and key managers
+   * are never held back.
+   */
   async #waitForEventTime(msg: Envelope): Promise<void> {
-    const wait = this.#d.config.gateway.eventWaitingTimeMs || this.#d.config.eventHub.eventWaitingTimeMs;
+    if (msg.stream !== "notification" && msg.stream !== "asyncWebhooksData") return;
+    const wait = this.#d.config.eventHub.eventWaitingTimeMs;
     const ts = msg.properties.timestamp;
     if (!wait || typeof ts !== "number") return;
     const delay = Math.min(ts + wait - Date.now(), MAX_EVENT_WAIT_MS);

@@ -132,6 +132,11 @@ export interface HttpRetrieverOptions {
    * /gateway-synapse-artifacts with the plain label. Default "4.x".
    */
   dataApi?: DataApi;
+  /**
+   * [apim.sync_runtime_artifacts.gateway] event_waiting_time: a fixed sleep before each single-API
+   * fetch, as WSO2's DBRetriever sleeps (DBRetriever.java:72-78; WSO2 ships 5000, gwsync 0). Default 0.
+   */
+  fetchDelayMs?: number;
   timeoutMs?: number;
   maxReplyBytes?: number;
   /** Why a fetched artifact must not be deployed (its signature, src/gateway/artifact-trust.ts), or undefined. */
@@ -155,8 +160,10 @@ export class HttpArtifactRetriever implements ArtifactRetriever {
   readonly #maxBytes: number;
   readonly #refuse: HttpRetrieverOptions["refuse"];
   readonly dataApi: DataApi;
+  readonly #fetchDelayMs: number;
 
   constructor(o: HttpRetrieverOptions) {
+    this.#fetchDelayMs = o.fetchDelayMs ?? 0;
     this.#refuse = o.refuse;
     this.dataApi = o.dataApi ?? DEFAULT_DATA_API;
     const tenant = o.tenantDomain ?? ALL_TENANTS;
@@ -180,6 +187,7 @@ export class HttpArtifactRetriever implements ArtifactRetriever {
   }
 
   async retrieveArtifact(apiId: string, label: string): Promise<RetrievedArtifact | undefined> {
+    if (this.#fetchDelayMs > 0) await new Promise((r) => setTimeout(r, this.#fetchDelayMs));
     let body: unknown;
     if (this.dataApi === "3.2.0") {
       const q = new URLSearchParams({

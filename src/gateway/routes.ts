@@ -10,7 +10,7 @@ export function registerGatewayRoutes(app: FastifyInstance, gw: Gateway): void {
     const s = gw.startup;
     const mode = gw.config.gateway.dataRetrievalMode;
     const body = {
-      status: !gw.ready ? "starting" : s.phase === "stale" ? "stale" : "ready",
+      status: gw.restoring ? "restoring" : !gw.ready ? "starting" : s.phase === "stale" ? "stale" : "ready",
       mode,
       startup: s.phase,
       deployed: gw.deployer.size,

@@ -10,6 +10,8 @@
  * KM4/KM3 = components/apimgt/org.wso2.carbon.apimgt.jms.listener/src/main/java/org/wso2/carbon/apimgt/jms/listener/utils/KeyManagerJMSMessageListener.java @ 4.x / 3.2.0
  * IMPL4  = components/apimgt/org.wso2.carbon.apimgt.impl/src/main/java/org/wso2/carbon/apimgt/impl/ @ 4.x
  */
+import { existsSync, readdirSync, rmSync, statSync } from "node:fs";
+import { join } from "node:path";
 import { decodeAmqpMap } from "../../src/events/amqp-map.js";
 import type { JmsMap, JmsValue } from "../../src/events/jms-value.js";
 import { decodeQpidMap } from "../../src/events/qpid-map.js";
@@ -705,4 +707,33 @@ export function wso2x4RuntimeArtifacts(
   if (hits.length === 0)
     return { status: 404, body: { code: 900910, message: "No Api artifacts found for given criteria" } };
   return { status: 200, body: { count: hits.length, list: hits.map((r) => r.artifact) } };
+}
+
+/**
+ * What a WSO2 4.x gateway does to synapse-configs/default each time it starts: GW4
+ * listeners/GatewayStartupListener.java:150 calls InMemoryAPIDeployer.cleanDeployment (lines 467-492),
+ * which deletes every file of api/, local-entries/, endpoints/ and sequences/ whose file name is not in
+ * the skip list (`clean`, lines 494-507: `skippedList.contains(file.getName())`, names with `.xml` as
+ * api-manager.xml.j2:1893-1944 writes them). Returns the deleted files (relative paths).
+ */
+export function wso2x4CleanDeployment(
+  defaultDir: string,
+  skip: { apis: string[]; localEntries: string[]; endpoints: string[]; sequences: string[] },
+): string[] {
+  const deleted: string[] = [];
+  for (const [folder, list] of [
+    ["api", skip.apis],
+    ["local-entries", skip.localEntries],
+    ["endpoints", skip.endpoints],
+    ["sequences", skip.sequences],
+  ] as const) {
+    const dir = join(defaultDir, folder);
+    if (!existsSync(dir) || !statSync(dir).isDirectory()) continue;
+    for (const name of readdirSync(dir)) {
+      if (list.includes(name)) continue;
+      rmSync(join(dir, name), { force: true });
+      deleted.push(`${folder}/${name}`);
+    }
+  }
+  return deleted;
 }

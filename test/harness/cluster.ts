@@ -39,6 +39,8 @@ export interface GatewaySpec {
   catchUpMs?: number;
   /** Extra lines for the gateway section. */
   extra?: string;
+  /** Lines for [apim.event_hub]. */
+  eventHubExtra?: string;
   /** Extra lines for the [gwsync] section (limits, signing). */
   gwsyncExtra?: string;
 }
@@ -113,6 +115,7 @@ ${spec.extra ?? ""}
 service_url = ${q(this.publisherUrl)}
 username = ${q(TEST_USER)}
 password = ${q(TEST_PASSWORD)}
+${spec.eventHubExtra ?? ""}
 # The broker has its own credentials (WSO2 4.x [apim.event_hub.jms]); the pair above is for HTTP.
 [apim.event_hub.jms]
 username = "guest"

@@ -48,24 +48,38 @@ describe("the four streams: WSO2-compatible, and what every gateway keeps from t
       body: JSON.stringify({ revokedToken: token, expiryTime, type: "JWT" }),
     });
     assert.equal(res.status, 202);
-    await onAll(gws, (g) => g.runtime.revokedTokens.isRevoked(token) !== undefined, "the revocation on 4 gateways");
+    await onAll(
+      gws,
+      (g) => g.runtime.revokedTokens.isRevoked(token) !== undefined,
+      "the revocation on 4 gateways",
+    );
     for (const g of gws) {
       const r = await getJson(`${g.httpUrl}/api/v1/revoked-tokens/${token}`);
       assert.equal(r.status, 200);
       assert.equal(r.body.revoked, true);
       assert.equal(r.body.expiresAt, expiryTime);
     }
-    const unknown = await fetch(`${gws[0]!.httpUrl}/api/v1/revoked-tokens/not-revoked`, { headers: { authorization: authHeader() } });
+    const unknown = await fetch(`${gws[0]!.httpUrl}/api/v1/revoked-tokens/not-revoked`, {
+      headers: { authorization: authHeader() },
+    });
     assert.equal(unknown.status, 404);
     // Expiry is about the clock itself: wait until the expiry time has passed, then ask again.
     await new Promise((r) => setTimeout(r, Math.max(0, expiryTime - Date.now() + 20)));
-    for (const g of gws) assert.equal((await getJson(`${g.httpUrl}/api/v1/revoked-tokens/${token}`)).status, 404);
+    for (const g of gws)
+      assert.equal((await getJson(`${g.httpUrl}/api/v1/revoked-tokens/${token}`)).status, 404);
   });
 
   test("a revocation survives a gateway restart", async () => {
     const token = `opaque-${cluster.id}`;
-    await cluster.publisher!.publisher.emit({ stream: "tokenRevocation", event: { revokedToken: token, expiryTime: 0, type: "DEFAULT", ttl: 3600 } });
-    await onAll(gws, (g) => g.runtime.revokedTokens.isRevoked(token) !== undefined, "the opaque token revocation");
+    await cluster.publisher!.publisher.emit({
+      stream: "tokenRevocation",
+      event: { revokedToken: token, expiryTime: 0, type: "DEFAULT", ttl: 3600 },
+    });
+    await onAll(
+      gws,
+      (g) => g.runtime.revokedTokens.isRevoked(token) !== undefined,
+      "the opaque token revocation",
+    );
     await cluster.stopGateway("g0");
     const again = await cluster.startGateway({ name: "g0", labels: ["L0"] });
     gws = [again, ...gws.slice(1)];
@@ -80,7 +94,11 @@ describe("the four streams: WSO2-compatible, and what every gateway keeps from t
         event: { action, name: "Okta", type: "Okta", enabled: true, organization: "carbon.super", config },
       });
     await km("add", { issuer: "https://okta.example/1", client_secret: "s3cr3t" });
-    await onAll(gws, (g) => g.runtime.keyManagers.snapshot().some((k) => k.name === "Okta"), "the key manager add");
+    await onAll(
+      gws,
+      (g) => g.runtime.keyManagers.snapshot().some((k) => k.name === "Okta"),
+      "the key manager add",
+    );
     await km("update", { issuer: "https://okta.example/2", client_secret: "s3cr3t" });
     await onAll(
       gws,
@@ -112,27 +130,45 @@ describe("the four streams: WSO2-compatible, and what every gateway keeps from t
       });
     await sub("subscribe", "/orders");
     await sub("subscribe", "/payments");
-    await onAll(gws, (g) => g.runtime.webhookSubscriptions.query({ apiUUID: "api-1" }).length === 2, "two subscriptions");
+    await onAll(
+      gws,
+      (g) => g.runtime.webhookSubscriptions.query({ apiUUID: "api-1" }).length === 2,
+      "two subscriptions",
+    );
     const r = await getJson(`${gws[2]!.httpUrl}/api/v1/webhook-subscriptions?apiUUID=api-1&topic=/orders`);
     assert.equal(r.body.count, 1);
     assert.ok(!JSON.stringify(r.body).includes("hmac-secret"), "the callback secret is never served");
     await sub("unsubscribe", "/orders");
-    await onAll(gws, (g) => g.runtime.webhookSubscriptions.query({ apiUUID: "api-1" }).length === 1, "the unsubscribe");
+    await onAll(
+      gws,
+      (g) => g.runtime.webhookSubscriptions.query({ apiUUID: "api-1" }).length === 1,
+      "the unsubscribe",
+    );
   });
 
   test("WSO2's own POLICY_UPDATE message (the real sample) is applied; a duplicate eventId is ignored", async () => {
     const wire = readFileSync(new URL("notification-POLICY_UPDATE.wire.json", FIXTURES));
-    const applied = gws.map((g) => counter(g.events, "runtime", (stream, result) => stream === "notification" && result === "applied"));
+    const applied = gws.map((g) =>
+      counter(g.events, "runtime", (stream, result) => stream === "notification" && result === "applied"),
+    );
     const dupes = gws.map((g) => counter(g.events, "runtime", (_s, result) => result === "duplicate"));
     await publishRaw(cluster.exchange, "notification", [wire, wire]);
-    await onAll(gws, (g) => g.runtime.subscriptionData.snapshot().policies.some((p) => JSON.stringify(p).includes("Unlimited")), "the policy");
+    await onAll(
+      gws,
+      (g) =>
+        g.runtime.subscriptionData.snapshot().policies.some((p) => JSON.stringify(p).includes("Unlimited")),
+      "the policy",
+    );
     await waitFor(
       gws.map((g) => g.events),
       RUNTIME,
       () => dupes.every((d) => d.count >= 1) && applied.every((a) => a.count >= 1),
       "the message and its duplicate to be handled",
     );
-    assert.ok(applied.every((a) => a.count === 1), `applied once per gateway: ${applied.map((a) => a.count)} dupes ${dupes.map((d) => d.count)}`);
+    assert.ok(
+      applied.every((a) => a.count === 1),
+      `applied once per gateway: ${applied.map((a) => a.count)} dupes ${dupes.map((d) => d.count)}`,
+    );
   });
 
   test("a WSO2 3.2.0-shaped DEPLOY_API_IN_GATEWAY (apiId is the UUID) deploys what the store holds", async () => {
@@ -160,7 +196,12 @@ describe("the four streams: WSO2-compatible, and what every gateway keeps from t
     });
     await publishRaw(cluster.exchange, "notification", [Buffer.from(body)]);
     const g1 = gws[1]!;
-    await waitFor(g1.events, CHANGED, () => g1.deployer.get(dto.apiId) !== undefined, "the 3.2.0 deploy event to be applied");
+    await waitFor(
+      g1.events,
+      CHANGED,
+      () => g1.deployer.get(dto.apiId) !== undefined,
+      "the 3.2.0 deploy event to be applied",
+    );
     assert.equal(gws[2]!.deployer.get(dto.apiId), undefined, "a gateway of another label does not deploy it");
   });
 
@@ -168,20 +209,33 @@ describe("the four streams: WSO2-compatible, and what every gateway keeps from t
     const g = gws[3]!;
     const rejected = counter(g.events, "rejected");
     const bad: [string, Buffer][] = [
-      ["notification", Buffer.from('{"event":{"payloadData":{"eventType":"X","timestamp":"soon","event":"e30="}}}')],
+      [
+        "notification",
+        Buffer.from('{"event":{"payloadData":{"eventType":"X","timestamp":"soon","event":"e30="}}}'),
+      ],
       ["tokenRevocation", Buffer.from('{"event":{"payloadData":{"eventId":"e","revokedToken":7}}}')],
       ["keyManager", Buffer.from('{"event":{"payloadData":{"action":"explode","name":"k"}}}')],
       ["asyncWebhooksData", Buffer.from('{"event":{"payloadData":{"apiUUID":"a","mode":"maybe"}}}')],
     ];
     for (const [stream, body] of bad) await publishRaw(cluster.exchange, stream, [body]);
     const ok = encodeTokenRevocation({ revokedToken: `after-bad-${cluster.id}`, expiryTime: 0, type: "JWT" });
-    const km = encodeKeyManager({ action: "add", name: "After", type: "default", enabled: true, organization: "carbon.super", config: {} });
+    const km = encodeKeyManager({
+      action: "add",
+      name: "After",
+      type: "default",
+      enabled: true,
+      organization: "carbon.super",
+      config: {},
+    });
     await publishRaw(cluster.exchange, "tokenRevocation", [ok.body], { messageId: () => ok.eventId });
     await publishRaw(cluster.exchange, "keyManager", [km.body], { messageId: () => km.eventId });
     await waitFor(
       g.events,
       RUNTIME,
-      () => rejected.count >= 4 && g.runtime.revokedTokens.isRevoked(`after-bad-${cluster.id}`) !== undefined && g.runtime.keyManagers.snapshot().length === 1,
+      () =>
+        rejected.count >= 4 &&
+        g.runtime.revokedTokens.isRevoked(`after-bad-${cluster.id}`) !== undefined &&
+        g.runtime.keyManagers.snapshot().length === 1,
       "4 rejections and the valid events applied",
     );
     const dead = await drainQueueUntil(deadLetterQueueName(g.queueName), 4);
@@ -197,23 +251,67 @@ describe("the four streams: WSO2-compatible, and what every gateway keeps from t
     assert.ok(counts.tokenRevocation!.applied >= 2);
     assert.ok(counts.keyManager!.applied >= 3);
     assert.ok(counts.asyncWebhooksData!.applied >= 3);
-    const metrics = await (await fetch(`${gws[3]!.httpUrl}/metrics`, { headers: { authorization: authHeader() } })).text();
+    const metrics = await (
+      await fetch(`${gws[3]!.httpUrl}/metrics`, { headers: { authorization: authHeader() } })
+    ).text();
     assert.match(metrics, /gwsync_events_applied_total\{[^}]*stream="tokenRevocation"[^}]*\} [1-9]/);
     assert.match(metrics, /gwsync_events_rejected_total\{[^}]*stream="keyManager"/);
   });
 });
 
+// WSO2 4.x: [apim.event_hub] event_waiting_time holds back notification and webhook messages from their
+// JMSTimestamp (GatewayJMSMessageListener.java:94-103, the listener of those two topics only,
+// GatewayStartupListener.java:255-259); the token-revocation and key-manager listeners have no wait.
 describe("event_waiting_time", () => {
   const cluster = new TestCluster();
   after(() => cluster.close());
 
-  test("an event is applied no earlier than its timestamp plus event_waiting_time", async () => {
+  test("a webhook event is applied no earlier than its timestamp plus [apim.event_hub] event_waiting_time", async () => {
     await cluster.startPublisher();
-    const g = await cluster.startGateway({ name: "w", labels: ["W"], extra: "event_waiting_time = 400" });
-    const token = `wait-${cluster.id}`;
+    const g = await cluster.startGateway({
+      name: "w",
+      labels: ["W"],
+      eventHubExtra: "event_waiting_time = 400",
+    });
     const t0 = Date.now();
-    await cluster.publisher!.publisher.emit({ stream: "tokenRevocation", event: { revokedToken: token, expiryTime: 0, type: "JWT" } });
-    await waitFor(g.events, RUNTIME, () => g.runtime.revokedTokens.isRevoked(token) !== undefined, "the delayed revocation");
+    await cluster.publisher!.publisher.emit({
+      stream: "asyncWebhooksData",
+      event: {
+        apiUUID: `wait-${cluster.id}`,
+        appID: "app-1",
+        tenantId: -1234,
+        callback: "https://hooks.example/cb",
+        topic: "/t",
+        mode: "subscribe",
+        expireAt: 0,
+        secret: "s",
+      },
+    });
+    await waitFor(
+      g.events,
+      RUNTIME,
+      () => g.runtime.webhookSubscriptions.query({ apiUUID: `wait-${cluster.id}` }).length === 1,
+      "the delayed webhook subscription",
+    );
     assert.ok(Date.now() - t0 >= 400, `applied after ${Date.now() - t0} ms`);
+  });
+
+  test("a token revocation is never held back, however long the waiting time", async () => {
+    const g = await cluster.startGateway({
+      name: "r",
+      labels: ["W"],
+      eventHubExtra: "event_waiting_time = 3600000",
+    });
+    const token = `nowait-${cluster.id}`;
+    await cluster.publisher!.publisher.emit({
+      stream: "tokenRevocation",
+      event: { revokedToken: token, expiryTime: 0, type: "JWT" },
+    });
+    await waitFor(
+      g.events,
+      RUNTIME,
+      () => g.runtime.revokedTokens.isRevoked(token) !== undefined,
+      "the revocation, at once",
+    );
   });
 });

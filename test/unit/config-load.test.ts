@@ -422,12 +422,17 @@ throttle_decision_endpoints = "tcp://tm:5672"
     assert.equal(config.gwsync.http.username, "rest");
   });
 
-  test("the event hub's event_waiting_time wins over the gateway block's, as in WSO2's template", () => {
+  // api-manager.xml.j2:1769-1770 (the event hub's, EventHubConfigurationDto) and 1890-1892 (the gateway
+  // block's, GatewayArtifactSynchronizerProperties, only when the event hub sets none).
+  test("the two event_waiting_time keys are WSO2's two settings: the gateway block's only without the event hub's", () => {
     const both = load(
       "[apim.event_hub]\nevent_waiting_time = 10\n[apim.sync_runtime_artifacts.gateway]\nevent_waiting_time = 20\n",
     );
     assert.equal(both.config.eventHub.eventWaitingTimeMs, 10);
-    assert.equal(both.config.gateway.eventWaitingTimeMs, 10);
+    assert.equal(both.config.gateway.eventWaitingTimeMs, 0);
+    const gatewayOnly = load("[apim.sync_runtime_artifacts.gateway]\nevent_waiting_time = 20\n");
+    assert.equal(gatewayOnly.config.eventHub.eventWaitingTimeMs, 0);
+    assert.equal(gatewayOnly.config.gateway.eventWaitingTimeMs, 20);
   });
 
   test("cross-key limits: inline artifact cap within the message cap, retry cap above the first wait", () => {

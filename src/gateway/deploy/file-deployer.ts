@@ -116,6 +116,43 @@ export class FileDeployer implements ApiDeployer {
     this.registry.compact();
   }
 
+  /** The API that owns a file (relative to deployment_dir), if any. */
+  ownerOf(relPath: string): string | undefined {
+    return this.registry.ownerOf(relPath);
+  }
+
+  /**
+   * Files that vanished from disk behind gwsync's back (a WSO2 gateway's start deletes
+   * synapse-configs/default/{api,sequences,endpoints,local-entries} but the skip list:
+   * GatewayStartupListener.java:150, InMemoryAPIDeployer.java:467-492). Each API owning one of `relPaths`
+   * whose files are not all there is marked partial (sha256 ""), so its next deploy rewrites every file.
+   * Returns the APIs that need that deploy.
+   */
+  async markMissing(relPaths: Iterable<string>): Promise<string[]> {
+    await this.load();
+    const owners = new Set<string>();
+    for (const p of relPaths) {
+      const owner = this.registry.ownerOf(p);
+      if (owner !== undefined) owners.add(owner);
+    }
+    const marked: string[] = [];
+    await Promise.all(
+      [...owners].map((apiId) =>
+        this.registry.serialize(apiId, async () => {
+          const api = this.registry.get(apiId);
+          if (api === undefined) return;
+          if (api.sha256 !== "" && (await this.missingFiles(api.files)) === 0) return;
+          if (api.sha256 !== "") {
+            this.registry.restore({ ...api.toJSON(), sha256: "" });
+            this.stateDirty = true;
+          }
+          marked.push(apiId);
+        }),
+      ),
+    );
+    return marked;
+  }
+
   async deploy(dto: GatewayApiDto, meta: DeployMeta, options: DeployOptions = {}): Promise<DeployedFile[]> {
     await this.load();
     const files = await this.registry.serialize(dto.apiId, () => this.deployNow(dto, meta));
