@@ -34,6 +34,11 @@ export const ERROR_CODES = {
   GWSYNC_ARTIFACT_CONFLICT: { retryable: false, status: 409 },
   /** A file refused before it was read: not a regular file, a symlink, or over its size limit. */
   GWSYNC_FILE_REFUSED: { retryable: false, status: 400 },
+  /**
+   * A replication agreement forbids it: a local change to a label a clone replicates from its master, a
+   * pull of a disabled agreement, an agreement between two data centers of the same region name.
+   */
+  GWSYNC_REPLICATION_REFUSED: { retryable: false, status: 409 },
   /** Input over one of the configured limits (docs/production.md, "Limits"); details.limit names the key. */
   GWSYNC_LIMIT_EXCEEDED: { retryable: false, status: 413 },
 } as const satisfies Record<string, { retryable: boolean; status: number }>;

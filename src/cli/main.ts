@@ -5,6 +5,7 @@ import { registerHistory } from "./history-commands.js";
 import { registerKeys } from "./keys-command.js";
 import { EXIT_RUNTIME, EXIT_USAGE, ExitError, toExit } from "./common.js";
 import { registerPublish, registerRemove } from "./publish-command.js";
+import { registerReplication } from "./replication-command.js";
 import { registerServices } from "./service-commands.js";
 import { GWSYNC_VERSION } from "../version.js";
 import { registerStatus } from "./status-command.js";
@@ -23,6 +24,7 @@ export function buildProgram(): Command {
   registerConfigCheck(program);
   registerDemo(program);
   registerKeys(program);
+  registerReplication(program);
   return program;
 }
 

@@ -199,6 +199,15 @@ export class PublisherClient {
     return forgetSchema.parse(await this.#call("DELETE", `/api/v1/gateways/${encodeURIComponent(nodeId)}`));
   }
 
+  /** Any JSON endpoint of the publisher (the replication commands): the parsed reply, or its coded error. */
+  async request(method: string, path: string, body?: unknown): Promise<unknown> {
+    return await this.#call(
+      method,
+      path,
+      body === undefined ? undefined : { body: JSON.stringify(body), type: "application/json" },
+    );
+  }
+
   async #call(
     method: string,
     path: string,

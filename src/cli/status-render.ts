@@ -57,7 +57,17 @@ function gatewaysSection(s: StatusReport): string[] {
   ];
 }
 
-const SECTIONS = [storeSection, labelsSection, gatewaysSection];
+function replicationSection(s: FleetStatus): string[] {
+  if (s.replication.length === 0) return [];
+  const rows = s.replication.map((r) => {
+    const role = r.replicaType === "CONSUMER" ? `clone of ${r.peerRegion}` : `master of ${r.peerRegion}`;
+    const reason = r.reason === undefined ? "" : ` (${r.reason})`;
+    return `  ${r.identifier.padEnd(22)} ${role.padEnd(20)} ${r.state}${reason} seq=${r.lastSequenceNumber} lag=${r.lagSequence} seq / ${r.lagSeconds.toFixed(1)}s labels=${r.labels.join(",")}`;
+  });
+  return ["replication agreements:", ...rows];
+}
+
+const SECTIONS = [storeSection, labelsSection, gatewaysSection, replicationSection];
 
 export function renderStatus(s: StatusReport): string {
   return `${SECTIONS.flatMap((section) => section(s)).join("\n")}\n`;

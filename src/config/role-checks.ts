@@ -1,5 +1,6 @@
 import { isGwsyncError } from "../errors.js";
 import { isLoopbackHost, weakCredentials } from "../security/exposure.js";
+import { DEFAULT_REGION } from "./defaults.js";
 import { loadJndiDir } from "./jndi.js";
 import type { LoadContext } from "./load-context.js";
 import type { GwsyncConfig, Role } from "./types.js";
@@ -54,6 +55,33 @@ function checkPublisher(c: GwsyncConfig, ctx: LoadContext): void {
       `is ${JSON.stringify(c.database.type)}, but role publisher stores artifacts only in ${PUBLISHER_STORE_TYPES.map((t) => JSON.stringify(t)).join(", ")} so far; set type = "sqlite" and url = "./data/artifacts.db"`,
     );
   }
+  const noIngress = missingIngress(c);
+  if (noIngress !== undefined) ctx.warnings.push(`gwsync.jndi_dir ${noIngress}`);
+}
+
+/**
+ * Why a publisher of a named region runs no region ingress (its jndi_dir holds no <region>.properties),
+ * or undefined when it runs one (or is the single default region). Relays forwarding to that region
+ * would leave its artifacts waiting in gwsync.region-ingress.<region> with no consumer.
+ */
+export function missingIngress(c: GwsyncConfig): string | undefined {
+  const { region, jndiDir } = c.gwsync;
+  if (region === DEFAULT_REGION) return undefined;
+  let regions: string[] = [];
+  let unreadable = "";
+  try {
+    regions = Object.keys(loadJndiDir(jndiDir));
+  } catch (err) {
+    if (!isGwsyncError(err)) throw err;
+    unreadable = ` (${err.message})`;
+  }
+  if (regions.includes(region)) return undefined;
+  const others = regions.filter((r) => r !== region);
+  const mesh =
+    others.length > 0
+      ? `it lists ${others.join(", ")}, so relays of that mesh forwarding to "${region}"`
+      : `relays forwarding to "${region}"`;
+  return `(${jndiDir}) holds no ${region}.properties${unreadable}, so this publisher of region "${region}" runs NO region ingress: ${mesh} leave its artifacts waiting in gwsync.region-ingress.${region} with no consumer; set [gwsync] jndi_dir to the folder the relays use (a single region needs no region name; a clone fed only by replication agreements needs no ingress)`;
 }
 
 function checkGateway(c: GwsyncConfig, ctx: LoadContext): void {

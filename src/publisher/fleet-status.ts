@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { maskUrl } from "../log.js";
 import type { ArtifactStore, GatewayHeartbeat } from "../store/types.js";
+import { replicationStatus, replicationStatusSchema } from "../replication/status.js";
 
 /**
  * What `gwsync status` shows and `GET /api/v1/status` answers: the store (APIs per label, head
@@ -39,6 +40,8 @@ export const fleetStatusSchema = z.object({
   /** Published APIs per label. */
   labels: z.record(z.string(), z.number()),
   gateways: z.array(gatewayStatusSchema),
+  /** Replication agreements this publisher is party to, with their lag (src/replication/status.ts). */
+  replication: z.array(replicationStatusSchema).default([]),
 });
 
 export type GatewayStatus = z.infer<typeof gatewayStatusSchema>;
@@ -76,5 +79,6 @@ export async function fleetStatus(store: ArtifactStore, now = Date.now()): Promi
     outboxDepth: await store.outboxDepth(),
     labels: Object.fromEntries([...perLabel].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))),
     gateways,
+    replication: await replicationStatus(store, now),
   };
 }

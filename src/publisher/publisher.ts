@@ -97,6 +97,8 @@ export class Publisher {
   readonly signer: ArtifactSigner | undefined;
   /** The gateways' report stream, written to the store (fleet view). */
   readonly reports: ReportIntake;
+  /** Labels a replication agreement of this clone replicates from its master, and why (src/replication/). */
+  #replicatedLabels: ReadonlyMap<string, string> = new Map();
 
   constructor(options: PublisherOptions) {
     this.config = options.config;
@@ -204,6 +206,27 @@ export class Publisher {
     return this.#connection?.status ?? { state: "not-started" };
   }
 
+  /**
+   * The labels this publisher's clone agreements replicate from a master (label → why). A local publish
+   * or remove on one of them is refused: the master owns them (only master → clone, as OAM has it).
+   */
+  setReplicatedLabels(labels: ReadonlyMap<string, string>): void {
+    this.#replicatedLabels = labels;
+  }
+
+  #refuseReplicated(labels: readonly string[], what: string): void {
+    for (const l of labels) {
+      const why = this.#replicatedLabels.get(l);
+      if (why !== undefined) {
+        throw new GwsyncError(
+          "GWSYNC_REPLICATION_REFUSED",
+          `cannot ${what} on label "${l}" here: ${why}; make the change on the master (or delete the agreement)`,
+          { details: { label: l } },
+        );
+      }
+    }
+  }
+
   /** Publish (or update) an API to gateway labels. */
   async deployApi(
     input: ArtifactInput,
@@ -212,6 +235,7 @@ export class Publisher {
   ): Promise<DeployResult> {
     const dto = toGatewayApiDto(input, options);
     const ls = normalizeLabels(labels);
+    this.#refuseReplicated(ls, `publish API ${dto.name}:${dto.version}`);
     // files: one file, one API (a 409 when another API owns one of them on a label).
     const result = await this.store.saveArtifact(
       { dto, labels: ls, instruction: "Publish", files: apiFiles(dto), apiType: apiTypeOf(dto), ...commitOf(options) },
@@ -228,6 +252,7 @@ export class Publisher {
     options: { tenantDomain?: string; sourceCommit?: string } = {},
   ): Promise<DeployResult> {
     const ls = normalizeLabels(labels);
+    this.#refuseReplicated(ls, `remove API ${ref}`);
     const apiId = await this.resolveApiId(ref, options.tenantDomain);
     let stored: StoredArtifact | undefined;
     for (const l of ls) {

@@ -1,4 +1,7 @@
 import type { FastifyInstance } from "fastify";
+import { missingIngress } from "../config/role-checks.js";
+import { registerReplicationRoutes } from "../replication/routes.js";
+import { type ReplicationOptions, ReplicationService } from "../replication/service.js";
 import { listenUrl, serveHttp, stopAll } from "../service/skeleton.js";
 import { Publisher, type PublisherOptions } from "./publisher.js";
 import { type RegionIngress, startRegionIngress } from "./region-ingress.js";
@@ -21,22 +24,35 @@ export class PublisherService {
   /** Region ingress: artifacts relayed from other regions, stored before they are announced. */
   #ingress: RegionIngress | undefined;
 
-  constructor(options: PublisherOptions) {
+  /** Replication agreements, as master and as clone (src/replication/). */
+  readonly replication: ReplicationService;
+
+  constructor(
+    options: PublisherOptions,
+    extra: { replication?: Omit<ReplicationOptions, "publisher"> } = {},
+  ) {
     this.publisher = new Publisher(options);
+    this.replication = new ReplicationService({ ...extra.replication, publisher: this.publisher });
   }
 
   async start(options: { http?: boolean } = {}): Promise<void> {
     const { config, log } = this.publisher;
+    // Before anything is served: the labels a clone replicates are refused to local publishes.
+    await this.replication.load();
     if (options.http !== false) {
       const g = config.gwsync;
       this.#http = await serveHttp(g, log, this.publisher.metrics, (app) => {
         registerPublisherRoutes(app, this.publisher, () => this.gitSource);
         registerStatusRoutes(app, this.publisher);
         registerUiRoutes(app);
+        registerReplicationRoutes(app, this.replication);
       });
     }
     await this.publisher.connect();
+    this.replication.start();
     this.#ingress = await startRegionIngress(this.publisher);
+    const noIngress = this.#ingress === undefined ? missingIngress(config) : undefined;
+    if (noIngress !== undefined) log.warn({ key: "gwsync.jndi_dir" }, `[gwsync] jndi_dir ${noIngress}`);
     const watch = config.gwsync.watch;
     if (watch) {
       this.#watch = new WatchFolder({
@@ -86,6 +102,7 @@ export class PublisherService {
     await stopAll(this.publisher.log, [
       () => this.gitSource?.close(),
       () => this.#watch?.close(),
+      () => this.replication.close(),
       () => this.#ingress?.close(),
       () => this.#http?.close(),
       () => this.publisher.close(),

@@ -193,6 +193,23 @@ export interface GatewayReportCursor {
   updatedAt: number;
 }
 
+/** Which side of a replication agreement a record is (OAM's replicaType): the clone pulls, the master serves. */
+export type AgreementRole = "consumer" | "supplier";
+
+/**
+ * One replication agreement as a store keeps it (src/replication/): the document is the agreement's
+ * JSON, opaque to the store (its shape belongs to src/replication/agreement.ts). One row per (id, role):
+ * a publisher that is master of one agreement and clone of another holds both kinds.
+ */
+export interface AgreementRecord {
+  id: string;
+  role: AgreementRole;
+  /** UTF-8 JSON of the agreement (credentials included: the store is the only authority). */
+  document: string;
+  /** Milliseconds since epoch of the last write. */
+  updatedAt: number;
+}
+
 /** The engines gwsync implements the store for. */
 export type StoreEngine = "sqlite" | "postgresql" | "mysql";
 
@@ -325,6 +342,12 @@ export interface ArtifactStore {
   }): Promise<GatewayApiReport[]>;
   /** Every gateway's report cursor, by node id. */
   listReportCursors(): Promise<GatewayReportCursor[]>;
+  /** Every replication agreement this publisher is party to, both roles, by id then role. */
+  listAgreements(): Promise<AgreementRecord[]>;
+  /** Insert or replace the agreement (id, role). */
+  putAgreement(record: AgreementRecord): Promise<void>;
+  /** Drop the agreement (id, role); false when none was kept. */
+  deleteAgreement(id: string, role: AgreementRole): Promise<boolean>;
   /** Check that the store answers and has this gwsync's schema (never throws). */
   health(): Promise<StoreHealth>;
   close(): Promise<void>;

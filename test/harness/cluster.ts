@@ -57,6 +57,12 @@ export class TestCluster {
   publisher: PublisherService | undefined;
   readonly gateways = new Map<string, Gateway>();
   publisherUrl = "http://127.0.0.1:1";
+  /** [gwsync] region of the publisher and gateways (tests with several data centers name each). */
+  readonly region: string;
+
+  constructor(options: { region?: string } = {}) {
+    this.region = options.region ?? "test";
+  }
 
   /** `extra` goes into [apim.sync_runtime_artifacts.publisher], `gwsyncExtra` into [gwsync]. */
   publisherConfig(extra = "", gwsyncExtra = ""): GwsyncConfig {
@@ -66,7 +72,7 @@ export class TestCluster {
       text: `
 [gwsync]
 node_id = ${q(`${this.id}-pub`)}
-region = "test"
+region = ${q(this.region)}
 data_dir = ${q(join(this.root, "publisher"))}
 http_port = 0
 exchange = ${q(this.exchange)}
@@ -92,7 +98,7 @@ url = ${q(join(this.root, "publisher", "artifacts.db"))}
       text: `
 [gwsync]
 node_id = ${q(`${this.id}-${spec.name}`)}
-region = "test"
+region = ${q(this.region)}
 data_dir = ${q(join(this.root, spec.name, "data"))}
 http_port = 0
 exchange = ${q(this.exchange)}

@@ -125,6 +125,7 @@ describe("schema", () => {
       "GWSYNC_GATEWAY_REPORTS",
       "GWSYNC_LABEL_STATE",
       "GWSYNC_OUTBOX",
+      "GWSYNC_REPLICATION_AGREEMENTS",
     ]);
     assert.deepEqual(
       columnsOf(db, "GWSYNC_CHANGELOG").map((c) => c.name),

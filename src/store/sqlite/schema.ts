@@ -167,6 +167,17 @@ CREATE TABLE IF NOT EXISTS GWSYNC_GATEWAY_REPORTS (
 );
 `;
 
+/** Replication agreements (src/replication/): one JSON document per (id, role), opaque to the store. */
+const GWSYNC_REPLICATION = `
+CREATE TABLE IF NOT EXISTS GWSYNC_REPLICATION_AGREEMENTS (
+  AGREEMENT_ID TEXT NOT NULL,
+  ROLE TEXT NOT NULL CHECK (ROLE IN ('consumer', 'supplier')),
+  DOCUMENT TEXT NOT NULL,
+  UPDATED_AT INTEGER NOT NULL,
+  PRIMARY KEY (AGREEMENT_ID, ROLE)
+) WITHOUT ROWID;
+`;
+
 /** Migrations by target version: MIGRATIONS[n - 1] brings a store from user_version n-1 to n. */
 const MIGRATIONS: readonly string[] = [
   WSO2_TABLES + GWSYNC_TABLES,
@@ -174,6 +185,7 @@ const MIGRATIONS: readonly string[] = [
   GWSYNC_API_FILES,
   GWSYNC_REVISIONS,
   GWSYNC_GATEWAY_REPORTS,
+  GWSYNC_REPLICATION,
 ];
 
 /** Work a migration does beyond its SQL, by target version (filling a new table from existing rows). */

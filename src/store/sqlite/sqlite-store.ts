@@ -2,6 +2,8 @@ import Database from "better-sqlite3";
 import { GwsyncError, isGwsyncError } from "../../errors.js";
 import { type ParsedSave, parseOutboxMessages, parseSaveInput } from "../save-input.js";
 import type {
+  AgreementRecord,
+  AgreementRole,
   ArtifactStore,
   ChangeRecord,
   GatewayApiReport,
@@ -544,6 +546,44 @@ export class SqliteArtifactStore implements ArtifactStore {
       refused: Number(r.REFUSED),
       updatedAt: Number(r.UPDATED_AT),
     }));
+  }
+
+  async listAgreements(): Promise<AgreementRecord[]> {
+    const rows = guard(this.file, "listAgreements", () =>
+      this.#db
+        .prepare(
+          "SELECT AGREEMENT_ID, ROLE, DOCUMENT, UPDATED_AT FROM GWSYNC_REPLICATION_AGREEMENTS ORDER BY AGREEMENT_ID, ROLE",
+        )
+        .all(),
+    ) as { AGREEMENT_ID: string; ROLE: AgreementRole; DOCUMENT: string; UPDATED_AT: number }[];
+    return rows.map((r) => ({
+      id: r.AGREEMENT_ID,
+      role: r.ROLE,
+      document: r.DOCUMENT,
+      updatedAt: Number(r.UPDATED_AT),
+    }));
+  }
+
+  async putAgreement(record: AgreementRecord): Promise<void> {
+    this.#writes("putAgreement");
+    guard(this.file, "putAgreement", () =>
+      this.#db
+        .prepare(
+          `INSERT INTO GWSYNC_REPLICATION_AGREEMENTS (AGREEMENT_ID, ROLE, DOCUMENT, UPDATED_AT) VALUES (?, ?, ?, ?)
+           ON CONFLICT (AGREEMENT_ID, ROLE) DO UPDATE SET DOCUMENT = excluded.DOCUMENT, UPDATED_AT = excluded.UPDATED_AT`,
+        )
+        .run(record.id, record.role, record.document, record.updatedAt),
+    );
+  }
+
+  async deleteAgreement(id: string, role: AgreementRole): Promise<boolean> {
+    this.#writes("deleteAgreement");
+    const r = guard(this.file, "deleteAgreement", () =>
+      this.#db
+        .prepare("DELETE FROM GWSYNC_REPLICATION_AGREEMENTS WHERE AGREEMENT_ID = ? AND ROLE = ?")
+        .run(id, role),
+    );
+    return r.changes > 0;
   }
 
   async health(): Promise<StoreHealth> {

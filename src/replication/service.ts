@@ -1,0 +1,907 @@
+import { EventEmitter } from "node:events";
+import pRetry from "p-retry";
+import { GwsyncError, isGwsyncError } from "../errors.js";
+import type { Logger } from "../log.js";
+import type { Publisher } from "../publisher/publisher.js";
+import type { AgreementRole, NewOutboxMessage, SaveArtifactResult } from "../store/types.js";
+import { buildGatewayEvent } from "../publisher/events-out.js";
+import {
+  type Agreement,
+  type ConsumerAgreement,
+  type CreateConsumerBody,
+  type CreateSupplierBody,
+  fromRecord,
+  newAgreementId,
+  type SupplierAgreement,
+  toRecord,
+  type UpdateBody,
+} from "./agreement.js";
+import { applyMasterChange } from "./apply.js";
+import { type FeedReply, MasterClient } from "./master-client.js";
+import { parseGatewayApiDto } from "../artifacts/gateway-api-dto.js";
+import { checkRules, type CompiledRules, compileRules } from "./rules.js";
+import { type Bundle, verifyBundle } from "./bundle.js";
+
+/** Changes per feed page the clone asks for, and APIs per bootstrap page. */
+export const DEFAULT_FEED_PAGE = 500;
+export const MAX_FEED_PAGE = 5000;
+export const DEFAULT_SNAPSHOT_PAGE = 200;
+/** Retries of one master call before the agreement is FAILED until its next poll. */
+export const DEFAULT_PULL_RETRIES = 4;
+export const DEFAULT_RETRY_MIN_MS = 500;
+/** The retry wait never grows beyond this (p-retry's maxTimeout). */
+export const DEFAULT_RETRY_MAX_MS = 30_000;
+
+export interface ReplicationOptions {
+  publisher: Publisher;
+  logger?: Logger;
+  feedPage?: number;
+  snapshotPage?: number;
+  retries?: number;
+  retryMinMs?: number;
+  retryMaxMs?: number;
+  /** Timeout of one call to the master. */
+  masterTimeoutMs?: number;
+}
+
+/** What one pull did (the manual trigger's reply). */
+export interface PullSummary {
+  applied: number;
+  skipped: number;
+  refused: number;
+  bootstrapped: number;
+  lastSequenceNumber: number;
+  state: string;
+  reason?: string;
+}
+
+/**
+ * A publisher's replication agreements, both sides (docs/replication.md). As a master it records each
+ * clone's agreement and serves the clone its changelog by sequence (`feed`), noting the sequence the
+ * clone asked from. As a clone it bootstraps from the master's data API and then polls the master's
+ * changelog every poll interval, storing each change through this publisher (so its own gateways hear
+ * of it through its own hub). Labels a clone replicates belong to the master: local publishes to them
+ * are refused.
+ */
+/** What `replication.events` emits, by event name. */
+export interface ReplicationEvents {
+  /** A clone's pull ended (caught up, or FAILED with its reason). */
+  pulled: [id: string, summary: PullSummary];
+  /** A clone's agreement was saved with new progress (bootstrap pages, feed pages). */
+  progress: [id: string];
+}
+
+export class ReplicationService {
+  readonly publisher: Publisher;
+  readonly events: EventEmitter<ReplicationEvents> = new EventEmitter<ReplicationEvents>();
+  readonly #o: ReplicationOptions;
+  readonly #log: Logger;
+  readonly #agreements = new Map<string, Agreement>();
+  readonly #pullers = new Map<string, Puller>();
+  /** Writes of one agreement's record, in order. */
+  readonly #writes = new Map<string, Promise<unknown>>();
+  #started = false;
+  #closed = false;
+
+  constructor(options: ReplicationOptions) {
+    this.publisher = options.publisher;
+    this.#o = options;
+    this.#log = (options.logger ?? options.publisher.log).child({ component: "replication" });
+  }
+
+  get region(): string {
+    return this.publisher.config.gwsync.region;
+  }
+
+  /** Read the agreements the store holds (before the REST API serves them). */
+  async load(): Promise<void> {
+    for (const r of await this.publisher.store.listAgreements()) {
+      const a = fromRecord(r);
+      this.#agreements.set(key(a.id, a.type), a);
+    }
+    this.#syncReadOnlyLabels();
+  }
+
+  /** Start pulling for every enabled clone agreement. */
+  start(): void {
+    this.#started = true;
+    for (const a of this.#agreements.values()) if (a.type === "consumer" && a.enabled) this.#ensurePuller(a);
+  }
+
+  /** Whether a pull loop runs for the clone agreement (none while it is disabled). */
+  isPulling(id: string): boolean {
+    return this.#pullers.has(id);
+  }
+
+  list(role?: AgreementRole): Agreement[] {
+    return [...this.#agreements.values()].filter((a) => role === undefined || a.type === role);
+  }
+
+  get(id: string, role: AgreementRole): Agreement | undefined {
+    return this.#agreements.get(key(id, role));
+  }
+
+  /** The agreement named by id, of `role` when given; else the master's record first (as OAM's GET). */
+  resolve(id: string, role: AgreementRole | undefined, ambiguous: "supplier" | "refuse"): Agreement {
+    if (role !== undefined) {
+      const a = this.get(id, role);
+      if (!a) throw new GwsyncError("GWSYNC_NOT_FOUND", `no ${role} replication agreement ${id} here`);
+      return a;
+    }
+    const s = this.get(id, "supplier");
+    const c = this.get(id, "consumer");
+    if (s && c && ambiguous === "refuse") {
+      throw new GwsyncError(
+        "GWSYNC_HTTP_BAD_REQUEST",
+        `this publisher is both master and clone of agreement ${id}: say which with ?type=consumer or ?type=supplier`,
+      );
+    }
+    const a = s ?? c;
+    if (!a) throw new GwsyncError("GWSYNC_NOT_FOUND", `no replication agreement ${id} here`);
+    return a;
+  }
+
+  // ---- clone side -------------------------------------------------------------------------------------
+
+  /**
+   * Create an agreement with a master: the master records its side first (and names its region and
+   * changelog head S); then this clone records its side, bootstraps the master's state and follows the
+   * changelog from S. Nothing is stored on either side when the master refuses.
+   */
+  async createConsumer(body: CreateConsumerBody): Promise<ConsumerAgreement> {
+    for (const a of this.list("consumer") as ConsumerAgreement[]) {
+      const shared = a.labels.filter((l) => body.labels.includes(l));
+      if (shared.length > 0) {
+        throw new GwsyncError(
+          "GWSYNC_REPLICATION_REFUSED",
+          `label ${shared.map((l) => `"${l}"`).join(", ")} is already replicated by agreement ${a.id} from ${a.master.url}: a label has one master`,
+        );
+      }
+    }
+    // Rules are checked before the master hears of the agreement: a bad one stores nothing anywhere.
+    const rules = body.rules === undefined ? undefined : checkRules(body.rules, this.region);
+    const id = newAgreementId();
+    const client = this.#client(body.master);
+    const reg = await client.register({
+      identifier: id,
+      cloneRegion: this.region,
+      labels: body.labels,
+      pollInterval: body.pollInterval,
+      enabled: body.enabled,
+    });
+    const now = Date.now();
+    const a: ConsumerAgreement = {
+      id,
+      type: "consumer",
+      master: { ...body.master, region: reg.masterRegion },
+      cloneRegion: this.region,
+      ...(rules === undefined ? {} : { rules }),
+      labels: body.labels,
+      pollIntervalSec: body.pollInterval,
+      enabled: body.enabled,
+      state: body.enabled ? "BOOTSTRAPPING" : "DISABLED",
+      startingSequenceNumber: reg.head,
+      lastSequenceNumber: reg.head,
+      masterHead: reg.head,
+      bootstrapped: 0,
+      applied: 0,
+      skipped: 0,
+      refused: 0,
+      createdAt: now,
+      updatedAt: now,
+    };
+    await this.#save(a);
+    this.#syncReadOnlyLabels();
+    this.#log.info(
+      {
+        agreement: id,
+        master: body.master.url,
+        masterRegion: reg.masterRegion,
+        labels: a.labels,
+        from: reg.head,
+      },
+      "replication agreement created (clone)",
+    );
+    if (this.#started && a.enabled) this.#ensurePuller(a);
+    return a;
+  }
+
+  /** Pull now (OAM's manual trigger) and report what the pull did. */
+  async pull(id: string): Promise<PullSummary> {
+    const a = this.resolve(id, "consumer", "refuse") as ConsumerAgreement;
+    if (!a.enabled) {
+      throw new GwsyncError(
+        "GWSYNC_REPLICATION_REFUSED",
+        `agreement ${id} is disabled: enable it (PUT {"enabled":true}) before pulling`,
+      );
+    }
+    const puller = this.#ensurePuller(a);
+    return await puller.pullNow();
+  }
+
+  /**
+   * Import a bundle exported by a master (no link between the data centers): verified first, each entry
+   * stored like a pulled change (origin = the bundle's master region and sequence, so importing twice
+   * changes nothing), through the agreement's transformation rules when one is named. With an
+   * agreement, the clone then pulls on from the bundle's sequence: a full bundle also removes what the
+   * clone holds on the agreement's labels and the master no longer has; an incremental one moves the
+   * agreement on only when it starts at or before the sequence the clone had reached.
+   */
+  async importBundle(input: unknown, o: { agreement?: string } = {}): Promise<ImportReport> {
+    const bundle: Bundle = verifyBundle(input, this.publisher.config.gwsync.signing.trustedKeys);
+    const m = bundle.manifest;
+    if (m.masterRegion === this.region) {
+      throw new GwsyncError(
+        "GWSYNC_REPLICATION_REFUSED",
+        `the bundle comes from region "${m.masterRegion}", this publisher's own region: import it into a clone`,
+      );
+    }
+    const a =
+      o.agreement === undefined
+        ? undefined
+        : (this.resolve(o.agreement, "consumer", "refuse") as ConsumerAgreement);
+    if (a !== undefined && a.master.region !== m.masterRegion) {
+      throw new GwsyncError(
+        "GWSYNC_REPLICATION_REFUSED",
+        `the bundle comes from region "${m.masterRegion}", agreement ${a.id}'s master is "${a.master.region}"`,
+      );
+    }
+    // A pull running now would interleave with the import: stop it, start it again after.
+    const puller = a === undefined ? undefined : this.#pullers.get(a.id);
+    if (puller !== undefined) {
+      await puller.stop();
+      this.#pullers.delete(a!.id);
+    }
+    const rules = compileRules(a?.rules, this.region);
+    const report: ImportReport = {
+      masterRegion: m.masterRegion,
+      sequence: m.sequence,
+      full: m.full,
+      entries: m.entries.length,
+      applied: 0,
+      unchanged: 0,
+      skipped: 0,
+      removedNotOnMaster: 0,
+      refused: [],
+    };
+    try {
+      const inScope = (label: string) => a === undefined || a.labels.includes(label);
+      for (const e of m.entries) {
+        if (!inScope(e.label)) {
+          report.skipped++;
+          continue;
+        }
+        const r = await applyEntry(this.publisher, rules, m.masterRegion, {
+          ...e,
+          ...(e.instruction === "Publish" ? { artifact: bundle.artifacts[e.sha256]! } : {}),
+        });
+        if (r.kind === "refused")
+          report.refused.push({ apiId: e.apiId, label: e.label, seq: e.seq, reason: r.reason });
+        else report[r.kind]++;
+      }
+      if (a !== undefined) {
+        let advance = false;
+        if (m.full && a.labels.every((l) => m.labels.includes(l))) {
+          // The master's whole state at `sequence`: what the clone holds beyond it is gone on the master.
+          const listed = new Set(m.entries.map((e) => `${e.label}\u0000${e.apiId}`));
+          for (const label of a.labels) {
+            for (const held of await this.publisher.store.listArtifacts({ label })) {
+              if (listed.has(`${label}\u0000${held.apiId}`)) continue;
+              await this.publisher.store.saveArtifact(
+                {
+                  dto: JSON.parse(held.artifactJson),
+                  labels: [label],
+                  instruction: "Remove",
+                  artifactJson: held.artifactJson,
+                },
+                (res) => [removeEvent(this.publisher, held.artifactJson, res)],
+              );
+              this.publisher.wakeOutbox();
+              report.removedNotOnMaster++;
+            }
+          }
+          advance = true;
+          a.bootstrapComplete = true;
+        } else if (!m.full && m.since <= a.lastSequenceNumber && a.bootstrapComplete === true) {
+          advance = true;
+        }
+        if (advance && m.sequence > a.lastSequenceNumber) {
+          a.lastSequenceNumber = m.sequence;
+          a.masterHead = Math.max(a.masterHead, m.sequence);
+        }
+        report.agreement = {
+          identifier: a.id,
+          lastSequenceNumber: a.lastSequenceNumber,
+          advanced: advance,
+          ...(advance
+            ? {}
+            : {
+                why: m.full
+                  ? "the bundle does not hold every label of the agreement"
+                  : `the bundle starts after sequence ${m.since}, the agreement is at ${a.lastSequenceNumber}${a.bootstrapComplete === true ? "" : " and has not bootstrapped"}: export --since ${a.lastSequenceNumber}, or a full bundle`,
+              }),
+        };
+        if (a.enabled && a.bootstrapComplete === true && a.state !== "FAILED") a.state = "READY";
+        await this.saveConsumer(a);
+      }
+    } finally {
+      if (a?.enabled && this.#started && this.consumer(a.id) === a) this.#ensurePuller(a);
+    }
+    this.#log.info(
+      {
+        masterRegion: m.masterRegion,
+        sequence: m.sequence,
+        applied: report.applied,
+        refused: report.refused.length,
+      },
+      "replication bundle imported",
+    );
+    return report;
+  }
+
+  // ---- master side ------------------------------------------------------------------------------------
+
+  async createSupplier(body: CreateSupplierBody): Promise<SupplierAgreement> {
+    if (body.cloneRegion === this.region) {
+      throw new GwsyncError(
+        "GWSYNC_REPLICATION_REFUSED",
+        `the clone's region "${body.cloneRegion}" is this master's own region: give each data center its own [gwsync] region`,
+      );
+    }
+    if (this.get(body.identifier, "supplier")) {
+      throw new GwsyncError(
+        "GWSYNC_REPLICATION_REFUSED",
+        `replication agreement ${body.identifier} already exists on this master`,
+      );
+    }
+    const head = await this.publisher.store.headSeq();
+    const now = Date.now();
+    const a: SupplierAgreement = {
+      id: body.identifier,
+      type: "supplier",
+      cloneRegion: body.cloneRegion,
+      labels: body.labels,
+      pollIntervalSec: body.pollInterval,
+      enabled: body.enabled,
+      state: body.enabled ? "ACTIVE" : "DISABLED",
+      startingSequenceNumber: head,
+      lastSequenceNumber: head,
+      createdAt: now,
+      updatedAt: now,
+    };
+    await this.#save(a);
+    this.#log.info(
+      { agreement: a.id, cloneRegion: a.cloneRegion, labels: a.labels, from: head },
+      "replication agreement created (master)",
+    );
+    return a;
+  }
+
+  /**
+   * One page of this master's changelog for a clone: changes after `since` on the agreement's labels,
+   * each marked current (still the API's state on that label: a Publish carries its artifact) or
+   * superseded by a later change the clone will see further on. Records `since` as the sequence the
+   * clone has reached.
+   */
+  async feed(id: string, since: number, limit: number): Promise<FeedReply> {
+    const a = this.resolve(id, "supplier", "refuse") as SupplierAgreement;
+    if (!a.enabled) {
+      throw new GwsyncError(
+        "GWSYNC_REPLICATION_REFUSED",
+        `replication agreement ${id} is disabled on this master`,
+      );
+    }
+    const store = this.publisher.store;
+    const head = await store.headSeq();
+    const rows = await store.changesSince(since, a.labels, limit);
+    const list: FeedReply["list"] = [];
+    for (const c of rows) {
+      const now = await store.getArtifact(c.apiId, c.label);
+      const current = now !== undefined && now.seq === c.seq;
+      list.push({
+        seq: c.seq,
+        apiId: c.apiId,
+        label: c.label,
+        instruction: c.instruction,
+        revision: c.revision,
+        sha256: c.sha256,
+        current,
+        ...(current && c.instruction === "Publish" && now ? { artifact: now.artifactJson } : {}),
+        createdAt: c.createdAt,
+      });
+    }
+    const more = rows.length === limit;
+    const last = rows.at(-1)?.seq ?? since;
+    // Every change up to the head read before the page is visible (the store is gap-safe): a page that
+    // is not full brings the clone to the head even when the changes after its last one are out of scope.
+    const next = more ? last : Math.max(since, last, head);
+    if (since !== a.lastSequenceNumber || a.lastPullAt === undefined || Date.now() - a.lastPullAt > 1000) {
+      a.lastSequenceNumber = Math.max(since, 0);
+      a.lastPullAt = Date.now();
+      await this.#save(a);
+    }
+    return { masterRegion: this.region, head: Math.max(head, last), next, more, list };
+  }
+
+  /** The master's view of a clone's lag: changes in scope after the clone's last pull, and their age. */
+  async supplierLag(a: SupplierAgreement): Promise<{ sequence: number; seconds: number }> {
+    const first = (await this.publisher.store.changesSince(a.lastSequenceNumber, a.labels, 1))[0];
+    if (first === undefined) return { sequence: 0, seconds: 0 };
+    const head = await this.publisher.store.headSeq();
+    return {
+      sequence: Math.max(1, head - a.lastSequenceNumber),
+      seconds: Math.max(0, (Date.now() - first.createdAt) / 1000),
+    };
+  }
+
+  // ---- both sides -------------------------------------------------------------------------------------
+
+  /** Change what may change (enabled, poll interval, the master's address or credentials). */
+  async update(a: Agreement, body: UpdateBody): Promise<Agreement> {
+    if ((body.master !== undefined || body.rules !== undefined) && a.type === "supplier") {
+      throw new GwsyncError(
+        "GWSYNC_HTTP_BAD_REQUEST",
+        "master settings and transformation rules belong to the clone's side of the agreement",
+      );
+    }
+    // Checked before anything changes: a bad rule leaves the agreement as it was.
+    const rules =
+      a.type === "consumer" && body.rules !== undefined ? checkRules(body.rules, a.cloneRegion) : undefined;
+    const wasEnabled = a.enabled;
+    if (a.type === "consumer" && body.enabled !== undefined && body.enabled !== wasEnabled) {
+      // The master's side follows (best effort: a master that cannot be told is reported, not fatal).
+      await this.#client(a.master)
+        .setEnabled(a.id, body.enabled)
+        .catch((err: unknown) =>
+          this.#log.warn(
+            { agreement: a.id, err: (err as Error).message },
+            "could not tell the master the agreement's new state",
+          ),
+        );
+    }
+    if (body.pollInterval !== undefined) a.pollIntervalSec = body.pollInterval;
+    if (a.type === "consumer" && rules !== undefined) a.rules = rules;
+    if (a.type === "consumer" && body.master !== undefined) {
+      a.master = {
+        ...a.master,
+        ...(body.master.url === undefined ? {} : { url: body.master.url }),
+        ...(body.master.username === undefined ? {} : { username: body.master.username }),
+        ...(body.master.password === undefined ? {} : { password: body.master.password }),
+      };
+    }
+    if (body.enabled !== undefined) {
+      a.enabled = body.enabled;
+      if (!a.enabled) {
+        a.state = "DISABLED";
+        delete a.reason;
+      } else if (!wasEnabled) {
+        a.state = a.type === "supplier" ? "ACTIVE" : a.bootstrapComplete === true ? "READY" : "BOOTSTRAPPING";
+      }
+    }
+    a.updatedAt = Date.now();
+    await this.#save(a);
+    if (a.type === "consumer") {
+      const puller = this.#pullers.get(a.id);
+      if (!a.enabled) {
+        await puller?.stop();
+        this.#pullers.delete(a.id);
+      } else if (this.#started) {
+        // New settings (credentials, interval) take effect at once.
+        this.#ensurePuller(a).kick();
+      }
+    }
+    return a;
+  }
+
+  /**
+   * Delete an agreement. On the clone the master's record goes too (the reply says when the master
+   * could not be told); the replicated APIs stay in the clone's store, now the clone's own.
+   */
+  async remove(a: Agreement): Promise<{ master?: string }> {
+    let master: string | undefined;
+    if (a.type === "consumer") {
+      await this.#pullers.get(a.id)?.stop();
+      this.#pullers.delete(a.id);
+      try {
+        master = (await this.#client(a.master).remove(a.id)) ? "deleted" : "not-found";
+      } catch (err) {
+        master = `not told: ${(err as Error).message}`;
+        this.#log.warn(
+          { agreement: a.id, err: (err as Error).message },
+          "could not delete the master's side",
+        );
+      }
+    }
+    this.#agreements.delete(key(a.id, a.type));
+    await this.#chain(key(a.id, a.type), () => this.publisher.store.deleteAgreement(a.id, a.type));
+    this.#syncReadOnlyLabels();
+    this.#log.info({ agreement: a.id, role: a.type }, "replication agreement deleted");
+    return master === undefined ? {} : { master };
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    await Promise.all([...this.#pullers.values()].map((p) => p.stop()));
+    this.#pullers.clear();
+    await Promise.all([...this.#writes.values()].map((w) => w.catch(() => undefined)));
+  }
+
+  // ---- internals --------------------------------------------------------------------------------------
+
+  #client(m: { url: string; username: string; password: string }): MasterClient {
+    return new MasterClient({
+      url: m.url,
+      username: m.username,
+      password: m.password,
+      ...(this.#o.masterTimeoutMs === undefined ? {} : { timeoutMs: this.#o.masterTimeoutMs }),
+    });
+  }
+
+  #ensurePuller(a: ConsumerAgreement): Puller {
+    let p = this.#pullers.get(a.id);
+    if (p === undefined && a.enabled && !this.#closed) {
+      p = new Puller(this, a.id, this.#log.child({ agreement: a.id }));
+      this.#pullers.set(a.id, p);
+      p.start();
+    }
+    if (p === undefined) {
+      throw new GwsyncError("GWSYNC_REPLICATION_REFUSED", `agreement ${a.id} is disabled`);
+    }
+    return p;
+  }
+
+  /** Labels an agreement of this clone replicates: local publishes to them are refused. */
+  #syncReadOnlyLabels(): void {
+    const owned = new Map<string, string>();
+    for (const a of this.list("consumer") as ConsumerAgreement[]) {
+      for (const l of a.labels) owned.set(l, `agreement ${a.id} replicates it from ${a.master.url}`);
+    }
+    this.publisher.setReplicatedLabels(owned);
+  }
+
+  /** Persist the agreement (in memory at once, in the store in the order of the calls). */
+  async #save(a: Agreement): Promise<void> {
+    a.updatedAt = Math.max(a.updatedAt, Date.now());
+    const k = key(a.id, a.type);
+    this.#agreements.set(k, a);
+    const record = toRecord(a);
+    await this.#chain(k, () => this.publisher.store.putAgreement(record));
+  }
+
+  /** Save a clone agreement the puller changed, unless it was deleted meanwhile. */
+  async saveConsumer(a: ConsumerAgreement): Promise<void> {
+    if (this.#agreements.get(key(a.id, "consumer")) !== a) return;
+    await this.#save(a);
+    this.events.emit("progress", a.id);
+  }
+
+  consumer(id: string): ConsumerAgreement | undefined {
+    return this.#agreements.get(key(id, "consumer")) as ConsumerAgreement | undefined;
+  }
+
+  client(a: ConsumerAgreement): MasterClient {
+    return this.#client(a.master);
+  }
+
+  get options(): ReplicationOptions {
+    return this.#o;
+  }
+
+  #chain<T>(k: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.#writes.get(k) ?? Promise.resolve();
+    const next = prev.catch(() => undefined).then(fn);
+    this.#writes.set(k, next);
+    void next
+      .finally(() => {
+        if (this.#writes.get(k) === next) this.#writes.delete(k);
+      })
+      .catch(() => undefined);
+    return next;
+  }
+}
+
+/** What importing a bundle did. */
+export interface ImportReport {
+  masterRegion: string;
+  sequence: number;
+  full: boolean;
+  entries: number;
+  applied: number;
+  unchanged: number;
+  /** Outside the agreement's labels, or left out by its rules. */
+  skipped: number;
+  /** A full bundle: APIs the clone held on the agreement's labels that the master no longer has. */
+  removedNotOnMaster: number;
+  refused: { apiId: string; label: string; seq: number; reason: string }[];
+  agreement?: { identifier: string; lastSequenceNumber: number; advanced: boolean; why?: string };
+}
+
+/** One master change through the rules into the clone's store: applied, unchanged, skipped or refused. */
+async function applyEntry(
+  publisher: Publisher,
+  rules: CompiledRules,
+  masterRegion: string,
+  c: { seq: number; apiId: string; label: string; instruction: "Publish" | "Remove"; artifact?: string },
+): Promise<{ kind: "applied" | "unchanged" | "skipped" } | { kind: "refused"; reason: string }> {
+  try {
+    let artifact = c.artifact;
+    if (!rules.empty) {
+      const dto =
+        artifact !== undefined
+          ? parseGatewayApiDto(artifact)
+          : await publisher.store
+              .getArtifact(c.apiId, c.label)
+              .then((held) => (held === undefined ? undefined : parseGatewayApiDto(held.artifactJson)));
+      if (dto !== undefined) {
+        if (!rules.decide({ label: c.label, dto }).replicate) return { kind: "skipped" };
+        if (artifact !== undefined) artifact = rules.transform({ label: c.label, dto }, artifact).artifact;
+      }
+    }
+    const outcome = await applyMasterChange(publisher, {
+      masterRegion,
+      seq: c.seq,
+      apiId: c.apiId,
+      label: c.label,
+      instruction: c.instruction,
+      ...(artifact === undefined ? {} : { artifact }),
+    });
+    return { kind: outcome === "applied" ? "applied" : "unchanged" };
+  } catch (err) {
+    // A store that cannot write is worth retrying; a change that is wrong is not.
+    if (isGwsyncError(err) && err.retryable) throw err;
+    return { kind: "refused", reason: (err as Error).message };
+  }
+}
+
+function removeEvent(publisher: Publisher, artifactJson: string, r: SaveArtifactResult): NewOutboxMessage {
+  return buildGatewayEvent({
+    action: "remove",
+    dto: JSON.parse(artifactJson),
+    labels: r.labels,
+    result: r,
+    region: publisher.config.gwsync.region,
+    signer: publisher.signer,
+  });
+}
+
+function key(id: string, role: AgreementRole): string {
+  return `${role}:${id}`;
+}
+
+/**
+ * One clone agreement's pull loop: bootstrap when the agreement is BOOTSTRAPPING, then pages of the
+ * master's changelog until it is caught up, then wait the poll interval (or a manual trigger). Each
+ * master call is retried with capped exponential backoff; when the retries are spent the agreement
+ * is FAILED with the reason and the next poll tries again.
+ */
+class Puller {
+  readonly #svc: ReplicationService;
+  readonly #id: string;
+  readonly #log: Logger;
+  readonly #abort = new AbortController();
+  #timer: NodeJS.Timeout | undefined;
+  #running: Promise<PullSummary> | undefined;
+  /** A trigger came while a pull ran: pull again right after it. */
+  #again = false;
+  #stopped = false;
+  /** The agreement's rules, compiled at the start of each pull (a PUT takes effect at the next). */
+  #rules: CompiledRules | undefined;
+
+  constructor(svc: ReplicationService, id: string, log: Logger) {
+    this.#svc = svc;
+    this.#id = id;
+    this.#log = log;
+  }
+
+  start(): void {
+    this.kick();
+  }
+
+  /** Pull soon, without waiting for the result. */
+  kick(): void {
+    void this.pullNow().catch(() => undefined);
+  }
+
+  /** Pull now; a pull already running is joined (and followed by another one). */
+  pullNow(): Promise<PullSummary> {
+    if (this.#stopped) return Promise.reject(new GwsyncError("GWSYNC_SHUTTING_DOWN", "replication stopped"));
+    if (this.#running) {
+      this.#again = true;
+      return this.#running;
+    }
+    clearTimeout(this.#timer);
+    const run = this.#pull().finally(() => {
+      this.#running = undefined;
+      if (this.#stopped) return;
+      if (this.#again) {
+        this.#again = false;
+        this.kick();
+      } else {
+        this.#schedule();
+      }
+    });
+    this.#running = run;
+    return run;
+  }
+
+  #schedule(): void {
+    const a = this.#svc.consumer(this.#id);
+    if (!a?.enabled || this.#stopped) return;
+    this.#timer = setTimeout(() => this.kick(), Math.round(a.pollIntervalSec * 1000));
+    this.#timer.unref?.();
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    clearTimeout(this.#timer);
+    this.#abort.abort();
+    await this.#running?.catch(() => undefined);
+  }
+
+  async #pull(): Promise<PullSummary> {
+    const a = this.#svc.consumer(this.#id);
+    if (!a) throw new GwsyncError("GWSYNC_NOT_FOUND", `no consumer replication agreement ${this.#id}`);
+    const summary = { applied: 0, skipped: 0, refused: 0, bootstrapped: 0 };
+    a.lastPullAt = Date.now();
+    try {
+      this.#rules = compileRules(a.rules, a.cloneRegion);
+      if (a.bootstrapComplete !== true) {
+        a.state = "BOOTSTRAPPING";
+        await this.#bootstrap(a, summary);
+        if (this.#stopped) return this.#summary(a, summary);
+      }
+      for (;;) {
+        if (this.#stopped) break;
+        const page = await this.#retry("change feed", () =>
+          this.#svc
+            .client(a)
+            .changes(a.id, a.lastSequenceNumber, this.#svc.options.feedPage ?? DEFAULT_FEED_PAGE),
+        );
+        await this.#applyPage(a, page, summary);
+        if (!page.more) break;
+      }
+      if (!this.#stopped && a.enabled) {
+        a.state = "READY";
+        delete a.reason;
+        a.lastSuccessAt = Date.now();
+      }
+    } catch (err) {
+      if (this.#stopped) return this.#summary(a, summary);
+      a.state = "FAILED";
+      a.reason = (err as Error).message;
+      this.#log.warn({ err: a.reason }, "replication pull failed; the next poll tries again");
+    }
+    await this.#svc.saveConsumer(a);
+    const result = this.#summary(a, summary);
+    this.#svc.events.emit("pulled", a.id, result);
+    return result;
+  }
+
+  #summary(a: ConsumerAgreement, s: Omit<PullSummary, "lastSequenceNumber" | "state">): PullSummary {
+    return {
+      ...s,
+      lastSequenceNumber: a.lastSequenceNumber,
+      state: a.state,
+      ...(a.reason === undefined ? {} : { reason: a.reason }),
+    };
+  }
+
+  /**
+   * Load the master's current state of every label in scope, page by page. The snapshot stands for
+   * sequence S (startingSequenceNumber, recorded when the agreement was created and kept through a
+   * restarted bootstrap): rows changed while the pages are read are newer than S and come again from
+   * the changelog, where the clone's store knows them by (master region, sequence) and skips them.
+   */
+  async #bootstrap(
+    a: ConsumerAgreement,
+    summary: { bootstrapped: number; refused: number; skipped: number },
+  ): Promise<void> {
+    const limit = this.#svc.options.snapshotPage ?? DEFAULT_SNAPSHOT_PAGE;
+    this.#log.info({ labels: a.labels, from: a.startingSequenceNumber }, "bootstrapping from the master");
+    for (const label of a.labels) {
+      let after: string | undefined;
+      do {
+        if (this.#stopped) return;
+        const page = await this.#retry("bootstrap page", () =>
+          this.#svc.client(a).snapshotPage(label, after, limit),
+        );
+        for (const item of page.items) {
+          const outcome = await this.#applyOne(a, {
+            seq: item.seq,
+            apiId: item.apiId,
+            label: item.label,
+            instruction: "Publish",
+            artifact: item.artifact,
+          });
+          if (outcome === "applied") {
+            summary.bootstrapped++;
+            a.bootstrapped++;
+          } else if (outcome === "refused") summary.refused++;
+          else summary.skipped++;
+        }
+        after = page.next;
+        a.masterHead = Math.max(a.masterHead, page.head);
+        await this.#svc.saveConsumer(a);
+      } while (after !== undefined);
+    }
+    a.bootstrapComplete = true;
+    a.state = "READY";
+    this.#log.info({ apis: a.bootstrapped }, "bootstrap done; following the master's changelog");
+  }
+
+  async #applyPage(
+    a: ConsumerAgreement,
+    page: FeedReply,
+    summary: { applied: number; skipped: number; refused: number },
+  ): Promise<void> {
+    if (page.masterRegion !== a.master.region) {
+      throw new GwsyncError(
+        "GWSYNC_REPLICATION_REFUSED",
+        `the master at ${a.master.url} is region "${page.masterRegion}", the agreement was made with "${a.master.region}"`,
+      );
+    }
+    for (const c of page.list) {
+      if (this.#stopped) return;
+      if (!c.current) {
+        summary.skipped++;
+        a.skipped++;
+        continue;
+      }
+      const outcome = await this.#applyOne(a, c);
+      if (outcome === "applied") {
+        summary.applied++;
+        a.applied++;
+      } else if (outcome === "refused") summary.refused++;
+      else {
+        summary.skipped++;
+        a.skipped++;
+      }
+    }
+    a.lastSequenceNumber = Math.max(a.lastSequenceNumber, page.next);
+    a.masterHead = Math.max(page.head, a.lastSequenceNumber);
+    if (page.more && page.list.length > 0) a.pendingSince = page.list.at(-1)?.createdAt;
+    else delete a.pendingSince;
+    await this.#svc.saveConsumer(a);
+  }
+
+  /** Apply one change; a change the clone cannot take is refused (counted, recorded) and the pull goes on. */
+  async #applyOne(
+    a: ConsumerAgreement,
+    c: { seq: number; apiId: string; label: string; instruction: "Publish" | "Remove"; artifact?: string },
+  ): Promise<"applied" | "skipped" | "refused"> {
+    const r = await applyEntry(
+      this.#svc.publisher,
+      this.#rules ?? compileRules(a.rules, a.cloneRegion),
+      a.master.region,
+      c,
+    );
+    if (r.kind !== "refused") return r.kind === "applied" ? "applied" : "skipped";
+    a.refused++;
+    a.lastRefusal = { apiId: c.apiId, label: c.label, seq: c.seq, reason: r.reason, at: Date.now() };
+    this.#log.warn(
+      { apiId: c.apiId, label: c.label, masterSeq: c.seq, reason: r.reason },
+      "replicated change refused",
+    );
+    return "refused";
+  }
+
+  #retry<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    const o = this.#svc.options;
+    return pRetry(fn, {
+      retries: o.retries ?? DEFAULT_PULL_RETRIES,
+      factor: 2,
+      minTimeout: o.retryMinMs ?? DEFAULT_RETRY_MIN_MS,
+      maxTimeout: o.retryMaxMs ?? DEFAULT_RETRY_MAX_MS,
+      randomize: true,
+      signal: this.#abort.signal,
+      shouldRetry: ({ error }) => !isGwsyncError(error) || error.retryable,
+      onFailedAttempt: ({ error, attemptNumber, retriesLeft }) => {
+        if (retriesLeft > 0)
+          this.#log.debug(
+            { what, attempt: attemptNumber, err: error.message },
+            "master call failed; retrying",
+          );
+      },
+    });
+  }
+}
