@@ -360,6 +360,7 @@ function buildDatabase(s: Sections, dataDir: string, o: BuildOptions): GwsyncCon
   if (db?.username !== undefined) database.username = db.username;
   const password = secretOf(db, DB, o);
   if (password !== undefined) database.password = password;
+  if (db?.pool_options !== undefined) database.poolOptions = db.pool_options;
   return database;
 }
 

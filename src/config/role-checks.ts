@@ -12,13 +12,20 @@ import type { GwsyncConfig, Role } from "./types.js";
  *   service whose HTTP port is bound beyond loopback must not use weak credentials (WSO2's or
  *   RabbitMQ's defaults, an empty or guessable password: src/security/exposure.ts) (docs/architecture.md#http).
  * - publisher: the saver gwsync implements ("DBSaver") and a database type its store implements
- *   (PUBLISHER_STORE_TYPES; the ArtifactStore interface leaves room for PostgreSQL/MySQL later).
+ *   (PUBLISHER_STORE_TYPES: SQLite, PostgreSQL, MySQL/MariaDB).
  * - gateway: the gateway section not disabled, at least one gateway label, the retriever gwsync
  *   implements ("DBRetriever") and at least one event listening endpoint.
  * - relay: a readable jndi_dir whose <region>.properties files all parse, each with a connection
  *   factory, and at least one region other than its own to forward to.
  */
-export const PUBLISHER_STORE_TYPES: readonly string[] = ["sqlite"];
+export const PUBLISHER_STORE_TYPES: readonly string[] = [
+  "sqlite",
+  "postgre",
+  "postgres",
+  "postgresql",
+  "mysql",
+  "mariadb",
+];
 const SAVERS = ["DBSaver"];
 const RETRIEVERS = ["DBRetriever"];
 
@@ -52,7 +59,7 @@ function checkPublisher(c: GwsyncConfig, ctx: LoadContext): void {
   if (!PUBLISHER_STORE_TYPES.includes(c.database.type)) {
     ctx.problem(
       `${DB}.type`,
-      `is ${JSON.stringify(c.database.type)}, but role publisher stores artifacts only in ${PUBLISHER_STORE_TYPES.map((t) => JSON.stringify(t)).join(", ")} so far; set type = "sqlite" and url = "./data/artifacts.db"`,
+      `is ${JSON.stringify(c.database.type)}, but role publisher stores artifacts only in ${PUBLISHER_STORE_TYPES.map((t) => JSON.stringify(t)).join(", ")} ; set type = "sqlite" and url = "./data/artifacts.db", or a PostgreSQL/MySQL database`,
     );
   }
   const noIngress = missingIngress(c);

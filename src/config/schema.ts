@@ -192,6 +192,8 @@ export const DatabaseSectionSchema = z.looseObject(
     username: text().optional(),
     password: secret().optional(),
     password_file: text().optional(),
+    /** WSO2's pool options (Tomcat JDBC names); those gwsync maps are checked where the store opens. */
+    pool_options: z.record(z.string(), z.unknown()).optional(),
   },
   TABLE_ERROR,
 );

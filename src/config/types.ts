@@ -123,6 +123,8 @@ export interface GwsyncConfig {
     url: string;
     username?: string;
     password?: string;
+    /** WSO2's [database.<name>.pool_options] as written (maxActive, maxWait, minIdle...; src/store/connection.ts). */
+    poolOptions?: Record<string, unknown>;
   };
   eventHub: {
     enable: boolean;

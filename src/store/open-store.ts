@@ -2,13 +2,17 @@ import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import type { GwsyncConfig } from "../config/types.js";
 import { GwsyncError } from "../errors.js";
+import { connectionSettings, networkEngineOf } from "./connection.js";
+import { MysqlDriver } from "./mysql/mysql-driver.js";
+import { PgDriver } from "./postgres/pg-driver.js";
+import { SqlArtifactStore, type SqlStoreOptions } from "./sql/sql-store.js";
 import { SqliteArtifactStore } from "./sqlite/sqlite-store.js";
 import type { ArtifactStore } from "./types.js";
 
 const TYPE_KEY = "database.sync_runtime_artifacts_db.type";
 const URL_KEY = "database.sync_runtime_artifacts_db.url";
-/** Engines WSO2 documents for this database; gwsync will implement ArtifactStore for them later. */
-const PLANNED_TYPES = new Set(["mysql", "postgresql", "postgres", "h2", "oracle", "mssql"]);
+/** Engines WSO2 documents for this database that gwsync does not implement. */
+const UNSUPPORTED_TYPES = new Set(["h2", "oracle", "mssql", "db2"]);
 /** WSO2 configures databases by JDBC URL; accept the SQLite driver's form too. */
 const JDBC_SQLITE_PREFIX = "jdbc:sqlite:";
 
@@ -17,6 +21,8 @@ export interface OpenStoreOptions {
   busyTimeoutMs?: number;
   /** This region's name, reported as the origin of local changes. */
   region?: string;
+  /** Tests only (networked engines): see SqlStoreOptions.beforeCommit. */
+  beforeCommit?: SqlStoreOptions["beforeCommit"];
 }
 
 /** Turn `url` into a SQLite file name: a path, `jdbc:sqlite:<path>`, or `:memory:`. */
@@ -43,7 +49,11 @@ function makeFolder(dir: string): void {
   }
 }
 
-/** Open the store `[database.sync_runtime_artifacts_db]` describes. */
+/**
+ * Open the store `[database.sync_runtime_artifacts_db]` describes. SQLite opens at once; PostgreSQL and
+ * MySQL/MariaDB connect and migrate on first use (a failure there is reported by that call, by
+ * `health()` and so by /readyz, and the next call tries again).
+ */
 export function openStore(db: GwsyncConfig["database"], options: OpenStoreOptions = {}): ArtifactStore {
   const type = db.type.trim().toLowerCase();
   if (type === "sqlite") {
@@ -52,14 +62,29 @@ export function openStore(db: GwsyncConfig["database"], options: OpenStoreOption
     if (!options.readonly && file !== ":memory:") makeFolder(dirname(file));
     return SqliteArtifactStore.open(file, options);
   }
-  if (PLANNED_TYPES.has(type)) {
+  if (networkEngineOf(type) !== undefined) return openNetworkStore(db, options);
+  if (UNSUPPORTED_TYPES.has(type)) {
     throw new GwsyncError(
       "GWSYNC_CONFIG_INVALID",
-      `config key ${TYPE_KEY} = "${db.type}" is not supported yet, use "sqlite" (the embedded store)`,
+      `config key ${TYPE_KEY} = "${db.type}" is not supported: use "postgre", "mysql" or "sqlite" (the embedded store)`,
     );
   }
   throw new GwsyncError(
     "GWSYNC_CONFIG_INVALID",
-    `config key ${TYPE_KEY} must be "sqlite" (mysql, postgresql and h2 are planned), got ${JSON.stringify(db.type)}`,
+    `config key ${TYPE_KEY} must be "sqlite", "postgre" (PostgreSQL) or "mysql" (MySQL, MariaDB), got ${JSON.stringify(db.type)}`,
   );
+}
+
+/** A PostgreSQL or MySQL/MariaDB store; nothing connects until its first call. */
+export function openNetworkStore(
+  db: GwsyncConfig["database"],
+  options: OpenStoreOptions = {},
+): SqlArtifactStore {
+  const settings = connectionSettings(db);
+  const driver = settings.engine === "postgresql" ? new PgDriver(settings) : new MysqlDriver(settings);
+  return new SqlArtifactStore(driver, {
+    readonly: options.readonly ?? false,
+    ...(options.region !== undefined ? { region: options.region } : {}),
+    ...(options.beforeCommit !== undefined ? { beforeCommit: options.beforeCommit } : {}),
+  });
 }

@@ -43,20 +43,56 @@ describe("openStore", () => {
     assert.equal(fs.existsSync(path.dirname(file)), false);
   });
 
-  for (const type of ["mysql", "postgresql", "h2"]) {
-    test(`type "${type}" is refused as not supported yet, naming the config key and sqlite`, () => {
-      const db: DbConfig = { type, url: "jdbc:mysql://db:3306/apim", username: "u", password: "secret-pw" };
+  for (const type of ["h2", "oracle", "mssql"]) {
+    test(`type "${type}" is refused as not supported, naming the config key and the engines that are`, () => {
+      const db: DbConfig = { type, url: "jdbc:h2:./db", username: "u", password: "secret-pw" };
       assert.throws(
         () => openStore(db),
         (err: unknown) =>
           isGwsyncError(err, "GWSYNC_CONFIG_INVALID") &&
           err.message.includes("database.sync_runtime_artifacts_db.type") &&
-          /not supported yet/.test(err.message) &&
-          /sqlite/.test(err.message) &&
+          /not supported/.test(err.message) &&
+          /postgre/.test(err.message) &&
+          /mysql/.test(err.message) &&
           !err.message.includes("secret-pw"),
       );
     });
   }
+
+  for (const [type, url, engine] of [
+    ["postgre", "jdbc:postgresql://db.example:5432/apim", "postgresql"],
+    ["PostgreSQL", "postgres://db.example/apim", "postgresql"],
+    ["mysql", "jdbc:mysql://db.example:3306/apim?useSSL=false", "mysql"],
+    ["mariadb", "jdbc:mariadb://db.example/apim", "mysql"],
+  ] as const) {
+    test(`type "${type}" opens a ${engine} store without connecting until first use; its location hides the password`, async () => {
+      const store = openStore({ type, url, username: "apim", password: "secret-pw" });
+      try {
+        assert.equal(store.engine, engine);
+        assert.ok(store.location.includes("db.example"));
+        assert.ok(store.location.includes("apim@"));
+        assert.ok(!store.location.includes("secret-pw"));
+      } finally {
+        await store.close();
+      }
+    });
+  }
+
+  test("a networked type with a URL of another engine, or without a database, names the url key", () => {
+    for (const db of [
+      { type: "postgre", url: "jdbc:mysql://db:3306/apim" },
+      { type: "mysql", url: "jdbc:mysql://db:3306/" },
+      { type: "postgre", url: "not a url" },
+    ]) {
+      assert.throws(
+        () => openStore(db),
+        (err: unknown) =>
+          isGwsyncError(err, "GWSYNC_CONFIG_INVALID") &&
+          err.message.includes("database.sync_runtime_artifacts_db.url"),
+        db.url,
+      );
+    }
+  });
 
   test("an unknown type and an empty url are configuration errors naming their keys", () => {
     assert.throws(

@@ -1,0 +1,105 @@
+/**
+ * PostgreSQL schema, by version. WSO2's two tables keep APIM 3.2.0's names and columns
+ * (test/fixtures/wso2/sql/am_gw_tables_apim-3.2.0_postgresql.sql, from carbon-apimgt's
+ * features/apimgt/org.wso2.carbon.apimgt.core.feature/src/main/resources/sql/postgresql.sql), plus
+ * 4.x's API_TYPE; on a database where WSO2 already made them they are kept and API_TYPE is added.
+ * WSO2's TIME_STAMP trigger is not created (it is an AFTER trigger and changes nothing): gwsync sets
+ * TIME_STAMP on every write. gwsync's own tables compare keys byte for byte (COLLATE "C"), as SQLite
+ * does, so listings page in the same order on every engine.
+ */
+const V1 = `
+CREATE TABLE IF NOT EXISTS AM_GW_PUBLISHED_API_DETAILS (
+  API_ID varchar(255) NOT NULL,
+  TENANT_DOMAIN varchar(255),
+  API_PROVIDER varchar(255),
+  API_NAME varchar(255),
+  API_VERSION varchar(255),
+  PRIMARY KEY (API_ID)
+);
+ALTER TABLE AM_GW_PUBLISHED_API_DETAILS ADD COLUMN IF NOT EXISTS API_TYPE varchar(50);
+CREATE INDEX IF NOT EXISTS GWSYNC_IDX_API_NAME_VERSION
+  ON AM_GW_PUBLISHED_API_DETAILS (API_NAME, API_VERSION, TENANT_DOMAIN);
+
+CREATE TABLE IF NOT EXISTS AM_GW_API_ARTIFACTS (
+  API_ID varchar(255) NOT NULL,
+  ARTIFACT BYTEA,
+  GATEWAY_INSTRUCTION varchar(20),
+  GATEWAY_LABEL varchar(255),
+  TIME_STAMP TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP,
+  PRIMARY KEY (GATEWAY_LABEL, API_ID),
+  FOREIGN KEY (API_ID) REFERENCES AM_GW_PUBLISHED_API_DETAILS(API_ID) ON UPDATE CASCADE ON DELETE NO ACTION
+);
+
+CREATE TABLE IF NOT EXISTS GWSYNC_API_STATE (
+  API_ID varchar(255) COLLATE "C" NOT NULL PRIMARY KEY,
+  REVISION bigint NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS GWSYNC_LABEL_STATE (
+  GATEWAY_LABEL varchar(255) COLLATE "C" NOT NULL,
+  API_ID varchar(255) COLLATE "C" NOT NULL,
+  GATEWAY_INSTRUCTION varchar(20) NOT NULL CHECK (GATEWAY_INSTRUCTION IN ('Publish', 'Remove')),
+  REVISION bigint NOT NULL,
+  SHA256 char(64) NOT NULL,
+  SEQ bigint NOT NULL,
+  UPDATED_AT bigint NOT NULL,
+  PRIMARY KEY (GATEWAY_LABEL, API_ID)
+);
+
+-- The changelog's SEQ comes from GWSYNC_SEQUENCE (commit order), not from a sequence object.
+CREATE TABLE IF NOT EXISTS GWSYNC_SEQUENCE (
+  NAME varchar(64) NOT NULL PRIMARY KEY,
+  LAST_SEQ bigint NOT NULL
+);
+INSERT INTO GWSYNC_SEQUENCE (NAME, LAST_SEQ) VALUES ('changelog', 0) ON CONFLICT (NAME) DO NOTHING;
+
+CREATE TABLE IF NOT EXISTS GWSYNC_CHANGELOG (
+  SEQ bigint NOT NULL PRIMARY KEY,
+  API_ID varchar(255) COLLATE "C" NOT NULL,
+  GATEWAY_LABEL varchar(255) COLLATE "C" NOT NULL,
+  GATEWAY_INSTRUCTION varchar(20) NOT NULL CHECK (GATEWAY_INSTRUCTION IN ('Publish', 'Remove')),
+  REVISION bigint NOT NULL,
+  SHA256 char(64) NOT NULL,
+  ORIGIN_REGION varchar(255) COLLATE "C",
+  ORIGIN_SEQ bigint,
+  CREATED_AT bigint NOT NULL
+);
+CREATE INDEX IF NOT EXISTS GWSYNC_IDX_CHANGELOG_LABEL_SEQ ON GWSYNC_CHANGELOG (GATEWAY_LABEL, SEQ);
+CREATE UNIQUE INDEX IF NOT EXISTS GWSYNC_UQ_CHANGELOG_ORIGIN
+  ON GWSYNC_CHANGELOG (ORIGIN_REGION, ORIGIN_SEQ, GATEWAY_LABEL);
+
+CREATE TABLE IF NOT EXISTS GWSYNC_OUTBOX (
+  ID bigserial PRIMARY KEY,
+  TOPIC varchar(255) NOT NULL,
+  MESSAGE_ID varchar(255) NOT NULL,
+  BODY bytea NOT NULL,
+  HEADERS text NOT NULL,
+  CREATED_AT bigint NOT NULL,
+  ATTEMPTS integer NOT NULL DEFAULT 0
+);
+
+CREATE TABLE IF NOT EXISTS GWSYNC_GATEWAYS (
+  NODE_ID varchar(255) COLLATE "C" NOT NULL PRIMARY KEY,
+  REGION varchar(255) NOT NULL,
+  LABELS text NOT NULL,
+  APPLIED_SEQ bigint NOT NULL,
+  DEPLOYED bigint NOT NULL,
+  VERSION varchar(255) NOT NULL,
+  STATUS varchar(32) NOT NULL,
+  INTERVAL_MS bigint NOT NULL,
+  LAST_SEEN bigint NOT NULL
+);
+
+-- One file, one API: PATH_KEY is the sha256 of REL_PATH (paths can be longer than an index key).
+CREATE TABLE IF NOT EXISTS GWSYNC_API_FILES (
+  GATEWAY_LABEL varchar(255) COLLATE "C" NOT NULL,
+  PATH_KEY char(64) NOT NULL,
+  REL_PATH varchar(1024) NOT NULL,
+  API_ID varchar(255) COLLATE "C" NOT NULL,
+  PRIMARY KEY (GATEWAY_LABEL, PATH_KEY)
+);
+CREATE INDEX IF NOT EXISTS GWSYNC_IDX_API_FILES_API ON GWSYNC_API_FILES (API_ID, GATEWAY_LABEL);
+`;
+
+/** MIGRATIONS[n - 1] brings a database from version n-1 to n; each runs once, in one transaction. */
+export const PG_MIGRATIONS: readonly string[] = [V1];
