@@ -1,9 +1,10 @@
 import type { Command } from "commander";
 import { configCheckReport, renderConfigCheck } from "../config/check.js";
+import { checkDatabase, type DatabaseCheck } from "../store/check-database.js";
 import { ConfigError, loadConfig } from "../config/load-config.js";
 import type { Role } from "../config/types.js";
 import { addJsonOption, addStrictOption, ExitError } from "./common.js";
-import { EXIT_USAGE } from "./exit-codes.js";
+import { EXIT_RUNTIME, EXIT_USAGE } from "./exit-codes.js";
 
 const ROLES = ["publisher", "gateway", "relay"];
 
@@ -13,9 +14,10 @@ export function registerConfigCheck(program: Command): void {
     .command("check")
     .description("print the effective configuration (secrets masked) and every problem; exit 0 or 2")
     .argument("<file>", "configuration file")
-    .option("-r, --role <role>", "check for a role: publisher | gateway | relay");
+    .option("-r, --role <role>", "check for a role: publisher | gateway | relay")
+    .option("--offline", "do not connect to a PostgreSQL/MySQL database (checked by default)");
   addStrictOption(check);
-  addJsonOption(check).action((file: string, opts: { role?: string; json?: boolean; strict?: boolean }) => {
+  addJsonOption(check).action(async (file: string, opts: ConfigCheckOptions) => {
     if (opts.role !== undefined && !ROLES.includes(opts.role)) {
       throw new ExitError(
         EXIT_USAGE,
@@ -36,13 +38,42 @@ export function registerConfigCheck(program: Command): void {
       if (!(err instanceof ConfigError)) throw err;
       result = err;
     }
+    // The store's database answers (publisher, relay and status use it; gateways do not).
+    const usesStore = role === undefined || role === "publisher" || role === "relay";
+    const database =
+      result instanceof ConfigError || !usesStore || opts.offline === true
+        ? undefined
+        : await checkDatabase(result.config.database);
     process.stdout.write(
       opts.json
-        ? `${JSON.stringify(configCheckReport(result, role), null, 2)}\n`
-        : `${renderConfigCheck(result, role)}\n`,
+        ? `${JSON.stringify({ ...configCheckReport(result, role), ...(database ? { database } : {}) }, null, 2)}\n`
+        : `${renderConfigCheck(result, role)}${database ? renderDatabase(database) : ""}\n`,
     );
     if (result instanceof ConfigError) {
       throw new ExitError(EXIT_USAGE, `gwsync: ${file}: configuration has problems (see above)`);
     }
+    if (database !== undefined && !database.ok) {
+      throw new ExitError(
+        EXIT_RUNTIME,
+        `gwsync: ${file}: the database at ${database.location} cannot be used (see above)`,
+      );
+    }
   });
+}
+
+interface ConfigCheckOptions {
+  role?: string;
+  json?: boolean;
+  strict?: boolean;
+  offline?: boolean;
+}
+
+function renderDatabase(d: DatabaseCheck): string {
+  const lines = [
+    `database: ${d.ok ? "OK" : "FAILED"} ${d.engine} ${d.location} (${d.latencyMs.toFixed(0)} ms): ${d.detail}`,
+  ];
+  if (d.ignoredParams.length > 0) {
+    lines.push(`  URL parameters gwsync does not use: ${d.ignoredParams.join(", ")}`);
+  }
+  return `${lines.join("\n")}\n`;
 }

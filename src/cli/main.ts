@@ -9,6 +9,7 @@ import { registerReplication } from "./replication-command.js";
 import { registerServices } from "./service-commands.js";
 import { GWSYNC_VERSION } from "../version.js";
 import { registerStatus } from "./status-command.js";
+import { registerStore } from "./store-command.js";
 
 export function buildProgram(): Command {
   const program = new Command("gwsync")
@@ -25,6 +26,7 @@ export function buildProgram(): Command {
   registerDemo(program);
   registerKeys(program);
   registerReplication(program);
+  registerStore(program);
   return program;
 }
 

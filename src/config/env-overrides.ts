@@ -26,6 +26,9 @@ export const ENV_KEYS: Readonly<Record<string, string>> = {
   GWSYNC_HTTP_PASSWORD: "gwsync.http.password",
   GWSYNC_HTTP_PASSWORD_FILE: "gwsync.http.password_file",
   GWSYNC_DATABASE_URL: "database.sync_runtime_artifacts_db.url",
+  GWSYNC_DATABASE_USERNAME: "database.sync_runtime_artifacts_db.username",
+  GWSYNC_DATABASE_PASSWORD: "database.sync_runtime_artifacts_db.password",
+  GWSYNC_DATABASE_PASSWORD_FILE: "database.sync_runtime_artifacts_db.password_file",
 };
 
 /** GWSYNC_CFG__apim__event_hub__username=x sets apim.event_hub.username (double underscore = dot). */

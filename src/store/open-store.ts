@@ -3,8 +3,7 @@ import { dirname } from "node:path";
 import type { GwsyncConfig } from "../config/types.js";
 import { GwsyncError } from "../errors.js";
 import { connectionSettings, networkEngineOf } from "./connection.js";
-import { MysqlDriver } from "./mysql/mysql-driver.js";
-import { PgDriver } from "./postgres/pg-driver.js";
+import { openDriver } from "./check-database.js";
 import { SqlArtifactStore, type SqlStoreOptions } from "./sql/sql-store.js";
 import { SqliteArtifactStore } from "./sqlite/sqlite-store.js";
 import type { ArtifactStore } from "./types.js";
@@ -81,8 +80,7 @@ export function openNetworkStore(
   options: OpenStoreOptions = {},
 ): SqlArtifactStore {
   const settings = connectionSettings(db);
-  const driver = settings.engine === "postgresql" ? new PgDriver(settings) : new MysqlDriver(settings);
-  return new SqlArtifactStore(driver, {
+  return new SqlArtifactStore(openDriver(settings), {
     readonly: options.readonly ?? false,
     ...(options.region !== undefined ? { region: options.region } : {}),
     ...(options.beforeCommit !== undefined ? { beforeCommit: options.beforeCommit } : {}),
