@@ -8,6 +8,7 @@ import type { GwsyncConfig } from "../../src/config/types.js";
 import { Gateway, type GatewayOptions } from "../../src/gateway/gateway.js";
 import { createLogger, type Logger, silentLogger } from "../../src/log.js";
 import { PublisherService } from "../../src/publisher/service.js";
+import { openStore } from "../../src/store/open-store.js";
 import { SqliteArtifactStore } from "../../src/store/sqlite/sqlite-store.js";
 import type { ArtifactStore, NewOutboxMessage } from "../../src/store/types.js";
 import { cleanupBroker, testId } from "../harness/broker.js";
@@ -71,6 +72,8 @@ export class FaultWorld {
   /** Broker URLs the world's queues live on (cleaned at the end). */
   readonly brokerUrls = new Set<string>(["amqp://guest:guest@127.0.0.1:5672"]);
   readonly #queues = new Set<string>();
+  /** A PostgreSQL/MySQL database the publishers share (several nodes); default the SQLite file. */
+  database: GwsyncConfig["database"] | undefined;
 
   constructor(readonly brokerPort = 5672) {
     this.brokerUrls.clear();
@@ -88,11 +91,21 @@ export class FaultWorld {
       outboxPollMs?: number;
       heartbeatSec?: number;
       publishInline?: boolean;
+      /** One publisher node among several: its node_id suffix (default "pub"). */
+      node?: string;
     } = {},
   ): string {
+    const db = this.database;
+    const database =
+      db === undefined
+        ? `type = "sqlite"\nurl = ${q(this.dbFile)}`
+        : [`type = ${q(db.type)}`, `url = ${q(db.url)}`]
+            .concat(db.username === undefined ? [] : [`username = ${q(db.username)}`])
+            .concat(db.password === undefined ? [] : [`password = ${q(db.password)}`])
+            .join("\n");
     return `
 [gwsync]
-node_id = ${q(`${this.id}-pub`)}
+node_id = ${q(`${this.id}-${o.node ?? "pub"}`)}
 region = "test"
 data_dir = ${q(join(this.root, "publisher"))}
 http_port = ${o.httpPort ?? 0}
@@ -106,8 +119,7 @@ password = ${q(PASSWORD)}
 artifact_saver = "DBSaver"
 publish_directly_to_gateway = ${o.publishInline ?? false}
 [database.sync_runtime_artifacts_db]
-type = "sqlite"
-url = ${q(this.dbFile)}
+${database}
 [apim.event_hub]
 event_listening_endpoints = [${q(`tcp://127.0.0.1:${o.brokerPort ?? this.brokerPort}`)}]
 [apim.event_hub.jms]
@@ -250,7 +262,7 @@ password = "guest"
   }
 
   spawnPublisher(o: Parameters<FaultWorld["publisherToml"]>[0] = {}): ChildService {
-    const file = this.writeConfig("publisher.toml", this.publisherToml(o));
+    const file = this.writeConfig(`${o.node ?? "publisher"}.toml`, this.publisherToml(o));
     const child = ChildService.publisher(file);
     this.children.add(child);
     return child;
@@ -259,7 +271,10 @@ password = "guest"
   /** The store as the truth: the in-process publisher's, or the file opened read-only. */
   async withTruth<T>(fn: (store: ArtifactStore) => Promise<T>): Promise<T> {
     if (this.publisher) return fn(this.publisher.publisher.store);
-    const store = SqliteArtifactStore.open(this.dbFile, { readonly: true });
+    const store =
+      this.database === undefined
+        ? SqliteArtifactStore.open(this.dbFile, { readonly: true })
+        : openStore(this.database, { readonly: true, region: "test" });
     try {
       return await fn(store);
     } finally {
