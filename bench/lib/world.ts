@@ -8,6 +8,7 @@ import { loadConfig } from "../../src/config/load-config.js";
 import { DEFAULT_PREFETCH, RUNTIME_PREFETCH } from "../../src/gateway/gateway.js";
 import { PublisherService } from "../../src/publisher/service.js";
 import { ensureKeyPair } from "../../src/security/key-files.js";
+import { type EngineFactory, mysqlEngine, postgresEngine, type TestDatabase } from "../../test/harness/store-engines.js";
 import { type BenchChild, spawnChild, stopAll } from "./children.js";
 
 /** The machine's broker (region A in B5). */
@@ -23,6 +24,13 @@ export const RAW_PREFETCH = { file: DEFAULT_PREFETCH, token: RUNTIME_PREFETCH } 
 const SHM = "/dev/shm";
 
 const q = (s: string) => JSON.stringify(s);
+
+/**
+ * GWSYNC_BENCH_STORE=postgresql (or mysql): the publisher stores in a fresh database of the machine's
+ * PostgreSQL (MariaDB), made for the world and dropped with it; default the SQLite file.
+ */
+const BENCH_STORES: Record<string, EngineFactory | undefined> = { postgresql: postgresEngine, mysql: mysqlEngine };
+export const BENCH_STORE = process.env.GWSYNC_BENCH_STORE ?? "sqlite";
 
 export interface GatewayChildSpec {
   name: string;
@@ -55,6 +63,8 @@ export class BenchWorld {
    */
   readonly signing: { privateKeyFile: string; publicKeyFile: string } | undefined;
   publisher: PublisherService | undefined;
+  /** The networked database of GWSYNC_BENCH_STORE, made by startPublisher. */
+  database: TestDatabase | undefined;
   readonly children = new Map<string, BenchChild>();
   readonly queues = new Set<string>();
   #amqp: ChannelModel | undefined;
@@ -114,13 +124,21 @@ password = ${q(HTTP_PASSWORD)}
 artifact_saver = "DBSaver"
 publish_directly_to_gateway = ${this.inline}
 [database.sync_runtime_artifacts_db]
-type = "sqlite"
-url = ${q(this.dbFile)}
+${this.#databaseToml()}
 [apim.event_hub]
 event_listening_endpoints = [${q(this.brokerUrl)}]
 username = ${q(HTTP_USER)}
 password = ${q(HTTP_PASSWORD)}
 `;
+  }
+
+  #databaseToml(): string {
+    const db = this.database?.config;
+    if (db === undefined) return `type = "sqlite"\nurl = ${q(this.dbFile)}`;
+    return [`type = ${q(db.type)}`, `url = ${q(db.url)}`]
+      .concat(db.username === undefined ? [] : [`username = ${q(db.username)}`])
+      .concat(db.password === undefined ? [] : [`password = ${q(db.password)}`])
+      .join("\n");
   }
 
   /** This region's relay (B5): forwards the local hub's streams to the regions of jndi_dir. */
@@ -146,6 +164,11 @@ password = ${q(HTTP_PASSWORD)}
 
   /** The publisher service (store, outbox dispatcher, REST + data API) in this process. */
   async startPublisher(): Promise<PublisherService> {
+    const engine = BENCH_STORES[BENCH_STORE];
+    if (BENCH_STORE !== "sqlite" && engine === undefined) {
+      throw new Error(`GWSYNC_BENCH_STORE must be sqlite, postgresql or mysql, got ${BENCH_STORE}`);
+    }
+    if (engine !== undefined && this.database === undefined) this.database = await engine.create();
     const { config } = loadConfig({ text: this.publisherToml(), role: "publisher", env: {} });
     const svc = new PublisherService({ config });
     await svc.start();
@@ -274,6 +297,7 @@ password = ${q(HTTP_PASSWORD)}
     await stopAll(this.children.values());
     this.children.clear();
     await this.publisher?.close().catch(() => undefined);
+    await this.database?.drop().catch(() => undefined);
     await this.#cleanupBroker().catch((err: unknown) =>
       process.stderr.write(`broker cleanup failed: ${(err as Error).message}\n`),
     );
