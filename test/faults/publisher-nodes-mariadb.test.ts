@@ -1,0 +1,5 @@
+import { mysqlEngine } from "../harness/store-engines.js";
+import { nodesTest } from "./publisher-nodes.js";
+
+// Two publisher nodes on one MariaDB (MySQL) database, four gateways, 2,000 publishes, 5 kill -9 (publisher-nodes.ts).
+nodesTest(mysqlEngine);
