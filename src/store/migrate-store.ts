@@ -72,6 +72,7 @@ const TABLES: readonly TableCopy[] = [
       "ORIGIN_REGION",
       "ORIGIN_SEQ",
       "CREATED_AT",
+      "SOURCE_COMMIT",
     ],
     values: pick(
       "SEQ",
@@ -83,7 +84,14 @@ const TABLES: readonly TableCopy[] = [
       "ORIGIN_REGION",
       "ORIGIN_SEQ",
       "CREATED_AT",
+      "SOURCE_COMMIT",
     ),
+  },
+  {
+    table: "GWSYNC_ARTIFACT_BODIES",
+    select: "SELECT * FROM GWSYNC_ARTIFACT_BODIES ORDER BY SHA256",
+    columns: ["SHA256", "BODY"],
+    values: pick("SHA256", "BODY"),
   },
   {
     table: "GWSYNC_OUTBOX",

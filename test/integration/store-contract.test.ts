@@ -306,6 +306,36 @@ function contract(engine: EngineFactory): void {
       assert.equal(await s.hasOriginChange("region-a", local.seq), true);
     });
 
+    test("history: revisions newest first, grouped across labels, each with its exact bytes and source commit", async () => {
+      const { s } = await own();
+      const commit = "a".repeat(40);
+      await s.saveArtifact(
+        { dto: dto("h-1", "<v1/>"), labels: [PROD, EU], instruction: "Publish", sourceCommit: commit },
+        () => [],
+      );
+      await publish(s, "h-1", [PROD], "<v2/>");
+      await remove(s, "h-1", [PROD]);
+      const history = await s.apiHistory("h-1");
+      assert.deepEqual(
+        history.map((r) => [r.revision, r.instruction, r.labels, r.commit]),
+        [
+          [3, "Remove", [PROD], undefined],
+          [2, "Publish", [PROD], undefined],
+          [1, "Publish", [PROD, EU], commit],
+        ],
+      );
+      assert.ok(history.every((r) => r.hasContent && r.originRegion === "region-a"));
+      assert.deepEqual(
+        (await s.apiHistory("h-1", 1)).map((r) => r.revision),
+        [3],
+      );
+      const first = await s.getRevision("h-1", 1);
+      assert.equal(first?.artifactJson, JSON.stringify(dto("h-1", "<v1/>")));
+      assert.equal(first?.record.sha256, sha(JSON.stringify(dto("h-1", "<v1/>"))));
+      assert.equal(await s.getRevision("h-1", 9), undefined);
+      assert.deepEqual(await s.apiHistory("nobody"), []);
+    });
+
     test("outbox: claims oldest first; sent() deletes exactly the claimed rows; release() hands them back with one more attempt", async () => {
       const { s } = await own();
       const msg = (i: number): NewOutboxMessage => ({

@@ -144,6 +144,11 @@ for (const engine of [postgresEngine, mysqlEngine]) {
           a.artifacts.map(({ updatedAt: _u, ...x }) => x),
         );
         assert.equal(await dest.hasOriginChange("us", 99), true);
+        assert.deepEqual(await dest.apiHistory("api-3"), await source.apiHistory("api-3"));
+        assert.equal(
+          (await dest.getRevision("api-3", 1))?.artifactJson,
+          (await source.getRevision("api-3", 1))?.artifactJson,
+        );
         // The sequence, the revisions and the files continue where the source stopped.
         const next = await dest.saveArtifact(
           { dto: dto("api-3", 3), labels: [PROD], instruction: "Publish" },

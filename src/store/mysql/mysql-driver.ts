@@ -59,6 +59,8 @@ export class MysqlDriver implements SqlDriver {
   readonly engine = "mysql" as const;
   readonly location: string;
   readonly latestVersion = MYSQL_MIGRATIONS.length;
+  readonly insertBody =
+    "INSERT INTO GWSYNC_ARTIFACT_BODIES (SHA256, BODY) VALUES (?, ?) ON DUPLICATE KEY UPDATE SHA256 = SHA256";
   /** INSERT ... ON DUPLICATE KEY UPDATE takes an exclusive lock on an existing row (and creates a missing one). */
   readonly lockApiRow =
     "INSERT INTO GWSYNC_API_STATE (API_ID, REVISION) VALUES (?, 0) ON DUPLICATE KEY UPDATE REVISION = REVISION";

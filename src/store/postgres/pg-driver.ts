@@ -61,6 +61,8 @@ export class PgDriver implements SqlDriver {
   readonly engine = "postgresql" as const;
   readonly location: string;
   readonly latestVersion = PG_MIGRATIONS.length;
+  readonly insertBody =
+    "INSERT INTO GWSYNC_ARTIFACT_BODIES (SHA256, BODY) VALUES (?, ?) ON CONFLICT (SHA256) DO NOTHING";
   readonly lockApiRow =
     "INSERT INTO GWSYNC_API_STATE (API_ID, REVISION) VALUES (?, 0) ON CONFLICT (API_ID) DO NOTHING";
   readonly #pool: pg.Pool;

@@ -43,6 +43,8 @@ export interface SqlDriver {
     keys: readonly string[],
     update: readonly string[],
   ): string;
+  /** INSERT INTO GWSYNC_ARTIFACT_BODIES (SHA256, BODY) VALUES (?, ?), doing nothing when the sha256 is there. */
+  readonly insertBody: string;
   /** A statement that creates the API's revision row if missing and locks it for the transaction. */
   readonly lockApiRow: string;
   /** Bring the schema to the newest version (versioned migrations, each applied once across nodes). */

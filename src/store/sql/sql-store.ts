@@ -1,5 +1,6 @@
 import { GwsyncError, isGwsyncError } from "../../errors.js";
 import { type ParsedSave, parseOutboxMessages, parseSaveInput, sha256Hex } from "../save-input.js";
+import { groupRevisions, type RevisionRow } from "../history.js";
 import { type LabelBefore, type LabelState, planSave, rowSha256 } from "../save-rules.js";
 import type {
   ArtifactStore,
@@ -9,10 +10,12 @@ import type {
   NewOutboxMessage,
   OutboxClaim,
   OutboxMessage,
+  RevisionRecord,
   SaveArtifactInput,
   SaveArtifactResult,
   StoreEngine,
   StoredArtifact,
+  StoredRevision,
   StoreHealth,
 } from "../types.js";
 import type { OpenTransaction, Row, SqlConn, SqlDriver } from "./driver.js";
@@ -67,6 +70,24 @@ const META_COLUMNS = `s.API_ID AS API_ID, s.GATEWAY_LABEL AS GATEWAY_LABEL, s.GA
 const META_FROM = `GWSYNC_LABEL_STATE s JOIN AM_GW_PUBLISHED_API_DETAILS d ON d.API_ID = s.API_ID`;
 const BODY_JOIN = `JOIN AM_GW_API_ARTIFACTS a ON a.GATEWAY_LABEL = s.GATEWAY_LABEL AND a.API_ID = s.API_ID`;
 const CHANGE_COLUMNS = `SEQ, API_ID, GATEWAY_LABEL, GATEWAY_INSTRUCTION, REVISION, SHA256, ORIGIN_REGION, ORIGIN_SEQ, CREATED_AT`;
+const HISTORY_COLUMNS = `c.REVISION AS REVISION, c.GATEWAY_INSTRUCTION AS GATEWAY_INSTRUCTION, c.GATEWAY_LABEL AS GATEWAY_LABEL,
+  c.SHA256 AS SHA256, c.SEQ AS SEQ, c.CREATED_AT AS CREATED_AT, c.ORIGIN_REGION AS ORIGIN_REGION,
+  c.SOURCE_COMMIT AS SOURCE_COMMIT,
+  CASE WHEN EXISTS (SELECT 1 FROM GWSYNC_ARTIFACT_BODIES b WHERE b.SHA256 = c.SHA256) THEN 1 ELSE 0 END AS HAS_BODY`;
+
+function toRevisionRow(r: Row): RevisionRow {
+  return {
+    revision: num(r.REVISION),
+    instruction: str(r.GATEWAY_INSTRUCTION) as GatewayInstruction,
+    label: str(r.GATEWAY_LABEL),
+    sha256: str(r.SHA256),
+    seq: num(r.SEQ),
+    createdAt: num(r.CREATED_AT),
+    originRegion: r.ORIGIN_REGION === null || r.ORIGIN_REGION === undefined ? null : str(r.ORIGIN_REGION),
+    commit: r.SOURCE_COMMIT === null || r.SOURCE_COMMIT === undefined ? null : str(r.SOURCE_COMMIT),
+    hasContent: num(r.HAS_BODY) === 1,
+  };
+}
 const OUTBOX_COLUMNS = `ID, TOPIC, MESSAGE_ID, BODY, HEADERS, CREATED_AT, ATTEMPTS`;
 
 function toStoredArtifact(r: Row): StoredArtifact {
@@ -300,6 +321,8 @@ export class SqlArtifactStore implements ArtifactStore {
       );
     }
     const body = p.instruction === "Publish" ? Buffer.from(p.artifactJson, "utf8") : undefined;
+    // History: the bytes once by sha256 (a rollback to earlier bytes stores nothing new).
+    if (body !== undefined) await c.run(d.insertBody, [p.sha256, body]);
     for (const { label } of plan.labels) {
       if (body === undefined) {
         await c.run(
@@ -335,17 +358,21 @@ export class SqlArtifactStore implements ArtifactStore {
     for (const { label, state } of plan.labels) {
       seq++;
       const rowSha = rowSha256(p, state);
-      await c.run(`INSERT INTO GWSYNC_CHANGELOG (${CHANGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, [
-        seq,
-        p.apiId,
-        label,
-        p.instruction,
-        revision,
-        rowSha,
-        origin?.region ?? null,
-        origin?.seq ?? null,
-        now,
-      ]);
+      await c.run(
+        `INSERT INTO GWSYNC_CHANGELOG (${CHANGE_COLUMNS}, SOURCE_COMMIT) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        [
+          seq,
+          p.apiId,
+          label,
+          p.instruction,
+          revision,
+          rowSha,
+          origin?.region ?? null,
+          origin?.seq ?? null,
+          now,
+          p.sourceCommit ?? null,
+        ],
+      );
       await c.run(
         d.upsert(
           "GWSYNC_LABEL_STATE",
@@ -544,6 +571,36 @@ export class SqlArtifactStore implements ArtifactStore {
       originSeq: r.ORIGIN_SEQ === null || r.ORIGIN_SEQ === undefined ? num(r.SEQ) : num(r.ORIGIN_SEQ),
       createdAt: num(r.CREATED_AT),
     }));
+  }
+
+  async apiHistory(apiId: string, limit?: number): Promise<RevisionRecord[]> {
+    if (limit !== undefined) positive("apiHistory", "limit", limit);
+    const rows = await this.#read(
+      "apiHistory",
+      `SELECT ${HISTORY_COLUMNS} FROM GWSYNC_CHANGELOG c WHERE c.API_ID = ? ORDER BY c.REVISION DESC, c.SEQ`,
+      [apiId],
+    );
+    const revisions = groupRevisions(rows.map(toRevisionRow), this.#region);
+    return limit === undefined ? revisions : revisions.slice(0, limit);
+  }
+
+  async getRevision(apiId: string, revision: number): Promise<StoredRevision | undefined> {
+    if (!Number.isSafeInteger(revision) || revision < 1) return undefined;
+    const rows = await this.#read(
+      "getRevision",
+      `SELECT ${HISTORY_COLUMNS} FROM GWSYNC_CHANGELOG c WHERE c.API_ID = ? AND c.REVISION = ? ORDER BY c.SEQ`,
+      [apiId, revision],
+    );
+    const record = groupRevisions(rows.map(toRevisionRow), this.#region)[0];
+    if (record === undefined) return undefined;
+    const body = record.hasContent
+      ? (
+          await this.#read("getRevision", "SELECT BODY FROM GWSYNC_ARTIFACT_BODIES WHERE SHA256 = ?", [
+            record.sha256,
+          ])
+        )[0]
+      : undefined;
+    return { record, artifactJson: body === undefined ? undefined : buf(body.BODY).toString("utf8") };
   }
 
   async headSeq(): Promise<number> {
