@@ -405,6 +405,105 @@ function contract(engine: EngineFactory): void {
       );
     });
 
+    test("gateway reports (fleet view): upsert, delta removal, full replace, refusals newest first, cursors; forgetGateway drops them", async () => {
+      const { s } = await own();
+      const cursor = (seq: number, complete = true) => ({
+        nodeId: "gw-r",
+        boot: "boot-1",
+        seq,
+        complete,
+        served: 2,
+        refused: 1,
+        updatedAt: 1_700_000_000_000 + seq,
+      });
+      const served = (apiId: string, revision: number) => ({
+        nodeId: "gw-r",
+        apiId,
+        served: { revision, sha256: sha(`${apiId}-${revision}`) },
+        reportedAt: 1_700_000_000_000,
+      });
+      const refused = (apiId: string, at: number) => ({
+        nodeId: "gw-r",
+        apiId,
+        refusal: { revision: 3, code: "GWSYNC_ARTIFACT_CONFLICT", message: `${apiId} refused`, at },
+        reportedAt: at,
+      });
+      await s.recordGatewayReports([served("api-a", 1), served("api-b", 2), refused("api-c", 10)], {
+        replace: true,
+        cursor: cursor(1),
+      });
+      await s.recordGatewayReports([refused("api-d", 20), served("api-a", 4)], {
+        replace: false,
+        cursor: cursor(2),
+      });
+      let rows = await s.listGatewayReports({ nodeId: "gw-r" });
+      assert.deepEqual(
+        rows.map((r) => [r.apiId, r.served?.revision ?? null, r.refusal?.code ?? null]),
+        [
+          ["api-a", 4, null],
+          ["api-b", 2, null],
+          ["api-c", null, "GWSYNC_ARTIFACT_CONFLICT"],
+          ["api-d", null, "GWSYNC_ARTIFACT_CONFLICT"],
+        ],
+      );
+      assert.deepEqual(rows[2], refused("api-c", 10));
+      assert.deepEqual(
+        (await s.listGatewayReports({ refused: true, limit: 1 })).map((r) => r.apiId),
+        ["api-d"],
+        "newest refusal first, limited",
+      );
+      // A delta entry that serves and refused nothing removes the row.
+      await s.recordGatewayReports([{ nodeId: "gw-r", apiId: "api-b", reportedAt: 1 }], {
+        replace: false,
+        cursor: cursor(3, false),
+      });
+      assert.deepEqual(
+        (await s.listGatewayReports({ apiId: "api-b" })).map((r) => r.apiId),
+        [],
+      );
+      assert.deepEqual(await s.listReportCursors(), [cursor(3, false)]);
+      // A full snapshot replaces everything the node had.
+      await s.recordGatewayReports([served("api-z", 1)], { replace: true, cursor: cursor(4) });
+      rows = await s.listGatewayReports();
+      assert.deepEqual(
+        rows.map((r) => r.apiId),
+        ["api-z"],
+      );
+      await s.recordHeartbeat({
+        nodeId: "gw-r",
+        region: "region-a",
+        labels: [PROD],
+        appliedSeq: 1,
+        deployed: 1,
+        version: "0.1.0",
+        status: "ready",
+        intervalMs: 5000,
+        lastSeen: 1,
+      });
+      assert.equal(await s.forgetGateway("gw-r"), true);
+      assert.deepEqual(await s.listGatewayReports(), []);
+      assert.deepEqual(await s.listReportCursors(), []);
+    });
+
+    test("replication agreements: put is an upsert per (id, role), listed in order, deleted once", async () => {
+      const { s } = await own();
+      await s.putAgreement({ id: "ag-2", role: "consumer", document: '{"v":1}', updatedAt: 1 });
+      await s.putAgreement({ id: "ag-1", role: "supplier", document: '{"v":1}', updatedAt: 2 });
+      await s.putAgreement({ id: "ag-2", role: "consumer", document: '{"v":2}', updatedAt: 3 });
+      await s.putAgreement({ id: "ag-2", role: "supplier", document: '{"v":9}', updatedAt: 4 });
+      assert.deepEqual(await s.listAgreements(), [
+        { id: "ag-1", role: "supplier", document: '{"v":1}', updatedAt: 2 },
+        { id: "ag-2", role: "consumer", document: '{"v":2}', updatedAt: 3 },
+        { id: "ag-2", role: "supplier", document: '{"v":9}', updatedAt: 4 },
+      ]);
+      assert.equal(await s.deleteAgreement("ag-2", "consumer"), true);
+      assert.equal(await s.deleteAgreement("ag-2", "consumer"), false);
+      assert.deepEqual(
+        (await s.listAgreements()).map((a) => `${a.id}/${a.role}`),
+        ["ag-1/supplier", "ag-2/supplier"],
+      );
+    });
+
     test("one file, one API: a publish writing a file another API owns is 409 and stores nothing; a Remove frees it", async () => {
       const { s } = await own();
       const save = (apiId: string, files: string[], instruction: "Publish" | "Remove" = "Publish") =>

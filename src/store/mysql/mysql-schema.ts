@@ -131,4 +131,38 @@ export const MYSQL_MIGRATIONS: readonly ((c: SqlConn) => Promise<void>)[] = [
     for (const sql of V1_TABLES) await c.run(sql);
     await adoptWso2Tables(c);
   },
+  // What each gateway reports it serves and refused (the fleet view), and where its report stream stands.
+  async (c) => {
+    await c.run(`CREATE TABLE IF NOT EXISTS GWSYNC_GATEWAY_APIS (
+      NODE_ID varchar(255) NOT NULL,
+      API_ID varchar(255) NOT NULL,
+      REVISION bigint,
+      SHA256 char(64),
+      REFUSED_REVISION bigint,
+      REFUSED_CODE varchar(64),
+      REFUSED_MESSAGE text,
+      REFUSED_AT bigint,
+      REPORTED_AT bigint NOT NULL,
+      PRIMARY KEY (NODE_ID, API_ID),
+      KEY GWSYNC_IDX_GATEWAY_APIS_API (API_ID),
+      KEY GWSYNC_IDX_GATEWAY_APIS_REFUSED (REFUSED_AT)
+    ) ${TABLE}`);
+    await c.run(`CREATE TABLE IF NOT EXISTS GWSYNC_GATEWAY_REPORTS (
+      NODE_ID varchar(255) NOT NULL PRIMARY KEY,
+      BOOT varchar(255) NOT NULL,
+      SEQ bigint NOT NULL,
+      COMPLETE smallint NOT NULL,
+      SERVED bigint NOT NULL,
+      REFUSED bigint NOT NULL,
+      UPDATED_AT bigint NOT NULL
+    ) ${TABLE}`);
+    await c.run(`CREATE TABLE IF NOT EXISTS GWSYNC_REPLICATION_AGREEMENTS (
+      AGREEMENT_ID varchar(255) NOT NULL,
+      ROLE varchar(16) NOT NULL,
+      DOCUMENT mediumtext NOT NULL,
+      UPDATED_AT bigint NOT NULL,
+      PRIMARY KEY (AGREEMENT_ID, ROLE),
+      CHECK (ROLE IN ('consumer', 'supplier'))
+    ) ${TABLE}`);
+  },
 ];

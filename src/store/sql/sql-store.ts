@@ -5,7 +5,11 @@ import { type LabelBefore, type LabelState, planSave, rowSha256 } from "../save-
 import type {
   ArtifactStore,
   ChangeRecord,
+  AgreementRecord,
+  AgreementRole,
+  GatewayApiReport,
   GatewayHeartbeat,
+  GatewayReportCursor,
   GatewayInstruction,
   NewOutboxMessage,
   OutboxClaim,
@@ -740,10 +744,184 @@ export class SqlArtifactStore implements ArtifactStore {
     this.#writes("forgetGateway");
     await this.open();
     try {
-      return (await this.#d.run("DELETE FROM GWSYNC_GATEWAYS WHERE NODE_ID = ?", [nodeId])) > 0;
+      return await this.#transaction("forgetGateway", async (c) => {
+        await c.run("DELETE FROM GWSYNC_GATEWAY_APIS WHERE NODE_ID = ?", [nodeId]);
+        await c.run("DELETE FROM GWSYNC_GATEWAY_REPORTS WHERE NODE_ID = ?", [nodeId]);
+        return (await c.run("DELETE FROM GWSYNC_GATEWAYS WHERE NODE_ID = ?", [nodeId])) > 0;
+      });
     } catch (err) {
-      throw this.#d.toStoreError(err, "forgetGateway");
+      throw isGwsyncError(err) ? err : this.#d.toStoreError(err, "forgetGateway");
     }
+  }
+
+  async listApiLabels(apiId: string): Promise<StoredArtifact[]> {
+    const rows = await this.#read(
+      "listApiLabels",
+      `SELECT ${META_COLUMNS} FROM ${META_FROM} WHERE s.API_ID = ? ORDER BY s.GATEWAY_LABEL`,
+      [apiId],
+    );
+    return rows.map(toStoredArtifact);
+  }
+
+  async recordGatewayReports(
+    reports: GatewayApiReport[],
+    options: { replace: boolean; cursor: GatewayReportCursor },
+  ): Promise<void> {
+    this.#writes("recordGatewayReports");
+    const c0 = options.cursor;
+    const apiCols = [
+      "NODE_ID",
+      "API_ID",
+      "REVISION",
+      "SHA256",
+      "REFUSED_REVISION",
+      "REFUSED_CODE",
+      "REFUSED_MESSAGE",
+      "REFUSED_AT",
+      "REPORTED_AT",
+    ];
+    const cursorCols = ["NODE_ID", "BOOT", "SEQ", "COMPLETE", "SERVED", "REFUSED", "UPDATED_AT"];
+    const upsertApi = this.#d.upsert(
+      "GWSYNC_GATEWAY_APIS",
+      apiCols,
+      apiCols.map(() => "?"),
+      ["NODE_ID", "API_ID"],
+      apiCols.slice(2),
+    );
+    const upsertCursor = this.#d.upsert(
+      "GWSYNC_GATEWAY_REPORTS",
+      cursorCols,
+      cursorCols.map(() => "?"),
+      ["NODE_ID"],
+      cursorCols.slice(1),
+    );
+    await this.#transaction("recordGatewayReports", async (c) => {
+      if (options.replace) await c.run("DELETE FROM GWSYNC_GATEWAY_APIS WHERE NODE_ID = ?", [c0.nodeId]);
+      for (const r of reports) {
+        if (r.served === undefined && r.refusal === undefined) {
+          if (!options.replace)
+            await c.run("DELETE FROM GWSYNC_GATEWAY_APIS WHERE NODE_ID = ? AND API_ID = ?", [
+              r.nodeId,
+              r.apiId,
+            ]);
+          continue;
+        }
+        await c.run(upsertApi, [
+          r.nodeId,
+          r.apiId,
+          r.served?.revision ?? null,
+          r.served?.sha256 ?? null,
+          r.refusal?.revision ?? null,
+          r.refusal?.code ?? null,
+          r.refusal?.message ?? null,
+          r.refusal?.at ?? null,
+          r.reportedAt,
+        ]);
+      }
+      await c.run(upsertCursor, [
+        c0.nodeId,
+        c0.boot,
+        c0.seq,
+        c0.complete ? 1 : 0,
+        c0.served,
+        c0.refused,
+        c0.updatedAt,
+      ]);
+    });
+  }
+
+  async listGatewayReports(
+    filter: { apiId?: string; nodeId?: string; refused?: boolean; limit?: number } = {},
+  ): Promise<GatewayApiReport[]> {
+    const where: string[] = [];
+    const args: string[] = [];
+    if (filter.apiId !== undefined) {
+      where.push("API_ID = ?");
+      args.push(filter.apiId);
+    }
+    if (filter.nodeId !== undefined) {
+      where.push("NODE_ID = ?");
+      args.push(filter.nodeId);
+    }
+    if (filter.refused) where.push("REFUSED_CODE IS NOT NULL");
+    const order = filter.refused ? "REFUSED_AT DESC, NODE_ID, API_ID" : "NODE_ID, API_ID";
+    const limit = filter.limit === undefined ? "" : ` LIMIT ${Math.max(0, Math.floor(filter.limit))}`;
+    const rows = await this.#read(
+      "listGatewayReports",
+      `SELECT * FROM GWSYNC_GATEWAY_APIS${where.length > 0 ? ` WHERE ${where.join(" AND ")}` : ""} ORDER BY ${order}${limit}`,
+      args,
+    );
+    return rows.map((r) => {
+      const report: GatewayApiReport = {
+        nodeId: str(r.NODE_ID),
+        apiId: str(r.API_ID),
+        reportedAt: num(r.REPORTED_AT),
+      };
+      if (r.REVISION !== null && r.REVISION !== undefined)
+        report.served = { revision: num(r.REVISION), sha256: str(r.SHA256) };
+      if (r.REFUSED_CODE !== null && r.REFUSED_CODE !== undefined) {
+        report.refusal = {
+          revision: num(r.REFUSED_REVISION),
+          code: str(r.REFUSED_CODE),
+          message: str(r.REFUSED_MESSAGE),
+          at: num(r.REFUSED_AT),
+        };
+      }
+      return report;
+    });
+  }
+
+  async listAgreements(): Promise<AgreementRecord[]> {
+    const rows = await this.#read(
+      "listAgreements",
+      "SELECT AGREEMENT_ID, ROLE, DOCUMENT, UPDATED_AT FROM GWSYNC_REPLICATION_AGREEMENTS ORDER BY AGREEMENT_ID, ROLE",
+    );
+    return rows.map((r) => ({
+      id: str(r.AGREEMENT_ID),
+      role: str(r.ROLE) as AgreementRole,
+      document: str(r.DOCUMENT),
+      updatedAt: num(r.UPDATED_AT),
+    }));
+  }
+
+  async putAgreement(record: AgreementRecord): Promise<void> {
+    this.#writes("putAgreement");
+    const cols = ["AGREEMENT_ID", "ROLE", "DOCUMENT", "UPDATED_AT"];
+    await this.open();
+    await this.#runOrFail(
+      "putAgreement",
+      this.#d.upsert(
+        "GWSYNC_REPLICATION_AGREEMENTS",
+        cols,
+        cols.map(() => "?"),
+        ["AGREEMENT_ID", "ROLE"],
+        cols.slice(2),
+      ),
+      [record.id, record.role, record.document, record.updatedAt],
+    );
+  }
+
+  async deleteAgreement(id: string, role: AgreementRole): Promise<boolean> {
+    this.#writes("deleteAgreement");
+    await this.open();
+    const sql = "DELETE FROM GWSYNC_REPLICATION_AGREEMENTS WHERE AGREEMENT_ID = ? AND ROLE = ?";
+    return (await this.#runOrFail("deleteAgreement", sql, [id, role])) > 0;
+  }
+
+  async listReportCursors(): Promise<GatewayReportCursor[]> {
+    const rows = await this.#read(
+      "listReportCursors",
+      "SELECT * FROM GWSYNC_GATEWAY_REPORTS ORDER BY NODE_ID",
+    );
+    return rows.map((r) => ({
+      nodeId: str(r.NODE_ID),
+      boot: str(r.BOOT),
+      seq: num(r.SEQ),
+      complete: num(r.COMPLETE) === 1,
+      served: num(r.SERVED),
+      refused: num(r.REFUSED),
+      updatedAt: num(r.UPDATED_AT),
+    }));
   }
 
   async health(): Promise<StoreHealth> {

@@ -453,7 +453,8 @@ export class SqliteArtifactStore implements ArtifactStore {
       // A lost report is repaired by the gateway's next full snapshot: no fsync of its own.
       this.#relaxed(() =>
         this.#db.transaction(() => {
-          if (options.replace) this.#db.prepare("DELETE FROM GWSYNC_GATEWAY_APIS WHERE NODE_ID = ?").run(c.nodeId);
+          if (options.replace)
+            this.#db.prepare("DELETE FROM GWSYNC_GATEWAY_APIS WHERE NODE_ID = ?").run(c.nodeId);
           const upsert = this.#db.prepare(
             `INSERT INTO GWSYNC_GATEWAY_APIS (NODE_ID, API_ID, REVISION, SHA256, REFUSED_REVISION, REFUSED_CODE,
                REFUSED_MESSAGE, REFUSED_AT, REPORTED_AT) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -511,9 +512,10 @@ export class SqliteArtifactStore implements ArtifactStore {
     const order = filter.refused ? "REFUSED_AT DESC, NODE_ID, API_ID" : "NODE_ID, API_ID";
     const limit = filter.limit === undefined ? "" : ` LIMIT ${Math.max(0, Math.floor(filter.limit))}`;
     const sql = `SELECT * FROM GWSYNC_GATEWAY_APIS${where.length > 0 ? ` WHERE ${where.join(" AND ")}` : ""} ORDER BY ${order}${limit}`;
-    const rows = guard(this.file, "listGatewayReports", () =>
-      this.#db.prepare(sql).all(...args),
-    ) as Record<string, unknown>[];
+    const rows = guard(this.file, "listGatewayReports", () => this.#db.prepare(sql).all(...args)) as Record<
+      string,
+      unknown
+    >[];
     return rows.map((r) => {
       const report: GatewayApiReport = {
         nodeId: String(r.NODE_ID),

@@ -129,9 +129,7 @@ export function prepareReads(db: Database.Database) {
          c.SOURCE_COMMIT, EXISTS (SELECT 1 FROM GWSYNC_ARTIFACT_BODIES b WHERE b.SHA256 = c.SHA256) AS HAS_BODY
        FROM GWSYNC_CHANGELOG c WHERE c.API_ID = ? AND c.REVISION = ? ORDER BY c.SEQ`,
     ),
-    body: db
-      .prepare<[string], Buffer>(`SELECT BODY FROM GWSYNC_ARTIFACT_BODIES WHERE SHA256 = ?`)
-      .pluck(),
+    body: db.prepare<[string], Buffer>(`SELECT BODY FROM GWSYNC_ARTIFACT_BODIES WHERE SHA256 = ?`).pluck(),
   };
 }
 
@@ -174,7 +172,17 @@ export function prepareWrites(db: Database.Database) {
          REVISION = excluded.REVISION, SHA256 = excluded.SHA256, SEQ = excluded.SEQ, UPDATED_AT = excluded.UPDATED_AT`,
     ),
     insertChange: db.prepare<
-      [string, string, GatewayInstruction, number, string, string | null, number | null, number, string | null]
+      [
+        string,
+        string,
+        GatewayInstruction,
+        number,
+        string,
+        string | null,
+        number | null,
+        number,
+        string | null,
+      ]
     >(
       `INSERT INTO GWSYNC_CHANGELOG
          (API_ID, GATEWAY_LABEL, GATEWAY_INSTRUCTION, REVISION, SHA256, ORIGIN_REGION, ORIGIN_SEQ, CREATED_AT, SOURCE_COMMIT)
@@ -186,9 +194,13 @@ export function prepareWrites(db: Database.Database) {
     ),
     // One file, one API per label (GWSYNC_API_FILES): who owns a file a save would write.
     fileOwner: db
-      .prepare<[string, string], string>(`SELECT API_ID FROM GWSYNC_API_FILES WHERE GATEWAY_LABEL = ? AND REL_PATH = ?`)
+      .prepare<[string, string], string>(
+        `SELECT API_ID FROM GWSYNC_API_FILES WHERE GATEWAY_LABEL = ? AND REL_PATH = ?`,
+      )
       .pluck(),
-    releaseFiles: db.prepare<[string, string]>(`DELETE FROM GWSYNC_API_FILES WHERE GATEWAY_LABEL = ? AND API_ID = ?`),
+    releaseFiles: db.prepare<[string, string]>(
+      `DELETE FROM GWSYNC_API_FILES WHERE GATEWAY_LABEL = ? AND API_ID = ?`,
+    ),
     claimFile: db.prepare<[string, string, string]>(
       `INSERT OR REPLACE INTO GWSYNC_API_FILES (GATEWAY_LABEL, REL_PATH, API_ID) VALUES (?, ?, ?)`,
     ),
