@@ -1,25 +1,31 @@
 import { GwsyncError, isGwsyncError } from "../../errors.js";
-import { type ParsedSave, parseOutboxMessages, parseSaveInput, sha256Hex } from "../save-input.js";
+import {
+  cursorFromRow,
+  type GatewayReportFilter,
+  gatewayReportsQuery,
+  reportFromRow,
+} from "../gateway-report-rows.js";
 import { groupRevisions, type RevisionRow } from "../history.js";
+import { type ParsedSave, parseOutboxMessages, parseSaveInput, sha256Hex } from "../save-input.js";
 import { type LabelBefore, type LabelState, planSave, rowSha256 } from "../save-rules.js";
 import type {
-  ArtifactStore,
-  ChangeRecord,
   AgreementRecord,
   AgreementRole,
+  ArtifactStore,
+  ChangeRecord,
   GatewayApiReport,
   GatewayHeartbeat,
-  GatewayReportCursor,
   GatewayInstruction,
+  GatewayReportCursor,
   NewOutboxMessage,
   OutboxClaim,
   OutboxMessage,
   RevisionRecord,
   SaveArtifactInput,
   SaveArtifactResult,
-  StoreEngine,
   StoredArtifact,
   StoredRevision,
+  StoreEngine,
   StoreHealth,
 } from "../types.js";
 import type { OpenTransaction, Row, SqlConn, SqlDriver } from "./driver.js";
@@ -830,45 +836,9 @@ export class SqlArtifactStore implements ArtifactStore {
     });
   }
 
-  async listGatewayReports(
-    filter: { apiId?: string; nodeId?: string; refused?: boolean; limit?: number } = {},
-  ): Promise<GatewayApiReport[]> {
-    const where: string[] = [];
-    const args: string[] = [];
-    if (filter.apiId !== undefined) {
-      where.push("API_ID = ?");
-      args.push(filter.apiId);
-    }
-    if (filter.nodeId !== undefined) {
-      where.push("NODE_ID = ?");
-      args.push(filter.nodeId);
-    }
-    if (filter.refused) where.push("REFUSED_CODE IS NOT NULL");
-    const order = filter.refused ? "REFUSED_AT DESC, NODE_ID, API_ID" : "NODE_ID, API_ID";
-    const limit = filter.limit === undefined ? "" : ` LIMIT ${Math.max(0, Math.floor(filter.limit))}`;
-    const rows = await this.#read(
-      "listGatewayReports",
-      `SELECT * FROM GWSYNC_GATEWAY_APIS${where.length > 0 ? ` WHERE ${where.join(" AND ")}` : ""} ORDER BY ${order}${limit}`,
-      args,
-    );
-    return rows.map((r) => {
-      const report: GatewayApiReport = {
-        nodeId: str(r.NODE_ID),
-        apiId: str(r.API_ID),
-        reportedAt: num(r.REPORTED_AT),
-      };
-      if (r.REVISION !== null && r.REVISION !== undefined)
-        report.served = { revision: num(r.REVISION), sha256: str(r.SHA256) };
-      if (r.REFUSED_CODE !== null && r.REFUSED_CODE !== undefined) {
-        report.refusal = {
-          revision: num(r.REFUSED_REVISION),
-          code: str(r.REFUSED_CODE),
-          message: str(r.REFUSED_MESSAGE),
-          at: num(r.REFUSED_AT),
-        };
-      }
-      return report;
-    });
+  async listGatewayReports(filter: GatewayReportFilter = {}): Promise<GatewayApiReport[]> {
+    const q = gatewayReportsQuery(filter);
+    return (await this.#read("listGatewayReports", q.sql, q.args)).map(reportFromRow);
   }
 
   async listAgreements(): Promise<AgreementRecord[]> {
@@ -913,15 +883,7 @@ export class SqlArtifactStore implements ArtifactStore {
       "listReportCursors",
       "SELECT * FROM GWSYNC_GATEWAY_REPORTS ORDER BY NODE_ID",
     );
-    return rows.map((r) => ({
-      nodeId: str(r.NODE_ID),
-      boot: str(r.BOOT),
-      seq: num(r.SEQ),
-      complete: num(r.COMPLETE) === 1,
-      served: num(r.SERVED),
-      refused: num(r.REFUSED),
-      updatedAt: num(r.UPDATED_AT),
-    }));
+    return rows.map(cursorFromRow);
   }
 
   async health(): Promise<StoreHealth> {

@@ -1,5 +1,12 @@
 import Database from "better-sqlite3";
 import { GwsyncError, isGwsyncError } from "../../errors.js";
+import {
+  cursorFromRow,
+  type GatewayReportFilter,
+  gatewayReportsQuery,
+  reportFromRow,
+} from "../gateway-report-rows.js";
+import { groupRevisions, type RevisionRow } from "../history.js";
 import { type ParsedSave, parseOutboxMessages, parseSaveInput } from "../save-input.js";
 import type {
   AgreementRecord,
@@ -11,15 +18,14 @@ import type {
   GatewayReportCursor,
   NewOutboxMessage,
   OutboxClaim,
-  RevisionRecord,
-  StoredRevision,
   OutboxMessage,
+  RevisionRecord,
   SaveArtifactInput,
   SaveArtifactResult,
-  StoreHealth,
   StoredArtifact,
+  StoredRevision,
+  StoreHealth,
 } from "../types.js";
-import { groupRevisions, type RevisionRow } from "../history.js";
 import { toChangeRecord, toOutboxMessage, toStoredArtifact } from "./rows.js";
 import { insertOutbox, saveArtifactRows } from "./save-artifact.js";
 import { checkSchema, migrate, SCHEMA_VERSION } from "./schema.js";
@@ -495,59 +501,17 @@ export class SqliteArtifactStore implements ArtifactStore {
     );
   }
 
-  async listGatewayReports(
-    filter: { apiId?: string; nodeId?: string; refused?: boolean; limit?: number } = {},
-  ): Promise<GatewayApiReport[]> {
-    const where: string[] = [];
-    const args: string[] = [];
-    if (filter.apiId !== undefined) {
-      where.push("API_ID = ?");
-      args.push(filter.apiId);
-    }
-    if (filter.nodeId !== undefined) {
-      where.push("NODE_ID = ?");
-      args.push(filter.nodeId);
-    }
-    if (filter.refused) where.push("REFUSED_CODE IS NOT NULL");
-    const order = filter.refused ? "REFUSED_AT DESC, NODE_ID, API_ID" : "NODE_ID, API_ID";
-    const limit = filter.limit === undefined ? "" : ` LIMIT ${Math.max(0, Math.floor(filter.limit))}`;
-    const sql = `SELECT * FROM GWSYNC_GATEWAY_APIS${where.length > 0 ? ` WHERE ${where.join(" AND ")}` : ""} ORDER BY ${order}${limit}`;
-    const rows = guard(this.file, "listGatewayReports", () => this.#db.prepare(sql).all(...args)) as Record<
-      string,
-      unknown
-    >[];
-    return rows.map((r) => {
-      const report: GatewayApiReport = {
-        nodeId: String(r.NODE_ID),
-        apiId: String(r.API_ID),
-        reportedAt: Number(r.REPORTED_AT),
-      };
-      if (r.REVISION !== null) report.served = { revision: Number(r.REVISION), sha256: String(r.SHA256) };
-      if (r.REFUSED_CODE !== null) {
-        report.refusal = {
-          revision: Number(r.REFUSED_REVISION),
-          code: String(r.REFUSED_CODE),
-          message: String(r.REFUSED_MESSAGE),
-          at: Number(r.REFUSED_AT),
-        };
-      }
-      return report;
-    });
+  async listGatewayReports(filter: GatewayReportFilter = {}): Promise<GatewayApiReport[]> {
+    const q = gatewayReportsQuery(filter);
+    const rows = guard(this.file, "listGatewayReports", () => this.#db.prepare(q.sql).all(...q.args));
+    return (rows as Record<string, unknown>[]).map(reportFromRow);
   }
 
   async listReportCursors(): Promise<GatewayReportCursor[]> {
     const rows = guard(this.file, "listReportCursors", () =>
       this.#db.prepare("SELECT * FROM GWSYNC_GATEWAY_REPORTS ORDER BY NODE_ID").all(),
-    ) as Record<string, unknown>[];
-    return rows.map((r) => ({
-      nodeId: String(r.NODE_ID),
-      boot: String(r.BOOT),
-      seq: Number(r.SEQ),
-      complete: Number(r.COMPLETE) === 1,
-      served: Number(r.SERVED),
-      refused: Number(r.REFUSED),
-      updatedAt: Number(r.UPDATED_AT),
-    }));
+    );
+    return (rows as Record<string, unknown>[]).map(cursorFromRow);
   }
 
   async listAgreements(): Promise<AgreementRecord[]> {
