@@ -168,6 +168,9 @@ export async function runService(
   }
   if (first.kind === "failed") {
     await svc.close().catch(() => undefined);
+    // A fatal error while starting: the start stops at its next step once closed; let it settle so
+    // nothing it began outlives the service.
+    await starting;
     throw first.err;
   }
   started();

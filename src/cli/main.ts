@@ -30,6 +30,9 @@ export function buildProgram(): Command {
   return program;
 }
 
+/** How long a failed command may take to let its last log lines out before it is made to exit. */
+const FAILED_EXIT_GRACE_MS = 2000;
+
 async function main(argv: string[]): Promise<number> {
   try {
     await buildProgram().parseAsync(argv);
@@ -48,6 +51,10 @@ async function main(argv: string[]): Promise<number> {
 main(process.argv).then(
   (code) => {
     process.exitCode = code;
+    // A command that failed exits even if something it began still holds the event loop (a socket or
+    // a watch a failed start left behind): the error is printed, waiting would only hang. Unref'd: a
+    // process with nothing left open exits at once.
+    if (code !== 0) setTimeout(() => process.exit(code), FAILED_EXIT_GRACE_MS).unref();
   },
   (err: unknown) => {
     process.stderr.write(`gwsync: ${(err as Error).message}\n`);

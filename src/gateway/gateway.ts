@@ -244,6 +244,11 @@ export class Gateway {
     this.log.info({ runtime: report }, "runtime state loaded");
     this.metrics.deployedApis.set(this.deployer.size);
     if (this.#options.http !== false) await this.#startHttp();
+    if (this.#shutdown.signal.aborted) {
+      // close() ran while the server was binding and found none to close.
+      await this.#http?.close();
+      this.#shutdown.signal.throwIfAborted();
+    }
     this.#startBroker();
     if (this.deployer instanceof FileDeployer) {
       this.#restorer = new DeploymentRestorer({
@@ -256,6 +261,9 @@ export class Gateway {
       });
       await this.#restorer.start();
     }
+    // Stopped while starting (the broker refused the login): start nothing more, or a timer, a fetch
+    // retry or a watch begun after close() would keep the process alive.
+    this.#shutdown.signal.throwIfAborted();
     const load = this.#startupDeploy().finally(() => this.#startConsuming());
     if (this.config.gateway.dataRetrievalMode === "sync") await load;
     else this.#background = load;

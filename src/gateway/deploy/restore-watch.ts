@@ -58,6 +58,9 @@ export class DeploymentRestorer {
     for (const folder of Object.values(ARTIFACT_FOLDERS)) {
       const dir = path.join(this.#root, folder);
       await mkdir(dir, { recursive: true });
+      // Closed while the folder was being made (the gateway stopped during its start): watch nothing,
+      // or the watch would keep the process alive.
+      if (this.#closed) return;
       const w = watch(dir, (_event, name) => {
         if (typeof name === "string" && name !== "") this.#gone(`${folder}/${name}`);
       });
