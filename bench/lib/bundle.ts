@@ -7,7 +7,12 @@ export const REPO_ROOT = resolve(HERE, "..", "..");
 /** Inside the repo so that the bundles resolve node_modules; .tmp/ is gitignored. */
 const OUT_DIR = join(REPO_ROOT, ".tmp", "bench-build");
 
-export const CHILD_ENTRIES = ["gateway-proc", "raw-consumer-proc", "raw-loader-proc"] as const;
+export const CHILD_ENTRIES = [
+  "gateway-proc",
+  "publisher-proc",
+  "raw-consumer-proc",
+  "raw-loader-proc",
+] as const;
 export type ChildEntry = (typeof CHILD_ENTRIES)[number];
 
 export interface ChildLaunch {

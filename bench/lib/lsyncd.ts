@@ -49,8 +49,11 @@ export async function measureLsyncd(root: string, bodies: string[], targets = 4)
     [
       `settings { nodaemon = true, logfile = ${JSON.stringify(join(root, "lsyncd.log"))}, insist = true }`,
       ...dsts.map(
+        // checksum: rsync's quick check compares size and mtime in whole seconds, so a file of the same
+        // size rewritten within the same second is skipped and the target keeps the stale bytes
+        // (rsync(1), --checksum). lsyncd with rsync's defaults does exactly that to same-size updates.
         (d) =>
-          `sync { default.rsync, source = ${JSON.stringify(src)}, target = ${JSON.stringify(d)}, delay = 0 }`,
+          `sync { default.rsync, source = ${JSON.stringify(src)}, target = ${JSON.stringify(d)}, delay = 0, rsync = { checksum = true } }`,
       ),
     ].join("\n"),
   );

@@ -8,7 +8,12 @@ import { loadConfig } from "../../src/config/load-config.js";
 import { DEFAULT_PREFETCH, RUNTIME_PREFETCH } from "../../src/gateway/gateway.js";
 import { PublisherService } from "../../src/publisher/service.js";
 import { ensureKeyPair } from "../../src/security/key-files.js";
-import { type EngineFactory, mysqlEngine, postgresEngine, type TestDatabase } from "../../test/harness/store-engines.js";
+import {
+  type EngineFactory,
+  mysqlEngine,
+  postgresEngine,
+  type TestDatabase,
+} from "../../test/harness/store-engines.js";
 import { type BenchChild, spawnChild, stopAll } from "./children.js";
 
 /** The machine's broker (region A in B5). */
@@ -29,7 +34,10 @@ const q = (s: string) => JSON.stringify(s);
  * GWSYNC_BENCH_STORE=postgresql (or mysql): the publisher stores in a fresh database of the machine's
  * PostgreSQL (MariaDB), made for the world and dropped with it; default the SQLite file.
  */
-const BENCH_STORES: Record<string, EngineFactory | undefined> = { postgresql: postgresEngine, mysql: mysqlEngine };
+const BENCH_STORES: Record<string, EngineFactory | undefined> = {
+  postgresql: postgresEngine,
+  mysql: mysqlEngine,
+};
 export const BENCH_STORE = process.env.GWSYNC_BENCH_STORE ?? "sqlite";
 
 export interface GatewayChildSpec {
@@ -69,6 +77,7 @@ export class BenchWorld {
   readonly queues = new Set<string>();
   #amqp: ChannelModel | undefined;
   #confirm: ConfirmChannel | undefined;
+  #publisherUrl: string | undefined;
 
   constructor(
     options: {
@@ -94,7 +103,8 @@ export class BenchWorld {
       ? mkdtempSync(join(SHM, "gwsync-bench-store-"))
       : join(this.root, "publisher");
     mkdirSync(this.storeDir, { recursive: true });
-    this.signing = process.env.GWSYNC_BENCH_SIGNED === "1" ? ensureKeyPair(join(this.root, "keys"), "bench") : undefined;
+    this.signing =
+      process.env.GWSYNC_BENCH_SIGNED === "1" ? ensureKeyPair(join(this.root, "keys"), "bench") : undefined;
   }
 
   #signingToml(role: "publisher" | "gateway"): string {
@@ -176,6 +186,32 @@ password = ${q(HTTP_PASSWORD)}
     return svc;
   }
 
+  /**
+   * The publisher service in a process of its own (`bench/lib/publisher-proc.ts`), called over REST as
+   * a user calls it: what a REST client sees includes HTTP, and the bench's own event loop is not the
+   * publisher's. Resolves with its HTTP address.
+   */
+  async startPublisherProcess(): Promise<{ child: BenchChild; url: string }> {
+    const engine = BENCH_STORES[BENCH_STORE];
+    if (engine !== undefined && this.database === undefined) this.database = await engine.create();
+    const file = join(this.root, "publisher.toml");
+    writeFileSync(file, this.publisherToml());
+    const child = await spawnChild("publisher", "publisher-proc", [file]);
+    this.children.set("publisher", child);
+    const ready = await child.request({ type: "start" }, "ready", 120_000);
+    this.#publisherUrl = ready.httpUrl as string;
+    return { child, url: this.#publisherUrl };
+  }
+
+  /** Basic-auth header value of the publisher's REST API. */
+  get authorization(): string {
+    return `Basic ${Buffer.from(`${HTTP_USER}:${HTTP_PASSWORD}`).toString("base64")}`;
+  }
+
+  get publisherUrl(): string | undefined {
+    return this.#publisherUrl ?? this.publisher?.httpUrl;
+  }
+
   gatewayNodeId(name: string): string {
     return `${this.id}-${name}`;
   }
@@ -185,7 +221,7 @@ password = ${q(HTTP_PASSWORD)}
   }
 
   gatewayToml(spec: GatewayChildSpec): string {
-    const url = this.publisher?.httpUrl;
+    const url = this.publisherUrl;
     if (!url) throw new Error("start the publisher before the gateways (they fetch from its data API)");
     return `
 [gwsync]

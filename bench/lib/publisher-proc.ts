@@ -1,0 +1,40 @@
+/**
+ * A gwsync publisher in its own process, for the benchmarks that measure what a user sees (REST calls
+ * from another process): `node publisher-proc.mjs <config.toml>`. On "start" it starts the publisher
+ * service and answers "ready" with its HTTP address; "stats" answers its memory; "stop" closes it.
+ */
+import { readFileSync } from "node:fs";
+import { loadConfig } from "../../src/config/load-config.js";
+import { PublisherService } from "../../src/publisher/service.js";
+import { type IpcMessage, send, serve } from "./child-ipc.js";
+import { nowMs } from "./clock.js";
+
+const configFile = process.argv[2];
+if (!configFile) throw new Error("usage: publisher-proc <config.toml>");
+const { config } = loadConfig({ text: readFileSync(configFile, "utf8"), role: "publisher", env: {} });
+
+let service: PublisherService | undefined;
+
+async function handle(m: IpcMessage): Promise<void> {
+  switch (m.type) {
+    case "start": {
+      const svc = new PublisherService({ config });
+      await svc.start();
+      service = svc;
+      send({ type: "ready", t: nowMs(), httpUrl: svc.httpUrl });
+      return;
+    }
+    case "stats": {
+      const mem = process.memoryUsage();
+      send({ type: "stats", rss: mem.rss, heapUsed: mem.heapUsed });
+      return;
+    }
+    case "stop": {
+      await service?.close();
+      send({ type: "stopped" });
+      process.exit(0);
+    }
+  }
+}
+
+serve(handle);
