@@ -4,12 +4,15 @@
  * 5 KB body → 4 consumer processes that write the file atomically and ack; lsyncd (delay 0) where
  * installed. Each process stamps its own "file is in place" time; the parent corrects clock offsets.
  */
+import { subscribe, unsubscribe } from "node:diagnostics_channel";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { HOP_CHANNEL, type HopRecord } from "../src/hops.js";
 import { synapseApi } from "../test/harness/cluster.js";
 import { Arrivals } from "./lib/arrivals.js";
 import { nowMs } from "./lib/clock.js";
+import type { BenchChild } from "./lib/children.js";
 import { LSYNCD, lsyncdInstalled, measureLsyncd } from "./lib/lsyncd.js";
 import type { BenchContext, BenchOutcome, BenchRow } from "./lib/report.js";
 import { scaled } from "./lib/scale.js";
@@ -35,6 +38,7 @@ interface ModeResult {
   call: ReturnType<typeof summarize>;
   bodies: string[];
   offsets: { name: string }[];
+  breakdown: Record<string, ReturnType<typeof summarize>>;
 }
 
 /**
@@ -44,26 +48,104 @@ interface ModeResult {
  */
 type Via = "rest" | "library";
 
-async function startPublishing(
-  world: BenchWorld,
-  via: Via,
-): Promise<(xml: string) => Promise<{ sha256: string }>> {
+interface Publishing {
+  call: (xml: string) => Promise<{ sha256: string }>;
+  /** The publisher's process when it has one of its own (REST). */
+  child?: BenchChild;
+}
+
+async function startPublishing(world: BenchWorld, via: Via): Promise<Publishing> {
   if (via === "library") {
     const svc = await world.startPublisher();
-    return (xml) => svc.publisher.deployApi(xml, [LABEL]);
+    return { call: (xml) => svc.publisher.deployApi(xml, [LABEL]) };
   }
-  const { url } = await world.startPublisherProcess();
+  const { url, child } = await world.startPublisherProcess();
   const target = `${url}/api/v1/artifacts?label=${encodeURIComponent(LABEL)}`;
   const headers = { authorization: world.authorization, "content-type": "application/xml" };
   // Node's fetch keeps the connection alive between calls, as a REST client would.
-  return async (xml) => {
-    const res = await fetch(target, { method: "POST", body: xml, headers });
-    const body = (await res.json()) as { sha256?: string; message?: string };
-    if (!res.ok || typeof body.sha256 !== "string") {
-      throw new Error(`POST /api/v1/artifacts answered ${res.status}: ${JSON.stringify(body).slice(0, 300)}`);
-    }
-    return { sha256: body.sha256 };
+  return {
+    child,
+    call: async (xml) => {
+      const res = await fetch(target, { method: "POST", body: xml, headers });
+      const body = (await res.json()) as { sha256?: string; message?: string };
+      if (!res.ok || typeof body.sha256 !== "string") {
+        throw new Error(`POST /api/v1/artifacts answered ${res.status}: ${JSON.stringify(body).slice(0, 300)}`);
+      }
+      return { sha256: body.sha256 };
+    },
   };
+}
+
+/** Hops a gateway passes for an artifact event; the others (runtime streams) are not B1's. */
+const GATEWAY_STREAM_HOPS = new Set(["gateway.delivered", "gateway.acked"]);
+
+/**
+ * The hops (src/hops.ts) of every update: the publisher's (its own process, or this one for the
+ * library path) and each gateway's, on this process's clock. An update's hop is the first record of
+ * that name inside the update's window (updates are sequential); a gateway hop counts when all
+ * gateways passed it, at the last of them.
+ */
+class HopRecorder {
+  readonly #local: HopRecord[] = [];
+  #unsubscribe: (() => void) | undefined;
+  readonly #publisher: BenchChild | undefined;
+  readonly #gateways: BenchChild[];
+
+  private constructor(publisher: BenchChild | undefined, gateways: BenchChild[]) {
+    this.#publisher = publisher;
+    this.#gateways = gateways;
+  }
+
+  static async start(publisher: BenchChild | undefined, gateways: BenchChild[]): Promise<HopRecorder> {
+    const r = new HopRecorder(publisher, gateways);
+    if (publisher === undefined) {
+      const fn = (m: unknown) => void r.#local.push(m as HopRecord);
+      subscribe(HOP_CHANNEL, fn);
+      r.#unsubscribe = () => unsubscribe(HOP_CHANNEL, fn);
+    }
+    for (const c of [...(publisher ? [publisher] : []), ...gateways]) {
+      await c.request({ type: "hops-record" }, "hops-recording");
+    }
+    return r;
+  }
+
+  async #take(c: BenchChild): Promise<HopRecord[]> {
+    const m = await c.request({ type: "hops-take" }, "hops", 60_000);
+    return (m.records as HopRecord[]).map((h) => ({ ...h, t: c.toParentClock(h.t) }));
+  }
+
+  async breakdown(windows: readonly [number, number][]): Promise<Record<string, ReturnType<typeof summarize>>> {
+    this.#unsubscribe?.();
+    const publisherHops = this.#publisher ? await this.#take(this.#publisher) : this.#local;
+    const gatewayHops = await Promise.all(this.#gateways.map((g) => this.#take(g)));
+    const relevant = (h: HopRecord) => !GATEWAY_STREAM_HOPS.has(h.hop) || h.key === "notification";
+    const firstIn = (records: HopRecord[], w: readonly [number, number]) => {
+      const out = new Map<string, number>();
+      for (const h of records) {
+        if (h.t < w[0] || h.t > w[1] || !relevant(h) || out.has(h.hop)) continue;
+        out.set(h.hop, h.t);
+      }
+      return out;
+    };
+    const deltas = new Map<string, number[]>();
+    const add = (name: string, d: number) => {
+      const list = deltas.get(name) ?? [];
+      list.push(d);
+      deltas.set(name, list);
+    };
+    for (const w of windows) {
+      for (const [name, t] of firstIn(publisherHops, w)) add(name, t - w[0]);
+      const perGateway = gatewayHops.map((records) => firstIn(records, w));
+      const names = new Set(perGateway.flatMap((m) => [...m.keys()]));
+      for (const name of names) {
+        const ts = perGateway.map((m) => m.get(name));
+        if (ts.every((t) => t !== undefined)) add(name, Math.max(...(ts as number[])) - w[0]);
+      }
+    }
+    const order = [...deltas.entries()].map(([name, ds]) => [name, summarize(ds)] as const);
+    order.sort((a, b) => a[1].p50 - b[1].p50);
+    return Object.fromEntries(order);
+  }
 }
 
 /**
@@ -87,7 +169,10 @@ async function measureMode(
       reportEach: true,
     });
     const offsets = [];
-    for (const c of [...gws, ...raws]) offsets.push({ name: c.name, ...(await c.measureClockOffset()) });
+    const pub = publish.child === undefined ? [] : [publish.child];
+    for (const c of [...pub, ...gws, ...raws]) offsets.push({ name: c.name, ...(await c.measureClockOffset()) });
+    const hops = await HopRecorder.start(publish.child, gws);
+    const windows: [number, number][] = [];
     const ch = await world.confirmChannel();
     const gwArrivals = new Arrivals(gws, "applied", (m) => m.sha256 as string | undefined);
     const rawArrivals = new Arrivals(raws, "written", (m) => m.id as string | undefined);
@@ -113,10 +198,11 @@ async function measureMode(
       await confirmed;
       // gwsync: the plugin hook's deployApi → the file deployed on 4 gateways.
       const g0 = nowMs();
-      const res = await publish(xml);
+      const res = await publish.call(xml);
       const called = nowMs() - g0;
       const g1 = await gwArrivals.wait(res.sha256, PER_UPDATE_TIMEOUT_MS);
       if (i >= warmup) {
+        windows.push([g0, g1]);
         rawLat.push(r1 - r0);
         gwLat.push(g1 - g0);
         callMs.push(called);
@@ -125,7 +211,12 @@ async function measureMode(
     }
     gwArrivals.close();
     rawArrivals.close();
-    return { gw: summarize(gwLat), raw: summarize(rawLat), call: summarize(callMs), bodies, offsets };
+    const breakdown = await hops.breakdown(windows);
+    ctx.log(
+      `B1 (${mode}): hops, ms after the publish call began (p50 / p99 over ${windows.length} updates; gateway hops: the last of ${GATEWAYS})`,
+    );
+    for (const [name, st] of Object.entries(breakdown)) ctx.log(`  ${name.padEnd(22)} ${fmtMs(st.p50)} / ${fmtMs(st.p99)}`);
+    return { gw: summarize(gwLat), raw: summarize(rawLat), call: summarize(callMs), bodies, offsets, breakdown };
   } finally {
     await world.close();
   }
@@ -226,7 +317,7 @@ export async function b1Latency(ctx: BenchContext): Promise<BenchOutcome> {
         ...Object.fromEntries(
           Object.entries(modes).map(([k, m]) => [
             k,
-            { gwsync: m.gw, raw: m.raw, publishCall: m.call, clockOffsets: m.offsets },
+            { gwsync: m.gw, raw: m.raw, publishCall: m.call, hops: m.breakdown, clockOffsets: m.offsets },
           ]),
         ),
         lsyncd,

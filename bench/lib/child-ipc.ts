@@ -1,3 +1,5 @@
+import { subscribe } from "node:diagnostics_channel";
+import { HOP_CHANNEL, type HopRecord } from "../../src/hops.js";
 import { nowMs } from "./clock.js";
 
 /** Parent → child and child → parent messages are plain objects with a `type`. */
@@ -25,6 +27,15 @@ export function serve(handle: (m: IpcMessage) => Promise<void> | void): void {
       send({ type: "pong", id: m.id, t: nowMs() });
       return;
     }
+    if (m.type === "hops-record") {
+      recordHops();
+      send({ type: "hops-recording" });
+      return;
+    }
+    if (m.type === "hops-take") {
+      send({ type: "hops", records: hopRecords.splice(0) });
+      return;
+    }
     Promise.resolve()
       .then(() => handle(m))
       .catch((err: unknown) =>
@@ -34,4 +45,16 @@ export function serve(handle: (m: IpcMessage) => Promise<void> | void): void {
   // The parent went away (crash, Ctrl-C): do not linger as an orphan holding queues and files.
   process.on("disconnect", () => process.exit(0));
   send({ type: "booted", t: nowMs() });
+}
+
+/** The hops (src/hops.ts) this process passed since "hops-record", until the parent takes them. */
+const hopRecords: HopRecord[] = [];
+let recording = false;
+
+function recordHops(): void {
+  if (recording) return;
+  recording = true;
+  subscribe(HOP_CHANNEL, (r) => {
+    hopRecords.push(r as HopRecord);
+  });
 }

@@ -3,6 +3,7 @@ import { HEADER_BATCH } from "../events/batch.js";
 import { CONTENT_TYPE_TEXT, TEXT_ENCODING } from "../events/wire-format.js";
 import type { Logger } from "../log.js";
 import { type Envelope, envelopeOf } from "./envelope.js";
+import { hop } from "../hops.js";
 
 /** One event of a batch message that cannot be valid: dead-lettered on its own, the rest applied. */
 export interface DeadLetterPart {
@@ -176,6 +177,7 @@ export class QueueConsumer {
         this.#deliveries.delete(id);
         for (const part of outcome.deadLetters ?? []) this.#deadLetterPart(ch, msg, env, part);
         ch.ack(msg);
+        hop("gateway.acked", env.stream);
       } else if (outcome.kind === "reject") {
         this.#deliveries.delete(id);
         this.#deadLetter(ch, msg, env, outcome.reason);

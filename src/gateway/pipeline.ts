@@ -15,6 +15,7 @@ import type { InlineArtifact, Reconciler } from "./reconciler.js";
 import { beyondHorizon, runtimeLimitRefusal } from "./runtime/limits.js";
 import type { ApplyResult, RuntimeState } from "./runtime/runtime-state.js";
 import { judgeGatewayEvent, signatureReasonLabel, type TrustPolicy } from "./trust.js";
+import { hop } from "../hops.js";
 
 /** Longest wait honoured for event_waiting_time (a bad clock must not stall the consumer). */
 const MAX_EVENT_WAIT_MS = 60 * 1000;
@@ -59,6 +60,7 @@ export class GatewayPipeline {
 
   async handle(msg: Envelope): Promise<Outcome> {
     const stream = msg.stream;
+    hop("gateway.delivered", stream);
     if (msg.headers?.[HEADER_BATCH] !== undefined) return this.#handleBatch(msg);
     this.#d.metrics.eventsReceived.inc({ stream });
     const messageId = msg.properties.messageId as string | undefined;

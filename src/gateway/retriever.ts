@@ -17,6 +17,7 @@ import {
 } from "../data-api/wire.js";
 import { GwsyncError, isGwsyncError } from "../errors.js";
 import { JsonTooDeepError, parseJsonText } from "../security/json-limits.js";
+import { hop } from "../hops.js";
 
 export const DEFAULT_FETCH_TIMEOUT_MS = 30 * 1000;
 /** A data-API reply larger than this is refused (10,000 APIs of 5 KB fit easily). */
@@ -203,6 +204,7 @@ export class HttpArtifactRetriever implements ArtifactRetriever {
       const q = new URLSearchParams({ apiId, gatewayLabel: this.#label(label), type: "Synapse" });
       body = await this.#get(`${RUNTIME_ARTIFACTS_PATH}?${q}`);
     }
+    hop("gateway.fetched", apiId);
     if (body === undefined) return undefined;
     const { items, rejected } = this.#parseArtifacts(body, label);
     const bad = rejected.find((r) => r.apiId === undefined || r.apiId === apiId);

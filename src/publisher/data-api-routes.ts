@@ -19,6 +19,7 @@ import { readSynapseApi } from "../artifacts/synapse-api.js";
 import { GwsyncError } from "../errors.js";
 import { queryInteger, queryList, queryString } from "../http/server.js";
 import type { ArtifactStore, StoredArtifact } from "../store/types.js";
+import { hop } from "../hops.js";
 
 const MAX_CHANGES_PAGE = 10_000;
 const MAX_ARTIFACT_PAGE = 1000;
@@ -108,6 +109,7 @@ export function registerDataApiRoutes(
     if (apiId) {
       const a = await publishedOn(apiId, labels);
       rows = a && inTenant(a) ? [a] : [];
+      hop("data-api.served", apiId);
     } else if (paged || after !== undefined) {
       if (labels.length !== 1) {
         throw new GwsyncError("GWSYNC_HTTP_BAD_REQUEST", "paging (limit, after) takes one gateway label");

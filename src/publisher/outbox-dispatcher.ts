@@ -18,6 +18,7 @@ import { isTopic } from "../events/topics.js";
 import { CONTENT_TYPE_TEXT, jmsTopicHeader, TEXT_ENCODING } from "../events/wire-format.js";
 import type { Logger } from "../log.js";
 import type { ArtifactStore, OutboxClaim, OutboxMessage } from "../store/types.js";
+import { hop } from "../hops.js";
 
 export const DEFAULT_OUTBOX_BATCH = 256;
 /** Rounds of rows published and still awaiting their confirms, at most. */
@@ -189,8 +190,12 @@ export class OutboxDispatcher {
    */
   async #sendClaim(claim: OutboxClaim): Promise<void> {
     const rows = claim.rows;
+    hop("outbox.claimed", String(rows.length));
     try {
-      await this.#o.publisher.publishAll(this.#messages(rows).map((group) => this.#outgoing(group)));
+      const sent = this.#o.publisher.publishAll(this.#messages(rows).map((group) => this.#outgoing(group)));
+      hop("outbox.published", String(rows.length));
+      await sent;
+      hop("outbox.confirmed", String(rows.length));
     } catch (err) {
       await claim.release().catch((releaseErr: unknown) =>
         // The store's own error is less interesting than the broker's; the claim ends with its connection.

@@ -26,6 +26,7 @@ import {
   type RevisionDiff,
   requireRevision,
 } from "./revisions.js";
+import { hop } from "../hops.js";
 
 /** An API id, or `name:version` looked up in the store (of the tenant, default carbon.super). */
 export async function resolveApiRef(store: ArtifactStore, ref: string, tenantDomain?: string): Promise<string> {
@@ -236,11 +237,13 @@ export class Publisher {
     const dto = toGatewayApiDto(input, options);
     const ls = normalizeLabels(labels);
     this.#refuseReplicated(ls, `publish API ${dto.name}:${dto.version}`);
+    hop("publisher.validated", String(dto.id));
     // files: one file, one API (a 409 when another API owns one of them on a label).
     const result = await this.store.saveArtifact(
       { dto, labels: ls, instruction: "Publish", files: apiFiles(dto), apiType: apiTypeOf(dto), ...commitOf(options) },
       (r) => [this.#gatewayMessage("deploy", dto, ls, r)],
     );
+    hop("publisher.committed", String(dto.id));
     this.#afterCommit(result, "deploy", dto);
     return this.#result(dto, result, ls);
   }

@@ -12,6 +12,7 @@ import { fleetCounts } from "./fleet-view.js";
 import type { GitSource } from "./git-source.js";
 import { parseWait, waitFor, waitForRollout } from "./rollout-wait.js";
 import type { Publisher } from "./publisher.js";
+import { hop } from "../hops.js";
 
 /** At most this many revisions in one history reply (?limit=, default all up to it). */
 const MAX_HISTORY = 10_000;
@@ -79,6 +80,7 @@ export function registerPublisherRoutes(
   });
 
   app.post("/api/v1/artifacts", async (req, reply) => {
+    hop("publisher.received");
     const labels = queryList(req.query, "label");
     const tenantDomain = queryString(req.query, "tenantDomain");
     if (typeof req.body !== "string" || req.body.length === 0) {
@@ -89,6 +91,7 @@ export function registerPublisherRoutes(
     }
     const waitMs = waitOption(req.query);
     const r = await publisher.deployApi(req.body, labels, tenantDomain ? { tenantDomain } : {});
+    hop("publisher.answered", r.apiId);
     if (waitMs === undefined) return reply.code(r.changed ? 201 : 200).send(r);
     const rollout = await waitHere(req, r.apiId, labels, waitMs);
     // 202: stored, but not live on every gateway of the labels (rollout says which and why).

@@ -20,6 +20,7 @@ import {
 import { readDeployState, writeDeployState } from "./deploy-state.js";
 import { DeployedRegistry, type DeployPlan } from "./deployed-registry.js";
 import type { ApiDeployer, DeployedApi, DeployMeta, DeployOptions } from "./deployer.js";
+import { hop } from "../../hops.js";
 
 /** Default state file: beside the deployment folder, named after it (`<deploymentDir>.gwsync-state.json`). */
 export const STATE_FILE_SUFFIX = ".gwsync-state.json";
@@ -215,7 +216,9 @@ export class FileDeployer implements ApiDeployer {
       this.registry.abandon(plan);
       throw deployError(err, `cannot deploy API ${plan.apiId}`);
     }
+    hop("gateway.staged", plan.apiId);
     await this.renameAll(plan, staged);
+    hop("gateway.written", plan.apiId);
     this.registry.commit(plan, { releaseStale: false });
     this.stateDirty = true;
     await this.removeStale(plan);
