@@ -1,4 +1,5 @@
 import pino, { type Logger } from "pino";
+import { MASK, maskSecrets } from "./security/secrets.js";
 
 export type { Logger };
 
@@ -23,74 +24,16 @@ export const REDACT_PATHS = [
   "*.credentials",
 ];
 
-const CENSOR = "***";
-/**
- * Keys whose value is a secret, at any depth and in any case: password, Authorization, revokedToken,
- * accessToken, clientSecret, apiKey... but not password_file (a path) or tokenType.
- */
-export const SECRET_LOG_KEY =
-  /(password|passwd|secret|token|authorization|credentials?|api[-_]?key|cookie)$/i;
-/** Deeper than this a log record is cut; a bounded walk keeps a huge object from stalling the logger. */
+const CENSOR = MASK;
+/** Deeper than this a log record is cut (masked); a bounded walk keeps a huge object from stalling the logger. */
 const MAX_SCRUB_DEPTH = 10;
 
 /**
- * Credential parameters of a URL query (JDBC: `?user=app&password=x`, SQL Server: `;password=x`).
- * Names compared whole, so `password_file=` (a path) is left alone.
+ * A copy of a log argument with its secrets masked at any depth (src/security/secrets.ts: secret-named
+ * fields, credentials in values and inside URLs, Errors' messages, stacks and causes).
  */
-const SECRET_URL_PARAM =
-  /([?&;](?:password|passwd|pwd|sslpassword|secret|client_secret|token|access_token|api_?key)=)[^&;\s"']*/gi;
-
-/** amqp://user:pass@host → amqp://user:***@host (also http, https, amqps); jdbc:...?password=x → password=***. */
-export function maskUrl(url: string): string {
-  return url
-    .replace(/(\b[a-z][a-z0-9+.-]*:\/\/[^:/@\s]*:)[^@\s]*@/gi, "$1***@")
-    .replace(SECRET_URL_PARAM, "$1***");
-}
-
-/** An Error with its message, stack, cause and own fields scrubbed; same prototype, so pino's serializer still sees an Error. */
-function scrubError(err: Error, depth: number, seen: WeakSet<object>): Error {
-  const copy = Object.create(Object.getPrototypeOf(err)) as Error;
-  for (const [k, v] of Object.entries(err))
-    (copy as unknown as Record<string, unknown>)[k] = scrubEntry(k, v, depth + 1, seen);
-  Object.defineProperty(copy, "message", { value: maskUrl(err.message), enumerable: false, writable: true });
-  Object.defineProperty(copy, "stack", {
-    value: maskUrl(err.stack ?? ""),
-    enumerable: false,
-    writable: true,
-  });
-  if (err.name !== copy.name)
-    Object.defineProperty(copy, "name", { value: err.name, enumerable: false, writable: true });
-  if ("cause" in err)
-    Object.defineProperty(copy, "cause", {
-      value: scrub(err.cause, depth + 1, seen),
-      enumerable: false,
-      writable: true,
-    });
-  return copy;
-}
-
-function scrubEntry(key: string, value: unknown, depth: number, seen: WeakSet<object>): unknown {
-  if (SECRET_LOG_KEY.test(key) && value !== undefined && value !== null) return CENSOR;
-  return scrub(value, depth, seen);
-}
-
-/** A copy of a log argument with secret-named fields censored and credentials in URLs masked, at any depth. */
-export function scrub(value: unknown, depth = 0, seen: WeakSet<object> = new WeakSet()): unknown {
-  if (typeof value === "string") return maskUrl(value);
-  if (typeof value !== "object" || value === null) return value;
-  if (seen.has(value)) return "[Circular]";
-  if (depth >= MAX_SCRUB_DEPTH) return "[Object]";
-  seen.add(value);
-  try {
-    if (value instanceof Error) return scrubError(value, depth, seen);
-    if (Array.isArray(value)) return value.map((v) => scrub(v, depth + 1, seen));
-    if (Buffer.isBuffer(value) || value instanceof Date || value instanceof URL) {
-      return value instanceof URL ? maskUrl(value.href) : value;
-    }
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, scrubEntry(k, v, depth + 1, seen)]));
-  } finally {
-    seen.delete(value);
-  }
+export function scrub(value: unknown): unknown {
+  return maskSecrets(value, { mask: CENSOR, maxDepth: MAX_SCRUB_DEPTH });
 }
 
 export interface LogOptions {

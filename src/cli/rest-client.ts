@@ -1,11 +1,11 @@
 import { z } from "zod";
 import { ERROR_CODES, type ErrorCode, GwsyncError } from "../errors.js";
-import { maskUrl } from "../log.js";
 import { type FleetStatus, fleetStatusSchema } from "../publisher/fleet-status.js";
 import { type FleetView, fleetViewSchema, type Rollout, rolloutSchema } from "../publisher/fleet-view.js";
 import type { DeployResult, RollbackResult } from "../publisher/publisher.js";
 import type { ApiHistory, RevisionDiff } from "../publisher/revisions.js";
 import { type WaitResult, waitResultSchema } from "../publisher/rollout-wait.js";
+import { maskUrl } from "../security/secrets.js";
 
 /** A publisher that does not answer within this long is reported, not waited for. */
 export const REQUEST_TIMEOUT_MS = 60_000;

@@ -1,22 +1,8 @@
-import { maskUrl } from "../log.js";
+import { maskSecrets, maskUrl } from "../security/secrets.js";
 import { ConfigError } from "./config-error.js";
 import type { LoadConfigResult } from "./load-config.js";
 import { relayDestinations } from "./relay-destinations.js";
-import { SECRET_KEY } from "./schema.js";
 import type { BrokerEndpoint, GwsyncConfig, Role } from "./types.js";
-
-const MASK = "***";
-
-/** A copy with every secret-named value replaced and credentials in URLs masked. */
-export function maskSecrets(value: unknown, key = ""): unknown {
-  if (SECRET_KEY.test(key) && value !== undefined && value !== null && typeof value !== "object") return MASK;
-  if (typeof value === "string") return maskUrl(value);
-  if (Array.isArray(value)) return value.map((v) => maskSecrets(v));
-  if (typeof value === "object" && value !== null) {
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, maskSecrets(v, k)]));
-  }
-  return value;
-}
 
 function bullets(title: string, lines: readonly string[]): string[] {
   return lines.length === 0 ? [] : [`${title} (${lines.length}):`, ...lines.map((l) => `  - ${maskUrl(l)}`)];

@@ -1,4 +1,4 @@
-import { maskUrl } from "../log.js";
+import { maskUrl } from "../security/secrets.js";
 import { describeValue } from "./coerce.js";
 
 /**

@@ -1,5 +1,5 @@
+import { isSecretKey } from "../security/secrets.js";
 import type { LoadContext } from "./load-context.js";
-import { SECRET_KEY } from "./schema.js";
 import { isRead } from "./sections.js";
 import { getPath, isTable, joinPath, type TomlTable, walkScalars } from "./toml-doc.js";
 
@@ -69,7 +69,7 @@ export function resolveRefs(doc: TomlTable, env: NodeJS.ProcessEnv, ctx: LoadCon
     try {
       replace(resolveString(value, r, new Set()));
       for (const target of r.notes) {
-        const shown = SECRET_KEY.test(target) ? "" : ` "${WSO2_REF_DEFAULTS[target]}"`;
+        const shown = isSecretKey(target) ? "" : ` "${WSO2_REF_DEFAULTS[target]}"`;
         const message = `${ctx.display(path)}: $ref{${target}} is not set in the file; using WSO2's default${shown}`;
         if (read) ctx.warnings.push(message);
         else ctx.debug.push(message);

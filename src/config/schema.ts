@@ -264,6 +264,3 @@ export const ANCESTOR_TABLES = new Set(["", "apim", "apim.sync_runtime_artifacts
 export function knownKeys(section: ReadSectionPath): string[] {
   return Object.keys(READ_SECTIONS[section].schema.shape);
 }
-
-/** The secret-bearing keys, masked wherever a value is shown. */
-export const SECRET_KEY = /password|secret|token|private_?key_?pem/i;

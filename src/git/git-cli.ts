@@ -1,7 +1,7 @@
 import { execFile, spawn } from "node:child_process";
 import { DEFAULT_GIT_TIMEOUT_MS } from "../config/defaults.js";
 import { GwsyncError } from "../errors.js";
-import { maskUrl } from "../log.js";
+import { maskUrl } from "../security/secrets.js";
 
 /**
  * gwsync talks to Git through the git command line (docs/architecture.md#git): every transport and

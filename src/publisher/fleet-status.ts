@@ -1,7 +1,7 @@
 import { z } from "zod";
-import { maskUrl } from "../log.js";
-import type { ArtifactStore, GatewayHeartbeat } from "../store/types.js";
 import { replicationStatus, replicationStatusSchema } from "../replication/status.js";
+import { maskUrl } from "../security/secrets.js";
+import type { ArtifactStore, GatewayHeartbeat } from "../store/types.js";
 
 /**
  * What `gwsync status` shows and `GET /api/v1/status` answers: the store (APIs per label, head

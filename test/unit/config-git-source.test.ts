@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import path from "node:path";
 import { describe, test } from "node:test";
-import { maskSecrets } from "../../src/config/check.js";
+import { maskSecrets } from "../../src/security/secrets.js";
 import { loadConfig } from "../../src/config/load-config.js";
 
 const base = `

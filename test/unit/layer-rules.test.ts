@@ -20,6 +20,8 @@ const EDGES: Array<[string, string, boolean]> = [
   // foundation
   ["errors.ts", "config/types", false],
   ["log.ts", "errors", true],
+  ["version.ts", "security/secrets", true],
+  ["zod-reason.ts", "security/signing", false],
   // security: only the foundation
   ["security/x.ts", "config/defaults", false],
   ["security/x.ts", "artifacts/types", false],

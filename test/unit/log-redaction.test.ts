@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 import { Writable } from "node:stream";
 import { describe, test } from "node:test";
 import { loadConfig } from "../../src/config/load-config.js";
-import { createLogger, type Logger, maskUrl } from "../../src/log.js";
+import { createLogger, type Logger } from "../../src/log.js";
+import { maskUrl } from "../../src/security/secrets.js";
 
 /** Every secret below contains this marker, so one search proves none of them was printed. */
 const MARK = "Zq9-leak";

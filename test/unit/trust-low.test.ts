@@ -3,9 +3,8 @@ import { describe, test } from "node:test";
 import { validateDto } from "../../src/artifacts/gateway-api-dto.js";
 import type { GatewayApiDto } from "../../src/artifacts/types.js";
 import { isGwsyncError } from "../../src/errors.js";
-import { MASK, maskSecrets } from "../../src/gateway/runtime/mask-secrets.js";
 import { sameSecret } from "../../src/security/exposure.js";
-import { isSecretKey, looksLikeSecretValue } from "../../src/security/secret-values.js";
+import { isSecretKey, looksLikeSecretValue, MASK, maskSecrets } from "../../src/security/secrets.js";
 import { synapseApi } from "../harness/cluster.js";
 
 function pizza(extra: Partial<GatewayApiDto>): GatewayApiDto {

@@ -1,11 +1,13 @@
 import { z } from "zod";
 import type { InboundKeyManager } from "../../events/key-manager.js";
 import { KEY_MANAGER_EVENT_TYPE } from "../../events/key-manager.js";
+import { maskSecrets } from "../../security/secrets.js";
 import type { JsonFileRead } from "./atomic-file.js";
-import { maskSecrets } from "./mask-secrets.js";
 import { StateFile } from "./state-file.js";
 
 export const KEY_MANAGERS_FILE = "key-managers.json";
+/** What GET /api/v1/key-managers shows for a credential. */
+const SNAPSHOT_MASK = "****";
 
 export type ApplyOutcome = "applied" | "ignored";
 
@@ -73,11 +75,11 @@ export class KeyManagerStore {
     return organization === undefined ? all : all.filter((r) => r.organization === organization);
   }
 
-  /** For the HTTP API: credential fields of each configuration masked. */
+  /** For the HTTP API: credential fields of each configuration masked (as four stars, as it always was). */
   snapshot(organization?: string): KeyManagerRecord[] {
     return this.list(organization).map((r) => ({
       ...r,
-      config: r.config === null ? null : (maskSecrets(r.config) as Record<string, unknown>),
+      config: r.config === null ? null : (maskSecrets(r.config, { mask: SNAPSHOT_MASK }) as Record<string, unknown>),
     }));
   }
 
