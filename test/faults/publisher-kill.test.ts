@@ -34,13 +34,16 @@ describe("publisher kill -9 between commit and publish", () => {
     let pub: ChildService = world.spawnPublisher(pubOptions);
     await pub.ready();
     // Catch-up off: the only way a change can reach the gateway is its event, from the outbox.
-    // Generous fetch retries: an event may arrive while the control plane is being restarted.
+    // Generous fetch retries: an event may arrive while the control plane is being restarted, and a
+    // restart under a loaded CI machine took longer than 8 retries from 50 ms (≈13–25 s) once: the
+    // event was then given up and, with catch-up off, nothing else could bring the API. 12 retries
+    // wait at least 200 s in all.
     const gw = await world.startGateway({
       name: "gw",
       labels: [LABEL],
       catchUpMs: 0,
       retryMs: 50,
-      maxRetries: 8,
+      maxRetries: 12,
     });
 
     let seq = 0;
