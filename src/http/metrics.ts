@@ -188,6 +188,8 @@ export class RelayMetrics extends ServiceMetrics {
   readonly relayForwarded: Counter<"region" | "stream">;
   readonly eventsRejected: Counter<"stream" | "reason">;
   readonly eventsSkipped: Counter<"stream" | "why">;
+  readonly catchUpForwarded: Counter<"region">;
+  readonly catchUpCursor: Gauge<"region">;
 
   constructor() {
     super("relay");
@@ -214,6 +216,18 @@ export class RelayMetrics extends ServiceMetrics {
       name: "gwsync_events_skipped_total",
       help: "Messages not forwarded (already there, too many hops), per lane",
       labelNames: ["stream", "why"],
+      registers: r,
+    });
+    this.catchUpForwarded = new Counter({
+      name: "gwsync_relay_catch_up_forwarded_total",
+      help: "APIs a catch-up from the local changelog sent to a remote region (their events had not crossed)",
+      labelNames: ["region"],
+      registers: r,
+    });
+    this.catchUpCursor = new Gauge({
+      name: "gwsync_relay_catch_up_seq",
+      help: "Local changelog sequence up to which a remote region confirmed every local change",
+      labelNames: ["region"],
       registers: r,
     });
   }

@@ -30,6 +30,12 @@ export class LabelDirectory {
     }
     return [...new Set([...named, ...this.#labels])];
   }
+
+  /** Every label the store holds rows for, read now (the catch-up reads it after the changelog head). */
+  async refresh(now = Date.now()): Promise<string[]> {
+    this.#readAt = Number.NEGATIVE_INFINITY;
+    return this.labels([], now);
+  }
 }
 
 /**

@@ -3,7 +3,7 @@ import type { Envelope, PublishOptions } from "../amqp/envelope.js";
 import { ingressQueueName } from "../amqp/topology.js";
 import { decodeBatch, HEADER_BATCH } from "../events/batch.js";
 import { decodeEvent } from "../events/decode.js";
-import { encodeRegionSync, REGION_SYNC_CONTENT_TYPE } from "../events/region-sync.js";
+import { encodeRegionSync, REGION_SYNC_CONTENT_TYPE, type RegionSyncChange } from "../events/region-sync.js";
 import { changeClaims } from "../events/region-sync-trust.js";
 import { forwardHeaders, readRelayFacts, skipReason } from "../events/relay-headers.js";
 import { HEADER_HOPS, HEADER_ORIGIN, HEADER_ORIGIN_SEQ, isTopic, type Topic } from "../events/topics.js";
@@ -13,7 +13,16 @@ import { type LabelDirectory, snapshotChanges } from "./artifact-snapshot.js";
 
 /** What to do with one message of a local relay queue. */
 export type ForwardDecision =
-  | { kind: "forward"; stream: string; messages: OutgoingMessage[] }
+  | {
+      kind: "forward";
+      stream: string;
+      messages: OutgoingMessage[];
+      /**
+       * A region-sync of an API: the API's state up to this origin sequence has reached the remote once
+       * the messages are confirmed (the catch-up does not send it again, src/relay/catch-up.ts).
+       */
+      covers?: { apiId: string; origin: string; originSeq: number };
+    }
   /** Not for this remote region (came from elsewhere, or from there): acknowledged, not sent. */
   | { kind: "skip"; why: string }
   /** Can never be valid: dead-lettered with the reason. */
@@ -92,32 +101,57 @@ export async function planForward(msg: Envelope, ctx: ForwardContext): Promise<F
     );
     if (changes.length === 0 && ctx.forwardForeignArtifactEvents !== true) return { kind: "skip", why: "not-in-store" };
     if (changes.length > 0) {
-      const originSeq = Math.max(...changes.map((c) => c.originSeq));
+      const message = regionSyncMessage({
+        remoteRegion: ctx.remoteRegion,
+        origin: facts.origin,
+        hops: facts.hops + 1,
+        eventId: event.eventId,
+        apiId,
+        changes,
+        timestamp: messageTimestamp(msg),
+      });
       return {
         kind: "forward",
         stream: "region-sync",
-        messages: [
-          {
-            exchange: "",
-            routingKey: ingressQueueName(ctx.remoteRegion),
-            body: encodeRegionSync({ origin: facts.origin, eventId: event.eventId, apiId, changes }),
-            options: {
-              persistent: true,
-              contentType: REGION_SYNC_CONTENT_TYPE,
-              messageId: `${facts.origin}:${originSeq}`,
-              timestamp: messageTimestamp(msg),
-              headers: {
-                [HEADER_ORIGIN]: facts.origin,
-                [HEADER_HOPS]: facts.hops + 1,
-                [HEADER_ORIGIN_SEQ]: originSeq,
-              },
-            },
-          },
-        ],
+        messages: [message],
+        covers: { apiId, origin: facts.origin, originSeq: Math.max(...changes.map((c) => c.originSeq)) },
       };
     }
   }
   return passThrough(msg, ctx, stream, headers, facts, messageId);
+}
+
+/**
+ * One API's changes as a `gwsync.region-sync` message to the remote region's ingress queue (what a live
+ * DEPLOY/REMOVE becomes, and what the catch-up sends): the origin and its highest sequence in headers,
+ * the message id `<origin>:<originSeq>` (the ingress dedupes by it).
+ */
+export function regionSyncMessage(m: {
+  remoteRegion: string;
+  origin: string;
+  hops: number;
+  eventId: string;
+  apiId: string;
+  changes: RegionSyncChange[];
+  timestamp: number;
+}): OutgoingMessage {
+  const originSeq = Math.max(...m.changes.map((c) => c.originSeq));
+  return {
+    exchange: "",
+    routingKey: ingressQueueName(m.remoteRegion),
+    body: encodeRegionSync({ origin: m.origin, eventId: m.eventId, apiId: m.apiId, changes: m.changes }),
+    options: {
+      persistent: true,
+      contentType: REGION_SYNC_CONTENT_TYPE,
+      messageId: `${m.origin}:${originSeq}`,
+      timestamp: m.timestamp,
+      headers: {
+        [HEADER_ORIGIN]: m.origin,
+        [HEADER_HOPS]: m.hops,
+        [HEADER_ORIGIN_SEQ]: originSeq,
+      },
+    },
+  };
 }
 
 /**

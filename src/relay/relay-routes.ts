@@ -25,5 +25,6 @@ export function registerRelayRoutes(app: FastifyInstance, relay: Relay): void {
     broker: relay.localStatus.state,
     links: relay.links(),
     backlog: await relay.backlog(),
+    catchUp: relay.catchUpStatus(),
   }));
 }

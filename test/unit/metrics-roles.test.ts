@@ -52,6 +52,8 @@ describe("/metrics: one registry per role, each with only its own families", () 
         "gwsync_events_rejected_total",
         "gwsync_events_skipped_total",
         "gwsync_relay_backlog",
+        "gwsync_relay_catch_up_forwarded_total",
+        "gwsync_relay_catch_up_seq",
         "gwsync_relay_forwarded_total",
       ].sort(),
     );
