@@ -1,10 +1,11 @@
 import { EventEmitter } from "node:events";
-import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
+import { mkdir, readFile } from "node:fs/promises";
 import { extname, join, posix } from "node:path";
 import type { GitSourceConfig } from "../config/types.js";
 import { isGwsyncError } from "../errors.js";
 import { GitCli, parseLsTree, type TreeEntry } from "../git/git-cli.js";
 import type { Logger } from "../log.js";
+import { nodeAtomicWriteFs, PRIVATE_FILE_MODE, writeFileAtomic } from "../security/safe-write.js";
 import { toGatewayApiDto } from "./artifact-input.js";
 import type { Publisher } from "./publisher.js";
 
@@ -347,9 +348,9 @@ export class GitSource {
   }
 
   async #writeState(s: SourceState): Promise<void> {
-    const tmp = `${this.#stateFile}.tmp`;
-    await writeFile(tmp, `${JSON.stringify(s)}\n`, { mode: 0o600, flush: true });
-    await rename(tmp, this.#stateFile);
+    await writeFileAtomic(nodeAtomicWriteFs, this.#stateFile, `${JSON.stringify(s)}\n`, {
+      mode: PRIVATE_FILE_MODE,
+    });
   }
 
   async close(): Promise<void> {

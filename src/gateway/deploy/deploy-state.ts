@@ -2,7 +2,8 @@ import { z } from "zod";
 import { nameProblem, parseRelPath } from "../../artifacts/names.js";
 import { GwsyncError } from "../../errors.js";
 import { parseJsonText } from "../../security/json-limits.js";
-import { type DeployFs, writeFileAtomic } from "./deploy-fs.js";
+import { writeFileAtomic } from "../../security/safe-write.js";
+import type { DeployFs } from "./deploy-fs.js";
 import type { DeployedApi } from "./deployer.js";
 
 /** Bumped when the state file's shape changes incompatibly. */
@@ -86,7 +87,7 @@ export async function writeDeployState(
   apis: readonly DeployedApi[],
   fsync: boolean,
 ): Promise<void> {
-  await writeFileAtomic(fs, stateFile, stateChunks(apis), fsync);
+  await writeFileAtomic(fs, stateFile, stateChunks(apis), { fsync });
 }
 
 /** The same JSON as JSON.stringify({ format, apis }), one API per line, produced a chunk at a time. */

@@ -8,15 +8,8 @@ import {
   type GatewayApiDto,
 } from "../../artifacts/types.js";
 import { fsErrorCode, GwsyncError, isGwsyncError } from "../../errors.js";
-import {
-  type DeployFs,
-  fsyncDir,
-  isTempName,
-  nodeDeployFs,
-  tempPathIn,
-  unlinkIfPresent,
-  writeNewFile,
-} from "./deploy-fs.js";
+import { fsyncDir, isTempName, tempPathIn, unlinkIfPresent, writeNewFile } from "../../security/safe-write.js";
+import { type DeployFs, nodeDeployFs } from "./deploy-fs.js";
 import { readDeployState, writeDeployState } from "./deploy-state.js";
 import { DeployedRegistry, type DeployPlan } from "./deployed-registry.js";
 import type { ApiDeployer, DeployedApi, DeployMeta, DeployOptions } from "./deployer.js";
@@ -235,7 +228,7 @@ export class FileDeployer implements ApiDeployer {
         const final = joinInFolder(dir, f.fileName);
         const temp = tempPathIn(dir);
         staged.push({ temp, final, dir, file: f });
-        await writeNewFile(this.fs, temp, f.content, this.fsync);
+        await writeNewFile(this.fs, temp, f.content, { fsync: this.fsync });
       }
     } catch (err) {
       await this.removeTemps(staged);

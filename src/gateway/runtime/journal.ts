@@ -1,7 +1,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { fsErrorCode, GwsyncError } from "../../errors.js";
-import { ensureDir, STATE_FILE_MODE, writeFileAtomic } from "./atomic-file.js";
+import { ensureDir, STATE_FILE_MODE, writeStateFile } from "./state-io.js";
 
 /** Upper bound on how long an applied entry waits in memory before it is written and fsync'd. */
 export const DEFAULT_JOURNAL_FLUSH_INTERVAL_MS = 50;
@@ -95,7 +95,7 @@ export class Journal {
     this.#clearTimer();
     this.#closeFd();
     ensureDir(path.dirname(this.file));
-    writeFileAtomic(this.file, lines.length === 0 ? "" : lines.join("\n") + "\n");
+    writeStateFile(this.file, lines.length === 0 ? "" : lines.join("\n") + "\n");
     this.#pending = [];
     this.#needsNewline = false;
     this.#lines = lines.length;

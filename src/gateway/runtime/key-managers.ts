@@ -2,8 +2,8 @@ import { z } from "zod";
 import type { InboundKeyManager } from "../../events/key-manager.js";
 import { KEY_MANAGER_EVENT_TYPE } from "../../events/key-manager.js";
 import { maskSecrets } from "../../security/secrets.js";
-import type { JsonFileRead } from "./atomic-file.js";
 import { StateFile } from "./state-file.js";
+import type { JsonFileRead } from "./state-io.js";
 
 export const KEY_MANAGERS_FILE = "key-managers.json";
 /** What GET /api/v1/key-managers shows for a credential. */

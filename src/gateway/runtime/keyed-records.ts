@@ -1,7 +1,7 @@
 import type { z } from "zod";
-import type { JsonFileRead } from "./atomic-file.js";
 import type { ApplyOutcome } from "./key-managers.js";
 import { StateFile } from "./state-file.js";
+import type { JsonFileRead } from "./state-io.js";
 
 /** A record that remembers the inner `timeStamp` of the event that last wrote it. */
 export interface Stamped {

@@ -3,9 +3,9 @@ import { z } from "zod";
 import type { GwsyncError } from "../../errors.js";
 import { DEFAULT_REVOCATION_TTL_SECONDS } from "../../events/encode.js";
 import type { InboundTokenRevocation } from "../../events/token-revocation.js";
-import { ensureDir } from "./atomic-file.js";
-import { Journal } from "./journal.js";
 import { parseJsonText } from "../../security/json-limits.js";
+import { Journal } from "./journal.js";
+import { ensureDir } from "./state-io.js";
 
 export const REVOKED_TOKENS_FILE = "revoked-tokens.jsonl";
 /** How often, at most, add() sweeps expired entries on its own (purgeExpired can be called any time). */

@@ -1,10 +1,10 @@
 import { GwsyncError, isGwsyncError } from "../../errors.js";
 import type { Topic } from "../../events/topics.js";
 import type { InboundEvent } from "../../events/types.js";
-import { ensureDir } from "./atomic-file.js";
 import { EventDeduplicator } from "./dedup.js";
 import { KEY_MANAGERS_FILE, KeyManagerStore } from "./key-managers.js";
 import { RevokedTokenStore, type RevokedTokensLoadReport } from "./revoked-tokens.js";
+import { ensureDir } from "./state-io.js";
 import {
   APPLICATIONS_FILE,
   KEY_MAPPINGS_FILE,

@@ -1,6 +1,6 @@
 import path from "node:path";
 import { z } from "zod";
-import { ensureDir, type JsonFileRead, readJsonFile, writeFileAtomic } from "./atomic-file.js";
+import { ensureDir, type JsonFileRead, readJsonFile, writeStateFile } from "./state-io.js";
 
 /** Bumped when a state file's shape changes incompatibly; an older file is then moved aside. */
 export const STATE_FILE_VERSION = 1;
@@ -37,7 +37,7 @@ export class StateFile<T extends z.ZodType> {
   save(items: () => z.input<T>[]): void {
     if (!this.#dirty || this.file === undefined) return;
     ensureDir(path.dirname(this.file));
-    writeFileAtomic(this.file, JSON.stringify({ version: STATE_FILE_VERSION, items: items() }));
+    writeStateFile(this.file, JSON.stringify({ version: STATE_FILE_VERSION, items: items() }));
     this.#dirty = false;
   }
 }

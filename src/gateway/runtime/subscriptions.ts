@@ -7,9 +7,9 @@ import type {
   PolicyEventPayload,
   SubscriptionEventPayload,
 } from "../../events/notification-payload.js";
-import type { JsonFileRead } from "./atomic-file.js";
 import type { ApplyOutcome } from "./key-managers.js";
 import { KeyedRecords, type Stamped } from "./keyed-records.js";
+import type { JsonFileRead } from "./state-io.js";
 
 export const APPLICATIONS_FILE = "applications.json";
 export const SUBSCRIPTIONS_FILE = "subscriptions.json";

@@ -1,8 +1,8 @@
 import { z } from "zod";
 import type { InboundWebhookSubscription, WebhookSubscription } from "../../events/webhook-subscription.js";
-import type { JsonFileRead } from "./atomic-file.js";
 import type { ApplyOutcome } from "./key-managers.js";
 import { StateFile } from "./state-file.js";
+import type { JsonFileRead } from "./state-io.js";
 
 export const WEBHOOK_SUBSCRIPTIONS_FILE = "webhook-subscriptions.json";
 

@@ -1,11 +1,11 @@
 import fs from "node:fs";
-import path from "node:path";
 import type { z } from "zod";
 import { fsErrorCode, GwsyncError } from "../../errors.js";
 import { parseJsonText } from "../../security/json-limits.js";
+import { PRIVATE_FILE_MODE, writeFileAtomicSync } from "../../security/safe-write.js";
 
 /** Runtime state can hold credentials (webhook secrets, key manager configs): owner-only. */
-export const STATE_FILE_MODE = 0o600;
+export const STATE_FILE_MODE = PRIVATE_FILE_MODE;
 export const STATE_DIR_MODE = 0o700;
 
 export function ensureDir(dir: string): void {
@@ -22,34 +22,11 @@ export function ensureDir(dir: string): void {
   }
 }
 
-/** fsync a folder so a rename in it survives a power cut. */
-export function fsyncDir(dir: string): void {
-  let fd: number | undefined;
+/** Writes a runtime state file whole or not at all, owner-only (src/security/safe-write.ts). */
+export function writeStateFile(file: string, data: string): void {
   try {
-    fd = fs.openSync(dir, "r");
-    fs.fsyncSync(fd);
-  } catch {
-    // Some file systems refuse fsync on folders; the rename itself is still atomic.
-  } finally {
-    if (fd !== undefined) fs.closeSync(fd);
-  }
-}
-
-/** Writes a file whole or not at all: temp file in the same folder, fsync, rename, fsync the folder. */
-export function writeFileAtomic(file: string, data: string): void {
-  const tmp = `${file}.tmp-${process.pid}`;
-  try {
-    const fd = fs.openSync(tmp, "w", STATE_FILE_MODE);
-    try {
-      fs.writeFileSync(fd, data);
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
-    fs.renameSync(tmp, file);
-    fsyncDir(path.dirname(file));
+    writeFileAtomicSync(file, data, { mode: STATE_FILE_MODE });
   } catch (err) {
-    fs.rmSync(tmp, { force: true });
     throw new GwsyncError(
       fsErrorCode(err),
       `cannot write runtime state file ${file}: check free space and rights`,
