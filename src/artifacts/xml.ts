@@ -1,16 +1,28 @@
-import { XMLParser } from "fast-xml-parser";
 import { SaxesParser } from "saxes";
 import { GwsyncError } from "../errors.js";
 
 /** Largest XML document gwsync accepts (one API, sequence, endpoint or local entry), bytes. */
 export const DEFAULT_MAX_XML_BYTES = 2 * 1024 * 1024;
 
+/**
+ * Deepest element nesting gwsync accepts: Woodstox's default (com.ctc.wstx.api.ReaderConfig,
+ * DEFAULT_MAX_ELEMENT_DEPTH = 1000), the StAX parser under WSO2's AXIOM, so a gateway would refuse a
+ * deeper artifact anyway. Synapse APIs nest a few dozen levels.
+ */
+export const DEFAULT_MAX_XML_DEPTH = 1000;
+
 export interface XmlCheckOptions {
   /** Size cap in UTF-8 bytes. Default DEFAULT_MAX_XML_BYTES. */
   maxBytes?: number;
+  /** Nesting cap in elements. Default DEFAULT_MAX_XML_DEPTH. */
+  maxDepth?: number;
 }
 
-/** The root element of a document: its tag as written and its attributes (values raw, entities unexpanded). */
+/**
+ * The root element of a document: its tag as written and its attributes, values as XML defines them
+ * (character and predefined entity references expanded: `name="a&amp;b"` is `a&b`), which is what
+ * synapse reads through AXIOM (`nameAtt.getAttributeValue()`, wso2-synapse APIFactory.java:57,67).
+ */
 export interface XmlRoot {
   tag: string;
   attributes: Record<string, string>;
@@ -20,36 +32,26 @@ export interface XmlRoot {
 // artifacts never need one, so any DOCTYPE or ENTITY declaration is refused before parsing.
 const DTD_MARKERS = /<!(DOCTYPE|ENTITY)/i;
 
-const ATTRIBUTE_PREFIX = "@";
-
-// Entities off (the DOCTYPE rule already refused declarations; this keeps `&lt;` as written).
-// Nodes below the root are not parsed into objects: only the root and its attributes are needed.
-const PARSER_OPTIONS = {
-  ignoreAttributes: false,
-  attributeNamePrefix: ATTRIBUTE_PREFIX,
-  processEntities: false,
-  htmlEntities: false,
-  ignoreDeclaration: true,
-  ignorePiTags: true,
-  parseAttributeValue: false,
-  parseTagValue: false,
-  commentPropName: "#comment",
-} as const;
-// Parses the root and its direct children (for `<definitions>` wrappers); grandchildren stay text.
-const childrenParser = new XMLParser({ ...PARSER_OPTIONS, stopNodes: ["*.*"] });
-
 /**
- * Refuses, with a coded error naming `what`: documents over the size cap (GWSYNC_ARTIFACT_INVALID), any
- * DOCTYPE or ENTITY declaration (GWSYNC_XML_DOCTYPE), and XML that is not well-formed or has not exactly
- * one root element (GWSYNC_XML_MALFORMED, with line and column). Returns the root element (attribute
- * values with the five predefined entities expanded).
+ * Refuses, with a coded error naming `what`: documents over the size cap or nested deeper than the
+ * depth cap (GWSYNC_ARTIFACT_INVALID), any DOCTYPE or ENTITY declaration (GWSYNC_XML_DOCTYPE), and XML
+ * that is not well-formed or has not exactly one root element (GWSYNC_XML_MALFORMED, with line and
+ * column). Returns the root element (attribute values with character and predefined entity references
+ * expanded).
+ *
+ * One parser reads every document: checkXml, readXmlRoot, readXmlRootWithChildren and `<definitions>`
+ * splitting (src/artifacts/definitions.ts) all go through saxes with the same limits, so one input gets
+ * one answer whichever of them reads it (test/unit/artifacts-xml-one-rule.test.ts).
  *
  * Well-formedness is checked by saxes, a conformant streaming parser, in the same pass that reads the
  * root: about 30 µs for a 5 KB API, a third of what fast-xml-parser's validator plus a parse took
  * (the gateway's startup and catch-up run this for every API; BENCHMARKS.md, B7).
  */
 export function checkXml(xml: string, what: string, options: XmlCheckOptions = {}): XmlRoot {
-  const maxBytes = options.maxBytes ?? DEFAULT_MAX_XML_BYTES;
+  return scan(xml, what, options, false).root;
+}
+
+function checkLimits(xml: string, what: string, maxBytes: number): void {
   // A UTF-16 unit is at most 3 UTF-8 bytes: skip the byte count when the string is plainly small.
   if (xml.length * 3 > maxBytes && Buffer.byteLength(xml, "utf8") > maxBytes) {
     throw new GwsyncError(
@@ -67,14 +69,22 @@ export function checkXml(xml: string, what: string, options: XmlCheckOptions = {
       { details: { what, line, col } },
     );
   }
-  return scanRoot(xml, what);
 }
 
 const ONE_ROOT = "must have exactly one root element and nothing but comments around it";
 
-function scanRoot(xml: string, what: string): XmlRoot {
+interface Scan {
+  root: XmlRoot;
+  /** The root's direct child elements, in document order (when asked for). */
+  children: XmlRoot[];
+}
+
+function scan(xml: string, what: string, options: XmlCheckOptions, withChildren: boolean): Scan {
+  checkLimits(xml, what, options.maxBytes ?? DEFAULT_MAX_XML_BYTES);
+  const maxDepth = options.maxDepth ?? DEFAULT_MAX_XML_DEPTH;
   const parser = new SaxesParser({ position: true });
   let root: XmlRoot | undefined;
+  const children: XmlRoot[] = [];
   let roots = 0;
   let depth = 0;
   let failure: { msg: string; line: number; col: number } | undefined;
@@ -92,6 +102,18 @@ function scanRoot(xml: string, what: string): XmlRoot {
       roots++;
       if (roots === 1)
         root = { tag: node.name, attributes: detachedAttributes(node.attributes as Record<string, string>) };
+    } else if (depth === 1 && withChildren) {
+      children.push({
+        tag: node.name,
+        attributes: detachedAttributes(node.attributes as Record<string, string>),
+      });
+    }
+    if (depth >= maxDepth) {
+      throw new GwsyncError(
+        "GWSYNC_ARTIFACT_INVALID",
+        `${what} nests elements deeper than ${maxDepth} levels (line ${parser.line}); WSO2's XML parser refuses that too — flatten it`,
+        { details: { what, maxDepth, line: parser.line } },
+      );
     }
     if (!node.isSelfClosing) depth++;
   });
@@ -114,7 +136,7 @@ function scanRoot(xml: string, what: string): XmlRoot {
   if (root === undefined || roots !== 1) {
     throw new GwsyncError("GWSYNC_XML_MALFORMED", `${what} ${ONE_ROOT}`, { details: { what } });
   }
-  return root;
+  return { root, children };
 }
 
 function detachedAttributes(attributes: Record<string, string>): Record<string, string> {
@@ -123,50 +145,19 @@ function detachedAttributes(attributes: Record<string, string>): Record<string, 
   return out;
 }
 
-/** The root element of a document (checked as by checkXml, DOCTYPE rule aside: call checkXml first). */
-export function readXmlRoot(xml: string, what: string): XmlRoot {
-  return scanRoot(xml, what);
+/** The root element of a document, checked as by checkXml (one scan, one answer). */
+export function readXmlRoot(xml: string, what: string, options: XmlCheckOptions = {}): XmlRoot {
+  return scan(xml, what, options, false).root;
 }
 
-/** The root element and its direct child elements (in document order of first appearance). */
-export function readXmlRootWithChildren(xml: string, what: string): XmlRoot & { children: XmlRoot[] } {
-  const [tag, node] = rootOf(childrenParser.parse(xml) as Record<string, unknown>, xml, what);
-  const children: XmlRoot[] = [];
-  if (node !== null && typeof node === "object") {
-    for (const [childTag, value] of Object.entries(node)) {
-      if (childTag.startsWith(ATTRIBUTE_PREFIX) || childTag.startsWith("#")) continue;
-      for (const child of Array.isArray(value) ? value : [value]) {
-        children.push({ tag: childTag, attributes: attributesOf(child) });
-      }
-    }
-  }
-  return { tag, attributes: attributesOf(node), children };
-}
-
-function rootOf(doc: Record<string, unknown>, xml: string, what: string): [string, unknown] {
-  const elements = Object.entries(doc).filter(([key]) => !key.startsWith("#"));
-  const first = elements[0];
-  const single = elements.length === 1 && first !== undefined && !Array.isArray(first[1]);
-  // The validator tolerates text after the root element (`<a/>junk`); XML does not.
-  if (!single || !xml.trimEnd().endsWith(">")) {
-    throw new GwsyncError(
-      "GWSYNC_XML_MALFORMED",
-      `${what} must have exactly one root element and nothing but comments around it`,
-      { details: { what } },
-    );
-  }
-  return first;
-}
-
-function attributesOf(node: unknown): Record<string, string> {
-  const attributes: Record<string, string> = {};
-  if (node === null || typeof node !== "object") return attributes;
-  for (const [key, value] of Object.entries(node)) {
-    if (key.startsWith(ATTRIBUTE_PREFIX) && typeof value === "string") {
-      attributes[key.slice(ATTRIBUTE_PREFIX.length)] = detached(value);
-    }
-  }
-  return attributes;
+/** The root element and its direct child elements (in document order), checked as by checkXml. */
+export function readXmlRootWithChildren(
+  xml: string,
+  what: string,
+  options: XmlCheckOptions = {},
+): XmlRoot & { children: XmlRoot[] } {
+  const { root, children } = scan(xml, what, options, true);
+  return { ...root, children };
 }
 
 /**
