@@ -21,8 +21,11 @@ import { type Logger, silentLogger } from "../log.js";
 import type { TrustedKeys } from "../security/signing.js";
 import { listenUrl, serveHttp, stopAll } from "../service/skeleton.js";
 import { GWSYNC_VERSION } from "../version.js";
+import { ApplyReporter } from "./apply-report.js";
 import { fetchedArtifactRefusal } from "./artifact-trust.js";
 import type { ApiDeployer } from "./deploy/deployer.js";
+import { FileDeployer } from "./deploy/file-deployer.js";
+import { DeploymentRestorer } from "./deploy/restore-watch.js";
 import {
   DEFAULT_PREFETCH,
   type GatewayEvents,
@@ -30,11 +33,9 @@ import {
   RUNTIME_PREFETCH,
   type StartupState,
 } from "./gateway-types.js";
+import type { DeployedApis, GatewayView, MetricsView, RuntimeView } from "./gateway-view.js";
 import { GroupCommit } from "./group-commit.js";
-import { FileDeployer } from "./deploy/file-deployer.js";
-import { DeploymentRestorer } from "./deploy/restore-watch.js";
 import { deployerOf, trustPolicyOf } from "./parts.js";
-import { ApplyReporter } from "./apply-report.js";
 import { GatewayPipeline } from "./pipeline.js";
 import { Reconciler } from "./reconciler.js";
 import { HttpArtifactRetriever, type RetrievedArtifact } from "./retriever.js";
@@ -59,15 +60,15 @@ export {
 /** A full report snapshot every this many heartbeats (besides every connect): repairs a lost report. */
 export const REPORT_FULL_EVERY_BEATS = 120;
 
-export class Gateway {
+export class Gateway implements GatewayView {
   readonly config: GwsyncConfig;
   readonly log: Logger;
-  readonly metrics = new GatewayMetrics();
+  readonly #metrics = new GatewayMetrics();
   /** See GatewayEvents. */
   readonly events: EventEmitter<GatewayEvents> = new EventEmitter<GatewayEvents>();
-  readonly deployer: ApiDeployer;
-  readonly runtime: RuntimeState;
-  readonly reconciler: Reconciler;
+  readonly #deployer: ApiDeployer;
+  readonly #runtime: RuntimeState;
+  readonly #reconciler: Reconciler;
   /** The artifact stream's queue (gwsync.gateway.<node_id>); see `queues` for all of them. */
   readonly queueName: string;
   readonly queues: GatewayQueueNames;
@@ -107,19 +108,19 @@ export class Gateway {
     this.log = (options.logger ?? silentLogger).child({ component: "gateway", node: config.gwsync.nodeId });
     this.queues = gatewayQueueNames(config.gwsync.nodeId);
     this.queueName = this.queues.artifacts;
-    this.deployer = options.deployer ?? deployerOf(config);
-    this.runtime = new RuntimeState({
+    this.#deployer = options.deployer ?? deployerOf(config);
+    this.#runtime = new RuntimeState({
       dir: join(config.gwsync.dataDir, "runtime"),
       maxRevocationLifetimeMs: config.gwsync.limits.maxRevocationLifetimeMs,
       onError: (err) => {
-        this.metrics.stateSaveFailures.inc({ what: "runtime" });
+        this.#metrics.stateSaveFailures.inc({ what: "runtime" });
         this.log.error({ err: err.message, code: err.code }, "runtime state could not be saved; retrying");
       },
     });
-    this.#durable = new GroupCommit(() => this.runtime.flush());
+    this.#durable = new GroupCommit(() => this.#runtime.flush());
     this.reports = new ApplyReporter({
       nodeId: config.gwsync.nodeId,
-      deployer: this.deployer,
+      deployer: this.#deployer,
       send: (body) => {
         const ch = this.#reportChannel;
         if (!ch) throw new Error("no report channel");
@@ -139,29 +140,29 @@ export class Gateway {
         fetchDelayMs: config.gateway.eventWaitingTimeMs,
         ...(this.#trust.keys === undefined ? {} : { refuse: this.#refuseFetched(this.#trust.keys) }),
       });
-    this.reconciler = new Reconciler({
+    this.#reconciler = new Reconciler({
       labels: config.gateway.gatewayLabels,
       retriever,
-      deployer: this.deployer,
+      deployer: this.#deployer,
       policy: retryPolicyOf(config.gateway),
       logger: this.log,
       hooks: {
         onRetry: (err, attempt) => {
-          this.metrics.fetchRetries.inc();
+          this.#metrics.fetchRetries.inc();
           this.events.emit("fetch-retry", err, attempt);
         },
         onApplied: (outcome, apiId) => {
           if (outcome === "deployed" || outcome === "removed") {
             this.#logApplied(outcome, apiId);
-            this.metrics.artifactsApplied.inc({ outcome });
+            this.#metrics.artifactsApplied.inc({ outcome });
             // Whichever path applied it (event, catch-up or startup), the gauge follows the deployer.
-            this.metrics.deployedApis.set(this.deployer.size);
+            this.#metrics.deployedApis.set(this.#deployer.size);
             this.reports.noteApplied(apiId);
           }
           this.events.emit("applied", outcome, apiId);
         },
         onRejected: (apiId, reason, detail) => {
-          this.metrics.eventsRejected.inc({ stream: "notification", reason: "GWSYNC_ARTIFACT_INVALID" });
+          this.#metrics.eventsRejected.inc({ stream: "notification", reason: "GWSYNC_ARTIFACT_INVALID" });
           if (apiId !== undefined) this.reports.noteRefused(apiId, { ...detail, message: reason });
           this.events.emit("rejected", "notification", reason, apiId);
         },
@@ -169,11 +170,11 @@ export class Gateway {
     });
     this.#pipeline = new GatewayPipeline({
       config,
-      metrics: this.metrics,
-      runtime: this.runtime,
+      metrics: this.#metrics,
+      runtime: this.#runtime,
       durable: this.#durable,
-      reconciler: this.reconciler,
-      deployer: this.deployer,
+      reconciler: this.#reconciler,
+      deployer: this.#deployer,
       trust: this.#trust,
       watermark: () => this.#watermark,
       signal: this.#shutdown.signal,
@@ -188,7 +189,7 @@ export class Gateway {
    * debug level (that load is told by its progress and its "startup deployment done" line).
    */
   #logApplied(outcome: "deployed" | "removed", apiId: string): void {
-    const api = this.deployer.get(apiId);
+    const api = this.#deployer.get(apiId);
     const fields = api
       ? { apiId, name: api.name, version: api.version, revision: api.revision, labels: api.labels }
       : { apiId };
@@ -200,7 +201,7 @@ export class Gateway {
   #refuseFetched(keys: TrustedKeys) {
     return (item: RetrievedArtifact, signature: string | undefined): string | undefined => {
       const reason = fetchedArtifactRefusal(keys, item, signature);
-      if (reason !== undefined) this.metrics.signatureRejected.inc({ reason: signatureReasonLabel(reason) });
+      if (reason !== undefined) this.#metrics.signatureRejected.inc({ reason: signatureReasonLabel(reason) });
       return reason;
     };
   }
@@ -233,16 +234,30 @@ export class Gateway {
     return this.#watermark;
   }
 
+  /** The APIs this gateway serves (read only: only the message path deploys). */
+  get deployer(): DeployedApis {
+    return this.#deployer;
+  }
+
+  /** The runtime state this gateway holds (read only: only the message path applies events). */
+  get runtime(): RuntimeView {
+    return this.#runtime;
+  }
+
+  get metrics(): MetricsView {
+    return this.#metrics;
+  }
+
   /**
    * Start: last-known-good first, then the broker (subscribing before the bulk load, so nothing
    * published meanwhile is missed), then the startup deployment in the configured mode. Resolves when
    * the gateway is ready (sync: deployed or retries spent; async: at once).
    */
   async start(): Promise<void> {
-    await this.deployer.load();
-    const report = this.runtime.load();
+    await this.#deployer.load();
+    const report = this.#runtime.load();
     this.log.info({ runtime: report }, "runtime state loaded");
-    this.metrics.deployedApis.set(this.deployer.size);
+    this.#metrics.deployedApis.set(this.#deployer.size);
     if (this.#options.http !== false) await this.#startHttp();
     if (this.#shutdown.signal.aborted) {
       // close() ran while the server was binding and found none to close.
@@ -250,12 +265,12 @@ export class Gateway {
       this.#shutdown.signal.throwIfAborted();
     }
     this.#startBroker();
-    if (this.deployer instanceof FileDeployer) {
+    if (this.#deployer instanceof FileDeployer) {
       this.#restorer = new DeploymentRestorer({
         root: this.config.gateway.deploymentDir,
-        deployer: this.deployer,
+        deployer: this.#deployer,
         reconcile: (apiId, labels) =>
-          this.reconciler.reconcile(apiId, labels, { supersede: false, signal: this.#shutdown.signal }),
+          this.#reconciler.reconcile(apiId, labels, { supersede: false, signal: this.#shutdown.signal }),
         logger: this.log,
         onChange: () => this.events.emit("restore", this.restoring),
       });
@@ -282,7 +297,7 @@ export class Gateway {
 
   async #startHttp(): Promise<void> {
     const g = this.config.gwsync;
-    this.#http = await serveHttp(g, this.log, this.metrics, (app) => registerGatewayRoutes(app, this));
+    this.#http = await serveHttp(g, this.log, this.#metrics, (app) => registerGatewayRoutes(app, this));
   }
 
   /** The bound HTTP address (tests use port 0). */
@@ -380,7 +395,7 @@ export class Gateway {
       },
     });
     conn.on("status", (s: BrokerStatus) => {
-      this.metrics.brokerConnected.set(s.state === "connected" ? 1 : 0);
+      this.#metrics.brokerConnected.set(s.state === "connected" ? 1 : 0);
       this.events.emit("broker", s);
     });
     this.#fatal.watch(conn);
@@ -399,10 +414,10 @@ export class Gateway {
     const mode = this.config.gateway.dataRetrievalMode;
     this.log.info({ mode, labels: this.config.gateway.gatewayLabels }, "startup deployment begins");
     try {
-      const r = await this.reconciler.bulkLoad(this.#shutdown.signal, this.#options.onStartupProgress);
+      const r = await this.#reconciler.bulkLoad(this.#shutdown.signal, this.#options.onStartupProgress);
       this.#watermark = Math.max(this.#watermark, r.head);
-      this.metrics.appliedSeq.set(this.#watermark);
-      this.metrics.deployedApis.set(this.deployer.size);
+      this.#metrics.appliedSeq.set(this.#watermark);
+      this.#metrics.deployedApis.set(this.#deployer.size);
       this.#startup = { phase: "done", deployed: r.deployed, total: r.total, ms: Date.now() - started };
       this.#staleRounds = 0;
       this.events.emit("startup", this.#startup);
@@ -413,7 +428,7 @@ export class Gateway {
       this.#startup = { phase: "stale", error: message };
       this.events.emit("startup", this.#startup);
       this.log.error(
-        { err: message, deployed: this.deployer.size },
+        { err: message, deployed: this.#deployer.size },
         "control plane unreachable after the retries: serving last-known-good and retrying in the background",
       );
       this.#retryStartupInBackground();
@@ -456,7 +471,7 @@ export class Gateway {
       region: g.region,
       labels: this.config.gateway.gatewayLabels,
       appliedSeq: this.#watermark,
-      deployed: this.deployer.size,
+      deployed: this.#deployer.size,
       version: GWSYNC_VERSION,
       status: final ?? (!this.ready ? "starting" : this.#startup.phase === "stale" ? "stale" : "ready"),
       intervalMs: g.heartbeatIntervalMs,
@@ -481,10 +496,10 @@ export class Gateway {
     this.#catchUpRunning = (async () => {
       try {
         const since = this.#watermark;
-        const r = await this.reconciler.catchUp(since, this.#shutdown.signal);
+        const r = await this.#reconciler.catchUp(since, this.#shutdown.signal);
         this.#watermark = Math.max(this.#watermark, r.head);
-        this.metrics.appliedSeq.set(this.#watermark);
-        this.metrics.lag.set(0);
+        this.#metrics.appliedSeq.set(this.#watermark);
+        this.#metrics.lag.set(0);
         if (r.applied > 0)
           this.log.info({ since, head: r.head, applied: r.applied }, "caught up from the changelog");
       } catch (err) {
@@ -518,13 +533,13 @@ export class Gateway {
     // leave the HTTP server or the broker connection open (the process would never exit).
     await stopAll(this.log, [
       () => this.#restorer?.close(),
-      () => this.reconciler.abortAll(),
+      () => this.#reconciler.abortAll(),
       () => Promise.all([this.#artifactConsumer?.stop(), this.#runtimeConsumer?.stop()]),
       () => this.#background?.catch(() => undefined),
       () => this.#catchUpRunning,
       () => this.#connection?.close(),
-      () => this.deployer.flush(),
-      () => this.runtime.close(),
+      () => this.#deployer.flush(),
+      () => this.#runtime.close(),
       () => this.#http?.close(),
     ]);
   }

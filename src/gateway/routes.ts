@@ -1,9 +1,9 @@
 import type { FastifyInstance } from "fastify";
 import { queryString } from "../http/server.js";
-import type { Gateway } from "./gateway.js";
+import type { GatewayView } from "./gateway-view.js";
 
 /** The gateway sidecar's HTTP API (docs/architecture.md#http): probes, metrics, deployed APIs, runtime state. */
-export function registerGatewayRoutes(app: FastifyInstance, gw: Gateway): void {
+export function registerGatewayRoutes(app: FastifyInstance, gw: GatewayView): void {
   app.get("/healthz", async () => ({ status: "ok" }));
 
   app.get("/readyz", async (_req, reply) => {

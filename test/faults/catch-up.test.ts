@@ -89,7 +89,7 @@ describe("catch-up by changelog sequence", () => {
     assert.equal(removedCount.count, 1);
     // The gauge follows deploys and removals made by the catch-up, not only those made by events.
     assert.equal(gw.deployer.size, APIS + 1);
-    assert.equal((await gw.metrics.deployedApis.get()).values[0]?.value, APIS + 1);
+    assert.equal((await gw.metrics.registry.getSingleMetric("gwsync_deployed_apis")?.get())?.values[0]?.value, APIS + 1);
     assertClean(await world.judge("gw"));
   });
 
