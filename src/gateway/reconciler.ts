@@ -1,46 +1,31 @@
-import type { GatewayApiDto } from "../artifacts/types.js";
 import { GwsyncError, isGwsyncError } from "../errors.js";
 import type { Logger } from "../log.js";
+import { bulkLoad } from "./bulk-load.js";
+import { catchUp } from "./catch-up.js";
 import type { ApiDeployer, DeployedApi } from "./deploy/deployer.js";
 import { KeyedSerializer } from "./keyed-serializer.js";
-import type { ArtifactRetriever, RejectedArtifact, RetrievedArtifact } from "./retriever.js";
+import type {
+  BulkLoadResult,
+  InlineArtifact,
+  ReconcileCore,
+  ReconcileOutcome,
+  ReconcilerHooks,
+  RejectDetail,
+} from "./reconcile-core.js";
+import type { ArtifactRetriever, RetrievedArtifact } from "./retriever.js";
 import { type RetryPolicy, withRetry } from "./retry.js";
 
-/** Deploys in flight during the startup bulk load. */
-export const BULK_CONCURRENCY = 8;
-/** Artifacts per data-API page during the startup deployment. */
-export const BULK_PAGE_SIZE = 500;
-
-export type ReconcileOutcome = "deployed" | "removed" | "unchanged" | "superseded" | "skipped";
-
-/** An artifact that travelled inside the event (publish_directly_to_gateway). */
-export interface InlineArtifact {
-  dto: GatewayApiDto;
-  revision: number;
-  sha256: string;
-  seq: number;
-}
-
-export interface ReconcilerHooks {
-  onRetry?: (err: Error, attempt: number) => void;
-  /**
-   * An artifact that can never be deployed (reported once per encounter, then skipped), with the reason
-   * code and the revision refused when known.
-   */
-  onRejected?: (apiId: string | undefined, reason: string, detail: RejectDetail) => void;
-  onApplied?: (outcome: ReconcileOutcome, apiId: string) => void;
-}
-
-/** What a refusal is about: its reason code and, when known, the revision refused. */
-export interface RejectDetail {
-  code: string;
-  revision?: number;
-}
+export { BULK_CONCURRENCY, BULK_PAGE_SIZE } from "./bulk-load.js";
+export type { InlineArtifact, ReconcileOutcome, ReconcilerHooks, RejectDetail } from "./reconcile-core.js";
 
 /**
  * Makes the gateway hold what the control plane holds for an API on the gateway's labels. Every
  * event only says "API X changed on labels L": the reconciler asks the store for the truth and
  * applies it, so duplicates, reordering and lost events all converge on the latest revision.
+ *
+ * This file holds a single API's reconcile and the one rule that applies what was found (`#apply`);
+ * the startup bulk load (bulk-load.ts) and the changelog catch-up (catch-up.ts) run on the same rule
+ * and bookkeeping through a ReconcileCore.
  */
 export class Reconciler {
   readonly labels: ReadonlySet<string>;
@@ -72,6 +57,7 @@ export class Reconciler {
    * including one whose seq lies above the store's head (a record the store never made).
    */
   #changedDuringLoad: Set<string> | undefined;
+  readonly #core: ReconcileCore;
 
   constructor(o: {
     labels: readonly string[];
@@ -87,6 +73,21 @@ export class Reconciler {
     this.#policy = o.policy;
     this.#log = o.logger;
     this.#hooks = o.hooks ?? {};
+    this.#core = {
+      labels: this.labels,
+      retriever: this.#retriever,
+      deployer: this.#deployer,
+      serial: this.#serial,
+      changedDuringLoad: (apiId) => this.#changedDuringLoad?.has(apiId) ?? false,
+      fetch: (fn, signal) => this.#fetch(fn, signal),
+      apply: (apiId, touched, published, found, deferFlush) =>
+        this.#apply(apiId, touched, published, found, deferFlush),
+      reject: (apiId, reason, detail) => this.#reject(apiId, reason, detail),
+      noteRevision: (apiId, revision) => this.noteRevision(apiId, revision),
+      isStale: (apiId, revision) => this.isStale(apiId, revision),
+      reconcile: (apiId, labels, options) => this.reconcile(apiId, labels, options),
+      bulkLoad: (signal) => this.bulkLoad(signal),
+    };
   }
 
   /** The labels of `labels` this gateway serves (set intersection). */
@@ -311,208 +312,28 @@ export class Reconciler {
   async bulkLoad(
     signal?: AbortSignal,
     onProgress?: (done: number, total: number) => void,
-  ): Promise<{ head: number; deployed: number; removed: number; total: number }> {
+  ): Promise<BulkLoadResult> {
     this.#changedDuringLoad = new Set();
     try {
-      return await this.#bulkLoadNow(signal, onProgress);
+      return await bulkLoad(this.#core, signal, onProgress);
     } finally {
       this.#changedDuringLoad = undefined;
     }
   }
 
-  async #bulkLoadNow(
-    signal: AbortSignal | undefined,
-    onProgress: ((done: number, total: number) => void) | undefined,
-  ): Promise<{ head: number; deployed: number; removed: number; total: number }> {
-    const labels = [...this.labels];
-    const counts = { deployed: 0, done: 0 };
-    // APIs the listing had (kept) or refused (kept at their last-known-good version, not undeployed).
-    const listed = new Set<string>();
-    let head = Number.POSITIVE_INFINITY;
-    const page = this.#retriever.retrieveArtifactPage?.bind(this.#retriever);
-    if (page && labels.length === 1) {
-      // One label: apply page by page, so memory stays flat however many APIs the label has.
-      const label = labels[0]!;
-      const fetchPage = (after: string | undefined) =>
-        this.#fetch(() => page(label, after, BULK_PAGE_SIZE), signal);
-      // The next page is fetched while this one is applied: the control plane's reads overlap our writes.
-      let pending = fetchPage(undefined);
-      let labelTotal: number | undefined;
-      for (;;) {
-        const res = await pending;
-        if (res === "superseded") throw new GwsyncError("GWSYNC_SHUTTING_DOWN", "startup deployment aborted");
-        if (res.next) pending = fetchPage(res.next);
-        head = Math.min(head, res.head);
-        for (const r of res.rejected ?? []) {
-          if (r.apiId) listed.add(r.apiId);
-          this.#reject(r.apiId, r.reason, rejectedDetail(r));
-          counts.done++; // handled: it counts toward the total like an applied one
-        }
-        for (const item of res.items) listed.add(item.apiId);
-        const entries: ListingEntry[] = res.items.map((found) => [
-          found.apiId,
-          { found, labels: new Set([label]) },
-        ]);
-        res.items.length = 0; // the entries hold the artifacts now, and let go of each once applied
-        // The control plane's total (first page), else what is known so far: never a guess that ends short.
-        labelTotal ??= res.total;
-        const total = Math.max(labelTotal ?? listed.size, listed.size);
-        try {
-          await this.#applyListing(entries, labels, counts, signal, (done) => onProgress?.(done, total));
-        } catch (err) {
-          if (res.next) pending.catch(() => undefined); // the prefetched page is not needed any more
-          throw err;
-        }
-        if (!res.next) break;
-      }
-    } else {
-      const byApi = new Map<string, { found: RetrievedArtifact; labels: Set<string> }>();
-      for (const label of labels) {
-        const res = await this.#fetch(() => this.#retriever.retrieveAllArtifacts(label), signal);
-        if (res === "superseded") throw new GwsyncError("GWSYNC_SHUTTING_DOWN", "startup deployment aborted");
-        head = Math.min(head, res.head);
-        for (const r of res.rejected ?? []) {
-          if (r.apiId) listed.add(r.apiId);
-          this.#reject(r.apiId, r.reason, rejectedDetail(r));
-        }
-        for (const item of res.items) {
-          listed.add(item.apiId);
-          const e = byApi.get(item.apiId);
-          if (!e) byApi.set(item.apiId, { found: item, labels: new Set([label]) });
-          else {
-            e.labels.add(label);
-            if (item.revision > e.found.revision) e.found = item;
-          }
-        }
-      }
-      await this.#applyListing([...byApi], labels, counts, signal, (done) => onProgress?.(done, byApi.size));
-    }
-    const finalHead = Number.isFinite(head) ? head : 0;
-    let removed = 0;
-    for (const api of this.#deployer.deployed()) {
-      // Deployed before, absent from the listing, and not changed by an event since: gone (whatever seq
-      // the local record claims).
-      if (!listed.has(api.apiId) && !this.#changedDuringLoad?.has(api.apiId)) {
-        await this.#serial.run(api.apiId, () => this.#deployer.undeploy(api.apiId, { deferFlush: true }), {
-          supersede: false,
-        });
-        this.noteRevision(api.apiId, api.revision);
-        removed++;
-      }
-    }
-    this.#deployer.compact?.();
-    await this.#deployer.flush();
-    return { head: finalHead, deployed: counts.deployed, removed, total: listed.size };
-  }
-
-  /** Apply listed artifacts, a few at once: the XML checks of one overlap the fsyncs of another. */
-  async #applyListing(
-    // Each entry is cleared once taken, so an applied artifact (its XML) is garbage at once, not with its page.
-    entries: ListingEntry[],
-    all: readonly string[],
-    counts: { deployed: number; done: number },
-    signal: AbortSignal | undefined,
-    onProgress: (done: number) => void,
-  ): Promise<void> {
-    let next = 0;
-    const worker = async () => {
-      while (next < entries.length) {
-        const i = next++;
-        const [apiId, { found, labels }] = entries[i]!;
-        entries[i] = undefined;
-        if (signal?.aborted) throw new GwsyncError("GWSYNC_SHUTTING_DOWN", "startup deployment aborted");
-        const o = await this.#serial.run(
-          apiId,
-          async () => {
-            // An event applied meanwhile may hold newer data than this listing: keep it. Nothing else
-            // outranks the listing (a local record's seq is not the store's word).
-            const current = this.#deployer.get(apiId);
-            if (current && current.seq > found.seq && this.#changedDuringLoad?.has(apiId))
-              return "unchanged" as const;
-            if (
-              current &&
-              current.sha256 === found.sha256 &&
-              (current.revision !== found.revision || current.seq !== found.seq)
-            ) {
-              // Same files, but the record claims another revision or seq than the store: take the store's
-              // (the deployer rewrites only its record for the same artifact).
-              await this.#deployer.deploy(
-                found.dto,
-                { revision: found.revision, sha256: found.sha256, seq: found.seq, labels: current.labels },
-                { deferFlush: true },
-              );
-            }
-            try {
-              return await this.#apply(apiId, all, labels, found, true);
-            } catch (err) {
-              // One artifact that cannot be deployed (a file another API owns, a bad name) is refused
-              // with its reason; the load goes on, so the gateway is not stale for ever because of it.
-              if (!isGwsyncError(err) || err.retryable) throw err;
-              this.#reject(apiId, err.message, { code: err.code, revision: found.revision });
-              return "skipped" as const;
-            }
-          },
-          { supersede: false },
-        );
-        if (o === "deployed") counts.deployed++;
-        onProgress(++counts.done);
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(BULK_CONCURRENCY, entries.length) }, worker));
-  }
-
   /**
-   * Catch-up: apply the changelog after `since` (only APIs whose newest change differs from what is
-   * deployed). Returns the new watermark; throws when a fetch failed so the watermark stays put.
+   * Catch-up: apply the changelog after `since` (catch-up.ts). Returns the new watermark; throws when a
+   * fetch failed so the watermark stays put.
    */
-  async catchUp(since: number, signal?: AbortSignal): Promise<{ head: number; applied: number }> {
-    let res: Awaited<ReturnType<ArtifactRetriever["changesSince"]>> | "superseded";
-    try {
-      res = await this.#fetch(() => this.#retriever.changesSince(since, [...this.labels]), signal);
-    } catch (err) {
-      // A WSO2 control plane keeps no changelog: re-read the listing (what a WSO2 gateway does on a
-      // reconnect, GatewayJMSMessageListener onReconnect) and keep the watermark where it is.
-      if (!(isGwsyncError(err) && err.details?.changelog === "absent")) throw err;
-      const r = await this.bulkLoad(signal);
-      return { head: since, applied: r.deployed + r.removed };
-    }
-    if (res === "superseded") return { head: since, applied: 0 };
-    // Per API: the labels it changed on, the newest instruction per label, and its newest revision
-    // (the reconcile reads the truth).
-    const latest = new Map<string, { labels: Set<string>; removed: Set<string>; revision: number }>();
-    for (const c of res.changes) {
-      const e = latest.get(c.apiId) ?? { labels: new Set<string>(), removed: new Set<string>(), revision: 0 };
-      e.labels.add(c.label);
-      if (c.instruction === "Remove") e.removed.add(c.label);
-      else e.removed.delete(c.label);
-      e.revision = Math.max(e.revision, c.revision);
-      latest.set(c.apiId, e);
-    }
-    let applied = 0;
-    for (const [apiId, e] of latest) {
-      const current = this.#deployer.get(apiId);
-      if (current && current.revision >= e.revision) continue;
-      if (!current && this.isStale(apiId, e.revision)) continue;
-      try {
-        const o = await this.reconcile(apiId, [...e.labels], {
-          supersede: false,
-          removedLabels: [...e.removed],
-          ...(signal ? { signal } : {}),
-        });
-        if (o === "deployed" || o === "removed") applied++;
-      } catch (err) {
-        // A bad artifact is reported and skipped; a control plane that is down fails the catch-up.
-        if (isGwsyncError(err) && !err.retryable) {
-          this.#reject(apiId, err.message, { code: err.code, revision: e.revision });
-          this.noteRevision(apiId, e.revision);
-        } else throw err;
-      }
-    }
-    return { head: res.head, applied };
+  catchUp(since: number, signal?: AbortSignal): Promise<{ head: number; applied: number }> {
+    return catchUp(this.#core, since, signal);
   }
 
   #reject(apiId: string | undefined, reason: string, detail: RejectDetail): void {
-    this.#log.warn({ apiId, reason, code: detail.code, revision: detail.revision }, "artifact refused: not deployed");
+    this.#log.warn(
+      { apiId, reason, code: detail.code, revision: detail.revision },
+      "artifact refused: not deployed",
+    );
     this.#hooks.onRejected?.(apiId, reason, detail);
   }
 
@@ -533,18 +354,9 @@ export class Reconciler {
   }
 }
 
-function rejectedDetail(r: RejectedArtifact): RejectDetail {
-  return {
-    code: r.code ?? "GWSYNC_ARTIFACT_INVALID",
-    ...(r.revision === undefined ? {} : { revision: r.revision }),
-  };
-}
-
 function isNotFound(err: unknown): boolean {
   return isGwsyncError(err) && err.code === "GWSYNC_FETCH_NOT_FOUND" && err.details?.notFound === true;
 }
-
-type ListingEntry = readonly [string, { found: RetrievedArtifact; labels: Set<string> }] | undefined;
 
 function sameLabels(a: readonly string[], b: ReadonlySet<string>): boolean {
   return a.length === b.size && a.every((l) => b.has(l));
