@@ -1,4 +1,4 @@
-import type { BrokerStatus } from "../amqp/connection.js";
+import type { BrokerStatus, OpenConnection } from "../amqp/connection.js";
 import type { Outcome } from "../amqp/consumer.js";
 import type { GwsyncConfig } from "../config/types.js";
 import type { Logger } from "../log.js";
@@ -51,6 +51,11 @@ export interface GatewayOptions {
   deployer?: ApiDeployer;
   /** Start the HTTP server (default true). */
   http?: boolean;
+  /**
+   * How the broker connection is opened: amqplib's connect (default), or a fake transport that unit
+   * tests hand in to run the whole message path without RabbitMQ (test/harness/fake-broker.ts).
+   */
+  transport?: OpenConnection;
   /** Progress of the startup deployment (CLI progress bar). */
   onStartupProgress?: (done: number, total: number) => void;
 }

@@ -1,6 +1,7 @@
 import { EventEmitter } from "node:events";
 import { join } from "node:path";
 import type { FastifyInstance } from "fastify";
+import pRetry from "p-retry";
 import { BrokerConnection, type BrokerStatus, FatalSignal } from "../amqp/connection.js";
 import { type Outcome, QueueConsumer } from "../amqp/consumer.js";
 import type { Channel, ChannelModel, Envelope } from "../amqp/envelope.js";
@@ -39,7 +40,7 @@ import { deployerOf, trustPolicyOf } from "./parts.js";
 import { GatewayPipeline } from "./pipeline.js";
 import { Reconciler } from "./reconciler.js";
 import { HttpArtifactRetriever, type RetrievedArtifact } from "./retriever.js";
-import { retryPolicyOf } from "./retry.js";
+import { MAX_RETRY_DELAY_MS, retryPolicyOf } from "./retry.js";
 import { registerGatewayRoutes } from "./routes.js";
 import { RuntimeState } from "./runtime/runtime-state.js";
 import { signatureReasonLabel, type TrustPolicy } from "./trust.js";
@@ -59,6 +60,8 @@ export {
  */
 /** A full report snapshot every this many heartbeats (besides every connect): repairs a lost report. */
 export const REPORT_FULL_EVERY_BEATS = 120;
+/** The least wait between two background rounds of the startup deployment while stale. */
+const MIN_STALE_RETRY_MS = 10;
 
 export class Gateway implements GatewayView {
   readonly config: GwsyncConfig;
@@ -80,7 +83,8 @@ export class Gateway implements GatewayView {
   readonly #shutdown = new AbortController();
   readonly #fatal = new FatalSignal();
   #watermark = 0;
-  #staleRounds = 0;
+  /** Background rounds of the startup deployment while stale (see #startupDeploy). */
+  #staleRetry: Promise<void> | undefined;
   readonly #durable: GroupCommit;
   #catchUpTimer: NodeJS.Timeout | undefined;
   #heartbeatTimer: NodeJS.Timeout | undefined;
@@ -350,6 +354,7 @@ export class Gateway implements GatewayView {
       connectionName: `gwsync-gateway-${g.nodeId}`,
       heartbeatSec: g.heartbeatSec,
       logger: this.log,
+      ...(this.#options.transport === undefined ? {} : { open: this.#options.transport }),
       setup: async (model: ChannelModel) => {
         const ch = await model.createChannel();
         ch.on("error", (err: Error) => this.log.warn({ err: err.message }, "gateway channel error"));
@@ -409,7 +414,34 @@ export class Gateway implements GatewayView {
       .catch((err: unknown) => this.log.error({ err: (err as Error).message }, "broker connection failed"));
   }
 
+  /**
+   * The startup deployment: one round (each fetch already retried by the reconciler). When the control
+   * plane stays down through it, the gateway serves last-known-good (stale) and more rounds run in the
+   * background, backing off between them as between fetches (p-retry: exponential from
+   * deployment_retry_duration by retry_progression_factor, jittered, capped at max_retry_delay and at
+   * one hour), so a fleet of stale gateways does not storm the control plane.
+   */
   async #startupDeploy(): Promise<void> {
+    if (await this.#startupRound()) return;
+    const g = this.config.gateway;
+    this.#staleRetry = pRetry(
+      async () => {
+        if (!(await this.#startupRound())) throw new Error("control plane still unreachable");
+      },
+      {
+        retries: Number.POSITIVE_INFINITY,
+        factor: g.retryProgressionFactor,
+        minTimeout: Math.max(g.deploymentRetryDurationMs, MIN_STALE_RETRY_MS),
+        maxTimeout: Math.min(g.maxRetryDelayMs, MAX_RETRY_DELAY_MS),
+        randomize: true,
+        unref: true,
+        signal: this.#shutdown.signal,
+      },
+    ).catch(() => undefined);
+  }
+
+  /** One round of the startup deployment; false when the control plane could not be read (stale). */
+  async #startupRound(): Promise<boolean> {
     const started = Date.now();
     const mode = this.config.gateway.dataRetrievalMode;
     this.log.info({ mode, labels: this.config.gateway.gatewayLabels }, "startup deployment begins");
@@ -419,11 +451,11 @@ export class Gateway implements GatewayView {
       this.#metrics.appliedSeq.set(this.#watermark);
       this.#metrics.deployedApis.set(this.#deployer.size);
       this.#startup = { phase: "done", deployed: r.deployed, total: r.total, ms: Date.now() - started };
-      this.#staleRounds = 0;
       this.events.emit("startup", this.#startup);
       this.log.info({ ...this.#startup, removed: r.removed }, "startup deployment done");
+      return true;
     } catch (err) {
-      if (this.#shutdown.signal.aborted) return;
+      if (this.#shutdown.signal.aborted) return true;
       const message = (err as Error).message;
       this.#startup = { phase: "stale", error: message };
       this.events.emit("startup", this.#startup);
@@ -431,7 +463,7 @@ export class Gateway implements GatewayView {
         { err: message, deployed: this.#deployer.size },
         "control plane unreachable after the retries: serving last-known-good and retrying in the background",
       );
-      this.#retryStartupInBackground();
+      return false;
     }
   }
 
@@ -444,21 +476,6 @@ export class Gateway implements GatewayView {
         .start(ch)
         .catch((err: unknown) => this.log.warn({ err: (err as Error).message }, "could not start consuming"));
     }
-  }
-
-  #retryStartupInBackground(): void {
-    // Back off between rounds too (each round already retried): no retry storm on the control plane.
-    const g = this.config.gateway;
-    const wait = Math.min(
-      Math.max(g.deploymentRetryDurationMs, 10) * g.retryProgressionFactor ** this.#staleRounds,
-      g.maxRetryDelayMs,
-    );
-    this.#staleRounds++;
-    const timer = setTimeout(() => {
-      if (this.#shutdown.signal.aborted) return;
-      void this.#startupDeploy();
-    }, wait);
-    timer.unref();
   }
 
   /** Announce this gateway to the control plane (gwsync status): node, labels, applied seq, count. */
@@ -536,6 +553,7 @@ export class Gateway implements GatewayView {
       () => this.#reconciler.abortAll(),
       () => Promise.all([this.#artifactConsumer?.stop(), this.#runtimeConsumer?.stop()]),
       () => this.#background?.catch(() => undefined),
+      () => this.#staleRetry,
       () => this.#catchUpRunning,
       () => this.#connection?.close(),
       () => this.#deployer.flush(),

@@ -1,0 +1,241 @@
+/**
+ * A whole gateway on a fake transport (test/harness/fake-broker.ts): its broker connection, queue
+ * declarations, consumers, GatewayPipeline and QueueConsumer's settling, with no RabbitMQ. What these
+ * tests assert is what reaches the broker: ack, requeue (redelivered), dead-letter copy with its reason.
+ */
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, afterEach, beforeEach, describe, test } from "node:test";
+import { HEADER_REJECT_REASON } from "../../src/amqp/consumer.js";
+import { sha256Hex } from "../../src/artifacts/digest.js";
+import type { GatewayApiDto } from "../../src/artifacts/types.js";
+import { loadConfig } from "../../src/config/load-config.js";
+import { GwsyncError } from "../../src/errors.js";
+import { deployApiEvent, encodeNotification, encodeTokenRevocation } from "../../src/events/encode.js";
+import { MemoryDeployer } from "../../src/gateway/deploy/memory-deployer.js";
+import { Gateway } from "../../src/gateway/gateway.js";
+import type { ArtifactRetriever, RetrievedArtifact } from "../../src/gateway/retriever.js";
+import { FakeBroker, type SettledDelivery } from "../harness/fake-broker.js";
+
+const LABEL = "Default";
+const EXCHANGE = "amq.topic";
+const MAX_DELIVERIES = 3;
+const dirs: string[] = [];
+after(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+function artifact(name: string, revision: number): RetrievedArtifact {
+  const dto: GatewayApiDto = {
+    name,
+    version: "1.0.0",
+    provider: "admin",
+    tenantDomain: "carbon.super",
+    apiId: `id-${name}`,
+    apiDefinition: `<api name="admin--${name}" context="/${name}" version="1.0.0"><!-- r${revision} --></api>`,
+  };
+  return {
+    apiId: dto.apiId,
+    label: LABEL,
+    dto,
+    revision,
+    sha256: sha256Hex(JSON.stringify(dto)),
+    seq: revision,
+  };
+}
+
+/** A control plane: `published` answers fetches; `fail` makes every fetch throw it. */
+function controlPlane() {
+  const published = new Map<string, RetrievedArtifact>();
+  const state = { fetches: 0, fail: undefined as Error | undefined };
+  const retriever: ArtifactRetriever = {
+    retrieveArtifact: async (apiId) => {
+      state.fetches++;
+      if (state.fail) throw state.fail;
+      return published.get(apiId);
+    },
+    retrieveAllArtifacts: async () => ({ items: [...published.values()], head: 0 }),
+    changesSince: async () => ({ head: 0, changes: [] }),
+  };
+  return { published, state, retriever };
+}
+
+function deployEvent(name: string, labels: string[]) {
+  const enc = encodeNotification(
+    deployApiEvent({
+      uuid: `id-${name}`,
+      name,
+      version: "1.0.0",
+      provider: "admin",
+      context: `/${name}`,
+      gatewayLabels: labels,
+    }),
+  );
+  return {
+    id: enc.eventId,
+    body: enc.body,
+    props: { messageId: enc.eventId, timestamp: enc.timestamp, contentType: "text/plain" },
+  };
+}
+
+interface World {
+  broker: FakeBroker;
+  gw: Gateway;
+  cp: ReturnType<typeof controlPlane>;
+}
+
+async function startGateway(): Promise<World> {
+  const dir = mkdtempSync(join(tmpdir(), "gwsync-fake-transport-"));
+  dirs.push(dir);
+  const { config } = loadConfig({
+    text: `
+[gwsync]
+node_id = "gw-fake"
+data_dir = "${dir}"
+max_deliveries = ${MAX_DELIVERIES}
+heartbeat_sec = 0
+catch_up_interval_ms = 0
+[apim.sync_runtime_artifacts.gateway]
+gateway_labels = ["${LABEL}"]
+deployment_retry_duration = 1
+max_retry_delay = 1
+max_retry_count = 0
+`,
+    env: {},
+    baseDir: dir,
+  });
+  const broker = new FakeBroker();
+  const cp = controlPlane();
+  const gw = new Gateway({
+    config,
+    retriever: cp.retriever,
+    deployer: new MemoryDeployer({ keepContent: false }),
+    http: false,
+    transport: broker.open,
+  });
+  await gw.start();
+  // The artifact consumer starts once the startup deployment is over.
+  while (broker.queues.get(gw.queues.artifacts)?.consumer === undefined)
+    await new Promise((r) => setImmediate(r));
+  return { broker, gw, cp };
+}
+
+/** Every settlement of one message until `final` says it is done with. */
+async function settlementsOf(broker: FakeBroker, messageId: string, final: (s: SettledDelivery) => boolean) {
+  const seen: SettledDelivery[] = [];
+  await broker.next((s) => {
+    if (s.messageId !== messageId) return false;
+    seen.push(s);
+    return final(s);
+  });
+  return seen;
+}
+
+describe("gateway message path on a fake transport (no RabbitMQ)", () => {
+  let w: World;
+  beforeEach(async () => {
+    w = await startGateway();
+  });
+  afterEach(async () => {
+    await w.gw.close();
+  });
+
+  test("a deploy for a served label is fetched, deployed, and only then acked", async () => {
+    w.cp.published.set("id-Pizza", artifact("Pizza", 1));
+    const e = deployEvent("Pizza", [LABEL]);
+    const done = settlementsOf(w.broker, e.id, () => true);
+    w.broker.publish(EXCHANGE, "notification", e.body, e.props);
+    assert.deepEqual(
+      (await done).map((s) => s.how),
+      ["ack"],
+    );
+    assert.equal(w.gw.deployer.get("id-Pizza")?.revision, 1);
+    assert.equal(w.cp.state.fetches, 1);
+  });
+
+  test("an event for a label the gateway does not serve is acked without a fetch", async () => {
+    const e = deployEvent("Elsewhere", ["Other"]);
+    const done = settlementsOf(w.broker, e.id, () => true);
+    w.broker.publish(EXCHANGE, "notification", e.body, e.props);
+    assert.deepEqual(
+      (await done).map((s) => s.how),
+      ["ack"],
+    );
+    assert.equal(w.cp.state.fetches, 0);
+    assert.equal(w.gw.deployer.size, 0);
+  });
+
+  test("a message that can never be valid is copied to the dead-letter queue with its reason and acked", async () => {
+    const done = settlementsOf(w.broker, "bad-1", () => true);
+    w.broker.publish(EXCHANGE, "notification", Buffer.from("{not json"), { messageId: "bad-1" });
+    assert.deepEqual(
+      (await done).map((s) => s.how),
+      ["ack"],
+    );
+    const dead = w.broker.waiting(w.gw.queues.deadLetter);
+    assert.equal(dead.length, 1);
+    assert.equal(dead[0]?.content.toString(), "{not json");
+    assert.match(String(dead[0]?.properties.headers?.[HEADER_REJECT_REASON]), /json|JSON/);
+  });
+
+  test("a fetch that keeps failing is requeued and redelivered, then dead-lettered after max_deliveries", async () => {
+    w.cp.state.fail = new GwsyncError("GWSYNC_FETCH_FAILED", "control plane answered 503", {
+      retryable: true,
+    });
+    const e = deployEvent("Down", [LABEL]);
+    const done = settlementsOf(w.broker, e.id, (s) => s.how === "ack");
+    w.broker.publish(EXCHANGE, "notification", e.body, e.props);
+    const seen = await done;
+    assert.deepEqual(
+      seen.map((s) => [s.how, s.redelivered]),
+      [
+        ["requeue", false],
+        ["requeue", true],
+        ["ack", true],
+      ],
+    );
+    const dead = w.broker.waiting(w.gw.queues.deadLetter);
+    assert.equal(dead.length, 1);
+    assert.match(
+      String(dead[0]?.properties.headers?.[HEADER_REJECT_REASON]),
+      /gave up after 3 deliveries: .*503/,
+    );
+    assert.equal(w.gw.deployer.get("id-Down"), undefined);
+  });
+
+  test("a token revocation is acked once applied and durable, on the runtime queue", async () => {
+    const enc = encodeTokenRevocation({
+      revokedToken: "jti-fake-1",
+      expiryTime: Date.now() + 3_600_000,
+      type: "JWT",
+    });
+    const done = settlementsOf(w.broker, enc.eventId, () => true);
+    w.broker.publish(EXCHANGE, "tokenRevocation", enc.body, {
+      messageId: enc.eventId,
+      timestamp: enc.timestamp,
+    });
+    const [s] = await done;
+    assert.equal(s?.how, "ack");
+    assert.equal(s?.queue, w.gw.queues.runtime);
+    assert.ok(w.gw.runtime.revokedTokens.isRevoked("jti-fake-1"));
+  });
+
+  test("after the broker drops the connection the gateway reconnects and consumes again", async () => {
+    const reconnected = new Promise((resolve) =>
+      w.gw.events.on("broker", (s) => s.state === "connected" && resolve(undefined)),
+    );
+    w.broker.dropConnections();
+    await reconnected;
+    w.cp.published.set("id-After", artifact("After", 1));
+    const e = deployEvent("After", [LABEL]);
+    const done = settlementsOf(w.broker, e.id, () => true);
+    w.broker.publish(EXCHANGE, "notification", e.body, e.props);
+    assert.deepEqual(
+      (await done).map((s) => s.how),
+      ["ack"],
+    );
+    assert.equal(w.gw.deployer.get("id-After")?.revision, 1);
+  });
+});
