@@ -69,6 +69,19 @@ export interface ReplicationEvents {
   pulled: [id: string, summary: PullSummary];
   /** A clone's agreement was saved with new progress (bootstrap pages, feed pages). */
   progress: [id: string];
+  /** One change of the master handled by a clone's pull (bootstrap or feed), once its outcome is committed. */
+  change: [id: string, change: ChangeOutcome];
+}
+
+/** What a clone's pull did with one change of its master. */
+export interface ChangeOutcome {
+  /** The master's sequence of the change (a bootstrap item: the sequence of the row it loaded). */
+  seq: number;
+  apiId: string;
+  label: string;
+  instruction: "Publish" | "Remove";
+  phase: "bootstrap" | "feed";
+  outcome: "applied" | "skipped" | "refused";
 }
 
 export class ReplicationService {
@@ -875,6 +888,15 @@ class Puller {
       a.master.region,
       c,
     );
+    const outcome = r.kind === "refused" ? "refused" : r.kind === "applied" ? "applied" : "skipped";
+    this.#svc.events.emit("change", a.id, {
+      seq: c.seq,
+      apiId: c.apiId,
+      label: c.label,
+      instruction: c.instruction,
+      phase: a.bootstrapComplete === true ? "feed" : "bootstrap",
+      outcome,
+    });
     if (r.kind !== "refused") return r.kind === "applied" ? "applied" : "skipped";
     a.refused++;
     a.lastRefusal = { apiId: c.apiId, label: c.label, seq: c.seq, reason: r.reason, at: Date.now() };

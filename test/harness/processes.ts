@@ -9,6 +9,7 @@ export const CHILD_EXIT_TIMEOUT_MS = 30_000;
 
 const GATEWAY_SCRIPT = fileURLToPath(new URL("./gateway-proc.ts", import.meta.url));
 const PUBLISHER_SCRIPT = fileURLToPath(new URL("./publisher-proc.ts", import.meta.url));
+const CLONE_SCRIPT = fileURLToPath(new URL("./clone-proc.ts", import.meta.url));
 
 /** Messages a child sends over IPC (see gateway-proc.ts and publisher-proc.ts). */
 export type ChildMessage = { type: string; [key: string]: unknown };
@@ -83,6 +84,11 @@ export class ChildService extends EventEmitter {
   /** `node --import tsx test/harness/publisher-proc.ts <config.toml>` */
   static publisher(configFile: string, env: NodeJS.ProcessEnv = {}): ChildService {
     return new ChildService(PUBLISHER_SCRIPT, [configFile], env);
+  }
+
+  /** `node --import tsx test/harness/clone-proc.ts <config.toml>`: a clone publisher whose pulls report over IPC. */
+  static clone(configFile: string, env: NodeJS.ProcessEnv = {}): ChildService {
+    return new ChildService(CLONE_SCRIPT, [configFile], env);
   }
 
   get pid(): number {
