@@ -6,6 +6,7 @@ import { fsErrorCode, GwsyncError } from "../errors.js";
 import { changeClaims } from "../events/region-sync-trust.js";
 import type { Logger } from "../log.js";
 import { parseJsonText } from "../security/json-limits.js";
+import { PRIVATE_FILE_MODE, writeFileAtomicSync } from "../security/safe-write.js";
 import type { ArtifactSigner } from "../security/signing.js";
 import type { ArtifactStore } from "../store/types.js";
 import { type LabelDirectory, snapshotChanges } from "./artifact-snapshot.js";
@@ -87,19 +88,10 @@ export class RelayCursors {
 }
 
 function writeAtomic(file: string, data: string): void {
-  const tmp = `${file}.tmp-${process.pid}`;
   try {
     fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
-    const fd = fs.openSync(tmp, "w", 0o600);
-    try {
-      fs.writeFileSync(fd, data);
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
-    fs.renameSync(tmp, file);
+    writeFileAtomicSync(file, data, { mode: PRIVATE_FILE_MODE });
   } catch (err) {
-    fs.rmSync(tmp, { force: true });
     throw new GwsyncError(fsErrorCode(err), `cannot write the relay's cursors ${file}: check free space and rights`, {
       cause: err,
     });
