@@ -1,6 +1,7 @@
 import { z } from "zod";
 import type { ArtifactStore, GatewayApiReport, GatewayHeartbeat, GatewayReportCursor, StoredArtifact } from "../store/types.js";
 import { gatewayState } from "./fleet-status.js";
+import type { RolloutIndex } from "./rollout-index.js";
 
 /**
  * GET /api/v1/fleet and GET /api/v1/artifacts/{apiId}/rollout: every gateway with its lag, and one API's
@@ -322,34 +323,23 @@ export const MAX_ROLLOUT_PAGE = 200;
 /**
  * One page of published APIs (by name, version, id), each with its rollout counts: the status page's
  * API list. `q` keeps the APIs whose name, version or id contains it (case-insensitive); `problems`
- * only those whose rollout is not complete. With `problems`, every matching API's rollout is judged
- * (one indexed read each); without, only the page's.
+ * only those whose rollout is not complete. With an `index` (the publisher's RolloutIndex), the list
+ * and the "not complete" judgement come from it (no per-API read); without (a local `gwsync status`),
+ * every matching API's rollout is judged from the store (one indexed read each). Either way only the
+ * page's items are built in full.
  */
 export async function rolloutPage(
   store: ArtifactStore,
-  o: { q?: string; offset?: number; limit?: number; problems?: boolean },
+  o: { q?: string; offset?: number; limit?: number; problems?: boolean; index?: RolloutIndex },
   now = Date.now(),
 ): Promise<RolloutPage> {
   const q = o.q?.trim().toLowerCase() ?? "";
   const offset = Math.max(0, o.offset ?? 0);
   const limit = Math.min(Math.max(1, o.limit ?? 50), MAX_ROLLOUT_PAGE);
-  const byApi = new Map<string, StoredArtifact[]>();
-  for (const r of await store.listArtifacts({ includeRemoved: true })) {
-    const list = byApi.get(r.apiId);
-    if (list === undefined) byApi.set(r.apiId, [r]);
-    else list.push(r);
-  }
-  let apis = [...byApi.values()].filter((rows) => rows.some((r) => r.instruction === "Publish"));
-  if (q !== "") {
-    apis = apis.filter((rows) => {
-      const r = rows[0]!;
-      return r.name.toLowerCase().includes(q) || r.version.toLowerCase().includes(q) || r.apiId.toLowerCase().includes(q);
-    });
-  }
-  const key = (rows: StoredArtifact[]) => `${rows[0]!.name}\u0000${rows[0]!.version}\u0000${rows[0]!.apiId}`;
-  apis.sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
   const ctx = await fleetContext(store, now);
-  const summarize = async (rows: StoredArtifact[]) => {
+  const matches = (r: StoredArtifact) =>
+    q === "" || r.name.toLowerCase().includes(q) || r.version.toLowerCase().includes(q) || r.apiId.toLowerCase().includes(q);
+  const summarize = async (rows: readonly StoredArtifact[]) => {
     const apiId = rows[0]!.apiId;
     const r = buildRollout(apiId, rows, await store.listGatewayReports({ apiId }), ctx)!;
     return {
@@ -362,6 +352,22 @@ export async function rolloutPage(
       complete: r.complete,
     };
   };
+  if (o.index !== undefined) {
+    const { list, complete } = await o.index.apis(ctx.gateways, now);
+    const apis = list.filter((a) => matches(a.rows[0]!) && (!o.problems || !complete(a.apiId)));
+    const items = [];
+    for (const a of apis.slice(offset, offset + limit)) items.push(await summarize(a.rows));
+    return { total: apis.length, offset, items };
+  }
+  const byApi = new Map<string, StoredArtifact[]>();
+  for (const r of await store.listArtifacts({ includeRemoved: true })) {
+    const list = byApi.get(r.apiId);
+    if (list === undefined) byApi.set(r.apiId, [r]);
+    else list.push(r);
+  }
+  const apis = [...byApi.values()].filter((rows) => rows.some((r) => r.instruction === "Publish") && matches(rows[0]!));
+  const key = (rows: StoredArtifact[]) => `${rows[0]!.name}\u0000${rows[0]!.version}\u0000${rows[0]!.apiId}`;
+  apis.sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
   if (o.problems) {
     const all = [];
     for (const rows of apis) {

@@ -11,6 +11,7 @@ export class ReportIntake {
   readonly #store: ArtifactStore;
   readonly #log: Logger;
   readonly #onRefused: (code: string) => void;
+  readonly #onRecorded: ((report: GatewayReport, replace: boolean) => void) | undefined;
   /** Cursor per node, read from the store once, then kept here. */
   #cursors: Map<string, GatewayReportCursor> | undefined;
   /** Where a full snapshot in progress is (its next part), per node. */
@@ -18,10 +19,17 @@ export class ReportIntake {
   /** One message at a time, in arrival order. */
   #chain: Promise<void> = Promise.resolve();
 
-  constructor(o: { store: ArtifactStore; logger: Logger; onRefused: (code: string) => void }) {
+  constructor(o: {
+    store: ArtifactStore;
+    logger: Logger;
+    onRefused: (code: string) => void;
+    /** Called once the message is in the store (the rollout index follows it). */
+    onRecorded?: (report: GatewayReport, replace: boolean) => void;
+  }) {
     this.#store = o.store;
     this.#log = o.logger;
     this.#onRefused = o.onRefused;
+    this.#onRecorded = o.onRecorded;
   }
 
   /** Record one report (queued behind the ones before it); resolves once it is in the store. */
@@ -86,6 +94,7 @@ export class ReportIntake {
     };
     await this.#store.recordGatewayReports(reports, { replace, cursor });
     this.#cursors.set(r.nodeId, cursor);
+    this.#onRecorded?.(r, replace);
     for (const a of r.apis) if (a.refusal?.fresh) this.#onRefused(a.refusal.code);
   }
 

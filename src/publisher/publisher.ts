@@ -18,6 +18,7 @@ import type { ArtifactStore, NewOutboxMessage, SaveArtifactResult, StoredArtifac
 import { type ArtifactInput, normalizeLabels, toGatewayApiDto } from "./artifact-input.js";
 import { buildGatewayEvent, buildStreamEvent, inlineArtifactOption, type StreamEvent } from "./events-out.js";
 import { ReportIntake } from "./gateway-reports.js";
+import { RolloutIndex } from "./rollout-index.js";
 import { OutboxDispatcher } from "./outbox-dispatcher.js";
 import {
   type ApiHistory,
@@ -98,6 +99,8 @@ export class Publisher {
   readonly signer: ArtifactSigner | undefined;
   /** The gateways' report stream, written to the store (fleet view). */
   readonly reports: ReportIntake;
+  /** Which APIs' rollouts are not complete, kept up to date (the status page's filter). */
+  readonly rollouts: RolloutIndex;
   /** Labels a replication agreement of this clone replicates from its master, and why (src/replication/). */
   #replicatedLabels: ReadonlyMap<string, string> = new Map();
 
@@ -113,10 +116,14 @@ export class Publisher {
     this.exchange = options.config.gwsync.exchange ?? DEFAULT_EXCHANGE;
     const pem = options.config.gwsync.signing.privateKeyPem;
     this.signer = pem === undefined ? undefined : new ArtifactSigner(pem);
+    this.rollouts = new RolloutIndex(this.store);
     this.reports = new ReportIntake({
       store: this.store,
       logger: this.log,
       onRefused: (code) => this.metrics.rolloutRefused.inc({ code }),
+      onRecorded: (report, replace) => {
+        this.rollouts.noteReport(report, replace).catch(() => undefined);
+      },
     });
     this.#dispatcher = new OutboxDispatcher({
       store: this.store,

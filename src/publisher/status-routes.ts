@@ -23,6 +23,7 @@ export function registerStatusRoutes(app: FastifyInstance, publisher: Publisher)
       offset: queryInteger(req.query, "offset", 0),
       limit: queryInteger(req.query, "limit", 50, MAX_ROLLOUT_PAGE),
       problems: ["1", "true"].includes(queryString(req.query, "problems") ?? ""),
+      index: publisher.rollouts,
     });
   });
 
@@ -59,6 +60,7 @@ export function registerStatusRoutes(app: FastifyInstance, publisher: Publisher)
       throw new GwsyncError("GWSYNC_NOT_FOUND", `no gateway ${nodeId} has been seen`);
     }
     publisher.reports.forget(nodeId);
+    await publisher.rollouts.forget(nodeId);
     // A gateway still beating is back with its next heartbeat: say so rather than pretend it is gone.
     return { nodeId, forgotten: true, state: gatewayState(known, Date.now()) };
   });

@@ -292,6 +292,8 @@ export interface ArtifactStore {
   findApiId(name: string, version: string, tenantDomain?: string): Promise<string | undefined>;
   /** Changelog rows with seq > since for any of the labels, in seq order. */
   changesSince(since: number, labels: string[], limit?: number): Promise<ChangeRecord[]>;
+  /** The API of each changelog row with seq > since, every label, in seq order (at most `limit`). */
+  apisChangedSince(since: number, limit: number): Promise<{ seq: number; apiId: string }[]>;
   /** Highest changelog sequence (0 when empty). */
   headSeq(): Promise<number>;
   /** Whether a change from another region with this origin and origin seq was already stored. */

@@ -613,6 +613,15 @@ export class SqlArtifactStore implements ArtifactStore {
     return { record, artifactJson: body === undefined ? undefined : buf(body.BODY).toString("utf8") };
   }
 
+  async apisChangedSince(since: number, limit: number): Promise<{ seq: number; apiId: string }[]> {
+    const rows = await this.#read(
+      "apisChangedSince",
+      `SELECT SEQ, API_ID FROM GWSYNC_CHANGELOG WHERE SEQ > ? ORDER BY SEQ LIMIT ${Math.max(1, Math.floor(limit))}`,
+      [since],
+    );
+    return rows.map((r) => ({ seq: num(r.SEQ), apiId: str(r.API_ID) }));
+  }
+
   async headSeq(): Promise<number> {
     const rows = await this.#read("headSeq", "SELECT COALESCE(MAX(SEQ), 0) AS HEAD FROM GWSYNC_CHANGELOG");
     return num(rows[0]?.HEAD);

@@ -301,6 +301,11 @@ export class SqliteArtifactStore implements ArtifactStore {
     return rows.map((row) => toChangeRecord(row, this.#region));
   }
 
+  async apisChangedSince(since: number, limit: number): Promise<{ seq: number; apiId: string }[]> {
+    const rows = guard(this.file, "apisChangedSince", () => this.#r.apisChangedSince.all(since, limit));
+    return rows.map((r) => ({ seq: r.SEQ, apiId: r.API_ID }));
+  }
+
   async headSeq(): Promise<number> {
     return guard(this.file, "headSeq", () => this.#r.headSeq.get() ?? 0);
   }

@@ -106,6 +106,9 @@ export function prepareReads(db: Database.Database) {
        ORDER BY SEQ LIMIT ?`,
     ),
     headSeq: db.prepare<[], number>(`SELECT COALESCE(MAX(SEQ), 0) FROM GWSYNC_CHANGELOG`).pluck(),
+    apisChangedSince: db.prepare<[number, number], { SEQ: number; API_ID: string }>(
+      `SELECT SEQ, API_ID FROM GWSYNC_CHANGELOG WHERE SEQ > ? ORDER BY SEQ LIMIT ?`,
+    ),
     hasOriginChange: db
       .prepare<[string, number], number>(
         `SELECT 1 FROM GWSYNC_CHANGELOG WHERE ORIGIN_REGION = ? AND ORIGIN_SEQ = ? LIMIT 1`,

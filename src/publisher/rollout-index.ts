@@ -1,0 +1,288 @@
+import type { GatewayReport } from "../events/gateway-report.js";
+import type { ArtifactStore, GatewayHeartbeat, StoredArtifact } from "../store/types.js";
+import { gatewayState } from "./fleet-status.js";
+
+/**
+ * Which APIs' rollouts are not complete, without judging every API on every gateway per request (the
+ * status page's "only not complete" filter; 10,000 APIs × 200 gateways is 2 million judgements).
+ *
+ * A rollout is complete when every live gateway is "ok" for the API: it serves the sha256 of the newest
+ * Publish among its labels, or, where none of its labels has one, serves nothing (fleet-view.ts,
+ * buildRollout). Whether a gateway is ok for an API changes only when (a) the gateway reports the API,
+ * (b) the API changes in the store, or (c) the gateway's labels change; whether it is live changes with
+ * time. So the index keeps, per API, the set of gateways that are NOT ok (a bit per gateway; almost
+ * always empty), updates it on (a) as reports are recorded, on (b) from the changelog at the next
+ * query, on (c) from the heartbeats at the next query, and a query masks those sets with the gateways
+ * live now: O(APIs × gateways / 32) word operations instead of 2 million judgements and 10,000 queries.
+ *
+ * It is built from the store at the first query (one report read per gateway), then kept up to date;
+ * every update runs in one queue so that a store read and a report recorded meanwhile cannot overtake
+ * each other. Reports of other publisher nodes are not missed: every node consumes every report.
+ */
+
+/** Above this many changed APIs since the last query, build afresh rather than re-read each one. */
+const REBUILD_AFTER_CHANGES = 5000;
+const CHANGES_PAGE = 10_000;
+
+interface ApiEntry {
+  apiId: string;
+  /** Metadata of every (api, label) row, Remove rows too. */
+  rows: StoredArtifact[];
+  /** name \0 version \0 apiId: the listing's order. */
+  key: string;
+  published: boolean;
+}
+
+interface NodeEntry {
+  slot: number;
+  labels: Set<string>;
+  labelKey: string;
+}
+
+/** The sha256 a gateway with these labels should serve (newest Publish among them), or undefined. */
+export function expectedSha(rows: readonly StoredArtifact[], labels: ReadonlySet<string>): string | undefined {
+  let best: StoredArtifact | undefined;
+  for (const r of rows) {
+    if (r.instruction !== "Publish" || !labels.has(r.label)) continue;
+    if (best === undefined || r.revision > best.revision) best = r;
+  }
+  return best?.sha256;
+}
+
+/** A gateway is ok for an API when it serves exactly what the store says for its labels. */
+export function isOk(expected: string | undefined, served: string | undefined): boolean {
+  return expected === undefined ? served === undefined : served === expected;
+}
+
+const labelKeyOf = (labels: readonly string[]) => JSON.stringify([...new Set(labels)].sort());
+
+export class RolloutIndex {
+  readonly #store: ArtifactStore;
+  #queue: Promise<unknown> = Promise.resolve();
+  #built = false;
+  #seq = 0;
+  readonly #apis = new Map<string, ApiEntry>();
+  #sorted: ApiEntry[] | undefined;
+  readonly #nodes = new Map<string, NodeEntry>();
+  #freeSlots: number[] = [];
+  #nextSlot = 0;
+  /** apiId → bitset (by node slot) of the gateways not ok for it; absent when none. */
+  readonly #bad = new Map<string, Uint32Array>();
+  /** Counters for tests and the benchmark. */
+  readonly stats = { builds: 0, apiRefreshes: 0, nodeRefreshes: 0, reportEntries: 0 };
+
+  constructor(store: ArtifactStore) {
+    this.#store = store;
+  }
+
+  #run<T>(fn: () => Promise<T> | T): Promise<T> {
+    const next = this.#queue.then(fn);
+    this.#queue = next.catch(() => undefined);
+    return next;
+  }
+
+  // ---- bitsets ----
+
+  #setBad(apiId: string, slot: number, bad: boolean): void {
+    const word = slot >>> 5;
+    const bit = 1 << (slot & 31);
+    let bits = this.#bad.get(apiId);
+    if (bits === undefined) {
+      if (!bad) return;
+      bits = new Uint32Array(Math.max(4, word + 1));
+      this.#bad.set(apiId, bits);
+    } else if (word >= bits.length) {
+      if (!bad) return;
+      const grown = new Uint32Array(Math.max(word + 1, bits.length * 2));
+      grown.set(bits);
+      bits = grown;
+      this.#bad.set(apiId, bits);
+    }
+    if (bad) bits[word]! |= bit;
+    else {
+      bits[word]! &= ~bit;
+      if (bits.every((w) => w === 0)) this.#bad.delete(apiId);
+    }
+  }
+
+  #clearSlot(slot: number): void {
+    for (const apiId of [...this.#bad.keys()]) this.#setBad(apiId, slot, false);
+  }
+
+  // ---- (re)reading the store ----
+
+  async #readApi(apiId: string): Promise<void> {
+    const rows = await this.#store.listApiLabels(apiId);
+    this.#sorted = undefined;
+    if (rows.length === 0) {
+      this.#apis.delete(apiId);
+      return;
+    }
+    const first = rows[0]!;
+    this.#apis.set(apiId, {
+      apiId,
+      rows,
+      key: `${first.name}\u0000${first.version}\u0000${apiId}`,
+      published: rows.some((r) => r.instruction === "Publish"),
+    });
+  }
+
+  /** Judge one API on every known gateway, from the store's reports of it. */
+  async #judgeApi(apiId: string): Promise<void> {
+    this.stats.apiRefreshes++;
+    await this.#readApi(apiId);
+    const served = new Map<string, string | undefined>();
+    for (const r of await this.#store.listGatewayReports({ apiId })) served.set(r.nodeId, r.served?.sha256);
+    const rows = this.#apis.get(apiId)?.rows ?? [];
+    for (const [nodeId, n] of this.#nodes) {
+      this.#setBad(apiId, n.slot, !isOk(expectedSha(rows, n.labels), served.get(nodeId)));
+    }
+  }
+
+  /** Judge every API on one gateway, from the store's reports of that gateway. */
+  async #judgeNode(nodeId: string, n: NodeEntry): Promise<void> {
+    this.stats.nodeRefreshes++;
+    const served = new Map<string, string | undefined>();
+    for (const r of await this.#store.listGatewayReports({ nodeId })) served.set(r.apiId, r.served?.sha256);
+    this.#clearSlot(n.slot);
+    for (const a of this.#apis.values()) {
+      if (!isOk(expectedSha(a.rows, n.labels), served.get(a.apiId))) this.#setBad(a.apiId, n.slot, true);
+    }
+    // Reports of APIs the store never had: serving one is not ok.
+    for (const [apiId, sha] of served) if (!this.#apis.has(apiId) && sha !== undefined) this.#setBad(apiId, n.slot, true);
+  }
+
+  #addNode(nodeId: string, labels: readonly string[]): NodeEntry {
+    const slot = this.#freeSlots.pop() ?? this.#nextSlot++;
+    const n: NodeEntry = { slot, labels: new Set(labels), labelKey: labelKeyOf(labels) };
+    this.#nodes.set(nodeId, n);
+    return n;
+  }
+
+  #dropNode(nodeId: string): void {
+    const n = this.#nodes.get(nodeId);
+    if (n === undefined) return;
+    this.#clearSlot(n.slot);
+    this.#nodes.delete(nodeId);
+    this.#freeSlots.push(n.slot);
+  }
+
+  async #build(gateways: GatewayHeartbeat[]): Promise<void> {
+    this.stats.builds++;
+    // The watermark first: a change committed while the rows are read is read again next time.
+    const head = await this.#store.headSeq();
+    this.#apis.clear();
+    this.#bad.clear();
+    this.#nodes.clear();
+    this.#freeSlots = [];
+    this.#nextSlot = 0;
+    this.#sorted = undefined;
+    const byApi = new Map<string, StoredArtifact[]>();
+    for (const r of await this.#store.listArtifacts({ includeRemoved: true })) {
+      const list = byApi.get(r.apiId);
+      if (list === undefined) byApi.set(r.apiId, [r]);
+      else list.push(r);
+    }
+    for (const [apiId, rows] of byApi) {
+      const first = rows[0]!;
+      this.#apis.set(apiId, {
+        apiId,
+        rows,
+        key: `${first.name}\u0000${first.version}\u0000${apiId}`,
+        published: rows.some((r) => r.instruction === "Publish"),
+      });
+    }
+    for (const g of gateways) await this.#judgeNode(g.nodeId, this.#addNode(g.nodeId, g.labels));
+    this.#seq = head;
+    this.#built = true;
+  }
+
+  /** Bring the index up to date with the store's changelog and the gateways' labels. */
+  async #refresh(gateways: GatewayHeartbeat[]): Promise<void> {
+    if (!this.#built) {
+      await this.#build(gateways);
+      return;
+    }
+    const changed = new Set<string>();
+    let seq = this.#seq;
+    for (;;) {
+      const page = await this.#store.apisChangedSince(seq, CHANGES_PAGE);
+      for (const c of page) changed.add(c.apiId);
+      if (page.length > 0) seq = page[page.length - 1]!.seq;
+      if (page.length < CHANGES_PAGE || changed.size > REBUILD_AFTER_CHANGES) break;
+    }
+    if (changed.size > REBUILD_AFTER_CHANGES) {
+      await this.#build(gateways);
+      return;
+    }
+    // Gateways first (so each changed API is judged on the current set), then the changed APIs.
+    const seen = new Set<string>();
+    for (const g of gateways) {
+      seen.add(g.nodeId);
+      const n = this.#nodes.get(g.nodeId);
+      if (n !== undefined && n.labelKey === labelKeyOf(g.labels)) continue;
+      if (n !== undefined) this.#dropNode(g.nodeId);
+      await this.#judgeNode(g.nodeId, this.#addNode(g.nodeId, g.labels));
+    }
+    for (const nodeId of [...this.#nodes.keys()]) if (!seen.has(nodeId)) this.#dropNode(nodeId);
+    for (const apiId of changed) await this.#judgeApi(apiId);
+    this.#seq = seq;
+  }
+
+  /**
+   * A report message as the store recorded it (ReportIntake calls this after the write). Before the
+   * first build nothing is kept: the build reads the store.
+   */
+  noteReport(report: GatewayReport, replace: boolean): Promise<void> {
+    return this.#run(() => {
+      if (!this.#built) return;
+      const n = this.#nodes.get(report.nodeId);
+      if (n === undefined) return; // a gateway not heard of yet: judged from the store when its heartbeat is seen
+      if (replace) {
+        // The first part of a full snapshot: the node's rows were dropped, so it serves nothing known.
+        this.#clearSlot(n.slot);
+        for (const a of this.#apis.values()) if (expectedSha(a.rows, n.labels) !== undefined) this.#setBad(a.apiId, n.slot, true);
+      }
+      for (const e of report.apis) {
+        this.stats.reportEntries++;
+        const rows = this.#apis.get(e.apiId)?.rows ?? [];
+        this.#setBad(e.apiId, n.slot, !isOk(expectedSha(rows, n.labels), e.served?.sha256));
+      }
+    });
+  }
+
+  /** A gateway forgotten (`gwsync status forget`): its reports are gone. */
+  forget(nodeId: string): Promise<void> {
+    return this.#run(() => this.#dropNode(nodeId));
+  }
+
+  /**
+   * The published APIs in listing order, each with whether its rollout is complete on the gateways
+   * live at `now`. `gateways` is the store's heartbeat list, read by the caller for this request.
+   */
+  async apis(
+    gateways: GatewayHeartbeat[],
+    now = Date.now(),
+  ): Promise<{ list: readonly ApiEntry[]; complete: (apiId: string) => boolean }> {
+    return this.#run(async () => {
+      await this.#refresh(gateways);
+      this.#sorted ??= [...this.#apis.values()]
+        .filter((a) => a.published)
+        .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+      const alive = new Uint32Array(Math.max(1, (this.#nextSlot + 31) >>> 5));
+      for (const g of gateways) {
+        const n = this.#nodes.get(g.nodeId);
+        if (n !== undefined && gatewayState(g, now) === "alive") alive[n.slot >>> 5]! |= 1 << (n.slot & 31);
+      }
+      const bad = this.#bad;
+      const complete = (apiId: string): boolean => {
+        const bits = bad.get(apiId);
+        if (bits === undefined) return true;
+        const len = Math.min(bits.length, alive.length);
+        for (let i = 0; i < len; i++) if ((bits[i]! & alive[i]!) !== 0) return false;
+        return true;
+      };
+      return { list: this.#sorted, complete };
+    });
+  }
+}
