@@ -70,22 +70,27 @@ const LAG_SCAN = 1000;
  * How far behind a gateway is: the changes on its labels after its watermark (the applied seq of its
  * heartbeat, which moves at its catch-ups) that its reports do not show applied — served at that
  * revision or newer, or refused — and the age of the oldest. Without a complete report stream, every
- * change after the watermark counts.
+ * change after the watermark counts. Its reports of the changed APIs are read in one query.
  */
 async function lagOf(
   store: ArtifactStore,
   g: GatewayHeartbeat,
   trustReports: boolean,
-  reportsOf: (apiId: string) => Promise<Map<string, GatewayApiReport>>,
   now: number,
 ): Promise<{ seq: number; seconds: number }> {
   if (g.labels.length === 0) return { seq: 0, seconds: 0 };
   const changes = await store.changesSince(g.appliedSeq, g.labels, LAG_SCAN);
+  if (changes.length === 0) return { seq: 0, seconds: 0 };
+  const reports = new Map<string, GatewayApiReport>();
+  if (trustReports) {
+    const apiIds = [...new Set(changes.map((c) => c.apiId))];
+    for (const r of await store.listGatewayReports({ nodeId: g.nodeId, apiIds })) reports.set(r.apiId, r);
+  }
   let seq = 0;
   let oldest: number | undefined;
   for (const ch of changes) {
     if (trustReports) {
-      const r = (await reportsOf(ch.apiId)).get(g.nodeId);
+      const r = reports.get(ch.apiId);
       const served = r?.served?.revision;
       const done =
         (served !== undefined && served >= ch.revision) ||
@@ -105,21 +110,11 @@ export async function fleetView(store: ArtifactStore, now = Date.now()): Promise
   const cursors = new Map((await store.listReportCursors()).map((c) => [c.nodeId, c]));
   const counts: Record<string, number> = Object.fromEntries(FLEET_STATES.map((s) => [s, 0]));
   const gateways: FleetGateway[] = [];
-  // The reports of an API, read once per request (only APIs changed since some gateway's watermark).
-  const byApi = new Map<string, Map<string, GatewayApiReport>>();
-  const reportsOf = async (apiId: string) => {
-    let m = byApi.get(apiId);
-    if (m === undefined) {
-      m = new Map((await store.listGatewayReports({ apiId })).map((r) => [r.nodeId, r]));
-      byApi.set(apiId, m);
-    }
-    return m;
-  };
   for (const g of await store.listGateways()) {
     const state = fleetState(g, now);
     counts[state] = (counts[state] ?? 0) + 1;
     const c = cursors.get(g.nodeId);
-    const lag = await lagOf(store, g, c?.complete === true, reportsOf, now);
+    const lag = await lagOf(store, g, c?.complete === true, now);
     gateways.push({
       nodeId: g.nodeId,
       region: g.region,

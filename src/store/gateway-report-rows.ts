@@ -3,6 +3,8 @@ import type { GatewayApiReport, GatewayReportCursor } from "./types.js";
 /** What listGatewayReports may filter on (ArtifactStore.listGatewayReports). */
 export interface GatewayReportFilter {
   apiId?: string;
+  /** Only these APIs (at most a few thousand: one IN list). */
+  apiIds?: readonly string[];
   nodeId?: string;
   refused?: boolean;
   limit?: number;
@@ -15,6 +17,13 @@ export function gatewayReportsQuery(filter: GatewayReportFilter): { sql: string;
   if (filter.apiId !== undefined) {
     where.push("API_ID = ?");
     args.push(filter.apiId);
+  }
+  if (filter.apiIds !== undefined) {
+    if (filter.apiIds.length === 0) where.push("1 = 0");
+    else {
+      where.push(`API_ID IN (${filter.apiIds.map(() => "?").join(", ")})`);
+      args.push(...filter.apiIds);
+    }
   }
   if (filter.nodeId !== undefined) {
     where.push("NODE_ID = ?");

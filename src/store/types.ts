@@ -338,6 +338,8 @@ export interface ArtifactStore {
    */
   listGatewayReports(filter?: {
     apiId?: string;
+    /** Only these APIs (at most a few thousand). */
+    apiIds?: readonly string[];
     nodeId?: string;
     refused?: boolean;
     limit?: number;
