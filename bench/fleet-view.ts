@@ -143,7 +143,8 @@ export async function b8FleetView(ctx: BenchContext): Promise<BenchOutcome> {
     beating = setInterval(() => void beatAll().catch(() => undefined), HEARTBEAT_MS);
 
     // Every gateway connects at once and sends its full snapshot.
-    const served = [...published.entries()];
+    // In API id order, as a gateway sends its snapshot (src/gateway/apply-report.ts, sendFull).
+    const served = [...published.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
     const messages = nodes.flatMap((n, g) => fullSnapshot(n.nodeId, g, served));
     const entries = messages.reduce((s, m) => s + m.apis.length, 0);
     ctx.log(`${ID}: ${gateways} gateways report ${entries.toLocaleString("en-US")} entries in ${messages.length} messages`);

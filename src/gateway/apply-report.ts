@@ -153,7 +153,9 @@ export class ApplyReporter {
     const ids = new Set<string>();
     for (const d of this.#o.deployer.deployed()) ids.add(d.apiId);
     for (const id of this.#refusals.keys()) ids.add(id);
-    const all = [...ids];
+    // In API id order: each part then covers one range of ids, which the control plane's store indexes
+    // by API id, so 200 gateways' snapshots land in a few index pages each rather than everywhere.
+    const all = [...ids].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
     const parts = Math.max(1, Math.ceil(all.length / MAX_REPORT_ENTRIES));
     // A refusal is marked fresh in the first message that carries it, whichever kind.
     for (let p = 0; p < parts; p++) {

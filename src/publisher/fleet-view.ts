@@ -1,5 +1,11 @@
 import { z } from "zod";
-import type { ArtifactStore, GatewayApiReport, GatewayHeartbeat, GatewayReportCursor, StoredArtifact } from "../store/types.js";
+import type {
+  ArtifactStore,
+  GatewayApiReport,
+  GatewayHeartbeat,
+  GatewayReportCursor,
+  StoredArtifact,
+} from "../store/types.js";
 import { gatewayState } from "./fleet-status.js";
 import type { RolloutIndex } from "./rollout-index.js";
 
@@ -57,7 +63,10 @@ function reportState(c: GatewayReportCursor | undefined): FleetGateway["report"]
 }
 
 /** Gateways per state, from the heartbeats alone (what /metrics exports as gwsync_fleet_gateways). */
-export async function fleetCounts(store: ArtifactStore, now = Date.now()): Promise<Record<FleetState, number>> {
+export async function fleetCounts(
+  store: ArtifactStore,
+  now = Date.now(),
+): Promise<Record<FleetState, number>> {
   const counts = Object.fromEntries(FLEET_STATES.map((s) => [s, 0])) as Record<FleetState, number>;
   for (const g of await store.listGateways()) counts[fleetState(g, now)]++;
   return counts;
@@ -137,7 +146,12 @@ export async function fleetView(store: ArtifactStore, now = Date.now()): Promise
 export const ROLLOUT_STATUSES = ["deployed", "removed", "pending", "refused", "offline"] as const;
 
 const revisionSchema = z.object({ revision: z.number(), sha256: z.string() });
-const refusalSchema = z.object({ revision: z.number(), code: z.string(), message: z.string(), at: z.number() });
+const refusalSchema = z.object({
+  revision: z.number(),
+  code: z.string(),
+  message: z.string(),
+  at: z.number(),
+});
 
 export const rolloutGatewaySchema = z.object({
   nodeId: z.string(),
@@ -184,7 +198,10 @@ export type RolloutGateway = z.infer<typeof rolloutGatewaySchema>;
 export type Rollout = z.infer<typeof rolloutSchema>;
 
 /** The artifact a gateway with these labels serves: the newest Publish among them (the reconciler's rule). */
-function expectedFor(rows: readonly StoredArtifact[], labels: ReadonlySet<string>): StoredArtifact | undefined {
+function expectedFor(
+  rows: readonly StoredArtifact[],
+  labels: ReadonlySet<string>,
+): StoredArtifact | undefined {
   let best: StoredArtifact | undefined;
   for (const r of rows) {
     if (r.instruction !== "Publish" || !labels.has(r.label)) continue;
@@ -283,7 +300,11 @@ function buildRollout(
 }
 
 /** Undefined when the store has never had the API and no gateway reports it. */
-export async function rolloutView(store: ArtifactStore, apiId: string, now = Date.now()): Promise<Rollout | undefined> {
+export async function rolloutView(
+  store: ArtifactStore,
+  apiId: string,
+  now = Date.now(),
+): Promise<Rollout | undefined> {
   const [rows, reports, ctx] = await Promise.all([
     store.listApiLabels(apiId),
     store.listGatewayReports({ apiId }),
@@ -333,10 +354,13 @@ export async function rolloutPage(
   const limit = Math.min(Math.max(1, o.limit ?? 50), MAX_ROLLOUT_PAGE);
   const ctx = await fleetContext(store, now);
   const matches = (r: StoredArtifact) =>
-    q === "" || r.name.toLowerCase().includes(q) || r.version.toLowerCase().includes(q) || r.apiId.toLowerCase().includes(q);
-  const summarize = async (rows: readonly StoredArtifact[]) => {
+    q === "" ||
+    r.name.toLowerCase().includes(q) ||
+    r.version.toLowerCase().includes(q) ||
+    r.apiId.toLowerCase().includes(q);
+  const summarize = (rows: readonly StoredArtifact[], reports: readonly GatewayApiReport[]) => {
     const apiId = rows[0]!.apiId;
-    const r = buildRollout(apiId, rows, await store.listGatewayReports({ apiId }), ctx)!;
+    const r = buildRollout(apiId, rows, reports, ctx)!;
     return {
       apiId,
       name: r.name,
@@ -347,12 +371,25 @@ export async function rolloutPage(
       complete: r.complete,
     };
   };
+  /** The page's APIs, their reports read in one query. */
+  const summarizeAll = async (page: readonly (readonly StoredArtifact[])[]) => {
+    const byApi = new Map<string, GatewayApiReport[]>();
+    const apiIds = page.map((rows) => rows[0]!.apiId);
+    for (const r of apiIds.length === 0 ? [] : await store.listGatewayReports({ apiIds })) {
+      const list = byApi.get(r.apiId);
+      if (list === undefined) byApi.set(r.apiId, [r]);
+      else list.push(r);
+    }
+    return page.map((rows) => summarize(rows, byApi.get(rows[0]!.apiId) ?? []));
+  };
   if (o.index !== undefined) {
     const { list, complete } = await o.index.apis(ctx.gateways, now);
     const apis = list.filter((a) => matches(a.rows[0]!) && (!o.problems || !complete(a.apiId)));
-    const items = [];
-    for (const a of apis.slice(offset, offset + limit)) items.push(await summarize(a.rows));
-    return { total: apis.length, offset, items };
+    return {
+      total: apis.length,
+      offset,
+      items: await summarizeAll(apis.slice(offset, offset + limit).map((a) => a.rows)),
+    };
   }
   const byApi = new Map<string, StoredArtifact[]>();
   for (const r of await store.listArtifacts({ includeRemoved: true })) {
@@ -360,20 +397,20 @@ export async function rolloutPage(
     if (list === undefined) byApi.set(r.apiId, [r]);
     else list.push(r);
   }
-  const apis = [...byApi.values()].filter((rows) => rows.some((r) => r.instruction === "Publish") && matches(rows[0]!));
+  const apis = [...byApi.values()].filter(
+    (rows) => rows.some((r) => r.instruction === "Publish") && matches(rows[0]!),
+  );
   const key = (rows: StoredArtifact[]) => `${rows[0]!.name}\u0000${rows[0]!.version}\u0000${rows[0]!.apiId}`;
   apis.sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
   if (o.problems) {
     const all = [];
     for (const rows of apis) {
-      const s = await summarize(rows);
+      const s = summarize(rows, await store.listGatewayReports({ apiId: rows[0]!.apiId }));
       if (!s.complete) all.push(s);
     }
     return { total: all.length, offset, items: all.slice(offset, offset + limit) };
   }
-  const items = [];
-  for (const rows of apis.slice(offset, offset + limit)) items.push(await summarize(rows));
-  return { total: apis.length, offset, items };
+  return { total: apis.length, offset, items: await summarizeAll(apis.slice(offset, offset + limit)) };
 }
 
 export const refusalRowSchema = z.object({
@@ -389,7 +426,11 @@ export const refusalRowSchema = z.object({
 export type RefusalRow = z.infer<typeof refusalRowSchema>;
 
 /** The newest refusals the gateways reported (at most `limit`), each judged against the store now. */
-export async function refusalList(store: ArtifactStore, limit = 200, now = Date.now()): Promise<RefusalRow[]> {
+export async function refusalList(
+  store: ArtifactStore,
+  limit = 200,
+  now = Date.now(),
+): Promise<RefusalRow[]> {
   const reports = await store.listGatewayReports({ refused: true, limit });
   const ctx = await fleetContext(store, now);
   const gateways = new Map(ctx.gateways.map((g) => [g.nodeId, g]));

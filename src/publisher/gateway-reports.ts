@@ -70,7 +70,9 @@ export class ReportIntake {
       );
     }
     const now = Date.now();
-    const reports: GatewayApiReport[] = r.apis.map((a) => {
+    // Written in API id order (the store's index on API_ID then takes them page by page).
+    const apis = [...r.apis].sort((a, b) => (a.apiId < b.apiId ? -1 : a.apiId > b.apiId ? 1 : 0));
+    const reports: GatewayApiReport[] = apis.map((a) => {
       const row: GatewayApiReport = { nodeId: r.nodeId, apiId: a.apiId, reportedAt: now };
       if (a.served) row.served = a.served;
       if (a.refusal) {

@@ -165,6 +165,10 @@ export class Publisher {
     this.#connection = conn;
     await conn.start();
     this.#dispatcher.start();
+    // The status page's rollout index: built now, in the background, rather than at the first request.
+    this.rollouts.warm().catch((err: unknown) =>
+      this.log.warn({ err: (err as Error).message }, "could not build the rollout index (built at the next request)"),
+    );
   }
 
   /** Record every gateway's heartbeat in the store (what `gwsync status` shows). */
@@ -197,7 +201,10 @@ export class Publisher {
         const hb = decodeHeartbeat(msg.content);
         if (!hb) return;
         this.store.recordHeartbeat({ ...hb, lastSeen: Date.now() }).then(
-          () => this.events.emit("heartbeat", hb),
+          () => {
+            this.rollouts.noteHeartbeat(hb).catch(() => undefined);
+            this.events.emit("heartbeat", hb);
+          },
           (err: unknown) => this.log.warn({ err: (err as Error).message }, "could not record a heartbeat"),
         );
       },
@@ -380,6 +387,7 @@ export class Publisher {
   }
 
   async close(): Promise<void> {
+    await this.rollouts.close();
     await this.#dispatcher.stop();
     await this.#connection?.close();
     this.#connection = undefined;

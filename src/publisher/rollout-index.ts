@@ -60,6 +60,7 @@ export class RolloutIndex {
   readonly #store: ArtifactStore;
   #queue: Promise<unknown> = Promise.resolve();
   #built = false;
+  #closed = false;
   #seq = 0;
   readonly #apis = new Map<string, ApiEntry>();
   #sorted: ApiEntry[] | undefined;
@@ -192,7 +193,10 @@ export class RolloutIndex {
         published: rows.some((r) => r.instruction === "Publish"),
       });
     }
-    for (const g of gateways) await this.#judgeNode(g.nodeId, this.#addNode(g.nodeId, g.labels));
+    for (const g of gateways) {
+      if (this.#closed) return; // stopping: nothing will ask
+      await this.#judgeNode(g.nodeId, this.#addNode(g.nodeId, g.labels));
+    }
     this.#seq = head;
     this.#built = true;
   }
@@ -235,7 +239,7 @@ export class RolloutIndex {
    */
   noteReport(report: GatewayReport, replace: boolean): Promise<void> {
     return this.#run(() => {
-      if (!this.#built) return;
+      if (!this.#built || this.#closed) return;
       const n = this.#nodes.get(report.nodeId);
       if (n === undefined) return; // a gateway not heard of yet: judged from the store when its heartbeat is seen
       if (replace) {
@@ -249,6 +253,33 @@ export class RolloutIndex {
         this.#setBad(e.apiId, n.slot, !isOk(expectedSha(rows, n.labels), e.served?.sha256));
       }
     });
+  }
+
+  /**
+   * A heartbeat as the store recorded it: a gateway not known yet, or whose labels changed, is judged
+   * now (from the store's reports of it), so its reports can be followed one by one from then on.
+   */
+  noteHeartbeat(hb: { nodeId: string; labels: readonly string[] }): Promise<void> {
+    return this.#run(async () => {
+      if (!this.#built || this.#closed) return;
+      const n = this.#nodes.get(hb.nodeId);
+      if (n !== undefined && n.labelKey === labelKeyOf(hb.labels)) return;
+      if (n !== undefined) this.#dropNode(hb.nodeId);
+      await this.#judgeNode(hb.nodeId, this.#addNode(hb.nodeId, hb.labels));
+    });
+  }
+
+  /** Build now (at the publisher's start), so the first request does not wait for it. */
+  warm(): Promise<void> {
+    return this.#run(async () => {
+      if (!this.#built && !this.#closed) await this.#build(await this.#store.listGateways());
+    });
+  }
+
+  /** Stop: a build in progress ends at its next gateway; resolves once nothing reads the store. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    await this.#queue;
   }
 
   /** A gateway forgotten (`gwsync status forget`): its reports are gone. */

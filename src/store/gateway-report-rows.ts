@@ -14,6 +14,11 @@ export interface GatewayReportFilter {
 export function gatewayReportsQuery(filter: GatewayReportFilter): { sql: string; args: string[] } {
   const where: string[] = [];
   const args: string[] = [];
+  // By API: one primary-key seek (NODE_ID, API_ID) per gateway that reports (every row's node has a
+  // cursor row, written in the same transaction), so no index on API_ID has to be kept up to date.
+  if ((filter.apiId !== undefined || filter.apiIds !== undefined) && filter.nodeId === undefined) {
+    where.push("NODE_ID IN (SELECT NODE_ID FROM GWSYNC_GATEWAY_REPORTS)");
+  }
   if (filter.apiId !== undefined) {
     where.push("API_ID = ?");
     args.push(filter.apiId);

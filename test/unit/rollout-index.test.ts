@@ -88,7 +88,12 @@ async function scenario(seed: number, ops: number): Promise<{ checks: number; no
   }));
   let checks = 0;
   let nonEmpty = 0;
-  const beat = async (g: (typeof gw)[number], o: { status?: "ready" | "stopped"; lastSeen?: number } = {}) =>
+  // As the publisher does: record the heartbeat, then tell the index (which judges a new or relabelled gateway).
+  const beat = async (g: (typeof gw)[number], o: { status?: "ready" | "stopped"; lastSeen?: number } = {}) => {
+    await record(g, o);
+    void index.noteHeartbeat(g);
+  };
+  const record = async (g: (typeof gw)[number], o: { status?: "ready" | "stopped"; lastSeen?: number }) =>
     store.recordHeartbeat({
       nodeId: g.nodeId,
       region: "r",

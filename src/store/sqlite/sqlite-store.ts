@@ -454,6 +454,41 @@ export class SqliteArtifactStore implements ArtifactStore {
     return r.changes > 0;
   }
 
+  #reportSt:
+    | {
+        dropNode: Database.Statement<[string]>;
+        upsert: Database.Statement<unknown[]>;
+        drop: Database.Statement<[string, string]>;
+        cursor: Database.Statement<unknown[]>;
+      }
+    | undefined;
+
+  /** The report stream's statements, prepared once (a full snapshot of 10,000 APIs is 40 messages). */
+  #reportStatements() {
+    this.#reportSt ??= {
+      dropNode: this.#db.prepare<[string]>("DELETE FROM GWSYNC_GATEWAY_APIS WHERE NODE_ID = ?"),
+      upsert: this.#db.prepare<unknown[]>(
+        `INSERT INTO GWSYNC_GATEWAY_APIS (NODE_ID, API_ID, REVISION, SHA256, REFUSED_REVISION, REFUSED_CODE,
+           REFUSED_MESSAGE, REFUSED_AT, REPORTED_AT) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (NODE_ID, API_ID) DO UPDATE SET REVISION = excluded.REVISION, SHA256 = excluded.SHA256,
+           REFUSED_REVISION = excluded.REFUSED_REVISION, REFUSED_CODE = excluded.REFUSED_CODE,
+           REFUSED_MESSAGE = excluded.REFUSED_MESSAGE, REFUSED_AT = excluded.REFUSED_AT,
+           REPORTED_AT = excluded.REPORTED_AT`,
+      ),
+      drop: this.#db.prepare<[string, string]>(
+        "DELETE FROM GWSYNC_GATEWAY_APIS WHERE NODE_ID = ? AND API_ID = ?",
+      ),
+      cursor: this.#db.prepare<unknown[]>(
+        `INSERT INTO GWSYNC_GATEWAY_REPORTS (NODE_ID, BOOT, SEQ, COMPLETE, SERVED, REFUSED, UPDATED_AT)
+         VALUES (?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (NODE_ID) DO UPDATE SET BOOT = excluded.BOOT, SEQ = excluded.SEQ,
+           COMPLETE = excluded.COMPLETE, SERVED = excluded.SERVED, REFUSED = excluded.REFUSED,
+           UPDATED_AT = excluded.UPDATED_AT`,
+      ),
+    };
+    return this.#reportSt;
+  }
+
   async recordGatewayReports(
     reports: GatewayApiReport[],
     options: { replace: boolean; cursor: GatewayReportCursor },
@@ -464,17 +499,9 @@ export class SqliteArtifactStore implements ArtifactStore {
       // A lost report is repaired by the gateway's next full snapshot: no fsync of its own.
       this.#relaxed(() =>
         this.#db.transaction(() => {
-          if (options.replace)
-            this.#db.prepare("DELETE FROM GWSYNC_GATEWAY_APIS WHERE NODE_ID = ?").run(c.nodeId);
-          const upsert = this.#db.prepare(
-            `INSERT INTO GWSYNC_GATEWAY_APIS (NODE_ID, API_ID, REVISION, SHA256, REFUSED_REVISION, REFUSED_CODE,
-               REFUSED_MESSAGE, REFUSED_AT, REPORTED_AT) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-             ON CONFLICT (NODE_ID, API_ID) DO UPDATE SET REVISION = excluded.REVISION, SHA256 = excluded.SHA256,
-               REFUSED_REVISION = excluded.REFUSED_REVISION, REFUSED_CODE = excluded.REFUSED_CODE,
-               REFUSED_MESSAGE = excluded.REFUSED_MESSAGE, REFUSED_AT = excluded.REFUSED_AT,
-               REPORTED_AT = excluded.REPORTED_AT`,
-          );
-          const drop = this.#db.prepare("DELETE FROM GWSYNC_GATEWAY_APIS WHERE NODE_ID = ? AND API_ID = ?");
+          const st = this.#reportStatements();
+          if (options.replace) st.dropNode.run(c.nodeId);
+          const { upsert, drop } = st;
           for (const r of reports) {
             if (r.served === undefined && r.refusal === undefined) {
               if (!options.replace) drop.run(r.nodeId, r.apiId);
@@ -492,15 +519,7 @@ export class SqliteArtifactStore implements ArtifactStore {
               r.reportedAt,
             );
           }
-          this.#db
-            .prepare(
-              `INSERT INTO GWSYNC_GATEWAY_REPORTS (NODE_ID, BOOT, SEQ, COMPLETE, SERVED, REFUSED, UPDATED_AT)
-               VALUES (?, ?, ?, ?, ?, ?, ?)
-               ON CONFLICT (NODE_ID) DO UPDATE SET BOOT = excluded.BOOT, SEQ = excluded.SEQ,
-                 COMPLETE = excluded.COMPLETE, SERVED = excluded.SERVED, REFUSED = excluded.REFUSED,
-                 UPDATED_AT = excluded.UPDATED_AT`,
-            )
-            .run(c.nodeId, c.boot, c.seq, c.complete ? 1 : 0, c.served, c.refused, c.updatedAt);
+          st.cursor.run(c.nodeId, c.boot, c.seq, c.complete ? 1 : 0, c.served, c.refused, c.updatedAt);
         })(),
       ),
     );
