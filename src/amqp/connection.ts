@@ -1,6 +1,7 @@
 import { EventEmitter } from "node:events";
 import { Socket } from "node:net";
 import amqp, { type Channel, type ChannelModel, type Options } from "amqplib";
+import { DEFAULT_HEARTBEAT_SEC } from "../config/defaults.js";
 import type { BrokerEndpoint } from "../config/types.js";
 import { GwsyncError } from "../errors.js";
 import { type Logger, silentLogger } from "../log.js";
@@ -12,7 +13,7 @@ export type BrokerStatus =
   | { state: "disconnected"; broker: string; error: string }
   | { state: "closed" };
 
-export const DEFAULT_HEARTBEAT_SEC = 10;
+export { DEFAULT_HEARTBEAT_SEC };
 export const DEFAULT_RECONNECT_INITIAL_DELAY_MS = 200;
 export const DEFAULT_RECONNECT_MAX_DELAY_MS = 10 * 1000;
 /** Longest wait for the broker's CloseOk on close(). */

@@ -1,10 +1,10 @@
 import type { Channel } from "amqplib";
+import { DEFAULT_EXCHANGE, DEFAULT_QUEUE_EXPIRES_MS, DEFAULT_QUEUE_MAX_LENGTH } from "../config/defaults.js";
 import { ARTIFACT_TOPICS, RUNTIME_TOPICS, type Topic } from "../events/topics.js";
 
-/** WSO2's topics live on amq.topic (Qpid JNDI: "a JMS topic is implemented as an amq.topic exchange"). */
-export const DEFAULT_EXCHANGE = "amq.topic";
-export const DEFAULT_QUEUE_EXPIRES_MS = 14 * 24 * 60 * 60 * 1000;
-export const DEFAULT_QUEUE_MAX_LENGTH = 1_000_000;
+// WSO2's topics live on amq.topic (Qpid JNDI: "a JMS topic is implemented as an amq.topic exchange").
+// The defaults are the configuration's (one source: src/config/defaults.ts).
+export { DEFAULT_EXCHANGE, DEFAULT_QUEUE_EXPIRES_MS, DEFAULT_QUEUE_MAX_LENGTH };
 export const DEAD_LETTER_MAX_LENGTH = 100_000;
 
 /**

@@ -1,10 +1,16 @@
-/** Defaults of every key (docs/architecture.md#configuration); paths are relative to the configuration file's folder. */
+/**
+ * Defaults of every key (docs/architecture.md#configuration), each a named constant with its unit; the
+ * schemas (schema.ts) attach them to their keys, and library callers that pass no configuration use
+ * them too. Paths are relative to the configuration file's folder.
+ */
 
 export const DEFAULT_REGION = "default";
 export const DEFAULT_DATA_DIR = "./data";
 export const DEFAULT_HTTP_PORT = 9763;
 export const DEFAULT_HTTP_HOST = "127.0.0.1";
 export const DEFAULT_JNDI_DIR = "./jndi";
+/** WSO2's topic exchange for the four streams. */
+export const DEFAULT_EXCHANGE = "amq.topic";
 export const DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024;
 export const DEFAULT_MAX_INLINE_ARTIFACT_BYTES = 1024 * 1024;
 /** Off: every runtime event is its own message in WSO2's format, which WSO2's own consumers can read. */

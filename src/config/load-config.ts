@@ -64,15 +64,10 @@ function unknownKeyReason(key: string, section: string): string {
   return `is not a key of [${section}]${hint}; known keys: ${known.join(", ")}`;
 }
 
-function validate<S extends z.ZodType>(
-  schema: S,
-  doc: TomlTable,
-  at: string,
-  ctx: LoadContext,
-): z.output<S> | undefined {
+/** A section as its schema reads it; absent or invalid (its problems reported), its defaults. */
+function validate<S extends z.ZodType>(schema: S, doc: TomlTable, at: string, ctx: LoadContext): z.output<S> {
   const raw = getPath(doc, at.split("."));
-  if (raw === undefined) return undefined;
-  const result = schema.safeParse(raw);
+  const result = schema.safeParse(raw ?? {});
   if (result.success) return result.data;
   for (const issue of result.error.issues) {
     const key = joinPath(at, issue.path);
@@ -82,7 +77,7 @@ function validate<S extends z.ZodType>(
       ctx.problem(key, issue.message);
     }
   }
-  return undefined;
+  return schema.parse({}) as z.output<S>;
 }
 
 function validateSections(doc: TomlTable, ctx: LoadContext): Sections {
