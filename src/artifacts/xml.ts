@@ -77,9 +77,23 @@ interface Scan {
   root: XmlRoot;
   /** The root's direct child elements, in document order (when asked for). */
   children: XmlRoot[];
+  /** The whole element tree (when asked for). */
+  tree?: XmlElement;
 }
 
-function scan(xml: string, what: string, options: XmlCheckOptions, withChildren: boolean): Scan {
+/** An element with everything under it: its attributes, child elements and text (CDATA included). */
+export interface XmlElement extends XmlRoot {
+  children: XmlElement[];
+  text: string;
+}
+
+function scan(
+  xml: string,
+  what: string,
+  options: XmlCheckOptions,
+  withChildren: boolean,
+  withTree = false,
+): Scan {
   checkLimits(xml, what, options.maxBytes ?? DEFAULT_MAX_XML_BYTES);
   const maxDepth = options.maxDepth ?? DEFAULT_MAX_XML_DEPTH;
   const parser = new SaxesParser({ position: true });
@@ -88,6 +102,16 @@ function scan(xml: string, what: string, options: XmlCheckOptions, withChildren:
   let roots = 0;
   let depth = 0;
   let failure: { msg: string; line: number; col: number } | undefined;
+  const open: XmlElement[] = [];
+  let tree: XmlElement | undefined;
+  if (withTree) {
+    const addText = (t: string) => {
+      const top = open.at(-1);
+      if (top) top.text += t;
+    };
+    parser.on("text", addText);
+    parser.on("cdata", addText);
+  }
   parser.on("error", (err) => {
     // saxes prefixes "line:col: "; keep the reason, report the position ourselves.
     failure ??= {
@@ -108,6 +132,18 @@ function scan(xml: string, what: string, options: XmlCheckOptions, withChildren:
         attributes: detachedAttributes(node.attributes as Record<string, string>),
       });
     }
+    if (withTree) {
+      const e: XmlElement = {
+        tag: node.name,
+        attributes: detachedAttributes(node.attributes as Record<string, string>),
+        children: [],
+        text: "",
+      };
+      const parent = open.at(-1);
+      if (parent) parent.children.push(e);
+      else tree ??= e;
+      if (!node.isSelfClosing) open.push(e);
+    }
     if (depth >= maxDepth) {
       throw new GwsyncError(
         "GWSYNC_ARTIFACT_INVALID",
@@ -118,7 +154,9 @@ function scan(xml: string, what: string, options: XmlCheckOptions, withChildren:
     if (!node.isSelfClosing) depth++;
   });
   parser.on("closetag", (node) => {
-    if (!node.isSelfClosing) depth--;
+    if (node.isSelfClosing) return;
+    depth--;
+    if (withTree) open.pop();
   });
   try {
     parser.write(xml).close();
@@ -136,7 +174,15 @@ function scan(xml: string, what: string, options: XmlCheckOptions, withChildren:
   if (root === undefined || roots !== 1) {
     throw new GwsyncError("GWSYNC_XML_MALFORMED", `${what} ${ONE_ROOT}`, { details: { what } });
   }
-  return { root, children };
+  return { root, children, ...(tree === undefined ? {} : { tree }) };
+}
+
+/**
+ * The whole document as an element tree, checked as by checkXml: for gwsync's own small XML formats
+ * (replication's transformation rules), read by the same parser and rules as artifacts.
+ */
+export function readXmlElement(xml: string, what: string, options: XmlCheckOptions = {}): XmlElement {
+  return scan(xml, what, options, false, true).tree!;
 }
 
 function detachedAttributes(attributes: Record<string, string>): Record<string, string> {

@@ -1,5 +1,4 @@
-import { XMLParser } from "fast-xml-parser";
-import { checkXml } from "../artifacts/xml.js";
+import { readXmlElement, type XmlElement } from "../artifacts/xml.js";
 import { GwsyncError } from "../errors.js";
 import type { TransformRules } from "./rules.js";
 
@@ -26,21 +25,25 @@ import type { TransformRules } from "./rules.js";
  * `replace-with n=` children takes its replacement from a `with` attribute.
  */
 
-const parser = new XMLParser({
-  ignoreAttributes: false,
-  attributeNamePrefix: "@",
-  processEntities: true,
-  htmlEntities: false,
-  ignoreDeclaration: true,
-  ignorePiTags: true,
-  parseAttributeValue: false,
-  parseTagValue: false,
-  trimValues: true,
-  isArray: (name) =>
-    ["changes-to-include", "changes-to-exclude", "ignore", "replace", "replace-with", "value"].includes(name),
-});
-
 type Node = Record<string, unknown>;
+
+/**
+ * An element as the readers below take it: `@name` attributes, `#text` (trimmed), and each child
+ * element name holding the list of those children. Read by saxes like every XML gwsync takes in
+ * (src/artifacts/xml.ts), so entities, character references and CDATA read as in an artifact.
+ */
+function toNode(e: XmlElement): Node {
+  const n: Node = {};
+  for (const [k, v] of Object.entries(e.attributes)) n[`@${k}`] = v;
+  const text = e.text.trim();
+  if (text !== "") n["#text"] = text;
+  for (const c of e.children) {
+    const list = (n[c.tag] as Node[] | undefined) ?? [];
+    list.push(toNode(c));
+    n[c.tag] = list;
+  }
+  return n;
+}
 
 function bad(why: string): GwsyncError {
   return new GwsyncError("GWSYNC_HTTP_BAD_REQUEST", `mdc-transform-rule: ${why}`);
@@ -75,11 +78,9 @@ function selectorOf(
 
 /** Read an OAM-shaped rule file; throws a 400 naming the element that cannot map. */
 export function parseOamRules(xml: string): TransformRules {
-  checkXml(xml, "mdc-transform-rule file");
-  const doc = parser.parse(xml) as Node;
-  const root = doc["mdc-transform-rule"] as Node | undefined;
-  if (root === undefined || typeof root !== "object")
-    throw bad("the root element must be <mdc-transform-rule>");
+  const tree = readXmlElement(xml, "mdc-transform-rule file");
+  if (tree.tag !== "mdc-transform-rule") throw bad("the root element must be <mdc-transform-rule>");
+  const root = toNode(tree);
   const rules: TransformRules = {};
   const values: Record<string, string> = {};
   for (const v of (root.value as Node[] | undefined) ?? []) {

@@ -16,6 +16,7 @@ import {
   readXmlRootWithChildren,
 } from "../../src/artifacts/xml.js";
 import { isGwsyncError } from "../../src/errors.js";
+import { parseOamRules } from "../../src/replication/oam-rules.js";
 
 /** What one reader makes of a document: the API's name attribute, or the refusal's code. */
 type Answer = string;
@@ -108,5 +109,12 @@ describe("one XML rule: every reader gives the same answer", () => {
     for (const read of [() => checkXml(doc, "x"), () => readXmlRoot(doc, "x"), () => readSynapseApi(doc)]) {
       assert.throws(read, (err: unknown) => isGwsyncError(err) && err.code === "GWSYNC_XML_DOCTYPE");
     }
+  });
+
+  test("gwsync's own XML (replication's transformation rules) reads entities, references and CDATA as artifacts do", () => {
+    const rules = parseOamRules(
+      '<mdc-transform-rule><value name="host">a&amp;b&#x41;&#66;<![CDATA[&lt;]]></value></mdc-transform-rule>',
+    );
+    assert.equal(rules.values?.host, "a&bAB&lt;");
   });
 });
