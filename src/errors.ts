@@ -32,6 +32,8 @@ export const ERROR_CODES = {
   GWSYNC_STATE_SAVE_FAILED: { retryable: true, status: 500 },
   /** The artifact would write a file another API owns on the same label (one file, one API). */
   GWSYNC_ARTIFACT_CONFLICT: { retryable: false, status: 409 },
+  /** A gateway has no tenant id for the artifact's tenant ([gwsync.tenants]): it writes it nowhere. */
+  GWSYNC_TENANT_UNKNOWN: { retryable: false, status: 422 },
   /** A file refused before it was read: not a regular file, a symlink, or over its size limit. */
   GWSYNC_FILE_REFUSED: { retryable: false, status: 400 },
   /**

@@ -232,6 +232,7 @@ function buildGwsync(
       password: secretOf(g.http, "gwsync.http", o) ?? eventHub.password,
     },
     signing: buildSigning(signing, o),
+    tenants: { ids: g.tenants.ids, dir: g.tenants.dir === undefined ? undefined : dir(g.tenants.dir) },
   };
   if (watch !== undefined) config.watch = { ...watch, dir: dir(watch.dir) };
   if (gitSource !== undefined) config.gitSource = buildGitSource(gitSource, o);

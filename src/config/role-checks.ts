@@ -1,6 +1,7 @@
 import { isGwsyncError } from "../errors.js";
 import { isLoopbackHost, weakCredentials } from "../security/exposure.js";
 import { DEFAULT_REGION } from "./defaults.js";
+import { defaultTenantsDir } from "../artifacts/tenant-folders.js";
 import { loadJndiDir } from "./jndi.js";
 import type { LoadContext } from "./load-context.js";
 import type { GwsyncConfig, Role } from "./types.js";
@@ -111,6 +112,19 @@ function checkGateway(c: GwsyncConfig, ctx: LoadContext): void {
       "apim.event_hub.event_listening_endpoints",
       "is empty, but role gateway needs a broker to listen on",
     );
+  }
+  // WSO2's tenant folders: the tenants' root must be known (src/gateway/deploy/tenant-deployer.ts).
+  const tenants = c.gwsync.tenants;
+  if (tenants.ids.size > 0 && c.gateway.saveArtifactsLocally && tenants.dir === undefined) {
+    if (defaultTenantsDir(c.gateway.deploymentDir) === undefined)
+      ctx.problem(
+        "gwsync.tenants_dir",
+        `is not set and deployment_dir ${c.gateway.deploymentDir} is not <CARBON_HOME>/repository/deployment/server/synapse-configs/default, so [gwsync.tenants] has no folder: set it to WSO2's <CARBON_HOME>/repository/tenants`,
+      );
+  }
+  for (const domain of tenants.ids.keys()) {
+    if (domain.toLowerCase() === "carbon.super")
+      ctx.problem(`gwsync.tenants.${domain}`, "is the super tenant, whose folder is deployment_dir: remove it");
   }
   // A file that describes the control plane too says whether events carry artifacts: the gateway must
   // take them exactly when its control plane sends them (else it would apply what others put on the broker).

@@ -191,6 +191,13 @@ export const GwsyncSectionKeys = z.strictObject(
      * (any case, the default) for every tenant (a WSO2 control plane then needs super-tenant credentials).
      */
     data_api_tenant: text().optional(),
+    /**
+     * A gateway's WSO2 tenant ids: tenant domain = numeric id; each tenant's artifacts go to
+     * tenants_dir/<id>/synapse-configs/default as on a WSO2 gateway. Other tenants are refused.
+     */
+    tenants: z.record(z.string().min(1).max(255), int(1, 2_147_483_647)).optional(),
+    /** Default: <CARBON_HOME>/repository/tenants when deployment_dir is WSO2's super-tenant folder. */
+    tenants_dir: text().optional(),
     max_json_depth: int(1, MAX_JSON_DEPTH, " levels").default(D.DEFAULT_MAX_JSON_DEPTH),
     max_revoked_tokens: int(1).default(D.DEFAULT_MAX_REVOKED_TOKENS),
     max_revoked_token_length: int(1, Number.MAX_SAFE_INTEGER, " characters").default(
@@ -263,6 +270,11 @@ export const GwsyncSectionSchema = GwsyncSectionKeys.transform((g) => ({
   hubMapFormat: g.hub_map_format,
   dataApi: g.data_api,
   dataApiTenant: tenantSetting(g.data_api_tenant),
+  /** [gwsync.tenants]: tenant domain → WSO2 tenant id, and where the tenants' folders are (resolved by build-config.ts). */
+  tenants: {
+    ids: new Map(Object.entries(g.tenants ?? {})) as ReadonlyMap<string, number>,
+    dir: g.tenants_dir,
+  },
 }));
 
 /** [gwsync] data_api_tenant: "ALL" (any case, or unset) is every tenant; else the tenant domain as written. */

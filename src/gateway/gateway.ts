@@ -26,6 +26,7 @@ import { ApplyReporter } from "./apply-report.js";
 import { fetchedArtifactRefusal } from "./artifact-trust.js";
 import type { ApiDeployer } from "./deploy/deployer.js";
 import { FileDeployer } from "./deploy/file-deployer.js";
+import { TenantDeployer } from "./deploy/tenant-deployer.js";
 import { DeploymentRestorer } from "./deploy/restore-watch.js";
 import {
   DEFAULT_PREFETCH,
@@ -269,10 +270,17 @@ export class Gateway implements GatewayView {
       this.#shutdown.signal.throwIfAborted();
     }
     this.#startBroker();
-    if (this.#deployer instanceof FileDeployer) {
+    // The super tenant's folder (a WSO2 gateway's start wipes it); tenant folders are not watched.
+    const files =
+      this.#deployer instanceof FileDeployer
+        ? this.#deployer
+        : this.#deployer instanceof TenantDeployer
+          ? this.#deployer.superTenant
+          : undefined;
+    if (files !== undefined) {
       this.#restorer = new DeploymentRestorer({
         root: this.config.gateway.deploymentDir,
-        deployer: this.#deployer,
+        deployer: files,
         reconcile: (apiId, labels) =>
           this.#reconciler.reconcile(apiId, labels, { supersede: false, signal: this.#shutdown.signal }),
         logger: this.log,
