@@ -1,5 +1,5 @@
 /**
- * B8: the fleet view with 200 gateways reporting on 10,000 APIs (issue 18: "the page stays responsive").
+ * B11: the fleet view with 200 gateways reporting on 10,000 APIs (issue 18: "the page stays responsive").
  *
  * The publisher runs in its own process (bench/lib/publisher-proc.ts) on a store seeded with 10,000
  * APIs. 200 simulated gateways then do what real ones do on the real broker: a heartbeat every 5 s and,
@@ -25,7 +25,7 @@ import { drainOutbox, publishApis } from "./lib/seed.js";
 import { fmtMb, fmtMs, fmtRate, type LatencySummary, summarize } from "./lib/stats.js";
 import { BenchWorld, LABEL } from "./lib/world.js";
 
-const ID = "B8";
+const ID = "B11";
 const FULL_APIS = 10_000;
 const FULL_GATEWAYS = 200;
 const FULL_SAMPLES = 40;
@@ -98,7 +98,7 @@ interface Timed {
   bytes: number;
 }
 
-export async function b8FleetView(ctx: BenchContext): Promise<BenchOutcome> {
+export async function b11FleetView(ctx: BenchContext): Promise<BenchOutcome> {
   const apis = scaled(ID, FULL_APIS, 100);
   const gateways = scaled(ID, FULL_GATEWAYS, 4);
   const samples = scaled(ID, FULL_SAMPLES, 10);

@@ -13,7 +13,7 @@ import { b4Revocations } from "./b4-revocations.js";
 import { b5CrossRegion } from "./b5-cross-region.js";
 import { b6Memory } from "./b6-memory.js";
 import { b7CatchUp } from "./b7-catch-up.js";
-import { b8FleetView } from "./fleet-view.js";
+import { b11FleetView } from "./fleet-view.js";
 import { childLaunchers, REPO_ROOT } from "./lib/bundle.js";
 import type { BenchContext, BenchRow, Benchmark } from "./lib/report.js";
 import { renderTable } from "./lib/report.js";
@@ -27,7 +27,7 @@ const BENCHMARKS: Record<string, { what: string; run: Benchmark }> = {
   B5: { what: "region A → region B's gateways", run: b5CrossRegion },
   B6: { what: "gateway RSS with 100,000 APIs", run: b6Memory },
   B7: { what: "gateway down during 10,000 changes → converged after restart", run: b7CatchUp },
-  B8: { what: "fleet view: 200 gateways reporting on 10,000 APIs, REST latencies", run: b8FleetView },
+  B11: { what: "fleet view: 200 gateways reporting on 10,000 APIs, REST latencies", run: b11FleetView },
 };
 
 function usage(): never {

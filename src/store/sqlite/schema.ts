@@ -186,7 +186,7 @@ const MIGRATIONS: readonly string[] = [
   GWSYNC_GATEWAY_REPORTS,
   GWSYNC_REPLICATION,
   // No index on GWSYNC_GATEWAY_APIS (API_ID): 200 gateways' full snapshots each dirtied a page of it per
-  // row (18,000 rows/s against 160,000 without it, bench B8). One API's rows are read by primary key,
+  // row (18,000 rows/s against 160,000 without it, bench B11). One API's rows are read by primary key,
   // once per gateway (NODE_ID IN the report cursors: src/store/gateway-report-rows.ts).
   "DROP INDEX IF EXISTS GWSYNC_IDX_GATEWAY_APIS_API;",
 ];
