@@ -74,7 +74,109 @@ export async function b5CrossRegion(ctx: BenchContext): Promise<BenchOutcome> {
       },
     );
   }
+  const pull = await measurePull(ctx, n, warmup);
+  details.pull = pull;
+  const mode = `pull agreement, poll ${PULL_POLL_SEC} s (no AMQP between the regions)`;
+  rows.push(
+    {
+      id: "B5",
+      what: `region A → region B's ${GATEWAYS} gateways, p50 (${n} × 5 KB), ${mode}`,
+      gwsync: fmtMs(pull.cross.p50),
+      baseline: `${fmtMs(pull.local.p50)} same-region`,
+      ratio: pull.cross.p50 / pull.local.p50,
+      goal: "—",
+      note: `B's puller had committed the change at p50 ${fmtMs(pull.relayed.p50)} (p99 ${fmtMs(pull.relayed.p99)}); a pull waits up to one poll interval, so the figure is about half of it plus the pull; both publishers run in the bench process, B's gateways are 4 processes`,
+    },
+    {
+      id: "B5",
+      what: `region A → region B's ${GATEWAYS} gateways, p99, ${mode}`,
+      gwsync: fmtMs(pull.cross.p99),
+      baseline: `${fmtMs(pull.local.p99)} same-region`,
+      ratio: pull.cross.p99 / pull.local.p99,
+      goal: "—",
+    },
+  );
   return { rows, details };
+}
+
+/** The clone's poll interval in the pull row (the agreement's minimum is 0.05 s). */
+const PULL_POLL_SEC = 0.1;
+/** A label of region B's own in the pull row (the agreement's label belongs to the master). */
+const LOCAL_LABEL = "Region B";
+
+/**
+ * The pull row: region B is a clone of region A by a replication agreement (HTTPS only, no relay, no
+ * jndi_dir); an update in A reaches B's gateways when B's next pull stores it and B's outbox announces
+ * it. Same-region baseline interleaved as in the relay rows.
+ */
+async function measurePull(ctx: BenchContext, n: number, warmup: number): Promise<ModeResult> {
+  const id = `bench-${randomBytes(4).toString("hex")}`;
+  const broker = new SecondBroker({ port: REGION_B_PORT });
+  const wasRunning = await portOpen(REGION_B_PORT);
+  await broker.start();
+  const a = new BenchWorld({ id, region: `${id}-a` });
+  const b = new BenchWorld({ id, region: `${id}-b`, brokerUrl: broker.url() });
+  try {
+    const svcA = await a.startPublisher();
+    const svcB = await b.startPublisher();
+    // The replicated label belongs to the master; B's gateways also serve a label of B's own, where
+    // the same-region baseline is published.
+    const gws = await b.startGateways(GATEWAYS, { reportEach: true, labels: [LABEL, LOCAL_LABEL] });
+    for (const g of gws) await g.measureClockOffset();
+    const res = await fetch(`${svcB.httpUrl}/api/v1/replication/agreements`, {
+      method: "POST",
+      headers: { authorization: b.authorization, "content-type": "application/json" },
+      body: JSON.stringify({
+        master: { url: svcA.httpUrl, ...a.httpCredentials },
+        labels: [LABEL],
+        pollInterval: PULL_POLL_SEC,
+      }),
+    });
+    const created = (await res.json()) as { identifier?: string; message?: string };
+    if (res.status !== 201 || created.identifier === undefined)
+      throw new Error(`B5 pull: the agreement was refused (${res.status}): ${created.message}`);
+    const agreement = created.identifier;
+    let committedAt = 0;
+    let waitingFor = -1;
+    svcB.replication.events.on("change", (_id, c) => {
+      if (c.seq === waitingFor && c.outcome === "applied") committedAt = nowMs();
+    });
+    const arrivals = new Arrivals(gws, "applied", (m) => m.sha256 as string | undefined);
+    const cross: number[] = [];
+    const pulled: number[] = [];
+    const local: number[] = [];
+    ctx.log(`B5 pull: ${warmup} warm-up + ${n} sequential updates, poll ${PULL_POLL_SEC} s, same-region interleaved`);
+    for (let i = 0; i < warmup + n; i++) {
+      committedAt = 0;
+      const c0 = nowMs();
+      const rc = await svcA.publisher.deployApi(
+        synapseApi({ name: "Pulled", revision: i + 1, size: API_SIZE_BYTES }),
+        [LABEL],
+      );
+      waitingFor = rc.seq;
+      const c1 = await arrivals.wait(rc.sha256, PER_UPDATE_TIMEOUT_MS);
+      // The baseline: a publish of B's own, on a label B owns, to the same gateways.
+      const l0 = nowMs();
+      const rl = await svcB.publisher.deployApi(
+        synapseApi({ name: "SameRegion", revision: i + 1, size: API_SIZE_BYTES }),
+        [LOCAL_LABEL],
+      );
+      const l1 = await arrivals.wait(rl.sha256, PER_UPDATE_TIMEOUT_MS);
+      if (i >= warmup) {
+        cross.push(c1 - c0);
+        if (committedAt > 0) pulled.push(committedAt - c0);
+        local.push(l1 - l0);
+      }
+      if ((i + 1) % 100 === 0) ctx.log(`B5 pull: ${i + 1}/${warmup + n}`);
+    }
+    arrivals.close();
+    ctx.log(`B5 pull: agreement ${agreement}`);
+    return { cross: summarize(cross), local: summarize(local), relayed: summarize(pulled), wasRunning };
+  } finally {
+    await b.close();
+    await a.close();
+    await broker.stop();
+  }
 }
 
 async function measureMode(

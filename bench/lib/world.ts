@@ -46,6 +46,8 @@ export interface GatewayChildSpec {
   saveLocally?: boolean;
   /** Extra node flags (e.g. --expose-gc for memory figures). */
   nodeFlags?: string[];
+  /** gateway_labels; default [LABEL]. */
+  labels?: string[];
 }
 
 /**
@@ -203,6 +205,11 @@ password = ${q(HTTP_PASSWORD)}
     return { child, url: this.#publisherUrl };
   }
 
+  /** The publisher's REST credentials (what a clone's agreement names to reach this master). */
+  get httpCredentials(): { username: string; password: string } {
+    return { username: HTTP_USER, password: HTTP_PASSWORD };
+  }
+
   /** Basic-auth header value of the publisher's REST API. */
   get authorization(): string {
     return `Basic ${Buffer.from(`${HTTP_USER}:${HTTP_PASSWORD}`).toString("base64")}`;
@@ -235,7 +242,7 @@ username = ${q(HTTP_USER)}
 password = ${q(HTTP_PASSWORD)}
 [apim.sync_runtime_artifacts.gateway]
 accept_inline_artifacts = ${this.inline}
-gateway_labels = [${q(LABEL)}]
+gateway_labels = ${JSON.stringify(spec.labels ?? [LABEL])}
 data_retrieval_mode = ${q(spec.mode ?? "sync")}
 deployment_retry_duration = 1000
 retry_progression_factor = 2.0
