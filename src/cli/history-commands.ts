@@ -35,6 +35,8 @@ async function withReadonlyPublisher<T>(target: Target & { kind: "local" }, log:
 }
 
 function renderHistory(h: ApiHistory): string {
+  // A Git store names the commit of its repository that holds each revision: one more column.
+  const stored = h.revisions.some((r) => r.storeCommit !== undefined);
   const rows = h.revisions.map((r) => [
     String(r.revision),
     r.instruction,
@@ -44,9 +46,21 @@ function renderHistory(h: ApiHistory): string {
     new Date(r.createdAt).toISOString(),
     r.originRegion,
     r.commit?.slice(0, 12) ?? "-",
+    ...(stored ? [r.storeCommit?.slice(0, 12) ?? "-"] : []),
     r.hasContent ? "" : "(bytes not kept)",
   ]);
-  const head = ["REVISION", "ACTION", "LABELS", "SHA256", "SEQ", "WHEN", "ORIGIN", "COMMIT", ""];
+  const head = [
+    "REVISION",
+    "ACTION",
+    "LABELS",
+    "SHA256",
+    "SEQ",
+    "WHEN",
+    "ORIGIN",
+    "COMMIT",
+    ...(stored ? ["STORE COMMIT"] : []),
+    "",
+  ];
   const widths = head.map((h0, i) => Math.max(h0.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join("  ").trimEnd();
   const title = `${h.name}:${h.version} apiId=${h.apiId}, ${h.revisions.length} revision(s)`;
@@ -57,7 +71,9 @@ export function registerHistory(program: Command): void {
   addTargetOptions(
     program
       .command("history")
-      .description("list an API's revisions, newest first: action, labels, sha256, sequence, time, origin, commit")
+      .description(
+        "list an API's revisions, newest first: action, labels, sha256, sequence, time, origin, commit (and a Git store's commit)",
+      )
       .argument("<api>", "API id (UUID) or name:version")
       .option("--tenant-domain <domain>", "tenant of a name:version (default carbon.super)")
       .option("-n, --limit <count>", "show only the newest COUNT revisions"),

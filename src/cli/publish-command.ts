@@ -156,7 +156,7 @@ export function registerPublish(program: Command): void {
           results.push({ file, ok: true, ...r });
           if (!opts.json && files.length <= LIST_FILES_UP_TO) {
             process.stdout.write(
-              `${file}: ${r.name}:${r.version} apiId=${r.apiId} revision=${r.revision} seq=${r.seq}${r.changed ? "" : " (unchanged)"}\n`,
+              `${file}: ${r.name}:${r.version} apiId=${r.apiId} revision=${r.revision} seq=${r.seq}${r.commit === undefined ? "" : ` commit=${r.commit.slice(0, 12)}`}${r.changed ? "" : " (unchanged)"}\n`,
             );
           }
         } catch (err) {

@@ -21,6 +21,7 @@ const deployResultSchema = z.object({
   seq: z.number(),
   labels: z.array(z.string()),
   changed: z.boolean(),
+  commit: z.string().optional(),
 });
 
 const revisionSchema = z.object({
@@ -32,6 +33,7 @@ const revisionSchema = z.object({
   createdAt: z.number(),
   originRegion: z.string(),
   commit: z.string().optional(),
+  storeCommit: z.string().optional(),
   hasContent: z.boolean(),
 });
 

@@ -15,7 +15,7 @@ import type {
   PublisherSection,
   ThrottlingSection,
 } from "./schema.js";
-import type { BrokerEndpoint, GitSourceConfig, GwsyncConfig, Role } from "./types.js";
+import type { BrokerEndpoint, GitSourceConfig, GitStoreConfig, GwsyncConfig, Role } from "./types.js";
 
 /** The validated sections, their schemas' outputs; one absent or invalid is its defaults. */
 export interface Sections {
@@ -93,6 +93,65 @@ function secretOf(
 /** A URL git reads as one (scheme://, or scp-like user@host:path); anything else is a local path. */
 const GIT_URL = /^(?:[a-z][a-z0-9+.-]*:\/\/|[^/\\:@]+@[^/\\:]+:)/i;
 
+/** A branch name git accepts (and no option in disguise). */
+function branchProblem(branch: string): boolean {
+  return !/^[A-Za-z0-9._/-]+$/.test(branch) || branch.startsWith("-") || branch.includes("..");
+}
+
+/** Whether this configuration asks for the Git store: artifact_saver = "GitSaver", or [gwsync.git_store] with no saver named. */
+export function wantsGitStore(s: Sections): boolean {
+  const saver = s.publisher.artifactSaver;
+  return saver === D.GIT_ARTIFACT_SAVER || (saver === undefined && s.gwsync.gitStore !== undefined);
+}
+
+function buildGitStore(s: Sections, dataDir: string, type: string, o: BuildOptions): GitStoreConfig {
+  const prefix = "gwsync.git_store";
+  const g = s.gwsync.gitStore ?? {
+    branch: D.DEFAULT_GIT_STORE_BRANCH,
+    push_retry_ms: D.DEFAULT_GIT_STORE_PUSH_RETRY_MS,
+    author_name: D.DEFAULT_GIT_STORE_AUTHOR_NAME,
+    author_email: D.DEFAULT_GIT_STORE_AUTHOR_EMAIL,
+  };
+  if (type !== "sqlite") {
+    o.ctx.problem(
+      `${DB}.type`,
+      `is ${JSON.stringify(type)}, but the Git store (artifact_saver = "GitSaver") keeps its changelog and outbox in SQLite: set type = "sqlite"`,
+    );
+  }
+  if (branchProblem(g.branch)) {
+    o.ctx.problem(`${prefix}.branch`, `is not a branch name git accepts: ${JSON.stringify(g.branch)}`);
+  }
+  const password = secretOf({ password: g.password, passwordFile: g.password_file }, prefix, o);
+  if (password !== undefined && g.username === undefined) {
+    o.ctx.problem(
+      `${prefix}.username`,
+      "is required with a password (HTTP Basic credentials for the remote)",
+    );
+  }
+  if ((password !== undefined || g.username !== undefined) && g.remote_url === undefined) {
+    o.ctx.problem(
+      `${prefix}.remote_url`,
+      "is required with a username or password (they are the remote's credentials)",
+    );
+  }
+  const remote = g.remote_url;
+  return {
+    repository:
+      g.repository === undefined
+        ? path.join(dataDir, D.DEFAULT_GIT_STORE_REPOSITORY)
+        : path.resolve(o.baseDir, g.repository),
+    branch: g.branch,
+    ...(remote === undefined
+      ? {}
+      : { remoteUrl: GIT_URL.test(remote) ? remote : path.resolve(o.baseDir, remote) }),
+    ...(g.username === undefined ? {} : { username: g.username }),
+    ...(password === undefined ? {} : { password }),
+    pushRetryMs: g.push_retry_ms,
+    authorName: g.author_name,
+    authorEmail: g.author_email,
+  };
+}
+
 function buildGitSource(s: NonNullable<GwsyncSection["gitSource"]>, o: BuildOptions): GitSourceConfig {
   const prefix = "gwsync.git_source";
   const url = GIT_URL.test(s.url) ? s.url : path.resolve(o.baseDir, s.url);
@@ -104,7 +163,7 @@ function buildGitSource(s: NonNullable<GwsyncSection["gitSource"]>, o: BuildOpti
     );
   }
   const branch = s.branch;
-  if (!/^[A-Za-z0-9._/-]+$/.test(branch) || branch.startsWith("-") || branch.includes("..")) {
+  if (branchProblem(branch)) {
     o.ctx.problem(`${prefix}.branch`, `is not a branch name git accepts: ${JSON.stringify(branch)}`);
   }
   const password = secretOf({ password: s.password, passwordFile: s.password_file }, prefix, o);
@@ -219,7 +278,7 @@ function buildGwsync(
   const g = s.gwsync;
   const dir = (p: string) => path.resolve(o.baseDir, p);
   const { username, password: _password, passwordFile: _file, ...httpLimits } = g.http;
-  const { gitSource, signing, watch, ...rest } = g;
+  const { gitSource, gitStore: _gitStore, signing, watch, ...rest } = g;
   const config: GwsyncConfig["gwsync"] = {
     ...rest,
     nodeId: g.nodeId ?? defaultNodeId(o.role),
@@ -308,6 +367,14 @@ function buildDatabase(s: Sections, dataDir: string, o: BuildOptions): GwsyncCon
   const password = secretOf(db, DB, o);
   if (password !== undefined) database.password = password;
   if (db.poolOptions !== undefined) database.poolOptions = db.poolOptions;
+  const saver = s.publisher.artifactSaver;
+  if (s.gwsync.gitStore !== undefined && saver !== undefined && saver !== D.GIT_ARTIFACT_SAVER) {
+    o.ctx.problem(
+      "gwsync.git_store",
+      `configures the Git store, but ${o.ctx.display("apim.sync_runtime_artifacts.publisher.artifact_saver")} is ${JSON.stringify(saver)}: set it to "${D.GIT_ARTIFACT_SAVER}" (or leave it out), or remove the section`,
+    );
+  }
+  if (wantsGitStore(s)) database.git = buildGitStore(s, dataDir, type, o);
   return database;
 }
 
@@ -323,7 +390,12 @@ export function buildConfig(s: Sections, o: BuildOptions): GwsyncConfig {
   };
   return {
     gwsync,
-    publisher: { ...s.publisher, enabled: s.publisherPresent },
+    publisher: {
+      ...s.publisher,
+      artifactSaver:
+        s.publisher.artifactSaver ?? (wantsGitStore(s) ? D.GIT_ARTIFACT_SAVER : D.DEFAULT_ARTIFACT_SAVER),
+      enabled: s.publisherPresent,
+    },
     // The gateway block's event_waiting_time is a fixed sleep before each single-API fetch (DBRetriever.java:72-78),
     // and only when the event hub sets none (api-manager.xml.j2:1890-1892).
     gateway: buildGateway(

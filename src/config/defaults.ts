@@ -72,7 +72,18 @@ export const DEFAULT_GIT_SOURCE_MAX_FILES = 10_000;
 /** How long one git command may run before it is ended (a fetch over a slow link included). */
 export const DEFAULT_GIT_TIMEOUT_MS = 120_000;
 
+/** [gwsync.git_store]: the repository, under data_dir, when none is named. */
+export const DEFAULT_GIT_STORE_REPOSITORY = "artifacts.git";
+export const DEFAULT_GIT_STORE_BRANCH = "main";
+/** First wait after a failed push of the Git store's branch (doubles up to 5 minutes). */
+export const DEFAULT_GIT_STORE_PUSH_RETRY_MS = 5_000;
+export const DEFAULT_GIT_STORE_AUTHOR_NAME = "gwsync";
+export const DEFAULT_GIT_STORE_AUTHOR_EMAIL = "gwsync@localhost";
+
 export const DEFAULT_ARTIFACT_SAVER = "DBSaver";
+/** WSO2-style names of the Git artifact store's saver and retriever (docs/git-store.md). */
+export const GIT_ARTIFACT_SAVER = "GitSaver";
+export const GIT_ARTIFACT_RETRIEVER = "GitRetriever";
 export const DEFAULT_ARTIFACT_RETRIEVER = "DBRetriever";
 /** docs/architecture.md#configuration: gwsync's own default; WSO2 3.2.0 defaulted publish_directly_to_gateway to true. */
 export const DEFAULT_PUBLISH_DIRECTLY_TO_GATEWAY = false;

@@ -29,6 +29,10 @@ export const ENV_KEYS: Readonly<Record<string, string>> = {
   GWSYNC_DATABASE_USERNAME: "database.sync_runtime_artifacts_db.username",
   GWSYNC_DATABASE_PASSWORD: "database.sync_runtime_artifacts_db.password",
   GWSYNC_DATABASE_PASSWORD_FILE: "database.sync_runtime_artifacts_db.password_file",
+  GWSYNC_GIT_STORE_REMOTE_URL: "gwsync.git_store.remote_url",
+  GWSYNC_GIT_STORE_USERNAME: "gwsync.git_store.username",
+  GWSYNC_GIT_STORE_PASSWORD: "gwsync.git_store.password",
+  GWSYNC_GIT_STORE_PASSWORD_FILE: "gwsync.git_store.password_file",
 };
 
 /** GWSYNC_CFG__apim__event_hub__username=x sets apim.event_hub.username (double underscore = dot). */

@@ -12,10 +12,10 @@ import type { GwsyncConfig, Role } from "./types.js";
  * - every role: [apim.event_hub] must not be disabled (all three talk over the event hub), and a
  *   service whose HTTP port is bound beyond loopback must not use weak credentials (WSO2's or
  *   RabbitMQ's defaults, an empty or guessable password: src/security/exposure.ts) (docs/architecture.md#http).
- * - publisher: the saver gwsync implements ("DBSaver") and a database type its store implements
+ * - publisher: a saver gwsync implements ("DBSaver", "GitSaver") and a database type its store implements
  *   (PUBLISHER_STORE_TYPES: SQLite, PostgreSQL, MySQL/MariaDB).
  * - gateway: the gateway section not disabled, at least one gateway label, the retriever gwsync
- *   implements ("DBRetriever") and at least one event listening endpoint.
+ *   implements ("DBRetriever", "GitRetriever") and at least one event listening endpoint.
  * - relay: a readable jndi_dir whose <region>.properties files all parse, each with a connection
  *   factory, and at least one region other than its own to forward to.
  */
@@ -27,8 +27,13 @@ export const PUBLISHER_STORE_TYPES: readonly string[] = [
   "mysql",
   "mariadb",
 ];
-const SAVERS = ["DBSaver"];
-const RETRIEVERS = ["DBRetriever"];
+/** DBSaver: the database store; GitSaver: the Git store (docs/git-store.md). */
+const SAVERS = ["DBSaver", "GitSaver"];
+/**
+ * A gateway fetches through the control plane's data API whichever the saver: "GitRetriever" is the
+ * name WSO2-style files pair with "GitSaver" (the control plane reads the repository for it).
+ */
+const RETRIEVERS = ["DBRetriever", "GitRetriever"];
 
 const GW = "apim.sync_runtime_artifacts.gateway";
 const DB = "database.sync_runtime_artifacts_db";
@@ -54,7 +59,7 @@ function checkPublisher(c: GwsyncConfig, ctx: LoadContext): void {
   if (!SAVERS.includes(c.publisher.artifactSaver)) {
     ctx.problem(
       "apim.sync_runtime_artifacts.publisher.artifact_saver",
-      `is ${JSON.stringify(c.publisher.artifactSaver)}, but role publisher implements only "DBSaver"`,
+      `is ${JSON.stringify(c.publisher.artifactSaver)}, but role publisher implements only ${SAVERS.map((v) => JSON.stringify(v)).join(" and ")}`,
     );
   }
   if (!PUBLISHER_STORE_TYPES.includes(c.database.type)) {
@@ -104,7 +109,7 @@ function checkGateway(c: GwsyncConfig, ctx: LoadContext): void {
   if (!RETRIEVERS.includes(c.gateway.artifactRetriever)) {
     ctx.problem(
       `${GW}.artifact_retriever`,
-      `is ${JSON.stringify(c.gateway.artifactRetriever)}, but role gateway implements only "DBRetriever"`,
+      `is ${JSON.stringify(c.gateway.artifactRetriever)}, but role gateway implements only ${RETRIEVERS.map((v) => JSON.stringify(v)).join(" and ")}`,
     );
   }
   if (c.eventHub.eventListeningEndpoints.length === 0) {

@@ -126,6 +126,29 @@ export const GwsyncGitSourceKeys = z.strictObject(
   TABLE_ERROR,
 );
 
+/**
+ * [gwsync.git_store]: the Git artifact store (docs/git-store.md), chosen by this section or by
+ * artifact_saver = "GitSaver". Every publish, update and remove is a commit of `branch`;
+ * build-config.ts resolves the paths and reads the password.
+ */
+export const GwsyncGitStoreKeys = z.strictObject(
+  {
+    /** The local repository (bare); created when missing. Default: <data_dir>/artifacts.git (build-config.ts). */
+    repository: text().optional(),
+    branch: text().default(D.DEFAULT_GIT_STORE_BRANCH),
+    /** A remote the branch is pushed to after each commit and restored from (https://, ssh://, file://, a path). */
+    remote_url: text().optional(),
+    username: text().optional(),
+    password: secret().optional(),
+    password_file: text().optional(),
+    /** First wait after a failed push; it doubles up to 5 minutes. */
+    push_retry_ms: int(10, Number.MAX_SAFE_INTEGER, " ms").default(D.DEFAULT_GIT_STORE_PUSH_RETRY_MS),
+    author_name: text().default(D.DEFAULT_GIT_STORE_AUTHOR_NAME),
+    author_email: text().default(D.DEFAULT_GIT_STORE_AUTHOR_EMAIL),
+  },
+  TABLE_ERROR,
+);
+
 /** [gwsync.signing]: signed artifacts (docs/production.md, "Signed artifacts"). */
 export const GwsyncSigningKeys = z.strictObject(
   {
@@ -223,6 +246,8 @@ export const GwsyncSectionKeys = z.strictObject(
     watch: GwsyncWatchSchema.optional(),
     /** A branch of a Git repository the publisher follows (GitOps); build-config.ts resolves it. */
     git_source: GwsyncGitSourceKeys.optional(),
+    /** The Git artifact store (docs/git-store.md); build-config.ts resolves it into database.git. */
+    git_store: GwsyncGitStoreKeys.optional(),
     /** What this process signs with and which signatures it accepts; build-config.ts reads the keys. */
     signing: GwsyncSigningKeys.optional(),
   },
@@ -251,6 +276,7 @@ export const GwsyncSectionSchema = GwsyncSectionKeys.transform((g) => ({
   maxDeliveries: g.max_deliveries,
   watch: g.watch,
   gitSource: g.git_source,
+  gitStore: g.git_store,
   /** Limits on what input from outside may make a process hold (docs/production.md, "Limits"). */
   limits: {
     maxJsonDepth: g.max_json_depth,
@@ -285,7 +311,8 @@ function tenantSetting(v: string | undefined): string {
 
 export const PublisherSectionKeys = z.looseObject(
   {
-    artifact_saver: text().default(D.DEFAULT_ARTIFACT_SAVER),
+    /** Default "DBSaver", or "GitSaver" with [gwsync.git_store] (build-config.ts: the default depends on it). */
+    artifact_saver: text().optional(),
     publish_directly_to_gateway: bool().default(D.DEFAULT_PUBLISH_DIRECTLY_TO_GATEWAY),
   },
   TABLE_ERROR,
@@ -465,6 +492,7 @@ export const READ_SECTIONS = {
   "gwsync.http": { schema: GwsyncHttpKeys, own: true },
   "gwsync.watch": { schema: GwsyncWatchKeys, own: true },
   "gwsync.git_source": { schema: GwsyncGitSourceKeys, own: true },
+  "gwsync.git_store": { schema: GwsyncGitStoreKeys, own: true },
   "gwsync.signing": { schema: GwsyncSigningKeys, own: true },
   "apim.sync_runtime_artifacts.publisher": { schema: PublisherSectionKeys, own: false },
   "apim.sync_runtime_artifacts.gateway": { schema: GatewaySectionKeys, own: false },

@@ -32,7 +32,7 @@ export interface BrokerEndpoint {
  * from their files, brokers given their credentials, one section's default taken from another.
  */
 export interface GwsyncConfig {
-  gwsync: Omit<GwsyncSection, "nodeId" | "http" | "watch" | "gitSource" | "signing"> & {
+  gwsync: Omit<GwsyncSection, "nodeId" | "http" | "watch" | "gitSource" | "gitStore" | "signing"> & {
     /** Default `<hostname>-<role>`. */
     nodeId: string;
     /**
@@ -47,7 +47,9 @@ export interface GwsyncConfig {
     /** [gwsync.signing]: what this process signs with and which signatures it accepts. */
     signing: SigningConfig;
   };
-  publisher: PublisherSection & {
+  publisher: Omit<PublisherSection, "artifactSaver"> & {
+    /** "DBSaver" (the database store) or "GitSaver" (the Git store, docs/git-store.md). */
+    artifactSaver: string;
     /** [apim.sync_runtime_artifacts.publisher] present (WSO2: presence enables saving). */
     enabled: boolean;
   };
@@ -88,6 +90,27 @@ export interface DatabaseConfig {
   password?: string;
   /** WSO2's [database.<name>.pool_options] as written (maxActive, maxWait, minIdle...; src/store/connection.ts). */
   poolOptions?: Record<string, unknown>;
+  /**
+   * The Git artifact store (artifact_saver = "GitSaver" or [gwsync.git_store]): artifacts and their
+   * history in a Git repository, the changelog and outbox in the SQLite file above (src/store/git/).
+   */
+  git?: GitStoreConfig;
+}
+
+/** [gwsync.git_store] resolved: the Git artifact store (docs/git-store.md). */
+export interface GitStoreConfig {
+  /** The local repository (bare), an absolute path; created when missing. */
+  repository: string;
+  branch: string;
+  /** A remote the branch is pushed to and restored from: a URL, or an absolute path. */
+  remoteUrl?: string;
+  /** HTTP Basic credentials for the remote (never logged, never on git's command line). */
+  username?: string;
+  password?: string;
+  /** First wait after a failed push, ms; it doubles up to 5 minutes. */
+  pushRetryMs: number;
+  authorName: string;
+  authorEmail: string;
 }
 
 /** [gwsync.signing], the key files read and checked at load time. */

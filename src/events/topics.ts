@@ -31,6 +31,11 @@ export const HEADER_ORIGIN = "x-gwsync-origin";
 export const HEADER_HOPS = "x-gwsync-hops";
 /** The changelog sequence number in the origin region (HEADER_SEQ is rewritten per region). */
 export const HEADER_ORIGIN_SEQ = "x-gwsync-origin-seq";
+/**
+ * The commit of a Git store's repository that holds the change (docs/git-store.md): the artifact the
+ * event announces is the file at that commit, which the data API answers with `commit=`.
+ */
+export const HEADER_COMMIT = "x-gwsync-commit";
 /** A publisher's Ed25519 signature of a DEPLOY/REMOVE (src/security/signing.ts). */
 export const HEADER_SIGNATURE = "x-gwsync-signature";
 

@@ -2,6 +2,7 @@ import { execFile, spawn } from "node:child_process";
 import { DEFAULT_GIT_TIMEOUT_MS } from "../config/defaults.js";
 import { GwsyncError } from "../errors.js";
 import { maskUrl } from "../security/secrets.js";
+import { GitPipe } from "./git-pipe.js";
 
 /**
  * gwsync talks to Git through the git command line (docs/architecture.md#git): every transport and
@@ -69,6 +70,11 @@ export class GitCli {
     this.gitDir = o.gitDir;
     this.#env = gitEnv(o.credentials);
     this.#timeoutMs = o.timeoutMs ?? DEFAULT_GIT_TIMEOUT_MS;
+  }
+
+  /** A long-running `git ARGS` fed requests on stdin (src/git/git-pipe.ts), with this repository's environment. */
+  pipe(args: readonly string[]): GitPipe {
+    return new GitPipe({ gitDir: this.gitDir, args, env: this.#env, timeoutMs: this.#timeoutMs });
   }
 
   /** Run `git ARGS`; a non-zero exit is returned, not thrown (callers tell "no" from "broken"). */

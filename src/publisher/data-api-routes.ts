@@ -38,6 +38,8 @@ const MAX_LABELS = 64;
  *   (GatewaySynapseArtifactsApiServiceImpl.java:22-43); `GET /synapse-attributes?apiName=&tenantDomain=&version=`
  *   → `{"apiId":..,"labels":[..]}` (SynapseAttributesApiServiceImpl.java:24-44).
  * gwsync's gateways call the same paths and read the extra `gwsync` member (revision, sha256, seq).
+ * With a Git store, `runtime-artifacts?apiId=&gatewayLabel=&commit=<id>` answers the artifact as that
+ * commit of the store's branch holds it (gwsync's own parameter; 404 when it was not published there).
  */
 export function registerDataApiRoutes(
   app: FastifyInstance,
@@ -106,7 +108,20 @@ export function registerDataApiRoutes(
     let rows: StoredArtifact[];
     let next: string | undefined;
     let total: number | undefined;
-    if (apiId) {
+    const commit = queryString(req.query, "commit");
+    if (commit !== undefined) {
+      // gwsync's own: the artifact as a Git store's commit holds it (the one an event's x-gwsync-commit names).
+      if (!apiId) throw new GwsyncError("GWSYNC_HTTP_BAD_REQUEST", "commit takes an apiId");
+      if (store.artifactAtCommit === undefined) {
+        throw new GwsyncError("GWSYNC_HTTP_BAD_REQUEST", `commit: this control plane's store (${store.engine}) keeps no commits`);
+      }
+      let at: StoredArtifact | undefined;
+      for (const label of labels) {
+        const a = await store.artifactAtCommit(apiId, label, commit);
+        if (a && (!at || a.revision > at.revision)) at = a;
+      }
+      rows = at && inTenant(at) ? [at] : [];
+    } else if (apiId) {
       const a = await publishedOn(apiId, labels);
       rows = a && inTenant(a) ? [a] : [];
       hop("data-api.served", apiId);

@@ -17,6 +17,7 @@ import {
 } from "../events/encode.js";
 import { KEY_MANAGER_ACTIONS } from "../events/key-manager.js";
 import {
+  HEADER_COMMIT,
   HEADER_HOPS,
   HEADER_ORIGIN,
   HEADER_ORIGIN_SEQ,
@@ -99,6 +100,7 @@ export function buildGatewayEvent(o: {
       [HEADER_ORIGIN]: o.originRegion ?? o.region,
       [HEADER_ORIGIN_SEQ]: o.originSeq ?? result.seq,
       [HEADER_HOPS]: o.hops ?? 0,
+      ...(result.commit === undefined ? {} : { [HEADER_COMMIT]: result.commit }),
       ...(o.signer === undefined
         ? {}
         : {

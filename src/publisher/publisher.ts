@@ -55,6 +55,8 @@ export interface DeployResult {
   labels: string[];
   /** False when the same artifact was already published to every label (nothing announced). */
   changed: boolean;
+  /** A Git store: the commit of its repository that holds this change. */
+  commit?: string;
 }
 
 /** A rollback: the new revision that republished revision `rolledBackTo`'s bytes. */
@@ -112,7 +114,8 @@ export class Publisher {
     });
     this.#ownsStore = options.store === undefined;
     this.store =
-      options.store ?? openStore(options.config.database, { region: options.config.gwsync.region });
+      options.store ??
+      openStore(options.config.database, { region: options.config.gwsync.region, logger: this.log });
     this.exchange = options.config.gwsync.exchange ?? DEFAULT_EXCHANGE;
     const pem = options.config.gwsync.signing.privateKeyPem;
     this.signer = pem === undefined ? undefined : new ArtifactSigner(pem);
@@ -421,6 +424,7 @@ export class Publisher {
           revision: result.revision,
           seq: result.seq,
           action,
+          ...(result.commit === undefined ? {} : { commit: result.commit }),
         },
         "artifact committed",
       );
@@ -440,6 +444,7 @@ export class Publisher {
       seq: r.seq,
       labels,
       changed: r.changed,
+      ...(r.commit === undefined ? {} : { commit: r.commit }),
     };
   }
 }

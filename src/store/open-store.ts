@@ -2,7 +2,9 @@ import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import type { GwsyncConfig } from "../config/types.js";
 import { GwsyncError } from "../errors.js";
+import type { Logger } from "../log.js";
 import { connectionSettings, networkEngineOf } from "./connection.js";
+import { GitArtifactStore } from "./git/git-store.js";
 import { openDriver } from "./check-database.js";
 import { SqlArtifactStore, type SqlStoreOptions } from "./sql/sql-store.js";
 import { SqliteArtifactStore } from "./sqlite/sqlite-store.js";
@@ -20,6 +22,8 @@ export interface OpenStoreOptions {
   busyTimeoutMs?: number;
   /** This region's name, reported as the origin of local changes. */
   region?: string;
+  /** Where a store logs what it repairs or cannot do (the Git store's recovery and pushes). */
+  logger?: Logger;
   /** Tests only (networked engines): see SqlStoreOptions.beforeCommit. */
   beforeCommit?: SqlStoreOptions["beforeCommit"];
 }
@@ -55,6 +59,7 @@ function makeFolder(dir: string): void {
  */
 export function openStore(db: GwsyncConfig["database"], options: OpenStoreOptions = {}): ArtifactStore {
   const type = db.type.trim().toLowerCase();
+  if (db.git !== undefined) return openGitStore(db, type, options);
   if (type === "sqlite") {
     const file = sqliteFileOf(db.url);
     // A fresh publisher creates its data folder; a readonly reader must not create anything.
@@ -72,6 +77,33 @@ export function openStore(db: GwsyncConfig["database"], options: OpenStoreOption
     "GWSYNC_CONFIG_INVALID",
     `config key ${TYPE_KEY} must be "sqlite", "postgre" (PostgreSQL) or "mysql" (MySQL, MariaDB), got ${JSON.stringify(db.type)}`,
   );
+}
+
+/**
+ * The Git store: its repository, and the SQLite file of its changelog and outbox. The repository is
+ * opened (created, repaired after a crash) at the first write or health check.
+ */
+function openGitStore(db: GwsyncConfig["database"], type: string, options: OpenStoreOptions): GitArtifactStore {
+  const git = db.git!;
+  if (type !== "sqlite") {
+    throw new GwsyncError(
+      "GWSYNC_CONFIG_INVALID",
+      `config key ${TYPE_KEY} = "${db.type}": the Git store (artifact_saver = "GitSaver") keeps its changelog in SQLite; set type = "sqlite"`,
+    );
+  }
+  const file = sqliteFileOf(db.url);
+  if (file === ":memory:") {
+    throw new GwsyncError("GWSYNC_CONFIG_INVALID", `config key ${URL_KEY}: the Git store needs a SQLite file, not :memory:`);
+  }
+  if (!options.readonly) makeFolder(dirname(file));
+  return new GitArtifactStore({
+    file,
+    git,
+    readonly: options.readonly ?? false,
+    ...(options.busyTimeoutMs === undefined ? {} : { busyTimeoutMs: options.busyTimeoutMs }),
+    ...(options.region === undefined ? {} : { region: options.region }),
+    ...(options.logger === undefined ? {} : { logger: options.logger }),
+  });
 }
 
 /** A PostgreSQL or MySQL/MariaDB store; nothing connects until its first call. */

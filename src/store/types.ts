@@ -58,8 +58,10 @@ export interface RevisionRecord {
   createdAt: number;
   /** Region where the change was first committed. */
   originRegion: string;
-  /** The commit the change came from (GitOps source) or, in a Git store, the commit that holds it. */
+  /** The commit the change came from (a GitOps source's commit id, `sourceCommit`). */
   commit?: string;
+  /** In a Git store: the commit of the store's repository that holds this revision. */
+  storeCommit?: string;
   /** Whether the store still holds the artifact's bytes (what rollback and diff need). */
   hasContent: boolean;
 }
@@ -145,6 +147,8 @@ export interface SaveArtifactResult {
    * or older than the stored revision. Then no revision bump, no changelog row and no outbox row.
    */
   changed: boolean;
+  /** A Git store: the commit of its repository that holds this change (absent when nothing changed). */
+  commit?: string;
 }
 
 /** The latest heartbeat of a gateway, as the control plane recorded it. */
@@ -211,7 +215,7 @@ export interface AgreementRecord {
 }
 
 /** The engines gwsync implements the store for. */
-export type StoreEngine = "sqlite" | "postgresql" | "mysql";
+export type StoreEngine = "sqlite" | "postgresql" | "mysql" | "git";
 
 /**
  * Outbox rows this dispatcher holds until it ends the claim. Rows claimed by one dispatcher are not
@@ -288,6 +292,12 @@ export interface ArtifactStore {
   apiHistory(apiId: string, limit?: number): Promise<RevisionRecord[]>;
   /** One revision of an API with its artifact bytes (what rollback republishes and diff compares). */
   getRevision(apiId: string, revision: number): Promise<StoredRevision | undefined>;
+  /**
+   * Stores that keep commits (the Git store): the API's artifact on the label as commit `commit` of the
+   * store's branch holds it; undefined when it was not published there at that commit, or the commit is
+   * not one of the branch's. Engines without commits leave it out.
+   */
+  artifactAtCommit?(apiId: string, label: string, commit: string): Promise<StoredArtifact | undefined>;
   /** Find an API id by name and version (and tenant domain, default carbon.super). */
   findApiId(name: string, version: string, tenantDomain?: string): Promise<string | undefined>;
   /** Changelog rows with seq > since for any of the labels, in seq order. */

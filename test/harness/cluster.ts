@@ -59,9 +59,12 @@ export class TestCluster {
   publisherUrl = "http://127.0.0.1:1";
   /** [gwsync] region of the publisher and gateways (tests with several data centers name each). */
   readonly region: string;
+  /** The publisher's store: SQLite (DBSaver) or the Git store (GitSaver, its changelog in SQLite). */
+  readonly store: "sqlite" | "git";
 
-  constructor(options: { region?: string } = {}) {
+  constructor(options: { region?: string; store?: "sqlite" | "git" } = {}) {
     this.region = options.region ?? "test";
+    this.store = options.store ?? "sqlite";
   }
 
   /** `extra` goes into [apim.sync_runtime_artifacts.publisher], `gwsyncExtra` into [gwsync]. */
@@ -82,12 +85,12 @@ ${gwsyncExtra}
 username = ${q(TEST_USER)}
 password = ${q(TEST_PASSWORD)}
 [apim.sync_runtime_artifacts.publisher]
-artifact_saver = "DBSaver"
+artifact_saver = ${q(this.store === "git" ? "GitSaver" : "DBSaver")}
 ${extra}
 [database.sync_runtime_artifacts_db]
 type = "sqlite"
 url = ${q(join(this.root, "publisher", "artifacts.db"))}
-`,
+${this.store === "git" ? `[gwsync.git_store]\nrepository = ${q(join(this.root, "publisher", "artifacts.git"))}\n` : ""}`,
     }).config;
   }
 

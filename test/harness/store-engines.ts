@@ -1,7 +1,7 @@
 /**
  * The store engines the contract tests run against, as factories: each makes a fresh, uniquely named
  * database (or file) that several stores — several publisher nodes — can open, and drops it after.
- * A new engine (a Git store, ...) joins the contract tests by adding a factory here.
+ * A new engine joins the contract tests by adding a factory here (the Git store did).
  *
  * PostgreSQL and MariaDB are the machine's own (docs/architecture.md#test-machine); their admin URLs
  * can be changed with GWSYNC_TEST_PG_URL and GWSYNC_TEST_MYSQL_URL.
@@ -28,7 +28,7 @@ export interface TestDatabase {
 }
 
 export interface EngineFactory {
-  readonly name: "sqlite" | "postgresql" | "mysql";
+  readonly name: "sqlite" | "postgresql" | "mysql" | "git";
   /**
    * Whether several processes may write one database at once (publisher nodes). SQLite has one
    * writer process by design: its claims live in that process.
@@ -65,6 +65,32 @@ export const sqliteEngine: EngineFactory = {
     return tracking({ type: "sqlite", url: path.join(dir, "artifacts.db") }, async () => undefined);
   },
 };
+
+/** The Git store: a fresh bare repository (created by the store) and its SQLite changelog file. */
+export const gitEngine: EngineFactory = {
+  name: "git",
+  multiNode: false,
+  async create() {
+    const dir = tempDir("gwsync-contract-git-");
+    return tracking(gitStoreDatabase(dir), async () => undefined);
+  },
+};
+
+/** The `[database…]` of a Git store kept in `dir` (artifacts.db and artifacts.git). */
+export function gitStoreDatabase(dir: string, remoteUrl?: string): GwsyncConfig["database"] {
+  return {
+    type: "sqlite",
+    url: path.join(dir, "artifacts.db"),
+    git: {
+      repository: path.join(dir, "artifacts.git"),
+      branch: "main",
+      ...(remoteUrl === undefined ? {} : { remoteUrl }),
+      pushRetryMs: 50,
+      authorName: "gwsync",
+      authorEmail: "gwsync@localhost",
+    },
+  };
+}
 
 /** Run `fn` on an admin connection to the PostgreSQL server. */
 async function pgAdmin<T>(fn: (c: pg.Client) => Promise<T>): Promise<T> {
@@ -127,4 +153,4 @@ export const mysqlEngine: EngineFactory = {
 };
 
 /** Every engine the contract tests cover. */
-export const ENGINES: readonly EngineFactory[] = [sqliteEngine, postgresEngine, mysqlEngine];
+export const ENGINES: readonly EngineFactory[] = [sqliteEngine, gitEngine, postgresEngine, mysqlEngine];

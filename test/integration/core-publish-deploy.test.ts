@@ -1,8 +1,11 @@
 import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import type { Gateway } from "../../src/gateway/gateway.js";
+import type { ArtifactStore } from "../../src/store/types.js";
 import { authHeader, synapseApi, TestCluster } from "../harness/cluster.js";
 import { CHANGED, waitFor } from "../harness/wait.js";
 
@@ -43,14 +46,41 @@ function expectedFor(model: Map<string, Expected>, labels: string[]): Map<string
   return out;
 }
 
+/**
+ * The Git store's branch holds what the store holds: per label folder exactly one file per published
+ * API, with the stored bytes; one commit per change (API, revision) of the changelog; git fsck clean.
+ */
+async function checkRepository(store: ArtifactStore, repo: string, labels: string[]): Promise<void> {
+  // Asynchronous on purpose: a blocked event loop would keep the HTTP client's pooled sockets past the
+  // server's keep-alive timeout, and the next test's request would meet a closed socket.
+  const run = promisify(execFile);
+  const git = async (...args: string[]) =>
+    (await run("git", [`--git-dir=${repo}`, ...args], { encoding: "utf8", maxBuffer: 64 * 1024 * 1024 })).stdout;
+  const tree = (await git("ls-tree", "-r", "--name-only", "main")).split("\n").filter((l) => l !== "");
+  const want: string[] = [];
+  for (const label of labels) {
+    for (const a of await store.listArtifacts({ label, withBody: true })) {
+      const path = `${label}/admin--${a.name}_v1.0.0.json`;
+      want.push(path);
+      assert.equal(await git("show", `main:${path}`), a.artifactJson, path);
+    }
+  }
+  assert.deepEqual(tree.sort(), want.sort());
+  const changes = await store.changesSince(0, labels);
+  const revisions = new Set(changes.map((c) => `${c.apiId}:${c.revision}`));
+  assert.equal(Number((await git("rev-list", "--count", "main")).trim()), revisions.size);
+  await git("fsck", "--strict", "--no-dangling");
+}
+
 function converged(gw: Gateway, expected: Map<string, { sha256: string }>): boolean {
   const deployed = gw.deployer.deployed();
   if (deployed.length !== expected.size) return false;
   return deployed.every((d) => expected.get(d.apiId)?.sha256 === d.sha256);
 }
 
-describe("core: publish on the control plane, deployed on exactly the right gateways", () => {
-  const cluster = new TestCluster();
+// The same tests on the SQLite store and on the Git store (whose artifacts and history live in a repository).
+for (const store of ["sqlite", "git"] as const) describe(`core (${store} store): publish on the control plane, deployed on exactly the right gateways`, () => {
+  const cluster = new TestCluster({ store });
   const specs = [
     { name: "g1", labels: ["A"] },
     { name: "g2", labels: ["B"] },
@@ -118,6 +148,7 @@ describe("core: publish on the control plane, deployed on exactly the right gate
     const g2 = cluster.gateways.get("g2")!;
     for (const d of g2.deployer.deployed()) assert.ok(model.get(d.apiId)?.labels.has("B"));
     assert.ok(model.size > 10, "the run touched many APIs");
+    if (store === "git") await checkRepository(pub.store, join(cluster.root, "publisher", "artifacts.git"), allLabels);
   });
 
   test("the REST API publishes with credentials and refuses without them", async () => {

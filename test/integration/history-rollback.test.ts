@@ -26,8 +26,9 @@ interface Deployed {
   changed: boolean;
 }
 
-describe("history, rollback and diff", () => {
-  const cluster = new TestCluster();
+// On the SQLite store and on the Git store (which reads every revision back from its repository).
+for (const store of ["sqlite", "git"] as const) describe(`history, rollback and diff (${store} store)`, () => {
+  const cluster = new TestCluster({ store });
   const specs = [
     { name: "g1", labels: ["A"] },
     { name: "g2", labels: ["A", "B"] },
@@ -122,6 +123,13 @@ describe("history, rollback and diff", () => {
     assert.equal(table.code, EXIT.OK, table.stderr);
     assert.match(table.stdout, /^Rollback:1\.0\.0 apiId=\S+, 4 revision\(s\)$/m);
     assert.match(table.stdout, new RegExp(`^4\\s+Publish\\s+A,B\\s+${revisions[0]!.sha256.slice(0, 12)}\\s`, "m"));
+    const listed = (JSON.parse(hist.stdout) as { revisions: { storeCommit?: string }[] }).revisions;
+    if (store === "git") {
+      assert.ok(listed.every((x) => /^[0-9a-f]{40}$/.test(x.storeCommit ?? "")), "every revision names its commit");
+      assert.match(table.stdout, /\bSTORE COMMIT\b/);
+    } else {
+      assert.ok(listed.every((x) => x.storeCommit === undefined));
+    }
 
     const diff = await runCli(["diff", apiId, "1", "3", "--url", url], cwd, CREDENTIALS);
     assert.equal(diff.code, EXIT.OK, diff.stderr);

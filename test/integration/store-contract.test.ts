@@ -1,6 +1,6 @@
 /**
  * The store contract: the same cases against every engine in test/harness/store-engines.ts (SQLite,
- * PostgreSQL, MySQL/MariaDB), on real databases each test creates and drops. Cases that need several
+ * the Git store, PostgreSQL, MySQL/MariaDB), on real databases each test creates and drops. Cases that need several
  * writer processes on one database (publisher nodes) run where the engine allows them.
  */
 import assert from "node:assert/strict";
@@ -325,6 +325,15 @@ function contract(engine: EngineFactory): void {
         ],
       );
       assert.ok(history.every((r) => r.hasContent && r.originRegion === "region-a"));
+      // A Git store names the commit of its repository that holds each revision; other engines none.
+      const commits = history.map((r) => r.storeCommit);
+      if (engine.name === "git") {
+        assert.ok(commits.every((c) => c !== undefined && /^[0-9a-f]{40}$/.test(c)), String(commits));
+        assert.equal(new Set(commits).size, 3);
+        assert.equal((await s.getRevision("h-1", 2))?.record.storeCommit, commits[1]);
+      } else {
+        assert.deepEqual(commits, [undefined, undefined, undefined]);
+      }
       assert.deepEqual(
         (await s.apiHistory("h-1", 1)).map((r) => r.revision),
         [3],

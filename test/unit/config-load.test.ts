@@ -609,7 +609,7 @@ describe("role checks", () => {
     assert.deepEqual(messages(err), [
       "apim.sync_runtime_artifacts.gateway.enable is false, but role gateway needs the gateway section enabled",
       'apim.sync_runtime_artifacts.gateway.gateway_labels is empty, but role gateway needs at least one label to serve (WSO2\'s default is ["Default"])',
-      'apim.sync_runtime_artifacts.gateway.artifact_retriever is "S3Retriever", but role gateway implements only "DBRetriever"',
+      'apim.sync_runtime_artifacts.gateway.artifact_retriever is "S3Retriever", but role gateway implements only "DBRetriever" and "GitRetriever"',
       "apim.event_hub.event_listening_endpoints is empty, but role gateway needs a broker to listen on",
     ]);
   });

@@ -43,6 +43,9 @@ const EDGES: Array<[string, string, boolean]> = [
   ["store/x.ts", "amqp/topology", false],
   ["store/sqlite/x.ts", "publisher/publisher", false],
   ["store/x.ts", "config/types", true],
+  // the Git store drives git through git/ (the one edge between adapters); git/ knows no store
+  ["store/git/x.ts", "git/git-cli", true],
+  ["git/x.ts", "store/types", false],
   ["amqp/x.ts", "gateway/gateway", false],
   ["amqp/x.ts", "store/types", false],
   ["amqp/x.ts", "events/topics", true],

@@ -1,6 +1,6 @@
 import { GwsyncError } from "../../errors.js";
 import { type ParsedSave, parseOutboxMessages } from "../save-input.js";
-import { type LabelState, planSave, rowSha256, wso2TimeStamp } from "../save-rules.js";
+import { type LabelState, planSave, rowSha256, type SavePlan, wso2TimeStamp } from "../save-rules.js";
 import type { NewOutboxMessage, SaveArtifactResult } from "../types.js";
 import type { LabelStateRow, WriteStatements } from "./statements.js";
 
@@ -10,10 +10,39 @@ export interface SaveContext {
   hasOriginChange: (region: string, seq: number) => boolean;
 }
 
+/**
+ * What a store built on this one adds to a save (the Git store, src/store/git/). @internal
+ */
+export interface SaveExtension {
+  /** Keep the artifact's bytes in GWSYNC_ARTIFACT_BODIES (false: another backend keeps every revision). */
+  keepBodies: boolean;
+  /** The commit that holds the change: SaveArtifactResult.commit, which buildMessages sees. */
+  commit?: string;
+  /**
+   * Runs inside the transaction once the rows are written, before buildMessages, with the changelog
+   * sequence number each label got (in plan order). Throwing rolls the whole save back.
+   */
+  written?: (rows: readonly { label: string; seq: number }[], result: SaveArtifactResult) => void;
+}
+
 function toLabelState(row: LabelStateRow | undefined): LabelState | undefined {
   return row === undefined
     ? undefined
     : { instruction: row.GATEWAY_INSTRUCTION, sha256: row.SHA256, seq: row.SEQ };
+}
+
+/** The save's decision from the rows as they are (save-rules.ts); reads only. */
+export function planRows(ctx: SaveContext, p: ParsedSave): SavePlan {
+  const { w } = ctx;
+  const storedRevision = w.apiRevision.get(p.apiId) ?? 0;
+  const states = p.labels.map((label) => ({ label, state: toLabelState(w.labelState.get(label, p.apiId)) }));
+  const origin = p.origin;
+  return planSave(
+    p,
+    storedRevision,
+    states,
+    origin !== undefined && ctx.hasOriginChange(origin.region, origin.seq),
+  );
 }
 
 /**
@@ -24,17 +53,11 @@ export function saveArtifactRows(
   ctx: SaveContext,
   p: ParsedSave,
   buildMessages: (result: SaveArtifactResult) => NewOutboxMessage[],
+  ext?: SaveExtension,
 ): SaveArtifactResult {
   const { w } = ctx;
-  const storedRevision = w.apiRevision.get(p.apiId) ?? 0;
-  const states = p.labels.map((label) => ({ label, state: toLabelState(w.labelState.get(label, p.apiId)) }));
   const origin = p.origin;
-  const plan = planSave(
-    p,
-    storedRevision,
-    states,
-    origin !== undefined && ctx.hasOriginChange(origin.region, origin.seq),
-  );
+  const plan = planRows(ctx, p);
   if (plan.kind === "unchanged") return plan.result;
   if (p.instruction === "Publish" && p.files !== undefined) refuseFileConflicts(w, p, plan.labels, p.files);
 
@@ -47,8 +70,9 @@ export function saveArtifactRows(
     w.upsertDetails.run(p.apiId, d.tenantDomain, d.provider, d.name, d.version, p.apiType);
   }
   const body = p.instruction === "Publish" ? Buffer.from(p.artifactJson, "utf8") : undefined;
-  if (body !== undefined) w.insertBody.run(p.sha256, body);
+  if (body !== undefined && ext?.keepBodies !== false) w.insertBody.run(p.sha256, body);
   let seq = 0;
+  const written: { label: string; seq: number }[] = [];
   for (const { label, state } of plan.labels) {
     const rowSha = rowSha256(p, state);
     if (body === undefined) w.markRemoved.run(timeStamp, label, p.apiId);
@@ -65,6 +89,7 @@ export function saveArtifactRows(
       p.sourceCommit ?? null,
     );
     seq = Number(change.lastInsertRowid);
+    written.push({ label, seq });
     w.upsertLabelState.run(label, p.apiId, p.instruction, revision, rowSha, seq, now);
     // The API's files on this label: now these (Publish, when known), or none (Remove).
     if (p.instruction === "Remove" || p.files !== undefined) w.releaseFiles.run(label, p.apiId);
@@ -78,7 +103,9 @@ export function saveArtifactRows(
     seq,
     labels: plan.labels.map((s) => s.label),
     changed: true,
+    ...(ext?.commit === undefined ? {} : { commit: ext.commit }),
   };
+  ext?.written?.(written, result);
   insertOutbox(w, parseOutboxMessages(buildMessages({ ...result, labels: [...result.labels] })), now);
   return result;
 }
@@ -90,7 +117,7 @@ export function insertOutbox(w: WriteStatements, messages: readonly NewOutboxMes
 }
 
 /** One file, one API: a Publish that would write a file another API owns on a label is refused whole. */
-function refuseFileConflicts(
+export function refuseFileConflicts(
   w: WriteStatements,
   p: ParsedSave,
   labels: readonly { label: string }[],

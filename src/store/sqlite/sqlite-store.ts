@@ -8,6 +8,7 @@ import {
 } from "../gateway-report-rows.js";
 import { groupRevisions, type RevisionRow } from "../history.js";
 import { type ParsedSave, parseOutboxMessages, parseSaveInput } from "../save-input.js";
+import type { SavePlan } from "../save-rules.js";
 import type {
   AgreementRecord,
   AgreementRole,
@@ -27,7 +28,14 @@ import type {
   StoreHealth,
 } from "../types.js";
 import { toChangeRecord, toOutboxMessage, toStoredArtifact } from "./rows.js";
-import { insertOutbox, saveArtifactRows } from "./save-artifact.js";
+import {
+  insertOutbox,
+  planRows,
+  refuseFileConflicts,
+  type SaveContext,
+  type SaveExtension,
+  saveArtifactRows,
+} from "./save-artifact.js";
 import { checkSchema, migrate, SCHEMA_VERSION } from "./schema.js";
 import { guard, toStoreError } from "./sqlite-errors.js";
 import {
@@ -69,7 +77,8 @@ const EMPTY_CLAIM: OutboxClaim = {
 };
 
 interface WriteTransactions {
-  save(input: ParsedSave, build: BuildMessages): SaveArtifactResult;
+  ctx: SaveContext;
+  save(input: ParsedSave, build: BuildMessages, ext?: SaveExtension): SaveArtifactResult;
   enqueue(messages: NewOutboxMessage[]): void;
   markSent(ids: number[]): void;
   recordAttempt(ids: number[]): void;
@@ -171,8 +180,10 @@ export class SqliteArtifactStore implements ArtifactStore {
     };
     // IMMEDIATE takes the write lock up front, so a read never has to be upgraded mid-transaction.
     return {
-      save: db.transaction((input: ParsedSave, build: BuildMessages) => saveArtifactRows(ctx, input, build))
-        .immediate,
+      ctx,
+      save: db.transaction((input: ParsedSave, build: BuildMessages, ext?: SaveExtension) =>
+        saveArtifactRows(ctx, input, build, ext),
+      ).immediate,
       enqueue: db.transaction((messages: NewOutboxMessage[]) => insertOutbox(w, messages, this.#now()))
         .immediate,
       markSent: db.transaction((ids: number[]) => {
@@ -188,11 +199,57 @@ export class SqliteArtifactStore implements ArtifactStore {
     return this.file;
   }
 
+  /** The region reported as the origin of local changes. */
+  get region(): string {
+    return this.#region;
+  }
+
   async saveArtifact(input: SaveArtifactInput, buildMessages: BuildMessages): Promise<SaveArtifactResult> {
     const tx = this.#writes("saveArtifact");
     // Parsed (and hashed) before the write lock is taken: bad input never holds up the writer.
     const parsed = parseSaveInput(input);
     return guard(this.file, "saveArtifact", () => tx.save(parsed, buildMessages));
+  }
+
+  /** The open database, for a store built on this one (the Git store's own tables). @internal */
+  get database(): Database.Database {
+    return this.#db;
+  }
+
+  /** What a save of `input` would do, from the rows as they are now (writes nothing). @internal */
+  planParsed(input: ParsedSave): SavePlan {
+    const tx = this.#writes("saveArtifact");
+    return guard(this.file, "saveArtifact", () => planRows(tx.ctx, input));
+  }
+
+  /** Throws GWSYNC_ARTIFACT_CONFLICT when the Publish would write a file another API owns. @internal */
+  checkFileConflicts(input: ParsedSave, labels: readonly { label: string }[]): void {
+    const tx = this.#writes("saveArtifact");
+    if (input.instruction !== "Publish" || input.files === undefined) return;
+    const files = input.files;
+    guard(this.file, "saveArtifact", () => refuseFileConflicts(tx.ctx.w, input, labels, files));
+  }
+
+  /** The sequence number the next changelog row will get (one writer process: nobody takes it first). @internal */
+  nextChangeSeq(): number {
+    return guard(this.file, "saveArtifact", () => {
+      const n = this.#db
+        .prepare("SELECT seq FROM sqlite_sequence WHERE name = 'GWSYNC_CHANGELOG'")
+        .pluck()
+        .get() as number | undefined;
+      return Math.max(n ?? 0, this.#r.headSeq.get() ?? 0) + 1;
+    });
+  }
+
+  /** saveArtifact of an already parsed input, with what another store adds to it. @internal */
+  saveParsed(input: ParsedSave, buildMessages: BuildMessages, ext: SaveExtension): SaveArtifactResult {
+    const tx = this.#writes("saveArtifact");
+    return guard(this.file, "saveArtifact", () => tx.save(input, buildMessages, ext));
+  }
+
+  /** Throws the readonly error unless this store may write. @internal */
+  assertWritable(operation: string): void {
+    this.#writes(operation);
   }
 
   async enqueue(messages: NewOutboxMessage[]): Promise<void> {
