@@ -74,6 +74,8 @@ export class FaultWorld {
   readonly #queues = new Set<string>();
   /** A PostgreSQL/MySQL database the publishers share (several nodes); default the SQLite file. */
   database: GwsyncConfig["database"] | undefined;
+  /** The publisher on the Git store (artifact_saver = "GitSaver"): its repository beside the SQLite file. */
+  gitStore = false;
 
   constructor(readonly brokerPort = 5672) {
     this.brokerUrls.clear();
@@ -82,6 +84,11 @@ export class FaultWorld {
 
   get dbFile(): string {
     return join(this.root, "publisher", "artifacts.db");
+  }
+
+  /** The Git store's repository (gitStore). */
+  get gitRepository(): string {
+    return join(this.root, "publisher", "artifacts.git");
   }
 
   publisherToml(
@@ -116,7 +123,7 @@ heartbeat_sec = ${o.heartbeatSec ?? 5}
 username = ${q(USER)}
 password = ${q(PASSWORD)}
 [apim.sync_runtime_artifacts.publisher]
-artifact_saver = "DBSaver"
+artifact_saver = ${q(this.gitStore ? "GitSaver" : "DBSaver")}
 publish_directly_to_gateway = ${o.publishInline ?? false}
 [database.sync_runtime_artifacts_db]
 ${database}
@@ -125,7 +132,7 @@ event_listening_endpoints = [${q(`tcp://127.0.0.1:${o.brokerPort ?? this.brokerP
 [apim.event_hub.jms]
 username = "guest"
 password = "guest"
-`;
+${this.gitStore ? `[gwsync.git_store]\nrepository = ${q(this.gitRepository)}\n` : ""}`;
   }
 
   gatewayToml(s: FaultGatewaySpec): string {
@@ -271,8 +278,9 @@ password = "guest"
   /** The store as the truth: the in-process publisher's, or the file opened read-only. */
   async withTruth<T>(fn: (store: ArtifactStore) => Promise<T>): Promise<T> {
     if (this.publisher) return fn(this.publisher.publisher.store);
-    const store =
-      this.database === undefined
+    const store = this.gitStore
+      ? openStore(this.parse(this.publisherToml(), "publisher").database, { readonly: true, region: "test" })
+      : this.database === undefined
         ? SqliteArtifactStore.open(this.dbFile, { readonly: true })
         : openStore(this.database, { readonly: true, region: "test" });
     try {
