@@ -32,13 +32,16 @@ const q = (s: string) => JSON.stringify(s);
 
 /**
  * GWSYNC_BENCH_STORE=postgresql (or mysql): the publisher stores in a fresh database of the machine's
- * PostgreSQL (MariaDB), made for the world and dropped with it; default the SQLite file.
+ * PostgreSQL (MariaDB), made for the world and dropped with it; =git: the Git store (artifact_saver =
+ * "GitSaver", a repository in the store folder beside the SQLite changelog); default the SQLite file.
  */
 const BENCH_STORES: Record<string, EngineFactory | undefined> = {
   postgresql: postgresEngine,
   mysql: mysqlEngine,
 };
 export const BENCH_STORE = process.env.GWSYNC_BENCH_STORE ?? "sqlite";
+/** The stores GWSYNC_BENCH_STORE may name: the embedded ones and the networked engines. */
+const EMBEDDED_STORES = new Set(["sqlite", "git"]);
 
 export interface GatewayChildSpec {
   name: string;
@@ -133,7 +136,7 @@ ${this.#signingToml("publisher")}[gwsync.http]
 username = ${q(HTTP_USER)}
 password = ${q(HTTP_PASSWORD)}
 [apim.sync_runtime_artifacts.publisher]
-artifact_saver = "DBSaver"
+artifact_saver = ${q(BENCH_STORE === "git" ? "GitSaver" : "DBSaver")}
 publish_directly_to_gateway = ${this.inline}
 [database.sync_runtime_artifacts_db]
 ${this.#databaseToml()}
@@ -141,7 +144,7 @@ ${this.#databaseToml()}
 event_listening_endpoints = [${q(this.brokerUrl)}]
 username = ${q(HTTP_USER)}
 password = ${q(HTTP_PASSWORD)}
-`;
+${BENCH_STORE === "git" ? `[gwsync.git_store]\nrepository = ${q(join(this.storeDir, "artifacts.git"))}\n` : ""}`;
   }
 
   #databaseToml(): string {
@@ -177,8 +180,8 @@ password = ${q(HTTP_PASSWORD)}
   /** The publisher service (store, outbox dispatcher, REST + data API) in this process. */
   async startPublisher(): Promise<PublisherService> {
     const engine = BENCH_STORES[BENCH_STORE];
-    if (BENCH_STORE !== "sqlite" && engine === undefined) {
-      throw new Error(`GWSYNC_BENCH_STORE must be sqlite, postgresql or mysql, got ${BENCH_STORE}`);
+    if (!EMBEDDED_STORES.has(BENCH_STORE) && engine === undefined) {
+      throw new Error(`GWSYNC_BENCH_STORE must be sqlite, git, postgresql or mysql, got ${BENCH_STORE}`);
     }
     if (engine !== undefined && this.database === undefined) this.database = await engine.create();
     const { config } = loadConfig({ text: this.publisherToml(), role: "publisher", env: {} });
