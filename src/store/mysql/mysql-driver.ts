@@ -1,7 +1,7 @@
 import mysql from "mysql2/promise";
 import { GwsyncError } from "../../errors.js";
 import type { ConnectionSettings } from "../connection.js";
-import type { OpenTransaction, Row, SqlConn, SqlDriver } from "../sql/driver.js";
+import { type OpenTransaction, openTransaction, type Row, type SqlConn, type SqlDriver } from "../sql/driver.js";
 import { MYSQL_MIGRATIONS } from "./mysql-schema.js";
 
 /** How long a node waits for another node's migration (GET_LOCK), in seconds. */
@@ -104,41 +104,12 @@ export class MysqlDriver implements SqlDriver {
 
   async begin(): Promise<OpenTransaction> {
     const conn = await this.#pool.getConnection();
-    let done = false;
-    const finish = (broken: boolean) => {
-      if (done) return;
-      done = true;
-      if (broken) conn.destroy();
-      else conn.release();
-    };
-    try {
-      await conn.query("START TRANSACTION");
-    } catch (err) {
-      finish(true);
-      throw err;
-    }
-    return {
-      conn: connOf(conn),
-      commit: async () => {
-        try {
-          await conn.query("COMMIT");
-          finish(false);
-        } catch (err) {
-          finish(true);
-          throw err;
-        }
-      },
-      rollback: async () => {
-        if (done) return;
-        try {
-          await conn.query("ROLLBACK");
-          finish(false);
-        } catch (err) {
-          finish(true);
-          throw err;
-        }
-      },
-    };
+    return openTransaction(
+      connOf(conn),
+      (sql) => conn.query(sql),
+      (broken) => (broken ? conn.destroy() : conn.release()),
+      "START TRANSACTION",
+    );
   }
 
   upsert(

@@ -1,7 +1,7 @@
 import pg from "pg";
 import { GwsyncError } from "../../errors.js";
 import type { ConnectionSettings } from "../connection.js";
-import type { OpenTransaction, Row, SqlConn, SqlDriver } from "../sql/driver.js";
+import { type OpenTransaction, openTransaction, type Row, type SqlConn, type SqlDriver } from "../sql/driver.js";
 import { PG_MIGRATIONS } from "./pg-schema.js";
 
 /** The channel a commit that wrote outbox rows notifies (LISTEN/NOTIFY is per database). */
@@ -102,40 +102,12 @@ export class PgDriver implements SqlDriver {
 
   async begin(): Promise<OpenTransaction> {
     const client = await this.#pool.connect();
-    let done = false;
-    const finish = (broken: boolean) => {
-      if (done) return;
-      done = true;
-      client.release(broken);
-    };
-    try {
-      await client.query("BEGIN ISOLATION LEVEL READ COMMITTED");
-    } catch (err) {
-      finish(true);
-      throw err;
-    }
-    return {
-      conn: connOf(client),
-      commit: async () => {
-        try {
-          await client.query("COMMIT");
-          finish(false);
-        } catch (err) {
-          finish(true);
-          throw err;
-        }
-      },
-      rollback: async () => {
-        if (done) return;
-        try {
-          await client.query("ROLLBACK");
-          finish(false);
-        } catch (err) {
-          finish(true);
-          throw err;
-        }
-      },
-    };
+    return openTransaction(
+      connOf(client),
+      (sql) => client.query(sql),
+      (broken) => client.release(broken),
+      "BEGIN ISOLATION LEVEL READ COMMITTED",
+    );
   }
 
   upsert(

@@ -18,6 +18,47 @@ export interface OpenTransaction {
 }
 
 /**
+ * A transaction on one pooled connection: `beginSql`, then COMMIT or ROLLBACK once. The connection goes
+ * back to its pool when the transaction ends, or is given back broken (the pool drops it) when a
+ * statement of the transaction's own bookkeeping failed: its state is unknown.
+ */
+export async function openTransaction(
+  conn: SqlConn,
+  statement: (sql: string) => Promise<unknown>,
+  release: (broken: boolean) => void,
+  beginSql: string,
+): Promise<OpenTransaction> {
+  let done = false;
+  const finish = (broken: boolean) => {
+    if (done) return;
+    done = true;
+    release(broken);
+  };
+  const end = async (sql: string) => {
+    try {
+      await statement(sql);
+      finish(false);
+    } catch (err) {
+      finish(true);
+      throw err;
+    }
+  };
+  try {
+    await statement(beginSql);
+  } catch (err) {
+    finish(true);
+    throw err;
+  }
+  return {
+    conn,
+    commit: () => end("COMMIT"),
+    rollback: async () => {
+      if (!done) await end("ROLLBACK");
+    },
+  };
+}
+
+/**
  * What an engine gives the shared SQL store (sql-store.ts): connections, transactions at READ
  * COMMITTED, its dialect's few differing statements, its migrations and its error codes. Everything
  * else — the save algorithm, the changelog's commit order, claims — is written once.
