@@ -604,16 +604,25 @@ export class GitArtifactStore implements ArtifactStore {
   #maybeGc(): void {
     if (++this.#commitsSinceGc < GC_EVERY_COMMITS || this.#gc !== undefined) return;
     this.#commitsSinceGc = 0;
-    this.#gc = this.#git
-      .exec(["gc", "--auto", "--quiet"])
-      .then((r) => {
-        if (r.code !== 0) this.#log.warn({ err: r.stderr }, "git store: git gc --auto failed");
-      })
+    // In the save queue, after this save: no save runs beside it. In the foreground
+    // (gc.autoDetach=false): by default `git gc --auto` forks into the background, so it packed objects
+    // under the long-running mktree (B3 on the Git store: "object ... is unavailable") and kept writing
+    // after close(). The long-running git processes cache the pack list: fresh ones see the new packs.
+    this.#gc = this.#exclusive(async () => {
+      if (this.#closed) return;
+      const r = await this.#git.exec(["-c", "gc.autoDetach=false", "gc", "--auto", "--quiet"]);
+      if (r.code !== 0) this.#log.warn({ err: r.stderr }, "git store: git gc --auto failed");
+      const old = this.#objects;
+      this.#objects = new GitObjects(this.#git);
+      this.#tree = await HeadTree.load(this.#objects, this.#head);
+      old?.close();
+    })
       .catch((err: Error) => this.#log.warn({ err: err.message }, "git store: git gc --auto failed"))
       .finally(() => {
         this.#gc = undefined;
       });
   }
+
 
   // ---------------------------------------------------------------------------------------- reads
 
