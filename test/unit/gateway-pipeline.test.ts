@@ -9,8 +9,6 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, beforeEach, describe, test } from "node:test";
 import { envelope } from "../../src/amqp/envelope.js";
-import { sha256Hex } from "../../src/artifacts/digest.js";
-import type { GatewayApiDto } from "../../src/artifacts/types.js";
 import { loadConfig } from "../../src/config/load-config.js";
 import { GwsyncError } from "../../src/errors.js";
 import { CONTENT_TYPE_BATCH, encodeBatch, HEADER_BATCH } from "../../src/events/batch.js";
@@ -19,10 +17,10 @@ import { HEADER_REVISION } from "../../src/events/topics.js";
 import { MemoryDeployer } from "../../src/gateway/deploy/memory-deployer.js";
 import { GatewayPipeline } from "../../src/gateway/pipeline.js";
 import { Reconciler } from "../../src/gateway/reconciler.js";
-import type { ArtifactRetriever, RetrievedArtifact } from "../../src/gateway/retriever.js";
 import { RuntimeState } from "../../src/gateway/runtime/runtime-state.js";
 import { GatewayMetrics } from "../../src/http/metrics.js";
 import { silentLogger } from "../../src/log.js";
+import { fakeArtifact, fakeControlPlane } from "../harness/fake-control-plane.js";
 
 const LABEL = "Default";
 const dirs: string[] = [];
@@ -30,40 +28,8 @@ after(() => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
-function artifact(name: string, revision: number): RetrievedArtifact {
-  const dto: GatewayApiDto = {
-    name,
-    version: "1.0.0",
-    provider: "admin",
-    tenantDomain: "carbon.super",
-    apiId: `id-${name}`,
-    apiDefinition: `<api name="admin--${name}" context="/${name}" version="1.0.0"><!-- r${revision} --></api>`,
-  };
-  return {
-    apiId: dto.apiId,
-    label: LABEL,
-    dto,
-    revision,
-    sha256: sha256Hex(JSON.stringify(dto)),
-    seq: revision,
-  };
-}
-
-/** A control plane: `published` answers fetches; `fail` makes the next fetches throw it. */
-function controlPlane() {
-  const published = new Map<string, RetrievedArtifact>();
-  const state = { fetches: 0, fail: undefined as Error | undefined };
-  const retriever: ArtifactRetriever = {
-    retrieveArtifact: async (apiId) => {
-      state.fetches++;
-      if (state.fail) throw state.fail;
-      return published.get(apiId);
-    },
-    retrieveAllArtifacts: async () => ({ items: [...published.values()], head: 0 }),
-    changesSince: async () => ({ head: 0, changes: [] }),
-  };
-  return { published, state, retriever };
-}
+const artifact = (name: string, revision: number) => fakeArtifact(name, revision, LABEL);
+const controlPlane = fakeControlPlane;
 
 function setup() {
   const dir = mkdtempSync(join(tmpdir(), "gwsync-pipeline-"));

@@ -9,15 +9,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, afterEach, beforeEach, describe, test } from "node:test";
 import { HEADER_REJECT_REASON } from "../../src/amqp/consumer.js";
-import { sha256Hex } from "../../src/artifacts/digest.js";
-import type { GatewayApiDto } from "../../src/artifacts/types.js";
 import { loadConfig } from "../../src/config/load-config.js";
 import { GwsyncError } from "../../src/errors.js";
 import { deployApiEvent, encodeNotification, encodeTokenRevocation } from "../../src/events/encode.js";
 import { MemoryDeployer } from "../../src/gateway/deploy/memory-deployer.js";
 import { Gateway } from "../../src/gateway/gateway.js";
-import type { ArtifactRetriever, RetrievedArtifact } from "../../src/gateway/retriever.js";
 import { FakeBroker, type SettledDelivery } from "../harness/fake-broker.js";
+import { fakeArtifact, fakeControlPlane } from "../harness/fake-control-plane.js";
 
 const LABEL = "Default";
 const EXCHANGE = "amq.topic";
@@ -27,40 +25,8 @@ after(() => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
-function artifact(name: string, revision: number): RetrievedArtifact {
-  const dto: GatewayApiDto = {
-    name,
-    version: "1.0.0",
-    provider: "admin",
-    tenantDomain: "carbon.super",
-    apiId: `id-${name}`,
-    apiDefinition: `<api name="admin--${name}" context="/${name}" version="1.0.0"><!-- r${revision} --></api>`,
-  };
-  return {
-    apiId: dto.apiId,
-    label: LABEL,
-    dto,
-    revision,
-    sha256: sha256Hex(JSON.stringify(dto)),
-    seq: revision,
-  };
-}
-
-/** A control plane: `published` answers fetches; `fail` makes every fetch throw it. */
-function controlPlane() {
-  const published = new Map<string, RetrievedArtifact>();
-  const state = { fetches: 0, fail: undefined as Error | undefined };
-  const retriever: ArtifactRetriever = {
-    retrieveArtifact: async (apiId) => {
-      state.fetches++;
-      if (state.fail) throw state.fail;
-      return published.get(apiId);
-    },
-    retrieveAllArtifacts: async () => ({ items: [...published.values()], head: 0 }),
-    changesSince: async () => ({ head: 0, changes: [] }),
-  };
-  return { published, state, retriever };
-}
+const artifact = (name: string, revision: number) => fakeArtifact(name, revision, LABEL);
+const controlPlane = fakeControlPlane;
 
 function deployEvent(name: string, labels: string[]) {
   const enc = encodeNotification(
