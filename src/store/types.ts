@@ -1,4 +1,5 @@
 import type { GatewayApiDto } from "../artifacts/types.js";
+import type { LeaderLock } from "./leader-lock.js";
 
 export type GatewayInstruction = "Publish" | "Remove";
 
@@ -358,10 +359,20 @@ export interface ArtifactStore {
   listReportCursors(): Promise<GatewayReportCursor[]>;
   /** Every replication agreement this publisher is party to, both roles, by id then role. */
   listAgreements(): Promise<AgreementRecord[]>;
-  /** Insert or replace the agreement (id, role). */
-  putAgreement(record: AgreementRecord): Promise<void>;
+  /**
+   * Insert or replace the agreement (id, role); true when written. With `ifDocument`, a compare-and-set:
+   * the row is replaced only while its document is exactly `ifDocument` (false otherwise, nothing
+   * written), so a writer that read the row before another node changed it cannot undo that change.
+   */
+  putAgreement(record: AgreementRecord, ifDocument?: string): Promise<boolean>;
   /** Drop the agreement (id, role); false when none was kept. */
   deleteAgreement(id: string, role: AgreementRole): Promise<boolean>;
+  /**
+   * A named lock at most one publisher node sharing this store holds, released by the database when its
+   * holder dies (src/store/leader-lock.ts): replication's one puller per agreement. Embedded engines
+   * (one process owns the file) always grant it. Each call makes a new lock object; close() releases them.
+   */
+  leaderLock(name: string): LeaderLock;
   /** Check that the store answers and has this gwsync's schema (never throws). */
   health(): Promise<StoreHealth>;
   close(): Promise<void>;

@@ -8,6 +8,7 @@ import { GitCli } from "../../git/git-cli.js";
 import { GitObjects, OBJECT_ID } from "../../git/git-objects.js";
 import { type Logger, silentLogger } from "../../log.js";
 import { maskUrl } from "../../security/secrets.js";
+import type { LeaderLock } from "../leader-lock.js";
 import { type ParsedSave, parseSaveInput, sha256Hex } from "../save-input.js";
 import type { SaveExtension } from "../sqlite/save-artifact.js";
 import { SqliteArtifactStore } from "../sqlite/sqlite-store.js";
@@ -795,8 +796,13 @@ export class GitArtifactStore implements ArtifactStore {
     return this.#inner.listAgreements();
   }
 
-  putAgreement(record: AgreementRecord): Promise<void> {
-    return this.#inner.putAgreement(record);
+  putAgreement(record: AgreementRecord, ifDocument?: string): Promise<boolean> {
+    return this.#inner.putAgreement(record, ifDocument);
+  }
+
+  /** The SQLite changelog's: one process owns the store, always the leader. */
+  leaderLock(name: string): LeaderLock {
+    return this.#inner.leaderLock(name);
   }
 
   deleteAgreement(id: string, role: AgreementRole): Promise<boolean> {

@@ -2,6 +2,8 @@ import mysql from "mysql2/promise";
 import { GwsyncError } from "../../errors.js";
 import type { ConnectionSettings } from "../connection.js";
 import { type OpenTransaction, openTransaction, type Row, type SqlConn, type SqlDriver } from "../sql/driver.js";
+import type { ConnectionLeaderLock } from "../leader-lock.js";
+import { mysqlLeaderLock } from "./mysql-leader-lock.js";
 import { MYSQL_MIGRATIONS } from "./mysql-schema.js";
 
 /** How long a node waits for another node's migration (GET_LOCK), in seconds. */
@@ -67,24 +69,30 @@ export class MysqlDriver implements SqlDriver {
   readonly #pool: mysql.Pool;
   readonly #pooled: SqlConn;
   readonly #database: string;
+  /** What a connection of its own (a leader lock's) is opened with. */
+  readonly #connection: mysql.ConnectionOptions;
+  readonly #locks = new Set<ConnectionLeaderLock>();
 
   constructor(s: ConnectionSettings) {
     this.location = s.location;
     this.#database = s.database;
-    this.#pool = mysql.createPool({
+    this.#connection = {
       host: s.host,
       port: s.port,
       database: s.database,
       ...(s.user !== undefined ? { user: s.user } : {}),
       ...(s.password !== undefined ? { password: s.password } : {}),
       ...(s.ssl ? { ssl: {} } : {}),
-      connectionLimit: s.pool.max,
-      maxIdle: Math.max(s.pool.minIdle, 1),
       connectTimeout: s.pool.maxWaitMs,
       charset: "utf8mb4_bin",
       supportBigNumbers: true,
       bigNumberStrings: false,
       dateStrings: true,
+    };
+    this.#pool = mysql.createPool({
+      ...this.#connection,
+      connectionLimit: s.pool.max,
+      maxIdle: Math.max(s.pool.minIdle, 1),
     });
     // Every connection reads committed data (MySQL's default, REPEATABLE READ, would pin a save's reads
     // to a snapshot taken before the lock it waited for).
@@ -214,7 +222,15 @@ export class MysqlDriver implements SqlDriver {
     return () => undefined;
   }
 
+  leaderLock(name: string): ConnectionLeaderLock {
+    const lock = mysqlLeaderLock(name, this.#database, this.#connection);
+    this.#locks.add(lock);
+    return lock;
+  }
+
   async close(): Promise<void> {
+    await Promise.all([...this.#locks].map((l) => l.release().catch(() => undefined)));
+    this.#locks.clear();
     await this.#pool.end();
   }
 }

@@ -2,6 +2,8 @@ import pg from "pg";
 import { GwsyncError } from "../../errors.js";
 import type { ConnectionSettings } from "../connection.js";
 import { type OpenTransaction, openTransaction, type Row, type SqlConn, type SqlDriver } from "../sql/driver.js";
+import type { ConnectionLeaderLock } from "../leader-lock.js";
+import { pgLeaderLock } from "./pg-leader-lock.js";
 import { PG_MIGRATIONS } from "./pg-schema.js";
 
 /** The channel a commit that wrote outbox rows notifies (LISTEN/NOTIFY is per database). */
@@ -71,6 +73,7 @@ export class PgDriver implements SqlDriver {
   readonly #listeners = new Set<() => void>();
   #listener: pg.Client | undefined;
   #listenTimer: NodeJS.Timeout | undefined;
+  readonly #locks = new Set<ConnectionLeaderLock>();
   #closed = false;
 
   constructor(s: ConnectionSettings) {
@@ -253,11 +256,19 @@ export class PgDriver implements SqlDriver {
     client?.end().catch(() => undefined);
   }
 
+  leaderLock(name: string): ConnectionLeaderLock {
+    const lock = pgLeaderLock(name, this.#config);
+    this.#locks.add(lock);
+    return lock;
+  }
+
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     this.#listeners.clear();
     this.#stopListener();
+    await Promise.all([...this.#locks].map((l) => l.release().catch(() => undefined)));
+    this.#locks.clear();
     await this.#pool.end();
   }
 }

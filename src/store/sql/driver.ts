@@ -1,4 +1,5 @@
 import type { NetworkEngine } from "../connection.js";
+import type { LeaderLock } from "../leader-lock.js";
 
 /** A row with its column names in upper case, whatever case the engine reports them in. */
 export type Row = Record<string, unknown>;
@@ -104,5 +105,7 @@ export interface SqlDriver {
   announceOutbox(conn: SqlConn): Promise<void>;
   /** Listen for other nodes' outbox commits; returns the function that stops listening. */
   listenOutbox(listener: () => void): () => void;
+  /** A leader lock on a connection of its own (src/store/leader-lock.ts); released by close(). */
+  leaderLock(name: string): LeaderLock;
   close(): Promise<void>;
 }

@@ -28,6 +28,7 @@ import type {
   StoreEngine,
   StoreHealth,
 } from "../types.js";
+import type { LeaderLock } from "../leader-lock.js";
 import type { OpenTransaction, Row, SqlConn, SqlDriver } from "./driver.js";
 
 /** Page size of changesSince when the caller gives none (as SQLite's). */
@@ -863,10 +864,26 @@ export class SqlArtifactStore implements ArtifactStore {
     }));
   }
 
-  async putAgreement(record: AgreementRecord): Promise<void> {
+  async putAgreement(record: AgreementRecord, ifDocument?: string): Promise<boolean> {
     this.#writes("putAgreement");
     const cols = ["AGREEMENT_ID", "ROLE", "DOCUMENT", "UPDATED_AT"];
     await this.open();
+    if (ifDocument !== undefined) {
+      const n = await this.#runOrFail(
+        "putAgreement",
+        `UPDATE GWSYNC_REPLICATION_AGREEMENTS SET DOCUMENT = ?, UPDATED_AT = ?
+         WHERE AGREEMENT_ID = ? AND ROLE = ? AND DOCUMENT = ?`,
+        [record.document, record.updatedAt, record.id, record.role, ifDocument],
+      );
+      if (n > 0) return true;
+      // MySQL counts changed rows only: a row that already held exactly this document matched too.
+      const now = await this.#read(
+        "putAgreement",
+        "SELECT DOCUMENT FROM GWSYNC_REPLICATION_AGREEMENTS WHERE AGREEMENT_ID = ? AND ROLE = ?",
+        [record.id, record.role],
+      );
+      return now.length > 0 && str(now[0]?.DOCUMENT) === record.document && ifDocument === record.document;
+    }
     await this.#runOrFail(
       "putAgreement",
       this.#d.upsert(
@@ -878,6 +895,7 @@ export class SqlArtifactStore implements ArtifactStore {
       ),
       [record.id, record.role, record.document, record.updatedAt],
     );
+    return true;
   }
 
   async deleteAgreement(id: string, role: AgreementRole): Promise<boolean> {
@@ -885,6 +903,10 @@ export class SqlArtifactStore implements ArtifactStore {
     await this.open();
     const sql = "DELETE FROM GWSYNC_REPLICATION_AGREEMENTS WHERE AGREEMENT_ID = ? AND ROLE = ?";
     return (await this.#runOrFail("deleteAgreement", sql, [id, role])) > 0;
+  }
+
+  leaderLock(name: string): LeaderLock {
+    return this.#d.leaderLock(name);
   }
 
   async listReportCursors(): Promise<GatewayReportCursor[]> {

@@ -36,6 +36,7 @@ import {
   type SaveExtension,
   saveArtifactRows,
 } from "./save-artifact.js";
+import { type LeaderLock, LocalLeaderLock } from "../leader-lock.js";
 import { checkSchema, migrate, SCHEMA_VERSION } from "./schema.js";
 import { guard, toStoreError } from "./sqlite-errors.js";
 import {
@@ -611,8 +612,19 @@ export class SqliteArtifactStore implements ArtifactStore {
     }));
   }
 
-  async putAgreement(record: AgreementRecord): Promise<void> {
+  async putAgreement(record: AgreementRecord, ifDocument?: string): Promise<boolean> {
     this.#writes("putAgreement");
+    if (ifDocument !== undefined) {
+      const r = guard(this.file, "putAgreement", () =>
+        this.#db
+          .prepare(
+            `UPDATE GWSYNC_REPLICATION_AGREEMENTS SET DOCUMENT = ?, UPDATED_AT = ?
+             WHERE AGREEMENT_ID = ? AND ROLE = ? AND DOCUMENT = ?`,
+          )
+          .run(record.document, record.updatedAt, record.id, record.role, ifDocument),
+      );
+      return r.changes > 0;
+    }
     guard(this.file, "putAgreement", () =>
       this.#db
         .prepare(
@@ -621,6 +633,12 @@ export class SqliteArtifactStore implements ArtifactStore {
         )
         .run(record.id, record.role, record.document, record.updatedAt),
     );
+    return true;
+  }
+
+  /** One process owns the file: it is always the leader (src/store/leader-lock.ts). */
+  leaderLock(name: string): LeaderLock {
+    return new LocalLeaderLock(this.file, name);
   }
 
   async deleteAgreement(id: string, role: AgreementRole): Promise<boolean> {
