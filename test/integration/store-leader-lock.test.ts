@@ -6,7 +6,6 @@
  * compare-and-set write (putAgreement with ifDocument) the replication puller relies on.
  */
 import assert from "node:assert/strict";
-import { once } from "node:events";
 import { after, describe, test } from "node:test";
 import mysql from "mysql2/promise";
 import pg from "pg";
@@ -96,9 +95,9 @@ for (const engine of ENGINES) {
         return;
       }
       // The holder's session ends on the server: the database releases the lock, the holder hears `lost`.
-      const lost = once(b, "lost");
+      const lost = new Promise<string>((resolve) => b.on("lost", resolve));
       assert.equal(await killHolder(engine.name, db, "replication:one"), 1, "one session held it");
-      const [reason] = (await lost) as [string];
+      const reason = await lost;
       assert.equal(b.held, false, `b lost it (${reason})`);
       assert.equal(await a.acquire(), true, "the survivor takes it over");
       assert.equal(await b.acquire(), false, "the old holder, reconnected, is refused");
