@@ -27,6 +27,8 @@ export const ERROR_CODES = {
   GWSYNC_BROKER_NACK: { retryable: true, status: 503 },
   GWSYNC_BROKER_TIMEOUT: { retryable: true, status: 504 },
   GWSYNC_SHUTTING_DOWN: { retryable: true, status: 503 },
+  /** The data API holds data_api_max_in_flight requests already: 503 with Retry-After, come back later. */
+  GWSYNC_BUSY: { retryable: true, status: 503 },
   GWSYNC_JNDI_INVALID: { retryable: false, status: 400 },
   /** Local state (runtime state files, revocation journal) could not be written; kept in memory, retried. */
   GWSYNC_STATE_SAVE_FAILED: { retryable: true, status: 500 },

@@ -21,6 +21,11 @@ export const DEFAULT_QUEUE_MAX_LENGTH = 1_000_000;
 export const DEFAULT_QUEUE_TYPE = "classic";
 export const DEFAULT_HEARTBEAT_SEC = 10;
 export const DEFAULT_CATCH_UP_INTERVAL_MS = 60_000;
+/**
+ * Data-API requests a publisher serves at once; more are answered 503 with Retry-After. A listing
+ * page of 500 APIs of 5 KB is 2.5 MB of reply: 32 at once bound that memory at about 80 MB.
+ */
+export const DEFAULT_DATA_API_MAX_IN_FLIGHT = 32;
 export const DEFAULT_OUTBOX_POLL_MS = 200;
 export const DEFAULT_MAX_DELIVERIES = 5;
 export const DEFAULT_GATEWAY_HEARTBEAT_INTERVAL_MS = 5_000;

@@ -215,6 +215,11 @@ export const GwsyncSectionKeys = z.strictObject(
      */
     data_api_tenant: text().optional(),
     /**
+     * Publisher: data-API requests (artifact listings, changelog pages) served at once; beyond it the
+     * answer is 503 with a jittered Retry-After. Publishes, the REST API, probes and metrics are not counted.
+     */
+    data_api_max_in_flight: int(1).default(D.DEFAULT_DATA_API_MAX_IN_FLIGHT),
+    /**
      * A gateway's WSO2 tenant ids: tenant domain = numeric id; each tenant's artifacts go to
      * tenants_dir/<id>/synapse-configs/default as on a WSO2 gateway. Other tenants are refused.
      */
@@ -296,6 +301,7 @@ export const GwsyncSectionSchema = GwsyncSectionKeys.transform((g) => ({
   hubMapFormat: g.hub_map_format,
   dataApi: g.data_api,
   dataApiTenant: tenantSetting(g.data_api_tenant),
+  dataApiMaxInFlight: g.data_api_max_in_flight,
   /** [gwsync.tenants]: tenant domain → WSO2 tenant id, and where the tenants' folders are (resolved by build-config.ts). */
   tenants: {
     ids: new Map(Object.entries(g.tenants ?? {})) as ReadonlyMap<string, number>,

@@ -40,6 +40,8 @@ export interface GatewayEvents {
   startup: [state: StartupState];
   broker: [status: BrokerStatus];
   "fetch-retry": [err: Error, attempt: number];
+  /** The control plane answered busy (503/429 with Retry-After): the fetch waits waitMs, no retry spent. */
+  "fetch-busy": [waitMs: number];
   /** Deployed files vanished (restoring true) or are all back (false). */
   restore: [restoring: boolean];
 }

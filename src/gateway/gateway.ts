@@ -156,6 +156,10 @@ export class Gateway implements GatewayView {
           this.#metrics.fetchRetries.inc();
           this.events.emit("fetch-retry", err, attempt);
         },
+        onBusy: (waitMs) => {
+          this.#metrics.fetchBusy.inc();
+          this.events.emit("fetch-busy", waitMs);
+        },
         onApplied: (outcome, apiId) => {
           if (outcome === "deployed" || outcome === "removed") {
             this.#logApplied(outcome, apiId);

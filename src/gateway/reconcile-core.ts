@@ -15,6 +15,8 @@ export interface InlineArtifact {
 
 export interface ReconcilerHooks {
   onRetry?: (err: Error, attempt: number) => void;
+  /** The control plane answered busy (503/429 with Retry-After): waiting waitMs, no retry spent. */
+  onBusy?: (waitMs: number) => void;
   /**
    * An artifact that can never be deployed (reported once per encounter, then skipped), with the reason
    * code and the revision refused when known.

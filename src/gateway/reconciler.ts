@@ -346,6 +346,11 @@ export class Reconciler {
           this.#log.warn({ err: err.message, attempt, retriesLeft: left }, "artifact fetch failed; retrying");
           this.#hooks.onRetry?.(err, attempt);
         },
+        onBusy: (waitMs, attempt) => {
+          if (signal?.aborted) return;
+          this.#log.debug({ waitMs, attempt }, "control plane busy; waiting as it asked (Retry-After)");
+          this.#hooks.onBusy?.(waitMs);
+        },
       });
     } catch (err) {
       if (signal?.aborted) return "superseded";

@@ -18,6 +18,7 @@ import {
 import { GwsyncError, isGwsyncError } from "../errors.js";
 import { JsonTooDeepError, parseJsonText } from "../security/json-limits.js";
 import { hop } from "../hops.js";
+import { parseRetryAfter } from "./retry.js";
 
 export const DEFAULT_FETCH_TIMEOUT_MS = 30 * 1000;
 /** A data-API reply larger than this is refused (10,000 APIs of 5 KB fit easily). */
@@ -373,9 +374,14 @@ export class HttpArtifactRetriever implements ArtifactRetriever {
     }
     if (!res.ok) {
       await res.body?.cancel();
+      // 503 (overloaded: a gwsync publisher over data_api_max_in_flight) and 429 say when to come back;
+      // withRetry waits that long without counting a failure (src/gateway/retry.ts).
+      const retryAfterMs =
+        res.status === 503 || res.status === 429 ? parseRetryAfter(res.headers.get("retry-after")) : undefined;
       throw new GwsyncError(
         "GWSYNC_FETCH_FAILED",
-        `control plane answered ${res.status} for ${path.split("?")[0]}`,
+        `control plane answered ${res.status} for ${path.split("?")[0]}${retryAfterMs === undefined ? "" : ` (busy: retry after ${retryAfterMs} ms)`}`,
+        retryAfterMs === undefined ? {} : { details: { retryAfterMs, status: res.status } },
       );
     }
     const length = Number(res.headers.get("content-length") ?? "0");

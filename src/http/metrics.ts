@@ -67,6 +67,10 @@ export class PublisherMetrics extends ServiceMetrics {
   readonly fleetGateways: Gauge<"state">;
   /** Artifacts gateways reported refusing, per reason code (each refusal counted once). */
   readonly rolloutRefused: Counter<"code">;
+  /** Data-API requests admitted or refused (503 + Retry-After) by data_api_max_in_flight. */
+  readonly dataApiRequests: Counter<"outcome">;
+  /** Changelog pages served from a read another request made (coalesced or cached) or read for it. */
+  readonly changesPages: Counter<"source">;
 
   constructor() {
     super("publisher");
@@ -95,6 +99,18 @@ export class PublisherMetrics extends ServiceMetrics {
       labelNames: ["code"],
       registers: r,
     });
+    this.dataApiRequests = new Counter({
+      name: "gwsync_data_api_requests_total",
+      help: "Data-API requests admitted, or refused with 503 and Retry-After (data_api_max_in_flight)",
+      labelNames: ["outcome"],
+      registers: r,
+    });
+    this.changesPages = new Counter({
+      name: "gwsync_changes_pages_total",
+      help: "Changelog pages served: read from the store, or shared with an identical request (coalesced, cached)",
+      labelNames: ["source"],
+      registers: r,
+    });
   }
 }
 
@@ -104,6 +120,8 @@ export class GatewayMetrics extends ServiceMetrics {
   readonly eventsRejected: Counter<"stream" | "reason">;
   readonly eventsSkipped: Counter<"stream" | "why">;
   readonly fetchRetries: Counter;
+  /** Data-API answers of 503/429 with Retry-After that were waited out (no retry spent on them). */
+  readonly fetchBusy: Counter;
   readonly publishToDeployed: Histogram;
   readonly appliedSeq: Gauge;
   readonly lag: Gauge;
@@ -144,6 +162,11 @@ export class GatewayMetrics extends ServiceMetrics {
     this.fetchRetries = new Counter({
       name: "gwsync_fetch_retries_total",
       help: "Artifact fetch attempts that failed and were retried",
+      registers: r,
+    });
+    this.fetchBusy = new Counter({
+      name: "gwsync_fetch_busy_total",
+      help: "Data-API answers of 503/429 with Retry-After, waited out as asked (not counted as retries)",
       registers: r,
     });
     this.publishToDeployed = new Histogram({

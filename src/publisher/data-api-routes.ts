@@ -20,6 +20,9 @@ import { GwsyncError } from "../errors.js";
 import { queryInteger, queryList, queryString } from "../http/server.js";
 import type { ArtifactStore, StoredArtifact } from "../store/types.js";
 import { hop } from "../hops.js";
+import { admitUnder } from "../http/admission.js";
+import * as D from "../config/defaults.js";
+import { SharedPages } from "./shared-pages.js";
 
 const MAX_CHANGES_PAGE = 10_000;
 const MAX_ARTIFACT_PAGE = 1000;
@@ -40,13 +43,23 @@ const MAX_LABELS = 64;
  * gwsync's gateways call the same paths and read the extra `gwsync` member (revision, sha256, seq).
  * With a Git store, `runtime-artifacts?apiId=&gatewayLabel=&commit=<id>` answers the artifact as that
  * commit of the store's branch holds it (gwsync's own parameter; 404 when it was not published there).
+ *
+ * Every path under it is admission-controlled (src/http/admission.ts): at most `maxInFlight` requests
+ * at once, 503 with Retry-After beyond. Identical changelog pages are read once (SharedPages).
  */
 export function registerDataApiRoutes(
   app: FastifyInstance,
   store: ArtifactStore,
   servedMeta: (a: StoredArtifact) => Record<string, unknown>,
+  options: DataApiOptions = {},
 ): void {
   const base = INTERNAL_DATA_PATH;
+  admitUnder(app, {
+    prefix: `${base}/`,
+    maxInFlight: options.maxInFlight ?? D.DEFAULT_DATA_API_MAX_IN_FLIGHT,
+    ...(options.onAdmission ? { onOutcome: options.onAdmission } : {}),
+  });
+  const pages = new SharedPages(options.onChangesPage ? { onServed: options.onChangesPage } : {});
 
   /**
    * The labels a `gatewayLabel` value names: base64url of `a|b` (WSO2 4.x gateways, gwsync gateways),
@@ -163,25 +176,32 @@ export function registerDataApiRoutes(
     };
   });
 
-  app.get(base + CHANGES_PATH, async (req) => {
+  app.get(base + CHANGES_PATH, async (req, reply) => {
     // Strictly decimal: "since=" is not 0 and "since=0x10" is not 16 (Number() reads both).
     const since = queryInteger(req.query, "since", 0);
     const raw = queryList(req.query, "gatewayLabel");
     if (raw.length === 0)
       throw new GwsyncError("GWSYNC_HTTP_BAD_REQUEST", "gatewayLabel query parameter is required");
-    const labels = [...new Set((await Promise.all(raw.map(labelsOf))).flat())];
+    // A reconnect storm asks for the same page many times (every gateway of a label at one watermark):
+    // one read and one serialization serve them all. The head is in the key, so a page is shared only
+    // while nothing was committed since it was read.
     const head = await store.headSeq();
-    const list = (await store.changesSince(since, labels, MAX_CHANGES_PAGE)).map((c) => ({
-      seq: c.seq,
-      apiId: c.apiId,
-      label: c.label,
-      instruction: c.instruction,
-      revision: c.revision,
-      sha256: c.sha256,
-    }));
-    // A full page means more may follow: report the last seq returned as head so the caller pages on.
-    const pageHead = list.length === MAX_CHANGES_PAGE ? (list[list.length - 1]?.seq ?? head) : head;
-    return { head: pageHead, count: list.length, list };
+    const key = JSON.stringify([head, since, raw]);
+    const body = await pages.get(key, async () => {
+      const labels = [...new Set((await Promise.all(raw.map(labelsOf))).flat())];
+      const list = (await store.changesSince(since, labels, MAX_CHANGES_PAGE)).map((c) => ({
+        seq: c.seq,
+        apiId: c.apiId,
+        label: c.label,
+        instruction: c.instruction,
+        revision: c.revision,
+        sha256: c.sha256,
+      }));
+      // A full page means more may follow: report the last seq returned as head so the caller pages on.
+      const pageHead = list.length === MAX_CHANGES_PAGE ? (list[list.length - 1]?.seq ?? head) : head;
+      return JSON.stringify({ head: pageHead, count: list.length, list });
+    });
+    return reply.type("application/json; charset=utf-8").send(body);
   });
 
   // WSO2 3.2.0: the artifact string itself; an empty 200 when the API has no row for the label (and
@@ -277,6 +297,15 @@ export function registerDataApiRoutes(
   ]) {
     app.get(base + path, async () => ({ count: 0, list: [] }));
   }
+}
+
+export interface DataApiOptions {
+  /** [gwsync] data_api_max_in_flight. */
+  maxInFlight?: number;
+  /** A request was admitted or refused (gwsync_data_api_requests_total). */
+  onAdmission?: (outcome: "admitted" | "refused") => void;
+  /** A changelog page was read, or shared with an identical request (gwsync_changes_pages_total). */
+  onChangesPage?: (source: "read" | "shared") => void;
 }
 
 function header(headers: Record<string, string | string[] | undefined>, name: string): string | undefined {

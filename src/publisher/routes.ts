@@ -204,5 +204,10 @@ export function registerPublisherRoutes(
     });
   }
 
-  registerDataApiRoutes(app, store, servedMeta);
+  const metrics = publisher.metrics;
+  registerDataApiRoutes(app, store, servedMeta, {
+    maxInFlight: publisher.config.gwsync.dataApiMaxInFlight,
+    onAdmission: (outcome) => metrics.dataApiRequests.inc({ outcome }),
+    onChangesPage: (source) => metrics.changesPages.inc({ source }),
+  });
 }

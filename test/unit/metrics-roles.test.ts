@@ -20,6 +20,8 @@ describe("/metrics: one registry per role, each with only its own families", () 
       await families(new PublisherMetrics().text()),
       [
         ...COMMON,
+        "gwsync_changes_pages_total",
+        "gwsync_data_api_requests_total",
         "gwsync_events_published_total",
         "gwsync_fleet_gateways",
         "gwsync_outbox_depth",
@@ -38,6 +40,7 @@ describe("/metrics: one registry per role, each with only its own families", () 
         "gwsync_events_received_total",
         "gwsync_events_rejected_total",
         "gwsync_events_skipped_total",
+        "gwsync_fetch_busy_total",
         "gwsync_fetch_retries_total",
         "gwsync_lag_seq",
         "gwsync_publish_to_deployed_seconds",
