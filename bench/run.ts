@@ -13,6 +13,9 @@ import { b4Revocations } from "./b4-revocations.js";
 import { b5CrossRegion } from "./b5-cross-region.js";
 import { b6Memory } from "./b6-memory.js";
 import { b7CatchUp } from "./b7-catch-up.js";
+import { b8Fanout } from "./b8-fanout.js";
+import { b9Storm } from "./b9-storm.js";
+import { b10Cost } from "./b10-cost.js";
 import { b11FleetView } from "./fleet-view.js";
 import { childLaunchers, REPO_ROOT } from "./lib/bundle.js";
 import type { BenchContext, BenchRow, Benchmark } from "./lib/report.js";
@@ -27,6 +30,9 @@ const BENCHMARKS: Record<string, { what: string; run: Benchmark }> = {
   B5: { what: "region A → region B's gateways", run: b5CrossRegion },
   B6: { what: "gateway RSS with 100,000 APIs", run: b6Memory },
   B7: { what: "gateway down during 10,000 changes → converged after restart", run: b7CatchUp },
+  B8: { what: "fan-out: 200 publishes → 100 / 300 / 1,000 gateways, vs raw queues and a raw stream", run: b8Fanout },
+  B9: { what: "reconnect storm: 1,000 gateways, 2,000 changes while the broker is down", run: b9Storm },
+  B10: { what: "cost model: broker, publisher and wire per gateway (from B8's levels)", run: b10Cost },
   B11: { what: "fleet view: 200 gateways reporting on 10,000 APIs, REST latencies", run: b11FleetView },
 };
 

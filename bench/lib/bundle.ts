@@ -12,6 +12,7 @@ export const CHILD_ENTRIES = [
   "publisher-proc",
   "raw-consumer-proc",
   "raw-loader-proc",
+  "fleet-proc",
 ] as const;
 export type ChildEntry = (typeof CHILD_ENTRIES)[number];
 

@@ -3,6 +3,7 @@
  * from another process): `node publisher-proc.mjs <config.toml>`. On "start" it starts the publisher
  * service and answers "ready" with its HTTP address; "stats" answers its memory; "stop" closes it.
  */
+import { subscribe } from "node:diagnostics_channel";
 import { readFileSync } from "node:fs";
 import { loadConfig } from "../../src/config/load-config.js";
 import { PublisherService } from "../../src/publisher/service.js";
@@ -15,6 +16,18 @@ const { config } = loadConfig({ text: readFileSync(configFile, "utf8"), role: "p
 
 let service: PublisherService | undefined;
 
+/**
+ * HTTP requests this process served, by method: GETs are the data API's reads (and the views), POSTs
+ * the REST publishes. Counted from Node's own diagnostics channel, nothing added to the service.
+ */
+const requests = { get: 0, post: 0, other: 0 };
+subscribe("http.server.request.start", (m) => {
+  const method = (m as { request: { method?: string } }).request.method;
+  if (method === "GET") requests.get++;
+  else if (method === "POST") requests.post++;
+  else requests.other++;
+});
+
 async function handle(m: IpcMessage): Promise<void> {
   switch (m.type) {
     case "start": {
@@ -26,7 +39,7 @@ async function handle(m: IpcMessage): Promise<void> {
     }
     case "stats": {
       const mem = process.memoryUsage();
-      send({ type: "stats", rss: mem.rss, heapUsed: mem.heapUsed });
+      send({ type: "stats", rss: mem.rss, heapUsed: mem.heapUsed, requests: { ...requests }, t: nowMs() });
       return;
     }
     case "stop": {

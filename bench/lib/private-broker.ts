@@ -1,0 +1,167 @@
+/**
+ * The fleet benchmarks' own RabbitMQ node (B8–B10): a SecondBroker on a port of its own, so that its
+ * memory and CPU are the benchmark's alone and the machine's broker (5672), which other work uses, is
+ * not disturbed. Started fresh (a node already on the port is refused: its figures would not be ours)
+ * and stopped with its folders at the end.
+ */
+import { execFile } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { promisify } from "node:util";
+import { portOpen, SecondBroker, TEST_PORT_OFFSET } from "../../test/harness/second-broker.js";
+import { readProcMemory } from "./children.js";
+
+const run = promisify(execFile);
+
+/** Above the test suite's extra nodes (5673, 5674 + offset). */
+export const FLEET_BROKER_PORT = 5690 + TEST_PORT_OFFSET;
+/** /proc/<pid>/stat counts CPU time in clock ticks (USER_HZ, 100 on Linux). */
+const TICKS_PER_SECOND = 100;
+
+export interface BrokerMemory {
+  /** In use by the node (rabbitmq-diagnostics memory_breakdown: every category but the allocators' slack). */
+  totalMb: number;
+  /** Queue processes (classic queues' and streams' own memory), connections+channels, binaries. */
+  queuesMb: number;
+  connectionsMb: number;
+  binaryMb: number;
+  /** beam.smp's resident memory from /proc. */
+  rssMb: number;
+}
+
+export class PrivateBroker {
+  readonly #node = new SecondBroker({ port: FLEET_BROKER_PORT, name: `gwsyncbench${FLEET_BROKER_PORT}` });
+  #pid = -1;
+
+  get port(): number {
+    return this.#node.port;
+  }
+
+  get nodeName(): string {
+    return this.#node.node;
+  }
+
+  url(): string {
+    return this.#node.url();
+  }
+
+  get pid(): number {
+    return this.#pid;
+  }
+
+  async start(): Promise<void> {
+    if (await portOpen(this.port)) {
+      throw new Error(`port ${this.port} is already in use: the fleet benchmarks need a node of their own there`);
+    }
+    await this.#node.start();
+    await this.#readPid();
+  }
+
+  async #readPid(): Promise<void> {
+    const out = await this.#node.ctl("eval", "os:getpid().");
+    this.#pid = Number(out.trim().replace(/"/g, ""));
+    if (!Number.isInteger(this.#pid) || this.#pid <= 0) throw new Error(`could not read the node's pid: ${out}`);
+  }
+
+  /** Cut every connection: the broker application stops (the node and its queues' files stay). */
+  async stopApp(): Promise<void> {
+    await this.#node.stopApp();
+  }
+
+  async startApp(): Promise<void> {
+    await this.#node.startApp();
+  }
+
+  /** beam.smp's CPU seconds so far (user + system). */
+  cpuSeconds(): number {
+    const stat = readFileSync(`/proc/${this.#pid}/stat`, "utf8");
+    // Fields after the command name (which may hold spaces) start after the last ')'.
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    // utime and stime are fields 14 and 15 of stat, i.e. 12 and 13 after the name.
+    return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
+  }
+
+  rssKb(): number {
+    return readProcMemory(this.#pid).rssKb;
+  }
+
+  async memory(): Promise<BrokerMemory> {
+    const { stdout } = await run("rabbitmq-diagnostics", [
+      "-n",
+      this.nodeName,
+      "memory_breakdown",
+      "--unit",
+      "bytes",
+      "--formatter",
+      "json",
+    ]);
+    const m = JSON.parse(stdout) as Record<string, unknown>;
+    const bytes = (k: string): number => (typeof m[k] === "number" ? (m[k] as number) : 0);
+    const mb = (b: number) => b / 2 ** 20;
+    // "total" is an object (erlang, rss, allocated); allocated_unused and reserved_unallocated are the
+    // allocators' slack, not the node's data.
+    const slack = new Set(["total", "allocated_unused", "reserved_unallocated", "strategy"]);
+    const used = Object.keys(m)
+      .filter((k) => !slack.has(k))
+      .reduce((s, k) => s + bytes(k), 0);
+    return {
+      totalMb: mb(used),
+      queuesMb: mb(
+        bytes("queue_procs") +
+          bytes("queue_slave_procs") +
+          bytes("quorum_queue_procs") +
+          bytes("stream_queue_procs") +
+          bytes("stream_queue_replica_reader_procs") +
+          bytes("stream_queue_coordinator_procs"),
+      ),
+      connectionsMb: mb(
+        bytes("connection_readers") + bytes("connection_writers") + bytes("connection_channels") + bytes("connection_other"),
+      ),
+      binaryMb: mb(bytes("binary")),
+      rssMb: this.rssKb() / 1024,
+    };
+  }
+
+  /** Queues the node holds. */
+  async queueCount(): Promise<number> {
+    const out = await this.#node.ctl("list_queues", "-q", "--no-table-headers", "name");
+    return out.split("\n").filter((l) => l.trim() !== "").length;
+  }
+
+  /** Bytes received and sent on all client connections so far, and how many connections. */
+  async connectionOctets(): Promise<{ recv: number; send: number; connections: number }> {
+    const out = await this.#node.ctl("list_connections", "-q", "--no-table-headers", "recv_oct", "send_oct");
+    let recv = 0;
+    let send = 0;
+    let connections = 0;
+    for (const line of out.split("\n")) {
+      const [r, s] = line.trim().split(/\s+/).map(Number);
+      if (r === undefined || s === undefined || Number.isNaN(r) || Number.isNaN(s)) continue;
+      recv += r;
+      send += s;
+      connections++;
+    }
+    return { recv, send, connections };
+  }
+
+  async stop(): Promise<void> {
+    await this.#node.stop();
+  }
+}
+
+/** Samples beam.smp's RSS every `everyMs` until stopped; returns the peak (kB). */
+export function samplePeakRss(broker: PrivateBroker, everyMs = 250): { stop: () => number } {
+  let peak = broker.rssKb();
+  const timer = setInterval(() => {
+    try {
+      peak = Math.max(peak, broker.rssKb());
+    } catch {
+      // The node is restarting (B9): no sample this time.
+    }
+  }, everyMs);
+  return {
+    stop: () => {
+      clearInterval(timer);
+      return peak;
+    },
+  };
+}
