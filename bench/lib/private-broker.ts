@@ -95,7 +95,13 @@ export class PrivateBroker {
       "json",
     ]);
     const m = JSON.parse(stdout) as Record<string, unknown>;
-    const bytes = (k: string): number => (typeof m[k] === "number" ? (m[k] as number) : 0);
+    // Each category is {"bytes": n, "percentage": p} in the JSON formatter's output.
+    const bytes = (k: string): number => {
+      const v = m[k];
+      if (typeof v === "number") return v;
+      const b = (v as { bytes?: unknown } | undefined)?.bytes;
+      return typeof b === "number" ? b : 0;
+    };
     const mb = (b: number) => b / 2 ** 20;
     // "total" is an object (erlang, rss, allocated); allocated_unused and reserved_unallocated are the
     // allocators' slack, not the node's data.
