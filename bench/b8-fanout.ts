@@ -104,7 +104,7 @@ async function gwsyncLevel(
     await sleep(1000);
     const brokerEmpty = await broker.memory();
     const publisherRssEmptyMb = pub.memory().rssKb / 1024;
-    ctx.log(`${ID}: starting ${n} gateways (broker ${brokerEmpty.totalMb.toFixed(0)} MB)`);
+    ctx.log(`${ID}: starting ${n} gateways (broker ${inUse(brokerEmpty)} MB in use, RSS ${brokerEmpty.rssMb.toFixed(0)} MB)`);
     const { procs, startMs } = await startFleet(world, n);
     ctx.log(`${ID}: ${n} gateways ready in ${(startMs / 1000).toFixed(1)} s over ${procs.length} processes`);
     // Idle: heartbeats (every 5 s), AMQP heartbeats, nothing else.
@@ -123,7 +123,7 @@ async function gwsyncLevel(
     const publisherRssIdleMb = pub.memory().rssKb / 1024;
     const queues = await broker.queueCount();
     ctx.log(
-      `${ID}: idle with ${n} gateways: broker ${brokerIdle.totalMb.toFixed(0)} MB (queues ${brokerIdle.queuesMb.toFixed(1)}, connections ${brokerIdle.connectionsMb.toFixed(1)}), ${queues} queues, ${oct1.connections} connections, CPU ${brokerIdleCpuPct.toFixed(1)}%, ${wireBytesPerGatewayPerSec.toFixed(0)} B/s per gateway; publisher RSS ${publisherRssIdleMb.toFixed(0)} MB`,
+      `${ID}: idle with ${n} gateways: broker ${inUse(brokerIdle)} MB in use, RSS ${brokerIdle.rssMb.toFixed(0)} MB (queues ${brokerIdle.queuesMb.toFixed(1)}, connections ${brokerIdle.connectionsMb.toFixed(1)}), ${queues} queues, ${oct1.connections} connections, CPU ${brokerIdleCpuPct.toFixed(1)}%, ${wireBytesPerGatewayPerSec.toFixed(0)} B/s per gateway; publisher RSS ${publisherRssIdleMb.toFixed(0)} MB`,
     );
 
     const arrivals = new Arrivals(procs, "all-applied", (m) => m.sha256 as string | undefined);
@@ -235,7 +235,7 @@ async function rawLevel(
       queues: queueCount,
     };
     ctx.log(
-      `${ID}: raw, ${what} → ${n}: p50 ${fmtMs(run.latency.p50)}, p99 ${fmtMs(run.latency.p99)}; broker ${run.brokerCpuMsPerEvent.toFixed(1)} ms CPU per event, idle ${brokerIdle.totalMb.toFixed(0)} MB, peak RSS ${run.brokerPeakRssMb.toFixed(0)} MB, ${queueCount} queues`,
+      `${ID}: raw, ${what} → ${n}: p50 ${fmtMs(run.latency.p50)}, p99 ${fmtMs(run.latency.p99)}; broker ${run.brokerCpuMsPerEvent.toFixed(1)} ms CPU per event, idle ${inUse(brokerIdle)} MB in use, RSS ${brokerIdle.rssMb.toFixed(0)} MB, peak RSS ${run.brokerPeakRssMb.toFixed(0)} MB, ${queueCount} queues`,
     );
     return run;
   } finally {
@@ -285,6 +285,9 @@ export async function runFanoutLevels(
   }
 }
 
+/** The node's memory without the over-counted "binary" category (see BrokerMemory). */
+const inUse = (m: BrokerMemory) => (m.totalMb - m.binaryMb).toFixed(0);
+
 export async function b8Fanout(ctx: BenchContext): Promise<BenchOutcome> {
   const publishes = Math.max(20, Math.round(FULL_PUBLISHES * benchScale(ID)));
   const { levels, failure } = await runFanoutLevels(ctx, { publishes, baselines: true });
@@ -319,11 +322,11 @@ export async function b8Fanout(ctx: BenchContext): Promise<BenchOutcome> {
     });
     rows.push({
       id: ID,
-      what: `broker memory idle / peak RSS under load, queues held, ${l.n} consumers`,
-      gwsync: `${l.brokerIdle.totalMb.toFixed(0)} MB / ${l.gwsync.brokerPeakRssMb.toFixed(0)} MB, ${l.gwsync.queues} queues`,
-      baseline: `queues ${q.brokerIdle.totalMb.toFixed(0)} / ${q.brokerPeakRssMb.toFixed(0)} MB, ${q.queues} q; stream ${s.brokerIdle.totalMb.toFixed(0)} / ${s.brokerPeakRssMb.toFixed(0)} MB, ${s.queues} q`,
+      what: `broker RSS idle / peak under load, queues held, ${l.n} consumers`,
+      gwsync: `${l.brokerIdle.rssMb.toFixed(0)} / ${l.gwsync.brokerPeakRssMb.toFixed(0)} MB, ${l.gwsync.queues} queues`,
+      baseline: `queues ${q.brokerIdle.rssMb.toFixed(0)} / ${q.brokerPeakRssMb.toFixed(0)} MB, ${q.queues} q; stream ${s.brokerIdle.rssMb.toFixed(0)} / ${s.brokerPeakRssMb.toFixed(0)} MB, ${s.queues} q`,
       goal: "—",
-      note: `empty node ${l.brokerEmpty.totalMb.toFixed(0)} MB`,
+      note: `empty node ${l.brokerEmpty.rssMb.toFixed(0)} MB RSS; in use idle (memory_breakdown without slack and "binary") ${inUse(l.brokerIdle)} MB gwsync, ${inUse(q.brokerIdle)} MB raw queues, ${inUse(s.brokerIdle)} MB raw stream`,
     });
   }
   if (failure) {

@@ -5,20 +5,36 @@
  * and stopped with its folders at the end.
  */
 import { execFile } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { promisify } from "node:util";
-import { portOpen, SecondBroker, TEST_PORT_OFFSET } from "../../test/harness/second-broker.js";
+import { portOpen, SecondBroker, TEST_PORT_OFFSET, waitForPort } from "../../test/harness/second-broker.js";
 import { readProcMemory } from "./children.js";
 
 const run = promisify(execFile);
 
 /** Above the test suite's extra nodes (5673, 5674 + offset). */
 export const FLEET_BROKER_PORT = 5690 + TEST_PORT_OFFSET;
+/**
+ * Open files the node may hold: a connection is a socket, and 1,000 gateways are 1,000 connections.
+ * Debian's rabbitmq-server wrapper switches user with su, whose PAM session puts the soft limit back
+ * to 1024; the node then ran out of descriptors at 1,000 gateways (connections refused, rabbitmqctl
+ * could not reach it). The node is started here without su, under this limit.
+ */
+const NODE_OPEN_FILES = 20_000;
+const SERVER = "/usr/lib/rabbitmq/bin/rabbitmq-server";
+/** The Erlang distribution port sits this far above the AMQP port (25672 for 5672). */
+const DIST_PORT_OFFSET = 20000;
 /** /proc/<pid>/stat counts CPU time in clock ticks (USER_HZ, 100 on Linux). */
 const TICKS_PER_SECOND = 100;
 
 export interface BrokerMemory {
-  /** In use by the node (rabbitmq-diagnostics memory_breakdown: every category but the allocators' slack). */
+  /**
+   * In use by the node (rabbitmq-diagnostics memory_breakdown: every category but the allocators' slack).
+   * It includes "binary", which counts a message body once per process referencing it (every queue of a
+   * fan-out): subtract binaryMb for what is there; rssMb is what the OS sees.
+   */
   totalMb: number;
   /** Queue processes (classic queues' and streams' own memory), connections+channels, binaries. */
   queuesMb: number;
@@ -31,6 +47,7 @@ export interface BrokerMemory {
 export class PrivateBroker {
   readonly #node = new SecondBroker({ port: FLEET_BROKER_PORT, name: `gwsyncbench${FLEET_BROKER_PORT}` });
   #pid = -1;
+  #dir: string | undefined;
 
   get port(): number {
     return this.#node.port;
@@ -52,8 +69,53 @@ export class PrivateBroker {
     if (await portOpen(this.port)) {
       throw new Error(`port ${this.port} is already in use: the fleet benchmarks need a node of their own there`);
     }
-    await this.#node.start();
+    // As SecondBroker.start (test/harness/second-broker.ts), but as user rabbitmq through setpriv (no
+    // PAM session) with the open-files limit raised, and the cookie of the machine's rabbitmqctl.
+    const dir = mkdtempSync(join(tmpdir(), "gwsync-rabbit-"));
+    this.#dir = dir;
+    mkdirSync(join(dir, "mnesia"));
+    mkdirSync(join(dir, "log"));
+    writeFileSync(join(dir, "plugins"), "[].\n");
+    writeFileSync(join(dir, "rabbitmq.conf"), `listeners.tcp.local = 127.0.0.1:${this.port}\n`);
+    chmodSync(dir, 0o755);
+    await run("chown", ["-R", "rabbitmq:rabbitmq", dir]);
+    await run(
+      "prlimit",
+      [
+        `--nofile=${NODE_OPEN_FILES}:${NODE_OPEN_FILES}`,
+        "setpriv",
+        "--reuid=rabbitmq",
+        "--regid=rabbitmq",
+        "--init-groups",
+        SERVER,
+        "-detached",
+      ],
+      {
+        cwd: "/var/lib/rabbitmq",
+        env: {
+          PATH: process.env.PATH ?? "/usr/bin:/bin",
+          HOME: "/var/lib/rabbitmq",
+          RABBITMQ_NODENAME: this.nodeName,
+          RABBITMQ_NODE_PORT: String(this.port),
+          RABBITMQ_DIST_PORT: String(this.port + DIST_PORT_OFFSET),
+          RABBITMQ_CONFIG_FILE: join(dir, "rabbitmq.conf"),
+          RABBITMQ_MNESIA_BASE: join(dir, "mnesia"),
+          RABBITMQ_LOG_BASE: join(dir, "log"),
+          RABBITMQ_ENABLED_PLUGINS_FILE: join(dir, "plugins"),
+          RABBITMQ_PID_FILE: join(dir, "pid"),
+        },
+      },
+    );
+    await waitForPort(this.port);
     await this.#readPid();
+    const limits = readFileSync(`/proc/${this.#pid}/limits`, "utf8");
+    const open = /Max open files\s+(\d+)/.exec(limits)?.[1];
+    if (Number(open) < NODE_OPEN_FILES) throw new Error(`the node's open-files limit is ${open}, not ${NODE_OPEN_FILES}`);
+  }
+
+  /** Where the node's log is (kept when GWSYNC_BENCH_KEEP_BROKER=1). */
+  get dir(): string | undefined {
+    return this.#dir;
   }
 
   async #readPid(): Promise<void> {
@@ -150,7 +212,10 @@ export class PrivateBroker {
   }
 
   async stop(): Promise<void> {
-    await this.#node.stop();
+    if (this.#dir === undefined) return;
+    await this.#node.ctl("stop").catch(() => undefined);
+    if (process.env.GWSYNC_BENCH_KEEP_BROKER !== "1") rmSync(this.#dir, { recursive: true, force: true });
+    this.#dir = undefined;
   }
 }
 
