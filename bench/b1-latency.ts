@@ -139,7 +139,11 @@ class HopRecorder {
       const names = new Set(perGateway.flatMap((m) => [...m.keys()]));
       for (const name of names) {
         const ts = perGateway.map((m) => m.get(name));
-        if (ts.every((t) => t !== undefined)) add(name, Math.max(...(ts as number[])) - w[0]);
+        if (ts.every((t) => t !== undefined)) {
+          add(name, Math.max(...(ts as number[])) - w[0]);
+          // The first gateway too: the spread between first and last is the gateways' waiting on each other.
+          add(`${name} (first)`, Math.min(...(ts as number[])) - w[0]);
+        }
       }
     }
     const order = [...deltas.entries()].map(([name, ds]) => [name, summarize(ds)] as const);
@@ -274,7 +278,9 @@ export async function b1Latency(ctx: BenchContext): Promise<BenchOutcome> {
   const root = mkdtempSync(join(tmpdir(), "gwsync-bench-lsyncd-"));
   let lsyncd: ReturnType<typeof summarize> | undefined;
   try {
-    if (lsyncdInstalled()) {
+    if (process.env.GWSYNC_BENCH_B1_LSYNCD === "0") {
+      ctx.log("B1: lsyncd baseline skipped (GWSYNC_BENCH_B1_LSYNCD=0)");
+    } else if (lsyncdInstalled()) {
       ctx.log(`B1: lsyncd (delay 0, rsync --checksum), ${bodies.length} updates`);
       // One failing baseline must not throw away the rows measured above: it becomes a row of its own.
       try {
