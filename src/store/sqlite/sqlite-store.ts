@@ -298,16 +298,8 @@ export class SqliteArtifactStore implements ArtifactStore {
   }
 
   async countArtifacts(label: string): Promise<number> {
-    return guard(this.file, "countArtifacts", () =>
-      Number(
-        this.#db
-          .prepare(
-            "SELECT COUNT(*) FROM GWSYNC_LABEL_STATE WHERE GATEWAY_LABEL = ? AND GATEWAY_INSTRUCTION = 'Publish'",
-          )
-          .pluck()
-          .get(label),
-      ),
-    );
+    // Prepared once: the data API asks this on every fetch whose label could be plain or encoded.
+    return guard(this.file, "countArtifacts", () => Number(this.#r.countPublished.get(label) ?? 0));
   }
 
   async apiHistory(apiId: string, limit?: number): Promise<RevisionRecord[]> {

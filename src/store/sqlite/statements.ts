@@ -105,6 +105,11 @@ export function prepareReads(db: Database.Database) {
        WHERE SEQ > ? AND GATEWAY_LABEL IN (SELECT value FROM json_each(?))
        ORDER BY SEQ LIMIT ?`,
     ),
+    countPublished: db
+      .prepare<[string], number>(
+        "SELECT COUNT(*) FROM GWSYNC_LABEL_STATE WHERE GATEWAY_LABEL = ? AND GATEWAY_INSTRUCTION = 'Publish'",
+      )
+      .pluck(),
     headSeq: db.prepare<[], number>(`SELECT COALESCE(MAX(SEQ), 0) FROM GWSYNC_CHANGELOG`).pluck(),
     apisChangedSince: db.prepare<[number, number], { SEQ: number; API_ID: string }>(
       `SELECT SEQ, API_ID FROM GWSYNC_CHANGELOG WHERE SEQ > ? ORDER BY SEQ LIMIT ?`,
