@@ -92,6 +92,8 @@ export class Gateway implements GatewayView {
   #heartbeatChannel: Channel | undefined;
   /** Reports have their own channel: a broker that refuses them (permissions of an older gwsync) closes only it. */
   #reportChannel: Channel | undefined;
+  /** The data-API client this gateway made (not one a test passed in): its keep-alive connections close with it. */
+  readonly #ownRetriever: HttpArtifactRetriever | undefined;
   #beats = 0;
   #consumeChannel: Channel | undefined;
   #consuming = false;
@@ -134,17 +136,20 @@ export class Gateway implements GatewayView {
         });
       },
     });
-    const retriever =
-      options.retriever ??
-      new HttpArtifactRetriever({
-        serviceUrl: config.eventHub.serviceUrl,
-        username: config.eventHub.username,
-        password: config.eventHub.password,
-        dataApi: config.gwsync.dataApi,
-        tenantDomain: config.gwsync.dataApiTenant,
-        fetchDelayMs: config.gateway.eventWaitingTimeMs,
-        ...(this.#trust.keys === undefined ? {} : { refuse: this.#refuseFetched(this.#trust.keys) }),
-      });
+    const ownRetriever =
+      options.retriever === undefined
+        ? new HttpArtifactRetriever({
+            serviceUrl: config.eventHub.serviceUrl,
+            username: config.eventHub.username,
+            password: config.eventHub.password,
+            dataApi: config.gwsync.dataApi,
+            tenantDomain: config.gwsync.dataApiTenant,
+            fetchDelayMs: config.gateway.eventWaitingTimeMs,
+            ...(this.#trust.keys === undefined ? {} : { refuse: this.#refuseFetched(this.#trust.keys) }),
+          })
+        : undefined;
+    this.#ownRetriever = ownRetriever;
+    const retriever = options.retriever ?? ownRetriever!;
     this.#reconciler = new Reconciler({
       labels: config.gateway.gatewayLabels,
       retriever,
@@ -571,6 +576,7 @@ export class Gateway implements GatewayView {
       () => this.#deployer.flush(),
       () => this.#runtime.close(),
       () => this.#http?.close(),
+      () => this.#ownRetriever?.close(),
     ]);
   }
 }
