@@ -6,13 +6,14 @@
  */
 import { subscribe, unsubscribe } from "node:diagnostics_channel";
 import { mkdtempSync, rmSync } from "node:fs";
+import { Agent as HttpAgent, request as httpRequest } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { HOP_CHANNEL, type HopRecord } from "../src/hops.js";
 import { synapseApi } from "../test/harness/cluster.js";
 import { Arrivals } from "./lib/arrivals.js";
 import { nowMs } from "./lib/clock.js";
-import type { BenchChild } from "./lib/children.js";
+import { type BenchChild, readProcCpuMs } from "./lib/children.js";
 import { LSYNCD, lsyncdInstalled, measureLsyncd } from "./lib/lsyncd.js";
 import type { BenchContext, BenchOutcome, BenchRow } from "./lib/report.js";
 import { scaled } from "./lib/scale.js";
@@ -62,17 +63,49 @@ async function startPublishing(world: BenchWorld, via: Via): Promise<Publishing>
   const { url, child } = await world.startPublisherProcess();
   const target = `${url}/api/v1/artifacts?label=${encodeURIComponent(LABEL)}`;
   const headers = { authorization: world.authorization, "content-type": "application/xml" };
-  // Node's fetch keeps the connection alive between calls, as a REST client would.
+  const answer = (status: number, text: string) => {
+    const body = JSON.parse(text) as { sha256?: string; message?: string };
+    if (status < 200 || status > 299 || typeof body.sha256 !== "string") {
+      throw new Error(`POST /api/v1/artifacts answered ${status}: ${text.slice(0, 300)}`);
+    }
+    return { sha256: body.sha256 };
+  };
+  if (process.env.GWSYNC_BENCH_B1_CLIENT === "fetch") {
+    // Node's fetch keeps the connection alive between calls too, at ~0.3-0.5 ms more CPU per request.
+    return {
+      child,
+      call: async (xml) => {
+        const res = await fetch(target, { method: "POST", body: xml, headers });
+        return answer(res.status, await res.text());
+      },
+    };
+  }
+  // A REST client on one kept-alive connection (node:http), as curl --keepalive or any HTTP library.
+  const agent = new HttpAgent({ keepAlive: true, maxSockets: 1 });
   return {
     child,
-    call: async (xml) => {
-      const res = await fetch(target, { method: "POST", body: xml, headers });
-      const body = (await res.json()) as { sha256?: string; message?: string };
-      if (!res.ok || typeof body.sha256 !== "string") {
-        throw new Error(`POST /api/v1/artifacts answered ${res.status}: ${JSON.stringify(body).slice(0, 300)}`);
-      }
-      return { sha256: body.sha256 };
-    },
+    call: (xml) =>
+      new Promise((resolve, reject) => {
+        const body = Buffer.from(xml);
+        const req = httpRequest(
+          target,
+          { method: "POST", agent, headers: { ...headers, "content-length": String(body.length) } },
+          (res) => {
+            const chunks: Buffer[] = [];
+            res.on("data", (c: Buffer) => chunks.push(c));
+            res.on("end", () => {
+              try {
+                resolve(answer(res.statusCode ?? 0, Buffer.concat(chunks).toString("utf8")));
+              } catch (err) {
+                reject(err);
+              }
+            });
+            res.on("error", reject);
+          },
+        );
+        req.on("error", reject);
+        req.end(body);
+      }),
   };
 }
 
@@ -176,6 +209,9 @@ async function measureMode(
     const pub = publish.child === undefined ? [] : [publish.child];
     for (const c of [...pub, ...gws, ...raws]) offsets.push({ name: c.name, ...(await c.measureClockOffset()) });
     const hops = await HopRecorder.start(publish.child, gws);
+    // CPU each process spends per update (gwsync's and raw's run interleaved, so each side's own).
+    const cpuOf = (cs: BenchChild[]) => cs.reduce((sum, c) => sum + readProcCpuMs(c.pid), 0);
+    const cpu0 = { pub: cpuOf(pub), gws: cpuOf(gws), raws: cpuOf(raws), bench: process.cpuUsage() };
     const windows: [number, number][] = [];
     const ch = await world.confirmChannel();
     const gwArrivals = new Arrivals(gws, "applied", (m) => m.sha256 as string | undefined);
@@ -215,6 +251,11 @@ async function measureMode(
     }
     gwArrivals.close();
     rawArrivals.close();
+    const perUpdate = (ms: number) => fmtMs(ms / (warmup + n));
+    const benchCpu = process.cpuUsage(cpu0.bench);
+    ctx.log(
+      `B1 (${mode}): CPU per update: ${pub.length > 0 ? `publisher ${perUpdate(cpuOf(pub) - cpu0.pub)}, ` : ""}${GATEWAYS} gateways ${perUpdate(cpuOf(gws) - cpu0.gws)}, ${GATEWAYS} raw consumers ${perUpdate(cpuOf(raws) - cpu0.raws)}, bench process (clients of both) ${perUpdate((benchCpu.user + benchCpu.system) / 1000)}`,
+    );
     const breakdown = await hops.breakdown(windows);
     ctx.log(
       `B1 (${mode}): hops, ms after the publish call began (p50 / p99 over ${windows.length} updates; gateway hops: the last of ${GATEWAYS})`,

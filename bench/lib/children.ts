@@ -166,6 +166,18 @@ export class BenchChild {
   }
 }
 
+/** CPU time (user + system) a process has used so far, ms, from /proc/<pid>/stat. */
+export function readProcCpuMs(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  // Fields after the command name (which may hold spaces): utime and stime are the 14th and 15th.
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  const ticks = Number(fields[11]) + Number(fields[12]);
+  return (ticks * 1000) / CLOCK_TICKS_PER_S;
+}
+
+/** USER_HZ: 100 on Linux for every architecture Node runs on. */
+const CLOCK_TICKS_PER_S = 100;
+
 export function readProcMemory(pid: number): { rssKb: number; hwmKb: number } {
   const text = readFileSync(`/proc/${pid}/status`, "utf8");
   const field = (name: string) =>
