@@ -45,7 +45,8 @@ const MAX_LABELS = 64;
  * commit of the store's branch holds it (gwsync's own parameter; 404 when it was not published there).
  *
  * Every path under it is admission-controlled (src/http/admission.ts): at most `maxInFlight` requests
- * at once, 503 with Retry-After beyond. Identical changelog pages are read once (SharedPages).
+ * at once, 503 with Retry-After beyond. Identical changelog pages, and one API's artifact asked by
+ * every gateway of a label at once, are read once (SharedPages).
  */
 export function registerDataApiRoutes(
   app: FastifyInstance,
@@ -60,6 +61,8 @@ export function registerDataApiRoutes(
     ...(options.onAdmission ? { onOutcome: options.onAdmission } : {}),
   });
   const pages = new SharedPages(options.onChangesPage ? { onServed: options.onChangesPage } : {});
+  /** One API's reply, shared by the gateways of a label that all fetch an announced artifact at once. */
+  const artifactReplies = new SharedPages();
 
   /**
    * The labels a `gatewayLabel` value names: base64url of `a|b` (WSO2 4.x gateways, gwsync gateways),
@@ -135,9 +138,18 @@ export function registerDataApiRoutes(
       }
       rows = at && inTenant(at) ? [at] : [];
     } else if (apiId) {
-      const a = await publishedOn(apiId, labels);
-      rows = a && inTenant(a) ? [a] : [];
+      // Every gateway of the label asks for an announced artifact within milliseconds: one store read
+      // and one serialization serve them all (issue 19). The head is in the key, so a kept reply is
+      // shared only while nothing was committed since it was read. "" stands for the 404.
+      const key = JSON.stringify([head, apiId, labels, tenant]);
+      const body = await artifactReplies.get(key, async () => {
+        const a = await publishedOn(apiId, labels);
+        if (!a || !inTenant(a)) return "";
+        return JSON.stringify({ count: 1, list: [a.artifactJson], gwsync: { head, items: [servedMeta(a)] } });
+      });
       hop("data-api.served", apiId);
+      if (body === "") return notFound(reply);
+      return reply.type("application/json; charset=utf-8").send(body);
     } else if (paged || after !== undefined) {
       if (labels.length !== 1) {
         throw new GwsyncError("GWSYNC_HTTP_BAD_REQUEST", "paging (limit, after) takes one gateway label");
