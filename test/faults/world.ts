@@ -54,6 +54,10 @@ export interface FaultGatewaySpec {
   dataApi?: "4.x" | "3.2.0";
   /** [gwsync] data_api_tenant. Default (unset) every tenant. */
   dataApiTenant?: string;
+  /** save_artifacts_locally: false is the memory-only deployer (many gateways in one process). Default true. */
+  saveLocally?: boolean;
+  /** Brokers in failover order (AMQP ports on 127.0.0.1); default [brokerPort]. */
+  brokerPorts?: number[];
 }
 
 /**
@@ -100,6 +104,10 @@ export class FaultWorld {
       publishInline?: boolean;
       /** One publisher node among several: its node_id suffix (default "pub"). */
       node?: string;
+      /** Extra lines for the [gwsync] section (data_api_max_in_flight, ...). */
+      gwsyncExtra?: string;
+      /** Brokers in failover order (AMQP ports on 127.0.0.1); default [brokerPort]. */
+      brokerPorts?: number[];
     } = {},
   ): string {
     const db = this.database;
@@ -119,6 +127,7 @@ http_port = ${o.httpPort ?? 0}
 exchange = ${q(this.exchange)}
 outbox_poll_ms = ${o.outboxPollMs ?? 50}
 heartbeat_sec = ${o.heartbeatSec ?? 5}
+${o.gwsyncExtra ?? ""}
 [gwsync.http]
 username = ${q(USER)}
 password = ${q(PASSWORD)}
@@ -128,7 +137,7 @@ publish_directly_to_gateway = ${o.publishInline ?? false}
 [database.sync_runtime_artifacts_db]
 ${database}
 [apim.event_hub]
-event_listening_endpoints = [${q(`tcp://127.0.0.1:${o.brokerPort ?? this.brokerPort}`)}]
+event_listening_endpoints = [${(o.brokerPorts ?? [o.brokerPort ?? this.brokerPort]).map((p) => q(`tcp://127.0.0.1:${p}`)).join(", ")}]
 [apim.event_hub.jms]
 username = "guest"
 password = "guest"
@@ -160,12 +169,12 @@ deployment_retry_duration = ${s.retryMs ?? 20}
 retry_progression_factor = 2.0
 max_retry_count = ${s.maxRetries ?? 3}
 max_retry_delay = ${s.maxRetryDelayMs ?? 2000}
-save_artifacts_locally = true
+save_artifacts_locally = ${s.saveLocally ?? true}
 deployment_dir = ${q(this.deploymentDir(s.name))}
 accept_inline_artifacts = ${s.acceptInline ?? false}
 [apim.event_hub]
 service_url = ${q(s.serviceUrl ?? this.publisherUrl)}
-event_listening_endpoints = [${q(`tcp://127.0.0.1:${s.brokerPort ?? this.brokerPort}`)}]
+event_listening_endpoints = [${(s.brokerPorts ?? [s.brokerPort ?? this.brokerPort]).map((p) => q(`tcp://127.0.0.1:${p}`)).join(", ")}]
 username = ${q(USER)}
 password = ${q(PASSWORD)}
 [apim.event_hub.jms]

@@ -1,0 +1,142 @@
+import { execFile } from "node:child_process";
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { BROKER_BOOT_TIMEOUT_MS, portOpen, TEST_PORT_OFFSET, waitForPort } from "./second-broker.js";
+
+const run = promisify(execFile);
+
+/** The cluster's first AMQP port (5675, 5676, 5677 + GWSYNC_TEST_PORT_OFFSET): apart from 5672-5674. */
+export const CLUSTER_BASE_PORT = 5675 + TEST_PORT_OFFSET;
+/** The Erlang distribution port sits this far above the AMQP port (25672 for 5672). */
+const DIST_PORT_OFFSET = 20000;
+/** rabbitmqctl's own timeout for a command that waits (await_startup, join_cluster). */
+const CTL_TIMEOUT_SEC = 90;
+
+export interface ClusterNode {
+  readonly port: number;
+  readonly node: string;
+  readonly dir: string;
+  running: boolean;
+}
+
+/**
+ * Three RabbitMQ nodes on this machine clustered together (docs/architecture.md#test-machine): each
+ * with its own node name, AMQP and distribution ports and folders (owned by user rabbitmq, as
+ * SecondBroker's), all under the same Erlang cookie (Debian's rabbitmq user's), joined with
+ * `stop_app; join_cluster <first>; start_app`. kill9(i) takes a node away as a crash does.
+ */
+export class BrokerCluster {
+  readonly nodes: ClusterNode[];
+
+  constructor(size = 3, basePort = CLUSTER_BASE_PORT) {
+    this.nodes = Array.from({ length: size }, (_, i) => {
+      const port = basePort + i;
+      return {
+        port,
+        node: `gwsyncq${port}@localhost`,
+        dir: mkdtempSync(join(tmpdir(), "gwsync-cluster-rabbit-")),
+        running: false,
+      };
+    });
+  }
+
+  get ports(): number[] {
+    return this.nodes.map((n) => n.port);
+  }
+
+  url(i: number): string {
+    return `amqp://guest:guest@127.0.0.1:${this.nodes[i]!.port}`;
+  }
+
+  #env(n: ClusterNode): NodeJS.ProcessEnv {
+    return {
+      ...process.env,
+      RABBITMQ_NODENAME: n.node,
+      RABBITMQ_NODE_PORT: String(n.port),
+      RABBITMQ_DIST_PORT: String(n.port + DIST_PORT_OFFSET),
+      RABBITMQ_CONFIG_FILE: join(n.dir, "rabbitmq.conf"),
+      RABBITMQ_MNESIA_BASE: join(n.dir, "mnesia"),
+      RABBITMQ_LOG_BASE: join(n.dir, "log"),
+      RABBITMQ_ENABLED_PLUGINS_FILE: join(n.dir, "plugins"),
+      RABBITMQ_PID_FILE: join(n.dir, "pid"),
+    };
+  }
+
+  async ctl(i: number, ...args: string[]): Promise<string> {
+    const { stdout } = await run("rabbitmqctl", ["-n", this.nodes[i]!.node, ...args]);
+    return stdout;
+  }
+
+  /** Boot every node, then join the others to the first; resolves when all three run as one cluster. */
+  async start(): Promise<void> {
+    for (const n of this.nodes) {
+      if (await portOpen(n.port)) throw new Error(`port ${n.port} is taken: another node runs there; stop it first`);
+    }
+    await Promise.all(
+      this.nodes.map(async (n) => {
+        mkdirSync(join(n.dir, "mnesia"), { recursive: true });
+        mkdirSync(join(n.dir, "log"), { recursive: true });
+        writeFileSync(join(n.dir, "plugins"), "[].\n");
+        writeFileSync(
+          join(n.dir, "rabbitmq.conf"),
+          `listeners.tcp.local = 127.0.0.1:${n.port}\nloopback_users = none\n`,
+        );
+        chmodSync(n.dir, 0o755);
+        await run("chown", ["-R", "rabbitmq:rabbitmq", n.dir]);
+        await run("rabbitmq-server", ["-detached"], { env: this.#env(n) });
+        n.running = true;
+      }),
+    );
+    // A detached node registers with epmd only some seconds after rabbitmq-server returns: wait for its
+    // AMQP port (bounded) before asking it anything.
+    for (let i = 0; i < this.nodes.length; i++) {
+      await waitForPort(this.nodes[i]!.port, BROKER_BOOT_TIMEOUT_MS);
+      await this.ctl(i, "await_startup", "--timeout", String(CTL_TIMEOUT_SEC));
+    }
+    for (let i = 1; i < this.nodes.length; i++) {
+      await this.ctl(i, "stop_app");
+      await this.ctl(i, "join_cluster", this.nodes[0]!.node);
+      await this.ctl(i, "start_app");
+      await waitForPort(this.nodes[i]!.port, BROKER_BOOT_TIMEOUT_MS);
+    }
+    const running = this.runningNodes(await this.ctl(0, "cluster_status", "--formatter", "json"));
+    if (running.length !== this.nodes.length) {
+      throw new Error(`cluster has ${running.length} running nodes after joining, not ${this.nodes.length}: ${running}`);
+    }
+  }
+
+  /** The running nodes `cluster_status --formatter json` lists. */
+  runningNodes(statusJson: string): string[] {
+    const status = JSON.parse(statusJson) as { running_nodes?: string[] };
+    return status.running_nodes ?? [];
+  }
+
+  /** kill -9 of a node's VM: no goodbye to its peers nor its clients. Resolves once its port is closed. */
+  async kill9(i: number): Promise<void> {
+    const n = this.nodes[i]!;
+    const pid = Number(readFileSync(join(n.dir, "pid"), "utf8").trim());
+    if (!Number.isSafeInteger(pid) || pid <= 1) throw new Error(`no pid in ${join(n.dir, "pid")}`);
+    process.kill(pid, "SIGKILL");
+    n.running = false;
+    const deadline = Date.now() + BROKER_BOOT_TIMEOUT_MS;
+    while (await portOpen(n.port)) {
+      if (Date.now() > deadline) throw new Error(`node ${n.node} still listens after SIGKILL`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  /** Stop every node still running and remove all folders. */
+  async destroy(): Promise<void> {
+    for (let i = this.nodes.length - 1; i >= 0; i--) {
+      const n = this.nodes[i]!;
+      if (n.running) await this.ctl(i, "stop").catch(() => undefined);
+      n.running = false;
+    }
+    for (const n of this.nodes) {
+      // A killed node's epmd registration and beam are gone; its folder is all that is left.
+      rmSync(n.dir, { recursive: true, force: true });
+    }
+  }
+}
