@@ -112,13 +112,17 @@ interface View {
   lag?: { sequence: number; seconds: number };
   master?: { url: string; region: string };
   clone?: { region: string };
+  puller?: { nodeId: string; since: string; thisNode?: boolean };
 }
 
 function line(v: View): string {
   const peer = v.master ? `master ${v.master.region} ${v.master.url}` : `clone ${v.clone?.region ?? "?"}`;
   const lag = v.lag ? ` lag ${v.lag.sequence} seq / ${v.lag.seconds.toFixed(1)} s` : "";
   const reason = v.reason ? ` (${v.reason})` : "";
-  return `${v.identifier}  ${v.replicaType}  ${v.state}${reason}  ${peer}  labels ${v.labels.map((l) => `"${l}"`).join(",")}  seq ${v.lastSequenceNumber}${lag}  every ${v.pollInterval}s\n`;
+  const puller = v.puller
+    ? `  pulled by ${v.puller.nodeId}${v.puller.thisNode ? " (this node)" : ""} since ${v.puller.since}`
+    : "";
+  return `${v.identifier}  ${v.replicaType}  ${v.state}${reason}  ${peer}  labels ${v.labels.map((l) => `"${l}"`).join(",")}  seq ${v.lastSequenceNumber}${lag}  every ${v.pollInterval}s${puller}\n`;
 }
 
 export function registerReplication(program: Command): void {

@@ -62,7 +62,8 @@ function replicationSection(s: FleetStatus): string[] {
   const rows = s.replication.map((r) => {
     const role = r.replicaType === "CONSUMER" ? `clone of ${r.peerRegion}` : `master of ${r.peerRegion}`;
     const reason = r.reason === undefined ? "" : ` (${r.reason})`;
-    return `  ${r.identifier.padEnd(22)} ${role.padEnd(20)} ${r.state}${reason} seq=${r.lastSequenceNumber} lag=${r.lagSequence} seq / ${r.lagSeconds.toFixed(1)}s labels=${r.labels.join(",")}`;
+    const puller = r.puller === undefined ? "" : ` pulled-by=${r.puller.nodeId} since ${r.puller.since}`;
+    return `  ${r.identifier.padEnd(22)} ${role.padEnd(20)} ${r.state}${reason} seq=${r.lastSequenceNumber} lag=${r.lagSequence} seq / ${r.lagSeconds.toFixed(1)}s labels=${r.labels.join(",")}${puller}`;
   });
   return ["replication agreements:", ...rows];
 }

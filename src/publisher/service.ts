@@ -32,7 +32,11 @@ export class PublisherService {
     extra: { replication?: Omit<ReplicationOptions, "publisher"> } = {},
   ) {
     this.publisher = new Publisher(options);
-    this.replication = new ReplicationService({ ...extra.replication, publisher: this.publisher });
+    this.replication = new ReplicationService({
+      nodeUrl: () => this.httpUrl,
+      ...extra.replication,
+      publisher: this.publisher,
+    });
   }
 
   async start(options: { http?: boolean } = {}): Promise<void> {

@@ -80,7 +80,22 @@ export interface ConsumerAgreement extends AgreementBase {
   refused: number;
   /** The last change the clone refused (it goes on with the next one). */
   lastRefusal?: { apiId: string; label: string; seq: number; reason: string; at: number };
+  /**
+   * The publisher node that pulls this agreement (holds its leader lock), written by that node when it
+   * takes over; several nodes sharing a store have one puller (docs/replication.md, "Several publisher nodes").
+   */
+  puller?: PullerIdentity;
 }
+
+/** Which node pulls a clone agreement, since when (ms), and its REST URL when it serves one. */
+export interface PullerIdentity {
+  nodeId: string;
+  since: number;
+  url?: string;
+}
+
+/** The fields a REST update (on any node) changes; the rest is the puller's progress. */
+export const CONSUMER_SETTINGS = ["enabled", "pollIntervalSec", "rules", "master", "labels"] as const;
 
 export interface SupplierAgreement extends AgreementBase {
   type: "supplier";
@@ -257,6 +272,13 @@ export function agreementView(a: Agreement, now = Date.now()) {
       ? {}
       : { lastRefusal: { ...a.lastRefusal, at: new Date(a.lastRefusal.at).toISOString() } }),
     ...(a.lastSuccessAt === undefined ? {} : { lastSuccessAt: new Date(a.lastSuccessAt).toISOString() }),
+    // Which node pulls it (several publisher nodes on one store): none while it is disabled.
+    ...(a.puller === undefined || !a.enabled ? {} : { puller: pullerView(a.puller) }),
   };
+}
+
+/** The puller as the REST API, the CLI and `gwsync status` show it. */
+export function pullerView(p: PullerIdentity): { nodeId: string; since: string; url?: string } {
+  return { nodeId: p.nodeId, since: new Date(p.since).toISOString(), ...(p.url === undefined ? {} : { url: p.url }) };
 }
 export type AgreementView = ReturnType<typeof agreementView>;

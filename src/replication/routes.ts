@@ -10,6 +10,7 @@ import {
   createConsumerBody,
   createSupplierBody,
   parseAgreementBody,
+  pullerView,
   updateBody,
 } from "./agreement.js";
 import { DEFAULT_FEED_PAGE, MAX_FEED_PAGE, type ReplicationService } from "./service.js";
@@ -52,8 +53,15 @@ function jsonBody(body: unknown, maxDepth: number): unknown {
  */
 export function registerReplicationRoutes(app: FastifyInstance, svc: ReplicationService): void {
   const maxDepth = svc.publisher.config.gwsync.limits.maxJsonDepth;
-  const view = async (a: Agreement) =>
-    a.type === "supplier" ? { ...agreementView(a), lag: await svc.supplierLag(a) } : agreementView(a);
+  const view = async (a: Agreement) => {
+    if (a.type === "supplier") return { ...agreementView(a), lag: await svc.supplierLag(a) };
+    // A node that does not pull the agreement shows the store's record: the puller's progress and name.
+    await svc.fresh(a);
+    const v = agreementView(a);
+    if (a.type !== "consumer" || a.puller === undefined || !a.enabled) return v;
+    const thisNode = a.puller.nodeId === svc.nodeId && svc.isLeading(a.id);
+    return { ...v, puller: { ...pullerView(a.puller), thisNode } };
+  };
 
   app.get(AGREEMENTS_PATH, async (req) => {
     const role = roleOf(req.query);

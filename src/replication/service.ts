@@ -3,15 +3,19 @@ import pRetry from "p-retry";
 import { GwsyncError, isGwsyncError } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { Publisher } from "../publisher/publisher.js";
-import type { AgreementRole, NewOutboxMessage, SaveArtifactResult } from "../store/types.js";
+import type { LeaderLock } from "../store/leader-lock.js";
+import type { AgreementRecord, AgreementRole, NewOutboxMessage, SaveArtifactResult } from "../store/types.js";
 import { buildGatewayEvent } from "../publisher/events-out.js";
 import {
   type Agreement,
+  CONSUMER_SETTINGS,
   type ConsumerAgreement,
   type CreateConsumerBody,
   type CreateSupplierBody,
   fromRecord,
   newAgreementId,
+  type PullerIdentity,
+  pullerView,
   type SupplierAgreement,
   toRecord,
   type UpdateBody,
@@ -31,6 +35,12 @@ export const DEFAULT_PULL_RETRIES = 4;
 export const DEFAULT_RETRY_MIN_MS = 500;
 /** The retry wait never grows beyond this (p-retry's maxTimeout). */
 export const DEFAULT_RETRY_MAX_MS = 30_000;
+/**
+ * How often a node that does not pull an agreement tries to take its leader lock (also at each poll of
+ * the agreement, whichever comes first), and how often every node reads the agreements other nodes
+ * created, changed or deleted in the shared store.
+ */
+export const DEFAULT_LEADER_RETRY_MS = 2_000;
 
 export interface ReplicationOptions {
   publisher: Publisher;
@@ -42,6 +52,10 @@ export interface ReplicationOptions {
   retryMaxMs?: number;
   /** Timeout of one call to the master. */
   masterTimeoutMs?: number;
+  /** See DEFAULT_LEADER_RETRY_MS. */
+  leaderRetryMs?: number;
+  /** This node's REST URL (recorded as the puller's, so other nodes can name it). */
+  nodeUrl?: () => string | undefined;
 }
 
 /** What one pull did (the manual trigger's reply). */
@@ -71,6 +85,11 @@ export interface ReplicationEvents {
   progress: [id: string];
   /** One change of the master handled by a clone's pull (bootstrap or feed), once its outcome is committed. */
   change: [id: string, change: ChangeOutcome];
+  /**
+   * This node took a clone agreement's leader lock and recorded itself as its puller (`leading` true,
+   * `from` the sequence it reloaded from the store), or lost the lock and stopped pulling (false).
+   */
+  leader: [id: string, change: { leading: boolean; nodeId: string; from?: number; reason?: string }];
 }
 
 /** What a clone's pull did with one change of its master. */
@@ -91,8 +110,14 @@ export class ReplicationService {
   readonly #log: Logger;
   readonly #agreements = new Map<string, Agreement>();
   readonly #pullers = new Map<string, Puller>();
+  /** Each clone agreement's leader lock (one puller across the nodes sharing the store). */
+  readonly #locks = new Map<string, LeaderLock>();
+  /** The document each agreement's row held when this node last read or wrote it (compare-and-set). */
+  readonly #stored = new Map<string, string>();
   /** Writes of one agreement's record, in order. */
   readonly #writes = new Map<string, Promise<unknown>>();
+  #syncTimer: NodeJS.Timeout | undefined;
+  #syncing: Promise<void> | undefined;
   #started = false;
   #closed = false;
 
@@ -106,24 +131,98 @@ export class ReplicationService {
     return this.publisher.config.gwsync.region;
   }
 
+  /** This node's id: what a clone agreement's record names as its puller. */
+  get nodeId(): string {
+    return this.publisher.config.gwsync.nodeId;
+  }
+
   /** Read the agreements the store holds (before the REST API serves them). */
   async load(): Promise<void> {
     for (const r of await this.publisher.store.listAgreements()) {
       const a = fromRecord(r);
       this.#agreements.set(key(a.id, a.type), a);
+      this.#stored.set(key(a.id, a.type), r.document);
     }
     this.#syncReadOnlyLabels();
   }
 
-  /** Start pulling for every enabled clone agreement. */
+  /**
+   * Start a pull loop for every enabled clone agreement (each pulls only while this node holds the
+   * agreement's leader lock), and follow what other nodes sharing the store change.
+   */
   start(): void {
     this.#started = true;
     for (const a of this.#agreements.values()) if (a.type === "consumer" && a.enabled) this.#ensurePuller(a);
+    const every = this.#o.leaderRetryMs ?? DEFAULT_LEADER_RETRY_MS;
+    this.#syncTimer = setInterval(() => void this.sync().catch(() => undefined), every);
+    this.#syncTimer.unref();
   }
 
-  /** Whether a pull loop runs for the clone agreement (none while it is disabled). */
+  /** Whether a pull loop runs for the clone agreement on this node (none while it is disabled). */
   isPulling(id: string): boolean {
     return this.#pullers.has(id);
+  }
+
+  /** Whether this node is the clone agreement's puller (holds its leader lock and took over). */
+  isLeading(id: string): boolean {
+    return this.#pullers.get(id)?.leading === true;
+  }
+
+  /**
+   * The agreement as the store holds it now, when this node does not pull it (another node's puller
+   * writes its progress): what a non-leader shows is the leader's record, never its own stale copy.
+   */
+  async fresh(a: Agreement): Promise<Agreement> {
+    if (a.type === "consumer" && this.isLeading(a.id)) return a;
+    const r = await this.#readRecord(a.id, a.type);
+    if (r !== undefined && this.#agreements.get(key(a.id, a.type)) === a) {
+      replaceFields(a, fromRecord(r));
+      this.#stored.set(key(a.id, a.type), r.document);
+    }
+    return a;
+  }
+
+  /**
+   * Follow the shared store: agreements another node created, changed or deleted. A clone agreement
+   * this node pulls is left to its puller (its compare-and-set writes take other nodes' settings in).
+   */
+  async sync(): Promise<void> {
+    if (this.#closed) return;
+    this.#syncing ??= this.#sync().finally(() => {
+      this.#syncing = undefined;
+    });
+    await this.#syncing;
+  }
+
+  async #sync(): Promise<void> {
+    const records = await this.publisher.store.listAgreements();
+    const seen = new Set<string>();
+    for (const r of records) {
+      const k = key(r.id, r.role);
+      seen.add(k);
+      if (this.#writes.has(k)) continue;
+      const mine = this.#agreements.get(k);
+      if (mine === undefined) {
+        this.#agreements.set(k, fromRecord(r));
+        this.#stored.set(k, r.document);
+      } else if (this.#stored.get(k) !== r.document && !(r.role === "consumer" && this.isLeading(r.id))) {
+        replaceFields(mine, fromRecord(r));
+        this.#stored.set(k, r.document);
+      }
+    }
+    for (const [k, a] of [...this.#agreements]) {
+      if (seen.has(k) || !this.#stored.has(k) || this.#writes.has(k)) continue;
+      // Deleted by another node.
+      this.#agreements.delete(k);
+      this.#stored.delete(k);
+      if (a.type === "consumer") await this.#stopPuller(a.id, true);
+      this.#log.info({ agreement: a.id, role: a.type }, "replication agreement deleted by another node");
+    }
+    for (const a of this.list("consumer") as ConsumerAgreement[]) {
+      if (a.enabled && this.#started && !this.#closed) this.#ensurePuller(a);
+      else if (!a.enabled && this.#pullers.has(a.id)) await this.#stopPuller(a.id, true);
+    }
+    this.#syncReadOnlyLabels();
   }
 
   list(role?: AgreementRole): Agreement[] {
@@ -229,7 +328,23 @@ export class ReplicationService {
       );
     }
     const puller = this.#ensurePuller(a);
-    return await puller.pullNow();
+    return await puller.pullNow(true);
+  }
+
+  /** The 409 a node that does not pull an agreement answers a manual trigger (or import) with. */
+  async notLeader(id: string, what: string): Promise<GwsyncError> {
+    const a = this.consumer(id);
+    if (a !== undefined) await this.fresh(a);
+    const p = a?.puller;
+    const who =
+      p === undefined
+        ? "no node has taken it yet (its leader lock is held by a node that has not recorded itself)"
+        : `node "${p.nodeId}" pulls it since ${new Date(p.since).toISOString()}${p.url === undefined ? "" : ` (${p.url})`}`;
+    return new GwsyncError(
+      "GWSYNC_REPLICATION_REFUSED",
+      `this node ("${this.nodeId}") does not pull agreement ${id}: ${who}; ${what} on that node`,
+      { details: { agreement: id, node: this.nodeId, ...(p === undefined ? {} : { leader: pullerView(p) }) } },
+    );
   }
 
   /**
@@ -259,7 +374,13 @@ export class ReplicationService {
         `the bundle comes from region "${m.masterRegion}", agreement ${a.id}'s master is "${a.master.region}"`,
       );
     }
-    // A pull running now would interleave with the import: stop it, start it again after.
+    // Only the agreement's puller moves its sequence: on another node, say which node to import on.
+    if (a?.enabled) {
+      // Not started (the CLI's local import, publisher down): the lock alone says no other node pulls it.
+      const leads = this.#started ? await this.#ensurePuller(a).lead() : await this.lockOf(a.id).acquire();
+      if (!leads) throw await this.notLeader(a.id, "import the bundle");
+    }
+    // A pull running now would interleave with the import: stop it (keeping the lock), start it again after.
     const puller = a === undefined ? undefined : this.#pullers.get(a.id);
     if (puller !== undefined) {
       await puller.stop();
@@ -335,7 +456,7 @@ export class ReplicationService {
               }),
         };
         if (a.enabled && a.bootstrapComplete === true && a.state !== "FAILED") a.state = "READY";
-        await this.saveConsumer(a);
+        await this.saveConsumer(a, "progress");
       }
     } finally {
       if (a?.enabled && this.#started && this.consumer(a.id) === a) this.#ensurePuller(a);
@@ -494,10 +615,8 @@ export class ReplicationService {
     a.updatedAt = Date.now();
     await this.#save(a);
     if (a.type === "consumer") {
-      const puller = this.#pullers.get(a.id);
       if (!a.enabled) {
-        await puller?.stop();
-        this.#pullers.delete(a.id);
+        await this.#stopPuller(a.id, true);
       } else if (this.#started) {
         // New settings (credentials, interval) take effect at once.
         this.#ensurePuller(a).kick();
@@ -513,8 +632,7 @@ export class ReplicationService {
   async remove(a: Agreement): Promise<{ master?: string }> {
     let master: string | undefined;
     if (a.type === "consumer") {
-      await this.#pullers.get(a.id)?.stop();
-      this.#pullers.delete(a.id);
+      await this.#stopPuller(a.id, true);
       try {
         master = (await this.#client(a.master).remove(a.id)) ? "deleted" : "not-found";
       } catch (err) {
@@ -527,6 +645,7 @@ export class ReplicationService {
     }
     this.#agreements.delete(key(a.id, a.type));
     await this.#chain(key(a.id, a.type), () => this.publisher.store.deleteAgreement(a.id, a.type));
+    this.#stored.delete(key(a.id, a.type));
     this.#syncReadOnlyLabels();
     this.#log.info({ agreement: a.id, role: a.type }, "replication agreement deleted");
     return master === undefined ? {} : { master };
@@ -534,9 +653,14 @@ export class ReplicationService {
 
   async close(): Promise<void> {
     this.#closed = true;
+    clearInterval(this.#syncTimer);
+    await this.#syncing?.catch(() => undefined);
     await Promise.all([...this.#pullers.values()].map((p) => p.stop()));
     this.#pullers.clear();
     await Promise.all([...this.#writes.values()].map((w) => w.catch(() => undefined)));
+    // Released at once: another node takes over at its next try instead of when this process is gone.
+    await Promise.all([...this.#locks.values()].map((l) => l.release().catch(() => undefined)));
+    this.#locks.clear();
   }
 
   // ---- internals --------------------------------------------------------------------------------------
@@ -550,10 +674,71 @@ export class ReplicationService {
     });
   }
 
+  /** Stop the agreement's pull loop; with `release`, give its leader lock up too (disabled, deleted). */
+  async #stopPuller(id: string, release: boolean): Promise<void> {
+    const p = this.#pullers.get(id);
+    this.#pullers.delete(id);
+    await p?.stop();
+    if (!release) return;
+    const lock = this.#locks.get(id);
+    this.#locks.delete(id);
+    await lock?.release().catch(() => undefined);
+  }
+
+  /** The clone agreement's leader lock (one per agreement and node, kept while the agreement is enabled here). */
+  lockOf(id: string): LeaderLock {
+    let lock = this.#locks.get(id);
+    if (lock === undefined) {
+      lock = this.publisher.store.leaderLock(`replication-agreement:${id}`);
+      lock.on("lost", (reason) => {
+        if (this.#locks.get(id) === lock) this.#pullers.get(id)?.lost(reason);
+      });
+      this.#locks.set(id, lock);
+    }
+    return lock;
+  }
+
+  /** Who this node is, as a clone agreement's record names its puller. */
+  identity(since: number): PullerIdentity {
+    const url = this.#o.nodeUrl?.();
+    return { nodeId: this.nodeId, since, ...(url === undefined ? {} : { url }) };
+  }
+
+  /**
+   * This node took the agreement's leader lock: read the agreement from the store (never from memory:
+   * another node pulled it meanwhile), record this node as its puller, and return the reached sequence
+   * it goes on from. Undefined when the agreement is gone or disabled in the store.
+   */
+  async takeOver(id: string, identity: PullerIdentity): Promise<ConsumerAgreement | undefined> {
+    const k = key(id, "consumer");
+    return await this.#chain(k, async () => {
+      for (let attempt = 0; attempt < 8; attempt++) {
+        const r = await this.#readRecord(id, "consumer");
+        const a = this.consumer(id);
+        if (r === undefined || a === undefined) return undefined;
+        replaceFields(a, fromRecord(r));
+        this.#stored.set(k, r.document);
+        if (!a.enabled) return undefined;
+        a.puller = identity;
+        a.updatedAt = Math.max(a.updatedAt, Date.now());
+        const record = toRecord(a);
+        if (await this.publisher.store.putAgreement(record, r.document)) {
+          this.#stored.set(k, record.document);
+          return a;
+        }
+      }
+      throw new GwsyncError("GWSYNC_STORE_FAILED", `agreement ${id}: its record kept changing while this node took over`);
+    });
+  }
+
+  async #readRecord(id: string, role: AgreementRole): Promise<AgreementRecord | undefined> {
+    return (await this.publisher.store.listAgreements()).find((r) => r.id === id && r.role === role);
+  }
+
   #ensurePuller(a: ConsumerAgreement): Puller {
     let p = this.#pullers.get(a.id);
     if (p === undefined && a.enabled && !this.#closed) {
-      p = new Puller(this, a.id, this.#log.child({ agreement: a.id }));
+      p = new Puller(this, a.id, this.lockOf(a.id), this.#log.child({ agreement: a.id }));
       this.#pullers.set(a.id, p);
       p.start();
     }
@@ -572,20 +757,80 @@ export class ReplicationService {
     this.publisher.setReplicatedLabels(owned);
   }
 
-  /** Persist the agreement (in memory at once, in the store in the order of the calls). */
-  async #save(a: Agreement): Promise<void> {
+  /**
+   * Persist the agreement (in memory at once, in the store in the order of the calls). A clone agreement
+   * is written by compare-and-set over the row this node last read or wrote: when another node changed
+   * it meanwhile, a `settings` write (REST) keeps the store's progress and puts its settings over it; a
+   * `progress` write (the puller) keeps the store's settings and goes on only while the row still names
+   * this node's term as the puller. False when not written (a stale puller, or deleted by another node).
+   */
+  async #save(a: Agreement, kind: "settings" | "progress" = "settings"): Promise<boolean> {
     a.updatedAt = Math.max(a.updatedAt, Date.now());
     const k = key(a.id, a.type);
     this.#agreements.set(k, a);
-    const record = toRecord(a);
-    await this.#chain(k, () => this.publisher.store.putAgreement(record));
+    return await this.#chain(k, () => this.#write(a, kind));
   }
 
-  /** Save a clone agreement the puller changed, unless it was deleted meanwhile. */
-  async saveConsumer(a: ConsumerAgreement): Promise<void> {
-    if (this.#agreements.get(key(a.id, "consumer")) !== a) return;
-    await this.#save(a);
-    this.events.emit("progress", a.id);
+  async #write(a: Agreement, kind: "settings" | "progress"): Promise<boolean> {
+    const k = key(a.id, a.type);
+    const store = this.publisher.store;
+    for (let attempt = 0; attempt < 8; attempt++) {
+      const record = toRecord(a);
+      const expected = a.type === "consumer" ? this.#stored.get(k) : undefined;
+      if (expected === undefined) {
+        await store.putAgreement(record);
+        this.#stored.set(k, record.document);
+        return true;
+      }
+      if (await store.putAgreement(record, expected)) {
+        this.#stored.set(k, record.document);
+        return true;
+      }
+      const now = await this.#readRecord(a.id, a.type);
+      if (now === undefined) {
+        this.#stored.delete(k);
+        return false;
+      }
+      const mine = a as ConsumerAgreement;
+      const theirs = fromRecord(now) as ConsumerAgreement;
+      if (kind === "progress") {
+        // Another node's puller recorded itself since: this node's term is over, write nothing.
+        if (theirs.puller?.nodeId !== mine.puller?.nodeId || theirs.puller?.since !== mine.puller?.since) {
+          return false;
+        }
+        for (const f of CONSUMER_SETTINGS) copyField(mine, theirs, f);
+        mine.lastSequenceNumber = Math.max(mine.lastSequenceNumber, theirs.lastSequenceNumber);
+      } else {
+        const settings: Partial<ConsumerAgreement> = {};
+        for (const f of CONSUMER_SETTINGS) copyField(settings, mine, f);
+        const state = mine.state;
+        replaceFields(mine, theirs);
+        for (const f of CONSUMER_SETTINGS) copyField(mine, settings, f);
+        if (!mine.enabled) mine.state = "DISABLED";
+        else if (theirs.state === "DISABLED") mine.state = mine.bootstrapComplete === true ? "READY" : state;
+      }
+      if (!mine.enabled) {
+        mine.state = "DISABLED";
+        delete mine.reason;
+      }
+      mine.updatedAt = Math.max(mine.updatedAt, Date.now());
+      this.#stored.set(k, now.document);
+    }
+    throw new GwsyncError(
+      "GWSYNC_STORE_FAILED",
+      `agreement ${a.id}: its record kept changing under this write (other nodes writing it)`,
+    );
+  }
+
+  /**
+   * Save a clone agreement the puller (or an import) changed, unless it was deleted meanwhile. False when
+   * nothing was written: deleted, or (a `progress` write) another node is its puller now.
+   */
+  async saveConsumer(a: ConsumerAgreement, kind: "settings" | "progress" = "progress"): Promise<boolean> {
+    if (this.#agreements.get(key(a.id, "consumer")) !== a) return false;
+    const written = await this.#save(a, kind);
+    if (written) this.events.emit("progress", a.id);
+    return written;
   }
 
   consumer(id: string): ConsumerAgreement | undefined {
@@ -681,17 +926,43 @@ function key(id: string, role: AgreementRole): string {
   return `${role}:${id}`;
 }
 
+/** Make `target` (kept by identity: pullers and routes hold it) the same agreement as `source`. */
+function replaceFields(target: Agreement, source: Agreement): void {
+  const t = target as unknown as Record<string, unknown>;
+  for (const k of Object.keys(t)) if (!(k in source)) delete t[k];
+  Object.assign(t, source);
+}
+
+function copyField(to: object, from: object, field: string): void {
+  const f = from as Record<string, unknown>;
+  const t = to as Record<string, unknown>;
+  if (field in f) t[field] = f[field];
+  else delete t[field];
+}
+
+/** This node stopped being (or is not) the agreement's puller: the pull ends, nothing more is applied. */
+class NotLeading extends Error {}
+
 /**
  * One clone agreement's pull loop: bootstrap when the agreement is BOOTSTRAPPING, then pages of the
  * master's changelog until it is caught up, then wait the poll interval (or a manual trigger). Each
  * master call is retried with capped exponential backoff; when the retries are spent the agreement
  * is FAILED with the reason and the next poll tries again.
+ *
+ * It pulls only while this node holds the agreement's leader lock (store.leaderLock): a node that does
+ * not tries to take it every min(poll interval, leaderRetryMs); when it does, it reads the agreement
+ * from the store and records itself as the puller (ReplicationService.takeOver). It checks the lock with
+ * a round trip before applying each page, and before each change that the lock was not lost meanwhile.
  */
 class Puller {
   readonly #svc: ReplicationService;
   readonly #id: string;
   readonly #log: Logger;
+  readonly #lock: LeaderLock;
   readonly #abort = new AbortController();
+  /** This node's term as the puller (the identity it recorded), while it leads. */
+  #term: PullerIdentity | undefined;
+  #leadTry: Promise<boolean> | undefined;
   #timer: NodeJS.Timeout | undefined;
   #running: Promise<PullSummary> | undefined;
   /** A trigger came while a pull ran: pull again right after it. */
@@ -700,10 +971,15 @@ class Puller {
   /** The agreement's rules, compiled at the start of each pull (a PUT takes effect at the next). */
   #rules: CompiledRules | undefined;
 
-  constructor(svc: ReplicationService, id: string, log: Logger) {
+  constructor(svc: ReplicationService, id: string, lock: LeaderLock, log: Logger) {
     this.#svc = svc;
     this.#id = id;
+    this.#lock = lock;
     this.#log = log;
+  }
+
+  get leading(): boolean {
+    return this.#term !== undefined && this.#lock.held;
   }
 
   start(): void {
@@ -715,15 +991,56 @@ class Puller {
     void this.pullNow().catch(() => undefined);
   }
 
+  /**
+   * Be the puller: true while this node holds the lock and has recorded itself; else try to take the
+   * lock once and, taken, take over from the store's record. False when another node holds it.
+   */
+  lead(): Promise<boolean> {
+    if (this.leading) return Promise.resolve(true);
+    this.#leadTry ??= this.#lead().finally(() => {
+      this.#leadTry = undefined;
+    });
+    return this.#leadTry;
+  }
+
+  async #lead(): Promise<boolean> {
+    if (this.#term !== undefined) this.lost("the leader lock is no longer held");
+    let got = false;
+    try {
+      got = await this.#lock.acquire();
+    } catch (err) {
+      this.#log.debug({ err: (err as Error).message }, "could not try the agreement's leader lock");
+    }
+    if (!got || this.#stopped) return false;
+    const term = this.#svc.identity(Date.now());
+    const a = await this.#svc.takeOver(this.#id, term);
+    if (a === undefined || !this.#lock.held) return false;
+    this.#term = term;
+    this.#log.info(
+      { node: term.nodeId, from: a.lastSequenceNumber, state: a.state },
+      "this node pulls the agreement now (took its leader lock; reached sequence read from the store)",
+    );
+    this.#svc.events.emit("leader", this.#id, { leading: true, nodeId: term.nodeId, from: a.lastSequenceNumber });
+    return true;
+  }
+
+  /** The lock is gone (its connection dropped, or the store names another puller): stop at once. */
+  lost(reason: string): void {
+    if (this.#term === undefined) return;
+    this.#term = undefined;
+    this.#log.warn({ reason }, "this node no longer pulls the agreement (leader lock lost); competing again");
+    this.#svc.events.emit("leader", this.#id, { leading: false, nodeId: this.#svc.nodeId, reason });
+  }
+
   /** Pull now; a pull already running is joined (and followed by another one). */
-  pullNow(): Promise<PullSummary> {
+  pullNow(manual = false): Promise<PullSummary> {
     if (this.#stopped) return Promise.reject(new GwsyncError("GWSYNC_SHUTTING_DOWN", "replication stopped"));
     if (this.#running) {
       this.#again = true;
       return this.#running;
     }
     clearTimeout(this.#timer);
-    const run = this.#pull().finally(() => {
+    const run = this.#leadThenPull(manual).finally(() => {
       this.#running = undefined;
       if (this.#stopped) return;
       if (this.#again) {
@@ -737,11 +1054,41 @@ class Puller {
     return run;
   }
 
+  async #leadThenPull(manual: boolean): Promise<PullSummary> {
+    if (!(await this.lead())) {
+      if (manual) throw await this.#svc.notLeader(this.#id, "pull");
+      throw new NotLeading("not the puller");
+    }
+    return await this.#pull();
+  }
+
   #schedule(): void {
     const a = this.#svc.consumer(this.#id);
     if (!a?.enabled || this.#stopped) return;
-    this.#timer = setTimeout(() => this.kick(), Math.round(a.pollIntervalSec * 1000));
+    let ms = Math.round(a.pollIntervalSec * 1000);
+    // Not the puller: try the lock again within leaderRetryMs even when the poll interval is long.
+    if (!this.leading) ms = Math.min(ms, this.#svc.options.leaderRetryMs ?? DEFAULT_LEADER_RETRY_MS);
+    this.#timer = setTimeout(() => this.kick(), ms);
     this.#timer.unref?.();
+  }
+
+  /** Before applying a page: a round trip on the lock's connection (a dropped one ends the term first). */
+  async #confirmLeading(): Promise<void> {
+    if (!this.leading || !(await this.#lock.check()) || !this.leading) throw new NotLeading("leader lock lost");
+  }
+
+  /** Before each change: the lock was not lost meanwhile (no round trip). */
+  #stillLeading(): void {
+    if (!this.leading) throw new NotLeading("leader lock lost");
+  }
+
+  /** Record progress; a store that names another puller now ends this node's term. */
+  async #save(a: ConsumerAgreement): Promise<void> {
+    if (await this.#svc.saveConsumer(a, "progress")) return;
+    if (this.#svc.consumer(this.#id) !== a) return;
+    this.lost("the agreement's record names another puller");
+    await this.#lock.release().catch(() => undefined);
+    throw new NotLeading("another node pulls the agreement");
   }
 
   async stop(): Promise<void> {
@@ -780,11 +1127,20 @@ class Puller {
       }
     } catch (err) {
       if (this.#stopped) return this.#summary(a, summary);
+      if (err instanceof NotLeading) {
+        this.#log.info({ reason: err.message }, "pull stopped: this node is not the agreement's puller");
+        return this.#summary(a, summary);
+      }
       a.state = "FAILED";
       a.reason = (err as Error).message;
       this.#log.warn({ err: a.reason }, "replication pull failed; the next poll tries again");
     }
-    await this.#svc.saveConsumer(a);
+    try {
+      await this.#save(a);
+    } catch (err) {
+      if (err instanceof NotLeading) return this.#summary(a, summary);
+      throw err;
+    }
     const result = this.#summary(a, summary);
     this.#svc.events.emit("pulled", a.id, result);
     return result;
@@ -818,7 +1174,9 @@ class Puller {
         const page = await this.#retry("bootstrap page", () =>
           this.#svc.client(a).snapshotPage(label, after, limit),
         );
+        await this.#confirmLeading();
         for (const item of page.items) {
+          this.#stillLeading();
           const outcome = await this.#applyOne(a, {
             seq: item.seq,
             apiId: item.apiId,
@@ -834,7 +1192,7 @@ class Puller {
         }
         after = page.next;
         a.masterHead = Math.max(a.masterHead, page.head);
-        await this.#svc.saveConsumer(a);
+        await this.#save(a);
       } while (after !== undefined);
     }
     a.bootstrapComplete = true;
@@ -853,8 +1211,10 @@ class Puller {
         `the master at ${a.master.url} is region "${page.masterRegion}", the agreement was made with "${a.master.region}"`,
       );
     }
+    await this.#confirmLeading();
     for (const c of page.list) {
       if (this.#stopped) return;
+      this.#stillLeading();
       if (!c.current) {
         summary.skipped++;
         a.skipped++;
@@ -874,7 +1234,7 @@ class Puller {
     a.masterHead = Math.max(page.head, a.lastSequenceNumber);
     if (page.more && page.list.length > 0) a.pendingSince = page.list.at(-1)?.createdAt;
     else delete a.pendingSince;
-    await this.#svc.saveConsumer(a);
+    await this.#save(a);
   }
 
   /** Apply one change; a change the clone cannot take is refused (counted, recorded) and the pull goes on. */

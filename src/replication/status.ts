@@ -1,6 +1,6 @@
 import { z } from "zod";
 import type { ArtifactStore } from "../store/types.js";
-import { fromRecord } from "./agreement.js";
+import { fromRecord, pullerView } from "./agreement.js";
 
 /** One agreement as `gwsync status` shows it, on either side. */
 export const replicationStatusSchema = z.object({
@@ -17,6 +17,8 @@ export const replicationStatusSchema = z.object({
   lagSequence: z.number(),
   /** Age of the oldest of them, seconds (0 when caught up). */
   lagSeconds: z.number(),
+  /** A clone agreement: the publisher node that pulls it (several nodes on one store), since when. */
+  puller: z.object({ nodeId: z.string(), since: z.string(), url: z.string().optional() }).optional(),
 });
 export type ReplicationStatus = z.infer<typeof replicationStatusSchema>;
 
@@ -58,6 +60,7 @@ export async function replicationStatus(
       lastSequenceNumber: a.lastSequenceNumber,
       lagSequence,
       lagSeconds,
+      ...(a.type === "consumer" && a.enabled && a.puller !== undefined ? { puller: pullerView(a.puller) } : {}),
     });
   }
   return out;

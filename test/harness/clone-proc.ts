@@ -2,12 +2,14 @@
  * A clone publisher (replication agreements) in a child process, so a test can kill -9 its puller:
  *   node --import tsx test/harness/clone-proc.ts <config.toml>
  * Environment: GWSYNC_TEST_FEED_PAGE, GWSYNC_TEST_SNAPSHOT_PAGE (the puller's page sizes);
+ * GWSYNC_TEST_LEADER_RETRY_MS (how often a node that does not pull tries the agreement's leader lock);
  * GWSYNC_TEST_KILL_AFTER_CHANGES=N makes the process SIGKILL itself right after the N-th change of this
  * life is committed (before the page it belongs to is recorded: a kill mid-page); with
  * GWSYNC_TEST_KILL_PHASE=bootstrap|feed only changes of that phase count.
  * IPC out: "ready" {httpUrl, pid, agreements: [{id, lastSequenceNumber, bootstrapComplete, state}]} (what
  * the store held at start), "change" {id, ...ChangeOutcome}, "progress" {id, lastSequenceNumber, state,
- * bootstrapped} (sent after the agreement's record is written), "pulled" {id, ...PullSummary}.
+ * bootstrapped} (sent after the agreement's record is written), "pulled" {id, ...PullSummary}, "leader"
+ * {id, leading, nodeId, from?, reason?} (this node took over the agreement's pulls, or lost them).
  * IPC in: "close" → graceful, exit 0.
  */
 import { loadConfig } from "../../src/config/load-config.js";
@@ -32,6 +34,7 @@ const logger = process.env.GWSYNC_TEST_LOG
 const { config } = loadConfig({ file: configFile, role: "publisher", env: {} });
 const feedPage = num(process.env.GWSYNC_TEST_FEED_PAGE);
 const snapshotPage = num(process.env.GWSYNC_TEST_SNAPSHOT_PAGE);
+const leaderRetryMs = num(process.env.GWSYNC_TEST_LEADER_RETRY_MS);
 const svc = new PublisherService(
   { config, logger },
   {
@@ -41,6 +44,7 @@ const svc = new PublisherService(
       retryMaxMs: 500,
       ...(feedPage ? { feedPage } : {}),
       ...(snapshotPage ? { snapshotPage } : {}),
+      ...(leaderRetryMs ? { leaderRetryMs } : {}),
     },
   },
 );
@@ -58,6 +62,7 @@ svc.replication.events.on("progress", (id) => {
   if (a) send({ type: "progress", id, lastSequenceNumber: a.lastSequenceNumber, state: a.state, bootstrapped: a.bootstrapped });
 });
 svc.replication.events.on("pulled", (id, summary) => send({ type: "pulled", id, ...summary }));
+svc.replication.events.on("leader", (id, change) => send({ type: "leader", id, at: Date.now(), ...change }));
 
 let closing = false;
 process.on("message", (m: { type?: string }) => {

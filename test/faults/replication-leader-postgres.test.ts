@@ -1,0 +1,5 @@
+import { postgresEngine } from "../harness/store-engines.js";
+import { leaderTest } from "./replication-leader.js";
+
+// Two clone publisher processes on one PostgreSQL database, the pulling one killed -9 (replication-leader.ts).
+leaderTest(postgresEngine);
