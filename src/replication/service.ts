@@ -1037,7 +1037,11 @@ class Puller {
     if (this.#stopped) return Promise.reject(new GwsyncError("GWSYNC_SHUTTING_DOWN", "replication stopped"));
     if (this.#running) {
       this.#again = true;
-      return this.#running;
+      if (!manual) return this.#running;
+      // A manual trigger that joins a try of a node that is not the puller: the 409 naming the puller.
+      return this.#running.catch(async (err: unknown) => {
+        throw err instanceof NotLeading ? await this.#svc.notLeader(this.#id, "pull") : err;
+      });
     }
     clearTimeout(this.#timer);
     const run = this.#leadThenPull(manual).finally(() => {
@@ -1084,6 +1088,8 @@ class Puller {
 
   /** Record progress; a store that names another puller now ends this node's term. */
   async #save(a: ConsumerAgreement): Promise<void> {
+    // A node that lost the lock records nothing (its page's changes are deduped when the next puller pulls them).
+    this.#stillLeading();
     if (await this.#svc.saveConsumer(a, "progress")) return;
     if (this.#svc.consumer(this.#id) !== a) return;
     this.lost("the agreement's record names another puller");

@@ -45,6 +45,8 @@ export function leaderTest(engine: EngineFactory): void {
     let db: TestDatabase | undefined;
 
     after(async () => {
+      // What a node left running said (GWSYNC_TEST_LOG=warn makes the children log).
+      for (const c of children) if (c.stderr !== "") console.error(`child ${c.pid}:\n${c.stderr.slice(-4000)}`);
       for (const c of children) await c.kill9().catch(() => undefined);
       await master.close();
       await db?.drop().catch(() => undefined);
@@ -111,26 +113,20 @@ password = "guest"
         return { status: res.status, body: (await res.json()) as Record<string, unknown> };
       };
 
-      const a = await node("clone-a");
-      const b = await node("clone-b");
+      const nodes = [await node("clone-a"), await node("clone-b")];
       /** Every sequence the agreement was reported at, in arrival order, and who reported it. */
       const reached: { seq: number; from: string }[] = [];
-      const changes = { a: 0, b: 0 };
-      let feedOfA = 0;
-      let firstChangeOfB: number | undefined;
-      for (const [n, k] of [
-        [a, "a"],
-        [b, "b"],
-      ] as const) {
+      const changes = new Map(nodes.map((n) => [n.name, 0]));
+      const feed = new Map(nodes.map((n) => [n.name, 0]));
+      const firstChange = new Map<string, number>();
+      const leaders: { node: string; leading: boolean; at: number; from?: number }[] = [];
+      for (const n of nodes) {
         n.child.on("progress", (m: ChildMessage) => reached.push({ seq: Number(m.lastSequenceNumber), from: n.name }));
         n.child.on("change", (m: ChildMessage) => {
-          changes[k]++;
-          if (k === "a" && m.phase === "feed") feedOfA++;
-          if (k === "b") firstChangeOfB ??= Date.now();
+          changes.set(n.name, changes.get(n.name)! + 1);
+          if (m.phase === "feed") feed.set(n.name, feed.get(n.name)! + 1);
+          if (!firstChange.has(n.name)) firstChange.set(n.name, Date.now());
         });
-      }
-      const leaders: { node: string; leading: boolean; at: number; from?: number }[] = [];
-      for (const n of [a, b]) {
         n.child.on("leader", (m: ChildMessage) =>
           leaders.push({
             node: n.name,
@@ -141,8 +137,9 @@ password = "guest"
         );
       }
 
-      // The agreement, created on node A: A takes its lock at once; B learns of it from the store.
-      const created = await fetch(`${a.url}/api/v1/replication/agreements`, {
+      // The agreement, created on the first node; the other learns of it from the store. Whichever takes
+      // the lock first pulls (usually the creator, which tries at once).
+      const created = await fetch(`${nodes[0]!.url}/api/v1/replication/agreements`, {
         method: "POST",
         headers: { authorization: authHeader(), "content-type": "application/json" },
         body: JSON.stringify({
@@ -153,7 +150,15 @@ password = "guest"
       });
       const id = ((await created.json()) as { identifier: string }).identifier;
       assert.equal(created.status, 201);
-      await waitFor(a.child, "leader", () => leaders.some((l) => l.node === "clone-a" && l.leading), "A to lead");
+      await waitFor(
+        nodes.map((n) => n.child),
+        "leader",
+        () => leaders.some((l) => l.leading),
+        "a node to take the agreement's lock",
+      );
+      const a = nodes.find((n) => n.name === leaders.find((l) => l.leading)!.node)!;
+      const b = nodes.find((n) => n !== a)!;
+      t.diagnostic(`${a.name} pulls (created on ${nodes[0]!.name}), ${b.name} stands by`);
 
       // The master changes while the nodes pull.
       let edits = 0;
@@ -180,7 +185,7 @@ password = "guest"
         "change",
         async () => {
           const v = await rest(`${b.url}/api/v1/replication/agreements/${id}?type=consumer`);
-          return v.status === 200 && (v.body.puller as { nodeId?: string } | undefined)?.nodeId === "clone-a";
+          return v.status === 200 && (v.body.puller as { nodeId?: string } | undefined)?.nodeId === a.name;
         },
         "node B to show the agreement pulled by A",
         60_000,
@@ -188,23 +193,23 @@ password = "guest"
       const onB = await rest(`${b.url}/api/v1/replication/agreements/${id}?type=consumer`);
       assert.deepEqual(
         { nodeId: (onB.body.puller as { nodeId: string }).nodeId, thisNode: (onB.body.puller as { thisNode: boolean }).thisNode },
-        { nodeId: "clone-a", thisNode: false },
+        { nodeId: a.name, thisNode: false },
       );
       const pullOnB = await rest(`${b.url}/api/v1/replication/agreements/${id}/pull`, "POST");
       assert.equal(pullOnB.status, 409, JSON.stringify(pullOnB.body));
-      assert.match(String(pullOnB.body.message), /node "clone-a" pulls it since/);
-      assert.equal((pullOnB.body.details as { leader: { nodeId: string } }).leader.nodeId, "clone-a");
+      assert.match(String(pullOnB.body.message), new RegExp(`node "${a.name}" pulls it since`));
+      assert.equal((pullOnB.body.details as { leader: { nodeId: string } }).leader.nodeId, a.name);
 
       // Kill -9 of the leader in the middle of the feed.
-      await waitFor(a.child, "change", () => feedOfA >= KILL_AFTER, "A to apply changes of the feed", 120_000);
-      assert.equal(changes.b, 0, "B applied nothing while A held the lock");
-      const lastOfA = Math.max(0, ...reached.filter((r) => r.from === "clone-a").map((r) => r.seq));
+      await waitFor(a.child, "change", () => feed.get(a.name)! >= KILL_AFTER, "A to apply changes of the feed", 120_000);
+      assert.equal(changes.get(b.name), 0, "B applied nothing while A held the lock");
+      const lastOfA = Math.max(0, ...reached.filter((r) => r.from === a.name).map((r) => r.seq));
       assert.ok(lastOfA > BOOTSTRAP_APIS, `A had recorded feed pages (at ${lastOfA}) before it was killed`);
       const killedAt = Date.now();
       await a.child.kill9();
       children.delete(a.child);
-      await waitFor(b.child, "leader", () => leaders.some((l) => l.node === "clone-b" && l.leading), "B to take over", 60_000);
-      const took = leaders.find((l) => l.node === "clone-b" && l.leading)!;
+      await waitFor(b.child, "leader", () => leaders.some((l) => l.node === b.name && l.leading), "B to take over", 60_000);
+      const took = leaders.find((l) => l.node === b.name && l.leading)!;
       const failoverMs = took.at - killedAt;
 
       await changing;
@@ -223,20 +228,20 @@ password = "guest"
         "B to reach the master's head",
         180_000,
       );
-      const resumeMs = firstChangeOfB === undefined ? Number.NaN : firstChangeOfB - killedAt;
+      const resumeMs = (firstChange.get(b.name) ?? Number.NaN) - killedAt;
       const final = (await persisted())!;
 
       // The survivor names itself, in the REST view and in `gwsync status`.
       const view = await rest(`${b.url}/api/v1/replication/agreements/${id}?type=consumer`);
       const puller = view.body.puller as { nodeId: string; thisNode: boolean; since: string };
-      assert.deepEqual({ nodeId: puller.nodeId, thisNode: puller.thisNode }, { nodeId: "clone-b", thisNode: true });
+      assert.deepEqual({ nodeId: puller.nodeId, thisNode: puller.thisNode }, { nodeId: b.name, thisNode: true });
       assert.ok(Math.abs(Date.parse(puller.since) - took.at) < 5_000, `since ${puller.since}: when B took over`);
       const status = await rest(`${b.url}/api/v1/status`);
       const row = (status.body.replication as { identifier: string; puller?: { nodeId: string } }[]).find(
         (r) => r.identifier === id,
       );
-      assert.equal(row?.puller?.nodeId, "clone-b");
-      assert.equal(final.puller?.nodeId, "clone-b");
+      assert.equal(row?.puller?.nodeId, b.name);
+      assert.equal(final.puller?.nodeId, b.name);
 
       // B went on from the store's sequence, at least where A had reported it; nothing went back.
       assert.ok(took.from !== undefined && took.from >= lastOfA, `B took over from ${took.from}, A had reported ${lastOfA}`);
@@ -262,7 +267,7 @@ password = "guest"
       const lost = [...m].filter(([api, v]) => v.startsWith("Publish") && cl.get(api) !== v).map(([api]) => api);
       const unexpected = [...cl].filter(([api, v]) => v.startsWith("Publish") && m.get(api) !== v).map(([api]) => api);
       t.diagnostic(
-        `${engine.name}: master ${BOOTSTRAP_APIS} APIs + ${edits} changes, head ${head}; A handled ${changes.a} changes (${feedOfA} of the feed) before kill -9, B ${changes.b} after (those A had stored: skipped); failover (kill -9 to B's takeover) ${failoverMs} ms, to B's first applied change ${resumeMs} ms (lock retry ${LEADER_RETRY_MS} ms); B went on from seq ${took.from} (A had reported ${lastOfA}); clone changelog rows of the master ${rows.length}, stored twice ${twice.length}, lost ${lost.length}, unexpected ${unexpected.length}`,
+        `${engine.name}: master ${BOOTSTRAP_APIS} APIs + ${edits} changes, head ${head}; A (${a.name}) handled ${changes.get(a.name)} changes (${feed.get(a.name)} of the feed) before kill -9, B ${changes.get(b.name)} after (those A had stored: skipped); failover (kill -9 to B's takeover) ${failoverMs} ms, to B's first applied change ${resumeMs} ms (lock retry ${LEADER_RETRY_MS} ms); B went on from seq ${took.from} (A had reported ${lastOfA}); clone changelog rows of the master ${rows.length}, stored twice ${twice.length}, lost ${lost.length}, unexpected ${unexpected.length}`,
       );
       assert.deepEqual({ twice, lost, unexpected }, { twice: [], lost: [], unexpected: [] });
       assert.equal(

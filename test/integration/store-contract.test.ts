@@ -306,6 +306,22 @@ function contract(engine: EngineFactory): void {
       assert.equal(await s.hasOriginChange("region-a", local.seq), true);
     });
 
+    test("a pulled change (origin without revision) older than what the label holds from that origin is skipped", async () => {
+      const { s } = await own();
+      const pull = (seq: number, def: string, region = "master") =>
+        s.saveArtifact(
+          { dto: dto("api-p", def), labels: [PROD], instruction: "Publish", origin: { region, seq } },
+          () => [],
+        );
+      assert.equal((await pull(20, "<v20/>")).changed, true);
+      // A stale puller's page: the master's change 10 came after its change 20 was stored.
+      assert.equal((await pull(10, "<v10/>")).changed, false);
+      assert.equal((await s.getArtifact("api-p", PROD))?.artifactJson.includes("v20"), true);
+      assert.equal((await pull(21, "<v21/>")).changed, true);
+      // Another origin's sequence numbers are not comparable: its change is not skipped.
+      assert.equal((await pull(5, "<other/>", "elsewhere")).changed, true);
+    });
+
     test("history: revisions newest first, grouped across labels, each with its exact bytes and source commit", async () => {
       const { s } = await own();
       const commit = "a".repeat(40);

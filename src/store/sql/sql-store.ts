@@ -307,7 +307,10 @@ export class SqlArtifactStore implements ArtifactStore {
     }
     const states: LabelBefore[] = p.labels.map((label) => ({ label, state: byLabel.get(label) }));
     const origin = p.origin;
-    const originStored = origin !== undefined && (await this.#originStored(c, origin.region, origin.seq));
+    const originStored =
+      origin !== undefined &&
+      ((await this.#originStored(c, origin.region, origin.seq)) ||
+        (origin.revision === undefined && (await this.#newerFromOrigin(c, origin, states))));
     const plan = planSave(p, storedRevision, states, originStored);
     if (plan.kind === "unchanged") return plan.result;
     const files = p.instruction === "Publish" && p.files !== undefined ? [...new Set(p.files)] : undefined;
@@ -405,6 +408,27 @@ export class SqlArtifactStore implements ArtifactStore {
     };
     await this.#insertOutbox(c, parseOutboxMessages(build({ ...result, labels: [...result.labels] })), now);
     return result;
+  }
+
+  /**
+   * A pulled change (an origin without a revision: replication) older than the one a label holds from
+   * the same origin region: the master's changes come in sequence order, so one that arrives after a
+   * later one is a stale puller's (docs/replication.md, "Several publisher nodes") and is skipped.
+   */
+  async #newerFromOrigin(
+    c: SqlConn,
+    origin: { region: string; seq: number },
+    states: readonly LabelBefore[],
+  ): Promise<boolean> {
+    for (const { state } of states) {
+      if (state === undefined) continue;
+      const r = await c.query("SELECT ORIGIN_SEQ FROM GWSYNC_CHANGELOG WHERE SEQ = ? AND ORIGIN_REGION = ?", [
+        state.seq,
+        origin.region,
+      ]);
+      if (r.length > 0 && num(r[0]?.ORIGIN_SEQ) > origin.seq) return true;
+    }
+    return false;
   }
 
   async #originStored(c: SqlConn, region: string, originSeq: number): Promise<boolean> {

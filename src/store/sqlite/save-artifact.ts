@@ -8,6 +8,8 @@ export interface SaveContext {
   w: WriteStatements;
   now: () => number;
   hasOriginChange: (region: string, seq: number) => boolean;
+  /** The origin sequence of changelog row `seq` when it came from `region` (undefined otherwise). */
+  originSeqOf: (seq: number, region: string) => number | undefined;
 }
 
 /**
@@ -37,12 +39,16 @@ export function planRows(ctx: SaveContext, p: ParsedSave): SavePlan {
   const storedRevision = w.apiRevision.get(p.apiId) ?? 0;
   const states = p.labels.map((label) => ({ label, state: toLabelState(w.labelState.get(label, p.apiId)) }));
   const origin = p.origin;
-  return planSave(
-    p,
-    storedRevision,
-    states,
-    origin !== undefined && ctx.hasOriginChange(origin.region, origin.seq),
-  );
+  // A pulled change (no origin revision) older than what a label holds from that origin is skipped too
+  // (sql-store.ts, #newerFromOrigin).
+  const stale =
+    origin !== undefined &&
+    (ctx.hasOriginChange(origin.region, origin.seq) ||
+      (origin.revision === undefined &&
+        states.some(
+          ({ state }) => state !== undefined && (ctx.originSeqOf(state.seq, origin.region) ?? 0) > origin.seq,
+        )));
+  return planSave(p, storedRevision, states, stale);
 }
 
 /**

@@ -178,6 +178,7 @@ export class SqliteArtifactStore implements ArtifactStore {
       w,
       now: this.#now,
       hasOriginChange: (region: string, seq: number) => this.#hasOriginChange(region, seq),
+      originSeqOf: (seq: number, region: string) => this.#r.originSeqOf.get(seq, region),
     };
     // IMMEDIATE takes the write lock up front, so a read never has to be upgraded mid-transaction.
     return {

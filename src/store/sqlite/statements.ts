@@ -119,6 +119,11 @@ export function prepareReads(db: Database.Database) {
         `SELECT 1 FROM GWSYNC_CHANGELOG WHERE ORIGIN_REGION = ? AND ORIGIN_SEQ = ? LIMIT 1`,
       )
       .pluck(),
+    originSeqOf: db
+      .prepare<[number, string], number>(
+        `SELECT ORIGIN_SEQ FROM GWSYNC_CHANGELOG WHERE SEQ = ? AND ORIGIN_REGION = ?`,
+      )
+      .pluck(),
     hasLocalChange: db
       .prepare<[number], number>(`SELECT 1 FROM GWSYNC_CHANGELOG WHERE SEQ = ? AND ORIGIN_REGION IS NULL`)
       .pluck(),
