@@ -5,8 +5,11 @@
  * they pull, and the leader is killed -9 mid-stream. Proven:
  * - one puller: node B never pulls while A holds the agreement's leader lock (no change of B's before
  *   A's death), B's view names A, and B answers a manual pull with 409 naming A;
- * - B takes over (failover measured from the kill to B's "leader" event), reading the reached sequence
- *   from the store: it goes on from at least the last sequence A recorded, and it never goes back;
+ * - the leader's lock session ended on the database (its process alive): it hears `lost` and stops, and
+ *   a node (either) takes over from the store's sequence;
+ * - that leader killed -9 mid-page: the other takes over (failover measured from the kill to its
+ *   "leader" event), reading the reached sequence from the store: it goes on from at least the last
+ *   sequence the dead one recorded, and no sequence ever goes back;
  * - every change of the master is stored once (no origin sequence twice in the clone's changelog) and
  *   none is lost (the clone holds exactly the master's state of the label, byte for byte);
  * - the survivor's REST view and `gwsync status` name it as the puller.
@@ -22,7 +25,7 @@ import { cleanupBroker } from "../harness/broker.js";
 import { authHeader, synapseApi, TEST_PASSWORD, TEST_USER, TestCluster } from "../harness/cluster.js";
 import { freePort } from "../harness/fault-http.js";
 import { type ChildMessage, ChildService } from "../harness/processes.js";
-import type { EngineFactory, TestDatabase } from "../harness/store-engines.js";
+import { type EngineFactory, endLockSession, type TestDatabase } from "../harness/store-engines.js";
 import { tempDir } from "../harness/temp-dir.js";
 import { waitFor } from "../harness/wait.js";
 
@@ -31,8 +34,10 @@ const BOOTSTRAP_APIS = 100;
 /** Master changes made while the clone's nodes pull (updates, new APIs, removes). */
 const CHANGES = 600;
 const FEED_PAGE = 25;
-/** Node A is killed -9 after this many changes of the feed (not a multiple of a page: mid-page). */
-const KILL_AFTER = 163;
+/** The leader's lock session is ended on the database after this many changes of the feed (process alive). */
+const DROP_AFTER = 77;
+/** Then the leader of the next term is killed -9 after this many more changes of the feed (mid-page). */
+const KILL_AFTER = 43;
 const LEADER_RETRY_MS = 200;
 const q = (s: string) => JSON.stringify(s);
 
@@ -115,17 +120,20 @@ password = "guest"
 
       const nodes = [await node("clone-a"), await node("clone-b")];
       /** Every sequence the agreement was reported at, in arrival order, and who reported it. */
-      const reached: { seq: number; from: string }[] = [];
+      const reached: { seq: number; from: string; at: number }[] = [];
       const changes = new Map(nodes.map((n) => [n.name, 0]));
       const feed = new Map(nodes.map((n) => [n.name, 0]));
-      const firstChange = new Map<string, number>();
+      /** Each node's first change after the kill (cleared at the kill). */
+      const changesAfter = new Map<string, number>();
       const leaders: { node: string; leading: boolean; at: number; from?: number }[] = [];
       for (const n of nodes) {
-        n.child.on("progress", (m: ChildMessage) => reached.push({ seq: Number(m.lastSequenceNumber), from: n.name }));
+        n.child.on("progress", (m: ChildMessage) =>
+          reached.push({ seq: Number(m.lastSequenceNumber), from: n.name, at: Date.now() }),
+        );
         n.child.on("change", (m: ChildMessage) => {
           changes.set(n.name, changes.get(n.name)! + 1);
           if (m.phase === "feed") feed.set(n.name, feed.get(n.name)! + 1);
-          if (!firstChange.has(n.name)) firstChange.set(n.name, Date.now());
+          if (!changesAfter.has(n.name)) changesAfter.set(n.name, Date.now());
         });
         n.child.on("leader", (m: ChildMessage) =>
           leaders.push({
@@ -156,8 +164,8 @@ password = "guest"
         () => leaders.some((l) => l.leading),
         "a node to take the agreement's lock",
       );
-      const a = nodes.find((n) => n.name === leaders.find((l) => l.leading)!.node)!;
-      const b = nodes.find((n) => n !== a)!;
+      let a = nodes.find((n) => n.name === leaders.find((l) => l.leading)!.node)!;
+      let b = nodes.find((n) => n !== a)!;
       t.diagnostic(`${a.name} pulls (created on ${nodes[0]!.name}), ${b.name} stands by`);
 
       // The master changes while the nodes pull.
@@ -200,16 +208,56 @@ password = "guest"
       assert.match(String(pullOnB.body.message), new RegExp(`node "${a.name}" pulls it since`));
       assert.equal((pullOnB.body.details as { leader: { nodeId: string } }).leader.nodeId, a.name);
 
-      // Kill -9 of the leader in the middle of the feed.
-      await waitFor(a.child, "change", () => feed.get(a.name)! >= KILL_AFTER, "A to apply changes of the feed", 120_000);
+      // The leader's lock connection drops (its session ended on the database), its process alive: it
+      // stops pulling at once and competes again; a node (either) takes over from the store's sequence.
+      await waitFor(a.child, "change", () => feed.get(a.name)! >= DROP_AFTER, "A to apply changes of the feed", 120_000);
       assert.equal(changes.get(b.name), 0, "B applied nothing while A held the lock");
-      const lastOfA = Math.max(0, ...reached.filter((r) => r.from === a.name).map((r) => r.seq));
-      assert.ok(lastOfA > BOOTSTRAP_APIS, `A had recorded feed pages (at ${lastOfA}) before it was killed`);
+      const terms = () => leaders.filter((l) => l.leading);
+      const firstTerms = terms().length;
+      const droppedAt = Date.now();
+      assert.equal(await endLockSession(engine.name, db, `replication-agreement:${id}`), 1, "one session held the lock");
+      await waitFor(a.child, "leader", () => leaders.some((l) => l.node === a.name && !l.leading), "A to hear it lost the lock");
+      await waitFor(
+        nodes.map((n) => n.child),
+        "leader",
+        () => terms().length > firstTerms,
+        "a node to take over after the dropped connection",
+        60_000,
+      );
+      const second = terms().at(-1)!;
+      const lastBeforeDrop = Math.max(0, ...reached.filter((r) => r.at <= droppedAt).map((r) => r.seq));
+      assert.ok(second.from !== undefined && second.from >= lastBeforeDrop, `took over from ${second.from}`);
+      t.diagnostic(
+        `lock session of ${a.name} ended: ${a.name} heard it lost, ${second.node} took over ${second.at - droppedAt} ms later from seq ${second.from}`,
+      );
+      a = nodes.find((n) => n.name === second.node)!;
+      b = nodes.find((n) => n !== a)!;
+      const feedAtTerm = feed.get(a.name)!;
+
+      // Kill -9 of the leader in the middle of the feed.
+      await waitFor(
+        a.child,
+        "change",
+        () => feed.get(a.name)! >= feedAtTerm + KILL_AFTER,
+        "the leader to apply changes of the feed",
+        120_000,
+      );
+      const lastOfA = Math.max(0, ...reached.map((r) => r.seq));
+      assert.ok(lastOfA > BOOTSTRAP_APIS, `the leader had recorded feed pages (at ${lastOfA}) before it was killed`);
+      const standbyChanges = changes.get(b.name)!;
       const killedAt = Date.now();
+      changesAfter.clear();
       await a.child.kill9();
       children.delete(a.child);
-      await waitFor(b.child, "leader", () => leaders.some((l) => l.node === b.name && l.leading), "B to take over", 60_000);
-      const took = leaders.find((l) => l.node === b.name && l.leading)!;
+      await waitFor(
+        b.child,
+        "leader",
+        () => terms().some((l) => l.node === b.name && l.at >= killedAt - 1_000),
+        "B to take over",
+        60_000,
+      );
+      const took = terms().at(-1)!;
+      assert.equal(took.node, b.name);
       const failoverMs = took.at - killedAt;
 
       await changing;
@@ -228,7 +276,7 @@ password = "guest"
         "B to reach the master's head",
         180_000,
       );
-      const resumeMs = (firstChange.get(b.name) ?? Number.NaN) - killedAt;
+      const resumeMs = (changesAfter.get(b.name) ?? Number.NaN) - killedAt;
       const final = (await persisted())!;
 
       // The survivor names itself, in the REST view and in `gwsync status`.
@@ -245,7 +293,7 @@ password = "guest"
 
       // B went on from the store's sequence, at least where A had reported it; nothing went back.
       assert.ok(took.from !== undefined && took.from >= lastOfA, `B took over from ${took.from}, A had reported ${lastOfA}`);
-      const all = [...reached, { seq: final.lastSequenceNumber, from: "store at the end" }];
+      const all = [...reached, { seq: final.lastSequenceNumber, from: "store at the end", at: Date.now() }];
       for (let i = 1; i < all.length; i++) {
         assert.ok(
           all[i]!.seq >= all[i - 1]!.seq,
@@ -267,14 +315,15 @@ password = "guest"
       const lost = [...m].filter(([api, v]) => v.startsWith("Publish") && cl.get(api) !== v).map(([api]) => api);
       const unexpected = [...cl].filter(([api, v]) => v.startsWith("Publish") && m.get(api) !== v).map(([api]) => api);
       t.diagnostic(
-        `${engine.name}: master ${BOOTSTRAP_APIS} APIs + ${edits} changes, head ${head}; A (${a.name}) handled ${changes.get(a.name)} changes (${feed.get(a.name)} of the feed) before kill -9, B ${changes.get(b.name)} after (those A had stored: skipped); failover (kill -9 to B's takeover) ${failoverMs} ms, to B's first applied change ${resumeMs} ms (lock retry ${LEADER_RETRY_MS} ms); B went on from seq ${took.from} (A had reported ${lastOfA}); clone changelog rows of the master ${rows.length}, stored twice ${twice.length}, lost ${lost.length}, unexpected ${unexpected.length}`,
+        `${engine.name}: master ${BOOTSTRAP_APIS} APIs + ${edits} changes, head ${head}; ${a.name} (killed) handled ${changes.get(a.name)} changes (${feed.get(a.name)} of the feed), ${b.name} ${changes.get(b.name)} (those stored already: skipped); failover (kill -9 to ${b.name}'s takeover) ${failoverMs} ms, to its first applied change ${resumeMs} ms (lock retry ${LEADER_RETRY_MS} ms); it went on from seq ${took.from} (the killed leader had reported ${lastOfA}); clone changelog rows of the master ${rows.length}, stored twice ${twice.length}, lost ${lost.length}, unexpected ${unexpected.length}`,
       );
       assert.deepEqual({ twice, lost, unexpected }, { twice: [], lost: [], unexpected: [] });
       assert.equal(
         onClone.filter((r) => r.instruction === "Publish").length,
         onMaster.filter((r) => r.instruction === "Publish").length,
       );
-      assert.equal(leaders.filter((l) => l.leading).length, 2, "two terms: A's, then B's");
+      assert.equal(terms().length, 3, "three terms: the first, after the dropped connection, after the kill");
+      assert.ok(changes.get(b.name)! >= standbyChanges);
       await b.child.stop();
       children.delete(b.child);
     });

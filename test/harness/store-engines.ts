@@ -11,6 +11,8 @@ import path from "node:path";
 import mysql from "mysql2/promise";
 import pg from "pg";
 import type { GwsyncConfig } from "../../src/config/types.js";
+import { mysqlLockName } from "../../src/store/mysql/mysql-leader-lock.js";
+import { pgLockKey } from "../../src/store/postgres/pg-leader-lock.js";
 import { openStore, type OpenStoreOptions } from "../../src/store/open-store.js";
 import type { ArtifactStore } from "../../src/store/types.js";
 import { tempDir } from "./temp-dir.js";
@@ -154,3 +156,47 @@ export const mysqlEngine: EngineFactory = {
 
 /** Every engine the contract tests cover. */
 export const ENGINES: readonly EngineFactory[] = [sqliteEngine, gitEngine, postgresEngine, mysqlEngine];
+
+/** The database name a test database's JDBC URL names. */
+export function databaseName(db: TestDatabase): string {
+  return new URL(db.config.url.replace(/^jdbc:/, "")).pathname.replace(/^\//, "");
+}
+
+/**
+ * End the server session holding the leader lock `name` (src/store/leader-lock.ts) from an admin
+ * connection, as the database sees a holder whose connection died; the number of sessions ended.
+ */
+export async function endLockSession(
+  engine: EngineFactory["name"],
+  db: TestDatabase,
+  name: string,
+): Promise<number> {
+  if (engine === "postgresql") {
+    const c = new pg.Client({ connectionString: PG_ADMIN_URL });
+    await c.connect();
+    try {
+      const key = BigInt(pgLockKey(name));
+      // A bigint advisory key shows in pg_locks as classid (high 32 bits) and objid (low 32 bits), objsubid 1.
+      const hi = Number(BigInt.asUintN(64, key) >> 32n);
+      const lo = Number(BigInt.asUintN(64, key) & 0xffffffffn);
+      const r = await c.query(
+        `SELECT pg_terminate_backend(l.pid) AS t FROM pg_locks l JOIN pg_database d ON d.oid = l.database
+         WHERE l.locktype = 'advisory' AND l.granted AND d.datname = $1 AND l.classid = $2 AND l.objid = $3 AND l.objsubid = 1`,
+        [databaseName(db), hi, lo],
+      );
+      return r.rowCount ?? 0;
+    } finally {
+      await c.end();
+    }
+  }
+  const c = await mysql.createConnection(MYSQL_ADMIN_URL);
+  try {
+    const [rows] = await c.query("SELECT IS_USED_LOCK(?) AS id", [mysqlLockName(databaseName(db), name)]);
+    const id = (rows as { id: number | null }[])[0]?.id;
+    if (id === null || id === undefined) return 0;
+    await c.query(`KILL ${Number(id)}`);
+    return 1;
+  } finally {
+    await c.end();
+  }
+}

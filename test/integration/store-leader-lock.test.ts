@@ -7,54 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { after, describe, test } from "node:test";
-import mysql from "mysql2/promise";
-import pg from "pg";
-import { mysqlLockName } from "../../src/store/mysql/mysql-leader-lock.js";
-import { pgLockKey } from "../../src/store/postgres/pg-leader-lock.js";
-import {
-  ENGINES,
-  MYSQL_ADMIN_URL,
-  PG_ADMIN_URL,
-  type EngineFactory,
-  type TestDatabase,
-} from "../harness/store-engines.js";
-
-/** The database name a test database's JDBC URL names. */
-function databaseName(db: TestDatabase): string {
-  return new URL(db.config.url.replace(/^jdbc:/, "")).pathname.replace(/^\//, "");
-}
-
-/** End the server session holding the lock `name`, from an admin connection (a dead holder, as the database sees it). */
-async function killHolder(engine: EngineFactory["name"], db: TestDatabase, name: string): Promise<number> {
-  if (engine === "postgresql") {
-    const c = new pg.Client({ connectionString: PG_ADMIN_URL });
-    await c.connect();
-    try {
-      const key = BigInt(pgLockKey(name));
-      // A bigint advisory key shows in pg_locks as classid (high 32 bits) and objid (low 32 bits), objsubid 1.
-      const hi = Number(BigInt.asUintN(64, key) >> 32n);
-      const lo = Number(BigInt.asUintN(64, key) & 0xffffffffn);
-      const r = await c.query(
-        `SELECT pg_terminate_backend(l.pid) AS t FROM pg_locks l JOIN pg_database d ON d.oid = l.database
-         WHERE l.locktype = 'advisory' AND l.granted AND d.datname = $1 AND l.classid = $2 AND l.objid = $3 AND l.objsubid = 1`,
-        [databaseName(db), hi, lo],
-      );
-      return r.rowCount ?? 0;
-    } finally {
-      await c.end();
-    }
-  }
-  const c = await mysql.createConnection(MYSQL_ADMIN_URL);
-  try {
-    const [rows] = await c.query("SELECT IS_USED_LOCK(?) AS id", [mysqlLockName(databaseName(db), name)]);
-    const id = (rows as { id: number | null }[])[0]?.id;
-    if (id === null || id === undefined) return 0;
-    await c.query(`KILL ${Number(id)}`);
-    return 1;
-  } finally {
-    await c.end();
-  }
-}
+import { ENGINES, endLockSession, type TestDatabase } from "../harness/store-engines.js";
 
 for (const engine of ENGINES) {
   describe(`leader lock on ${engine.name}`, () => {
@@ -96,7 +49,7 @@ for (const engine of ENGINES) {
       }
       // The holder's session ends on the server: the database releases the lock, the holder hears `lost`.
       const lost = new Promise<string>((resolve) => b.on("lost", resolve));
-      assert.equal(await killHolder(engine.name, db, "replication:one"), 1, "one session held it");
+      assert.equal(await endLockSession(engine.name, db, "replication:one"), 1, "one session held it");
       const reason = await lost;
       assert.equal(b.held, false, `b lost it (${reason})`);
       assert.equal(await a.acquire(), true, "the survivor takes it over");
