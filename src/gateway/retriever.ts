@@ -23,6 +23,13 @@ import { hop } from "../hops.js";
 import { parseRetryAfter } from "./retry.js";
 
 export const DEFAULT_FETCH_TIMEOUT_MS = 30 * 1000;
+/**
+ * Connections a gateway opens to the data API at most. Unbounded, a gateway opened one per concurrent
+ * fetch (up to its 64 unacked events at once): in the reconnect storm of test/faults/reconnect-storm.test.ts
+ * 200 gateways went over the publisher's [gwsync.http] max_connections (512) 1,041 times, each drop
+ * a failed fetch that spent a retry.
+ */
+export const DATA_API_MAX_SOCKETS = 4;
 /** A data-API reply larger than this is refused (10,000 APIs of 5 KB fit easily). */
 export const DEFAULT_MAX_REPLY_BYTES = 512 * 1024 * 1024;
 
@@ -165,13 +172,15 @@ export class HttpArtifactRetriever implements ArtifactRetriever {
   readonly #refuse: HttpRetrieverOptions["refuse"];
   readonly dataApi: DataApi;
   readonly #fetchDelayMs: number;
-  /** Keep-alive: one connection per concurrent fetch, reused (the server's Keep-Alive timeout honoured). */
+  /**
+   * Keep-alive: one connection per concurrent fetch, reused (the server's Keep-Alive timeout honoured),
+   * at most DATA_API_MAX_SOCKETS of them; more fetches wait for one in the agent.
+   */
   readonly #agent: HttpAgent;
 
   constructor(o: HttpRetrieverOptions) {
-    this.#agent = o.serviceUrl.startsWith("https:")
-      ? new HttpsAgent({ keepAlive: true, scheduling: "lifo" })
-      : new HttpAgent({ keepAlive: true, scheduling: "lifo" });
+    const agentOptions = { keepAlive: true, scheduling: "lifo" as const, maxSockets: DATA_API_MAX_SOCKETS };
+    this.#agent = o.serviceUrl.startsWith("https:") ? new HttpsAgent(agentOptions) : new HttpAgent(agentOptions);
     this.#fetchDelayMs = o.fetchDelayMs ?? 0;
     this.#refuse = o.refuse;
     this.dataApi = o.dataApi ?? DEFAULT_DATA_API;
