@@ -71,7 +71,10 @@ export interface FanoutLevel {
 /** Filled by B8 for B10 (same `npm run bench` invocation). */
 export const fanoutLevels: FanoutLevel[] = [];
 
-export function fanoutLevelsFor(scale: number): number[] {
+/** GWSYNC_BENCH_B8_LEVELS=1000 (comma-separated) measures those fleet sizes only, unscaled. */
+export function fanoutLevelsFor(scale: number, env: NodeJS.ProcessEnv = process.env): number[] {
+  const only = env.GWSYNC_BENCH_B8_LEVELS;
+  if (only !== undefined && only !== "") return only.split(",").map((v) => Number(v.trim()));
   return [...new Set(FULL_LEVELS.map((n) => Math.max(4, Math.round(n * scale))))];
 }
 
@@ -83,7 +86,13 @@ async function sleep(ms: number): Promise<void> {
 async function brokerCost<T>(broker: PrivateBroker, events: number, fn: () => Promise<T>) {
   const cpu0 = broker.cpuSeconds();
   const peak = samplePeakRss(broker);
-  const out = await fn();
+  let out: T;
+  try {
+    out = await fn();
+  } finally {
+    // Also when fn failed: the sampling timer would keep the bench process alive.
+    peak.stop();
+  }
   const peakKb = peak.stop();
   const cpu = broker.cpuSeconds() - cpu0;
   return { out, brokerCpuMsPerEvent: (cpu * 1000) / events, brokerPeakRssMb: peakKb / 1024 };
@@ -288,8 +297,50 @@ export async function runFanoutLevels(
 /** The node's memory without the over-counted "binary" category (see BrokerMemory). */
 const inUse = (m: BrokerMemory) => (m.totalMb - m.binaryMb).toFixed(0);
 
+/**
+ * GWSYNC_BENCH_B8_RAW_ONLY=1: the two raw baselines only (per-queue and stream fan-out), no gwsync
+ * fleet: the streams-against-queues figures at a size where the gwsync level takes too long.
+ */
+async function rawOnly(ctx: BenchContext, publishes: number): Promise<BenchOutcome> {
+  const warmup = Math.min(10, Math.ceil(publishes / 10));
+  const broker = new PrivateBroker();
+  await broker.start();
+  const rows: BenchRow[] = [];
+  const levels: { n: number; rawQueues: FanoutRun; rawStream: FanoutRun }[] = [];
+  try {
+    for (const n of fanoutLevelsFor(benchScale(ID))) {
+      const q = await rawLevel(ctx, broker, n, publishes, warmup, false);
+      const s = await rawLevel(ctx, broker, n, publishes, warmup, true);
+      levels.push({ n, rawQueues: q, rawStream: s });
+      for (const p of ["p50", "p99"] as const) {
+        rows.push({
+          id: ID,
+          what: `raw fan-out to ${n} consumers, ${p} (${publishes} × 5 KB): one stream vs a queue each`,
+          gwsync: `${fmtMs(s.latency[p])} stream`,
+          baseline: `${fmtMs(q.latency[p])} queues`,
+          ratio: s.latency[p] / q.latency[p],
+          goal: "—",
+        });
+      }
+      rows.push({
+        id: ID,
+        what: `raw fan-out to ${n} consumers: broker CPU per event, RSS idle / peak, queues`,
+        gwsync: `stream ${s.brokerCpuMsPerEvent.toFixed(1)} ms, ${s.brokerIdle.rssMb.toFixed(0)} / ${s.brokerPeakRssMb.toFixed(0)} MB, ${s.queues} q`,
+        baseline: `queues ${q.brokerCpuMsPerEvent.toFixed(1)} ms, ${q.brokerIdle.rssMb.toFixed(0)} / ${q.brokerPeakRssMb.toFixed(0)} MB, ${q.queues} q`,
+        ratio: s.brokerCpuMsPerEvent / q.brokerCpuMsPerEvent,
+        goal: "—",
+        note: `in use idle ${inUse(s.brokerIdle)} MB stream, ${inUse(q.brokerIdle)} MB queues`,
+      });
+    }
+  } finally {
+    await broker.stop();
+  }
+  return { rows, details: { publishes, rawOnly: true, levels } };
+}
+
 export async function b8Fanout(ctx: BenchContext): Promise<BenchOutcome> {
   const publishes = Math.max(20, Math.round(FULL_PUBLISHES * benchScale(ID)));
+  if (process.env.GWSYNC_BENCH_B8_RAW_ONLY === "1") return rawOnly(ctx, publishes);
   const { levels, failure } = await runFanoutLevels(ctx, { publishes, baselines: true });
   const rows: BenchRow[] = [];
   const mode = process.env.GWSYNC_BENCH_INLINE === "1" ? "inline artifact" : "fetched from the data API";

@@ -40,10 +40,10 @@ async function sleep(ms: number): Promise<void> {
   await new Promise((r) => setTimeout(r, ms));
 }
 
-async function publisherStats(pub: BenchChild): Promise<{ get: number; post: number; t: number }> {
+async function publisherStats(pub: BenchChild): Promise<{ get: number; post: number; busy503: number; t: number }> {
   const m = await pub.request({ type: "stats" }, "stats", 60_000);
-  const r = m.requests as { get: number; post: number };
-  return { get: r.get, post: r.post, t: m.t as number };
+  const r = m.requests as { get: number; post: number; busy503: number };
+  return { get: r.get, post: r.post, busy503: r.busy503, t: m.t as number };
 }
 
 export async function b9Storm(ctx: BenchContext): Promise<BenchOutcome> {
@@ -140,6 +140,7 @@ export async function b9Storm(ctx: BenchContext): Promise<BenchOutcome> {
     const perGateway = arrivals.flatMap((m, i) => (m.times as number[]).map((t) => procs[i]!.toParentClock(t) - tUp));
     const convergeEach = summarize(perGateway);
     const gets = counted.last.get - counted.first.get;
+    const refused = counted.last.busy503 - counted.first.busy503;
     const stormSec = (counted.last.t - counted.first.t) / 1000;
     const mem = pub.memory();
     const probeSummary = summarize(probeCalls.map((p) => p.ms));
@@ -152,7 +153,7 @@ export async function b9Storm(ctx: BenchContext): Promise<BenchOutcome> {
       `${ID}: probe publishes during the storm: ${probeSummary.n}, p50 ${fmtMs(probeSummary.p50)}, p99 ${fmtMs(probeSummary.p99)}, max ${fmtMs(probeSummary.max)}, ${probeErrors.length} failed; during the outage p99 ${fmtMs(outageSummary.p99)}`,
     );
     ctx.log(
-      `${ID}: publisher peak RSS ${fmtMb(mem.hwmKb)}; ${gets} GETs served in ${stormSec.toFixed(1)} s (${fmtRate(gets / stormSec)} mean, ${fmtRate(peakRate)} busiest second); broker peak RSS ${brokerPeakRssMb.toFixed(0)} MB, ${brokerCpuSec.toFixed(1)} CPU s`,
+      `${ID}: publisher peak RSS ${fmtMb(mem.hwmKb)}; ${gets} GETs served in ${stormSec.toFixed(1)} s (${fmtRate(gets / stormSec)} mean, ${fmtRate(peakRate)} busiest second, ${refused} answered 503); broker peak RSS ${brokerPeakRssMb.toFixed(0)} MB, ${brokerCpuSec.toFixed(1)} CPU s`,
     );
     const scale = `${n} gateways, ${apis * revisions} changes on ${apis} APIs`;
     const rows: BenchRow[] = [
@@ -180,7 +181,7 @@ export async function b9Storm(ctx: BenchContext): Promise<BenchOutcome> {
         gwsync: `${fmtRate(gets / stormSec)} / ${fmtRate(peakRate)}`,
         baseline: "—",
         goal: "—",
-        note: `${gets} GETs in ${stormSec.toFixed(1)} s`,
+        note: `${gets} GETs in ${stormSec.toFixed(1)} s, of which ${refused} answered 503 + Retry-After (data API admission control); ${fmtRate((gets - refused) / stormSec)} served in full`,
       },
       {
         id: ID,
@@ -210,6 +211,7 @@ export async function b9Storm(ctx: BenchContext): Promise<BenchOutcome> {
         publisherHwmKb: mem.hwmKb,
         publisherRssKb: mem.rssKb,
         gets,
+        refused503: refused,
         stormSec,
         getsPerSecMean: gets / stormSec,
         getsPerSecPeak: peakRate,

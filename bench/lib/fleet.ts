@@ -106,6 +106,9 @@ export interface RestPublish {
   ms: number;
 }
 
+/** REST publishes sent a second time after "fetch failed" (see restPublisher). */
+export let restRetries = 0;
+
 /** POST /api/v1/artifacts to the publisher process, as B1's REST path (keep-alive, another process). */
 export function restPublisher(world: BenchWorld, label: string): (xml: string) => Promise<RestPublish> {
   const url = world.publisherUrl;
@@ -114,7 +117,14 @@ export function restPublisher(world: BenchWorld, label: string): (xml: string) =
   const headers = { authorization: world.authorization, "content-type": "application/xml" };
   return async (xml) => {
     const t0 = nowMs();
-    const res = await fetch(target, { method: "POST", body: xml, headers });
+    // A keep-alive socket the server closed while idle (seconds between publishes at 1,000 gateways)
+    // fails the next call before any byte is answered ("fetch failed"): send it again, once, timed as
+    // one call. Publishing the same artifact twice is one change (same sha256).
+    const res = await fetch(target, { method: "POST", body: xml, headers }).catch((err: unknown) => {
+      if ((err as Error).message !== "fetch failed") throw err;
+      restRetries++;
+      return fetch(target, { method: "POST", body: xml, headers });
+    });
     const body = (await res.json()) as { sha256?: string; apiId?: string; message?: string };
     const ms = nowMs() - t0;
     if (!res.ok || typeof body.sha256 !== "string") {

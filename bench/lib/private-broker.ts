@@ -229,6 +229,8 @@ export function samplePeakRss(broker: PrivateBroker, everyMs = 250): { stop: () 
       // The node is restarting (B9): no sample this time.
     }
   }, everyMs);
+  // Never what keeps the process alive (a benchmark that failed before stop()).
+  timer.unref();
   return {
     stop: () => {
       clearInterval(timer);

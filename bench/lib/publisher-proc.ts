@@ -20,12 +20,16 @@ let service: PublisherService | undefined;
  * HTTP requests this process served, by method: GETs are the data API's reads (and the views), POSTs
  * the REST publishes. Counted from Node's own diagnostics channel, nothing added to the service.
  */
-const requests = { get: 0, post: 0, other: 0 };
+const requests = { get: 0, post: 0, other: 0, busy503: 0 };
 subscribe("http.server.request.start", (m) => {
   const method = (m as { request: { method?: string } }).request.method;
   if (method === "GET") requests.get++;
   else if (method === "POST") requests.post++;
   else requests.other++;
+});
+// Answers 503 (the data API's admission control refusing a request, Retry-After given).
+subscribe("http.server.response.finish", (m) => {
+  if ((m as { response: { statusCode?: number } }).response.statusCode === 503) requests.busy503++;
 });
 
 async function handle(m: IpcMessage): Promise<void> {
