@@ -47,7 +47,8 @@ async function publisherStats(pub: BenchChild): Promise<{ get: number; post: num
 }
 
 export async function b9Storm(ctx: BenchContext): Promise<BenchOutcome> {
-  const n = scaled(ID, FULL_GATEWAYS, 4);
+  // GWSYNC_BENCH_B9_GATEWAYS: the fleet's size alone (the changes stay as scaled).
+  const n = process.env.GWSYNC_BENCH_B9_GATEWAYS ? Number(process.env.GWSYNC_BENCH_B9_GATEWAYS) : scaled(ID, FULL_GATEWAYS, 4);
   const changes = scaled(ID, FULL_CHANGES, 100);
   const apis = Math.max(5, Math.round(changes / REVISIONS_PER_API));
   const revisions = Math.ceil(changes / apis);
