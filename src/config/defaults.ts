@@ -26,6 +26,11 @@ export const DEFAULT_CATCH_UP_INTERVAL_MS = 60_000;
  * page of 500 APIs of 5 KB is 2.5 MB of reply: 32 at once bound that memory at about 80 MB.
  */
 export const DEFAULT_DATA_API_MAX_IN_FLIGHT = 32;
+/**
+ * How long a data-API request beyond that bound waits for a slot before 503: every gateway of a label
+ * fetching one announced artifact at once (1,000 gateways, ~1 ms each) drains well within it.
+ */
+export const DEFAULT_DATA_API_MAX_WAIT_MS = 2_000;
 export const DEFAULT_OUTBOX_POLL_MS = 200;
 export const DEFAULT_MAX_DELIVERIES = 5;
 export const DEFAULT_GATEWAY_HEARTBEAT_INTERVAL_MS = 5_000;

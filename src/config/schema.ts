@@ -220,6 +220,11 @@ export const GwsyncSectionKeys = z.strictObject(
      */
     data_api_max_in_flight: int(1).default(D.DEFAULT_DATA_API_MAX_IN_FLIGHT),
     /**
+     * Publisher: how long (ms) a data-API request beyond data_api_max_in_flight waits for a slot, in
+     * arrival order, before it is answered 503 with Retry-After; 0 refuses at once.
+     */
+    data_api_max_wait_ms: int(0, 60_000).default(D.DEFAULT_DATA_API_MAX_WAIT_MS),
+    /**
      * A gateway's WSO2 tenant ids: tenant domain = numeric id; each tenant's artifacts go to
      * tenants_dir/<id>/synapse-configs/default as on a WSO2 gateway. Other tenants are refused.
      */
@@ -302,6 +307,7 @@ export const GwsyncSectionSchema = GwsyncSectionKeys.transform((g) => ({
   dataApi: g.data_api,
   dataApiTenant: tenantSetting(g.data_api_tenant),
   dataApiMaxInFlight: g.data_api_max_in_flight,
+  dataApiMaxWaitMs: g.data_api_max_wait_ms,
   /** [gwsync.tenants]: tenant domain → WSO2 tenant id, and where the tenants' folders are (resolved by build-config.ts). */
   tenants: {
     ids: new Map(Object.entries(g.tenants ?? {})) as ReadonlyMap<string, number>,

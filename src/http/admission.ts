@@ -7,13 +7,27 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
  */
 export const RETRY_AFTER_MIN_SEC = 1;
 export const RETRY_AFTER_MAX_SEC = 5;
+/**
+ * At most this many requests wait for a slot at once; more are refused at once. A waiting request is
+ * an accepted socket and its parsed headers (a few KB): 10,000 of them bound the queue at tens of MB,
+ * and cover every gateway of the largest fleet measured (B8, B9) fetching one announced artifact at once.
+ */
+export const MAX_QUEUED = 10_000;
 
 export interface AdmissionOptions {
   /** Requests whose path starts with this prefix are admitted or refused; others pass untouched. */
   prefix: string;
-  /** At most this many admitted requests in flight at once; more are answered 503 at once. */
+  /** At most this many admitted requests in flight at once; more wait for a slot (FIFO). */
   maxInFlight: number;
-  /** A request was admitted / refused (the metric gwsync_data_api_requests_total{outcome}). */
+  /**
+   * How long a request beyond `maxInFlight` waits for a slot before it is answered 503 with
+   * Retry-After; 0 refuses at once. A burst (every gateway of a label fetching one announced artifact)
+   * is served in order within it; only a backlog that cannot drain in this time is turned away.
+   */
+  maxWaitMs: number;
+  /** Requests allowed to wait at once (default MAX_QUEUED); more are refused at once. */
+  maxQueued?: number;
+  /** A request was admitted (at once or after waiting) / refused (gwsync_data_api_requests_total{outcome}). */
   onOutcome?: (outcome: "admitted" | "refused") => void;
   random?: () => number;
 }
@@ -21,6 +35,8 @@ export interface AdmissionOptions {
 export interface Admission {
   /** Requests admitted and not yet answered (or abandoned). */
   readonly inFlight: number;
+  /** Requests waiting for a slot. */
+  readonly waiting: number;
 }
 
 /** A jittered Retry-After in whole seconds, within RETRY_AFTER_MIN_SEC..RETRY_AFTER_MAX_SEC. */
@@ -29,44 +45,109 @@ export function retryAfterSeconds(random: () => number = Math.random): number {
   return RETRY_AFTER_MIN_SEC + Math.min(span - 1, Math.floor(random() * span));
 }
 
+interface Waiter {
+  /** true: a slot was handed over; false: the wait ended without one (timed out, client gone). */
+  settle: (granted: boolean) => void;
+  timer: NodeJS.Timeout;
+}
+
 /**
  * Admission control: a bounded number of requests under `prefix` in flight, counted from the moment a
- * request is authenticated until its response is sent or its connection closes. Beyond the bound the
- * request is answered at once with 503 Service Unavailable and a jittered `Retry-After` (RFC 9110
- * §15.6.4: "the server is currently unable to handle the request due to a temporary overload"),
- * instead of joining an unbounded queue of handlers, serializations and socket writes. Paths outside
- * the prefix (publishes, the REST API, probes, metrics) are never refused by it, so a publish still
- * answers while every gateway reconnects at once.
+ * request is authenticated until its response is sent or its connection closes. Beyond the bound a
+ * request waits in a FIFO queue for a slot, at most `maxWaitMs` and with at most `maxQueued` waiting;
+ * past either it is answered 503 Service Unavailable with a jittered `Retry-After` (RFC 9110 §15.6.4:
+ * "the server is currently unable to handle the request due to a temporary overload"), instead of
+ * joining an unbounded queue of handlers, serializations and socket writes. A freed slot goes straight
+ * to the oldest waiter. Paths outside the prefix (publishes, the REST API, probes, metrics) are never
+ * held or refused by it, so a publish still answers while every gateway reconnects at once.
+ *
+ * Why a short queue rather than refusing at once: every gateway of a label fetches an announced
+ * artifact at the same moment. Refusing all but `maxInFlight` of them sent the rest away for 1–5 s
+ * (B8 at 100 gateways: p50 138 → 565 ms), while serving them in turn takes milliseconds each.
  *
  * Register it after the authentication hook: an unauthenticated request is refused 401 first and never
- * takes a slot.
+ * takes a slot or a place in the queue.
  */
 export function admitUnder(app: FastifyInstance, o: AdmissionOptions): Admission {
   const random = o.random ?? Math.random;
+  const maxQueued = o.maxQueued ?? MAX_QUEUED;
   const state = { inFlight: 0 };
+  const queue: Waiter[] = [];
+
+  const dequeue = (w: Waiter): boolean => {
+    const at = queue.indexOf(w);
+    if (at < 0) return false;
+    queue.splice(at, 1);
+    clearTimeout(w.timer);
+    return true;
+  };
+  /** A slot is given back: to the oldest waiter if there is one (in flight unchanged), else freed. */
+  const release = () => {
+    const next = queue.shift();
+    if (next) {
+      clearTimeout(next.timer);
+      next.settle(true);
+    } else {
+      state.inFlight--;
+    }
+  };
+  const refuse = (reply: FastifyReply) => {
+    o.onOutcome?.("refused");
+    reply.header("retry-after", String(retryAfterSeconds(random)));
+    return reply.code(503).send({
+      code: "GWSYNC_BUSY",
+      message: `the data API is serving ${o.maxInFlight} requests (data_api_max_in_flight) and could not take this one within ${o.maxWaitMs} ms (data_api_max_wait_ms); retry after the Retry-After delay`,
+    });
+  };
+
   app.addHook("onRequest", async (req: FastifyRequest, reply: FastifyReply) => {
     if (!req.url.startsWith(o.prefix)) return;
-    if (state.inFlight >= o.maxInFlight) {
-      o.onOutcome?.("refused");
-      reply.header("retry-after", String(retryAfterSeconds(random)));
-      return reply.code(503).send({
-        code: "GWSYNC_BUSY",
-        message: `the data API is serving ${o.maxInFlight} requests (data_api_max_in_flight); retry after the Retry-After delay`,
-      });
-    }
-    state.inFlight++;
-    o.onOutcome?.("admitted");
-    // "close" fires once per response, whether it was sent in full or the client went away first.
-    let released = false;
+    let holding = false;
+    let closed = false;
+    let waiter: Waiter | undefined;
+    // "close" fires once per response, whether it was sent in full or the client went away first: the
+    // slot goes back then, or a client that gave up while waiting leaves the queue.
     reply.raw.once("close", () => {
-      if (released) return;
-      released = true;
-      state.inFlight--;
+      closed = true;
+      if (holding) {
+        holding = false;
+        release();
+      } else if (waiter && dequeue(waiter)) {
+        waiter.settle(false);
+      }
     });
+    if (state.inFlight < o.maxInFlight) {
+      state.inFlight++;
+      holding = true;
+      o.onOutcome?.("admitted");
+      return;
+    }
+    if (o.maxWaitMs <= 0 || queue.length >= maxQueued) return refuse(reply);
+    const granted = await new Promise<boolean>((settle) => {
+      const w: Waiter = {
+        settle,
+        timer: setTimeout(() => {
+          if (dequeue(w)) settle(false);
+        }, o.maxWaitMs),
+      };
+      waiter = w;
+      queue.push(w);
+    });
+    if (closed) {
+      // Gone while waiting, or in the instant its slot was handed over: give that slot on, answer nothing.
+      if (granted) release();
+      return reply.hijack();
+    }
+    if (!granted) return refuse(reply);
+    holding = true;
+    o.onOutcome?.("admitted");
   });
   return {
     get inFlight() {
       return state.inFlight;
+    },
+    get waiting() {
+      return queue.length;
     },
   };
 }

@@ -58,6 +58,7 @@ export function registerDataApiRoutes(
   admitUnder(app, {
     prefix: `${base}/`,
     maxInFlight: options.maxInFlight ?? D.DEFAULT_DATA_API_MAX_IN_FLIGHT,
+    maxWaitMs: options.maxWaitMs ?? D.DEFAULT_DATA_API_MAX_WAIT_MS,
     ...(options.onAdmission ? { onOutcome: options.onAdmission } : {}),
   });
   const pages = new SharedPages(options.onChangesPage ? { onServed: options.onChangesPage } : {});
@@ -314,6 +315,8 @@ export function registerDataApiRoutes(
 export interface DataApiOptions {
   /** [gwsync] data_api_max_in_flight. */
   maxInFlight?: number;
+  /** [gwsync] data_api_max_wait_ms. */
+  maxWaitMs?: number;
   /** A request was admitted or refused (gwsync_data_api_requests_total). */
   onAdmission?: (outcome: "admitted" | "refused") => void;
   /** A changelog page was read, or shared with an identical request (gwsync_changes_pages_total). */

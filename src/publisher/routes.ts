@@ -207,6 +207,7 @@ export function registerPublisherRoutes(
   const metrics = publisher.metrics;
   registerDataApiRoutes(app, store, servedMeta, {
     maxInFlight: publisher.config.gwsync.dataApiMaxInFlight,
+    maxWaitMs: publisher.config.gwsync.dataApiMaxWaitMs,
     onAdmission: (outcome) => metrics.dataApiRequests.inc({ outcome }),
     onChangesPage: (source) => metrics.changesPages.inc({ source }),
   });

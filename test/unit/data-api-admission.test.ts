@@ -43,7 +43,7 @@ function gate(): { promise: Promise<void>; open: () => void } {
   return { promise, open };
 }
 
-describe("admission control: bounded in-flight data-API requests, 503 + Retry-After beyond", () => {
+describe("admission control with data_api_max_wait_ms = 0: bounded in-flight data-API requests, 503 + Retry-After beyond", () => {
   let app: FastifyInstance;
   let url: string;
   let admission: ReturnType<typeof admitUnder>;
@@ -57,6 +57,7 @@ describe("admission control: bounded in-flight data-API requests, 503 + Retry-Af
     admission = admitUnder(app, {
       prefix: `${INTERNAL_DATA_PATH}/`,
       maxInFlight: 3,
+      maxWaitMs: 0,
       onOutcome: (o) => outcomes[o]++,
     });
     app.get(`${INTERNAL_DATA_PATH}/slow`, async () => {
@@ -140,6 +141,152 @@ describe("admission control: bounded in-flight data-API requests, 503 + Retry-Af
       Array.from({ length: RETRY_AFTER_MAX_SEC - RETRY_AFTER_MIN_SEC + 1 }, (_, i) => RETRY_AFTER_MIN_SEC + i),
     );
     assert.equal(retryAfterSeconds(() => 0.999_999_999), RETRY_AFTER_MAX_SEC);
+  });
+});
+
+describe("admission control: beyond the bound a request waits for a slot, in arrival order, then 503", () => {
+  let app: FastifyInstance;
+  let url: string;
+  let admission: ReturnType<typeof admitUnder>;
+  const outcomes = { admitted: 0, refused: 0 };
+  /** Each held request's gate, in the order the handler was entered, and the order they were entered. */
+  const held: Array<() => void> = [];
+  const order: number[] = [];
+  const arrivals = new EventEmitter();
+  const WAIT_MS = 60_000;
+
+  before(async () => {
+    app = server();
+    admission = admitUnder(app, {
+      prefix: `${INTERNAL_DATA_PATH}/`,
+      maxInFlight: 2,
+      maxWaitMs: WAIT_MS,
+      maxQueued: 4,
+      onOutcome: (o) => outcomes[o]++,
+    });
+    app.get<{ Querystring: { n: string } }>(`${INTERNAL_DATA_PATH}/held`, async (req) => {
+      const g = gate();
+      held.push(g.open);
+      order.push(Number(req.query.n));
+      arrivals.emit("entered");
+      await g.promise;
+      return { n: Number(req.query.n) };
+    });
+    await app.listen({ host: "127.0.0.1", port: 0 });
+    url = listenUrl(app)!;
+  });
+  after(() => app.close());
+
+  /** Resolves once the condition holds, re-checked on every entry into the held route (no sleeping). */
+  function until(cond: () => boolean): Promise<void> {
+    return new Promise((resolve) => {
+      const check = () => {
+        if (!cond()) return;
+        arrivals.off("entered", check);
+        resolve();
+      };
+      arrivals.on("entered", check);
+      check();
+    });
+  }
+  /** Polls a counter the server updates on socket events it does not announce, bounded. */
+  async function eventually(cond: () => boolean, what: string): Promise<void> {
+    const deadline = Date.now() + 5000;
+    while (!cond()) {
+      if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  }
+  const get = (n: number, signal?: AbortSignal) =>
+    fetch(`${url}${INTERNAL_DATA_PATH}/held?n=${n}`, { headers: AUTH, ...(signal ? { signal } : {}) });
+
+  test("two run, four wait and are served in arrival order as slots free; a seventh (queue full) is refused at once", async () => {
+    const first = [get(1), get(2)];
+    await until(() => order.length === 2);
+    const waiting: Array<Promise<Response>> = [];
+    for (const n of [3, 4, 5, 6]) {
+      waiting.push(get(n));
+      await eventually(() => admission.waiting === n - 2, `request ${n} to queue`);
+    }
+    assert.equal(admission.inFlight, 2);
+    const full = await get(7);
+    assert.equal(full.status, 503);
+    assert.ok(Number(full.headers.get("retry-after")) >= RETRY_AFTER_MIN_SEC);
+    // Free one slot at a time: the oldest waiter takes it, the others keep waiting.
+    for (let i = 0; i < 6; i++) {
+      held[i]!();
+      if (i < 4) await until(() => order.length === 3 + i);
+    }
+    const replies = await Promise.all([...first, ...waiting]);
+    for (const r of replies) assert.equal(r.status, 200);
+    assert.deepEqual(order.slice(0, 6), [1, 2, 3, 4, 5, 6]);
+    assert.deepEqual(outcomes, { admitted: 6, refused: 1 });
+    await eventually(() => admission.inFlight === 0, "every slot to be given back");
+    assert.equal(admission.waiting, 0);
+  });
+
+  test("a client that gives up while waiting leaves the queue and takes no slot", async () => {
+    held.length = 0;
+    order.length = 0;
+    const running = [get(10), get(11)];
+    await until(() => order.length === 2);
+    const ac = new AbortController();
+    const gone = get(12, ac.signal).catch((e: Error) => e);
+    await eventually(() => admission.waiting === 1, "request 12 to queue");
+    const stays = get(13);
+    await eventually(() => admission.waiting === 2, "request 13 to queue");
+    ac.abort();
+    assert.ok((await gone) instanceof Error);
+    await eventually(() => admission.waiting === 1, "request 12 to leave the queue");
+    held[0]!();
+    await until(() => order.length === 3);
+    assert.deepEqual(order, [10, 11, 13], "the slot went to 13, not to the client that left");
+    held[1]!();
+    held[2]!();
+    for (const r of await Promise.all([...running, stays])) assert.equal(r.status, 200);
+    await eventually(() => admission.inFlight === 0, "every slot to be given back");
+  });
+});
+
+describe("admission control: a waiter past data_api_max_wait_ms is refused with Retry-After", () => {
+  test("one slot held; the second request waits 50 ms, then 503", async () => {
+    const app = server();
+    const outcomes = { admitted: 0, refused: 0 };
+    const admission = admitUnder(app, {
+      prefix: `${INTERNAL_DATA_PATH}/`,
+      maxInFlight: 1,
+      maxWaitMs: 50,
+      onOutcome: (o) => outcomes[o]++,
+    });
+    const hold = gate();
+    let entered!: () => void;
+    const inside = new Promise<void>((r) => {
+      entered = r;
+    });
+    app.get(`${INTERNAL_DATA_PATH}/held`, async () => {
+      entered();
+      await hold.promise;
+      return { ok: true };
+    });
+    await app.listen({ host: "127.0.0.1", port: 0 });
+    try {
+      const base = listenUrl(app)!;
+      const first = fetch(`${base}${INTERNAL_DATA_PATH}/held`, { headers: AUTH });
+      await inside;
+      const t0 = Date.now();
+      const late = await fetch(`${base}${INTERNAL_DATA_PATH}/held`, { headers: AUTH });
+      const waited = Date.now() - t0;
+      assert.equal(late.status, 503);
+      assert.equal(((await late.json()) as { code: string }).code, "GWSYNC_BUSY");
+      assert.ok(waited >= 45, `answered after ${waited} ms, not at once`);
+      assert.equal(admission.waiting, 0);
+      hold.open();
+      assert.equal((await first).status, 200);
+      assert.deepEqual(outcomes, { admitted: 1, refused: 1 });
+    } finally {
+      hold.open();
+      await app.close();
+    }
   });
 });
 
