@@ -81,7 +81,13 @@ describe(`reconnect storm: ${GATEWAYS} gateways catch up at once from a publishe
     // flight, 0 refused, even for their 500 KB startup listings.)
     db = await postgresEngine.create();
     world.database = db.config;
-    await world.startPublisher({ heartbeatSec: 10, gwsyncExtra: `data_api_max_in_flight = ${LIMIT}` });
+    // data_api_max_wait_ms = 0: no waiting for a slot, so the fleet meets the refusals (503 +
+    // Retry-After) and the gateways' handling of them; with the default wait the queue absorbs this
+    // storm (test/unit/data-api-admission.test.ts covers the queue).
+    await world.startPublisher({
+      heartbeatSec: 10,
+      gwsyncExtra: `data_api_max_in_flight = ${LIMIT}\ndata_api_max_wait_ms = 0`,
+    });
     const pub = world.publisher!.publisher;
     for (let i = 0; i < APIS; i++) await pub.deployApi(tinyApi(`Api${i}`, 0, API_PAD), [LABEL]);
     const t0 = Date.now();
