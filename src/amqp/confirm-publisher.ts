@@ -46,12 +46,25 @@ export class ConfirmPublisher {
     return this.#channel !== undefined;
   }
 
-  /** Publish every message; resolves when all are confirmed (order of confirms is the order sent). */
+  /**
+   * Publish every message; resolves when all are confirmed (order of confirms is the order sent), and
+   * rejects with the first failure. Once one has failed, the rest are not sent (the caller's outbox
+   * keeps them all).
+   */
   async publishAll(messages: OutgoingMessage[]): Promise<void> {
     const pending: Promise<void>[] = [];
+    let failed = false;
     for (const m of messages) {
       if (this.#drain) await this.#drain;
-      pending.push(this.#publishOne(m));
+      if (failed) break;
+      const one = this.#publishOne(m);
+      // Observed at once: a confirm that times out (or a channel that closes) while a later message
+      // waits for 'drain' would otherwise be an unhandled rejection, and Node exits on one (B9's
+      // reconnect storm stopped the publisher so). Promise.all below still reports it to the caller.
+      one.catch(() => {
+        failed = true;
+      });
+      pending.push(one);
     }
     await Promise.all(pending);
   }
