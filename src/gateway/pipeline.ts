@@ -6,7 +6,7 @@ import { ALL_TENANTS } from "../data-api/wire.js";
 import { isGwsyncError } from "../errors.js";
 import { decodeBatch, HEADER_BATCH } from "../events/batch.js";
 import { decodeEvent } from "../events/decode.js";
-import { HEADER_REVISION } from "../events/topics.js";
+import { HEADER_REVISION, HEADER_SHA256 } from "../events/topics.js";
 import type { DecodeResult, InboundEvent } from "../events/types.js";
 import type { GatewayMetrics } from "../http/metrics.js";
 import type { Logger } from "../log.js";
@@ -211,7 +211,9 @@ export class GatewayPipeline {
     }
     const headers = msg.headers ?? {};
     const revision = toInt(headers[HEADER_REVISION]);
-    if (this.#d.reconciler.isStale(p.apiUuid, revision)) {
+    const sha256 = headers[HEADER_SHA256];
+    const change = { remove: p.action === "remove", ...(typeof sha256 === "string" ? { sha256 } : {}) };
+    if (this.#d.reconciler.isStale(p.apiUuid, revision, change)) {
       this.#d.metrics.eventsSkipped.inc({ stream, why: "stale" });
       return ACK;
     }

@@ -64,7 +64,7 @@ export interface ReconcileCore {
   ): Promise<ReconcileOutcome>;
   reject(apiId: string | undefined, reason: string, detail: RejectDetail): void;
   noteRevision(apiId: string, revision: number | undefined): void;
-  isStale(apiId: string, revision: number | undefined): boolean;
+  isStale(apiId: string, revision: number | undefined, change?: { sha256?: string; remove?: boolean }): boolean;
   reconcile(
     apiId: string,
     labels: readonly string[],

@@ -84,7 +84,7 @@ export class Reconciler {
         this.#apply(apiId, touched, published, found, deferFlush),
       reject: (apiId, reason, detail) => this.#reject(apiId, reason, detail),
       noteRevision: (apiId, revision) => this.noteRevision(apiId, revision),
-      isStale: (apiId, revision) => this.isStale(apiId, revision),
+      isStale: (apiId, revision, change) => this.isStale(apiId, revision, change),
       reconcile: (apiId, labels, options) => this.reconcile(apiId, labels, options),
       bulkLoad: (signal) => this.bulkLoad(signal),
     };
@@ -95,10 +95,21 @@ export class Reconciler {
     return labels.filter((l) => this.labels.has(l));
   }
 
-  /** True when an event of this revision is older than (or equal to) what was already applied. */
-  isStale(apiId: string, revision: number | undefined): boolean {
+  /**
+   * True when an event of this revision is older than (or equal to) what was already applied. At the
+   * deployed revision, an event for other content (`change.sha256`) or a removal is not stale: regions
+   * that edited an API at once settle on one winner at the same revision (docs/replication.md,
+   * "Conflicts"), and the store, read by the reconcile, says which.
+   */
+  isStale(apiId: string, revision: number | undefined, change?: { sha256?: string; remove?: boolean }): boolean {
     if (revision === undefined || revision <= 0) return false;
-    return revision <= this.#seenRevision(apiId);
+    const seen = this.#seenRevision(apiId);
+    if (revision < seen) return true;
+    if (revision > seen) return false;
+    const current = this.#deployer.get(apiId);
+    if (change === undefined || current === undefined || completeRevision(current) !== revision) return true;
+    if (change.remove === true) return false;
+    return change.sha256 === undefined || change.sha256 === current.sha256;
   }
 
   /**
@@ -142,7 +153,8 @@ export class Reconciler {
     return this.#serial.run(
       apiId,
       async (own) => {
-        if (inlineRev !== undefined && this.isStale(apiId, inlineRev)) return "unchanged";
+        if (inlineRev !== undefined && this.isStale(apiId, inlineRev, { sha256: options.inline?.sha256 ?? "" }))
+          return "unchanged";
         const mine = [...(this.#pendingLabels.get(apiId) ?? [])];
         const gone = this.#pendingRemoved.get(apiId) ?? new Set<string>();
         this.#pendingLabels.delete(apiId);

@@ -306,6 +306,42 @@ function contract(engine: EngineFactory): void {
       assert.equal(await s.hasOriginChange("region-a", local.seq), true);
     });
 
+    test("conflict: a relayed change of the stored revision is written only when its key is greater, keeping the revision", async () => {
+      // docs/replication.md, "Conflicts": (revision, Remove above Publish, sha256 as lowercase hex).
+      const { s } = await own();
+      const sha = (def: string) => createHash("sha256").update(JSON.stringify(dto("api-x", def))).digest("hex");
+      const [low, high] = ["<x1/>", "<x2/>", "<x3/>"].sort((a, b) => (sha(a) < sha(b) ? -1 : 1)) as [string, string];
+      const local = await s.saveArtifact({ dto: dto("api-x", low), labels: [PROD], instruction: "Publish" }, () => []);
+      assert.equal(local.revision, 1);
+      const relay = (seq: number, instruction: "Publish" | "Remove", def: string) =>
+        s.saveArtifact(
+          { dto: dto("api-x", def), labels: [PROD], instruction, origin: { region: "region-b", seq, revision: 1 } },
+          () => [],
+        );
+      const win = await relay(3, "Publish", high);
+      assert.deepEqual([win.changed, win.revision, win.labels], [true, 1, [PROD]]);
+      const held = await s.getArtifact("api-x", PROD);
+      assert.deepEqual([held?.revision, held?.sha256, held?.instruction], [1, sha(high), "Publish"]);
+      const lose = await relay(4, "Publish", low);
+      assert.equal(lose.changed, false, "the smaller sha256 of the same revision loses");
+      assert.equal((await s.getArtifact("api-x", PROD))?.sha256, sha(high));
+      const remove = await relay(5, "Remove", low);
+      assert.deepEqual([remove.changed, remove.revision], [true, 1], "a Remove ranks above a Publish");
+      assert.equal((await s.getArtifact("api-x", PROD))?.instruction, "Remove");
+      assert.equal((await relay(6, "Remove", high)).changed, false, "Remove vs Remove never writes");
+      assert.equal((await relay(7, "Publish", high)).changed, false);
+      const rows = await s.changesSince(0, [PROD]);
+      assert.deepEqual(
+        rows.map((c) => [c.instruction, c.revision, c.originSeq ?? null]),
+        [
+          ["Publish", 1, local.seq],
+          ["Publish", 1, 3],
+          ["Remove", 1, 5],
+        ],
+        "the losing edit stays in the changelog; each winner is a new row of the same revision",
+      );
+    });
+
     test("a pulled change (origin without revision) older than what the label holds from that origin is skipped", async () => {
       const { s } = await own();
       const pull = (seq: number, def: string, region = "master") =>

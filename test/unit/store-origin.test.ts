@@ -75,7 +75,7 @@ describe("relayed changes (origin)", () => {
     );
   });
 
-  test("a relayed revision is adopted, and one not above the stored revision is skipped as older", async () => {
+  test("a relayed revision is adopted, one below the stored revision is skipped as older, one equal to it by the conflict rule", async () => {
     const b = openTemp("region-b");
     const r5 = await b.saveArtifact(relayed("<v5/>", { region: "region-a", seq: 50, revision: 5 }), () => []);
     assert.equal(r5.revision, 5);
@@ -86,12 +86,19 @@ describe("relayed changes (origin)", () => {
     );
     assert.equal(old.changed, false);
     assert.equal(old.revision, 5);
+    const held = await b.getArtifact("api-1", PROD);
     const same = await b.saveArtifact(
       relayed("<v5-again/>", { region: "region-a", seq: 51, revision: 5 }),
       () => [],
     );
-    assert.equal(same.changed, false);
-    assert.equal((await b.getArtifact("api-1", PROD))?.artifactJson, JSON.stringify(dto("api-1", "<v5/>")));
+    // Equal revision (docs/replication.md, "Conflicts"): written only when its sha256 is the greater.
+    const wins = same.sha256 > (held?.sha256 ?? "");
+    assert.equal(same.changed, wins);
+    assert.equal(same.revision, 5);
+    assert.equal(
+      (await b.getArtifact("api-1", PROD))?.artifactJson,
+      JSON.stringify(dto("api-1", wins ? "<v5-again/>" : "<v5/>")),
+    );
     const local = await b.saveArtifact(relayed("<local/>", undefined), () => []);
     assert.equal(local.revision, 6, "a local change continues from the adopted revision");
   });

@@ -293,7 +293,7 @@ export class SqlArtifactStore implements ArtifactStore {
     const rev = await c.query("SELECT REVISION FROM GWSYNC_API_STATE WHERE API_ID = ? FOR UPDATE", [p.apiId]);
     const storedRevision = num(rev[0]?.REVISION);
     const stateRows = await c.query(
-      `SELECT GATEWAY_LABEL, GATEWAY_INSTRUCTION, SHA256, SEQ FROM GWSYNC_LABEL_STATE
+      `SELECT GATEWAY_LABEL, GATEWAY_INSTRUCTION, REVISION, SHA256, SEQ FROM GWSYNC_LABEL_STATE
        WHERE API_ID = ? AND GATEWAY_LABEL IN (${marks(p.labels.length)})`,
       [p.apiId, ...p.labels],
     );
@@ -301,6 +301,7 @@ export class SqlArtifactStore implements ArtifactStore {
     for (const r of stateRows) {
       byLabel.set(str(r.GATEWAY_LABEL), {
         instruction: str(r.GATEWAY_INSTRUCTION) as GatewayInstruction,
+        revision: num(r.REVISION),
         sha256: str(r.SHA256),
         seq: num(r.SEQ),
       });

@@ -30,7 +30,7 @@ export interface SaveExtension {
 function toLabelState(row: LabelStateRow | undefined): LabelState | undefined {
   return row === undefined
     ? undefined
-    : { instruction: row.GATEWAY_INSTRUCTION, sha256: row.SHA256, seq: row.SEQ };
+    : { instruction: row.GATEWAY_INSTRUCTION, revision: row.REVISION, sha256: row.SHA256, seq: row.SEQ };
 }
 
 /** The save's decision from the rows as they are (save-rules.ts); reads only. */

@@ -19,6 +19,7 @@ export interface ArtifactRow {
 
 export interface LabelStateRow {
   GATEWAY_INSTRUCTION: GatewayInstruction;
+  REVISION: number;
   SHA256: string;
   SEQ: number;
 }
@@ -153,7 +154,7 @@ export function prepareWrites(db: Database.Database) {
       .prepare<[string], number>(`SELECT REVISION FROM GWSYNC_API_STATE WHERE API_ID = ?`)
       .pluck(),
     labelState: db.prepare<[string, string], LabelStateRow>(
-      `SELECT GATEWAY_INSTRUCTION, SHA256, SEQ FROM GWSYNC_LABEL_STATE WHERE GATEWAY_LABEL = ? AND API_ID = ?`,
+      `SELECT GATEWAY_INSTRUCTION, REVISION, SHA256, SEQ FROM GWSYNC_LABEL_STATE WHERE GATEWAY_LABEL = ? AND API_ID = ?`,
     ),
     upsertApiRevision: db.prepare<[string, number]>(
       `INSERT INTO GWSYNC_API_STATE (API_ID, REVISION) VALUES (?, ?)
