@@ -41,8 +41,9 @@ export class LabelDirectory {
 /**
  * The API's current state in the local store on the given labels, as region-sync changes. The store
  * keeps only the latest state per (API, label), so a notification relayed late carries newer news
- * than it announced; the receiving store adopts the origin's revision and skips anything not newer,
- * so every region converges on the origin's latest revision.
+ * than it announced; the receiving store adopts the origin's revision, skips a lower one and settles an
+ * equal one by (revision, Remove above Publish, sha256) (docs/replication.md, "Conflicts"), so every region
+ * converges on the same latest revision.
  *
  * Returns an empty list when the store holds the API on none of the labels: the event was not
  * produced through gwsync's store (WSO2 itself published it).
