@@ -163,13 +163,21 @@ password = "guest"
     return gw;
   }
 
+  /** Queues of gateways stopped during the test (a stopped gateway keeps its queues): deleted at close. */
+  readonly #stoppedQueues: string[] = [];
+
+  /** Stops the gateway as a crash or shutdown would, leaving its queues until the cluster closes. */
   async stopGateway(name: string): Promise<void> {
-    await this.gateways.get(name)?.close();
+    const gw = this.gateways.get(name);
+    if (gw === undefined) return;
+    this.#stoppedQueues.push(...Object.values(gw.queues));
+    await gw.close();
     this.gateways.delete(name);
   }
 
   async close(): Promise<void> {
     const queues = [...this.gateways.values()].flatMap((g) => Object.values(g.queues));
+    queues.push(...this.#stoppedQueues);
     for (const g of this.gateways.values()) await g.close().catch(() => undefined);
     await this.publisher?.close().catch(() => undefined);
     await cleanupBroker({ exchanges: [this.exchange], queues }).catch(() => undefined);

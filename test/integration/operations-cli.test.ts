@@ -231,8 +231,7 @@ describe("gwsync status: alive, stopped, missing, and forget", () => {
     await gw.start();
     await beat("ready");
     assert.equal((await status(url)).find((g) => g.nodeId === node)?.state, "alive");
-    await gw.close();
-    cluster.gateways.delete("beats");
+    await cluster.stopGateway("beats");
     await beat("stopped");
     const stopped = (await status(url)).find((g) => g.nodeId === node);
     assert.deepEqual([stopped?.state, stopped?.status], ["stopped", "stopped"]);
