@@ -2,6 +2,16 @@ import type { ConfirmChannel, Options } from "amqplib";
 import { GwsyncError } from "../errors.js";
 
 export const DEFAULT_CONFIRM_TIMEOUT_MS = 10 * 1000;
+/**
+ * A channel whose publishes the broker has nacked for this long, at least NACK_STREAK_MIN times and
+ * with no confirm in between, is reported stuck (onStuckChannel). Seen in the quorum-cluster fault
+ * test on RabbitMQ 3.10: after a node died, one publishing channel had every publish nacked for minutes
+ * while every queue it routed to was online with a leader; the quorum queue client's per-channel
+ * enqueue state (rabbitmq-server#3671 describes its resend and re-sequencing protocol) is only reset
+ * by a new channel.
+ */
+export const NACK_STREAK_MS = 5 * 1000;
+export const NACK_STREAK_MIN = 3;
 
 export interface OutgoingMessage {
   exchange: string;
@@ -21,8 +31,49 @@ export class ConfirmPublisher {
   #drain: Promise<void> | undefined;
   readonly #timeoutMs: number;
 
-  constructor(options: { confirmTimeoutMs?: number } = {}) {
+  readonly #onStuck: ((reason: string) => void) | undefined;
+  readonly #nackStreakMs: number;
+  /** Nacks in a row on the current channel: since when, how many (reset by any confirm). */
+  #nacks: { channel: ConfirmChannel; since: number; count: number; reported: boolean } | undefined;
+
+  constructor(
+    options: {
+      confirmTimeoutMs?: number;
+      /**
+       * Called once per channel whose publishes have all been nacked for NACK_STREAK_MS (at least
+       * NACK_STREAK_MIN of them): the owner renews the connection (BrokerConnection.renew).
+       */
+      onStuckChannel?: (reason: string) => void;
+      /** NACK_STREAK_MS unless set (tests). */
+      nackStreakMs?: number;
+    } = {},
+  ) {
     this.#timeoutMs = options.confirmTimeoutMs ?? DEFAULT_CONFIRM_TIMEOUT_MS;
+    this.#onStuck = options.onStuckChannel;
+    this.#nackStreakMs = options.nackStreakMs ?? NACK_STREAK_MS;
+  }
+
+  /** Counts a confirm (ack or nack) on `channel` towards the nack streak; reports a stuck channel once. */
+  #noteConfirm(channel: ConfirmChannel, nacked: boolean): void {
+    if (!nacked) {
+      if (this.#nacks?.channel === channel) this.#nacks = undefined;
+      return;
+    }
+    const now = Date.now();
+    if (this.#nacks?.channel !== channel) this.#nacks = { channel, since: now, count: 0, reported: false };
+    const streak = this.#nacks;
+    streak.count++;
+    if (
+      !streak.reported &&
+      this.#channel === channel &&
+      streak.count >= NACK_STREAK_MIN &&
+      now - streak.since >= this.#nackStreakMs
+    ) {
+      streak.reported = true;
+      this.#onStuck?.(
+        `the broker nacked every publish on this channel for ${now - streak.since} ms (${streak.count} nacks, no confirm in between)`,
+      );
+    }
   }
 
   /** Confirms awaited per channel: one 'close' listener fails them all (not one listener each). */
@@ -49,13 +100,29 @@ export class ConfirmPublisher {
   /**
    * Publish every message; resolves when all are confirmed (order of confirms is the order sent), and
    * rejects with the first failure. Once one has failed, the rest are not sent (the caller's outbox
-   * keeps them all).
+   * keeps them all). Waiting for 'drain' is bounded too: by the first failed confirm of this call, and
+   * otherwise by the confirm timeout (a socket the broker stops reading — flow control, a node going
+   * away without a close — would hold the caller for ever, and with it the outbox's rounds).
    */
   async publishAll(messages: OutgoingMessage[]): Promise<void> {
     const pending: Promise<void>[] = [];
     let failed = false;
+    let stopped: GwsyncError | undefined;
+    let onFailure: () => void = () => undefined;
+    const failure = new Promise<void>((resolve) => {
+      onFailure = resolve;
+    });
     for (const m of messages) {
-      if (this.#drain) await this.#drain;
+      if (this.#drain && !failed) {
+        const drained = await this.#drainedWithin(this.#drain, failure);
+        if (!drained && !failed) {
+          stopped = new GwsyncError(
+            "GWSYNC_BROKER_TIMEOUT",
+            `the broker connection did not take more data within ${this.#timeoutMs} ms (socket buffer full)`,
+          );
+          break;
+        }
+      }
       if (failed) break;
       const one = this.#publishOne(m);
       // Observed at once: a confirm that times out (or a channel that closes) while a later message
@@ -63,10 +130,25 @@ export class ConfirmPublisher {
       // reconnect storm stopped the publisher so). Promise.all below still reports it to the caller.
       one.catch(() => {
         failed = true;
+        onFailure();
       });
       pending.push(one);
     }
     await Promise.all(pending);
+    if (stopped) throw stopped;
+  }
+
+  /** Whether `drain` came before this call's first failure and before the confirm timeout. */
+  async #drainedWithin(drain: Promise<void>, failure: Promise<void>): Promise<boolean> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(false), this.#timeoutMs);
+    });
+    try {
+      return await Promise.race([drain.then(() => true), failure.then(() => false), timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   publish(message: OutgoingMessage): Promise<void> {
@@ -93,13 +175,11 @@ export class ConfirmPublisher {
         settled = true;
         clearTimeout(timer);
         waiting?.delete(finish);
-        if (err) {
-          reject(
-            err instanceof GwsyncError
-              ? err
-              : new GwsyncError("GWSYNC_BROKER_NACK", "broker nacked the message", { cause: err }),
-          );
-        } else resolve();
+        const error = err ? confirmError(err) : undefined;
+        // A timeout or a closed channel is not the broker's answer: only acks and nacks count.
+        if (!error || error.code === "GWSYNC_BROKER_NACK") this.#noteConfirm(channel, error !== undefined);
+        if (error) reject(error);
+        else resolve();
       };
       waiting?.add(finish);
       try {
@@ -122,4 +202,17 @@ export class ConfirmPublisher {
       }
     });
   }
+}
+
+/**
+ * What amqplib's confirm callback was given, as the caller's error: "message nacked" is the broker's
+ * nack; "channel closed" is a channel (or connection) that closed with the confirm outstanding, which
+ * says nothing about the broker's view of the message and must not read as a nack in the logs.
+ */
+export function confirmError(err: unknown): GwsyncError {
+  if (err instanceof GwsyncError) return err;
+  const message = err instanceof Error ? err.message : String(err);
+  if (message === "message nacked")
+    return new GwsyncError("GWSYNC_BROKER_NACK", "broker nacked the message", { cause: err });
+  return new GwsyncError("GWSYNC_BROKER_UNREACHABLE", `no confirm: ${message}`, { cause: err });
 }

@@ -1,6 +1,6 @@
 import { EventEmitter } from "node:events";
 import { Socket } from "node:net";
-import amqp, { type Channel, type ChannelModel, type Options } from "amqplib";
+import amqp, { type Channel, type ChannelModel, type ConfirmChannel, type Options } from "amqplib";
 import { DEFAULT_HEARTBEAT_SEC } from "../config/defaults.js";
 import type { BrokerEndpoint } from "../config/types.js";
 import { GwsyncError } from "../errors.js";
@@ -18,6 +18,31 @@ export const DEFAULT_RECONNECT_INITIAL_DELAY_MS = 200;
 export const DEFAULT_RECONNECT_MAX_DELAY_MS = 10 * 1000;
 /** Longest wait for the broker's CloseOk on close(). */
 export const CLOSE_TIMEOUT_MS = 5 * 1000;
+/**
+ * A connection's setup (declarations, channels, consumers) that has not finished after this long is
+ * given up and the next broker tried: an RPC the broker never answers (a cluster still settling after a
+ * node died) would otherwise hold the reconnect, and everything waiting on it (the outbox), for ever.
+ */
+export const DEFAULT_SETUP_TIMEOUT_MS = 60 * 1000;
+
+/**
+ * A renewed connection that lived less than this is a renewal in a row: the reconnect waits grow with
+ * the streak (a channel the broker closes at once every time backs off as a dead broker does).
+ */
+export const RENEW_STREAK_WINDOW_MS = 60 * 1000;
+
+/** What a setup gets besides the connection (BrokerConnectionOptions.setup). */
+export interface SetupLink {
+  /**
+   * A channel the connection cannot work without (a consumer's, the publisher's confirm channel). When
+   * the broker closes it while the connection stays up (a channel error, a consumer it cancelled
+   * because the queue was deleted), the connection is closed and set up again on the same broker:
+   * amqplib never reopens a channel, and a connection that looks connected with its consumer or
+   * confirm channel gone would stall for ever. A channel that may close on its own without harm (one
+   * the broker's permissions may refuse) is not marked.
+   */
+  essential(channel: Channel | ConfirmChannel, what: string): void;
+}
 
 export interface BrokerConnectionOptions {
   /** Brokers in failover order; the connection cycles through them round-robin. */
@@ -30,10 +55,12 @@ export interface BrokerConnectionOptions {
   /** Attempts before the first successful connection (Infinity: keep trying). */
   initialMaxRetries?: number;
   /** Runs after every (re)connect: declare topology, open channels, start consumers. */
-  setup: (model: ChannelModel) => Promise<void>;
+  setup: (model: ChannelModel, link: SetupLink) => Promise<void>;
   logger?: Logger;
   /** How a connection is opened (amqplib's connect unless a test passes a fake). */
   open?: OpenConnection;
+  /** DEFAULT_SETUP_TIMEOUT_MS unless set (tests). */
+  setupTimeoutMs?: number;
 }
 
 export function describeEndpoint(e: BrokerEndpoint): string {
@@ -159,6 +186,11 @@ export class BrokerConnection extends EventEmitter {
   #stopped = false;
   #timer: NodeJS.Timeout | undefined;
   #initial: { resolve: () => void; reject: (err: Error) => void } | undefined;
+  /** Connections closed by renew(): their loss reconnects to the same broker (no failover). */
+  readonly #renewed = new WeakMap<ChannelModel, string>();
+  /** Renewals in a row (each connection lived less than RENEW_STREAK_WINDOW_MS). */
+  #renewStreak = 0;
+  #connectedAt = 0;
   readonly #options: BrokerConnectionOptions;
   readonly #log: Logger;
   readonly #heartbeat: number;
@@ -251,7 +283,7 @@ export class BrokerConnection extends EventEmitter {
       model.on("error", (err: Error) => this.#log.warn({ err: err?.message }, "broker connection error"));
       if (!this.#stopped) {
         watchSilence(model, this.#heartbeat);
-        await this.#options.setup(model);
+        await this.#setupWithin(model);
       }
       if (this.#stopped) {
         await closeQuietly(model);
@@ -267,11 +299,103 @@ export class BrokerConnection extends EventEmitter {
     this.#model = model;
     this.#attempt = 0;
     this.#connectedOnce = true;
+    this.#connectedAt = Date.now();
     model.once("close", (err?: Error) => this.#lost(model, err ?? new Error("Connection closed")));
     this.#log.info({ broker: this.currentBroker }, "connected to broker");
     this.#setStatus({ state: "connected", broker: this.currentBroker, since: Date.now() });
     this.emit("connect");
     this.#settleInitial();
+  }
+
+  /** Runs setup, bounded by the setup timeout (the late setup's own failure is then ignored). */
+  async #setupWithin(model: ChannelModel): Promise<void> {
+    const ms = this.#options.setupTimeoutMs ?? DEFAULT_SETUP_TIMEOUT_MS;
+    let closedDuringSetup: string | undefined;
+    const link: SetupLink = {
+      essential: (channel, what) =>
+        this.#watchEssential(model, channel, what, (reason) => {
+          closedDuringSetup ??= reason;
+        }),
+    };
+    const setup = this.#options.setup(model, link).then(() => {
+      if (closedDuringSetup !== undefined) throw new Error(closedDuringSetup);
+    });
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () =>
+          reject(
+            new GwsyncError(
+              "GWSYNC_BROKER_TIMEOUT",
+              `the broker ${this.currentBroker} did not finish setting up the connection (declarations, channels, consumers) within ${ms} ms`,
+            ),
+          ),
+        ms,
+      );
+    });
+    try {
+      await Promise.race([setup, timeout]);
+    } finally {
+      clearTimeout(timer);
+      setup.catch(() => undefined);
+    }
+  }
+
+  /**
+   * Watches an essential channel of `model`: closed by the broker while `model` is this connection's
+   * current one → renew; closed during the setup → the setup fails (`duringSetup`).
+   */
+  #watchEssential(
+    model: ChannelModel,
+    channel: Channel | ConfirmChannel,
+    what: string,
+    duringSetup: (reason: string) => void,
+  ): void {
+    let error: string | undefined;
+    channel.on("error", (err: Error) => {
+      error ??= err?.message;
+    });
+    channel.once("close", () => {
+      const reason = `the broker closed the ${what} channel${error ? ` (${error})` : ""}`;
+      // Deferred: a channel that closes because its connection did is the connection's loss (#lost
+      // runs first and this connection is no longer the current one).
+      setImmediate(() => {
+        if (this.#stopped) return;
+        if (this.#model === model) this.#renew(model, reason);
+        else if (this.#model === undefined && !this.#renewed.has(model)) duringSetup(reason);
+      });
+    });
+  }
+
+  /**
+   * Set the current connection up again on the same broker (its channels are in a state only a new
+   * one clears: ConfirmPublisher's stuck channel). No-op when not connected.
+   */
+  renew(reason: string): void {
+    const model = this.#model;
+    if (model === undefined || this.#stopped) return;
+    this.#renew(model, reason);
+  }
+
+  /** Close `model` so that it is set up again, on the same broker, after the reconnect wait. */
+  #renew(model: ChannelModel, reason: string): void {
+    if (this.#renewed.has(model)) return;
+    this.#renewed.set(model, reason);
+    this.#renewStreak = Date.now() - this.#connectedAt < RENEW_STREAK_WINDOW_MS ? this.#renewStreak + 1 : 1;
+    this.#log.warn(
+      { broker: this.currentBroker, reason, renewals: this.#renewStreak },
+      "a channel this connection needs is gone: reconnecting to set it up again",
+    );
+    void closeQuietly(model).then(() => {
+      // No CloseOk within the bound: the socket goes, and its 'close' is the loss.
+      if (this.#model === model) {
+        try {
+          socketOf(model).destroy();
+        } catch {
+          // A fake connection (unit tests) has no socket; its close() already reported the loss.
+        }
+      }
+    });
   }
 
   #connectFailed(err: Error): void {
@@ -288,11 +412,18 @@ export class BrokerConnection extends EventEmitter {
     if (this.#model !== model) return;
     this.#model = undefined;
     if (this.#stopped) return;
-    this.#log.warn({ broker: this.currentBroker, err: err.message }, "broker connection lost");
-    this.#setStatus({ state: "disconnected", broker: this.currentBroker, error: err.message });
-    this.#failover();
-    this.emit("disconnect", err);
-    this.#scheduleReconnect(err);
+    const renewed = this.#renewed.get(model);
+    if (renewed === undefined) {
+      this.#renewStreak = 0;
+      this.#log.warn({ broker: this.currentBroker, err: err.message }, "broker connection lost");
+      this.#failover();
+    }
+    const error = renewed === undefined ? err : new Error(renewed);
+    this.#setStatus({ state: "disconnected", broker: this.currentBroker, error: error.message });
+    this.emit("disconnect", error);
+    // A renewal in a row waits as a failed attempt would: 1, 2, 3… renewals → attempt 1, 2, 3…
+    if (renewed !== undefined) this.#attempt = Math.max(this.#attempt, this.#renewStreak - 1);
+    this.#scheduleReconnect(error);
   }
 
   #scheduleReconnect(err: Error): void {

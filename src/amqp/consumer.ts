@@ -44,6 +44,102 @@ export interface ConsumerOptions {
   logger: Logger;
 }
 
+/**
+ * The acks of one channel, sent together. A delivery whose handler decided "ack" is not acked at once
+ * but on the next turn of the event loop, with every other delivery decided meanwhile: the deliveries
+ * of one socket read settle together (the gateway's runtime events all wait for one journal fsync), and
+ * the longest run of decided deliveries at the head of the channel's unsettled ones goes out as ONE
+ * basic.ack with `multiple` (its last delivery tag). Decided deliveries behind an undecided one (a
+ * deploy event still retrying its fetch) are acked one by one in that same turn, so no ack waits
+ * longer than one turn for another delivery. A `multiple` ack never covers an undecided delivery:
+ * the broker acks every unsettled tag up to the one named (AMQP 0-9-1 basic.ack), so only a run of
+ * decided ones from the head is acked so.
+ *
+ * Why: each basic.ack is a frame the broker's channel process handles and a message to the queue
+ * process; in B4 (one message per event, 4 gateways) per-message acks cost the broker ~70–90 µs of CPU
+ * per event more than one ack per group (BENCHMARKS.md, "Issue 19: B4 on the WSO2 wire").
+ */
+export class AckBatcher {
+  readonly #ch: Channel;
+  /** Delivered and not yet settled with the broker, in delivery order: tag → delivery, decided. */
+  readonly #open = new Map<number, { msg: ConsumeMessage; stream: string; decided: boolean }>();
+  #decided = 0;
+  #scheduled: NodeJS.Immediate | undefined;
+  readonly #onError: (err: unknown) => void;
+
+  constructor(ch: Channel, onError: (err: unknown) => void) {
+    this.#ch = ch;
+    this.#onError = onError;
+  }
+
+  /** A delivery arrived (call in delivery order: tags increase on a channel). */
+  delivered(msg: ConsumeMessage): void {
+    this.#open.set(msg.fields.deliveryTag, { msg, stream: msg.fields.routingKey, decided: false });
+  }
+
+  /** Its handler is done and the delivery may be acked: it is, on the next turn. */
+  ack(msg: ConsumeMessage): void {
+    const entry = this.#open.get(msg.fields.deliveryTag);
+    if (entry === undefined || entry.decided) return;
+    entry.decided = true;
+    this.#decided++;
+    this.#scheduled ??= setImmediate(() => this.flush());
+  }
+
+  /**
+   * Settled some other way (nack, requeue): no longer unsettled at the broker. Call after the nack
+   * was sent; decided deliveries behind it may now be acked as a run.
+   */
+  settled(msg: ConsumeMessage): void {
+    const entry = this.#open.get(msg.fields.deliveryTag);
+    if (entry === undefined) return;
+    this.#open.delete(msg.fields.deliveryTag);
+    if (entry.decided) this.#decided--;
+  }
+
+  /** Unsettled deliveries (decided or not) this channel holds. */
+  get unsettled(): number {
+    return this.#open.size;
+  }
+
+  /** Sends every decided ack now: one `multiple` ack for the run at the head, single ones after it. */
+  flush(): void {
+    if (this.#scheduled !== undefined) {
+      clearImmediate(this.#scheduled);
+      this.#scheduled = undefined;
+    }
+    if (this.#decided === 0) return;
+    let last: ConsumeMessage | undefined;
+    let run = 0;
+    const streams: string[] = [];
+    for (const [tag, entry] of this.#open) {
+      if (!entry.decided) break;
+      this.#open.delete(tag);
+      last = entry.msg;
+      run++;
+      streams.push(entry.stream);
+    }
+    this.#decided -= run;
+    try {
+      if (last !== undefined) this.#ch.ack(last, run > 1);
+      for (const stream of streams) hop("gateway.acked", stream);
+      if (this.#decided === 0) return;
+      for (const [tag, entry] of this.#open) {
+        if (!entry.decided) continue;
+        this.#open.delete(tag);
+        this.#decided--;
+        this.#ch.ack(entry.msg);
+        hop("gateway.acked", entry.stream);
+      }
+    } catch (err) {
+      // The channel closed under us: the broker redelivers the unacked messages on the next connection.
+      this.#open.clear();
+      this.#decided = 0;
+      this.#onError(err);
+    }
+  }
+}
+
 /** Header carrying why a message was dead-lettered (the broker's x-death only says "rejected"). */
 export const HEADER_REJECT_REASON = "x-gwsync-reason";
 const MAX_REASON_LENGTH = 1000;
@@ -57,6 +153,7 @@ export class QueueConsumer {
   readonly #o: ConsumerOptions;
   readonly #deliveries = new Map<string, number>();
   #channel: Channel | undefined;
+  #acks: AckBatcher | undefined;
   #tag: string | undefined;
   #inFlight = new Set<Promise<void>>();
   #stopping = false;
@@ -71,16 +168,21 @@ export class QueueConsumer {
 
   async start(ch: Channel): Promise<void> {
     this.#channel = ch;
+    // Delivery tags are the channel's: a new channel (a reconnect) starts a new run of them.
+    const acks = new AckBatcher(ch, (err) => this.#couldNotSettle(err));
+    this.#acks = acks;
     this.#stopping = false;
     await ch.prefetch(this.#o.prefetch);
     const reply = await ch.consume(this.#o.queue, (msg) => {
       if (msg === null) {
-        // null means the broker cancelled the consumer (queue deleted); the connection setup redeclares.
+        // null means the broker cancelled the consumer (queue deleted): closing the channel, an essential
+        // one (SetupLink), makes the connection set up again, which redeclares the queue and resubscribes.
         this.#o.logger.warn({ queue: this.#o.queue }, "consumer cancelled by the broker");
         ch.close().catch(() => undefined);
         return;
       }
-      const p = this.#process(ch, msg, envelopeOf(msg)).finally(() => this.#inFlight.delete(p));
+      acks.delivered(msg);
+      const p = this.#process(ch, acks, msg, envelopeOf(msg)).finally(() => this.#inFlight.delete(p));
       this.#inFlight.add(p);
     });
     this.#tag = reply.consumerTag;
@@ -92,17 +194,27 @@ export class QueueConsumer {
     const ch = this.#channel;
     if (ch && this.#tag) await ch.cancel(this.#tag).catch(() => undefined);
     await Promise.allSettled([...this.#inFlight]);
+    // What the handlers decided goes out now, before the caller closes the connection.
+    this.#acks?.flush();
+  }
+
+  #couldNotSettle(err: unknown): void {
+    this.#o.logger.debug(
+      { err: (err as Error).message },
+      "could not settle a delivery; it will be redelivered",
+    );
   }
 
   /**
    * With a dead-letter queue: publish a copy carrying the reason, then ack (same channel, so the
    * broker sees the copy first). Without one: nack without requeue (the queue's DLX takes it).
    */
-  #deadLetter(ch: Channel, msg: ConsumeMessage, env: Envelope, reason: string): void {
+  #deadLetter(ch: Channel, acks: AckBatcher, msg: ConsumeMessage, env: Envelope, reason: string): void {
     this.#o.onReject?.(env, reason);
     const dlq = this.#o.deadLetterQueue;
     if (!dlq) {
       ch.nack(msg, false, false);
+      acks.settled(msg);
       return;
     }
     const p = msg.properties;
@@ -115,7 +227,8 @@ export class QueueConsumer {
       ...(p.type ? { type: p.type } : {}),
       headers: p.headers ?? {},
     });
-    ch.ack(msg);
+    // Acked after the copy, on the same channel: the broker has the copy before it drops the original.
+    acks.ack(msg);
   }
 
   /** A copy of one bad event of a batch, in WSO2's single-event form, with its reason. */
@@ -163,7 +276,7 @@ export class QueueConsumer {
     else ch.sendToQueue(dlq, body, options);
   }
 
-  async #process(ch: Channel, msg: ConsumeMessage, env: Envelope): Promise<void> {
+  async #process(ch: Channel, acks: AckBatcher, msg: ConsumeMessage, env: Envelope): Promise<void> {
     let outcome: Outcome;
     try {
       outcome = await this.#o.handle(env);
@@ -176,28 +289,27 @@ export class QueueConsumer {
       if (outcome.kind === "ack") {
         this.#deliveries.delete(id);
         for (const part of outcome.deadLetters ?? []) this.#deadLetterPart(ch, msg, env, part);
-        ch.ack(msg);
-        hop("gateway.acked", env.stream);
+        // Decided only: AckBatcher sends it on the next turn, with the others of this turn.
+        acks.ack(msg);
       } else if (outcome.kind === "reject") {
         this.#deliveries.delete(id);
-        this.#deadLetter(ch, msg, env, outcome.reason);
+        this.#deadLetter(ch, acks, msg, env, outcome.reason);
       } else {
         const n = (this.#deliveries.get(id) ?? 0) + 1;
         if (n >= this.#o.maxDeliveries) {
           this.#deliveries.delete(id);
-          this.#deadLetter(ch, msg, env, `gave up after ${n} deliveries: ${outcome.reason}`);
+          this.#deadLetter(ch, acks, msg, env, `gave up after ${n} deliveries: ${outcome.reason}`);
         } else {
           this.#deliveries.set(id, n);
           if (!this.#stopping) await new Promise((r) => setTimeout(r, this.#o.retryDelayMs));
           ch.nack(msg, false, true);
+          acks.settled(msg);
         }
       }
     } catch (err) {
       // The channel closed under us: the broker redelivers the message on the next connection.
-      this.#o.logger.debug(
-        { err: (err as Error).message },
-        "could not settle a delivery; it will be redelivered",
-      );
+      acks.settled(msg);
+      this.#couldNotSettle(err);
     }
   }
 }

@@ -1,7 +1,11 @@
-import { createHash } from "node:crypto";
+import { createHash, hash } from "node:crypto";
 
+/**
+ * Hex sha256 of the UTF-8 text: one call (crypto.hash), not a Hash object per digest — a gateway hashes
+ * every artifact it receives (issue 19).
+ */
 export function sha256Hex(text: string): string {
-  return createHash("sha256").update(text, "utf8").digest("hex");
+  return hash("sha256", text, "hex");
 }
 
 /**

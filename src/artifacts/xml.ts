@@ -1,5 +1,6 @@
 import { SaxesParser } from "saxes";
 import { GwsyncError } from "../errors.js";
+import { fastXmlRoot } from "./xml-fast.js";
 
 /** Largest XML document gwsync accepts (one API, sequence, endpoint or local entry), bytes. */
 export const DEFAULT_MAX_XML_BYTES = 2 * 1024 * 1024;
@@ -45,7 +46,10 @@ const DTD_MARKERS = /<!(DOCTYPE|ENTITY)/i;
  *
  * Well-formedness is checked by saxes, a conformant streaming parser, in the same pass that reads the
  * root: about 30 µs for a 5 KB API, a third of what fast-xml-parser's validator plus a parse took
- * (the gateway's startup and catch-up run this for every API; BENCHMARKS.md, B7).
+ * (the gateway's startup and catch-up run this for every API; BENCHMARKS.md, B7). checkXml and
+ * readXmlRoot first try fastXmlRoot (./xml-fast.ts), which accepts only plainly well-formed documents
+ * (a subset of what saxes accepts, with the same root) and leaves everything else, every refusal
+ * included, to saxes.
  */
 export function checkXml(xml: string, what: string, options: XmlCheckOptions = {}): XmlRoot {
   return scan(xml, what, options, false).root;
@@ -96,6 +100,15 @@ function scan(
 ): Scan {
   checkLimits(xml, what, options.maxBytes ?? DEFAULT_MAX_XML_BYTES);
   const maxDepth = options.maxDepth ?? DEFAULT_MAX_XML_DEPTH;
+  if (!withChildren && !withTree) {
+    // Plainly well-formed documents (most artifacts) skip saxes; anything else, and every refusal, is saxes's.
+    const fast = fastXmlRoot(xml, maxDepth);
+    if (fast !== undefined)
+      return {
+        root: { tag: detached(fast.tag), attributes: detachedAttributes(fast.attributes) },
+        children: [],
+      };
+  }
   const parser = new SaxesParser({ position: true });
   let root: XmlRoot | undefined;
   const children: XmlRoot[] = [];

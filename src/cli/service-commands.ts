@@ -36,7 +36,10 @@ export function registerServices(program: Command): void {
       svc,
       () =>
         log.info(
-          { http: `${config.gwsync.httpHost}:${config.gwsync.httpPort}`, node: config.gwsync.nodeId },
+          {
+            http: svc.httpUrl ?? `${config.gwsync.httpHost}:${config.gwsync.httpPort}`,
+            node: config.gwsync.nodeId,
+          },
           "publisher started",
         ),
       config.gwsync.shutdownTimeoutMs,
@@ -63,7 +66,7 @@ export function registerServices(program: Command): void {
       () =>
         log.info(
           {
-            http: `${config.gwsync.httpHost}:${config.gwsync.httpPort}`,
+            http: gw.httpUrl ?? `${config.gwsync.httpHost}:${config.gwsync.httpPort}`,
             labels: config.gateway.gatewayLabels,
             mode: config.gateway.dataRetrievalMode,
           },
@@ -88,7 +91,7 @@ export function registerServices(program: Command): void {
       () =>
         log.info(
           {
-            http: `${config.gwsync.httpHost}:${config.gwsync.httpPort}`,
+            http: relay.httpUrl ?? `${config.gwsync.httpHost}:${config.gwsync.httpPort}`,
             region: config.gwsync.region,
             remotes: relay.remoteRegions,
           },

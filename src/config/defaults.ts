@@ -22,6 +22,11 @@ export const DEFAULT_QUEUE_TYPE = "classic";
 export const DEFAULT_HEARTBEAT_SEC = 10;
 export const DEFAULT_CATCH_UP_INTERVAL_MS = 60_000;
 /**
+ * A gateway re-asserts its queues and bindings on its live connection this often (± 50 %, at random):
+ * a binding lost while the connection stays up would otherwise lose runtime events until a reconnect.
+ */
+export const DEFAULT_REBIND_INTERVAL_MS = 300_000;
+/**
  * Data-API requests a publisher serves at once; more are answered 503 with Retry-After. A listing
  * page of 500 APIs of 5 KB is 2.5 MB of reply: 32 at once bound that memory at about 80 MB.
  */
@@ -64,8 +69,12 @@ export const DEFAULT_HTTP_REQUEST_TIMEOUT_MS = 30_000;
 export const DEFAULT_HTTP_CONNECTION_TIMEOUT_MS = 60_000;
 export const DEFAULT_HTTP_KEEP_ALIVE_TIMEOUT_MS = 5_000;
 export const DEFAULT_HTTP_MAX_REQUESTS_PER_SOCKET = 1000;
-/** Open HTTP connections; more are closed as they come (gateways, probes and operators need few). */
-export const DEFAULT_HTTP_MAX_CONNECTIONS = 512;
+/**
+ * Open HTTP connections; more are closed as they come. A publisher's data API holds one to four
+ * keep-alive sockets per gateway (DATA_API_MAX_SOCKETS): at 1,000 gateways 512 filled up and every
+ * publish stalled behind dropped fetches; 4,096 served them with none dropped (BENCHMARKS.md, B8 run 4).
+ */
+export const DEFAULT_HTTP_MAX_CONNECTIONS = 4096;
 /** A path parameter (GET /api/v1/revoked-tokens/{token}) must fit the longest revoked token. */
 export const DEFAULT_HTTP_MAX_PARAM_LENGTH = 4096;
 /** Largest file the watched folder reads (an artifact is kilobytes). */

@@ -195,6 +195,13 @@ export const GwsyncSectionKeys = z.strictObject(
     heartbeat_sec: int(0, MAX_HEARTBEAT_SEC, " seconds").default(D.DEFAULT_HEARTBEAT_SEC),
     /** Catch-up timer (changelog poll); 0 disables the timer. */
     catch_up_interval_ms: int(0, Number.MAX_SAFE_INTEGER, " ms").default(D.DEFAULT_CATCH_UP_INTERVAL_MS),
+    /**
+     * A gateway declares its queues and binds them again on its live connection this often (jittered
+     * ± 50 %), idempotently: a binding lost while the connection stays up (exchange deleted and
+     * re-created, a cluster's node-down clean-up) is back within this time; a publisher binds its
+     * heartbeat and report queues again as often. 0 disables (only each (re)connect declares them).
+     */
+    rebind_interval_ms: int(0, Number.MAX_SAFE_INTEGER, " ms").default(D.DEFAULT_REBIND_INTERVAL_MS),
     /** Outbox dispatcher poll when idle. */
     outbox_poll_ms: int(1, Number.MAX_SAFE_INTEGER, " ms").default(D.DEFAULT_OUTBOX_POLL_MS),
     /** A message redelivered more than this many times is dead-lettered. */
@@ -282,6 +289,7 @@ export const GwsyncSectionSchema = GwsyncSectionKeys.transform((g) => ({
   queueType: g.queue_type,
   heartbeatSec: g.heartbeat_sec,
   catchUpIntervalMs: g.catch_up_interval_ms,
+  rebindIntervalMs: g.rebind_interval_ms,
   outboxPollMs: g.outbox_poll_ms,
   maxDeliveries: g.max_deliveries,
   watch: g.watch,

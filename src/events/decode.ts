@@ -8,6 +8,8 @@ import {
   type InboundNotification,
   notificationBaseSchema,
   notificationWrapperSchema,
+  plainNotificationBase,
+  plainNotificationWrapper,
   SUPER_TENANT_DOMAIN,
   SUPER_TENANT_ID,
 } from "./notification.js";
@@ -27,6 +29,7 @@ import {
   webhookPayloadSchema,
 } from "./webhook-subscription.js";
 import { type BodyFormat, bodyFormatOf } from "./wire-format.js";
+import { isJsonRecord } from "../security/json-limits.js";
 import { decodeBase64, decodeUtf8, isPlainObject, parseJson } from "./wire-json.js";
 
 /** Default cap on one message body; an inline artifact must fit in it (docs/architecture.md#wire-format). */
@@ -162,6 +165,12 @@ function invalid(reason: string): DecodeResult {
 }
 
 function payloadDataOf(value: unknown): Step<Record<string, unknown>> {
+  // The plain case without zod (issue 19): what the schema would take, as it would return it.
+  if (isJsonRecord(value)) {
+    const event = value.event;
+    if (isJsonRecord(event) && isJsonRecord(event.payloadData))
+      return { ok: true, value: { ...event.payloadData } };
+  }
   const envelope = envelopeSchema.safeParse(value);
   if (!envelope.success) {
     return { ok: false, reason: 'body must be JSON of the form {"event":{"payloadData":{...}}}' };
@@ -191,9 +200,13 @@ function decodeNotification(
   payloadData: Record<string, unknown>,
   maxDepth: number,
 ): Step<InboundNotification> {
-  const wrapper = notificationWrapperSchema.safeParse(payloadData, { reportInput: true });
-  if (!wrapper.success) return { ok: false, reason: zodReason(wrapper.error, PAYLOAD_PATH) };
-  const bytes = decodeBase64(wrapper.data.event);
+  let wrapper = plainNotificationWrapper(payloadData);
+  if (wrapper === undefined) {
+    const parsed = notificationWrapperSchema.safeParse(payloadData, { reportInput: true });
+    if (!parsed.success) return { ok: false, reason: zodReason(parsed.error, PAYLOAD_PATH) };
+    wrapper = parsed.data;
+  }
+  const bytes = decodeBase64(wrapper.event);
   if (bytes === undefined) return { ok: false, reason: `${PAYLOAD_PATH}.event is not valid base64` };
   const text = decodeUtf8(bytes);
   const json = text === undefined ? undefined : parseJson(text, maxDepth);
@@ -203,13 +216,18 @@ function decodeNotification(
     return { ok: false, reason: `${PAYLOAD_PATH}.event must be base64 of a UTF-8 JSON object` };
   }
   const inner = json.value;
-  const base = notificationBaseSchema.safeParse(inner, { reportInput: true });
-  if (!base.success) return { ok: false, reason: zodReason(base.error, `${PAYLOAD_PATH}.event(decoded)`) };
-  const { eventId, timeStamp, type, tenantId, tenantDomain } = base.data;
-  if (type !== wrapper.data.eventType) {
+  let base = plainNotificationBase(inner);
+  if (base === undefined) {
+    const parsed = notificationBaseSchema.safeParse(inner, { reportInput: true });
+    if (!parsed.success)
+      return { ok: false, reason: zodReason(parsed.error, `${PAYLOAD_PATH}.event(decoded)`) };
+    base = parsed.data;
+  }
+  const { eventId, timeStamp, type, tenantId, tenantDomain } = base;
+  if (type !== wrapper.eventType) {
     return {
       ok: false,
-      reason: `${PAYLOAD_PATH}.eventType "${wrapper.data.eventType}" differs from the decoded event's type "${type}"`,
+      reason: `${PAYLOAD_PATH}.eventType "${wrapper.eventType}" differs from the decoded event's type "${type}"`,
     };
   }
   const payload = parseNotificationPayload(type, inner);
@@ -218,7 +236,7 @@ function decodeNotification(
   const event: InboundNotification = {
     topic: "notification",
     eventId,
-    timestamp: wrapper.data.timestamp,
+    timestamp: wrapper.timestamp,
     timeStamp,
     type,
     tenantId,

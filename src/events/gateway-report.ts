@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { parseJsonText } from "../security/json-limits.js";
+import { isJsonRecord, parseJsonText } from "../security/json-limits.js";
 
 /**
  * gwsync's own topic (not a WSO2 stream): each gateway tells the control plane, per API, what it serves
@@ -54,11 +54,89 @@ export type GatewayReport = z.infer<typeof gatewayReportSchema>;
 export type ReportEntry = z.infer<typeof reportEntrySchema>;
 export type ReportRefusal = z.infer<typeof refusalSchema>;
 
+const SHA256 = /^[0-9a-f]{64}$/;
+const count = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
+const positive = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) > 0;
+const text = (v: unknown, min: number, max: number): v is string =>
+  typeof v === "string" && v.length >= min && v.length <= max;
+
+function plainRefusal(v: unknown): ReportRefusal | undefined {
+  if (!isJsonRecord(v)) return undefined;
+  const { revision, code, message, at, fresh } = v;
+  if (!count(revision) || !text(code, 1, 64) || !text(message, 0, MAX_REFUSAL_MESSAGE) || !count(at))
+    return undefined;
+  if (typeof fresh === "boolean") return { revision, code, message, at, fresh };
+  // Absent, or the schema's to answer (another type, or present but undefined: not from JSON).
+  return fresh === undefined && !Object.hasOwn(v, "fresh") ? { revision, code, message, at } : undefined;
+}
+
+function plainEntry(v: unknown): ReportEntry | undefined {
+  if (!isJsonRecord(v)) return undefined;
+  const { apiId, served, refusal } = v;
+  if (!text(apiId, 1, 255)) return undefined;
+  // A member present but undefined (not from JSON) is the schema's to answer.
+  if (
+    (served === undefined && Object.hasOwn(v, "served")) ||
+    (refusal === undefined && Object.hasOwn(v, "refusal"))
+  )
+    return undefined;
+  const entry: ReportEntry = { apiId };
+  if (served !== undefined) {
+    if (!isJsonRecord(served)) return undefined;
+    const { revision, sha256 } = served;
+    if (!count(revision) || typeof sha256 !== "string" || !SHA256.test(sha256)) return undefined;
+    entry.served = { revision, sha256 };
+  }
+  if (refusal !== undefined) {
+    const r = plainRefusal(refusal);
+    if (r === undefined) return undefined;
+    entry.refusal = r;
+  }
+  return entry;
+}
+
+/**
+ * gatewayReportSchema's answer for the plain case, without zod (issue 19: the publisher decodes a
+ * report from every gateway every ~200 ms while artifacts change; with zod that was a third of the
+ * publisher's zod time in B1's profile). Members of their types give the schema's output (unknown
+ * members dropped); anything else answers undefined and goes to the schema, which decides as before
+ * (test/unit/decode-fast-paths.test.ts compares the two).
+ */
+export function plainGatewayReport(v: unknown): GatewayReport | undefined {
+  if (!isJsonRecord(v)) return undefined;
+  const { nodeId, boot, seq, kind, part, parts, served, refused, apis, sentAt } = v;
+  if (
+    !text(nodeId, 1, 128) ||
+    !text(boot, 1, 64) ||
+    !positive(seq) ||
+    (kind !== "full" && kind !== "delta") ||
+    !positive(part) ||
+    !positive(parts) ||
+    parts > 100_000 ||
+    !count(served) ||
+    !count(refused) ||
+    !Array.isArray(apis) ||
+    apis.length > MAX_REPORT_ENTRIES ||
+    !count(sentAt)
+  )
+    return undefined;
+  const entries: ReportEntry[] = [];
+  for (const a of apis) {
+    const e = plainEntry(a);
+    if (e === undefined) return undefined;
+    entries.push(e);
+  }
+  return { nodeId, boot, seq, kind, part, parts, served, refused, apis: entries, sentAt };
+}
+
 /** Parse a report body; undefined when it is not one (never throws). */
 export function decodeGatewayReport(body: Buffer): GatewayReport | undefined {
   if (body.length > MAX_REPORT_BYTES) return undefined;
   try {
-    const r = gatewayReportSchema.safeParse(parseJsonText(body.toString("utf8")));
+    const value = parseJsonText(body.toString("utf8"));
+    const fast = plainGatewayReport(value);
+    if (fast !== undefined) return fast.part <= fast.parts ? fast : undefined;
+    const r = gatewayReportSchema.safeParse(value);
     return r.success && r.data.part <= r.data.parts ? r.data : undefined;
   } catch {
     return undefined;

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { isJsonRecord } from "../security/json-limits.js";
 
 /**
  * The typed part of a notification's inner JSON, per event type (docs/wso2-formats.md §4.3). Gson omits null
@@ -190,6 +191,52 @@ const scopeSchema = z.looseObject({
   roles: z.array(z.string()).nullish(),
 });
 
+type GatewayEvent = z.output<typeof gatewaySchema>;
+
+function gatewayPayload(action: GatewayEventPayload["action"], e: GatewayEvent): GatewayEventPayload {
+  const payload = pick<GatewayEventPayload>(e, ["name", "version", "context", "provider", "apiType"], {
+    kind: "gateway",
+    action,
+    apiUuid: typeof e.uuid === "string" ? e.uuid : String(e.apiId),
+    gatewayLabels: e.gatewayLabels,
+  });
+  if (typeof e.apiId === "number") payload.apiNumericId = e.apiId;
+  if (e.gwsyncArtifact) payload.artifact = e.gwsyncArtifact;
+  return payload;
+}
+
+const isText = (v: unknown) => v === undefined || v === null || typeof v === "string";
+const isId = (v: unknown) => typeof v === "string" && v.length >= 1 && v.length <= 256;
+
+/**
+ * gatewaySchema's answer for the plain case, without zod (issue 19: every gateway decodes every
+ * DEPLOY/REMOVE event): undefined for anything unusual, which the schema then decides and words. The
+ * result is what the schema returns: the members as given, gatewayLabels and gwsyncArtifact copied.
+ */
+export function plainGatewayEvent(v: unknown): GatewayEvent | undefined {
+  if (!isJsonRecord(v)) return undefined;
+  const { apiId, uuid, gatewayLabels, gwsyncArtifact } = v;
+  if (!isId(apiId) && !Number.isSafeInteger(apiId)) return undefined;
+  if (uuid !== undefined && uuid !== null && !isId(uuid)) return undefined;
+  if (typeof apiId !== "string" && typeof uuid !== "string") return undefined;
+  if (
+    !isText(v.name) ||
+    !isText(v.version) ||
+    !isText(v.context) ||
+    !isText(v.provider) ||
+    !isText(v.apiType)
+  )
+    return undefined;
+  if (!Array.isArray(gatewayLabels) || !gatewayLabels.every((l) => typeof l === "string")) return undefined;
+  if (gwsyncArtifact !== undefined && gwsyncArtifact !== null && !isJsonRecord(gwsyncArtifact))
+    return undefined;
+  return {
+    ...v,
+    gatewayLabels: gatewayLabels.slice(),
+    ...(isJsonRecord(gwsyncArtifact) ? { gwsyncArtifact: { ...gwsyncArtifact } } : {}),
+  } as GatewayEvent;
+}
+
 type Parsed<T> = { ok: true; payload: T } | { ok: false; error: z.ZodError };
 
 /** Copies the defined fields (Gson-null and JSON-null alike become absent). */
@@ -262,17 +309,9 @@ export function parseNotificationPayload(
 ): Parsed<NotificationPayload> {
   const gateway = lookup(GATEWAY_ACTIONS, type);
   if (gateway) {
-    return parseWith(gatewaySchema, inner, (e): GatewayEventPayload => {
-      const payload = pick<GatewayEventPayload>(e, ["name", "version", "context", "provider", "apiType"], {
-        kind: "gateway",
-        action: gateway,
-        apiUuid: typeof e.uuid === "string" ? e.uuid : String(e.apiId),
-        gatewayLabels: e.gatewayLabels,
-      });
-      if (typeof e.apiId === "number") payload.apiNumericId = e.apiId;
-      if (e.gwsyncArtifact) payload.artifact = e.gwsyncArtifact;
-      return payload;
-    });
+    const plain = plainGatewayEvent(inner);
+    if (plain !== undefined) return { ok: true, payload: gatewayPayload(gateway, plain) };
+    return parseWith(gatewaySchema, inner, (e) => gatewayPayload(gateway, e));
   }
   const api = lookup(API_ACTIONS, type);
   if (api) {

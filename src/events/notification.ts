@@ -1,5 +1,6 @@
 import { z } from "zod";
 import type { NotificationPayload } from "./notification-payload.js";
+import { isJsonRecord } from "../security/json-limits.js";
 
 /**
  * notification stream `org.wso2.apimgt.notification.stream:1.0.0` (docs/wso2-formats.md §4.2, §4.3): payloadData is
@@ -42,3 +43,44 @@ export const notificationBaseSchema = z.looseObject({
   tenantId: z.int(),
   tenantDomain: z.string().nullish(),
 });
+
+/**
+ * notificationWrapperSchema's answer for the plain case, without zod (issue 19: the gateway decodes
+ * every event): the fields of their types, or undefined and the schema decides (and words the refusal).
+ */
+export function plainNotificationWrapper(
+  v: unknown,
+): { eventType: string; timestamp: number; event: string } | undefined {
+  if (!isJsonRecord(v)) return undefined;
+  const { eventType, timestamp, event } = v;
+  if (
+    typeof eventType !== "string" ||
+    eventType === "" ||
+    !Number.isSafeInteger(timestamp) ||
+    typeof event !== "string"
+  )
+    return undefined;
+  return v as { eventType: string; timestamp: number; event: string };
+}
+
+/** notificationBaseSchema's answer for the plain case, without zod; undefined: ask the schema. */
+export function plainNotificationBase(
+  v: unknown,
+):
+  | { eventId: string; timeStamp: number; type: string; tenantId: number; tenantDomain?: string | null }
+  | undefined {
+  if (!isJsonRecord(v)) return undefined;
+  const { eventId, timeStamp, type, tenantId, tenantDomain } = v;
+  if (typeof eventId !== "string" || eventId === "" || typeof type !== "string" || type === "")
+    return undefined;
+  if (!Number.isSafeInteger(timeStamp) || !Number.isSafeInteger(tenantId)) return undefined;
+  if (tenantDomain !== undefined && tenantDomain !== null && typeof tenantDomain !== "string")
+    return undefined;
+  return v as {
+    eventId: string;
+    timeStamp: number;
+    type: string;
+    tenantId: number;
+    tenantDomain?: string | null;
+  };
+}

@@ -1,3 +1,4 @@
+import { setImmediate as tick } from "node:timers/promises";
 import { GwsyncError, isGwsyncError } from "../errors.js";
 import {
   type BulkLoadResult,
@@ -5,10 +6,14 @@ import {
   type ReconcileCore,
   rejectedDetail,
 } from "./reconcile-core.js";
-import type { RetrievedArtifact } from "./retriever.js";
+import type { OpenedArtifactPage, RetrievedArtifact } from "./retriever.js";
 
-/** Deploys in flight during the startup bulk load. */
-export const BULK_CONCURRENCY = 8;
+/**
+ * Deploys in flight during the startup bulk load. Each bulk deploy's files are fsynced in a round with
+ * the others in flight and it returns after its folders' fsync (FileDeployer): 64 keeps libuv's pool
+ * busy with fsyncs that ext4 joins into shared journal commits (B7, issue 19; 8 before).
+ */
+export const BULK_CONCURRENCY = 64;
 /** Artifacts per data-API page during the startup deployment. */
 export const BULK_PAGE_SIZE = 500;
 
@@ -27,19 +32,45 @@ export async function bulkLoad(
   // APIs the listing had (kept) or refused (kept at their last-known-good version, not undeployed).
   const listed = new Set<string>();
   let head = Number.POSITIVE_INFINITY;
-  const page = core.retriever.retrieveArtifactPage?.bind(core.retriever);
-  if (page && labels.length === 1) {
+  const retriever = core.retriever;
+  const page = retriever.retrieveArtifactPage?.bind(retriever);
+  const open = retriever.openArtifactPage?.bind(retriever);
+  if ((open || page) && labels.length === 1) {
     // One label: apply page by page, so memory stays flat however many APIs the label has.
     const label = labels[0]!;
-    const fetchPage = (after: string | undefined) =>
-      core.fetch(() => page(label, after, BULK_PAGE_SIZE), signal);
-    // The next page is fetched while this one is applied: the control plane's reads overlap our writes.
+    // A page is read in two steps when the retriever can: it arrives (its `next` known), then its
+    // artifacts are validated. The next page is asked for in between, so the control plane builds it
+    // while this one is validated and applied (issue 19, B7: asked after the validation, a gateway
+    // idled ~70 ms a page waiting for it).
+    const fetchPage = (after: string | undefined): Promise<OpenedArtifactPage | "superseded"> =>
+      core.fetch(async () => {
+        if (open) return open(label, after, BULK_PAGE_SIZE);
+        const res = await page!(label, after, BULK_PAGE_SIZE);
+        return {
+          ...(res.next ? { next: res.next } : {}),
+          ...(res.total === undefined ? {} : { total: res.total }),
+          read: () => ({ items: res.items, head: res.head, rejected: res.rejected ?? [] }),
+        };
+      }, signal);
     let pending = fetchPage(undefined);
     let labelTotal: number | undefined;
     for (;;) {
-      const res = await pending;
-      if (res === "superseded") throw new GwsyncError("GWSYNC_SHUTTING_DOWN", "startup deployment aborted");
-      if (res.next) pending = fetchPage(res.next);
+      const opened = await pending;
+      if (opened === "superseded")
+        throw new GwsyncError("GWSYNC_SHUTTING_DOWN", "startup deployment aborted");
+      if (opened.next) {
+        pending = fetchPage(opened.next);
+        // One turn of the event loop before the synchronous validation below: the request gets past the
+        // retry policy's busy gate (asynchronous) and onto its socket first.
+        await tick();
+      }
+      let res: ReturnType<OpenedArtifactPage["read"]>;
+      try {
+        res = opened.read();
+      } catch (err) {
+        if (opened.next) pending.catch(() => undefined); // the prefetched page is not needed any more
+        throw err;
+      }
       head = Math.min(head, res.head);
       for (const r of res.rejected ?? []) {
         if (r.apiId) listed.add(r.apiId);
@@ -53,15 +84,15 @@ export async function bulkLoad(
       ]);
       res.items.length = 0; // the entries hold the artifacts now, and let go of each once applied
       // The control plane's total (first page), else what is known so far: never a guess that ends short.
-      labelTotal ??= res.total;
+      labelTotal ??= opened.total;
       const total = Math.max(labelTotal ?? listed.size, listed.size);
       try {
         await applyListing(core, entries, labels, counts, signal, (done) => onProgress?.(done, total));
       } catch (err) {
-        if (res.next) pending.catch(() => undefined); // the prefetched page is not needed any more
+        if (opened.next) pending.catch(() => undefined); // the prefetched page is not needed any more
         throw err;
       }
-      if (!res.next) break;
+      if (!opened.next) break;
     }
   } else {
     const byApi = new Map<string, { found: RetrievedArtifact; labels: Set<string> }>();
@@ -87,17 +118,22 @@ export async function bulkLoad(
   }
   const finalHead = Number.isFinite(head) ? head : 0;
   let removed = 0;
-  for (const api of core.deployer.deployed()) {
-    // Deployed before, absent from the listing, and not changed by an event since: gone (whatever seq
-    // the local record claims).
-    if (!listed.has(api.apiId) && !core.changedDuringLoad(api.apiId)) {
+  // Deployed before, absent from the listing, and not changed by an event since: gone (whatever seq
+  // the local record claims). A few at once: each waits for a folder fsync round shared with the others.
+  const gone = core.deployer.deployed().filter((api) => !listed.has(api.apiId));
+  let next = 0;
+  const remover = async () => {
+    while (next < gone.length) {
+      const api = gone[next++]!;
+      if (core.changedDuringLoad(api.apiId)) continue;
       await core.serial.run(api.apiId, () => core.deployer.undeploy(api.apiId, { deferFlush: true }), {
         supersede: false,
       });
       core.noteRevision(api.apiId, api.revision);
       removed++;
     }
-  }
+  };
+  await Promise.all(Array.from({ length: Math.min(BULK_CONCURRENCY, gone.length) }, remover));
   core.deployer.compact?.();
   await core.deployer.flush();
   return { head: finalHead, deployed: counts.deployed, removed, total: listed.size };

@@ -44,6 +44,10 @@ export interface GatewayEvents {
   "fetch-busy": [waitMs: number];
   /** Deployed files vanished (restoring true) or are all back (false). */
   restore: [restoring: boolean];
+  /** A periodic re-assert of the queues and bindings ran (rebind_interval_ms): undefined, or why it failed. */
+  rebind: [err: Error | undefined];
+  /** The heartbeat or report channel closed (by the broker, or with the connection) or was opened again at a heartbeat. */
+  "side-channel": [channel: "heartbeat" | "report", state: "closed" | "reopened"];
 }
 
 export interface GatewayOptions {

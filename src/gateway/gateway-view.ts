@@ -24,6 +24,8 @@ export interface GatewayView {
   readonly brokerStatus: BrokerStatus | { state: "not-started" };
   /** The changelog sequence applied so far. */
   readonly watermark: number;
+  /** A catch-up from the changelog is running (/readyz `catchUp: "running"`). */
+  readonly catchingUp: boolean;
   readonly deployer: DeployedApis;
   readonly runtime: RuntimeView;
   readonly metrics: MetricsView;

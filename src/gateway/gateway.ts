@@ -2,9 +2,9 @@ import { EventEmitter } from "node:events";
 import { join } from "node:path";
 import type { FastifyInstance } from "fastify";
 import pRetry from "p-retry";
-import { BrokerConnection, type BrokerStatus, FatalSignal } from "../amqp/connection.js";
+import { BrokerConnection, type BrokerStatus, FatalSignal, type SetupLink } from "../amqp/connection.js";
 import { type Outcome, QueueConsumer } from "../amqp/consumer.js";
-import type { Channel, ChannelModel, Envelope } from "../amqp/envelope.js";
+import type { Channel, ChannelModel, ConfirmChannel, Envelope } from "../amqp/envelope.js";
 import {
   DEFAULT_EXCHANGE,
   deadLetterRoutingKey,
@@ -88,10 +88,18 @@ export class Gateway implements GatewayView {
   #staleRetry: Promise<void> | undefined;
   readonly #durable: GroupCommit;
   #catchUpTimer: NodeJS.Timeout | undefined;
+  /** The next re-assert of the queues and bindings (rebind_interval_ms). */
+  #rebindTimer: NodeJS.Timeout | undefined;
+  #rebinding = false;
   #heartbeatTimer: NodeJS.Timeout | undefined;
   #heartbeatChannel: Channel | undefined;
   /** Reports have their own channel: a broker that refuses them (permissions of an older gwsync) closes only it. */
-  #reportChannel: Channel | undefined;
+  #reportChannel: ConfirmChannel | undefined;
+  /** The current connection's channel model: the heartbeat and report channels are reopened on it. */
+  #model: ChannelModel | undefined;
+  /** The broker refused this gateway's reports (403): the report channel is not reopened until a connect. */
+  #reportRefused = false;
+  #reopening = false;
   /** The data-API client this gateway made (not one a test passed in): its keep-alive connections close with it. */
   readonly #ownRetriever: HttpArtifactRetriever | undefined;
   #beats = 0;
@@ -128,12 +136,18 @@ export class Gateway implements GatewayView {
     this.reports = new ApplyReporter({
       nodeId: config.gwsync.nodeId,
       deployer: this.#deployer,
-      send: (body) => {
+      send: (body, settled) => {
         const ch = this.#reportChannel;
         if (!ch) throw new Error("no report channel");
-        ch.publish(config.gwsync.exchange ?? DEFAULT_EXCHANGE, REPORT_ROUTING_KEY, body, {
-          contentType: "application/json",
-        });
+        // A confirm channel: a control plane whose report queue is full refuses (basic.nack), and the
+        // reporter sends the refused part again later (src/gateway/apply-report.ts).
+        ch.publish(
+          config.gwsync.exchange ?? DEFAULT_EXCHANGE,
+          REPORT_ROUTING_KEY,
+          body,
+          { contentType: "application/json" },
+          (err) => settled(err === null || err === undefined),
+        );
       },
     });
     const ownRetriever =
@@ -248,6 +262,11 @@ export class Gateway implements GatewayView {
     return this.#watermark;
   }
 
+  /** A catch-up from the changelog is running (started by a (re)connect or the catch-up timer). */
+  get catchingUp(): boolean {
+    return this.#catchUpRunning !== undefined;
+  }
+
   /** The APIs this gateway serves (read only: only the message path deploys). */
   get deployer(): DeployedApis {
     return this.#deployer;
@@ -304,6 +323,7 @@ export class Gateway implements GatewayView {
     if (this.config.gateway.dataRetrievalMode === "sync") await load;
     else this.#background = load;
     this.#heartbeatTimer = setInterval(() => {
+      void this.#reopenSideChannels();
       this.#sendHeartbeat();
       if (++this.#beats % REPORT_FULL_EVERY_BEATS === 0) this.reports.sendFull();
       else this.reports.flush();
@@ -314,6 +334,79 @@ export class Gateway implements GatewayView {
       this.#catchUpTimer = setInterval(() => void this.catchUp(), interval);
       this.#catchUpTimer.unref();
     }
+    this.#scheduleRebind();
+  }
+
+  /**
+   * The next re-assert, after rebind_interval_ms ± 50 % at random: a thousand gateways started or
+   * reconnected together spread theirs over the interval instead of declaring at once.
+   */
+  #scheduleRebind(): void {
+    const ms = this.config.gwsync.rebindIntervalMs;
+    if (ms <= 0 || this.#shutdown.signal.aborted) return;
+    this.#rebindTimer = setTimeout(
+      () => void this.reassertQueues().finally(() => this.#scheduleRebind()),
+      Math.round(ms * (0.5 + Math.random())),
+    );
+    this.#rebindTimer.unref();
+  }
+
+  /**
+   * Declare the queues and bind them again on the live connection, as its setup did (idempotent: what
+   * exists is left as it is). A binding can vanish while the connection stays up — the exchange deleted
+   * and re-created, a RabbitMQ 3.10 cluster's node-down clean-up racing the re-declaration after a node
+   * died (docs/production.md §5) — and then the queue receives nothing until the next reconnect: the
+   * catch-up repairs artifacts, but runtime events (token revocations) are lost. Runs every
+   * rebind_interval_ms; skipped while not connected or while one runs. A failure is logged and counted,
+   * and the next interval tries again; the broker closing the channel on it (404, 406) sets the
+   * connection up again, as for any essential channel. Never throws.
+   */
+  async reassertQueues(): Promise<void> {
+    const ch = this.#consumeChannel;
+    if (ch === undefined || this.#connection?.status.state !== "connected" || this.#rebinding) return;
+    this.#rebinding = true;
+    try {
+      await this.#declareQueues(ch);
+      this.#metrics.queueReasserts.inc({ outcome: "ok" });
+      this.log.debug("queues and bindings re-asserted");
+      this.events.emit("rebind", undefined);
+    } catch (err) {
+      const error = err instanceof Error ? err : new Error(String(err));
+      this.#metrics.queueReasserts.inc({ outcome: "failed" });
+      this.log.warn(
+        { err: error.message },
+        "could not re-assert this gateway's queues and bindings; trying again at the next interval",
+      );
+      this.events.emit("rebind", error);
+    } finally {
+      this.#rebinding = false;
+    }
+  }
+
+  /** The gateway's queues, dead-letter queue and bindings: declared at every (re)connect and re-asserted. */
+  async #declareQueues(ch: Channel): Promise<void> {
+    const g = this.config.gwsync;
+    const queueOptions = {
+      exchange: g.exchange ?? DEFAULT_EXCHANGE,
+      expiresMs: g.queueExpiresMs,
+      maxLength: g.queueMaxLength,
+      queueType: g.queueType,
+      deliveryLimit: g.maxDeliveries,
+      deadLetterQueue: this.queues.deadLetter,
+      deadLetterRoutingKey: deadLetterRoutingKey(g.nodeId),
+    };
+    await declareGatewayQueue(ch, {
+      ...queueOptions,
+      queue: this.queues.artifacts,
+      routingKeys: ARTIFACT_TOPICS,
+      // A gateway of an earlier gwsync had every stream on this one queue.
+      unbindKeys: RUNTIME_TOPICS,
+    });
+    await declareGatewayQueue(ch, {
+      ...queueOptions,
+      queue: this.queues.runtime,
+      routingKeys: RUNTIME_TOPICS,
+    });
   }
 
   async #startHttp(): Promise<void> {
@@ -352,16 +445,6 @@ export class Gateway implements GatewayView {
 
   #startBroker(): void {
     const g = this.config.gwsync;
-    const exchange = g.exchange ?? DEFAULT_EXCHANGE;
-    const queueOptions = {
-      exchange,
-      expiresMs: g.queueExpiresMs,
-      maxLength: g.queueMaxLength,
-      queueType: g.queueType,
-      deliveryLimit: g.maxDeliveries,
-      deadLetterQueue: this.queues.deadLetter,
-      deadLetterRoutingKey: deadLetterRoutingKey(g.nodeId),
-    };
     const artifacts = this.#consumerFor(this.queues.artifacts, DEFAULT_PREFETCH);
     const runtime = this.#consumerFor(this.queues.runtime, RUNTIME_PREFETCH);
     this.#artifactConsumer = artifacts;
@@ -372,46 +455,33 @@ export class Gateway implements GatewayView {
       heartbeatSec: g.heartbeatSec,
       logger: this.log,
       ...(this.#options.transport === undefined ? {} : { open: this.#options.transport }),
-      setup: async (model: ChannelModel) => {
+      setup: async (model: ChannelModel, link: SetupLink) => {
         const ch = await model.createChannel();
         ch.on("error", (err: Error) => this.log.warn({ err: err.message }, "gateway channel error"));
-        await declareGatewayQueue(ch, {
-          ...queueOptions,
-          queue: this.queues.artifacts,
-          routingKeys: ARTIFACT_TOPICS,
-          // A gateway of an earlier gwsync had every stream on this one queue.
-          unbindKeys: RUNTIME_TOPICS,
-        });
-        await declareGatewayQueue(ch, {
-          ...queueOptions,
-          queue: this.queues.runtime,
-          routingKeys: RUNTIME_TOPICS,
-        });
+        link.essential(ch, "artifact events'");
+        await this.#declareQueues(ch);
         this.#consumeChannel = ch;
         // Artifact events queue up durably from the first connect, but are consumed only once the
         // startup deployment is over: then most of a backlog is recognised as already applied, without
         // a fetch. Runtime events need nothing from it and are consumed at once, on their own channel
         // (their own prefetch window: many small events, never held by a fetch).
         const closing = this.#shutdown.signal.aborted;
-        if (this.#consuming && !closing) await artifacts.start(ch);
+        if (this.#consuming && !closing) {
+          // The reconnect's catch-up starts before the queued events flow (the `connect` below joins
+          // it): events for the APIs it applies then wait for it instead of each fetching its API
+          // (issue 20: in B9 at 500 gateways, 10,759 of 13,752 GETs were events delivered first).
+          if (this.#startup.phase !== "loading") void this.catchUp();
+          await artifacts.start(ch);
+        }
         const rt = await model.createChannel();
         rt.on("error", (err: Error) => this.log.warn({ err: err.message }, "gateway runtime channel error"));
+        link.essential(rt, "runtime events'");
         if (!closing) await runtime.start(rt);
-        const hb = await model.createChannel();
-        hb.on("error", () => undefined);
-        this.#heartbeatChannel = hb;
+        this.#model = model;
+        this.#reportRefused = false;
+        await this.#openHeartbeatChannel(model);
         this.#sendHeartbeat();
-        const rp = await model.createChannel();
-        rp.on("error", (err: Error) =>
-          this.log.warn(
-            { err: err.message },
-            "the broker closed the report channel: the control plane's fleet view will not show this gateway's APIs (broker permissions: allow the routing key gwsync.report, deploy/rabbitmq/permissions.sh)",
-          ),
-        );
-        rp.on("close", () => {
-          if (this.#reportChannel === rp) this.#reportChannel = undefined;
-        });
-        this.#reportChannel = rp;
+        await this.#openReportChannel(model);
         // A publisher may have missed reports while this link was down: tell it everything again.
         this.reports.sendFull();
       },
@@ -495,6 +565,70 @@ export class Gateway implements GatewayView {
     }
   }
 
+  async #openHeartbeatChannel(model: ChannelModel): Promise<void> {
+    const hb = await model.createChannel();
+    hb.on("error", () => undefined);
+    hb.on("close", () => {
+      if (this.#heartbeatChannel !== hb) return;
+      this.#heartbeatChannel = undefined;
+      this.events.emit("side-channel", "heartbeat", "closed");
+    });
+    this.#heartbeatChannel = hb;
+  }
+
+  async #openReportChannel(model: ChannelModel): Promise<void> {
+    const rp = await model.createConfirmChannel();
+    rp.on("error", (err: Error) => {
+      // A broker that denies the routing key (403) would deny a new channel too: not reopened.
+      if (/ACCESS[_-]REFUSED|\b403\b/.test(err.message)) this.#reportRefused = true;
+      this.log.warn(
+        { err: err.message },
+        "the broker closed the report channel: the control plane's fleet view will not show this gateway's APIs (broker permissions: allow the routing key gwsync.report, deploy/rabbitmq/permissions.sh)",
+      );
+    });
+    rp.on("close", () => {
+      if (this.#reportChannel !== rp) return;
+      this.#reportChannel = undefined;
+      this.events.emit("side-channel", "report", "closed");
+    });
+    this.#reportChannel = rp;
+  }
+
+  /**
+   * The heartbeat and report channels are not essential (a broker without the gwsync.report permission
+   * closes the report channel, and the gateway serves on), so their loss does not set the connection up
+   * again. The broker also closes them when a publish finds no exchange (404: the exchange deleted and
+   * declared again), and then the control plane heard nothing from this gateway until its next
+   * reconnect. At each heartbeat, a closed one is opened again on the live connection; the report
+   * channel not after a permission refusal (until the next connect), and a reopened one sends the full
+   * report, since parts were lost with it.
+   */
+  async #reopenSideChannels(): Promise<void> {
+    const model = this.#model;
+    if (model === undefined || this.#reopening || this.#connection?.status.state !== "connected") return;
+    if (this.#heartbeatChannel !== undefined && (this.#reportChannel !== undefined || this.#reportRefused))
+      return;
+    this.#reopening = true;
+    try {
+      if (this.#heartbeatChannel === undefined) {
+        await this.#openHeartbeatChannel(model);
+        this.log.info("heartbeat channel opened again");
+        this.events.emit("side-channel", "heartbeat", "reopened");
+        this.#sendHeartbeat();
+      }
+      if (this.#reportChannel === undefined && !this.#reportRefused) {
+        await this.#openReportChannel(model);
+        this.log.info("report channel opened again: sending the full report");
+        this.events.emit("side-channel", "report", "reopened");
+        this.reports.sendFull();
+      }
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message }, "could not open the heartbeat or report channel again");
+    } finally {
+      this.#reopening = false;
+    }
+  }
+
   /** Announce this gateway to the control plane (gwsync status): node, labels, applied seq, count. */
   #sendHeartbeat(final?: "stopped"): void {
     const ch = this.#heartbeatChannel;
@@ -555,6 +689,7 @@ export class Gateway implements GatewayView {
   /** Graceful stop: no new deliveries, in-flight work finished or nacked, state flushed, channels closed. */
   async close(): Promise<void> {
     if (this.#catchUpTimer) clearInterval(this.#catchUpTimer);
+    if (this.#rebindTimer) clearTimeout(this.#rebindTimer);
     if (this.#heartbeatTimer) clearInterval(this.#heartbeatTimer);
     this.reports.flush();
     this.reports.close();
@@ -574,6 +709,7 @@ export class Gateway implements GatewayView {
       () => this.#catchUpRunning,
       () => this.#connection?.close(),
       () => this.#deployer.flush(),
+      () => this.#deployer.close?.(),
       () => this.#runtime.close(),
       () => this.#http?.close(),
       () => this.#ownRetriever?.close(),

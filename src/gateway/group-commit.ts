@@ -39,3 +39,70 @@ export class GroupCommit {
     }
   }
 }
+
+/**
+ * Asynchronous group commit over keys, in rounds: `run(key)` resolves once a flush that started after
+ * the call has handled `key`. Keys that arrive while a flush runs wait for the next round, which
+ * starts one turn of the event loop after the running one ends: under load every flush serves a whole
+ * round of callers (the bulk deploy's fsyncs, issue 19: ext4 joins concurrent fsyncs into shared
+ * journal commits). `quiet()` resolves when no flush is running: callers whose blocking file-system
+ * calls would wait behind the round's journal commits (creating, renaming) make them in the turn
+ * between two rounds. `flush` returns, for each key in order, undefined (done) or the error of that
+ * key; a flush that throws fails every key of its round.
+ */
+export class AsyncGroupCommit<K> {
+  readonly #flush: (keys: K[]) => Promise<readonly unknown[]>;
+  #waiting = new Map<K, { resolve: () => void; reject: (e: unknown) => void }[]>();
+  #quiet: (() => void)[] = [];
+  #running = false;
+  #flushing = false;
+
+  constructor(flush: (keys: K[]) => Promise<readonly unknown[]>) {
+    this.#flush = flush;
+  }
+
+  run(key: K): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const list = this.#waiting.get(key);
+      if (list) list.push({ resolve, reject });
+      else this.#waiting.set(key, [{ resolve, reject }]);
+      if (!this.#running) {
+        this.#running = true;
+        // Next turn: every caller of this turn joins the first round.
+        setImmediate(() => void this.#loop());
+      }
+    });
+  }
+
+  /** Resolves at once when no flush is running, else when the running one has ended. */
+  quiet(): Promise<void> {
+    if (!this.#flushing) return Promise.resolve();
+    return new Promise((resolve) => this.#quiet.push(resolve));
+  }
+
+  async #loop(): Promise<void> {
+    while (this.#waiting.size > 0) {
+      const round = this.#waiting;
+      this.#waiting = new Map();
+      const keys = [...round.keys()];
+      let results: readonly unknown[];
+      this.#flushing = true;
+      try {
+        results = await this.#flush(keys);
+      } catch (err) {
+        results = keys.map(() => err ?? new Error("group commit failed"));
+      }
+      this.#flushing = false;
+      keys.forEach((key, i) => {
+        const err = results[i];
+        for (const w of round.get(key) ?? []) err === undefined ? w.resolve() : w.reject(err);
+      });
+      const quiet = this.#quiet;
+      this.#quiet = [];
+      for (const q of quiet) q();
+      // One turn for what the round released (renames, the next temps) before the next round's fsyncs.
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+    this.#running = false;
+  }
+}

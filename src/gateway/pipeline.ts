@@ -27,7 +27,8 @@ export interface GatewayPipelineDeps {
   runtime: RuntimeState;
   /** Resolves once every runtime change applied so far is on disk (one fsync shared by concurrent deliveries). */
   durable: { durable(): Promise<void> };
-  reconciler: Pick<Reconciler, "mine" | "isStale" | "reconcile" | "noteRevision">;
+  reconciler: Pick<Reconciler, "mine" | "isStale" | "reconcile" | "noteRevision"> &
+    Partial<Pick<Reconciler, "waitForCatchUp" | "deployedAt">>;
   deployer: Pick<ApiDeployer, "get">;
   trust: TrustPolicy;
   /** The highest store sequence this gateway applied (a claim above it is not believed). */
@@ -38,7 +39,10 @@ export interface GatewayPipelineDeps {
   /** Per runtime-stream event applied or skipped. */
   onRuntime?: (stream: string, result: ApplyResult) => void;
   /** An artifact event of an API refused (reported to the control plane: the fleet view). */
-  onRefused?: (apiId: string, refusal: { revision: number | undefined; code: string; message: string }) => void;
+  onRefused?: (
+    apiId: string,
+    refusal: { revision: number | undefined; code: string; message: string },
+  ) => void;
   /** event_waiting_time's wait (tests pass their own clock). */
   sleep?: (ms: number) => Promise<void>;
 }
@@ -213,8 +217,14 @@ export class GatewayPipeline {
     const revision = toInt(headers[HEADER_REVISION]);
     const sha256 = headers[HEADER_SHA256];
     const change = { remove: p.action === "remove", ...(typeof sha256 === "string" ? { sha256 } : {}) };
+    const ts = msg.properties.timestamp;
+    const arrived = Date.now();
     if (this.#d.reconciler.isStale(p.apiUuid, revision, change)) {
       this.#d.metrics.eventsSkipped.inc({ stream, why: "stale" });
+      // Its very revision applied before it arrived (a catch-up or the startup load got there first):
+      // measured to that apply; an older revision than the one deployed is not measured.
+      if (revision !== undefined)
+        this.#observeDeployed(ts, this.#d.reconciler.deployedAt?.(p.apiUuid, revision));
       return ACK;
     }
     // What of the event may be believed: src/gateway/trust.ts (the store is the only authority).
@@ -247,6 +257,19 @@ export class GatewayPipeline {
     if (verdict.inlineIgnored !== undefined)
       this.#d.metrics.eventsSkipped.inc({ stream, why: `inline-${verdict.inlineIgnored}` });
     const inline: InlineArtifact | undefined = verdict.inline;
+    // A catch-up about to apply this API (after a reconnect, every queued event's API is in it): wait
+    // for it, then this event is likely stale — no fetch of its own (issue 20, B9's reconnect storm).
+    if (
+      inline === undefined &&
+      revision !== undefined &&
+      (await this.#d.reconciler.waitForCatchUp?.(p.apiUuid, this.#d.signal)) &&
+      this.#d.reconciler.isStale(p.apiUuid, revision, change)
+    ) {
+      this.#d.metrics.eventsSkipped.inc({ stream, why: "stale" });
+      // The catch-up applied this revision or a newer one while the event waited: measured to that apply.
+      this.#observeDeployed(ts, this.#d.reconciler.deployedAt?.(p.apiUuid, revision, arrived));
+      return ACK;
+    }
     try {
       const outcome = await this.#d.reconciler.reconcile(p.apiUuid, mine, {
         signal: this.#d.signal,
@@ -265,12 +288,18 @@ export class GatewayPipeline {
         this.#d.deployer.get(p.apiUuid) === undefined
       )
         this.#d.reconciler.noteRevision(p.apiUuid, verdict.trustedRevision);
+      const at =
+        revision === undefined ? undefined : this.#d.reconciler.deployedAt?.(p.apiUuid, revision, arrived);
       if (outcome === "deployed" || outcome === "removed") {
         this.#d.metrics.eventsApplied.inc({ stream });
-        const ts = msg.properties.timestamp;
-        if (typeof ts === "number" && ts > 0)
-          this.#d.metrics.publishToDeployed.observe(Math.max(0, Date.now() - ts) / 1000);
-      } else this.#d.metrics.eventsSkipped.inc({ stream, why: outcome });
+        // Measured to its own apply (a removal, whose noted revision is the old one, to now).
+        this.#observeDeployed(ts, at ?? Date.now());
+      } else {
+        this.#d.metrics.eventsSkipped.inc({ stream, why: outcome });
+        // Nothing left to do because another path applied its change after it arrived (a catch-up
+        // removed the API): measured to that apply.
+        if (outcome === "unchanged") this.#observeDeployed(ts, at);
+      }
       return ACK;
     } catch (err) {
       if (this.#d.signal.aborted) return { kind: "retry", reason: "shutting down" };
@@ -289,6 +318,15 @@ export class GatewayPipeline {
       // Retries spent: keep the message (requeued with a delay); the changelog catch-up also repairs it.
       return { kind: "retry", reason: (err as Error).message };
     }
+  }
+
+  /**
+   * gwsync_publish_to_deployed_seconds: from the event's timestamp to `at`, the moment its change was
+   * applied here (Reconciler.deployedAt); nothing when unknown or already measured ("observed").
+   */
+  #observeDeployed(ts: unknown, at: number | "observed" | undefined): void {
+    if (typeof ts !== "number" || ts <= 0 || typeof at !== "number") return;
+    this.#d.metrics.publishToDeployed.observe(Math.max(0, at - ts) / 1000);
   }
 
   /**

@@ -64,13 +64,64 @@ export interface ReconcileCore {
   ): Promise<ReconcileOutcome>;
   reject(apiId: string | undefined, reason: string, detail: RejectDetail): void;
   noteRevision(apiId: string, revision: number | undefined): void;
-  isStale(apiId: string, revision: number | undefined, change?: { sha256?: string; remove?: boolean }): boolean;
+  /** The catch-up removed `apiId` for a changelog entry of `revision` (Reconciler.deployedAt). */
+  noteCaughtUp(apiId: string, revision: number): void;
+  isStale(
+    apiId: string,
+    revision: number | undefined,
+    change?: { sha256?: string; remove?: boolean },
+  ): boolean;
   reconcile(
     apiId: string,
     labels: readonly string[],
-    options: { signal?: AbortSignal; supersede?: boolean; removedLabels?: readonly string[] },
+    options: {
+      signal?: AbortSignal;
+      supersede?: boolean;
+      removedLabels?: readonly string[];
+      prefetched?: PrefetchedApi;
+    },
   ): Promise<ReconcileOutcome>;
+  /** Start noting the APIs applied from now on (a batch's answers are used only for APIs not noted). */
+  trackChanges(): ChangeTracker;
+  /** A catch-up begins: events for the APIs it will apply may wait for it (Reconciler.waitForCatchUp). */
+  beginCatchUp(): CatchUpPlan;
   bulkLoad(signal?: AbortSignal): Promise<BulkLoadResult>;
+}
+
+/** What a catch-up's batch request said of one API on one label, read before its reconcile runs. */
+export type Prefetched =
+  | { kind: "found"; item: RetrievedArtifact }
+  /** Not published on the label (the batch's word, as a 404 would be). */
+  | { kind: "absent" }
+  /** Served but refused (invalid, sha256 or signature): the API is refused as a fetch would refuse it. */
+  | { kind: "refused"; reason: string; code: string; revision?: number };
+
+/** A batch's answers for one API, and whether anything applied the API since the batch was asked. */
+export interface PrefetchedApi {
+  byLabel: ReadonlyMap<string, Prefetched>;
+  /** True once any path applied the API after the batch was asked: its answers may be older. */
+  stale(): boolean;
+}
+
+/** The APIs applied (by any path) since it was made; released when no longer needed. */
+export interface ChangeTracker {
+  has(apiId: string): boolean;
+  release(): void;
+}
+
+/** What a running catch-up tells events: which APIs it will apply, and when each is done. */
+export interface CatchUpPlan {
+  /** The changelog is read: these APIs are the catch-up's to apply (the others: events go on). */
+  planned(apiIds: Iterable<string>): void;
+  /**
+   * Reading the changelog failed (not a busy answer): the control plane is down or broken, and events
+   * waiting for the plan go their own way instead of waiting out the read's retries.
+   */
+  stalled(): void;
+  /** The catch-up is done with the API (applied, refused, skipped or failed). */
+  done(apiId: string): void;
+  /** The catch-up ended (every wait released). */
+  end(): void;
 }
 
 /** One API of a listing, cleared once taken so an applied artifact (its XML) is garbage at once. */

@@ -1,12 +1,16 @@
 import { GwsyncError, isGwsyncError } from "../errors.js";
 import type { Logger } from "../log.js";
 import { bulkLoad } from "./bulk-load.js";
+import { BusyGate } from "./busy-gate.js";
 import { catchUp } from "./catch-up.js";
 import type { ApiDeployer, DeployedApi } from "./deploy/deployer.js";
 import { KeyedSerializer } from "./keyed-serializer.js";
 import type {
   BulkLoadResult,
+  CatchUpPlan,
+  ChangeTracker,
   InlineArtifact,
+  PrefetchedApi,
   ReconcileCore,
   ReconcileOutcome,
   ReconcilerHooks,
@@ -57,7 +61,28 @@ export class Reconciler {
    * including one whose seq lies above the store's head (a record the store never made).
    */
   #changedDuringLoad: Set<string> | undefined;
+  /** Per running catch-up batch, the APIs applied since it was asked (ChangeTracker). */
+  readonly #trackers = new Set<Set<string>>();
+  /** The running catch-up's plan: its changelog read, then per API the end of its apply. */
+  #catchUp:
+    | {
+        planned: Promise<void>;
+        /** Settles when the changelog read failed (not busy): waiting for the plan ends. */
+        stalled: Promise<void>;
+        isPlanned: boolean;
+        pending: Map<string, { done: Promise<void>; release: () => void }>;
+      }
+    | undefined;
   readonly #core: ReconcileCore;
+  /** Every data-API request of this gateway waits behind a busy answer to any of them (BusyGate). */
+  readonly #busyGate = new BusyGate();
+  /**
+   * Per API, its last deploy or removal in this process: when it completed and at which revision, and
+   * the event revisions whose publish→deployed latency was measured to it (deployedAt). Bounded
+   * (APPLIED_MOMENTS_MAX, the oldest go first): it only serves events still queued when their API was
+   * applied by another path (a catch-up, an event that fetched a newer revision, the startup load).
+   */
+  readonly #applied = new Map<string, AppliedMoment>();
 
   constructor(o: {
     labels: readonly string[];
@@ -84,9 +109,12 @@ export class Reconciler {
         this.#apply(apiId, touched, published, found, deferFlush),
       reject: (apiId, reason, detail) => this.#reject(apiId, reason, detail),
       noteRevision: (apiId, revision) => this.noteRevision(apiId, revision),
+      noteCaughtUp: (apiId, revision) => this.noteCaughtUp(apiId, revision),
       isStale: (apiId, revision, change) => this.isStale(apiId, revision, change),
       reconcile: (apiId, labels, options) => this.reconcile(apiId, labels, options),
       bulkLoad: (signal) => this.bulkLoad(signal),
+      trackChanges: () => this.#trackChanges(),
+      beginCatchUp: () => this.#beginCatchUp(),
     };
   }
 
@@ -101,7 +129,11 @@ export class Reconciler {
    * that edited an API at once settle on one winner at the same revision (docs/replication.md,
    * "Conflicts"), and the store, read by the reconcile, says which.
    */
-  isStale(apiId: string, revision: number | undefined, change?: { sha256?: string; remove?: boolean }): boolean {
+  isStale(
+    apiId: string,
+    revision: number | undefined,
+    change?: { sha256?: string; remove?: boolean },
+  ): boolean {
     if (revision === undefined || revision <= 0) return false;
     const seen = this.#seenRevision(apiId);
     if (revision < seen) return true;
@@ -131,6 +163,12 @@ export class Reconciler {
       removedLabels?: readonly string[];
       /** An event supersedes the API's older event in progress; catch-up waits its turn instead. */
       supersede?: boolean;
+      /**
+       * A catch-up batch's answers for the API, used instead of a fetch per label unless the API was
+       * applied since the batch was asked; labels it did not answer, and a label where the API must
+       * exist but the batch did not find it, are fetched as without it.
+       */
+      prefetched?: PrefetchedApi;
     } = {},
   ): Promise<ReconcileOutcome> {
     const pending = this.#pendingLabels.get(apiId) ?? new Set<string>();
@@ -153,19 +191,26 @@ export class Reconciler {
     return this.#serial.run(
       apiId,
       async (own) => {
-        if (inlineRev !== undefined && this.isStale(apiId, inlineRev, { sha256: options.inline?.sha256 ?? "" }))
+        if (
+          inlineRev !== undefined &&
+          this.isStale(apiId, inlineRev, { sha256: options.inline?.sha256 ?? "" })
+        )
           return "unchanged";
         const mine = [...(this.#pendingLabels.get(apiId) ?? [])];
         const gone = this.#pendingRemoved.get(apiId) ?? new Set<string>();
         this.#pendingLabels.delete(apiId);
         this.#pendingRemoved.delete(apiId);
-        const signal = options.signal ? AbortSignal.any([own, options.signal]) : own;
-        const outcome = await this.#reconcileNow(apiId, mine, gone, { ...options, signal }).catch(
-          (err: unknown) => {
+        const link = options.signal ? linkSignals(own, options.signal) : undefined;
+        const signal = link?.signal ?? own;
+        const outcome = await this.#reconcileNow(apiId, mine, gone, { ...options, signal })
+          .catch((err: unknown) => {
             this.#giveBack(apiId, mine, gone);
             throw err;
-          },
-        );
+          })
+          .finally(() => {
+            link?.release();
+            this.#noteChanged(apiId);
+          });
         if (outcome === "superseded") this.#giveBack(apiId, mine, gone);
         else this.#changedDuringLoad?.add(apiId);
         return outcome;
@@ -195,9 +240,16 @@ export class Reconciler {
     apiId: string,
     labels: readonly string[],
     removed: ReadonlySet<string>,
-    options: { signal?: AbortSignal; inline?: InlineArtifact; action?: "deploy" | "remove" },
+    options: {
+      signal?: AbortSignal;
+      inline?: InlineArtifact;
+      action?: "deploy" | "remove";
+      prefetched?: PrefetchedApi;
+    },
   ): Promise<ReconcileOutcome> {
     const { signal } = options;
+    // Read once, before anything is applied: a batch asked before another path applied the API may be older.
+    const prefetched = options.prefetched?.stale() === false ? options.prefetched.byLabel : undefined;
     let found: RetrievedArtifact | undefined;
     const published = new Set<string>();
     // The labels this job has the control plane's word on: published there, or removed from there.
@@ -221,28 +273,39 @@ export class Reconciler {
         // (InMemoryAPIDeployer.java:181-199 throws, deployAPI:99-117 undeploys only after a fetch).
         const mustExist = asked.has(label) && !removed.has(label);
         let got: RetrievedArtifact | undefined | "superseded";
-        try {
-          got = await this.#fetch(async () => {
-            const r = await this.#retriever.retrieveArtifact(apiId, label);
-            if (r === undefined && mustExist) {
-              throw new GwsyncError(
-                "GWSYNC_FETCH_NOT_FOUND",
-                `API ${apiId} is not published to ${label} (404)`,
-                {
-                  retryable: true,
-                  details: { notFound: true },
-                },
-              );
-            }
-            return r;
-          }, signal);
-        } catch (err) {
-          if (!isNotFound(err)) throw err;
-          this.#log.warn(
-            { apiId, label },
-            "API is not published to this label (404) after every retry: kept as deployed; only a REMOVE or the changelog undeploys",
-          );
-          continue;
+        const pre = prefetched?.get(label);
+        if (pre?.kind === "refused") {
+          // Refused as retrieveArtifact refuses it (the batch validated it on its own): this API alone.
+          throw new GwsyncError("GWSYNC_ARTIFACT_INVALID", `artifact ${apiId} refused: ${pre.reason}`, {
+            details: { refusal: pre.code, ...(pre.revision === undefined ? {} : { revision: pre.revision }) },
+          });
+        }
+        if (pre?.kind === "found" || (pre?.kind === "absent" && !mustExist)) {
+          got = pre.kind === "found" ? pre.item : undefined;
+        } else {
+          try {
+            got = await this.#fetch(async () => {
+              const r = await this.#retriever.retrieveArtifact(apiId, label);
+              if (r === undefined && mustExist) {
+                throw new GwsyncError(
+                  "GWSYNC_FETCH_NOT_FOUND",
+                  `API ${apiId} is not published to ${label} (404)`,
+                  {
+                    retryable: true,
+                    details: { notFound: true },
+                  },
+                );
+              }
+              return r;
+            }, signal);
+          } catch (err) {
+            if (!isNotFound(err)) throw err;
+            this.#log.warn(
+              { apiId, label },
+              "API is not published to this label (404) after every retry: kept as deployed; only a REMOVE or the changelog undeploys",
+            );
+            continue;
+          }
         }
         if (got === "superseded") return "superseded";
         if (got) {
@@ -271,6 +334,7 @@ export class Reconciler {
     found: RetrievedArtifact | undefined,
     deferFlush: boolean,
   ): Promise<ReconcileOutcome> {
+    this.#noteChanged(apiId);
     const current = this.#deployer.get(apiId);
     const labels = new Set(current?.labels ?? []);
     for (const l of touchedLabels) labels.delete(l);
@@ -297,16 +361,138 @@ export class Reconciler {
       outcome = "deployed";
     }
     this.noteRevision(apiId, found?.revision ?? deployedRevision);
+    if (outcome === "deployed" || outcome === "removed")
+      this.#noteApplied(apiId, found?.revision ?? deployedRevision ?? 0, Date.now());
     this.#hooks.onApplied?.(outcome, apiId);
     return outcome;
   }
 
+  #noteApplied(apiId: string, revision: number, at: number): void {
+    this.#applied.delete(apiId);
+    this.#applied.set(apiId, { revision, at, observed: [] });
+    if (this.#applied.size > APPLIED_MOMENTS_MAX) {
+      const oldest = this.#applied.keys().next().value;
+      if (oldest !== undefined) this.#applied.delete(oldest);
+    }
+  }
+
+  /**
+   * A catch-up removed `apiId` for a changelog entry of `revision`: a removal has no artifact revision
+   * of its own, so the moment the apply noted is raised to the changelog's (the REMOVE it carried out).
+   */
+  noteCaughtUp(apiId: string, revision: number): void {
+    const m = this.#applied.get(apiId);
+    if (m !== undefined && revision > m.revision) m.revision = revision;
+  }
+
+  /**
+   * For gwsync_publish_to_deployed_seconds: the moment (ms since the epoch) this gateway applied the
+   * change an artifact event of `revision` announces, given out once per API and revision (a duplicate
+   * event gets "observed"): the API's last apply in this process if it was of that very revision
+   * (whenever it ran: a catch-up or the startup load may get there before the event), or of a newer one
+   * made at `since` or later (the event arrived then and was not stale, and waited while a catch-up or
+   * another event applied the newer revision). undefined otherwise: an older revision than one already
+   * applied when the event arrived (truly stale), or an apply this process did not make or forgot.
+   */
+  deployedAt(apiId: string, revision: number, since?: number): number | "observed" | undefined {
+    const m = this.#applied.get(apiId);
+    if (m === undefined) return undefined;
+    const covers = m.revision === revision || (since !== undefined && m.revision > revision && m.at >= since);
+    if (!covers) return undefined;
+    if (m.observed.includes(revision)) return "observed";
+    m.observed.push(revision);
+    return m.at;
+  }
+
   /** Note the revision of a remove so older events for the API are skipped. */
   noteRevision(apiId: string, revision: number | undefined): void {
+    this.#noteChanged(apiId);
     if (revision === undefined) return;
     const seen = Math.max(revision, this.#revisions.get(apiId) ?? 0);
     if ((this.#deployedRevision(apiId) ?? -1) >= seen) this.#revisions.delete(apiId);
     else this.#revisions.set(apiId, seen);
+  }
+
+  /** A catch-up batch's answers for `apiId` are no longer used once this ran (see #trackChanges). */
+  #noteChanged(apiId: string): void {
+    for (const t of this.#trackers) t.add(apiId);
+  }
+
+  /**
+   * Notes every API applied, or being applied, from now on, by any path (an event's reconcile, a
+   * catch-up's, the startup load): a batch asked now is used for an API only while it is not noted,
+   * so an answer read before an event applied something newer never overwrites it.
+   */
+  #trackChanges(): ChangeTracker {
+    const changed = new Set<string>();
+    this.#trackers.add(changed);
+    return { has: (apiId) => changed.has(apiId), release: () => this.#trackers.delete(changed) };
+  }
+
+  #beginCatchUp(): CatchUpPlan {
+    let resolvePlanned!: () => void;
+    let resolveStalled!: () => void;
+    const state = {
+      planned: new Promise<void>((r) => {
+        resolvePlanned = r;
+      }),
+      stalled: new Promise<void>((r) => {
+        resolveStalled = r;
+      }),
+      isPlanned: false,
+      pending: new Map<string, { done: Promise<void>; release: () => void }>(),
+    };
+    const planned = () => {
+      state.isPlanned = true;
+      resolvePlanned();
+    };
+    this.#catchUp = state;
+    return {
+      planned: (apiIds) => {
+        for (const apiId of apiIds) {
+          let release!: () => void;
+          const done = new Promise<void>((r) => {
+            release = r;
+          });
+          state.pending.set(apiId, { done, release });
+        }
+        planned();
+      },
+      stalled: () => resolveStalled(),
+      done: (apiId) => {
+        state.pending.get(apiId)?.release();
+        state.pending.delete(apiId);
+      },
+      end: () => {
+        planned();
+        for (const p of state.pending.values()) p.release();
+        state.pending.clear();
+        if (this.#catchUp === state) this.#catchUp = undefined;
+      },
+    };
+  }
+
+  /**
+   * While a catch-up runs, an event for an API it is about to apply waits for it (issue 20: in a
+   * reconnect storm every gateway's queued events and its catch-up fetched the same APIs, the events one
+   * request each, the catch-up a hundred a request). Resolves true when it waited for the API's apply,
+   * after which the caller checks again whether the event is stale; false when the catch-up does not
+   * cover the API (or none runs, or `signal` aborted): the event goes its own way.
+   */
+  async waitForCatchUp(apiId: string, signal?: AbortSignal): Promise<boolean> {
+    const state = this.#catchUp;
+    if (state === undefined) return false;
+    // A catch-up that cannot read the changelog (control plane down, its read retrying with back-off)
+    // does not hold events: once a read failed, or after CATCH_UP_PLAN_WAIT_MS, they go their own way,
+    // as before it ran. A slow read is waited for: in a reconnect storm the changelog read queues behind
+    // hundreds of gateways' (B9 at 500 gateways: with a 2 s limit the events fetched their APIs one by
+    // one, 38,779 GETs and 231.5 s to converge; waiting, 1,423 GETs and 48.3 s).
+    const planOrStall = Promise.race([state.planned, state.stalled]);
+    if (!(await untilAborted(withinMs(planOrStall, CATCH_UP_PLAN_WAIT_MS), signal))) return false;
+    if (!state.isPlanned) return false;
+    const p = state.pending.get(apiId);
+    if (p === undefined) return false;
+    return untilAborted(p.done, signal);
   }
 
   #seenRevision(apiId: string): number {
@@ -353,6 +539,7 @@ export class Reconciler {
     try {
       return await withRetry(fn, this.#policy, {
         ...(signal ? { signal } : {}),
+        gate: this.#busyGate,
         onRetry: (err, attempt, left) => {
           if (signal?.aborted) return; // superseded or shutting down: not a failure of the control plane
           this.#log.warn({ err: err.message, attempt, retriesLeft: left }, "artifact fetch failed; retrying");
@@ -369,6 +556,92 @@ export class Reconciler {
       throw err;
     }
   }
+}
+
+/** APIs whose last apply moment is kept for late events (Reconciler.deployedAt): ~100 bytes each. */
+export const APPLIED_MOMENTS_MAX = 10_000;
+
+interface AppliedMoment {
+  revision: number;
+  /** Date.now() when the deploy or removal returned (on disk). */
+  at: number;
+  /** Event revisions already measured to this apply. */
+  observed: number[];
+}
+
+/**
+ * How long at most an event waits for a running catch-up to have read the changelog. A read that fails
+ * or times out (the data-API client's 30 s) releases the waiting events at once, so this bounds only a
+ * read that keeps being answered busy. At 500 gateways (B9) reads took more than 30 s: with 30 s, 14,410
+ * GETs and 102 s to converge; with 60 s, 1,423 and 48.3 s.
+ */
+export const CATCH_UP_PLAN_WAIT_MS = 120_000;
+
+/** Settles when `p` does or after `ms`, whichever is first. */
+function withinMs(p: Promise<void>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<void>((r) => {
+    timer = setTimeout(r, ms);
+  });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** True once `p` settled, false if `signal` aborted first. */
+function untilAborted(p: Promise<void>, signal: AbortSignal | undefined): Promise<boolean> {
+  if (signal === undefined) return p.then(() => true);
+  if (signal.aborted) return Promise.resolve(false);
+  return new Promise<boolean>((resolve) => {
+    const onAbort = () => resolve(false);
+    signal.addEventListener("abort", onAbort, { once: true });
+    p.then(() => {
+      signal.removeEventListener("abort", onAbort);
+      resolve(true);
+    });
+  });
+}
+
+/** Per outer signal (the gateway's shutdown), the jobs to abort with it: one listener on it, whatever the number of jobs. */
+const dependants = new WeakMap<AbortSignal, Set<() => void>>();
+
+/**
+ * A signal aborted when the job's own signal or the outer one is, released when the job ends: what
+ * AbortSignal.any([own, outer]) gives, without its cost on every event (30-130 µs a call on an idle core,
+ * growing with the outer signal's dependants until a GC; issue 19).
+ */
+export function linkSignals(
+  own: AbortSignal,
+  outer: AbortSignal,
+): { signal: AbortSignal; release: () => void } {
+  const controller = new AbortController();
+  if (own.aborted || outer.aborted) {
+    controller.abort(own.aborted ? own.reason : outer.reason);
+    return { signal: controller.signal, release: () => undefined };
+  }
+  const fromOwn = () => controller.abort(own.reason);
+  const fromOuter = () => controller.abort(outer.reason);
+  own.addEventListener("abort", fromOwn, { once: true });
+  let jobs = dependants.get(outer);
+  if (jobs === undefined) {
+    const set = new Set<() => void>();
+    jobs = set;
+    dependants.set(outer, set);
+    outer.addEventListener(
+      "abort",
+      () => {
+        for (const abort of [...set]) abort();
+      },
+      { once: true },
+    );
+  }
+  jobs.add(fromOuter);
+  const set = jobs;
+  return {
+    signal: controller.signal,
+    release: () => {
+      own.removeEventListener("abort", fromOwn);
+      set.delete(fromOuter);
+    },
+  };
 }
 
 function isNotFound(err: unknown): boolean {

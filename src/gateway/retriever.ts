@@ -1,5 +1,6 @@
 import { Agent as HttpAgent, request as httpRequest } from "node:http";
 import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
+import { urlToHttpOptions } from "node:url";
 import { z } from "zod";
 import { parseGatewayApiDto, sha256Hex, validateDto } from "../artifacts/gateway-api-dto.js";
 import type { GatewayApiDto } from "../artifacts/types.js";
@@ -18,7 +19,7 @@ import {
   SYNAPSE_ARTIFACTS_PATH,
 } from "../data-api/wire.js";
 import { GwsyncError, isGwsyncError } from "../errors.js";
-import { JsonTooDeepError, parseJsonText } from "../security/json-limits.js";
+import { isJsonRecord, JsonTooDeepError, parseJsonText } from "../security/json-limits.js";
 import { hop } from "../hops.js";
 import { parseRetryAfter } from "./retry.js";
 
@@ -51,6 +52,24 @@ export interface RejectedArtifact {
   code?: string;
   /** The revision the control plane served, when it said. */
   revision?: number;
+}
+
+/** A page that has arrived, its artifacts not yet validated (ArtifactRetriever.openArtifactPage). */
+export interface OpenedArtifactPage {
+  next?: string;
+  total?: number;
+  /** Validates every artifact of the page (XML, names, sha256, signature): throws as retrieveArtifactPage does. */
+  read(): { items: RetrievedArtifact[]; head: number; rejected: RejectedArtifact[] };
+}
+
+/** What one batch request settled (ArtifactRetriever.retrieveArtifacts). */
+export interface BatchReply {
+  items: RetrievedArtifact[];
+  rejected: RejectedArtifact[];
+  /** The store's head when the control plane read the batch (its rows are at least that new). */
+  head: number;
+  /** The asked APIs this reply is the word on; an answered API in neither list is not published. */
+  answered: Set<string>;
 }
 
 export interface ChangeEntry {
@@ -86,6 +105,19 @@ export interface ArtifactRetriever {
     /** How many the label has in all (first page, when the control plane says). */
     total?: number;
   }>;
+  /**
+   * Optional: retrieveArtifactPage in two steps. The promise settles once the page has arrived, with its
+   * `next` and `total` known, before its artifacts are validated; `read()` validates them (synchronously)
+   * and answers what retrieveArtifactPage would have. The startup load asks for the next page before it
+   * validates this one, so the control plane builds it meanwhile (issue 19, B7).
+   */
+  openArtifactPage?(label: string, after: string | undefined, limit: number): Promise<OpenedArtifactPage>;
+  /**
+   * Optional: several APIs of one label in one request (a gwsync control plane's batch). `answered` names
+   * the APIs the reply settles: found (`items`), refused (`rejected`) or not published on the label;
+   * any other asked API must be fetched on its own (retrieveArtifact).
+   */
+  retrieveArtifacts?(apiIds: readonly string[], label: string): Promise<BatchReply>;
   /** Changelog rows after `since` for the labels. */
   changesSince(since: number, labels: readonly string[]): Promise<{ head: number; changes: ChangeEntry[] }>;
 }
@@ -102,7 +134,7 @@ const metaSchema = z.object({
     .max(64 * 1024)
     .optional(),
 });
-const runtimeArtifactsSchema = z.object({
+export const runtimeArtifactsSchema = z.object({
   count: z.number().int().nonnegative(),
   list: z.array(z.string()),
   gwsync: z
@@ -110,11 +142,53 @@ const runtimeArtifactsSchema = z.object({
       head: z.number().int().nonnegative(),
       items: z.array(metaSchema),
       next: z.string().optional(),
+      /** A batch reply (apiId repeated): the marker, and the APIs past its byte bound, to ask again. */
+      batch: z.boolean().optional(),
+      more: z.array(z.string()).optional(),
       /** First page only: how many the label has, so progress counts to the right end. */
       total: z.number().int().nonnegative().optional(),
     })
     .optional(),
 });
+type RuntimeArtifactsReply = z.output<typeof runtimeArtifactsSchema>;
+
+const SHA256_HEX = /^[0-9a-f]{64}$/;
+const isCount = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
+const isOptionalCount = (v: unknown) => v === undefined || isCount(v);
+
+function isPlainMeta(m: unknown): boolean {
+  if (!isJsonRecord(m)) return false;
+  const { apiId, label, revision, sha256, seq, signature } = m;
+  return (
+    typeof apiId === "string" &&
+    typeof label === "string" &&
+    isCount(revision) &&
+    typeof sha256 === "string" &&
+    SHA256_HEX.test(sha256) &&
+    isCount(seq) &&
+    (signature === undefined || (typeof signature === "string" && signature.length <= 64 * 1024))
+  );
+}
+
+/**
+ * runtimeArtifactsSchema's answer for the plain case, without zod (issue 19: a gateway reads one such
+ * reply per fetched artifact): undefined for anything unusual, which the schema then decides and words.
+ * The members the retriever reads are the schema's; unknown members are left in place (never read).
+ */
+export function plainRuntimeArtifacts(body: unknown): RuntimeArtifactsReply | undefined {
+  if (!isJsonRecord(body) || !isCount(body.count)) return undefined;
+  const { list, gwsync } = body;
+  if (!Array.isArray(list) || !list.every((x) => typeof x === "string")) return undefined;
+  if (gwsync !== undefined) {
+    if (!isJsonRecord(gwsync) || !isCount(gwsync.head) || !isOptionalCount(gwsync.total)) return undefined;
+    if (gwsync.next !== undefined && typeof gwsync.next !== "string") return undefined;
+    if (gwsync.batch !== undefined && typeof gwsync.batch !== "boolean") return undefined;
+    if (gwsync.more !== undefined) return undefined; // rare: the schema checks it
+    if (!Array.isArray(gwsync.items) || !gwsync.items.every(isPlainMeta)) return undefined;
+  }
+  return body as RuntimeArtifactsReply;
+}
+
 const changesSchema = z.object({
   head: z.number().int().nonnegative(),
   count: z.number().int().nonnegative(),
@@ -166,6 +240,8 @@ export interface HttpRetrieverOptions {
  */
 export class HttpArtifactRetriever implements ArtifactRetriever {
   readonly #base: string;
+  /** #base as request options, parsed once (not a URL per fetch). */
+  readonly #target: Target;
   readonly #headers: Record<string, string>;
   readonly #timeoutMs: number;
   readonly #maxBytes: number;
@@ -180,12 +256,15 @@ export class HttpArtifactRetriever implements ArtifactRetriever {
 
   constructor(o: HttpRetrieverOptions) {
     const agentOptions = { keepAlive: true, scheduling: "lifo" as const, maxSockets: DATA_API_MAX_SOCKETS };
-    this.#agent = o.serviceUrl.startsWith("https:") ? new HttpsAgent(agentOptions) : new HttpAgent(agentOptions);
+    this.#agent = o.serviceUrl.startsWith("https:")
+      ? new HttpsAgent(agentOptions)
+      : new HttpAgent(agentOptions);
     this.#fetchDelayMs = o.fetchDelayMs ?? 0;
     this.#refuse = o.refuse;
     this.dataApi = o.dataApi ?? DEFAULT_DATA_API;
     const tenant = o.tenantDomain ?? ALL_TENANTS;
     this.#base = `${o.serviceUrl.replace(/\/+$/, "")}${INTERNAL_DATA_PATH}`;
+    this.#target = targetOf(this.#base);
     this.#headers = {
       authorization: `Basic ${Buffer.from(`${o.username}:${o.password}`).toString("base64")}`,
       accept: "application/json",
@@ -228,10 +307,72 @@ export class HttpArtifactRetriever implements ArtifactRetriever {
     if (bad) {
       // details.refusal: the finer reason code the fleet view reports (GWSYNC_SIGNATURE_INVALID, ...).
       throw new GwsyncError("GWSYNC_ARTIFACT_INVALID", `artifact ${apiId} refused: ${bad.reason}`, {
-        details: { refusal: bad.code ?? "GWSYNC_ARTIFACT_INVALID", ...(bad.revision === undefined ? {} : { revision: bad.revision }) },
+        details: {
+          refusal: bad.code ?? "GWSYNC_ARTIFACT_INVALID",
+          ...(bad.revision === undefined ? {} : { revision: bad.revision }),
+        },
       });
     }
     return items.find((i) => i.apiId === apiId);
+  }
+
+  /**
+   * Several APIs of one label in one request: `apiId` repeated (gwsync's batch, src/publisher/data-api-routes.ts).
+   * Each artifact is validated on its own as in retrieveArtifact (XML, names, sha256, signature): a bad
+   * one is refused alone. A control plane that does not know the batch (WSO2, an older gwsync) binds
+   * only the first apiId and answers it alone: then only that API is answered, the others are fetched
+   * one by one by the caller. 3.2.0 control planes have no such form: nothing is answered.
+   */
+  async retrieveArtifacts(apiIds: readonly string[], label: string): Promise<BatchReply> {
+    const none: BatchReply = { items: [], rejected: [], head: 0, answered: new Set() };
+    if (this.dataApi === "3.2.0" || apiIds.length === 0) return none;
+    if (apiIds.length === 1) {
+      const found = await this.retrieveArtifact(apiIds[0]!, label);
+      return { ...none, items: found ? [found] : [], answered: new Set(apiIds) };
+    }
+    const q = new URLSearchParams({ gatewayLabel: this.#label(label), type: "Synapse" });
+    for (const id of apiIds) q.append("apiId", id);
+    const body = await this.#get(`${RUNTIME_ARTIFACTS_PATH}?${q}`);
+    for (const id of apiIds) hop("gateway.fetched", id);
+    // 404: a control plane without batches, and the first API is not published there.
+    if (body === undefined) return { ...none, answered: new Set([apiIds[0]!]) };
+    const meta = (body as { gwsync?: { batch?: unknown; more?: unknown } }).gwsync;
+    const isBatch = meta?.batch === true;
+    const parsed = this.#parseArtifacts(body, label, true);
+    const asked = new Set(apiIds);
+    const answered = new Set<string>();
+    const byApi = new Map<string, RetrievedArtifact>();
+    for (const item of parsed.items) {
+      // Only what was asked, once (the newest revision if a reply holds two).
+      if (!asked.has(item.apiId) || (!isBatch && item.apiId !== apiIds[0])) continue;
+      const seen = byApi.get(item.apiId);
+      if (!seen || item.revision > seen.revision) byApi.set(item.apiId, item);
+    }
+    const rejected = parsed.rejected.filter((r) => r.apiId !== undefined && asked.has(r.apiId));
+    // A refusal the reply does not attribute to an API: which one is not known, so only those found
+    // or refused by name are answered; the rest are fetched one by one (and the bad one refused there).
+    const unattributed = parsed.rejected.some((r) => r.apiId === undefined);
+    if (!isBatch) {
+      // The first API's answer, whatever else the reply holds.
+      const first = apiIds[0]!;
+      if (!unattributed || byApi.has(first)) answered.add(first);
+      return {
+        items: byApi.has(first) ? [byApi.get(first)!] : [],
+        rejected: rejected.filter((r) => r.apiId === first),
+        head: parsed.head,
+        answered,
+      };
+    }
+    for (const id of byApi.keys()) answered.add(id);
+    for (const r of rejected) {
+      answered.add(r.apiId!);
+      byApi.delete(r.apiId!); // refused under one row: not deployed from another
+    }
+    if (!unattributed) {
+      const more = new Set(Array.isArray(meta?.more) ? (meta.more as string[]) : []);
+      for (const id of apiIds) if (!more.has(id)) answered.add(id);
+    }
+    return { items: [...byApi.values()], rejected, head: parsed.head, answered };
   }
 
   async retrieveAllArtifacts(
@@ -262,8 +403,24 @@ export class HttpArtifactRetriever implements ArtifactRetriever {
     next?: string;
     total?: number;
   }> {
+    const page = await this.openArtifactPage(label, after, limit);
+    return {
+      ...page.read(),
+      ...(page.next === undefined ? {} : { next: page.next }),
+      ...(page.total === undefined ? {} : { total: page.total }),
+    };
+  }
+
+  async openArtifactPage(
+    label: string,
+    after: string | undefined,
+    limit: number,
+  ): Promise<OpenedArtifactPage> {
     // 3.2.0 has no paging: its one listing is the only page.
-    if (this.dataApi === "3.2.0") return this.retrieveAllArtifacts(label);
+    if (this.dataApi === "3.2.0") {
+      const all = await this.retrieveAllArtifacts(label);
+      return { read: () => all };
+    }
     const q = new URLSearchParams({
       gatewayLabel: this.#label(label),
       type: "Synapse",
@@ -271,13 +428,14 @@ export class HttpArtifactRetriever implements ArtifactRetriever {
     });
     if (after) q.set("after", after);
     const body = await this.#get(`${RUNTIME_ARTIFACTS_PATH}?${q}`);
-    if (body === undefined) return { items: [], head: 0, rejected: [] };
-    const page = this.#parseArtifacts(body, label);
-    const meta = (body as { gwsync?: { next?: unknown; total?: unknown } }).gwsync;
+    if (body === undefined) return { read: () => ({ items: [], head: 0, rejected: [] }) };
+    // The reply's shape is checked here (a malformed one fails the fetch, as before); its artifacts in read().
+    const reply = this.#checkReply(body);
+    const meta = reply.gwsync;
     return {
-      ...page,
       ...(typeof meta?.next === "string" ? { next: meta.next } : {}),
       ...(typeof meta?.total === "number" ? { total: meta.total } : {}),
+      read: () => this.#readArtifacts(reply, label, false),
     };
   }
 
@@ -302,13 +460,22 @@ export class HttpArtifactRetriever implements ArtifactRetriever {
     return { head: parsed.data.head, changes: parsed.data.list };
   }
 
+  /** `sameRow`: an artifact whose own apiId is not its row's (gwsync.items) is refused (batches). */
   #parseArtifacts(
     body: unknown,
     label: string,
+    sameRow = false,
   ): { items: RetrievedArtifact[]; head: number; rejected: RejectedArtifact[] } {
-    const parsed = runtimeArtifactsSchema.safeParse(body);
-    if (!parsed.success) throw invalidReply("runtime-artifacts", parsed.error.issues[0]?.message);
-    const { list, gwsync } = parsed.data;
+    return this.#readArtifacts(this.#checkReply(body), label, sameRow);
+  }
+
+  /** Each artifact of a reply whose shape is checked, validated on its own (see #parseArtifacts). */
+  #readArtifacts(
+    reply: RuntimeArtifactsReply,
+    label: string,
+    sameRow: boolean,
+  ): { items: RetrievedArtifact[]; head: number; rejected: RejectedArtifact[] } {
+    const { list, gwsync } = reply;
     const items: RetrievedArtifact[] = [];
     const rejected: RejectedArtifact[] = [];
     for (let i = 0; i < list.length; i++) {
@@ -324,6 +491,15 @@ export class HttpArtifactRetriever implements ArtifactRetriever {
           reason: (err as Error).message,
           code: isGwsyncError(err) ? err.code : "GWSYNC_ARTIFACT_INVALID",
           ...(meta ? { revision: meta.revision } : {}),
+        });
+        continue;
+      }
+      if (sameRow && meta && meta.apiId !== dto.apiId) {
+        rejected.push({
+          apiId: meta.apiId,
+          reason: `the control plane served API ${dto.apiId} in the row of ${meta.apiId}`,
+          code: "GWSYNC_ARTIFACT_INVALID",
+          revision: meta.revision,
         });
         continue;
       }
@@ -360,11 +536,20 @@ export class HttpArtifactRetriever implements ArtifactRetriever {
     return { items, head: gwsync?.head ?? 0, rejected };
   }
 
+  /** The reply's shape (runtimeArtifactsSchema), without zod in the plain case; throws when malformed. */
+  #checkReply(body: unknown): RuntimeArtifactsReply {
+    const reply = plainRuntimeArtifacts(body);
+    if (reply !== undefined) return reply;
+    const parsed = runtimeArtifactsSchema.safeParse(body);
+    if (!parsed.success) throw invalidReply("runtime-artifacts", parsed.error.issues[0]?.message);
+    return parsed.data;
+  }
+
   /** GET a JSON (or text) reply; undefined on 404. Network errors and 5xx are retryable, 401/403 are not. */
   async #get(path: string, as: "json" | "text" = "json"): Promise<unknown> {
     let res: GetReply;
     try {
-      res = await httpGet(this.#base + path, this.#headers, this.#timeoutMs, this.#maxBytes, this.#agent);
+      res = await httpGet(this.#target, path, this.#headers, this.#timeoutMs, this.#maxBytes, this.#agent);
     } catch (err) {
       if (isGwsyncError(err)) throw err;
       throw new GwsyncError(
@@ -428,8 +613,21 @@ interface GetReply {
  * body included; a reply is refused once it passes maxBytes (declared or read). A request on a reused
  * connection the server closed meanwhile is sent once more on a new one (a GET: safe to repeat).
  */
+/** The control plane's base URL as node:http request options, and the path calls are appended to. */
+interface Target {
+  https: boolean;
+  options: ReturnType<typeof urlToHttpOptions>;
+  basePath: string;
+}
+
+function targetOf(base: string): Target {
+  const url = new URL(base);
+  return { https: url.protocol === "https:", options: urlToHttpOptions(url), basePath: url.pathname };
+}
+
 function httpGet(
-  url: string,
+  target: Target,
+  path: string,
   headers: Record<string, string>,
   timeoutMs: number,
   maxBytes: number,
@@ -437,8 +635,7 @@ function httpGet(
   retried = false,
 ): Promise<GetReply> {
   return new Promise<GetReply>((resolve, reject) => {
-    const target = new URL(url);
-    const request = target.protocol === "https:" ? httpsRequest : httpRequest;
+    const request = target.https ? httpsRequest : httpRequest;
     let done = false;
     const finish = (err: Error | undefined, reply?: GetReply) => {
       if (done) return;
@@ -447,7 +644,9 @@ function httpGet(
       if (err) reject(err);
       else resolve(reply!);
     };
-    const req = request(target, { method: "GET", headers, agent }, (res) => {
+    // The base parsed once (issue 19: a URL parsed per fetch, on every gateway, for every artifact).
+    const options = { ...target.options, path: target.basePath + path, method: "GET", headers, agent };
+    const req = request(options, (res) => {
       const status = res.statusCode ?? 0;
       if (status < 200 || status > 299) {
         const retryAfter = res.headers["retry-after"];
@@ -503,7 +702,7 @@ function httpGet(
       if (req.reusedSocket && !retried && (err.code === "ECONNRESET" || err.code === "EPIPE")) {
         done = true;
         clearTimeout(timer);
-        httpGet(url, headers, timeoutMs, maxBytes, agent, true).then(resolve, reject);
+        httpGet(target, path, headers, timeoutMs, maxBytes, agent, true).then(resolve, reject);
         return;
       }
       finish(err);

@@ -2,6 +2,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import pRetry, { AbortError } from "p-retry";
 import type { GwsyncConfig } from "../config/types.js";
 import { isGwsyncError } from "../errors.js";
+import type { BusyGate, GateTicket } from "./busy-gate.js";
 
 /** WSO2 4.x caps the wait between attempts at one hour (APIUtil.executeHTTPRequestWithRetries). */
 export const MAX_RETRY_DELAY_MS = 60 * 60 * 1000;
@@ -61,7 +62,9 @@ export function retryAfterOf(err: unknown): number | undefined {
  * A busy control plane (503/429 with Retry-After: the error's details.retryAfterMs) is not a failure:
  * the call waits as long as it was told (at most `maxTimeoutMs`, stretched by up to 20 % at random)
  * and tries again without spending a retry. Those waits add up to at most MAX_RETRY_DELAY_MS per call;
- * past that, a busy answer counts as a failure like any other.
+ * past that, a busy answer counts as a failure like any other. With `gate`, the wait is the gate's:
+ * every call sharing it waits for the latest moment it was told, and then they go one at a time until
+ * one is served.
  */
 export function withRetry<T>(
   fn: (attempt: number) => Promise<T>,
@@ -72,25 +75,48 @@ export function withRetry<T>(
     /** A busy answer is being waited out (waitMs), before the same attempt runs again. */
     onBusy?: (waitMs: number, attempt: number) => void;
     random?: () => number;
+    /**
+     * Shared by the calls of one gateway: a busy answer to one makes the others wait for the same
+     * moment, and then one goes first (BusyGate). Without it each call waits out its own answers.
+     */
+    gate?: BusyGate;
   } = {},
 ): Promise<T> {
   const random = options.random ?? Math.random;
+  const gate = options.gate;
   let busyWaitedMs = 0;
   return pRetry(
     async (attempt) => {
       for (;;) {
+        let ticket: GateTicket | undefined;
         try {
-          return await fn(attempt);
+          ticket = gate ? await gate.enter(options.signal) : undefined;
+        } catch (abort) {
+          throw new AbortError(abort as Error);
+        }
+        try {
+          const value = await fn(attempt);
+          ticket?.served();
+          return value;
         } catch (err) {
-          if (isGwsyncError(err) && !err.retryable) throw new AbortError(err);
+          if (isGwsyncError(err) && !err.retryable) {
+            ticket?.failed();
+            throw new AbortError(err);
+          }
           const told = retryAfterOf(err);
-          if (told === undefined) throw err;
+          if (told === undefined) {
+            ticket?.failed();
+            throw err;
+          }
           const wait = Math.round(
             Math.min(told * (1 + random() * RETRY_AFTER_JITTER), policy.maxTimeoutMs, MAX_RETRY_DELAY_MS),
           );
+          ticket?.refused(wait);
           if (busyWaitedMs + wait > MAX_RETRY_DELAY_MS) throw err;
           busyWaitedMs += wait;
           options.onBusy?.(wait, attempt);
+          // With a gate, its next enter() waits (for this answer's moment and behind the probe).
+          if (ticket) continue;
           try {
             await sleep(wait, undefined, options.signal ? { signal: options.signal } : {});
           } catch (abort) {

@@ -15,6 +15,7 @@ export function registerGatewayRoutes(app: FastifyInstance, gw: GatewayView): vo
       startup: s.phase,
       deployed: gw.deployer.size,
       broker: gw.brokerStatus.state,
+      catchUp: gw.catchingUp ? "running" : "idle",
       ...(s.phase === "stale" ? { error: s.error } : {}),
     };
     return reply.code(gw.ready ? 200 : 503).send(body);

@@ -98,7 +98,9 @@ export function judgeGatewayEvent(f: GatewayEventFacts, policy: TrustPolicy): Ev
   if (signed !== undefined && seq <= f.storeSeq) return { kind: "apply", inlineIgnored: "older-than-store" };
   let dto: GatewayApiDto;
   try {
-    dto = parseGatewayApiDto(json);
+    // The artifact object as decoded from the event (within max_json_depth): not serialized and parsed
+    // back (issue 19); the sha256 above is of its JSON, as the publisher computed it.
+    dto = parseGatewayApiDto(typeof f.inline === "string" ? json : f.inline);
     validateDto(dto);
   } catch (err) {
     return { kind: "refuse", reason: (err as Error).message, signature: false };

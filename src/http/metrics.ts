@@ -16,6 +16,14 @@ const LATENCY_BUCKETS = [
 ];
 
 /**
+ * How often nodejs_eventloop_lag_seconds samples the event loop (prom-client's default: every 10 ms).
+ * Each sample wakes the loop: at 10 ms an idle process spent ~5 ms of CPU a second on it (measured on
+ * the 2-core bench machine, issue 19), and B1 runs five such processes beside the broker. At 100 ms the
+ * lag histogram still catches any stall of 100 ms or more and, by sampling, the shorter ones.
+ */
+export const EVENT_LOOP_SAMPLE_MS = 100;
+
+/**
  * What every role exports: the process and runtime metrics (prom-client's defaults, under their
  * standard names: process_cpu_seconds_total, nodejs_heap_size_used_bytes, ...), gwsync_build_info and
  * the broker link. One registry per service instance (tests run several in one process), labelled
@@ -31,7 +39,7 @@ export class ServiceMetrics {
 
   constructor(service: string) {
     this.registry.setDefaultLabels({ service });
-    collectDefaultMetrics({ register: this.registry });
+    collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: EVENT_LOOP_SAMPLE_MS });
     const r = [this.registry];
     this.buildInfo = new Gauge({
       name: "gwsync_build_info",
@@ -58,9 +66,23 @@ export class ServiceMetrics {
   }
 }
 
+/** gwsync_queue_reasserts_total: the gateway's queues and bindings, the publisher's heartbeat and report bindings. */
+function queueReassertsCounter(r: Registry[]): Counter<"outcome"> {
+  return new Counter({
+    name: "gwsync_queue_reasserts_total",
+    help: "Periodic re-declarations of this service's queues and bindings on its live connection (rebind_interval_ms), per outcome (ok, failed)",
+    labelNames: ["outcome"],
+    registers: r,
+  });
+}
+
 export class PublisherMetrics extends ServiceMetrics {
   readonly eventsPublished: Counter<"stream">;
+  /** Re-binds of the heartbeat and report queues on the live connection (rebind_interval_ms). */
+  readonly queueReasserts: Counter<"outcome">;
   readonly outboxDepth: Gauge;
+  /** Deploy/remove events a later outbox row superseded: deleted unsent (src/publisher/outbox-coalesce.ts). */
+  readonly outboxCoalesced: Counter;
   /** Relayed artifacts the region ingress refused for their signature. */
   readonly signatureRejected: Counter<"reason">;
   /** Gateways per state (ready, stale, starting, stopped, missing), set at each scrape. */
@@ -86,7 +108,13 @@ export class PublisherMetrics extends ServiceMetrics {
       help: "Events committed but not yet confirmed by the broker",
       registers: r,
     });
+    this.outboxCoalesced = new Counter({
+      name: "gwsync_outbox_coalesced_total",
+      help: "Deploy/remove events not published because a later pending event of the same API, tenant and labels superseded them",
+      registers: r,
+    });
     this.signatureRejected = signatureRejectedCounter(r);
+    this.queueReasserts = queueReassertsCounter(r);
     this.fleetGateways = new Gauge({
       name: "gwsync_fleet_gateways",
       help: "Gateways heard from, per state: ready, stale, starting (alive), stopped, missing",
@@ -131,6 +159,8 @@ export class GatewayMetrics extends ServiceMetrics {
   readonly signatureRejected: Counter<"reason">;
   /** Runtime or deploy state that could not be written (the data stays in memory, the write is retried). */
   readonly stateSaveFailures: Counter<"what">;
+  /** Periodic re-asserts of the gateway's queues and bindings on its live connection (rebind_interval_ms). */
+  readonly queueReasserts: Counter<"outcome">;
 
   constructor() {
     super("gateway");
@@ -175,6 +205,7 @@ export class GatewayMetrics extends ServiceMetrics {
       buckets: LATENCY_BUCKETS,
       registers: r,
     });
+    this.queueReasserts = queueReassertsCounter(r);
     this.appliedSeq = new Gauge({
       name: "gwsync_applied_seq",
       help: "Changelog sequence this gateway has caught up to",

@@ -28,6 +28,13 @@ const MAX_CHANGES_PAGE = 10_000;
 const MAX_ARTIFACT_PAGE = 1000;
 /** More labels than any gateway serves: a decoded `gatewayLabel` naming more is refused. */
 const MAX_LABELS = 64;
+/** APIs one batch request may name (`apiId` repeated); more is a 400. */
+export const MAX_BATCH_APIS = 200;
+/**
+ * Artifact bytes one batch reply carries at most (at least one artifact always): the APIs past it are
+ * named in `gwsync.more` and asked again. Equal to what SharedPages keeps, so a storm's batch is shared.
+ */
+export const MAX_BATCH_REPLY_BYTES = 4 * 1024 * 1024;
 
 /**
  * The control plane's internal data API as gateways call it (docs/wso2-formats.md §3.3), both WSO2
@@ -43,6 +50,11 @@ const MAX_LABELS = 64;
  * gwsync's gateways call the same paths and read the extra `gwsync` member (revision, sha256, seq).
  * With a Git store, `runtime-artifacts?apiId=&gatewayLabel=&commit=<id>` answers the artifact as that
  * commit of the store's branch holds it (gwsync's own parameter; 404 when it was not published there).
+ * A batch (gwsync's own, issue 20): `apiId` repeated, 2 to MAX_BATCH_APIS of them, answers those of the
+ * APIs published on the labels in one reply, 200 also when none is, with `gwsync.batch: true` and, when
+ * the reply reached MAX_BATCH_REPLY_BYTES, `gwsync.more` (the APIs not answered: ask again). A WSO2
+ * control plane, or an older gwsync one, binds only the first `apiId` (RuntimeArtifactsApi.java:46,
+ * `@QueryParam("apiId") String`) and answers that API alone: a client tells the two apart by the marker.
  *
  * Every path under it is admission-controlled (src/http/admission.ts): at most `maxInFlight` requests
  * at once, 503 with Retry-After beyond. Identical changelog pages, and one API's artifact asked by
@@ -61,6 +73,7 @@ export function registerDataApiRoutes(
     maxWaitMs: options.maxWaitMs ?? D.DEFAULT_DATA_API_MAX_WAIT_MS,
     ...(options.onAdmission ? { onOutcome: options.onAdmission } : {}),
   });
+  const maxBatchBytes = options.maxBatchReplyBytes ?? MAX_BATCH_REPLY_BYTES;
   const pages = new SharedPages(options.onChangesPage ? { onServed: options.onChangesPage } : {});
   /** One API's reply, shared by the gateways of a label that all fetch an announced artifact at once. */
   const artifactReplies = new SharedPages();
@@ -110,6 +123,37 @@ export function registerDataApiRoutes(
     return [...byApi.values()].sort((x, y) => (x.apiId < y.apiId ? -1 : x.apiId > y.apiId ? 1 : 0));
   }
 
+  /** A batch reply: the named APIs published on the labels, in the order asked, up to the byte bound. */
+  async function batchReply(
+    apiIds: readonly string[],
+    labels: readonly string[],
+    inTenant: (a: StoredArtifact) => boolean,
+    head: number,
+  ): Promise<string> {
+    const rows: StoredArtifact[] = [];
+    const seen = new Set<string>();
+    let bytes = 0;
+    let more: string[] | undefined;
+    for (let i = 0; i < apiIds.length; i++) {
+      const id = apiIds[i]!;
+      if (seen.has(id)) continue;
+      seen.add(id);
+      if (rows.length > 0 && bytes >= maxBatchBytes) {
+        more = [...new Set(apiIds.slice(i))];
+        break;
+      }
+      const a = await publishedOn(id, labels);
+      if (!a || !inTenant(a)) continue;
+      rows.push(a);
+      bytes += a.artifactJson.length;
+    }
+    return JSON.stringify({
+      count: rows.length,
+      list: rows.map((a) => a.artifactJson),
+      gwsync: { head, items: rows.map(servedMeta), batch: true, ...(more ? { more } : {}) },
+    });
+  }
+
   // WSO2 4.x: {"count":N,"list":["<GatewayAPIDTO JSON>"]}, 404 when none.
   app.get(base + RUNTIME_ARTIFACTS_PATH, async (req, reply) => {
     const { labels, encoded } = await resolveLabels(requiredLabel(req.query));
@@ -117,7 +161,8 @@ export function registerDataApiRoutes(
     // plain label is a 3.2.0-style or older gwsync caller: every tenant, as before.
     const tenant = encoded ? tenantOf(req.headers) : ALL_TENANTS;
     const inTenant = (a: StoredArtifact) => tenant === ALL_TENANTS || a.tenantDomain === tenant;
-    const apiId = queryString(req.query, "apiId");
+    const apiIds = queryList(req.query, "apiId");
+    const apiId = apiIds[0];
     // gwsync's paging (WSO2 clients send neither parameter and get everything in one reply).
     const paged = (req.query as Record<string, unknown>)?.limit !== undefined;
     const after = queryString(req.query, "after");
@@ -130,14 +175,27 @@ export function registerDataApiRoutes(
       // gwsync's own: the artifact as a Git store's commit holds it (the one an event's x-gwsync-commit names).
       if (!apiId) throw new GwsyncError("GWSYNC_HTTP_BAD_REQUEST", "commit takes an apiId");
       if (store.artifactAtCommit === undefined) {
-        throw new GwsyncError("GWSYNC_HTTP_BAD_REQUEST", `commit: this control plane's store (${store.engine}) keeps no commits`);
+        throw new GwsyncError(
+          "GWSYNC_HTTP_BAD_REQUEST",
+          `commit: this control plane's store (${store.engine}) keeps no commits`,
+        );
       }
+      if (apiIds.length > 1) throw new GwsyncError("GWSYNC_HTTP_BAD_REQUEST", "commit takes one apiId");
       let at: StoredArtifact | undefined;
       for (const label of labels) {
         const a = await store.artifactAtCommit(apiId, label, commit);
         if (a && (!at || a.revision > at.revision)) at = a;
       }
       rows = at && inTenant(at) ? [at] : [];
+    } else if (apiIds.length > 1) {
+      if (apiIds.length > MAX_BATCH_APIS) {
+        throw new GwsyncError("GWSYNC_HTTP_BAD_REQUEST", `a batch names at most ${MAX_BATCH_APIS} apiId`);
+      }
+      // A reconnect storm's gateways ask for the same changed APIs at the same head: one read, shared.
+      const key = JSON.stringify([head, apiIds, labels, tenant]);
+      const body = await artifactReplies.get(key, () => batchReply(apiIds, labels, inTenant, head));
+      for (const id of apiIds) hop("data-api.served", id);
+      return reply.type("application/json; charset=utf-8").send(body);
     } else if (apiId) {
       // Every gateway of the label asks for an announced artifact within milliseconds: one store read
       // and one serialization serve them all (issue 19). The head is in the key, so a kept reply is
@@ -319,6 +377,8 @@ export interface DataApiOptions {
   maxWaitMs?: number;
   /** A request was admitted or refused (gwsync_data_api_requests_total). */
   onAdmission?: (outcome: "admitted" | "refused") => void;
+  /** Artifact bytes per batch reply (MAX_BATCH_REPLY_BYTES; tests make it small). */
+  maxBatchReplyBytes?: number;
   /** A changelog page was read, or shared with an identical request (gwsync_changes_pages_total). */
   onChangesPage?: (source: "read" | "shared") => void;
 }

@@ -81,15 +81,10 @@ const LAG_SCAN = 1000;
  * revision or newer, or refused — and the age of the oldest. Without a complete report stream, every
  * change after the watermark counts. Its reports of the changed APIs are read in one query.
  */
-async function lagOf(
-  store: ArtifactStore,
-  g: GatewayHeartbeat,
-  trustReports: boolean,
-  now: number,
-): Promise<{ seq: number; seconds: number }> {
-  if (g.labels.length === 0) return { seq: 0, seconds: 0 };
+async function lagOf(store: ArtifactStore, g: GatewayHeartbeat, trustReports: boolean): Promise<Lag> {
+  if (g.labels.length === 0) return { seq: 0, oldest: undefined };
   const changes = await store.changesSince(g.appliedSeq, g.labels, LAG_SCAN);
-  if (changes.length === 0) return { seq: 0, seconds: 0 };
+  if (changes.length === 0) return { seq: 0, oldest: undefined };
   const reports = new Map<string, GatewayApiReport>();
   if (trustReports) {
     const apiIds = [...new Set(changes.map((c) => c.apiId))];
@@ -111,19 +106,88 @@ async function lagOf(
     oldest ??= ch.createdAt;
   }
   if (changes.length === LAG_SCAN && oldest === undefined) oldest = changes[0]?.createdAt;
-  return { seq, seconds: oldest === undefined ? 0 : Math.max(0, Math.round((now - oldest) / 100) / 10) };
+  return { seq, oldest };
 }
 
-export async function fleetView(store: ArtifactStore, now = Date.now()): Promise<FleetView> {
+/** A gateway's lag: changes not applied, and when the oldest of them was made (undefined: none). */
+interface Lag {
+  seq: number;
+  oldest: number | undefined;
+}
+
+const lagSeconds = (lag: Lag, now: number) =>
+  lag.oldest === undefined ? 0 : Math.max(0, Math.round((now - lag.oldest) / 100) / 10);
+
+/**
+ * Each gateway's lag as /fleet last computed it, with what it was computed from: the changelog's head,
+ * the gateway's applied seq and labels, whether its report stream was complete, and the version of its
+ * reports (bumped by the publisher each time one of its report messages is recorded). While none of
+ * these moved, the store would give the same changes and the same reports, so the lag is reused: at
+ * 1,000 gateways /fleet read every gateway's changes since its applied seq, and a lagging gateway's
+ * reports of up to 1,000 changed APIs, on every refresh. Its age (lagSeconds) is computed per request.
+ * The changelog only grows, gap-free (ArtifactStore), so an unchanged head means unchanged changes.
+ */
+export class FleetLagCache {
+  readonly #versions = new Map<string, number>();
+  readonly #lags = new Map<string, { key: string; lag: Lag }>();
+  /** Counters for tests and the benchmark. */
+  readonly stats = { computed: 0, reused: 0 };
+
+  /** A report message of the gateway was recorded (its rows in the store changed). */
+  noteReport(nodeId: string): void {
+    this.#versions.set(nodeId, (this.#versions.get(nodeId) ?? 0) + 1);
+  }
+
+  /** A gateway forgotten (`gwsync status forget`): its reports are gone. */
+  forget(nodeId: string): void {
+    this.noteReport(nodeId);
+    this.#lags.delete(nodeId);
+  }
+
+  async lag(store: ArtifactStore, g: GatewayHeartbeat, trustReports: boolean, head: number): Promise<Lag> {
+    // The version before the reads: a report recorded while they run makes the next request read again.
+    const key = JSON.stringify([
+      head,
+      g.appliedSeq,
+      trustReports,
+      this.#versions.get(g.nodeId) ?? 0,
+      g.labels,
+    ]);
+    const kept = this.#lags.get(g.nodeId);
+    if (kept !== undefined && kept.key === key) {
+      this.stats.reused++;
+      return kept.lag;
+    }
+    this.stats.computed++;
+    const lag = await lagOf(store, g, trustReports);
+    this.#lags.set(g.nodeId, { key, lag });
+    return lag;
+  }
+
+  /** Drop what is kept of gateways no longer in the store's list. */
+  retain(nodeIds: ReadonlySet<string>): void {
+    for (const id of this.#lags.keys()) if (!nodeIds.has(id)) this.#lags.delete(id);
+  }
+}
+
+/** With `lags` (the publisher's), each gateway's lag is reused while nothing it depends on changed. */
+export async function fleetView(
+  store: ArtifactStore,
+  now = Date.now(),
+  lags?: FleetLagCache,
+): Promise<FleetView> {
   const head = await store.headSeq();
   const cursors = new Map((await store.listReportCursors()).map((c) => [c.nodeId, c]));
   const counts: Record<string, number> = Object.fromEntries(FLEET_STATES.map((s) => [s, 0]));
   const gateways: FleetGateway[] = [];
-  for (const g of await store.listGateways()) {
+  const list = await store.listGateways();
+  lags?.retain(new Set(list.map((g) => g.nodeId)));
+  for (const g of list) {
     const state = fleetState(g, now);
     counts[state] = (counts[state] ?? 0) + 1;
     const c = cursors.get(g.nodeId);
-    const lag = await lagOf(store, g, c?.complete === true, now);
+    const trust = c?.complete === true;
+    const lag = lags === undefined ? await lagOf(store, g, trust) : await lags.lag(store, g, trust, head);
     gateways.push({
       nodeId: g.nodeId,
       region: g.region,
@@ -133,7 +197,7 @@ export async function fleetView(store: ArtifactStore, now = Date.now()): Promise
       alive: state === "ready" || state === "stale" || state === "starting",
       appliedSeq: g.appliedSeq,
       lagSeq: lag.seq,
-      lagSeconds: lag.seconds,
+      lagSeconds: lagSeconds(lag, now),
       lastHeartbeatMsAgo: Math.max(0, now - g.lastSeen),
       served: c?.served ?? g.deployed,
       refused: c?.refused ?? 0,
@@ -210,10 +274,13 @@ function expectedFor(
   return best;
 }
 
+/** What rolloutStatus reads of a gateway's report of the API (the store's row; absent when none). */
+export type ReportedState = { served?: { sha256: string }; refusal?: { revision: number; at: number } };
+
 export function rolloutStatus(
   expected: StoredArtifact | undefined,
   removedAt: number,
-  report: GatewayApiReport | undefined,
+  report: ReportedState | GatewayApiReport | undefined,
   alive: boolean,
 ): RolloutGateway["status"] {
   const served = report?.served;
@@ -340,9 +407,9 @@ export const MAX_ROLLOUT_PAGE = 200;
  * One page of published APIs (by name, version, id), each with its rollout counts: the status page's
  * API list. `q` keeps the APIs whose name, version or id contains it (case-insensitive); `problems`
  * only those whose rollout is not complete. With an `index` (the publisher's RolloutIndex), the list
- * and the "not complete" judgement come from it (no per-API read); without (a local `gwsync status`),
- * every matching API's rollout is judged from the store (one indexed read each). Either way only the
- * page's items are built in full.
+ * the "not complete" judgement and the page's counts come from it (no report read); without (a local
+ * `gwsync status`), every matching API's rollout is judged from the store (one indexed read each), and
+ * only the page's items are built in full.
  */
 export async function rolloutPage(
   store: ArtifactStore,
@@ -383,12 +450,21 @@ export async function rolloutPage(
     return page.map((rows) => summarize(rows, byApi.get(rows[0]!.apiId) ?? []));
   };
   if (o.index !== undefined) {
-    const { list, complete } = await o.index.apis(ctx.gateways, now);
+    const { list, complete, summary } = await o.index.apis(ctx.gateways, now);
     const apis = list.filter((a) => matches(a.rows[0]!) && (!o.problems || !complete(a.apiId)));
+    // Counts from the index's kept statuses: no report read (test/unit/rollout-index.test.ts checks
+    // they are buildRollout's).
     return {
       total: apis.length,
       offset,
-      items: await summarizeAll(apis.slice(offset, offset + limit).map((a) => a.rows)),
+      items: apis.slice(offset, offset + limit).map(({ apiId, rows }) => ({
+        apiId,
+        name: rows[0]!.name,
+        version: rows[0]!.version,
+        labels: rows.filter((x) => x.instruction === "Publish").map((x) => x.label),
+        revision: Math.max(...rows.map((x) => x.revision)),
+        ...summary(apiId),
+      })),
     };
   }
   const byApi = new Map<string, StoredArtifact[]>();

@@ -19,6 +19,7 @@ import { CONTENT_TYPE_TEXT, jmsTopicHeader, TEXT_ENCODING } from "../events/wire
 import type { Logger } from "../log.js";
 import type { ArtifactStore, OutboxClaim, OutboxMessage } from "../store/types.js";
 import { hop } from "../hops.js";
+import { OutboxCoalescer } from "./outbox-coalesce.js";
 
 export const DEFAULT_OUTBOX_BATCH = 256;
 /** Rounds of rows published and still awaiting their confirms, at most. */
@@ -26,6 +27,10 @@ export const MAX_ROUNDS_IN_FLIGHT = 4;
 /** Rows read per round when runtime events are batched: enough to fill a few batch messages. */
 export const BATCHING_OUTBOX_READ = 2048;
 export const DEFAULT_OUTBOX_POLL_MS = 200;
+/** Rows per look-ahead read when a claim came back full (bodies are read: inline artifacts can be large). */
+export const LOOKAHEAD_PAGE = 256;
+/** Rows one round's look-ahead reads at most; the next full claim reads on from where it stopped. */
+export const MAX_LOOKAHEAD_ROWS = 16_384;
 /** How often stop() and drain() look whether the loop went idle. */
 const IDLE_CHECK_MS = 20;
 
@@ -49,6 +54,13 @@ export interface OutboxDispatcherOptions {
   dialect?: HubDialect;
   /** A 3.2.0 hub's MapMessage layout. */
   mapFormat?: MapFormat;
+  /**
+   * Do not publish a deploy/remove event that a later pending row of the same API, tenant and labels
+   * supersedes (src/publisher/outbox-coalesce.ts); it is deleted as sent. Default true.
+   */
+  coalesce?: boolean;
+  /** Called with the rows coalesced away, once deleted (metrics, tests). */
+  onCoalesced?: (rows: readonly OutboxMessage[]) => void;
 }
 
 /**
@@ -70,6 +82,8 @@ export class OutboxDispatcher {
   /** Rows this dispatcher published and saw confirmed. */
   #confirmed = 0;
   #unsubscribe: (() => void) | undefined;
+  /** What is known of the pending backlog, for coalescing (outbox-coalesce.ts). */
+  readonly #coalescer = new OutboxCoalescer();
 
   constructor(options: OutboxDispatcherOptions) {
     this.#o = options;
@@ -109,7 +123,10 @@ export class OutboxDispatcher {
       for (;;) {
         this.#woken = false;
         const claim = await this.#o.store.claimOutbox(this.#readLimit());
-        if (claim.rows.length === 0) break;
+        if (claim.rows.length === 0) {
+          this.#coalescer.forget();
+          break;
+        }
         await this.#sendClaim(claim);
       }
     } else {
@@ -159,6 +176,7 @@ export class OutboxDispatcher {
           await Promise.race(rounds);
           continue;
         }
+        if (claim !== undefined) this.#coalescer.forget();
         if (claim !== undefined && !this.#woken) this.#idle = true;
       }
       if (!this.#running) break;
@@ -189,8 +207,11 @@ export class OutboxDispatcher {
    * on the happy path.
    */
   async #sendClaim(claim: OutboxClaim): Promise<void> {
-    const rows = claim.rows;
-    hop("outbox.claimed", String(rows.length));
+    const claimed = claim.rows;
+    hop("outbox.claimed", String(claimed.length));
+    const superseded = await this.#superseded(claimed);
+    const skip = new Set(superseded);
+    const rows = skip.size === 0 ? claimed : claimed.filter((r) => !skip.has(r));
     try {
       const sent = this.#o.publisher.publishAll(this.#messages(rows).map((group) => this.#outgoing(group)));
       hop("outbox.published", String(rows.length));
@@ -205,7 +226,47 @@ export class OutboxDispatcher {
     }
     await claim.sent();
     this.#confirmed += rows.length;
-    this.#o.onSent?.(rows);
+    if (rows.length > 0) this.#o.onSent?.(rows);
+    if (superseded.length > 0) {
+      this.#o.logger.debug(
+        {
+          coalesced: superseded.length,
+          published: rows.length,
+          messageIds: superseded.slice(0, 20).map((r) => r.messageId),
+        },
+        "outbox: deploy/remove events superseded by a later pending event of the same API and labels were not published",
+      );
+      this.#o.onCoalesced?.(superseded);
+    }
+  }
+
+  /**
+   * The claimed rows a later pending row supersedes (outbox-coalesce.ts). When the claim came back full
+   * (a backlog, e.g. after a broker outage), the rows after it are read too, without claiming them, so
+   * the whole backlog coalesces and not only one claim's window; each row is read once by look-aheads.
+   */
+  async #superseded(rows: readonly OutboxMessage[]): Promise<OutboxMessage[]> {
+    if (this.#o.coalesce === false) return [];
+    const c = this.#coalescer;
+    c.note(rows);
+    if (rows.length >= this.#readLimit()) {
+      try {
+        let read = 0;
+        while (read < MAX_LOOKAHEAD_ROWS) {
+          const page = await this.#o.store.peekOutbox(LOOKAHEAD_PAGE, c.readUpTo);
+          c.note(page);
+          read += page.length;
+          if (page.length < LOOKAHEAD_PAGE) break;
+        }
+      } catch (err) {
+        // Coalescing only saves work: without the look-ahead, the claim coalesces within itself.
+        this.#o.logger.debug(
+          { err: (err as Error).message },
+          "outbox look-ahead failed; coalescing within the claim",
+        );
+      }
+    }
+    return c.superseded(rows);
   }
 
   #outgoing(group: readonly OutboxMessage[]): OutgoingMessage {
@@ -214,7 +275,9 @@ export class OutboxDispatcher {
       return {
         exchange: this.#o.exchange,
         routingKey: first.topic,
-        body: encodeBatch(group.map((r) => ({ messageId: r.messageId, timestamp: r.createdAt, body: r.body }))),
+        body: encodeBatch(
+          group.map((r) => ({ messageId: r.messageId, timestamp: r.createdAt, body: r.body })),
+        ),
         options: {
           persistent: true,
           contentType: CONTENT_TYPE_BATCH,

@@ -1,7 +1,7 @@
 import { EventEmitter } from "node:events";
 import { ConfirmPublisher } from "../amqp/confirm-publisher.js";
-import { BrokerConnection, FatalSignal } from "../amqp/connection.js";
-import type { ChannelModel } from "../amqp/envelope.js";
+import { BrokerConnection, FatalSignal, type SetupLink } from "../amqp/connection.js";
+import type { Channel, ChannelModel, ConsumeMessage } from "../amqp/envelope.js";
 import { assertTopicExchange, DEFAULT_EXCHANGE } from "../amqp/topology.js";
 import { apiTypeOf } from "../artifacts/api-type.js";
 import type { GatewayApiDto } from "../artifacts/types.js";
@@ -9,6 +9,7 @@ import type { GwsyncConfig } from "../config/types.js";
 import { GwsyncError } from "../errors.js";
 import { decodeGatewayReport, type GatewayReport, REPORT_ROUTING_KEY } from "../events/gateway-report.js";
 import { decodeHeartbeat, HEARTBEAT_ROUTING_KEY, type Heartbeat } from "../events/heartbeat.js";
+import { hop } from "../hops.js";
 import { PublisherMetrics } from "../http/metrics.js";
 import { type Logger, silentLogger } from "../log.js";
 import { ArtifactSigner } from "../security/signing.js";
@@ -17,8 +18,8 @@ import { openStore } from "../store/open-store.js";
 import type { ArtifactStore, NewOutboxMessage, SaveArtifactResult, StoredArtifact } from "../store/types.js";
 import { type ArtifactInput, normalizeLabels, toGatewayApiDto } from "./artifact-input.js";
 import { buildGatewayEvent, buildStreamEvent, inlineArtifactOption, type StreamEvent } from "./events-out.js";
+import { FleetLagCache } from "./fleet-view.js";
 import { ReportIntake } from "./gateway-reports.js";
-import { RolloutIndex } from "./rollout-index.js";
 import { OutboxDispatcher } from "./outbox-dispatcher.js";
 import {
   type ApiHistory,
@@ -27,10 +28,14 @@ import {
   type RevisionDiff,
   requireRevision,
 } from "./revisions.js";
-import { hop } from "../hops.js";
+import { RolloutIndex } from "./rollout-index.js";
 
 /** An API id, or `name:version` looked up in the store (of the tenant, default carbon.super). */
-export async function resolveApiRef(store: ArtifactStore, ref: string, tenantDomain?: string): Promise<string> {
+export async function resolveApiRef(
+  store: ArtifactStore,
+  ref: string,
+  tenantDomain?: string,
+): Promise<string> {
   const sep = ref.lastIndexOf(":");
   if (sep > 0 && !/^[0-9a-f-]{36}$/i.test(ref)) {
     const id = await store.findApiId(ref.slice(0, sep), ref.slice(sep + 1), tenantDomain);
@@ -70,6 +75,8 @@ export interface PublisherEvents {
   heartbeat: [heartbeat: Heartbeat];
   /** A gateway's report (what it serves and refused, per API), once recorded in the store. */
   report: [report: GatewayReport];
+  /** A re-bind of the heartbeat and report queues ended: undefined when done, else why not (reassertBindings). */
+  rebind: [error: Error | undefined];
 }
 
 export interface PublisherOptions {
@@ -77,7 +84,22 @@ export interface PublisherOptions {
   logger?: Logger;
   /** An open store; default: opened from [database.sync_runtime_artifacts_db]. */
   store?: ArtifactStore;
+  /** Messages the gateways' report queue holds at most (REPORT_QUEUE_MAX_LENGTH; tests make it small). */
+  reportQueueMaxLength?: number;
 }
+
+/**
+ * Gateway reports waiting for this publisher, at most. Beyond, the broker refuses a gateway's report
+ * (`x-overflow: reject-publish`, a basic.nack on its confirm channel) and the gateway sends its whole
+ * snapshot again after a jittered back-off (src/gateway/apply-report.ts): a fleet reconnecting at once
+ * is paced by what this publisher ingests, and nothing is silently dropped (the old drop-head queue lost
+ * parts of snapshots, and a gateway's view stayed incomplete until its next periodic snapshot).
+ */
+export const REPORT_QUEUE_MAX_LENGTH = 10_000;
+/** Reports in this publisher's hands at once; each is acknowledged once it is in the store. */
+const REPORT_PREFETCH = 32;
+/** Heartbeats waiting, at most: the oldest go first (a newer heartbeat says all an older one did). */
+const HEARTBEAT_QUEUE_MAX_LENGTH = 10_000;
 
 /**
  * The control plane's plugin hook. `deployApi` / `removeApi` and the stream emitters commit the
@@ -93,9 +115,16 @@ export class Publisher {
   /** See PublisherEvents. */
   readonly events: EventEmitter<PublisherEvents> = new EventEmitter<PublisherEvents>();
   readonly #fatal = new FatalSignal();
-  readonly #confirm = new ConfirmPublisher();
+  /** A channel the broker nacks every publish on is renewed with the connection (NACK_STREAK_MS). */
+  readonly #confirm = new ConfirmPublisher({
+    onStuckChannel: (reason) => this.#connection?.renew(reason),
+  });
   readonly #dispatcher: OutboxDispatcher;
   #connection: BrokerConnection | undefined;
+  /** The heartbeat and report queues of the current connection, bound again every rebind_interval_ms. */
+  #bindings: Array<{ channel: Channel; queue: string; key: string }> = [];
+  #rebindTimer: NodeJS.Timeout | undefined;
+  #rebinding = false;
   readonly #ownsStore: boolean;
   /** [gwsync.signing] private_key_file: every DEPLOY/REMOVE it announces is signed. */
   readonly signer: ArtifactSigner | undefined;
@@ -103,11 +132,17 @@ export class Publisher {
   readonly reports: ReportIntake;
   /** Which APIs' rollouts are not complete, kept up to date (the status page's filter). */
   readonly rollouts: RolloutIndex;
+  /** Each gateway's lag as /api/v1/fleet last computed it, reused while its inputs are unchanged. */
+  readonly fleetLags = new FleetLagCache();
+  readonly #reportQueueMaxLength: number;
   /** Labels a replication agreement of this clone replicates from its master, and why (src/replication/). */
   #replicatedLabels: ReadonlyMap<string, string> = new Map();
+  /** A dispatcher wake is scheduled for the next turn (#wakeAfterAnswer). */
+  #wakePending = false;
 
   constructor(options: PublisherOptions) {
     this.config = options.config;
+    this.#reportQueueMaxLength = options.reportQueueMaxLength ?? REPORT_QUEUE_MAX_LENGTH;
     this.log = (options.logger ?? silentLogger).child({
       component: "publisher",
       node: options.config.gwsync.nodeId,
@@ -125,6 +160,7 @@ export class Publisher {
       logger: this.log,
       onRefused: (code) => this.metrics.rolloutRefused.inc({ code }),
       onRecorded: (report, replace) => {
+        this.fleetLags.noteReport(report.nodeId);
         this.rollouts.noteReport(report, replace).catch(() => undefined);
       },
     });
@@ -141,6 +177,7 @@ export class Publisher {
       onSent: (rows) => {
         for (const r of rows) this.metrics.eventsPublished.inc({ stream: r.topic });
       },
+      onCoalesced: (rows) => this.metrics.outboxCoalesced.inc(rows.length),
     });
   }
 
@@ -152,13 +189,14 @@ export class Publisher {
       connectionName: `gwsync-publisher-${this.config.gwsync.nodeId}`,
       heartbeatSec: this.config.gwsync.heartbeatSec,
       logger: this.log,
-      setup: async (model: ChannelModel) => {
+      setup: async (model: ChannelModel, link: SetupLink) => {
         const ch = await model.createConfirmChannel();
         ch.on("error", (err: Error) => this.log.warn({ err: err.message }, "publisher channel error"));
+        link.essential(ch, "publisher's confirm");
         await assertTopicExchange(ch, this.exchange);
         this.#confirm.attach(ch);
         this.#dispatcher.wake();
-        await this.#listenForHeartbeats(model);
+        await this.#listenForHeartbeats(model, link);
       },
     });
     conn.on("status", (st: { state: string }) =>
@@ -168,39 +206,39 @@ export class Publisher {
     this.#connection = conn;
     await conn.start();
     this.#dispatcher.start();
+    this.#scheduleRebind();
     // The status page's rollout index: built now, in the background, rather than at the first request.
-    this.rollouts.warm().catch((err: unknown) =>
-      this.log.warn({ err: (err as Error).message }, "could not build the rollout index (built at the next request)"),
-    );
+    this.rollouts
+      .warm()
+      .catch((err: unknown) =>
+        this.log.warn(
+          { err: (err as Error).message },
+          "could not build the rollout index (built at the next request)",
+        ),
+      );
   }
 
-  /** Record every gateway's heartbeat in the store (what `gwsync status` shows). */
-  async #listenForHeartbeats(model: ChannelModel): Promise<void> {
+  /**
+   * Record every gateway's heartbeat (what `gwsync status` shows) and its reports (the fleet view) in
+   * the store. Two queues: heartbeats may be dropped (the next one says it all), reports may not (a lost
+   * part leaves a gateway's view incomplete), so reports are acknowledged once stored, at most
+   * REPORT_PREFETCH at a time, and their queue refuses what it cannot hold instead of dropping it.
+   */
+  async #listenForHeartbeats(model: ChannelModel, link: SetupLink): Promise<void> {
     const ch = await model.createChannel();
     ch.on("error", (err: Error) => this.log.warn({ err: err.message }, "heartbeat channel error"));
+    link.essential(ch, "heartbeat consumer's");
     const q = await ch.assertQueue("", {
       exclusive: true,
       autoDelete: true,
-      arguments: { "x-max-length": 10_000 },
+      arguments: { "x-max-length": HEARTBEAT_QUEUE_MAX_LENGTH },
     });
     await ch.bindQueue(q.queue, this.exchange, HEARTBEAT_ROUTING_KEY);
-    await ch.bindQueue(q.queue, this.exchange, REPORT_ROUTING_KEY);
+    const bindings = [{ channel: ch as Channel, queue: q.queue, key: HEARTBEAT_ROUTING_KEY }];
     await ch.consume(
       q.queue,
       (msg) => {
         if (!msg) return;
-        if (msg.fields.routingKey === REPORT_ROUTING_KEY) {
-          const report = decodeGatewayReport(msg.content);
-          if (!report) {
-            this.log.debug({ bytes: msg.content.length }, "a gateway report that is not one: dropped");
-            return;
-          }
-          this.reports.accept(report).then(
-            () => this.events.emit("report", report),
-            () => undefined, // logged by the intake
-          );
-          return;
-        }
         const hb = decodeHeartbeat(msg.content);
         if (!hb) return;
         this.store.recordHeartbeat({ ...hb, lastSeen: Date.now() }).then(
@@ -212,6 +250,47 @@ export class Publisher {
         );
       },
       { noAck: true },
+    );
+
+    const rc = await model.createChannel();
+    rc.on("error", (err: Error) => this.log.warn({ err: err.message }, "report channel error"));
+    link.essential(rc, "report consumer's");
+    await rc.prefetch(REPORT_PREFETCH);
+    const rq = await rc.assertQueue("", {
+      exclusive: true,
+      autoDelete: true,
+      arguments: { "x-max-length": this.#reportQueueMaxLength, "x-overflow": "reject-publish" },
+    });
+    await rc.bindQueue(rq.queue, this.exchange, REPORT_ROUTING_KEY);
+    bindings.push({ channel: rc, queue: rq.queue, key: REPORT_ROUTING_KEY });
+    this.#bindings = bindings;
+    const settle = (msg: ConsumeMessage) => {
+      try {
+        rc.ack(msg);
+      } catch {
+        // The channel closed meanwhile: the queue (exclusive) went with it; the gateways' next
+        // snapshots, sent on their reconnect, repair the view.
+      }
+    };
+    await rc.consume(
+      rq.queue,
+      (msg) => {
+        if (!msg) return;
+        const report = decodeGatewayReport(msg.content);
+        if (!report) {
+          this.log.debug({ bytes: msg.content.length }, "a gateway report that is not one: dropped");
+          settle(msg);
+          return;
+        }
+        this.reports
+          .accept(report)
+          .then(
+            () => this.events.emit("report", report),
+            () => undefined, // logged by the intake
+          )
+          .finally(() => settle(msg));
+      },
+      { noAck: false },
     );
   }
 
@@ -257,7 +336,14 @@ export class Publisher {
     hop("publisher.validated", String(dto.id));
     // files: one file, one API (a 409 when another API owns one of them on a label).
     const result = await this.store.saveArtifact(
-      { dto, labels: ls, instruction: "Publish", files: apiFiles(dto), apiType: apiTypeOf(dto), ...commitOf(options) },
+      {
+        dto,
+        labels: ls,
+        instruction: "Publish",
+        files: apiFiles(dto),
+        apiType: apiTypeOf(dto),
+        ...commitOf(options),
+      },
       (r) => [this.#gatewayMessage("deploy", dto, ls, r)],
     );
     hop("publisher.committed", String(dto.id));
@@ -332,7 +418,10 @@ export class Publisher {
   }
 
   /** The API's revisions, newest first (`gwsync history`). */
-  async apiHistory(ref: string, options: { tenantDomain?: string; limit?: number } = {}): Promise<ApiHistory> {
+  async apiHistory(
+    ref: string,
+    options: { tenantDomain?: string; limit?: number } = {},
+  ): Promise<ApiHistory> {
     const apiId = await this.resolveApiId(ref, options.tenantDomain);
     const revisions = await this.store.apiHistory(apiId, options.limit);
     if (revisions.length === 0) {
@@ -355,7 +444,12 @@ export class Publisher {
   }
 
   /** A unified diff of two revisions of an API (`gwsync diff`). */
-  async diffApi(ref: string, from: number, to: number, options: { tenantDomain?: string } = {}): Promise<RevisionDiff> {
+  async diffApi(
+    ref: string,
+    from: number,
+    to: number,
+    options: { tenantDomain?: string } = {},
+  ): Promise<RevisionDiff> {
     const apiId = await this.resolveApiId(ref, options.tenantDomain);
     const a = await requireRevision(this.store, apiId, from);
     const b = await requireRevision(this.store, apiId, to);
@@ -389,11 +483,52 @@ export class Publisher {
     return this.#dispatcher.drain();
   }
 
+  /** The next re-bind, after rebind_interval_ms ± 50 % at random (as the gateways'). */
+  #scheduleRebind(): void {
+    const ms = this.config.gwsync.rebindIntervalMs;
+    if (ms <= 0 || this.#connection === undefined) return;
+    this.#rebindTimer = setTimeout(
+      () => void this.reassertBindings().finally(() => this.#scheduleRebind()),
+      Math.round(ms * (0.5 + Math.random())),
+    );
+    this.#rebindTimer.unref();
+  }
+
+  /**
+   * Bind the heartbeat and report queues again on the live connection (idempotent). Their bindings go
+   * when the exchange is deleted and declared again while the connection stays up, and then `gwsync
+   * status` and the fleet view hear nothing from any gateway until the publisher reconnects, as a
+   * gateway's own queues did (Gateway.reassertQueues). A failure is logged and counted and the next
+   * interval tries again; a channel the broker closes for it (the exchange is gone: 404) sets the
+   * connection up again, as for any essential channel. Never throws.
+   */
+  async reassertBindings(): Promise<void> {
+    if (this.#rebinding || this.#connection?.status.state !== "connected") return;
+    this.#rebinding = true;
+    try {
+      for (const b of this.#bindings) await b.channel.bindQueue(b.queue, this.exchange, b.key);
+      this.metrics.queueReasserts.inc({ outcome: "ok" });
+      this.events.emit("rebind", undefined);
+    } catch (err) {
+      const error = err instanceof Error ? err : new Error(String(err));
+      this.metrics.queueReasserts.inc({ outcome: "failed" });
+      this.log.warn(
+        { err: error.message },
+        "could not bind the heartbeat and report queues again; trying again at the next interval",
+      );
+      this.events.emit("rebind", error);
+    } finally {
+      this.#rebinding = false;
+    }
+  }
+
   async close(): Promise<void> {
+    if (this.#rebindTimer) clearTimeout(this.#rebindTimer);
     await this.rollouts.close();
     await this.#dispatcher.stop();
-    await this.#connection?.close();
+    const conn = this.#connection;
     this.#connection = undefined;
+    await conn?.close();
     if (this.#ownsStore) await this.store.close();
   }
 
@@ -428,10 +563,27 @@ export class Publisher {
         },
         "artifact committed",
       );
-      this.#dispatcher.wake();
+      this.#wakeAfterAnswer();
     } else {
       this.log.debug({ apiId: result.apiId, action }, "artifact unchanged; nothing announced");
     }
+  }
+
+  /**
+   * Wakes the outbox dispatcher once this turn is over. The commit is durable before the caller is
+   * answered; the dispatcher's claim (a store read) and its publish are not part of that answer, and
+   * woken in the same turn they ran before the REST reply was written (B12: ~0.5 ms of every publish
+   * call, the claim and the AMQP write ahead of the socket write). A wake is only a hint: the outbox
+   * row is already committed, and the poll would announce it anyway, so deferring it to the next
+   * turn (one setImmediate, a few microseconds later) loses nothing.
+   */
+  #wakeAfterAnswer(): void {
+    if (this.#wakePending) return;
+    this.#wakePending = true;
+    setImmediate(() => {
+      this.#wakePending = false;
+      this.#dispatcher.wake();
+    });
   }
 
   #result(dto: GatewayApiDto, r: SaveArtifactResult, labels: string[]): DeployResult {

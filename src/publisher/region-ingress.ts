@@ -1,7 +1,7 @@
 import { EventEmitter } from "node:events";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { BrokerConnection } from "../amqp/connection.js";
+import { BrokerConnection, type SetupLink } from "../amqp/connection.js";
 import { ACK, type Outcome, QueueConsumer } from "../amqp/consumer.js";
 import type { ChannelModel, Envelope } from "../amqp/envelope.js";
 import { deadLetterQueueName, declareIngressQueue, ingressQueueName } from "../amqp/topology.js";
@@ -91,9 +91,10 @@ export class RegionIngress {
       connectionName: `gwsync-region-ingress-${config.gwsync.nodeId}`,
       heartbeatSec: config.gwsync.heartbeatSec,
       logger: this.#log,
-      setup: async (model: ChannelModel) => {
+      setup: async (model: ChannelModel, link: SetupLink) => {
         const ch = await model.createChannel();
         ch.on("error", (err: Error) => this.#log.warn({ err: err.message }, "ingress channel error"));
+        link.essential(ch, "region ingress consumer's");
         await declareIngressQueue(ch, this.#region);
         await consumer.start(ch);
       },
@@ -119,7 +120,8 @@ export class RegionIngress {
     } catch (err) {
       return { kind: "reject", reason: (err as Error).message };
     }
-    const refusal = this.#trustedKeys === undefined ? undefined : regionSyncRefusal(message, this.#trustedKeys);
+    const refusal =
+      this.#trustedKeys === undefined ? undefined : regionSyncRefusal(message, this.#trustedKeys);
     if (refusal !== undefined) {
       this.#o.publisher.metrics.signatureRejected.inc({ reason: signatureReasonLabel(refusal) });
       return { kind: "reject", reason: refusal };

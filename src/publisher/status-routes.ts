@@ -13,7 +13,7 @@ import { parseWait, type WaitResult, waitFor, waitForRollout } from "./rollout-w
 export function registerStatusRoutes(app: FastifyInstance, publisher: Publisher): void {
   app.get("/api/v1/status", async () => await fleetStatus(publisher.store));
 
-  app.get("/api/v1/fleet", async () => await fleetView(publisher.store));
+  app.get("/api/v1/fleet", async () => await fleetView(publisher.store, Date.now(), publisher.fleetLags));
 
   // The status page's API list: ?q=text&offset=0&limit=50&problems=1 (only rollouts not complete).
   app.get("/api/v1/rollouts", async (req) => {
@@ -42,14 +42,25 @@ export function registerStatusRoutes(app: FastifyInstance, publisher: Publisher)
     if (w !== undefined) {
       const timeoutMs = parseWait(w, "?wait=");
       const asked = queryList(req.query, "label");
-      const labels = asked.length > 0 ? asked : (await publisher.store.listApiLabels(apiId)).map((r) => r.label);
-      wait = await waitFor(req, (signal) =>
-        waitForRollout({ store: publisher.store, events: publisher.events, apiId, labels, timeoutMs, signal }),
+      const labels =
+        asked.length > 0 ? asked : (await publisher.store.listApiLabels(apiId)).map((r) => r.label);
+      wait = await waitFor(
+        req,
+        (signal) =>
+          waitForRollout({
+            store: publisher.store,
+            events: publisher.events,
+            apiId,
+            labels,
+            timeoutMs,
+            signal,
+          }),
         timeoutMs,
       );
     }
     const r = await rolloutView(publisher.store, apiId);
-    if (r === undefined) throw new GwsyncError("GWSYNC_NOT_FOUND", `API ${req.params.apiId} is not in the store`);
+    if (r === undefined)
+      throw new GwsyncError("GWSYNC_NOT_FOUND", `API ${req.params.apiId} is not in the store`);
     return wait === undefined ? r : { ...r, wait };
   });
 
@@ -60,6 +71,7 @@ export function registerStatusRoutes(app: FastifyInstance, publisher: Publisher)
       throw new GwsyncError("GWSYNC_NOT_FOUND", `no gateway ${nodeId} has been seen`);
     }
     publisher.reports.forget(nodeId);
+    publisher.fleetLags.forget(nodeId);
     await publisher.rollouts.forget(nodeId);
     // A gateway still beating is back with its next heartbeat: say so rather than pretend it is gone.
     return { nodeId, forgotten: true, state: gatewayState(known, Date.now()) };

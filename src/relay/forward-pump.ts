@@ -66,7 +66,8 @@ export class ForwardPump {
     await ch.prefetch(this.#o.prefetch);
     const reply = await ch.consume(this.#o.queue, (msg) => {
       if (msg === null) {
-        // The broker cancelled the consumer (queue deleted): the next setup redeclares and resubscribes.
+        // The broker cancelled the consumer (queue deleted): closing the channel, an essential one
+        // (SetupLink), makes the connection set up again, which redeclares and resubscribes.
         this.#o.logger.warn({ queue: this.#o.queue }, "relay consumer cancelled by the broker");
         ch.close().catch(() => undefined);
         return;

@@ -1,15 +1,18 @@
 import { EventEmitter } from "node:events";
 import { type FSWatcher, watch } from "node:fs";
 import type { FastifyInstance } from "fastify";
-import { BrokerConnection, FatalSignal } from "../amqp/connection.js";
+import { BrokerConnection, FatalSignal, type SetupLink } from "../amqp/connection.js";
 import type { Channel, ChannelModel, Envelope } from "../amqp/envelope.js";
-import { assertTopicExchange, DEFAULT_EXCHANGE, 
+import {
+  assertTopicExchange,
+  DEFAULT_EXCHANGE,
   DEFAULT_LANE_PREFETCH,
   DEFAULT_MAX_HOPS,
   declareRelayQueue,
   LANES,
   type Lane,
-  relayQueueName,} from "../amqp/topology.js";
+  relayQueueName,
+} from "../amqp/topology.js";
 import { type RelayDestination, relayDestinations } from "../config/relay-destinations.js";
 import type { GwsyncConfig } from "../config/types.js";
 import { GwsyncError } from "../errors.js";
@@ -110,6 +113,8 @@ export class Relay {
   readonly #cursors: RelayCursors;
   /** The local connection being set up or in use (a region added meanwhile is set up on it). */
   #currentModel: ChannelModel | undefined;
+  /** The current connection's SetupLink: a region added later marks its channels essential too. */
+  #currentLink: SetupLink | undefined;
   /** Setting up regions on the local connection, one at a time. */
   #setupTail: Promise<unknown> = Promise.resolve();
   #closed = false;
@@ -243,7 +248,7 @@ export class Relay {
       heartbeatSec: g.heartbeatSec,
       ...(this.#o.reconnectMaxDelayMs ? { reconnectMaxDelayMs: this.#o.reconnectMaxDelayMs } : {}),
       logger: this.log,
-      setup: (model) => this.#setupLocal(model),
+      setup: (model, link) => this.#setupLocal(model, link),
     });
     local.on("status", (s: { state: string }) =>
       this.metrics.brokerConnected.set(s.state === "connected" ? 1 : 0),
@@ -272,10 +277,11 @@ export class Relay {
     return next;
   }
 
-  async #setupLocal(model: ChannelModel): Promise<void> {
+  async #setupLocal(model: ChannelModel, link: SetupLink): Promise<void> {
     this.#currentModel = model;
+    this.#currentLink = link;
     await this.#serialSetup(async () => {
-      for (const [region, remote] of this.#remotes) await this.#setupRemote(model, region, remote);
+      for (const [region, remote] of this.#remotes) await this.#setupRemote(model, region, remote, link);
       const ch = await model.createChannel();
       ch.on("error", () => undefined);
       this.#backlogChannel = ch;
@@ -287,11 +293,19 @@ export class Relay {
    * catch the region up from the changelog: the queue exists before the catch-up reads the head, so a
    * change is either at or below that head (the catch-up sends it) or its event reaches the queue.
    */
-  async #setupRemote(model: ChannelModel, region: string, remote: RemoteRegion): Promise<void> {
+  async #setupRemote(
+    model: ChannelModel,
+    region: string,
+    remote: RemoteRegion,
+    link: SetupLink | undefined,
+  ): Promise<void> {
     if (remote.setupOn === model) return;
     for (const lane of LANES) {
       const ch = await model.createChannel();
-      ch.on("error", (err: Error) => this.log.warn({ region, lane, err: err.message }, "relay channel error"));
+      ch.on("error", (err: Error) =>
+        this.log.warn({ region, lane, err: err.message }, "relay channel error"),
+      );
+      link?.essential(ch, `relay queue ${region}/${lane} consumer's`);
       await assertTopicExchange(ch, this.exchange);
       await declareRelayQueue(ch, {
         queue: relayQueueName(this.region, region, lane),
@@ -358,7 +372,10 @@ export class Relay {
       this.#jndiWatch.on("error", () => undefined);
       this.#jndiWatch.unref();
     } catch (err) {
-      this.log.warn({ jndiDir: dir, err: (err as Error).message }, "cannot watch jndi_dir; reading it on a timer");
+      this.log.warn(
+        { jndiDir: dir, err: (err as Error).message },
+        "cannot watch jndi_dir; reading it on a timer",
+      );
     }
     this.#jndiTimer = setInterval(() => this.#rescanJndi(), this.#o.jndiRescanMs ?? DEFAULT_JNDI_RESCAN_MS);
     this.#jndiTimer.unref();
@@ -372,7 +389,8 @@ export class Relay {
     } catch (err) {
       // A file being written is read again on its next change; say once what is wrong.
       const problem = (err as Error).message;
-      if (problem !== this.#jndiProblem) this.log.warn({ err: problem }, "jndi_dir unreadable; regions unchanged");
+      if (problem !== this.#jndiProblem)
+        this.log.warn({ err: problem }, "jndi_dir unreadable; regions unchanged");
       this.#jndiProblem = problem;
       return;
     }
@@ -394,7 +412,7 @@ export class Relay {
     void this.#serialSetup(async () => {
       const model = this.#currentModel;
       // A connection that died meanwhile fails here; its reconnect sets up every region.
-      if (model !== undefined) await this.#setupRemote(model, d.region, remote);
+      if (model !== undefined) await this.#setupRemote(model, d.region, remote, this.#currentLink);
     }).catch((err: unknown) =>
       this.log.warn({ region: d.region, err: (err as Error).message }, "region set up at the next reconnect"),
     );

@@ -1,6 +1,6 @@
 import { EventEmitter } from "node:events";
 import { ConfirmPublisher, type OutgoingMessage } from "../amqp/confirm-publisher.js";
-import { BrokerConnection, type BrokerStatus } from "../amqp/connection.js";
+import { BrokerConnection, type BrokerStatus, type SetupLink } from "../amqp/connection.js";
 import type { ChannelModel } from "../amqp/envelope.js";
 import { assertTopicExchange, declareIngressQueue, LANES, type Lane } from "../amqp/topology.js";
 import type { BrokerEndpoint } from "../config/types.js";
@@ -40,7 +40,10 @@ export class RemoteLink extends EventEmitter {
     super();
     this.region = o.region;
     this.#o = o;
-    const confirm = { ...(o.confirmTimeoutMs ? { confirmTimeoutMs: o.confirmTimeoutMs } : {}) };
+    const confirm = {
+      ...(o.confirmTimeoutMs ? { confirmTimeoutMs: o.confirmTimeoutMs } : {}),
+      onStuckChannel: (reason: string) => this.#conn.renew(reason),
+    };
     this.#publishers = { priority: new ConfirmPublisher(confirm), artifacts: new ConfirmPublisher(confirm) };
     this.#conn = new BrokerConnection({
       endpoints: o.endpoints,
@@ -48,13 +51,13 @@ export class RemoteLink extends EventEmitter {
       heartbeatSec: o.heartbeatSec,
       ...(o.reconnectMaxDelayMs ? { reconnectMaxDelayMs: o.reconnectMaxDelayMs } : {}),
       logger: o.logger,
-      setup: (model) => this.#setup(model),
+      setup: (model, link) => this.#setup(model, link),
     });
     this.#conn.on("status", (s: BrokerStatus) => this.emit("status", s));
     this.#conn.on("fatal", (err: Error) => this.emit("fatal", err));
   }
 
-  async #setup(model: ChannelModel): Promise<void> {
+  async #setup(model: ChannelModel, link: SetupLink): Promise<void> {
     for (const lane of LANES) {
       const ch = await model.createConfirmChannel();
       // ConfirmPublisher listens for "close" once per message in flight: a batch is many listeners.
@@ -62,6 +65,7 @@ export class RemoteLink extends EventEmitter {
       ch.on("error", (err: Error) =>
         this.#o.logger.warn({ region: this.region, lane, err: err.message }, "remote channel error"),
       );
+      link.essential(ch, `${lane} lane's confirm`);
       if (lane === "artifacts") await declareIngressQueue(ch, this.region);
       else await assertTopicExchange(ch, this.#o.exchange);
       this.#publishers[lane].attach(ch);

@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import fs from "node:fs";
 import fsp from "node:fs/promises";
 import path from "node:path";
@@ -39,11 +40,17 @@ export const DEFAULT_TEMP_STEM = "gwsync";
 export const TEMP_SUFFIX = ".tmp";
 
 let tempCounter = 0;
+/**
+ * Tells this process's temp files from an earlier process's with the same pid (a container's gateway is
+ * often pid 1 on every start): a leftover may then be removed in the background while this process
+ * creates its own temps (FileDeployer's retired files).
+ */
+const PROCESS_TOKEN = randomBytes(4).toString("hex");
 
-/** A temp file name in `dir`, unique within this process (counter) and across processes (pid). */
+/** A temp file name in `dir`, unique within this process (counter) and across processes (pid, token). */
 export function tempPathIn(dir: string, stem = DEFAULT_TEMP_STEM): string {
   tempCounter = (tempCounter + 1) % Number.MAX_SAFE_INTEGER;
-  return path.join(dir, `.${stem}-${process.pid}-${tempCounter}${TEMP_SUFFIX}`);
+  return path.join(dir, `.${stem}-${process.pid}-${PROCESS_TOKEN}-${tempCounter}${TEMP_SUFFIX}`);
 }
 
 export function isTempName(fileName: string, stem = DEFAULT_TEMP_STEM): boolean {

@@ -314,8 +314,11 @@ export interface ArtifactStore {
    * them and ends the claim with `sent()` or `release()`.
    */
   claimOutbox(limit: number): Promise<OutboxClaim>;
-  /** The oldest `limit` rows waiting in the outbox, claimed or not, without claiming them (diagnosis). */
-  peekOutbox(limit: number): Promise<OutboxMessage[]>;
+  /**
+   * The oldest `limit` rows waiting in the outbox with an id above `afterId` (default 0), claimed or not,
+   * without claiming or waiting for them (diagnosis; the dispatcher's look-ahead for coalescing).
+   */
+  peekOutbox(limit: number, afterId?: number): Promise<OutboxMessage[]>;
   /** Count the rows waiting in the outbox (claimed or not). */
   outboxDepth(): Promise<number>;
   /**

@@ -35,6 +35,12 @@ describe("catch-up by changelog sequence", () => {
       catchUpMs: 0,
     });
     await world.waitConverged("gw");
+    // The first connect's catch-up may still be running (a connect that lands after the startup load
+    // starts one): let it end, so the test's own accounting of what the gateway asks starts after it.
+    // Seen failing once the startup load got slower (fa76ee1): that catch-up read the changelog after
+    // the test had changed it, before the broker came back.
+    await waitFor(gw.events, "broker", () => gw.brokerStatus.state === "connected", "the gateway to connect");
+    await gw.catchUp();
   });
   after(async () => {
     await cp.down();
@@ -42,15 +48,21 @@ describe("catch-up by changelog sequence", () => {
     await world.close();
   });
 
-  /** What the gateway asked the control plane since `from`: changelog reads, single fetches, full listings. */
+  /**
+   * What the gateway asked the control plane since `from`: changelog reads, the APIs fetched (alone or
+   * in a batch: `apiId` repeated), single-API fetches, batch requests, full listings.
+   */
   function asked(from: number) {
-    const reqs = cp.seen.slice(from);
+    const reqs = cp.seen
+      .slice(from)
+      .filter((r) => r.path.endsWith("/changes") || r.path.endsWith("/runtime-artifacts"));
+    const artifacts = reqs.filter((r) => r.path.endsWith("/runtime-artifacts"));
     return {
       changes: reqs.filter((r) => r.path.endsWith("/changes")).length,
-      fetched: new Set(
-        reqs.filter((r) => r.path.endsWith("/runtime-artifacts") && r.apiId).map((r) => r.apiId),
-      ),
-      listings: reqs.filter((r) => r.path.endsWith("/runtime-artifacts") && !r.apiId).length,
+      fetched: new Set(artifacts.flatMap((r) => r.apiIds)),
+      singles: artifacts.filter((r) => r.apiIds.length === 1).map((r) => r.apiIds[0]!),
+      batches: artifacts.filter((r) => r.apiIds.length > 1).map((r) => r.apiIds),
+      listings: artifacts.filter((r) => r.apiIds.length === 0).length,
     };
   }
 
@@ -85,11 +97,21 @@ describe("catch-up by changelog sequence", () => {
       [...changed, added, added2, removed].sort(),
       "fetched exactly the changed APIs",
     );
+    // Issue 20: the changed APIs in one data-API request, not one request each.
+    assert.deepEqual(
+      a.batches.map((b) => [...b].sort()),
+      [[...changed, added, added2, removed].sort()],
+      "one batch request named every changed API",
+    );
+    assert.deepEqual(a.singles, [], "no API fetched on its own");
     assert.equal(deployed.count, changed.length + 2);
     assert.equal(removedCount.count, 1);
     // The gauge follows deploys and removals made by the catch-up, not only those made by events.
     assert.equal(gw.deployer.size, APIS + 1);
-    assert.equal((await gw.metrics.registry.getSingleMetric("gwsync_deployed_apis")?.get())?.values[0]?.value, APIS + 1);
+    assert.equal(
+      (await gw.metrics.registry.getSingleMetric("gwsync_deployed_apis")?.get())?.values[0]?.value,
+      APIS + 1,
+    );
     assertClean(await world.judge("gw"));
   });
 
@@ -115,6 +137,7 @@ describe("catch-up by changelog sequence", () => {
     );
     const a = asked(from);
     assert.deepEqual([...a.fetched], [r.apiId], "only the changed API was fetched");
+    assert.deepEqual(a.batches, [], "one API: fetched alone");
     assert.equal(a.listings, 0);
     assert.notEqual(
       gw.deployer.get(r.apiId)?.sha256,
@@ -122,5 +145,80 @@ describe("catch-up by changelog sequence", () => {
       "the gateway without a timer has not seen it: no event was sent",
     );
     assertClean(await world.judge("timed"));
+    // Its timer would ask the control plane too: the next test counts one gateway's requests.
+    await world.stopGateway("timed");
+  });
+
+  test("a catch-up's batch with one artifact that fails its sha256 check: that API alone is refused, the others are deployed from the batch", async () => {
+    const pub = world.publisher!.publisher;
+    const batched = await world.startGateway({
+      name: "batched",
+      labels: [LABEL],
+      serviceUrl: cp.url,
+      catchUpMs: 0,
+    });
+    await world.waitConverged("batched");
+    await waitFor(
+      batched.events,
+      "broker",
+      () => batched.brokerStatus.state === "connected",
+      "the gateway to connect",
+    );
+    await batched.catchUp();
+    const targets = ids.slice(20, 26);
+    const bad = targets[2]!;
+    const before = batched.deployer.get(bad)?.sha256;
+    // Committed with no outbox row: no event; only the catch-up (called below) learns of them.
+    const saved = [];
+    for (let i = 20; i < 26; i++) {
+      const dto = toGatewayApiDto(tinyApi(`Api${i}`, 7));
+      saved.push(await pub.store.saveArtifact({ dto, labels: [LABEL], instruction: "Publish" }, () => []));
+    }
+    // In any batch reply, the bad API's artifact gains a byte: it no longer matches the sha256 its row
+    // states (the per-artifact check of src/gateway/retriever.ts). The rest of the reply is untouched.
+    cp.rule = (r) =>
+      r.url.searchParams.getAll("apiId").length > 1
+        ? {
+            rewrite: (body) => {
+              const reply = JSON.parse(body) as { list: string[]; gwsync: { items: { apiId: string }[] } };
+              const i = reply.gwsync.items.findIndex((m) => m.apiId === bad);
+              if (i >= 0) reply.list[i] = `${reply.list[i]} `;
+              return JSON.stringify(reply);
+            },
+          }
+        : "forward";
+    const from = cp.seen.length;
+    const refused = counter(batched.events, "rejected", (_stream, _reason, apiId) => apiId === bad);
+    const refusedOthers = counter(batched.events, "rejected", (_stream, _reason, apiId) => apiId !== bad);
+    try {
+      await batched.catchUp();
+    } finally {
+      cp.rule = () => "forward";
+      refused.stop();
+      refusedOthers.stop();
+    }
+    const a = asked(from);
+    assert.deepEqual(
+      a.batches.map((b) => [...b].sort()),
+      [[...targets].sort()],
+      "the six changed APIs were asked in one request",
+    );
+    assert.deepEqual(
+      a.singles,
+      [],
+      "none asked again on its own: the bad one is refused from the batch's answer",
+    );
+    assert.equal(refused.count, 1, "the bad artifact was refused");
+    assert.equal(refusedOthers.count, 0, "nothing else was refused");
+    for (const r of saved) {
+      if (r.apiId === bad)
+        assert.equal(batched.deployer.get(bad)?.sha256, before, "the bad one stays as it was");
+      else
+        assert.equal(batched.deployer.get(r.apiId)?.sha256, r.sha256, `${r.apiId} deployed from the batch`);
+    }
+    // A newer revision, served intact, is deployed: the refusal held that revision only.
+    await pub.deployApi(tinyApi(`Api22`, 8), [LABEL]);
+    await world.waitConverged("batched");
+    assertClean(await world.judge("batched"));
   });
 });

@@ -24,6 +24,7 @@ import type { ArtifactStore } from "../../src/store/types.js";
 import { cleanupBroker } from "../harness/broker.js";
 import { authHeader, synapseApi, TEST_PASSWORD, TEST_USER, TestCluster } from "../harness/cluster.js";
 import { freePort } from "../harness/fault-http.js";
+import { masterChanges } from "../harness/master-changes.js";
 import { type ChildMessage, ChildService } from "../harness/processes.js";
 import { type EngineFactory, endLockSession, type TestDatabase } from "../harness/store-engines.js";
 import { tempDir } from "../harness/temp-dir.js";
@@ -169,23 +170,15 @@ password = "guest"
       t.diagnostic(`${a.name} pulls (created on ${nodes[0]!.name}), ${b.name} stands by`);
 
       // The master changes while the nodes pull.
-      let edits = 0;
-      const masterChanges = async (n: number) => {
-        for (let i = 0; i < n; i++) {
-          const k = edits++;
-          if (k % 10 === 9) {
-            const victim = await pm.store.findApiId(`L${k % BOOTSTRAP_APIS}`, "1.0.0");
-            const row = victim === undefined ? undefined : await pm.store.getArtifact(victim, LABEL);
-            if (row?.instruction === "Publish") {
-              await pm.removeApi(victim!, [LABEL]);
-              continue;
-            }
-          }
-          const name = k % 3 === 0 ? `N${k}` : `L${k % BOOTSTRAP_APIS}`;
-          await pm.deployApi(synapseApi({ name, revision: k + 2, size: 400 }), [LABEL]);
-        }
-      };
-      const changing = masterChanges(CHANGES);
+      const changeMaster = masterChanges({
+        publisher: pm,
+        label: LABEL,
+        prefix: "L",
+        bootstrapApis: BOOTSTRAP_APIS,
+        newPrefix: "N",
+        size: 400,
+      });
+      const changing = changeMaster.make(CHANGES);
 
       // B knows the agreement (from the store), does not pull it, and names A.
       await waitFor(
@@ -315,7 +308,7 @@ password = "guest"
       const lost = [...m].filter(([api, v]) => v.startsWith("Publish") && cl.get(api) !== v).map(([api]) => api);
       const unexpected = [...cl].filter(([api, v]) => v.startsWith("Publish") && m.get(api) !== v).map(([api]) => api);
       t.diagnostic(
-        `${engine.name}: master ${BOOTSTRAP_APIS} APIs + ${edits} changes, head ${head}; ${a.name} (killed) handled ${changes.get(a.name)} changes (${feed.get(a.name)} of the feed), ${b.name} ${changes.get(b.name)} (those stored already: skipped); failover (kill -9 to ${b.name}'s takeover) ${failoverMs} ms, to its first applied change ${resumeMs} ms (lock retry ${LEADER_RETRY_MS} ms); it went on from seq ${took.from} (the killed leader had reported ${lastOfA}); clone changelog rows of the master ${rows.length}, stored twice ${twice.length}, lost ${lost.length}, unexpected ${unexpected.length}`,
+        `${engine.name}: master ${BOOTSTRAP_APIS} APIs + ${changeMaster.made} changes, head ${head}; ${a.name} (killed) handled ${changes.get(a.name)} changes (${feed.get(a.name)} of the feed), ${b.name} ${changes.get(b.name)} (those stored already: skipped); failover (kill -9 to ${b.name}'s takeover) ${failoverMs} ms, to its first applied change ${resumeMs} ms (lock retry ${LEADER_RETRY_MS} ms); it went on from seq ${took.from} (the killed leader had reported ${lastOfA}); clone changelog rows of the master ${rows.length}, stored twice ${twice.length}, lost ${lost.length}, unexpected ${unexpected.length}`,
       );
       assert.deepEqual({ twice, lost, unexpected }, { twice: [], lost: [], unexpected: [] });
       assert.equal(

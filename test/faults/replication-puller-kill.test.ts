@@ -15,6 +15,7 @@ import { SqliteArtifactStore } from "../../src/store/sqlite/sqlite-store.js";
 import { cleanupBroker } from "../harness/broker.js";
 import { authHeader, synapseApi, TEST_PASSWORD, TEST_USER, TestCluster } from "../harness/cluster.js";
 import { freePort } from "../harness/fault-http.js";
+import { masterChanges } from "../harness/master-changes.js";
 import { type ChildMessage, ChildService } from "../harness/processes.js";
 import { tempDir } from "../harness/temp-dir.js";
 import { waitFor } from "../harness/wait.js";
@@ -121,23 +122,14 @@ password = "guest"
     const reached: { seq: number; from: string }[] = [];
     const watch = (c: ChildService, life: number) =>
       c.on("progress", (m: ChildMessage) => reached.push({ seq: Number(m.lastSequenceNumber), from: `life ${life}` }));
-    let edits = 0;
-    /** Master changes: updates, new APIs and removes, round-robin. */
-    const masterChanges = async (n: number) => {
-      for (let i = 0; i < n; i++) {
-        const k = edits++;
-        if (k % 10 === 9) {
-          const victim = await pm.store.findApiId(`K${k % BOOTSTRAP_APIS}`, "1.0.0");
-          const row = victim === undefined ? undefined : await pm.store.getArtifact(victim, LABEL);
-          if (row?.instruction === "Publish") {
-            await pm.removeApi(victim!, [LABEL]);
-            continue;
-          }
-        }
-        const name = k % 3 === 0 ? `New${k}` : `K${k % BOOTSTRAP_APIS}`;
-        await pm.deployApi(synapseApi({ name, revision: k + 2, size: 600 }), [LABEL]);
-      }
-    };
+    const changeMaster = masterChanges({
+      publisher: pm,
+      label: LABEL,
+      prefix: "K",
+      bootstrapApis: BOOTSTRAP_APIS,
+      newPrefix: "New",
+      size: 600,
+    });
 
     let id = "";
     for (const [life, kill] of KILLS.entries()) {
@@ -165,7 +157,7 @@ password = "guest"
         id = body.identifier;
       }
       // The master keeps changing while the clone pulls.
-      const changing = masterChanges(CHANGES_PER_ROUND);
+      const changing = changeMaster.make(CHANGES_PER_ROUND);
       if (kill.how === "external") {
         await waitFor(
           child,
@@ -196,7 +188,7 @@ password = "guest"
         assert.ok(beyond.length > 0, `life ${life}: changes committed after the recorded sequence`);
       }
       // While the clone is down, the master changes more.
-      await masterChanges(CHANGES_PER_ROUND);
+      await changeMaster.make(CHANGES_PER_ROUND);
     }
 
     // Last life: no kill; it must converge on the master's head.
@@ -244,7 +236,7 @@ password = "guest"
       const seqs = rows.map((r) => r.originSeq);
       const twice = seqs.filter((s, i) => seqs.indexOf(s) !== i);
       t.diagnostic(
-        `master: ${edits} changes after ${BOOTSTRAP_APIS} APIs, head ${head}; clone: ${onClone.filter((r) => r.instruction === "Publish").length} published, ${rows.length} changelog rows of the master; lost ${lost.length}, unexpected ${unexpected.length}, stored twice ${twice.length}`,
+        `master: ${changeMaster.made} changes after ${BOOTSTRAP_APIS} APIs, head ${head}; clone: ${onClone.filter((r) => r.instruction === "Publish").length} published, ${rows.length} changelog rows of the master; lost ${lost.length}, unexpected ${unexpected.length}, stored twice ${twice.length}`,
       );
       assert.deepEqual({ lost, unexpected, twice }, { lost: [], unexpected: [], twice: [] });
       assert.equal(

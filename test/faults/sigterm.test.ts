@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { createInterface } from "node:readline";
+import { setTimeout as delay } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { after, describe, test } from "node:test";
 import amqp from "amqplib";
@@ -21,6 +22,27 @@ const FETCH_DELAY_MS = 200;
 /** SIGTERM once the control plane answered this many fetches: some applied, many in flight, most queued. */
 const SIGTERM_AFTER_ANSWERS = 30;
 const GRACEFUL_EXIT_MS = 15_000;
+
+/**
+ * Waits until the gateway's /readyz says: startup done, broker connected, no catch-up running. A
+ * catch-up a (re)connect starts reads the changelog once and fetches what it names in batches of up to
+ * 100 APIs, and the events of those APIs are then acked as stale without a fetch of their own: one
+ * still running while this test publishes takes its 200 deploys in 2 requests, and the "busy fetching"
+ * moment below never comes (CI on 2afc314, under load: the broker connected after the startup load,
+ * so its catch-up ran while the deploys were published). Bounded: 60 s.
+ */
+async function quiescent(httpUrl: string): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  let last: unknown;
+  for (;;) {
+    const res = await fetch(`${httpUrl}/readyz`);
+    last = await res.json();
+    const r = last as { startup?: string; broker?: string; catchUp?: string };
+    if (r.startup === "done" && r.broker === "connected" && r.catchUp === "idle") return;
+    if (Date.now() > deadline) throw new Error(`the gateway did not settle: /readyz ${JSON.stringify(last)}`);
+    await delay(20);
+  }
+}
 
 async function readyMessages(queue: string): Promise<number> {
   const conn = await amqp.connect("amqp://guest:guest@127.0.0.1:5672");
@@ -63,6 +85,9 @@ describe("graceful SIGTERM of `gwsync gateway`", () => {
       "the CLI gateway to start",
       60_000,
     );
+    const started = JSON.parse(lines.find((l) => l.includes("gateway started"))!) as { http: string };
+    assert.match(started.http, /^http:\/\/127\.0\.0\.1:\d+$/, "the start line names the bound HTTP address");
+    await quiescent(started.http);
 
     cp.rule = () => ({ delayMs: FETCH_DELAY_MS });
     for (let i = 0; i < APIS; i++) await svc.publisher.deployApi(tinyApi(`Term${i}`, 1), [LABEL]);

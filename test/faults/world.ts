@@ -43,6 +43,8 @@ export interface FaultGatewaySpec {
   serviceUrl?: string;
   heartbeatSec?: number;
   catchUpMs?: number;
+  /** [gwsync] rebind_interval_ms; unset: the default (5 min). */
+  rebindMs?: number;
   retryMs?: number;
   maxRetries?: number;
   maxRetryDelayMs?: number;
@@ -154,6 +156,7 @@ data_dir = ${q(this.dataDir(s.name))}
 http_port = 0
 exchange = ${q(this.exchange)}
 catch_up_interval_ms = ${s.catchUpMs ?? 0}
+${s.rebindMs === undefined ? "" : `rebind_interval_ms = ${s.rebindMs}`}
 max_deliveries = ${s.maxDeliveries ?? 5}
 heartbeat_sec = ${s.heartbeatSec ?? 5}
 queue_type = ${q(s.queueType ?? "classic")}
@@ -215,17 +218,18 @@ password = "guest"
   }
 
   parse(text: string, role: "publisher" | "gateway"): GwsyncConfig {
-    return loadConfig({ role, env: {}, text }).config;
+    // Relative paths (jndi_dir) resolve in the world's own folder, never in the repository the test runs from.
+    return loadConfig({ role, env: {}, text, baseDir: this.root }).config;
   }
 
   async startPublisher(
     o: Parameters<FaultWorld["publisherToml"]>[0] = {},
-    options: { store?: SqliteArtifactStore } = {},
+    options: { store?: SqliteArtifactStore; logger?: Logger } = {},
   ): Promise<PublisherService> {
     const svc = new PublisherService({
       config: this.parse(this.publisherToml(o), "publisher"),
-      logger: testLogger,
       ...options,
+      logger: options.logger ?? testLogger,
     });
     await svc.start();
     this.publisher = svc;

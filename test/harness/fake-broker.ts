@@ -253,8 +253,29 @@ class FakeChannel extends EventEmitter {
     return this.publish("", queue, content, options);
   }
 
-  ack(msg: ConsumeMessage): void {
+  /**
+   * As RabbitMQ: the tag named must be unsettled (else PRECONDITION_FAILED); with `allUpTo` every
+   * unsettled delivery of this channel up to it is acked too (rabbit_channel:collect_acks).
+   */
+  ack(msg: ConsumeMessage, allUpTo = false): void {
+    if (allUpTo && this.#unacked.has(msg.fields.deliveryTag)) {
+      const tags = [...this.#unacked.keys()].filter((t) => t < msg.fields.deliveryTag).sort((a, b) => a - b);
+      for (const tag of tags) this.#settleTag(tag, "ack");
+    }
     this.#settle(msg, "ack");
+  }
+
+  #settleTag(tag: number, how: Settlement): void {
+    const d = this.#unacked.get(tag)!;
+    this.#unacked.delete(tag);
+    this.broker.record({
+      queue: d.queue,
+      routingKey: d.message.routingKey,
+      messageId: d.message.properties.messageId as string | undefined,
+      how,
+      redelivered: d.message.redelivered,
+    });
+    this.broker.dispatch(d.queue);
   }
 
   nack(msg: ConsumeMessage, _allUpTo = false, requeue = true): void {

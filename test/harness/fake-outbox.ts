@@ -30,7 +30,7 @@ export function fakeOutbox(initial: OutboxMessage[]) {
         },
       };
     },
-    peekOutbox: async (limit: number) => rows.slice(0, limit),
+    peekOutbox: async (limit: number, afterId = 0) => rows.filter((r) => r.id > afterId).slice(0, limit),
     outboxDepth: async () => rows.length,
     onOutboxCommit: (listener: () => void) => {
       listeners.add(listener);

@@ -12,13 +12,18 @@ export type HttpFault =
   /** Accept the request and never answer (the client's timeout must fire). */
   | "hang"
   /** Forward after a delay (a slow control plane). */
-  | { delayMs: number };
+  | { delayMs: number }
+  /** Forward, and answer what `body` makes of the control plane's reply body (a 2xx JSON reply). */
+  | { rewrite: (body: string) => string };
 
 export interface SeenRequest {
   /** ms since epoch. */
   t: number;
   path: string;
+  /** The first `apiId` parameter (a single-API fetch, or a batch's first). */
   apiId: string | undefined;
+  /** Every `apiId` parameter: more than one is a batch (gwsync's data API, issue 20). */
+  apiIds: string[];
   fault: string;
 }
 
@@ -72,7 +77,8 @@ export class FaultControlPlane extends EventEmitter {
       t: Date.now(),
       path: url.pathname,
       apiId,
-      fault: typeof fault === "string" ? fault : `delay ${fault.delayMs}`,
+      apiIds: url.searchParams.getAll("apiId"),
+      fault: typeof fault === "string" ? fault : "delayMs" in fault ? `delay ${fault.delayMs}` : "rewrite",
     };
     this.seen.push(seen);
     this.emit("request", seen);
@@ -93,13 +99,16 @@ export class FaultControlPlane extends EventEmitter {
       res.on("close", () => this.#hanging.delete(res));
       return;
     }
-    if (typeof fault === "object") await new Promise((r) => setTimeout(r, fault.delayMs));
+    if (typeof fault === "object" && "delayMs" in fault)
+      await new Promise((r) => setTimeout(r, fault.delayMs));
     try {
       const r = await fetch(this.target() + (req.url ?? "/"), {
         method: req.method ?? "GET",
         headers: { authorization: req.headers.authorization ?? "" },
       });
-      const body = Buffer.from(await r.arrayBuffer());
+      let body = Buffer.from(await r.arrayBuffer());
+      if (typeof fault === "object" && "rewrite" in fault && r.ok)
+        body = Buffer.from(fault.rewrite(body.toString("utf8")), "utf8");
       res
         .writeHead(r.status, { "content-type": r.headers.get("content-type") ?? "application/json" })
         .end(body);

@@ -1,46 +1,14 @@
 import { execFile } from "node:child_process";
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { connect } from "node:net";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
+import { nodeEnv, portOpen, prepareNodeDir, TEST_PORT_OFFSET, waitForPort } from "./rabbit-node.js";
 
 const run = promisify(execFile);
 
-/**
- * Moves the ports of the extra nodes the tests start (5673, 5674), so that two checkouts on one machine
- * can run their suites at once without sharing a node.
- */
-export const TEST_PORT_OFFSET = Number(process.env.GWSYNC_TEST_PORT_OFFSET ?? "0");
 /** Region B's node in the relay tests. */
 export const REGION_B_PORT = 5673 + TEST_PORT_OFFSET;
-
-/** A RabbitMQ node boots in about 10 s here (docs/architecture.md#test-machine); allow for a loaded CI machine. */
-export const BROKER_BOOT_TIMEOUT_MS = 60 * 1000;
-const PORT_POLL_MS = 200;
-/** The Erlang distribution port sits this far above the AMQP port (25672 for 5672). */
-const DIST_PORT_OFFSET = 20000;
-
-/** Whether something accepts TCP connections on 127.0.0.1:port. */
-export function portOpen(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect({ host: "127.0.0.1", port });
-    socket.once("connect", () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once("error", () => resolve(false));
-  });
-}
-
-/** Polls the port until it is open (a node's boot has no other completion signal), bounded. */
-export async function waitForPort(port: number, timeoutMs = BROKER_BOOT_TIMEOUT_MS): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await portOpen(port))) {
-    if (Date.now() > deadline) throw new Error(`RabbitMQ did not open port ${port} within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, PORT_POLL_MS));
-  }
-}
 
 /**
  * An extra RabbitMQ node on its own port, for a second region and for outages (docs/architecture.md#test-machine): its
@@ -68,24 +36,9 @@ export class SecondBroker {
     if (await portOpen(this.port)) return;
     const dir = mkdtempSync(join(tmpdir(), "gwsync-rabbit-"));
     this.#dir = dir;
-    mkdirSync(join(dir, "mnesia"));
-    mkdirSync(join(dir, "log"));
-    writeFileSync(join(dir, "plugins"), "[].\n");
-    writeFileSync(join(dir, "rabbitmq.conf"), `listeners.tcp.local = 127.0.0.1:${this.port}\n`);
-    chmodSync(dir, 0o755);
-    await run("chown", ["-R", "rabbitmq:rabbitmq", dir]);
+    await prepareNodeDir(dir, this.port);
     await run("rabbitmq-server", ["-detached"], {
-      env: {
-        ...process.env,
-        RABBITMQ_NODENAME: this.node,
-        RABBITMQ_NODE_PORT: String(this.port),
-        RABBITMQ_DIST_PORT: String(this.port + DIST_PORT_OFFSET),
-        RABBITMQ_CONFIG_FILE: join(dir, "rabbitmq.conf"),
-        RABBITMQ_MNESIA_BASE: join(dir, "mnesia"),
-        RABBITMQ_LOG_BASE: join(dir, "log"),
-        RABBITMQ_ENABLED_PLUGINS_FILE: join(dir, "plugins"),
-        RABBITMQ_PID_FILE: join(dir, "pid"),
-      },
+      env: { ...process.env, ...nodeEnv(this.node, this.port, dir) },
     });
     this.#startedHere = true;
     await waitForPort(this.port);

@@ -38,32 +38,54 @@ describe("gateway startup: sync and async modes", () => {
 
     await asyncGw.start();
     assert.equal(asyncGw.ready, true, "async gateway is ready as soon as start() returns");
-    assert.ok(asyncGw.deployer.deployed().length < API_COUNT, "async gateway was ready before its startup deployment finished");
+    assert.ok(
+      asyncGw.deployer.deployed().length < API_COUNT,
+      "async gateway was ready before its startup deployment finished",
+    );
 
     await sync.start();
     assert.equal(sync.ready, true);
-    assert.equal(countApiFiles(cluster.deploymentDir("sync")), API_COUNT, "all files are on disk when sync start() returns");
+    assert.equal(
+      countApiFiles(cluster.deploymentDir("sync")),
+      API_COUNT,
+      "all files are on disk when sync start() returns",
+    );
     const readyz = await fetch(`${sync.httpUrl}/readyz`);
     assert.equal(readyz.status, 200);
     assert.equal(((await readyz.json()) as Record<string, unknown>).status, "ready");
 
     await syncWithProgress.start();
     assert.ok(notReadyDuringLoad.length >= API_COUNT);
-    assert.ok(notReadyDuringLoad.every((r) => r === false), "sync gateway reported not ready during its startup deployment");
+    assert.ok(
+      notReadyDuringLoad.every((r) => r === false),
+      "sync gateway reported not ready during its startup deployment",
+    );
 
-    await waitFor(asyncGw.events, CHANGED, () => asyncGw.deployer.deployed().length === API_COUNT, "async gateway to finish");
+    await waitFor(
+      asyncGw.events,
+      CHANGED,
+      () => asyncGw.deployer.deployed().length === API_COUNT,
+      "async gateway to finish",
+    );
     assert.equal(countApiFiles(cluster.deploymentDir("async")), API_COUNT);
   });
 
   test("the data API pages a label's artifacts by API id (limit/after), WSO2's one-shot shape otherwise", async () => {
     const base = `${cluster.publisher!.httpUrl}/internal/data/v1/runtime-artifacts?gatewayLabel=S`;
-    const all = (await (await fetch(base, { headers: { authorization: authHeader() } })).json()) as { count: number };
+    const all = (await (await fetch(base, { headers: { authorization: authHeader() } })).json()) as {
+      count: number;
+    };
     assert.equal(all.count, API_COUNT);
     const ids = new Set<string>();
     let after = "";
     for (let pages = 0; pages < 10; pages++) {
-      const res = await fetch(`${base}&limit=200${after ? `&after=${after}` : ""}`, { headers: { authorization: authHeader() } });
-      const body = (await res.json()) as { count: number; gwsync: { items: { apiId: string }[]; next?: string } };
+      const res = await fetch(`${base}&limit=200${after ? `&after=${after}` : ""}`, {
+        headers: { authorization: authHeader() },
+      });
+      const body = (await res.json()) as {
+        count: number;
+        gwsync: { items: { apiId: string }[]; next?: string };
+      };
       for (const i of body.gwsync.items) ids.add(i.apiId);
       if (!body.gwsync.next) break;
       after = body.gwsync.next;
@@ -116,7 +138,10 @@ describe("gateway startup with the control plane down", () => {
     const starts = [t0, ...attempts];
     for (let n = 1; n < attempts.length; n++) {
       const wait = starts[n + 1]! - starts[n]!;
-      assert.ok(wait >= retryMs * 2 ** (n - 1) - 5, `wait ${n} was ${wait} ms, expected ≥ ${retryMs * 2 ** (n - 1)}`);
+      assert.ok(
+        wait >= retryMs * 2 ** (n - 1) - 5,
+        `wait ${n} was ${wait} ms, expected ≥ ${retryMs * 2 ** (n - 1)}`,
+      );
     }
   });
 
@@ -133,7 +158,13 @@ describe("gateway startup with the control plane down", () => {
     assert.equal(gw.ready, true);
     assert.equal(gw.deployer.deployed().length, 20, "serves what it deployed before");
     const readyz = await fetch(`${gw.httpUrl}/readyz`);
-    assert.equal(((await readyz.json()) as Record<string, unknown>).status, "stale");
+    const stale = (await readyz.json()) as Record<string, unknown>;
+    assert.equal(stale.status, "stale");
+    assert.equal(stale.catchUp, "idle");
+    // A catch-up against the control plane that is down keeps retrying: /readyz says it runs.
+    const catching = gw.catchUp();
+    const during = (await (await fetch(`${gw.httpUrl}/readyz`)).json()) as Record<string, unknown>;
+    assert.equal(during.catchUp, "running");
     await cluster.publisher!.publisher.deployApi(synapseApi({ name: "WhileDown" }), ["D"]);
     await cp.up();
     await waitFor(
@@ -142,5 +173,8 @@ describe("gateway startup with the control plane down", () => {
       () => gw.deployer.deployed().length === 21 && gw.startup.phase === "done",
       "the background retry to deploy what changed while the control plane was down",
     );
+    await catching;
+    const after = (await (await fetch(`${gw.httpUrl}/readyz`)).json()) as Record<string, unknown>;
+    assert.equal(after.catchUp, "idle");
   });
 });

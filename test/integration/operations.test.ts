@@ -33,23 +33,19 @@ describe("operations: metrics, heartbeats and gwsync status, broker failover", (
   test("/metrics counts a known workload: 5 deploys applied, 2 events of other labels skipped, latency observed", async () => {
     const gw = cluster.gateways.get("ops1")!;
     const pub = cluster.publisher!.publisher;
+    // The connect's catch-up may still run (it starts before the consumer since 1a6939b): the workload's
+    // events then wait for it or find their revision applied by it (CI on 2448ab0: all 5 went through
+    // it), and each is still measured once, to the moment its API was deployed.
     const deploys = counter(gw.events, "applied", (outcome) => outcome === "deployed");
+    const settled = counter(gw.events, "handled", (stream) => stream === "notification");
     const ids: string[] = [];
     for (let i = 0; i < 5; i++) ids.push((await pub.deployApi(synapseApi({ name: `M${i}` }), ["O"])).apiId);
     await pub.deployApi(synapseApi({ name: "Other1" }), ["elsewhere"]);
     await pub.deployApi(synapseApi({ name: "Other2" }), ["elsewhere"]);
-    const handled = () =>
-      Number(
-        /gwsync_events_received_total\{[^}]*stream="notification"[^}]*\} (\d+)/.exec(lastText)?.[1] ?? 0,
-      );
-    let lastText = "";
     await waitFor(
       gw.events,
       CHANGED,
-      async () => {
-        lastText = await gw.metrics.text();
-        return deploys.count >= 5 && ids.every((id) => gw.deployer.get(id)) && handled() >= 7;
-      },
+      () => deploys.count >= 5 && ids.every((id) => gw.deployer.get(id)) && settled.count >= 7,
       "7 notifications handled",
     );
     assert.equal(deploys.count, 5, "each API deployed exactly once");
@@ -62,11 +58,8 @@ describe("operations: metrics, heartbeats and gwsync status, broker failover", (
       text,
       /gwsync_events_skipped_total\{[^}]*stream="notification",why="other-labels"[^}]*\} 2\b/,
     );
-    assert.match(text, /gwsync_publish_to_deployed_seconds_count\{[^}]*\} [1-5]\b/);
-    // Latency is observed for each deploy its event applied (a catch-up carries no publish time).
-    const applied = /gwsync_events_applied_total\{[^}]*stream="notification"[^}]*\} (\d+)/.exec(text)?.[1];
-    const observed = /gwsync_publish_to_deployed_seconds_count\{[^}]*\} (\d+)/.exec(text)?.[1];
-    assert.equal(observed, applied, "one latency observation per event-applied deploy");
+    // One latency observation per deploy, whether its event or a catch-up applied it.
+    assert.match(text, /gwsync_publish_to_deployed_seconds_count\{[^}]*\} 5\b/);
     assert.match(text, /gwsync_broker_connected\{[^}]*\} 1\b/);
     assert.match(text, /gwsync_deployed_apis\{[^}]*\} 5\b/);
     const pm = await (

@@ -13,7 +13,8 @@ import type { ArtifactStore } from "../../src/store/types.js";
 import { testId } from "../harness/broker.js";
 import { synapseApi } from "../harness/cluster.js";
 import { Regions } from "../harness/regions.js";
-import { REGION_B_PORT, SecondBroker, TEST_PORT_OFFSET } from "../harness/second-broker.js";
+import { TEST_PORT_OFFSET } from "../harness/rabbit-node.js";
+import { REGION_B_PORT, SecondBroker } from "../harness/second-broker.js";
 import { CHANGED, waitFor } from "../harness/wait.js";
 
 const LABEL = "Production and Sandbox";

@@ -15,7 +15,8 @@ import type { ForwardDecision } from "../../src/relay/forward-plan.js";
 import { Relay } from "../../src/relay/relay.js";
 import { cleanupBroker, testId } from "../harness/broker.js";
 import { synapseApi } from "../harness/cluster.js";
-import { REGION_B_PORT, SecondBroker, TEST_PORT_OFFSET } from "../harness/second-broker.js";
+import { TEST_PORT_OFFSET } from "../harness/rabbit-node.js";
+import { REGION_B_PORT, SecondBroker } from "../harness/second-broker.js";
 import { tempDir } from "../harness/temp-dir.js";
 import { waitFor } from "../harness/wait.js";
 

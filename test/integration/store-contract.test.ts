@@ -433,6 +433,42 @@ function contract(engine: EngineFactory): void {
       await assert.rejects(s.claimOutbox(0), (err: unknown) => isGwsyncError(err, "GWSYNC_USAGE"));
     });
 
+    test("outbox: peekOutbox(limit, afterId) reads the rows after an id in id order, claimed or not, and takes no claim (coalescing's look-ahead)", async () => {
+      const { d, s } = await own();
+      await s.enqueue(
+        Array.from({ length: 10 }, (_, i) => ({
+          topic: "notification",
+          messageId: `p${i}`,
+          body: Buffer.from("x"),
+          headers: {},
+        })),
+      );
+      const all = await s.peekOutbox(100);
+      assert.equal(all.length, 10);
+      const held = await s.claimOutbox(4);
+      // Another node (or this one) reads past the claim without waiting for it; SQLite and Git have one
+      // writer process, so the same store reads.
+      const reader = engine.multiNode ? d.open({ region: "region-a" }) : s;
+      const after = await reader.peekOutbox(3, all[1]!.id);
+      assert.deepEqual(
+        after.map((r) => r.messageId),
+        ["p2", "p3", "p4"],
+      );
+      assert.deepEqual(
+        (await reader.peekOutbox(100, all[9]!.id)).map((r) => r.messageId),
+        [],
+      );
+      // The peek claimed nothing: the other 6 rows are still there to claim, the held 4 are not.
+      const rest = await s.claimOutbox(100);
+      assert.deepEqual(
+        rest.rows.map((r) => r.messageId),
+        ["p4", "p5", "p6", "p7", "p8", "p9"],
+      );
+      await held.sent();
+      await rest.sent();
+      assert.equal(await s.outboxDepth(), 0);
+    });
+
     test("heartbeats are upserted by node id, listed, and forgotten", async () => {
       const { s } = await own();
       const hb = {

@@ -7,12 +7,13 @@
 import assert from "node:assert/strict";
 import { EventEmitter } from "node:events";
 import { describe, test } from "node:test";
-import type { ChannelModel, Options } from "amqplib";
+import type { Channel, ChannelModel, Options } from "amqplib";
 import {
   BrokerConnection,
   type BrokerStatus,
   type OpenConnection,
   reconnectDelay,
+  type SetupLink,
 } from "../../src/amqp/connection.js";
 import type { BrokerEndpoint } from "../../src/config/types.js";
 import { isGwsyncError } from "../../src/errors.js";
@@ -32,7 +33,10 @@ class FakeModel extends EventEmitter {
     super();
   }
   async close(): Promise<void> {
+    if (this.closed) return;
     this.closed = true;
+    // amqplib's ChannelModel emits 'close' on a close it asked for too.
+    this.emit("close");
   }
   /** The broker went away: amqplib emits 'error' then 'close'. */
   drop(): void {
@@ -58,10 +62,18 @@ function fakeBrokers(refuse: Record<string, string> = {}) {
   return { open, targets, snapshots, models };
 }
 
+/** A channel the broker can close: amqplib emits 'error' (the broker's reason) then 'close'. */
+class FakeChannel extends EventEmitter {
+  closeByBroker(reason = "404 (NOT-FOUND) with message \"NOT_FOUND - no exchange 'x'\""): void {
+    this.emit("error", new Error(`Channel closed by server: ${reason}`));
+    this.emit("close");
+  }
+}
+
 function connection(
   hosts: string[],
   open: OpenConnection,
-  setup: (m: ChannelModel) => Promise<void> = async () => undefined,
+  setup: (m: ChannelModel, link: SetupLink) => Promise<void> = async () => undefined,
   extra: { initialMaxRetries?: number } = {},
 ): BrokerConnection {
   return new BrokerConnection({
@@ -216,5 +228,167 @@ describe("reconnectDelay", () => {
       reconnectDelay(policy, 40, () => 1),
       10_000,
     );
+  });
+});
+
+describe("BrokerConnection: a setup the broker never finishes", () => {
+  test("is given up after the setup timeout, the connection closed, and the next broker set up instead", async () => {
+    const brokers = fakeBrokers();
+    const conn = new BrokerConnection({
+      endpoints: ["a", "b"].map(endpoint),
+      connectionName: "test",
+      heartbeatSec: 0,
+      reconnectInitialDelayMs: 1,
+      reconnectMaxDelayMs: 4,
+      setupTimeoutMs: 30,
+      open: brokers.open,
+      // On "a" an RPC is never answered; "b" sets up at once.
+      setup: (m) =>
+        (m as unknown as FakeModel).host === "a" ? new Promise<void>(() => undefined) : Promise.resolve(),
+    });
+    await conn.start();
+    assert.equal(conn.currentBroker, "amqp://b:5672");
+    assert.equal(conn.status.state, "connected");
+    assert.deepEqual(
+      brokers.models.map((m) => [m.host, m.closed]),
+      [
+        ["a", true],
+        ["b", false],
+      ],
+    );
+    await conn.close();
+  });
+});
+
+describe("BrokerConnection: a channel the broker closes while the connection stays up", () => {
+  /** Setup opens two channels per connection; only the first is marked essential. */
+  function twoChannels() {
+    const brokers = fakeBrokers();
+    const essential: FakeChannel[] = [];
+    const optional: FakeChannel[] = [];
+    const setUp: string[] = [];
+    const conn = connection(["a", "b"], brokers.open, async (m, link) => {
+      setUp.push((m as unknown as FakeModel).host);
+      const e = new FakeChannel();
+      const o = new FakeChannel();
+      o.on("error", () => undefined); // as the services' channels all have
+      link.essential(e as unknown as Channel, "consumer's");
+      essential.push(e);
+      optional.push(o);
+    });
+    return { brokers, essential, optional, setUp, conn };
+  }
+
+  test("an essential channel closed by the broker sets the connection up again on the same broker", async () => {
+    const { brokers, essential, setUp, conn } = twoChannels();
+    await conn.start();
+    const disconnected = nextEvent(conn, "disconnect");
+    const reconnected = nextEvent(conn, "connect");
+    essential[0]!.closeByBroker();
+    const [err] = await disconnected;
+    assert.match((err as Error).message, /the broker closed the consumer's channel \(.*NOT_FOUND/);
+    await reconnected;
+    // No failover: the broker is up, only a channel was lost.
+    assert.deepEqual(setUp, ["a", "a"]);
+    assert.equal(brokers.models[0]!.closed, true);
+    assert.equal(conn.currentBroker, "amqp://a:5672");
+    assert.equal(conn.status.state, "connected");
+    await conn.close();
+  });
+
+  test("a channel not marked essential may close: the connection stays as it is", async () => {
+    const { brokers, optional, setUp, conn } = twoChannels();
+    await conn.start();
+    const events: string[] = [];
+    conn.on("disconnect", () => events.push("disconnect"));
+    optional[0]!.closeByBroker("403 (ACCESS-REFUSED)");
+    // The essential channel's watcher runs on the next turn (setImmediate): wait two.
+    await new Promise((r) => setImmediate(r));
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(events, []);
+    assert.deepEqual(setUp, ["a"]);
+    assert.equal(brokers.models[0]!.closed, false);
+    await conn.close();
+  });
+
+  test("an essential channel closed during the setup fails that setup; the next attempt sets up", async () => {
+    const brokers = fakeBrokers();
+    let calls = 0;
+    const conn = connection(["a", "b"], brokers.open, async (_m, link) => {
+      calls++;
+      const ch = new FakeChannel();
+      link.essential(ch as unknown as Channel, "consumer's");
+      if (calls === 1) {
+        ch.closeByBroker();
+        // The setup goes on as if nothing happened (as a consumer start would).
+        await new Promise((r) => setImmediate(r));
+      }
+    });
+    await conn.start();
+    assert.equal(calls, 2);
+    assert.deepEqual(
+      brokers.models.map((m) => [m.host, m.closed]),
+      [
+        ["a", true],
+        ["b", false],
+      ],
+    );
+    await conn.close();
+  });
+
+  test("renewals in a row wait as failed attempts do: the reconnect attempt number grows with the streak", async () => {
+    const { essential, conn } = twoChannels();
+    const attempts: number[] = [];
+    conn.on("status", (s: BrokerStatus) => {
+      if (s.state === "connecting") attempts.push(s.attempt);
+    });
+    await conn.start();
+    for (let i = 0; i < 3; i++) {
+      const reconnected = nextEvent(conn, "connect");
+      essential[i]!.closeByBroker();
+      await reconnected;
+    }
+    assert.deepEqual(attempts, [1, 2, 3]);
+    await conn.close();
+  });
+
+  test("a channel closing because its connection was lost is the connection's loss, counted once", async () => {
+    const { brokers, essential, setUp, conn } = twoChannels();
+    await conn.start();
+    const disconnects: string[] = [];
+    conn.on("disconnect", (err: Error) => disconnects.push(err.message));
+    const reconnected = nextEvent(conn, "connect");
+    // amqplib closes the channels, then reports the connection's close.
+    essential[0]!.emit("close");
+    brokers.models[0]!.drop();
+    await reconnected;
+    await new Promise((r) => setImmediate(r));
+    assert.equal(disconnects.length, 1);
+    assert.match(disconnects[0]!, /ECONNRESET/);
+    // A lost connection fails over to the next broker.
+    assert.deepEqual(setUp, ["a", "b"]);
+    await conn.close();
+  });
+});
+
+describe("BrokerConnection.renew", () => {
+  test("sets the current connection up again on the same broker; a no-op when not connected", async () => {
+    const brokers = fakeBrokers();
+    const setUp: string[] = [];
+    const conn = connection(["a", "b"], brokers.open, async (m) => {
+      setUp.push((m as unknown as FakeModel).host);
+    });
+    conn.renew("before start: nothing to renew");
+    await conn.start();
+    const disconnected = nextEvent(conn, "disconnect");
+    const reconnected = nextEvent(conn, "connect");
+    conn.renew("the broker nacked every publish on this channel");
+    const [err] = await disconnected;
+    assert.match((err as Error).message, /nacked every publish/);
+    await reconnected;
+    assert.deepEqual(setUp, ["a", "a"]);
+    await conn.close();
+    conn.renew("after close: nothing to renew");
+    assert.equal(brokers.models.length, 2);
   });
 });

@@ -178,7 +178,7 @@ describe("defaults and paths", () => {
       connectionTimeoutMs: 60_000,
       keepAliveTimeoutMs: 5000,
       maxRequestsPerSocket: 1000,
-      maxConnections: 512,
+      maxConnections: 4096,
       maxParamLength: 4096,
     });
     assert.deepEqual(config.gwsync.limits, {

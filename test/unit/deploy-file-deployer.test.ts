@@ -198,7 +198,10 @@ describe("FileDeployer", () => {
 
   test("on load, an API whose file went missing is marked for a rewrite (empty sha256)", async () => {
     const dir = freshDir();
-    await new FileDeployer({ deploymentDir: dir, stateWriteDelayMs: 0 }).deploy(dto("A"), meta("1".repeat(64)));
+    await new FileDeployer({ deploymentDir: dir, stateWriteDelayMs: 0 }).deploy(
+      dto("A"),
+      meta("1".repeat(64)),
+    );
     fs.rmSync(path.join(dir, "api/admin--A_v1.0.0.xml"));
     const second = new FileDeployer({ deploymentDir: dir, stateWriteDelayMs: 0 });
     assert.equal((await second.load())[0]?.sha256, "");
@@ -206,15 +209,30 @@ describe("FileDeployer", () => {
     assert.deepEqual(tree(dir), ["api/admin--A_v1.0.0.xml"]);
   });
 
-  test("on load, temp files a crash left behind are removed", async () => {
+  test("temp files a crash left behind are removed: the state's on load, the folders' after the next flush", async () => {
     const dir = freshDir();
     fs.mkdirSync(path.join(dir, "api"), { recursive: true });
     fs.writeFileSync(path.join(dir, "api", ".gwsync-999-1.tmp"), "<api");
     fs.writeFileSync(path.join(dir, "api", "operator.xml"), "<api/>");
     fs.writeFileSync(path.join(path.dirname(dir), ".default.gwsync-state.json-999-3.tmp"), "{");
-    await new FileDeployer({ deploymentDir: dir, stateWriteDelayMs: 0 }).load();
+    const deployer = new FileDeployer({ deploymentDir: dir, stateWriteDelayMs: 0 });
+    await deployer.load();
+    await deployer.flush();
+    await deployer.reaped();
     assert.deepEqual(tree(dir), ["api/operator.xml"]);
     assert.deepEqual(fs.readdirSync(path.dirname(dir)).sort(), ["default"]);
+  });
+
+  test("close() removes every retired file before it returns: a stop leaves no temp file in the folders", async () => {
+    const dir = freshDir();
+    fs.mkdirSync(path.join(dir, "api"), { recursive: true });
+    // What ten kill -9s left behind (test/faults/gateway-kill.test.ts found 846 after a graceful stop).
+    for (let i = 0; i < 200; i++) fs.writeFileSync(path.join(dir, "api", `.gwsync-999-${i}.tmp`), "<api");
+    const deployer = new FileDeployer({ deploymentDir: dir, stateWriteDelayMs: 0 });
+    await deployer.load();
+    await deployer.flush(); // starts the removal in the background, two at a time
+    await deployer.close();
+    assert.deepEqual(tree(dir), [], "no temp file left once close() returned");
   });
 
   test("a corrupt state file is refused with the way out", async () => {
@@ -304,7 +322,8 @@ describe("FileDeployer state batching", () => {
     const dir = path.join(tempDir("gwsync-batch-"), "default");
     const deployer = new FileDeployer({ deploymentDir: dir, stateWriteDelayMs: 60_000 });
     await Promise.all(["A", "B", "C"].map((n, i) => deployer.deploy(dto(n), meta(String(i + 1).repeat(64)))));
-    for (const n of ["A", "B", "C"]) assert.ok(fs.existsSync(path.join(dir, "api", `admin--${n}_v1.0.0.xml`)));
+    for (const n of ["A", "B", "C"])
+      assert.ok(fs.existsSync(path.join(dir, "api", `admin--${n}_v1.0.0.xml`)));
     assert.equal(fs.existsSync(deployer.stateFile), false, "the state write waits for the batch");
     await deployer.flush();
     const reloaded = new FileDeployer({ deploymentDir: dir });

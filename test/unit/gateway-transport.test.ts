@@ -188,6 +188,51 @@ describe("gateway message path on a fake transport (no RabbitMQ)", () => {
     assert.ok(w.gw.runtime.revokedTokens.isRevoked("jti-fake-1"));
   });
 
+  test("a binding lost on the live connection is re-asserted (rebind_interval_ms); a failed round is counted and logged, the next one repairs", async () => {
+    // The broker dropped the runtime queue's bindings while the connection stayed up.
+    const runtimeQueue = w.broker.queue(w.gw.queues.runtime);
+    runtimeQueue.bindings = [];
+    const rounds: (Error | undefined)[] = [];
+    w.gw.events.on("rebind", (err) => rounds.push(err));
+    // A round that fails (the broker did not answer the bind): counted, the gateway goes on.
+    const consumeChannel = w.broker.connections[0]!.channels[0]!;
+    const bind = consumeChannel.bindQueue.bind(consumeChannel);
+    consumeChannel.bindQueue = async () => {
+      throw new Error("bind refused");
+    };
+    await w.gw.reassertQueues();
+    assert.equal(rounds.length, 1);
+    assert.match(rounds[0]?.message ?? "", /bind refused/);
+    assert.equal(w.gw.brokerStatus.state, "connected");
+    assert.equal(runtimeQueue.bindings.length, 0);
+    // The next round binds again, on the same connection.
+    consumeChannel.bindQueue = bind;
+    await w.gw.reassertQueues();
+    assert.equal(rounds[1], undefined);
+    assert.deepEqual(runtimeQueue.bindings.map((b) => b.pattern).sort(), [
+      "asyncWebhooksData",
+      "keyManager",
+      "tokenRevocation",
+    ]);
+    assert.equal(w.broker.connections.length, 1, "no reconnect");
+    const text = await w.gw.metrics.text();
+    assert.match(text, /gwsync_queue_reasserts_total\{[^}]*outcome="failed"[^}]*\} 1\b/);
+    assert.match(text, /gwsync_queue_reasserts_total\{[^}]*outcome="ok"[^}]*\} 1\b/);
+    // A revocation is routed to the gateway again.
+    const enc = encodeTokenRevocation({
+      revokedToken: "jti-rebound",
+      expiryTime: Date.now() + 3_600_000,
+      type: "JWT",
+    });
+    const done = settlementsOf(w.broker, enc.eventId, () => true);
+    w.broker.publish(EXCHANGE, "tokenRevocation", enc.body, {
+      messageId: enc.eventId,
+      timestamp: enc.timestamp,
+    });
+    assert.equal((await done)[0]?.how, "ack");
+    assert.ok(w.gw.runtime.revokedTokens.isRevoked("jti-rebound"));
+  });
+
   test("after the broker drops the connection the gateway reconnects and consumes again", async () => {
     const reconnected = new Promise((resolve) =>
       w.gw.events.on("broker", (s) => s.state === "connected" && resolve(undefined)),

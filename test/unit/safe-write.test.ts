@@ -23,11 +23,11 @@ function recordingFs(dir: string, failRename = false): { fs: AtomicWriteFs; call
     fs: {
       async open(file, flags, mode) {
         const handle = await nodeAtomicWriteFs.open(file, flags, mode);
-        calls.push(`open ${rel(file).replace(/-\d+-\d+\.tmp$/, "-N.tmp")} ${flags}`);
+        calls.push(`open ${rel(file).replace(/-\d+-[0-9a-f]+-\d+\.tmp$/, "-N.tmp")} ${flags}`);
         return {
           writeFile: (d, e) => handle.writeFile(d, e),
           sync: async () => {
-            calls.push(`fsync ${rel(file).replace(/-\d+-\d+\.tmp$/, "-N.tmp")}`);
+            calls.push(`fsync ${rel(file).replace(/-\d+-[0-9a-f]+-\d+\.tmp$/, "-N.tmp")}`);
             await handle.sync();
           },
           close: () => handle.close(),

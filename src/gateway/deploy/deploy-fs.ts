@@ -1,5 +1,6 @@
+import fs from "node:fs";
 import fsp from "node:fs/promises";
-import { type AtomicWriteFs, nodeAtomicWriteFs } from "../../security/safe-write.js";
+import { type AtomicWriteFs, nodeAtomicWriteFs, type WriteFileHandle } from "../../security/safe-write.js";
 
 /**
  * The file-system calls the FileDeployer makes: those of an atomic write (src/security/safe-write.ts)
@@ -18,4 +19,61 @@ export const nodeDeployFs: DeployFs = {
   readFile: (file, encoding) => fsp.readFile(file, encoding),
   readdir: (dir) => fsp.readdir(dir),
   stat: fsp.stat,
+};
+
+/**
+ * The calls of a bulk deploy (FileDeployer, deferFlush) around its fsync rounds: create a temp file
+ * with its content and leave it open (not fsynced), rename it into place.
+ */
+export interface BulkDeployFs {
+  createTemp(file: string, content: string, mode: number): Promise<WriteFileHandle>;
+  rename(from: string, to: string): Promise<void>;
+  /**
+   * A second name for an existing file (link(2)), so that the rename over it does not free it: the
+   * replaced file is removed later, off the deploy's path (FileDeployer, retired files). Optional: without
+   * it, a bulk deploy's rename frees the replaced file itself.
+   */
+  link?(existing: string, newPath: string): Promise<void>;
+}
+
+/** Bulk calls made of a DeployFs's (open + writeFile): what tests inject faults into. */
+export function bulkFsOf(deployFs: DeployFs): BulkDeployFs {
+  return {
+    async createTemp(file, content, mode) {
+      const handle = await deployFs.open(file, "wx", mode);
+      try {
+        await handle.writeFile(content, "utf8");
+      } catch (err) {
+        await handle.close().catch(() => undefined);
+        throw err;
+      }
+      return handle;
+    },
+    rename: (from, to) => deployFs.rename(from, to),
+  };
+}
+
+/**
+ * node's bulk calls: create, write, close and rename with blocking calls on the event loop (tens of
+ * microseconds each), the fsync alone on libuv's thread pool. Each asynchronous call is a thread-pool
+ * round trip, and in a burst those queue behind the fsyncs of the round in flight on the pool's 4
+ * threads; measured on 10,000 files (bench/durable-writes.ts, BENCHMARKS.md issue 19).
+ */
+export const nodeBulkDeployFs: BulkDeployFs = {
+  async createTemp(file, content, mode) {
+    const fd = fs.openSync(file, "wx", mode);
+    try {
+      fs.writeSync(fd, content, null, "utf8");
+    } catch (err) {
+      fs.closeSync(fd);
+      throw err;
+    }
+    return {
+      writeFile: () => Promise.reject(new Error("a bulk temp file is written once")),
+      sync: () => new Promise<void>((resolve, reject) => fs.fsync(fd, (e) => (e ? reject(e) : resolve()))),
+      close: async () => fs.closeSync(fd),
+    };
+  },
+  rename: async (from, to) => fs.renameSync(from, to),
+  link: async (existing, newPath) => fs.linkSync(existing, newPath),
 };

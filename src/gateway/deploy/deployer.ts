@@ -49,6 +49,11 @@ export interface ApiDeployer {
   flush(): Promise<void>;
   /** Packs the per-API bookkeeping densely after a bulk load (memory only; nothing observable changes). */
   compact?(): void;
+  /**
+   * Ends the background work before the process stops: the replaced and leftover temp files a bulk
+   * load kept for later removal are removed now (files mode). Called once, after the last flush.
+   */
+  close?(): Promise<void>;
   deployed(): DeployedApi[];
   /** How many APIs are deployed, without listing them (metrics after every event: O(1), not O(APIs)). */
   readonly size: number;

@@ -86,6 +86,10 @@ export class TenantDeployer implements ApiDeployer {
     for (const d of this.#all()) d.compact();
   }
 
+  async close(): Promise<void> {
+    await Promise.all(this.#all().map((d) => d.close()));
+  }
+
   deployed(): DeployedApi[] {
     return this.#all().flatMap((d) => d.deployed());
   }

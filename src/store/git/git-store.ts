@@ -748,8 +748,8 @@ export class GitArtifactStore implements ArtifactStore {
     return this.#inner.claimOutbox(limit);
   }
 
-  peekOutbox(limit: number): Promise<OutboxMessage[]> {
-    return this.#inner.peekOutbox(limit);
+  peekOutbox(limit: number, afterId?: number): Promise<OutboxMessage[]> {
+    return this.#inner.peekOutbox(limit, afterId);
   }
 
   outboxDepth(): Promise<number> {

@@ -709,12 +709,13 @@ export class SqlArtifactStore implements ArtifactStore {
     };
   }
 
-  async peekOutbox(limit: number): Promise<OutboxMessage[]> {
+  async peekOutbox(limit: number, afterId = 0): Promise<OutboxMessage[]> {
     positive("peekOutbox", "limit", limit);
+    // A plain read: rows other nodes' claims lock are read, not waited for (MVCC on both engines).
     const rows = await this.#read(
       "peekOutbox",
-      `SELECT ${OUTBOX_COLUMNS} FROM GWSYNC_OUTBOX ORDER BY ID LIMIT ?`,
-      [limit],
+      `SELECT ${OUTBOX_COLUMNS} FROM GWSYNC_OUTBOX WHERE ID > ? ORDER BY ID LIMIT ?`,
+      [Number.isSafeInteger(afterId) && afterId > 0 ? afterId : 0, limit],
     );
     return rows.map(toOutboxMessage);
   }

@@ -97,9 +97,13 @@ export function saveArtifactRows(
     seq = Number(change.lastInsertRowid);
     written.push({ label, seq });
     w.upsertLabelState.run(label, p.apiId, p.instruction, revision, rowSha, seq, now);
-    // The API's files on this label: now these (Publish, when known), or none (Remove).
-    if (p.instruction === "Remove" || p.files !== undefined) w.releaseFiles.run(label, p.apiId);
-    if (p.instruction === "Publish") for (const f of p.files ?? []) w.claimFile.run(label, f, p.apiId);
+    // The API's files on this label: now these (Publish, when known), or none (Remove). An update
+    // that keeps the same files (nearly every one) rewrites nothing: two pages fewer in the commit.
+    if (p.instruction === "Remove") w.releaseFiles.run(label, p.apiId);
+    else if (p.files !== undefined && !sameFiles(w.filesOf.all(p.apiId, label), p.files)) {
+      w.releaseFiles.run(label, p.apiId);
+      for (const f of p.files) w.claimFile.run(label, f, p.apiId);
+    }
   }
 
   const result: SaveArtifactResult = {
@@ -114,6 +118,12 @@ export function saveArtifactRows(
   ext?.written?.(written, result);
   insertOutbox(w, parseOutboxMessages(buildMessages({ ...result, labels: [...result.labels] })), now);
   return result;
+}
+
+/** The same set of files (the stored ones are unique per label and API). */
+function sameFiles(stored: readonly string[], files: readonly string[]): boolean {
+  const wanted = new Set(files);
+  return stored.length === wanted.size && stored.every((f) => wanted.has(f));
 }
 
 export function insertOutbox(w: WriteStatements, messages: readonly NewOutboxMessage[], now: number): void {

@@ -7,6 +7,7 @@ import {
   reportFromRow,
 } from "../gateway-report-rows.js";
 import { groupRevisions, type RevisionRow } from "../history.js";
+import { type LeaderLock, LocalLeaderLock } from "../leader-lock.js";
 import { type ParsedSave, parseOutboxMessages, parseSaveInput } from "../save-input.js";
 import type { SavePlan } from "../save-rules.js";
 import type {
@@ -36,7 +37,6 @@ import {
   type SaveExtension,
   saveArtifactRows,
 } from "./save-artifact.js";
-import { type LeaderLock, LocalLeaderLock } from "../leader-lock.js";
 import { checkSchema, migrate, SCHEMA_VERSION } from "./schema.js";
 import { guard, toStoreError } from "./sqlite-errors.js";
 import {
@@ -63,6 +63,18 @@ function toRevisionRow(r: HistoryRow): RevisionRow {
 
 /** How long a statement waits for a lock held by another connection (e.g. a checkpoint). */
 export const DEFAULT_BUSY_TIMEOUT_MS = 5_000;
+/**
+ * SQLite's own checkpoint (wal_autocheckpoint) runs inside the COMMIT that pushes the WAL past this
+ * many pages: kept only as a backstop, well above what the store's own checkpoint lets the WAL reach.
+ */
+export const WAL_AUTOCHECKPOINT_PAGES = 4000;
+/**
+ * The store checkpoints the WAL itself (PASSIVE, on the next turn of the event loop) after this many
+ * write transactions: a publish writes ~20-25 pages, so ~500 pages, where SQLite's default would
+ * checkpoint at 1,000 pages from inside a publish's commit (an fsync of the database file and the copy
+ * of every page, on the REST call's path: B12's p99).
+ */
+export const CHECKPOINT_EVERY_COMMITS = 24;
 /** Page size of changesSince when the caller gives none. */
 export const DEFAULT_CHANGES_LIMIT = 10_000;
 /** The region reported for local changes when the store is not told its region. */
@@ -118,6 +130,13 @@ export class SqliteArtifactStore implements ArtifactStore {
   readonly #claimed = new Set<number>();
   /** Rows above this id are not claimed, except those counted after a release rewound it. */
   #claimCursor = 0;
+  /** Write transactions since the last checkpoint the store ran (#afterWrite). */
+  #writesSinceCheckpoint = 0;
+  #checkpointScheduled = false;
+  /** `PRAGMA synchronous` for #relaxed, prepared once (db.pragma() prepares on every call). */
+  #syncNormal: Database.Statement | undefined;
+  #syncFull: Database.Statement | undefined;
+  #checkpoint: Database.Statement | undefined;
 
   static open(file: string, options: SqliteStoreOptions = {}): SqliteArtifactStore {
     const readonly = options.readonly ?? false;
@@ -151,6 +170,7 @@ export class SqliteArtifactStore implements ArtifactStore {
           );
         }
         db.pragma("synchronous = FULL");
+        db.pragma(`wal_autocheckpoint = ${WAL_AUTOCHECKPOINT_PAGES}`);
         if (options.maxPageCount !== undefined)
           db.pragma(`max_page_count = ${Math.trunc(options.maxPageCount)}`);
         migrate(db, file);
@@ -169,7 +189,36 @@ export class SqliteArtifactStore implements ArtifactStore {
     this.#region = options.region ?? DEFAULT_LOCAL_REGION;
     this.#now = options.now ?? Date.now;
     this.#r = prepareReads(db);
-    if (!this.readonly) this.#tx = this.#writeTransactions(prepareWrites(db));
+    if (!this.readonly) {
+      this.#tx = this.#writeTransactions(prepareWrites(db));
+      this.#syncNormal = db.prepare("PRAGMA synchronous = NORMAL");
+      this.#syncFull = db.prepare("PRAGMA synchronous = FULL");
+      this.#checkpoint = db.prepare("PRAGMA wal_checkpoint(PASSIVE)");
+    }
+  }
+
+  /**
+   * Counts a write transaction, and every CHECKPOINT_EVERY_COMMITS of them schedules a PASSIVE
+   * checkpoint for the next turn of the event loop: after the caller's answer (a REST reply) is
+   * written, not inside a commit a caller waits for. PASSIVE never waits for readers (`gwsync
+   * status` in another process) and never blocks a writer; what it cannot copy yet, the next one
+   * does. The commit before the answer is as durable as before (WAL, synchronous=FULL): a checkpoint
+   * only moves committed pages from the WAL into the database file.
+   */
+  #afterWrite(): void {
+    this.#writesSinceCheckpoint++;
+    if (this.#checkpointScheduled || this.#writesSinceCheckpoint < CHECKPOINT_EVERY_COMMITS) return;
+    this.#checkpointScheduled = true;
+    setImmediate(() => {
+      this.#checkpointScheduled = false;
+      this.#writesSinceCheckpoint = 0;
+      if (!this.#db.open) return;
+      try {
+        this.#checkpoint?.get();
+      } catch {
+        // Busy or failing: SQLite's own wal_autocheckpoint (WAL_AUTOCHECKPOINT_PAGES) is the backstop.
+      }
+    });
   }
 
   #writeTransactions(w: WriteStatements): WriteTransactions {
@@ -210,7 +259,9 @@ export class SqliteArtifactStore implements ArtifactStore {
     const tx = this.#writes("saveArtifact");
     // Parsed (and hashed) before the write lock is taken: bad input never holds up the writer.
     const parsed = parseSaveInput(input);
-    return guard(this.file, "saveArtifact", () => tx.save(parsed, buildMessages));
+    const result = guard(this.file, "saveArtifact", () => tx.save(parsed, buildMessages));
+    if (result.changed) this.#afterWrite();
+    return result;
   }
 
   /** The open database, for a store built on this one (the Git store's own tables). @internal */
@@ -246,7 +297,9 @@ export class SqliteArtifactStore implements ArtifactStore {
   /** saveArtifact of an already parsed input, with what another store adds to it. @internal */
   saveParsed(input: ParsedSave, buildMessages: BuildMessages, ext: SaveExtension): SaveArtifactResult {
     const tx = this.#writes("saveArtifact");
-    return guard(this.file, "saveArtifact", () => tx.save(input, buildMessages, ext));
+    const result = guard(this.file, "saveArtifact", () => tx.save(input, buildMessages, ext));
+    if (result.changed) this.#afterWrite();
+    return result;
   }
 
   /** Throws the readonly error unless this store may write. @internal */
@@ -257,7 +310,10 @@ export class SqliteArtifactStore implements ArtifactStore {
   async enqueue(messages: NewOutboxMessage[]): Promise<void> {
     const tx = this.#writes("enqueue");
     const parsed = parseOutboxMessages(messages);
-    if (parsed.length > 0) guard(this.file, "enqueue", () => tx.enqueue(parsed));
+    if (parsed.length > 0) {
+      guard(this.file, "enqueue", () => tx.enqueue(parsed));
+      this.#afterWrite();
+    }
   }
 
   async getArtifact(apiId: string, label: string): Promise<StoredArtifact | undefined> {
@@ -418,11 +474,12 @@ export class SqliteArtifactStore implements ArtifactStore {
     };
   }
 
-  async peekOutbox(limit: number): Promise<OutboxMessage[]> {
+  async peekOutbox(limit: number, afterId = 0): Promise<OutboxMessage[]> {
     if (!Number.isSafeInteger(limit) || limit < 1) {
       throw new GwsyncError("GWSYNC_USAGE", `peekOutbox: limit must be a positive integer, got ${limit}`);
     }
-    const rows = guard(this.file, "peekOutbox", () => this.#r.pendingOutbox.all(0, limit));
+    const after = Number.isSafeInteger(afterId) && afterId > 0 ? afterId : 0;
+    const rows = guard(this.file, "peekOutbox", () => this.#r.pendingOutbox.all(after, limit));
     return rows.map(toOutboxMessage);
   }
 
@@ -437,11 +494,12 @@ export class SqliteArtifactStore implements ArtifactStore {
   // announced, and doubled their latency (BENCHMARKS.md, B1).
   /** Runs a write whose loss in a power cut is harmless without waiting for the disk. */
   #relaxed<T>(fn: () => T): T {
-    this.#db.pragma("synchronous = NORMAL");
+    this.#syncNormal?.run();
     try {
       return fn();
     } finally {
-      this.#db.pragma("synchronous = FULL");
+      this.#syncFull?.run();
+      this.#afterWrite();
     }
   }
 

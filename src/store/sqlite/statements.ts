@@ -165,7 +165,10 @@ export function prepareWrites(db: Database.Database) {
        VALUES (?, ?, ?, ?, ?, ?)
        ON CONFLICT (API_ID) DO UPDATE SET TENANT_DOMAIN = excluded.TENANT_DOMAIN,
          API_PROVIDER = excluded.API_PROVIDER, API_NAME = excluded.API_NAME,
-         API_VERSION = excluded.API_VERSION, API_TYPE = excluded.API_TYPE`,
+         API_VERSION = excluded.API_VERSION, API_TYPE = excluded.API_TYPE
+       WHERE TENANT_DOMAIN IS NOT excluded.TENANT_DOMAIN OR API_PROVIDER IS NOT excluded.API_PROVIDER
+         OR API_NAME IS NOT excluded.API_NAME OR API_VERSION IS NOT excluded.API_VERSION
+         OR API_TYPE IS NOT excluded.API_TYPE`,
     ),
     // Publish: WSO2's UPSERT of (API_ID, GATEWAY_LABEL) with the new artifact and instruction.
     upsertArtifact: db.prepare<[string, Buffer, string, string]>(
@@ -210,6 +213,12 @@ export function prepareWrites(db: Database.Database) {
     fileOwner: db
       .prepare<[string, string], string>(
         `SELECT API_ID FROM GWSYNC_API_FILES WHERE GATEWAY_LABEL = ? AND REL_PATH = ?`,
+      )
+      .pluck(),
+    // The files a label's row of the API holds now: a publish that keeps them writes no page of them.
+    filesOf: db
+      .prepare<[string, string], string>(
+        `SELECT REL_PATH FROM GWSYNC_API_FILES WHERE API_ID = ? AND GATEWAY_LABEL = ?`,
       )
       .pluck(),
     releaseFiles: db.prepare<[string, string]>(
