@@ -12,8 +12,8 @@ import { join } from "node:path";
 import { HOP_CHANNEL, type HopRecord } from "../src/hops.js";
 import { synapseApi } from "../test/harness/cluster.js";
 import { Arrivals } from "./lib/arrivals.js";
-import { nowMs } from "./lib/clock.js";
 import { type BenchChild, readProcCpuMs } from "./lib/children.js";
+import { nowMs } from "./lib/clock.js";
 import { LSYNCD, lsyncdInstalled, measureLsyncd } from "./lib/lsyncd.js";
 import type { BenchContext, BenchOutcome, BenchRow } from "./lib/report.js";
 import { scaled } from "./lib/scale.js";
@@ -80,33 +80,41 @@ async function startPublishing(world: BenchWorld, via: Via): Promise<Publishing>
       },
     };
   }
-  // A REST client on one kept-alive connection (node:http), as curl --keepalive or any HTTP library.
+  return { child, call: restPoster(target, headers, answer) };
+}
+
+/**
+ * A REST client on one kept-alive connection (node:http), as curl --keepalive or any HTTP library:
+ * POSTs the body, resolves with `answer(status, text)`. B1 and B12 use it.
+ */
+export function restPoster<T>(
+  target: string,
+  headers: Record<string, string>,
+  answer: (status: number, text: string) => T,
+): (body: string) => Promise<T> {
   const agent = new HttpAgent({ keepAlive: true, maxSockets: 1 });
-  return {
-    child,
-    call: (xml) =>
-      new Promise((resolve, reject) => {
-        const body = Buffer.from(xml);
-        const req = httpRequest(
-          target,
-          { method: "POST", agent, headers: { ...headers, "content-length": String(body.length) } },
-          (res) => {
-            const chunks: Buffer[] = [];
-            res.on("data", (c: Buffer) => chunks.push(c));
-            res.on("end", () => {
-              try {
-                resolve(answer(res.statusCode ?? 0, Buffer.concat(chunks).toString("utf8")));
-              } catch (err) {
-                reject(err);
-              }
-            });
-            res.on("error", reject);
-          },
-        );
-        req.on("error", reject);
-        req.end(body);
-      }),
-  };
+  return (text) =>
+    new Promise((resolve, reject) => {
+      const body = Buffer.from(text);
+      const req = httpRequest(
+        target,
+        { method: "POST", agent, headers: { ...headers, "content-length": String(body.length) } },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on("data", (c: Buffer) => chunks.push(c));
+          res.on("end", () => {
+            try {
+              resolve(answer(res.statusCode ?? 0, Buffer.concat(chunks).toString("utf8")));
+            } catch (err) {
+              reject(err);
+            }
+          });
+          res.on("error", reject);
+        },
+      );
+      req.on("error", reject);
+      req.end(body);
+    });
 }
 
 /** Hops a gateway passes for an artifact event; the others (runtime streams) are not B1's. */
@@ -118,7 +126,7 @@ const GATEWAY_STREAM_HOPS = new Set(["gateway.delivered", "gateway.acked"]);
  * that name inside the update's window (updates are sequential); a gateway hop counts when all
  * gateways passed it, at the last of them.
  */
-class HopRecorder {
+export class HopRecorder {
   readonly #local: HopRecord[] = [];
   #unsubscribe: (() => void) | undefined;
   readonly #publisher: BenchChild | undefined;
@@ -147,7 +155,9 @@ class HopRecorder {
     return (m.records as HopRecord[]).map((h) => ({ ...h, t: c.toParentClock(h.t) }));
   }
 
-  async breakdown(windows: readonly [number, number][]): Promise<Record<string, ReturnType<typeof summarize>>> {
+  async breakdown(
+    windows: readonly [number, number][],
+  ): Promise<Record<string, ReturnType<typeof summarize>>> {
     this.#unsubscribe?.();
     const publisherHops = this.#publisher ? await this.#take(this.#publisher) : this.#local;
     const gatewayHops = await Promise.all(this.#gateways.map((g) => this.#take(g)));
@@ -207,7 +217,8 @@ async function measureMode(
     });
     const offsets = [];
     const pub = publish.child === undefined ? [] : [publish.child];
-    for (const c of [...pub, ...gws, ...raws]) offsets.push({ name: c.name, ...(await c.measureClockOffset()) });
+    for (const c of [...pub, ...gws, ...raws])
+      offsets.push({ name: c.name, ...(await c.measureClockOffset()) });
     const hops = await HopRecorder.start(publish.child, gws);
     // CPU each process spends per update (gwsync's and raw's run interleaved, so each side's own).
     const cpuOf = (cs: BenchChild[]) => cs.reduce((sum, c) => sum + readProcCpuMs(c.pid), 0);
@@ -260,8 +271,16 @@ async function measureMode(
     ctx.log(
       `B1 (${mode}): hops, ms after the publish call began (p50 / p99 over ${windows.length} updates; gateway hops: the last of ${GATEWAYS})`,
     );
-    for (const [name, st] of Object.entries(breakdown)) ctx.log(`  ${name.padEnd(22)} ${fmtMs(st.p50)} / ${fmtMs(st.p99)}`);
-    return { gw: summarize(gwLat), raw: summarize(rawLat), call: summarize(callMs), bodies, offsets, breakdown };
+    for (const [name, st] of Object.entries(breakdown))
+      ctx.log(`  ${name.padEnd(22)} ${fmtMs(st.p50)} / ${fmtMs(st.p99)}`);
+    return {
+      gw: summarize(gwLat),
+      raw: summarize(rawLat),
+      call: summarize(callMs),
+      bodies,
+      offsets,
+      breakdown,
+    };
   } finally {
     await world.close();
   }

@@ -13,7 +13,8 @@ import { deadLetterQueueName, ingressQueueName, LANES, relayQueueName } from "..
 import { loadConfig } from "../src/config/load-config.js";
 import { Relay } from "../src/relay/relay.js";
 import { synapseApi } from "../test/harness/cluster.js";
-import { portOpen, SecondBroker } from "../test/harness/second-broker.js";
+import { portOpen } from "../test/harness/rabbit-node.js";
+import { SecondBroker } from "../test/harness/second-broker.js";
 import { Arrivals } from "./lib/arrivals.js";
 import { nowMs } from "./lib/clock.js";
 import type { BenchContext, BenchOutcome } from "./lib/report.js";

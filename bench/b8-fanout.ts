@@ -46,6 +46,8 @@ export interface FanoutRun {
   queues: number;
   /** REST call time (gwsync only). */
   call?: LatencySummary;
+  /** Connections the publisher dropped over http.max_connections during the publishes (gwsync only). */
+  maxConnDrops?: number;
 }
 
 export interface FanoutLevel {
@@ -113,7 +115,9 @@ async function gwsyncLevel(
     await sleep(1000);
     const brokerEmpty = await broker.memory();
     const publisherRssEmptyMb = pub.memory().rssKb / 1024;
-    ctx.log(`${ID}: starting ${n} gateways (broker ${inUse(brokerEmpty)} MB in use, RSS ${brokerEmpty.rssMb.toFixed(0)} MB)`);
+    ctx.log(
+      `${ID}: starting ${n} gateways (broker ${inUse(brokerEmpty)} MB in use, RSS ${brokerEmpty.rssMb.toFixed(0)} MB)`,
+    );
     const { procs, startMs } = await startFleet(world, n);
     ctx.log(`${ID}: ${n} gateways ready in ${(startMs / 1000).toFixed(1)} s over ${procs.length} processes`);
     // Idle: heartbeats (every 5 s), AMQP heartbeats, nothing else.
@@ -151,11 +155,20 @@ async function gwsyncLevel(
         const g1 = await arrivals.wait(r.sha256, PER_PUBLISH_TIMEOUT_MS);
         lat.push(g1 - g0);
         calls.push(r.ms);
-        if ((i - warmup + 1) % 50 === 0) ctx.log(`${ID}: ${i - warmup + 1}/${publishes} (last ${fmtMs(g1 - g0)})`);
+        if ((i - warmup + 1) % 50 === 0)
+          ctx.log(`${ID}: ${i - warmup + 1}/${publishes} (last ${fmtMs(g1 - g0)})`);
       }
     });
     arrivals.close();
     const brokerAfter = await broker.memory();
+    // Connections the publisher dropped over [gwsync.http] max_connections (each gateway keeps up to
+    // DATA_API_MAX_SOCKETS keep-alive sockets to the data API), and its peak RSS.
+    const st = await pub.request({ type: "stats" }, "stats", 60_000);
+    const limits = (st.limits as Record<string, number> | undefined) ?? {};
+    const maxConnDrops = limits["http.max_connections"] ?? 0;
+    ctx.log(
+      `${ID}: publisher after ${publishes} publishes to ${n} gateways: ${maxConnDrops} connections dropped over http.max_connections; VmHWM ${(pub.memory().hwmKb / 1024).toFixed(0)} MB`,
+    );
     const gwsync: FanoutRun = {
       latency: summarize(lat),
       call: summarize(calls),
@@ -163,6 +176,7 @@ async function gwsyncLevel(
       brokerPeakRssMb: cost.brokerPeakRssMb,
       brokerAfter,
       queues,
+      maxConnDrops,
     };
     ctx.log(
       `${ID}: gwsync → ${n}: p50 ${fmtMs(gwsync.latency.p50)}, p99 ${fmtMs(gwsync.latency.p99)}; broker ${gwsync.brokerCpuMsPerEvent.toFixed(1)} ms CPU per event, peak RSS ${gwsync.brokerPeakRssMb.toFixed(0)} MB`,
@@ -339,7 +353,12 @@ async function rawOnly(ctx: BenchContext, publishes: number): Promise<BenchOutco
 }
 
 export async function b8Fanout(ctx: BenchContext): Promise<BenchOutcome> {
-  const publishes = Math.max(20, Math.round(FULL_PUBLISHES * benchScale(ID)));
+  // GWSYNC_BENCH_B8_PUBLISHES: the publish count alone (the levels stay as set), e.g. 50 at 1,000 gateways.
+  const fixed = Number(process.env.GWSYNC_BENCH_B8_PUBLISHES ?? "");
+  const publishes =
+    Number.isSafeInteger(fixed) && fixed > 0
+      ? fixed
+      : Math.max(20, Math.round(FULL_PUBLISHES * benchScale(ID)));
   if (process.env.GWSYNC_BENCH_B8_RAW_ONLY === "1") return rawOnly(ctx, publishes);
   const { levels, failure } = await runFanoutLevels(ctx, { publishes, baselines: true });
   const rows: BenchRow[] = [];
@@ -357,7 +376,7 @@ export async function b8Fanout(ctx: BenchContext): Promise<BenchOutcome> {
         goal: "—",
         ...(p === "p50"
           ? {
-              note: `REST call p50 ${fmtMs(l.gwsync.call!.p50)}; ${l.n} gateways started in ${(l.startMs / 1000).toFixed(1)} s over ${l.processes} processes`,
+              note: `REST call p50 ${fmtMs(l.gwsync.call!.p50)}; ${l.n} gateways started in ${(l.startMs / 1000).toFixed(1)} s over ${l.processes} processes; ${l.gwsync.maxConnDrops ?? 0} connections dropped over http.max_connections`,
             }
           : {}),
       });

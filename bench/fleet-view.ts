@@ -18,6 +18,7 @@ import { randomBytes } from "node:crypto";
 import type { ConfirmChannel } from "amqplib";
 import { type GatewayReport, MAX_REPORT_ENTRIES, REPORT_ROUTING_KEY } from "../src/events/gateway-report.js";
 import { HEARTBEAT_ROUTING_KEY, type Heartbeat } from "../src/events/heartbeat.js";
+import { reportRetryDelay } from "../src/gateway/apply-report.js";
 import { nowMs } from "./lib/clock.js";
 import type { BenchContext, BenchOutcome, BenchRow } from "./lib/report.js";
 import { scaled } from "./lib/scale.js";
@@ -54,14 +55,17 @@ function heartbeat(nodeId: string, labels: string[], deployed: number, appliedSe
   };
 }
 
-/** The full snapshot a gateway sends at connect: what it serves, in parts. */
-function fullSnapshot(nodeId: string, g: number, served: [string, string][]): GatewayReport[] {
+/** The full snapshot a gateway sends at connect: what it serves, in parts (sequence numbers after `seqBase`). */
+function fullSnapshot(nodeId: string, g: number, served: [string, string][], seqBase = 0): GatewayReport[] {
   const behind = g % BEHIND_EVERY === 0;
   const refusing = g % REFUSING_EVERY === 1;
   const entries: GatewayReport["apis"] = served.map(([apiId, sha256], i) => {
     if (behind && i % BEHIND_EVERY === 0) return { apiId, served: { revision: 0, sha256: sha() } };
     if (refusing && i % (REFUSING_EVERY * 10) === 0)
-      return { apiId, refusal: { revision: 1, code: "GWSYNC_ARTIFACT_CONFLICT", message: "bench refusal", at: Date.now() } };
+      return {
+        apiId,
+        refusal: { revision: 1, code: "GWSYNC_ARTIFACT_CONFLICT", message: "bench refusal", at: Date.now() },
+      };
     return { apiId, served: { revision: 1, sha256 } };
   });
   const parts = Math.max(1, Math.ceil(entries.length / MAX_REPORT_ENTRIES));
@@ -70,7 +74,7 @@ function fullSnapshot(nodeId: string, g: number, served: [string, string][]): Ga
     out.push({
       nodeId,
       boot: "bench-boot",
-      seq: p + 1,
+      seq: seqBase + p + 1,
       kind: "full",
       part: p + 1,
       parts,
@@ -83,13 +87,78 @@ function fullSnapshot(nodeId: string, g: number, served: [string, string][]): Ga
   return out;
 }
 
-async function publishJson(ch: ConfirmChannel, exchange: string, key: string, bodies: unknown[]): Promise<void> {
+async function publishJson(
+  ch: ConfirmChannel,
+  exchange: string,
+  key: string,
+  bodies: unknown[],
+): Promise<void> {
   for (const b of bodies) {
     if (!ch.publish(exchange, key, Buffer.from(JSON.stringify(b)), { contentType: "application/json" })) {
       await new Promise((r) => ch.once("drain", r));
     }
   }
   await ch.waitForConfirms();
+}
+
+/**
+ * Sends report messages the way many gateways share one connection: each publish confirmed on its own
+ * (true: taken, false: refused by the publisher's full report queue), one shared wait for 'drain'.
+ */
+function confirmedSender(ch: ConfirmChannel, exchange: string): (body: unknown) => Promise<boolean> {
+  let draining: Promise<void> | undefined;
+  return async (body) => {
+    while (draining) await draining;
+    let full = false;
+    const taken = new Promise<boolean>((resolve) => {
+      full = !ch.publish(
+        exchange,
+        REPORT_ROUTING_KEY,
+        Buffer.from(JSON.stringify(body)),
+        { contentType: "application/json" },
+        (err) => resolve(err === null || err === undefined),
+      );
+    });
+    if (full && !draining) {
+      draining = new Promise<void>((r) =>
+        ch.once("drain", () => {
+          draining = undefined;
+          r();
+        }),
+      );
+    }
+    return taken;
+  };
+}
+
+/**
+ * One simulated gateway's snapshot, as src/gateway/apply-report.ts sends it: all parts; the parts the
+ * publisher's queue refused, again after reportRetryDelay, each alone under its own seq and part
+ * (GWSYNC_BENCH_B11_RESEND=whole: the whole snapshot again under new seqs, as gateways did before).
+ * Counts the parts refused on the way and the parts taken (recorded by the publisher).
+ */
+async function snapshotUntilTaken(
+  send: (body: unknown) => Promise<boolean>,
+  nodeId: string,
+  g: number,
+  served: [string, string][],
+  count: { refused: number; taken: number },
+): Promise<void> {
+  const whole = process.env.GWSYNC_BENCH_B11_RESEND === "whole";
+  let seqBase = 0;
+  let parts = fullSnapshot(nodeId, g, served, seqBase);
+  for (let attempt = 0; ; attempt++) {
+    const taken = await Promise.all(parts.map((p) => send(p)));
+    const left = parts.filter((_, i) => !taken[i]);
+    count.taken += parts.length - left.length;
+    if (left.length === 0) return;
+    count.refused += left.length;
+    await new Promise((r) => setTimeout(r, reportRetryDelay(attempt)));
+    if (whole) {
+      seqBase += parts.length;
+      parts = fullSnapshot(nodeId, g, served, seqBase);
+    } else parts = left;
+  }
 }
 
 interface Timed {
@@ -100,7 +169,10 @@ interface Timed {
 
 export async function b11FleetView(ctx: BenchContext): Promise<BenchOutcome> {
   const apis = scaled(ID, FULL_APIS, 100);
-  const gateways = scaled(ID, FULL_GATEWAYS, 4);
+  // GWSYNC_BENCH_B11_GATEWAYS: the fleet's size alone (issue 20: the view at 1,000 gateways).
+  const gateways = process.env.GWSYNC_BENCH_B11_GATEWAYS
+    ? Number(process.env.GWSYNC_BENCH_B11_GATEWAYS)
+    : scaled(ID, FULL_GATEWAYS, 4);
   const samples = scaled(ID, FULL_SAMPLES, 10);
   const world = new BenchWorld({ storeOnTmpfs: true });
   let beating: NodeJS.Timeout | undefined;
@@ -147,10 +219,20 @@ export async function b11FleetView(ctx: BenchContext): Promise<BenchOutcome> {
     const served = [...published.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
     const messages = nodes.flatMap((n, g) => fullSnapshot(n.nodeId, g, served));
     const entries = messages.reduce((s, m) => s + m.apis.length, 0);
-    ctx.log(`${ID}: ${gateways} gateways report ${entries.toLocaleString("en-US")} entries in ${messages.length} messages`);
+    ctx.log(
+      `${ID}: ${gateways} gateways report ${entries.toLocaleString("en-US")} entries in ${messages.length} messages`,
+    );
     const t0 = nowMs();
-    await publishJson(ch, world.exchange, REPORT_ROUTING_KEY, messages);
+    const send = confirmedSender(ch, world.exchange);
+    const count = { refused: 0, taken: 0 };
+    await Promise.all(nodes.map((n, g) => snapshotUntilTaken(send, n.nodeId, g, served, count)));
+    const refusedParts = count.refused;
+    const resend =
+      process.env.GWSYNC_BENCH_B11_RESEND === "whole" ? "whole snapshots" : "refused parts alone";
     const publishedMs = nowMs() - t0;
+    ctx.log(
+      `${ID}: every snapshot taken after ${Math.round(publishedMs)} ms; ${refusedParts} parts refused by the full report queue and sent again (${resend}); ${count.taken} parts taken`,
+    );
     let ingestMs = Number.NaN;
     for (;;) {
       const fleet = (await get("/api/v1/fleet")).body as { gateways: { report: string }[] };
@@ -159,15 +241,21 @@ export async function b11FleetView(ctx: BenchContext): Promise<BenchOutcome> {
         ingestMs = nowMs() - t0;
         break;
       }
-      if (nowMs() - t0 > INGEST_TIMEOUT_MS) throw new Error(`after ${INGEST_TIMEOUT_MS} ms ${complete}/${gateways} report streams complete`);
+      if (nowMs() - t0 > INGEST_TIMEOUT_MS)
+        throw new Error(`after ${INGEST_TIMEOUT_MS} ms ${complete}/${gateways} report streams complete`);
       await new Promise((r) => setTimeout(r, POLL_MS));
     }
     const rate = entries / (ingestMs / 1000);
-    ctx.log(`${ID}: ingested in ${Math.round(ingestMs)} ms (${fmtRate(rate)} entries; published in ${Math.round(publishedMs)} ms)`);
+    ctx.log(
+      `${ID}: ingested in ${Math.round(ingestMs)} ms (${fmtRate(rate)} entries; published in ${Math.round(publishedMs)} ms)`,
+    );
     const memIngest = pub.memory();
 
     const ids = [...published.keys()];
-    const measure = async (name: string, fn: (i: number) => Promise<{ ms: number; bytes: number }>): Promise<Timed> => {
+    const measure = async (
+      name: string,
+      fn: (i: number) => Promise<{ ms: number; bytes: number }>,
+    ): Promise<Timed> => {
       const first = await fn(0);
       const ms: number[] = [];
       let bytes = first.bytes;
@@ -177,7 +265,9 @@ export async function b11FleetView(ctx: BenchContext): Promise<BenchOutcome> {
         bytes = r.bytes;
       }
       const summary = summarize(ms);
-      ctx.log(`${ID}: ${name}: first ${fmtMs(first.ms)}, p50 ${fmtMs(summary.p50)}, p99 ${fmtMs(summary.p99)} (${bytes} bytes)`);
+      ctx.log(
+        `${ID}: ${name}: first ${fmtMs(first.ms)}, p50 ${fmtMs(summary.p50)}, p99 ${fmtMs(summary.p99)} (${bytes} bytes)`,
+      );
       return { summary, firstMs: first.ms, bytes };
     };
     const page = async () => {
@@ -191,13 +281,17 @@ export async function b11FleetView(ctx: BenchContext): Promise<BenchOutcome> {
     };
     const results: Record<string, Timed> = {};
     results.status = await measure("status (baseline)", () => get("/api/v1/status"));
-    results.problems = await measure("rollouts?problems=1", () => get("/api/v1/rollouts?problems=1&limit=50"));
+    results.problems = await measure("rollouts?problems=1", () =>
+      get("/api/v1/rollouts?problems=1&limit=50"),
+    );
     const problems = (await get("/api/v1/rollouts?problems=1&limit=1")).body as { total: number };
     results.fleet = await measure("fleet", () => get("/api/v1/fleet"));
     results.rollout = await measure("rollout of one API", (i) =>
       get(`/api/v1/artifacts/${encodeURIComponent(ids[(i * 7919) % ids.length]!)}/rollout`),
     );
-    results.rollouts = await measure("rollouts (first page)", () => get("/api/v1/rollouts?offset=0&limit=50"));
+    results.rollouts = await measure("rollouts (first page)", () =>
+      get("/api/v1/rollouts?offset=0&limit=50"),
+    );
     results.refusals = await measure("refusals", () => get("/api/v1/refusals?limit=200"));
     results.page = await measure("status page refresh", page);
     const memEnd = pub.memory();
@@ -234,7 +328,7 @@ export async function b11FleetView(ctx: BenchContext): Promise<BenchOutcome> {
       gwsync: `${fmtRate(rate)} entries`,
       baseline: "—",
       goal: "—",
-      note: `all ${gateways} streams complete ${Math.round(ingestMs)} ms after the first report was published (publishing took ${Math.round(publishedMs)} ms); ${problems.total} APIs not complete`,
+      note: `all ${gateways} streams complete ${Math.round(ingestMs)} ms after the first report was published (every snapshot taken after ${Math.round(publishedMs)} ms; ${refusedParts} parts refused by the full report queue and sent again, ${resend}, as gateways do; ${count.taken} parts taken and recorded); ${problems.total} APIs not complete`,
     });
     rows.push({
       id: ID,
@@ -253,13 +347,17 @@ export async function b11FleetView(ctx: BenchContext): Promise<BenchOutcome> {
         entries,
         messages: messages.length,
         publishedMs,
+        refusedParts,
+        partsTaken: count.taken,
         ingestMs,
         entriesPerSecond: rate,
         notComplete: problems.total,
         rssAfterIngestKb: memIngest.rssKb,
         rssEndKb: memEnd.rssKb,
         hwmKb: memEnd.hwmKb,
-        latencies: Object.fromEntries(Object.entries(results).map(([k, v]) => [k, { ...v.summary, firstMs: v.firstMs, bytes: v.bytes }])),
+        latencies: Object.fromEntries(
+          Object.entries(results).map(([k, v]) => [k, { ...v.summary, firstMs: v.firstMs, bytes: v.bytes }]),
+        ),
       },
     };
   } finally {

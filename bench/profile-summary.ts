@@ -59,7 +59,7 @@ function summarize(file: string, top: number): string {
 const args = process.argv.slice(2);
 const topAt = args.indexOf("--top");
 const top = topAt >= 0 ? Number(args[topAt + 1]) : 20;
-const files = args.filter((a, i) => a !== "--top" && i !== topAt + 1);
+const files = args.filter((a, i) => a !== "--top" && (topAt < 0 || i !== topAt + 1));
 if (files.length === 0) {
   process.stderr.write("usage: node --import tsx bench/profile-summary.ts <file.cpuprofile>... [--top N]\n");
   process.exit(2);

@@ -13,6 +13,7 @@ export const CHILD_ENTRIES = [
   "raw-consumer-proc",
   "raw-loader-proc",
   "fleet-proc",
+  "floor-proc",
 ] as const;
 export type ChildEntry = (typeof CHILD_ENTRIES)[number];
 

@@ -83,6 +83,31 @@ async function startGateways(configs: string[]): Promise<void> {
   send({ type: "ready", t0, t: nowMs(), gateways: gateways.length });
 }
 
+/**
+ * Notification events over this process's gateways: received, applied, and skipped by why ("stale": at
+ * or below the revision the gateway already applied, acknowledged without a fetch).
+ */
+async function notificationCounts(): Promise<Record<string, number>> {
+  const out: Record<string, number> = { received: 0, applied: 0 };
+  for (const gw of gateways) {
+    const reg = gw.metrics.registry;
+    for (const [name, key] of [
+      ["gwsync_events_received_total", "received"],
+      ["gwsync_events_applied_total", "applied"],
+      ["gwsync_events_skipped_total", "skipped"],
+    ] as const) {
+      const metric = reg.getSingleMetric(name);
+      if (!metric) continue;
+      for (const v of (await metric.get()).values) {
+        if (v.labels.stream !== "notification") continue;
+        const k = key === "skipped" ? `skipped:${String(v.labels.why)}` : key;
+        out[k] = (out[k] ?? 0) + v.value;
+      }
+    }
+  }
+  return out;
+}
+
 // --- raw baselines -------------------------------------------------------------------------------
 
 interface RawConsumer {
@@ -163,7 +188,14 @@ async function handle(m: IpcMessage): Promise<void> {
     }
     case "stats": {
       const mem = process.memoryUsage();
-      send({ type: "stats", rss: mem.rss, heapUsed: mem.heapUsed, deploys, gateways: gateways.length });
+      send({
+        type: "stats",
+        rss: mem.rss,
+        heapUsed: mem.heapUsed,
+        deploys,
+        gateways: gateways.length,
+        events: await notificationCounts(),
+      });
       return;
     }
     case "stop": {

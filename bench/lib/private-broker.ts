@@ -5,11 +5,12 @@
  * and stopped with its folders at the end.
  */
 import { execFile } from "node:child_process";
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { portOpen, SecondBroker, TEST_PORT_OFFSET, waitForPort } from "../../test/harness/second-broker.js";
+import { nodeEnv, portOpen, prepareNodeDir, TEST_PORT_OFFSET, waitForPort } from "../../test/harness/rabbit-node.js";
+import { SecondBroker } from "../../test/harness/second-broker.js";
 import { readProcMemory } from "./children.js";
 
 const run = promisify(execFile);
@@ -24,8 +25,6 @@ export const FLEET_BROKER_PORT = 5690 + TEST_PORT_OFFSET;
  */
 const NODE_OPEN_FILES = 20_000;
 const SERVER = "/usr/lib/rabbitmq/bin/rabbitmq-server";
-/** The Erlang distribution port sits this far above the AMQP port (25672 for 5672). */
-const DIST_PORT_OFFSET = 20000;
 /** /proc/<pid>/stat counts CPU time in clock ticks (USER_HZ, 100 on Linux). */
 const TICKS_PER_SECOND = 100;
 
@@ -73,12 +72,7 @@ export class PrivateBroker {
     // PAM session) with the open-files limit raised, and the cookie of the machine's rabbitmqctl.
     const dir = mkdtempSync(join(tmpdir(), "gwsync-rabbit-"));
     this.#dir = dir;
-    mkdirSync(join(dir, "mnesia"));
-    mkdirSync(join(dir, "log"));
-    writeFileSync(join(dir, "plugins"), "[].\n");
-    writeFileSync(join(dir, "rabbitmq.conf"), `listeners.tcp.local = 127.0.0.1:${this.port}\n`);
-    chmodSync(dir, 0o755);
-    await run("chown", ["-R", "rabbitmq:rabbitmq", dir]);
+    await prepareNodeDir(dir, this.port);
     await run(
       "prlimit",
       [
@@ -95,14 +89,7 @@ export class PrivateBroker {
         env: {
           PATH: process.env.PATH ?? "/usr/bin:/bin",
           HOME: "/var/lib/rabbitmq",
-          RABBITMQ_NODENAME: this.nodeName,
-          RABBITMQ_NODE_PORT: String(this.port),
-          RABBITMQ_DIST_PORT: String(this.port + DIST_PORT_OFFSET),
-          RABBITMQ_CONFIG_FILE: join(dir, "rabbitmq.conf"),
-          RABBITMQ_MNESIA_BASE: join(dir, "mnesia"),
-          RABBITMQ_LOG_BASE: join(dir, "log"),
-          RABBITMQ_ENABLED_PLUGINS_FILE: join(dir, "plugins"),
-          RABBITMQ_PID_FILE: join(dir, "pid"),
+          ...nodeEnv(this.nodeName, this.port, dir),
         },
       },
     );

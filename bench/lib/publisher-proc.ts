@@ -43,7 +43,24 @@ async function handle(m: IpcMessage): Promise<void> {
     }
     case "stats": {
       const mem = process.memoryUsage();
-      send({ type: "stats", rss: mem.rss, heapUsed: mem.heapUsed, requests: { ...requests }, t: nowMs() });
+      const metrics = service?.publisher.metrics;
+      const outbox = {
+        published: (await metrics?.eventsPublished.get())?.values.reduce((a, v) => a + v.value, 0) ?? 0,
+        coalesced: (await metrics?.outboxCoalesced.get())?.values[0]?.value ?? 0,
+      };
+      // Connections Node dropped over [gwsync.http] max_connections (and the other HTTP limits).
+      const limits: Record<string, number> = {};
+      for (const v of (await metrics?.limitExceeded.get())?.values ?? [])
+        limits[String(v.labels.limit)] = v.value;
+      send({
+        type: "stats",
+        rss: mem.rss,
+        heapUsed: mem.heapUsed,
+        requests: { ...requests },
+        outbox,
+        limits,
+        t: nowMs(),
+      });
       return;
     }
     case "stop": {

@@ -1,7 +1,9 @@
 /**
  * The baseline consumer: plain amqplib, no gwsync. "file" mode writes each message body to a file
  * atomically (temp + fsync + rename) then acks — the least a script that deploys files must do;
- * "token" mode parses the JSON revocation and keeps it in a Map, then acks.
+ * "token" mode parses the JSON revocation and keeps it in a Map, then acks. Acks go out once per turn
+ * of the event loop, one basic.ack with `multiple` for the messages of that turn (ack: "turn", the
+ * default of bench/lib/world.ts), or one per message at once (ack: "each").
  */
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
@@ -23,9 +25,16 @@ async function start(m: IpcMessage): Promise<void> {
   reportEach = m.reportEach === true;
   mkdirSync(dir, { recursive: true });
   // noDelay: Nagle would hold 5 KB frames back ~40 ms (docs/architecture.md#nagle).
-  const conn = await amqp.connect(m.url as string, { noDelay: true });
+  // Named (as gwsync's connections are) so the broker's per-connection figures can tell them apart.
+  const conn = await amqp.connect(m.url as string, {
+    noDelay: true,
+    clientProperties: { connection_name: `raw-consumer-${m.queue as string}` },
+  });
   const ch = await conn.createChannel();
   await ch.prefetch(m.prefetch as number);
+  const ackPerTurn = m.ack === "turn";
+  let last: ConsumeMessage | undefined;
+  let ackScheduled = false;
   const onMessage = (msg: ConsumeMessage | null) => {
     if (!msg) return;
     if (mode === "file") {
@@ -37,7 +46,18 @@ async function start(m: IpcMessage): Promise<void> {
       };
       tokens.set(body.event.payloadData.revokedToken, body.event.payloadData.expiryTime);
     }
-    ch.ack(msg);
+    if (ackPerTurn) {
+      // One ack with `multiple` for every message of this turn (as gwsync's consumers ack).
+      last = msg;
+      if (!ackScheduled) {
+        ackScheduled = true;
+        setImmediate(() => {
+          ackScheduled = false;
+          if (last) ch.ack(last, true);
+          last = undefined;
+        });
+      }
+    } else ch.ack(msg);
     const t = nowMs();
     if (firstT === 0) firstT = t;
     count++;

@@ -25,6 +25,13 @@ const HTTP_USER = "gwsync-bench";
 const HTTP_PASSWORD = "bench-only-secret";
 /** The gateway's windows, so the raw consumers get the same pipelining: artifacts / runtime events. */
 export const RAW_PREFETCH = { file: DEFAULT_PREFETCH, token: RUNTIME_PREFETCH } as const;
+/**
+ * How the raw consumers ack: "turn" (default) one basic.ack with `multiple` for the messages of one
+ * turn of the event loop, as gwsync's consumers do (AckBatcher, src/amqp/consumer.ts): the fastest a
+ * raw consumer acks, and what it costs the broker per event is then the same scheme's on both sides;
+ * "each" (GWSYNC_BENCH_RAW_ACK=each) one ack per message at once, the baseline before issue 19's B4 work.
+ */
+export const RAW_ACK = process.env.GWSYNC_BENCH_RAW_ACK === "each" ? "each" : "turn";
 /** tmpfs: fsync is free there, so seeding large stores takes seconds, not minutes. */
 const SHM = "/dev/shm";
 
@@ -134,7 +141,7 @@ exchange = ${q(this.exchange)}
 batch_runtime_events = ${this.batchRuntimeEvents}
 ${this.#signingToml("publisher")}[gwsync.http]
 username = ${q(HTTP_USER)}
-password = ${q(HTTP_PASSWORD)}
+password = ${q(HTTP_PASSWORD)}${process.env.GWSYNC_BENCH_HTTP_MAX_CONNECTIONS ? `\nmax_connections = ${Number(process.env.GWSYNC_BENCH_HTTP_MAX_CONNECTIONS)}` : ""}
 [apim.sync_runtime_artifacts.publisher]
 artifact_saver = ${q(BENCH_STORE === "git" ? "GitSaver" : "DBSaver")}
 publish_directly_to_gateway = ${this.inline}
@@ -291,7 +298,10 @@ password = ${q(HTTP_PASSWORD)}
 
   async connection(): Promise<ChannelModel> {
     // noDelay: Nagle would hold 5 KB frames back ~40 ms (docs/architecture.md#nagle).
-    this.#amqp ??= await amqp.connect(this.brokerUrl, { noDelay: true });
+    this.#amqp ??= await amqp.connect(this.brokerUrl, {
+      noDelay: true,
+      clientProperties: { connection_name: `raw-publisher-${this.id}` },
+    });
     return this.#amqp;
   }
 
@@ -330,6 +340,7 @@ password = ${q(HTTP_PASSWORD)}
           dir: join(this.root, name),
           mode: o.mode,
           prefetch: RAW_PREFETCH[o.mode],
+          ack: RAW_ACK,
           reportEach: o.reportEach === true,
         },
         "consuming",
