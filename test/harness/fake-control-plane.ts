@@ -1,17 +1,10 @@
 import { sha256Hex } from "../../src/artifacts/digest.js";
-import type { GatewayApiDto } from "../../src/artifacts/types.js";
 import type { ArtifactRetriever, RetrievedArtifact } from "../../src/gateway/retriever.js";
+import { apiDto } from "./api-dto.js";
 
 /** An artifact of API `name` at `revision` on `label`, as a control plane's data API would answer it. */
 export function fakeArtifact(name: string, revision: number, label: string): RetrievedArtifact {
-  const dto: GatewayApiDto = {
-    name,
-    version: "1.0.0",
-    provider: "admin",
-    tenantDomain: "carbon.super",
-    apiId: `id-${name}`,
-    apiDefinition: `<api name="admin--${name}" context="/${name}" version="1.0.0"><!-- r${revision} --></api>`,
-  };
+  const dto = apiDto(name, { body: `<!-- r${revision} -->` });
   return {
     apiId: dto.apiId,
     label,

@@ -6,23 +6,14 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { sha256Hex } from "../../src/artifacts/digest.js";
-import type { GatewayApiDto } from "../../src/artifacts/types.js";
-import { MemoryDeployer } from "../../src/gateway/deploy/memory-deployer.js";
-import { Reconciler } from "../../src/gateway/reconciler.js";
 import type { ArtifactRetriever, RetrievedArtifact } from "../../src/gateway/retriever.js";
-import { silentLogger } from "../../src/log.js";
+import { apiDto } from "../harness/api-dto.js";
+import { memoryReconciler } from "../harness/memory-gateway.js";
 
 const LABEL = "Default";
 
 function artifact(name: string): RetrievedArtifact {
-  const dto: GatewayApiDto = {
-    name,
-    version: "1.0.0",
-    provider: "admin",
-    tenantDomain: "carbon.super",
-    apiId: `id-${name}`,
-    apiDefinition: `<api name="admin--${name}" context="/${name}" version="1.0.0"></api>`,
-  };
+  const dto = apiDto(name);
   return { apiId: dto.apiId, label: LABEL, dto, revision: 1, sha256: sha256Hex(JSON.stringify(dto)), seq: 1 };
 }
 
@@ -53,14 +44,7 @@ describe("startup load: pages", () => {
       },
       changesSince: async () => ({ head: 9, changes: [] }),
     };
-    const deployer = new MemoryDeployer({ keepContent: false });
-    const reconciler = new Reconciler({
-      labels: [LABEL],
-      retriever,
-      deployer,
-      policy: { retries: 0, minTimeoutMs: 1, factor: 1, maxTimeoutMs: 1 },
-      logger: silentLogger,
-    });
+    const { reconciler } = memoryReconciler({ labels: [LABEL], retriever, retries: 0 });
     const loaded = await reconciler.bulkLoad();
     assert.equal(loaded.deployed, 5);
     assert.equal(loaded.head, 9);

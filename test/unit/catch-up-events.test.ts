@@ -9,19 +9,18 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, mock, test } from "node:test";
 import { envelope } from "../../src/amqp/envelope.js";
-import { loadConfig } from "../../src/config/load-config.js";
 import type { GwsyncConfig } from "../../src/config/types.js";
 import { GwsyncError } from "../../src/errors.js";
-import { deployApiEvent, encodeNotification } from "../../src/events/encode.js";
 import { HEADER_REVISION } from "../../src/events/topics.js";
-import { MemoryDeployer } from "../../src/gateway/deploy/memory-deployer.js";
+import type { MemoryDeployer } from "../../src/gateway/deploy/memory-deployer.js";
 import { GatewayPipeline } from "../../src/gateway/pipeline.js";
-import { Reconciler } from "../../src/gateway/reconciler.js";
+import type { Reconciler, ReconcilerHooks } from "../../src/gateway/reconciler.js";
 import type { ArtifactRetriever, ChangeEntry, RetrievedArtifact } from "../../src/gateway/retriever.js";
 import { RuntimeState } from "../../src/gateway/runtime/runtime-state.js";
 import { GatewayMetrics } from "../../src/http/metrics.js";
 import { silentLogger } from "../../src/log.js";
 import { fakeArtifact } from "../harness/fake-control-plane.js";
+import { encodedDeployApi, memoryReconciler, unitGatewayConfig } from "../harness/memory-gateway.js";
 
 const LABEL = "Default";
 const dirs: string[] = [];
@@ -30,16 +29,7 @@ after(() => {
 });
 
 function deployNotification(name: string, revision: number, timestamp?: number) {
-  const enc = encodeNotification(
-    deployApiEvent({
-      uuid: `id-${name}`,
-      name,
-      version: "1.0.0",
-      provider: "admin",
-      context: `/${name}`,
-      gatewayLabels: [LABEL],
-    }),
-  );
+  const enc = encodedDeployApi(name, [LABEL]);
   return envelope("notification", enc.body, {
     messageId: enc.eventId,
     timestamp: timestamp ?? enc.timestamp,
@@ -52,12 +42,7 @@ function deployNotification(name: string, revision: number, timestamp?: number) 
 function gatewayConfig(prefix: string): { dir: string; config: GwsyncConfig } {
   const dir = mkdtempSync(join(tmpdir(), prefix));
   dirs.push(dir);
-  const { config } = loadConfig({
-    text: `[apim.sync_runtime_artifacts.gateway]\ngateway_labels = ["${LABEL}"]\n[gwsync]\nnode_id = "gw-unit"\ndata_dir = "${dir}"\n`,
-    env: {},
-    baseDir: dir,
-  });
-  return { dir, config };
+  return { dir, config: unitGatewayConfig(dir, [LABEL]) };
 }
 
 /** The gateway's message path over this test's reconciler and deployer (no runtime events, no trust keys). */
@@ -95,16 +80,28 @@ function changedWhileAway(published: Map<string, RetrievedArtifact>): ChangeEntr
   }));
 }
 
-test("an event for an API the running catch-up will apply waits for it: acked as stale, no fetch of its own; the catch-up fetched both changed APIs in one batch", async () => {
-  const { dir, config } = gatewayConfig("gwsync-catchup-events-");
+/**
+ * X and Y published at revision 1 and deployed by a gateway whose pipeline runs over a fake control
+ * plane. `asked` records its fetches, one by one and in batches; its changelog answers `changes`, after
+ * `beforeRead` (which may throw) and once its gate is open: `closeChangelog()` shuts the gate until
+ * `openChangelog()`.
+ */
+async function catchUpWorld(prefix: string, o: { hooks?: ReconcilerHooks; beforeRead?: () => void } = {}) {
+  const { dir, config } = gatewayConfig(prefix);
   const published = new Map<string, RetrievedArtifact>();
   for (const name of ["X", "Y"]) published.set(`id-${name}`, fakeArtifact(name, 1, LABEL));
   const asked = { singles: [] as string[], batches: [] as string[][] };
-  let openChangelog!: () => void;
-  const changelogGate = new Promise<void>((r) => {
-    openChangelog = r;
-  });
-  let changes: ChangeEntry[] = [];
+  let changelogGate = Promise.resolve();
+  let openGate = () => {};
+  const changelog = {
+    changes: [] as ChangeEntry[],
+    closeChangelog: () => {
+      changelogGate = new Promise<void>((r) => {
+        openGate = r;
+      });
+    },
+    openChangelog: () => openGate(),
+  };
   const retriever: ArtifactRetriever = {
     retrieveArtifact: async (apiId) => {
       asked.singles.push(apiId);
@@ -117,29 +114,34 @@ test("an event for an API the running catch-up will apply waits for it: acked as
     },
     retrieveAllArtifacts: async () => ({ items: [...published.values()], head: 0 }),
     changesSince: async () => {
+      o.beforeRead?.();
       await changelogGate;
-      return { head: 10, changes };
+      return { head: 10, changes: changelog.changes };
     },
   };
-  const deployer = new MemoryDeployer({ keepContent: false });
-  const reconciler = new Reconciler({
+  const { deployer, reconciler } = memoryReconciler({
     labels: [LABEL],
     retriever,
-    deployer,
-    policy: { retries: 1, minTimeoutMs: 1, factor: 1, maxTimeoutMs: 1 },
-    logger: silentLogger,
+    ...(o.hooks === undefined ? {} : { hooks: o.hooks }),
   });
   for (const name of ["X", "Y"]) await reconciler.reconcile(`id-${name}`, [LABEL]);
-  assert.equal(deployer.get("id-X")?.revision, 1);
   asked.singles.length = 0;
   const metrics = new GatewayMetrics();
   const pipeline = pipelineFor({ config, dir, metrics, reconciler, deployer });
+  return Object.assign(changelog, { published, asked, deployer, reconciler, metrics, pipeline });
+}
+
+test("an event for an API the running catch-up will apply waits for it: acked as stale, no fetch of its own; the catch-up fetched both changed APIs in one batch", async () => {
+  const w = await catchUpWorld("gwsync-catchup-events-");
+  const { published, asked, deployer, reconciler, metrics, pipeline } = w;
+  assert.equal(deployer.get("id-X")?.revision, 1);
+  w.closeChangelog();
   // While the gateway was away both APIs changed; the changelog says so.
-  changes = changedWhileAway(published);
+  w.changes = changedWhileAway(published);
   const caughtUp = reconciler.catchUp(0);
   // The queued event arrives while the catch-up reads the changelog.
   const handled = pipeline.handle(deployNotification("X", 2));
-  openChangelog();
+  w.openChangelog();
   const [outcome, r] = await Promise.all([handled, caughtUp]);
   assert.deepEqual(outcome, { kind: "ack" });
   assert.equal(r.applied, 2);
@@ -176,59 +178,28 @@ test("publish→deployed latency: an event whose change a catch-up applied is me
   const T0 = 1_700_000_000_000;
   mock.timers.enable({ apis: ["Date"], now: T0 });
   t.after(() => mock.timers.reset());
-  const { dir, config } = gatewayConfig("gwsync-catchup-latency-");
-  const published = new Map<string, RetrievedArtifact>();
-  for (const name of ["X", "Y"]) published.set(`id-${name}`, fakeArtifact(name, 1, LABEL));
-  const singles: string[] = [];
-  let openChangelog!: () => void;
-  const changelogGate = new Promise<void>((r) => {
-    openChangelog = r;
-  });
-  let changes: ChangeEntry[] = [];
-  const retriever: ArtifactRetriever = {
-    retrieveArtifact: async (apiId) => {
-      singles.push(apiId);
-      return published.get(apiId);
-    },
-    retrieveArtifacts: async (apiIds) => {
-      const items = apiIds.flatMap((id) => (published.has(id) ? [published.get(id)!] : []));
-      return { items, rejected: [], head: 10, answered: new Set(apiIds) };
-    },
-    retrieveAllArtifacts: async () => ({ items: [...published.values()], head: 0 }),
-    changesSince: async () => {
-      await changelogGate;
-      return { head: 10, changes };
-    },
-  };
-  const deployer = new MemoryDeployer({ keepContent: false });
   // Each apply takes 7 s on the test's clock, counted after its moment is noted: an event measured to
   // its ack instead of the deploy would read 7 s more.
   let slowApplies = false;
-  const reconciler = new Reconciler({
-    labels: [LABEL],
-    retriever,
-    deployer,
-    policy: { retries: 1, minTimeoutMs: 1, factor: 1, maxTimeoutMs: 1 },
-    logger: silentLogger,
+  const w = await catchUpWorld("gwsync-catchup-latency-", {
     hooks: {
       onApplied: (outcome) => {
         if (slowApplies && outcome === "deployed") mock.timers.tick(7000);
       },
     },
   });
-  for (const name of ["X", "Y"]) await reconciler.reconcile(`id-${name}`, [LABEL]);
-  singles.length = 0;
-  const metrics = new GatewayMetrics();
-  const pipeline = pipelineFor({ config, dir, metrics, reconciler, deployer });
+  const { published, deployer, reconciler, metrics, pipeline } = w;
+  const singles = w.asked.singles;
+  w.closeChangelog();
   // Both APIs changed to revision 2 at T0 while the gateway was away.
-  changes = changedWhileAway(published);
+  w.changes = changedWhileAway(published);
   // The gateway is back 3 s later; its catch-up applies X then Y, 7 s each.
   mock.timers.tick(3000);
   slowApplies = true;
   const caughtUp = reconciler.catchUp(0);
   // X's event is delivered while the catch-up reads the changelog: it waits for the catch-up.
   const handled = pipeline.handle(deployNotification("X", 2, T0));
-  openChangelog();
+  w.openChangelog();
   const [outcome] = await Promise.all([handled, caughtUp]);
   slowApplies = false;
   assert.deepEqual(outcome, { kind: "ack" });
@@ -271,52 +242,20 @@ test("publish→deployed latency: an event whose change a catch-up applied is me
 });
 
 test("an event waits for a slow changelog read, past the 2 s it used to (a reconnect storm's reads queue), but not for a failing one", async (t) => {
-  const { dir, config } = gatewayConfig("gwsync-catchup-slow-");
-  const published = new Map<string, RetrievedArtifact>();
-  for (const name of ["X", "Y"]) published.set(`id-${name}`, fakeArtifact(name, 1, LABEL));
-  const singles: string[] = [];
   let reads = 0;
   let failFirstRead = false;
-  let openChangelog!: () => void;
-  let changelogGate = Promise.resolve();
-  let changes: ChangeEntry[] = [];
-  const retriever: ArtifactRetriever = {
-    retrieveArtifact: async (apiId) => {
-      singles.push(apiId);
-      return published.get(apiId);
-    },
-    retrieveArtifacts: async (apiIds) => {
-      const items = apiIds.flatMap((id) => (published.has(id) ? [published.get(id)!] : []));
-      return { items, rejected: [], head: 10, answered: new Set(apiIds) };
-    },
-    retrieveAllArtifacts: async () => ({ items: [...published.values()], head: 0 }),
-    changesSince: async () => {
+  const w = await catchUpWorld("gwsync-catchup-slow-", {
+    beforeRead: () => {
       reads++;
       if (failFirstRead && reads === 1) throw new GwsyncError("GWSYNC_FETCH_FAILED", "connection refused");
-      await changelogGate;
-      return { head: 10, changes };
     },
-  };
-  const deployer = new MemoryDeployer({ keepContent: false });
-  const reconciler = new Reconciler({
-    labels: [LABEL],
-    retriever,
-    deployer,
-    policy: { retries: 1, minTimeoutMs: 1, factor: 1, maxTimeoutMs: 1 },
-    logger: silentLogger,
   });
-  for (const name of ["X", "Y"]) await reconciler.reconcile(`id-${name}`, [LABEL]);
-  singles.length = 0;
-  const pipeline = pipelineFor({ config, dir, metrics: new GatewayMetrics(), reconciler, deployer });
-  const closeChangelog = () => {
-    changelogGate = new Promise<void>((r) => {
-      openChangelog = r;
-    });
-  };
+  const { published, deployer, reconciler, pipeline, closeChangelog, openChangelog } = w;
+  const singles = w.asked.singles;
 
   // Slow: the read takes 10 s on the test's clock; the event still waits for the catch-up's plan.
   closeChangelog();
-  changes = changedWhileAway(published);
+  w.changes = changedWhileAway(published);
   mock.timers.enable({ apis: ["setTimeout"] });
   t.after(() => mock.timers.reset());
   const caughtUp = reconciler.catchUp(0);
@@ -338,7 +277,7 @@ test("an event waits for a slow changelog read, past the 2 s it used to (a recon
   failFirstRead = true;
   closeChangelog();
   published.set("id-Y", fakeArtifact("Y", 3, LABEL));
-  changes = [
+  w.changes = [
     {
       seq: 11,
       apiId: "id-Y",

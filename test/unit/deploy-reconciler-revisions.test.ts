@@ -1,25 +1,12 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { sha256Hex } from "../../src/artifacts/digest.js";
-import type { GatewayApiDto } from "../../src/artifacts/types.js";
-import { silentLogger } from "../../src/log.js";
-import { MemoryDeployer } from "../../src/gateway/deploy/memory-deployer.js";
-import { Reconciler } from "../../src/gateway/reconciler.js";
 import type { ArtifactRetriever, RetrievedArtifact } from "../../src/gateway/retriever.js";
+import { fakeArtifact } from "../harness/fake-control-plane.js";
+import { memoryReconciler } from "../harness/memory-gateway.js";
 
 const LABEL = "Default";
 
-function artifact(name: string, revision: number): RetrievedArtifact {
-  const dto: GatewayApiDto = {
-    name,
-    version: "1.0.0",
-    provider: "admin",
-    tenantDomain: "carbon.super",
-    apiId: `id-${name}`,
-    apiDefinition: `<api name="admin--${name}" context="/${name}" version="1.0.0"><!-- r${revision} --></api>`,
-  };
-  return { apiId: dto.apiId, label: LABEL, dto, revision, sha256: sha256Hex(JSON.stringify(dto)), seq: revision };
-}
+const artifact = (name: string, revision: number) => fakeArtifact(name, revision, LABEL);
 
 /** A control plane holding `published` (apiId → artifact), answering in pages of two. */
 function retriever(published: Map<string, RetrievedArtifact>): ArtifactRetriever {
@@ -39,13 +26,10 @@ function retriever(published: Map<string, RetrievedArtifact>): ArtifactRetriever
 describe("Reconciler revisions", () => {
   test("a deployed API's revision comes from the deployer; a removed one's is still remembered", async () => {
     const published = new Map(["A", "B", "C"].map((n, i) => [`id-${n}`, artifact(n, i + 3)]));
-    const deployer = new MemoryDeployer({ keepContent: false });
-    const reconciler = new Reconciler({
+    const { deployer, reconciler } = memoryReconciler({
       labels: [LABEL],
       retriever: retriever(published),
-      deployer,
-      policy: { retries: 0, minTimeoutMs: 1, factor: 1, maxTimeoutMs: 1 },
-      logger: silentLogger,
+      retries: 0,
     });
     const loaded = await reconciler.bulkLoad();
     assert.equal(loaded.deployed, 3);

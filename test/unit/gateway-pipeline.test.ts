@@ -9,18 +9,16 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, beforeEach, describe, test } from "node:test";
 import { envelope } from "../../src/amqp/envelope.js";
-import { loadConfig } from "../../src/config/load-config.js";
 import { GwsyncError } from "../../src/errors.js";
 import { CONTENT_TYPE_BATCH, encodeBatch, HEADER_BATCH } from "../../src/events/batch.js";
-import { deployApiEvent, encodeNotification, encodeTokenRevocation } from "../../src/events/encode.js";
+import { encodeTokenRevocation } from "../../src/events/encode.js";
 import { HEADER_REVISION } from "../../src/events/topics.js";
-import { MemoryDeployer } from "../../src/gateway/deploy/memory-deployer.js";
 import { GatewayPipeline } from "../../src/gateway/pipeline.js";
-import { Reconciler } from "../../src/gateway/reconciler.js";
 import { RuntimeState } from "../../src/gateway/runtime/runtime-state.js";
 import { GatewayMetrics } from "../../src/http/metrics.js";
 import { silentLogger } from "../../src/log.js";
 import { fakeArtifact, fakeControlPlane } from "../harness/fake-control-plane.js";
+import { encodedDeployApi, memoryReconciler, unitGatewayConfig } from "../harness/memory-gateway.js";
 
 const LABEL = "Default";
 const dirs: string[] = [];
@@ -34,20 +32,9 @@ const controlPlane = fakeControlPlane;
 function setup() {
   const dir = mkdtempSync(join(tmpdir(), "gwsync-pipeline-"));
   dirs.push(dir);
-  const { config } = loadConfig({
-    text: `[apim.sync_runtime_artifacts.gateway]\ngateway_labels = ["${LABEL}"]\n[gwsync]\nnode_id = "gw-unit"\ndata_dir = "${dir}"\n`,
-    env: {},
-    baseDir: dir,
-  });
+  const config = unitGatewayConfig(dir, [LABEL]);
   const cp = controlPlane();
-  const deployer = new MemoryDeployer({ keepContent: false });
-  const reconciler = new Reconciler({
-    labels: [LABEL],
-    retriever: cp.retriever,
-    deployer,
-    policy: { retries: 1, minTimeoutMs: 1, factor: 1, maxTimeoutMs: 1 },
-    logger: silentLogger,
-  });
+  const { deployer, reconciler } = memoryReconciler({ labels: [LABEL], retriever: cp.retriever });
   const runtime = new RuntimeState({ dir: join(dir, "runtime"), maxRevocationLifetimeMs: 24 * 3600 * 1000 });
   const metrics = new GatewayMetrics();
   const shutdown = new AbortController();
@@ -85,16 +72,7 @@ async function counter(
 }
 
 function deployNotification(name: string, labels: string[], revision?: number) {
-  const enc = encodeNotification(
-    deployApiEvent({
-      uuid: `id-${name}`,
-      name,
-      version: "1.0.0",
-      provider: "admin",
-      context: `/${name}`,
-      gatewayLabels: labels,
-    }),
-  );
+  const enc = encodedDeployApi(name, labels);
   return envelope("notification", enc.body, {
     messageId: enc.eventId,
     timestamp: enc.timestamp,

@@ -11,11 +11,12 @@ import { after, afterEach, beforeEach, describe, test } from "node:test";
 import { HEADER_REJECT_REASON } from "../../src/amqp/consumer.js";
 import { loadConfig } from "../../src/config/load-config.js";
 import { GwsyncError } from "../../src/errors.js";
-import { deployApiEvent, encodeNotification, encodeTokenRevocation } from "../../src/events/encode.js";
+import { encodeTokenRevocation } from "../../src/events/encode.js";
 import { MemoryDeployer } from "../../src/gateway/deploy/memory-deployer.js";
 import { Gateway } from "../../src/gateway/gateway.js";
 import { FakeBroker, type SettledDelivery } from "../harness/fake-broker.js";
 import { fakeArtifact, fakeControlPlane } from "../harness/fake-control-plane.js";
+import { encodedDeployApi } from "../harness/memory-gateway.js";
 
 const LABEL = "Default";
 const EXCHANGE = "amq.topic";
@@ -29,16 +30,7 @@ const artifact = (name: string, revision: number) => fakeArtifact(name, revision
 const controlPlane = fakeControlPlane;
 
 function deployEvent(name: string, labels: string[]) {
-  const enc = encodeNotification(
-    deployApiEvent({
-      uuid: `id-${name}`,
-      name,
-      version: "1.0.0",
-      provider: "admin",
-      context: `/${name}`,
-      gatewayLabels: labels,
-    }),
-  );
+  const enc = encodedDeployApi(name, labels);
   return {
     id: enc.eventId,
     body: enc.body,
