@@ -80,6 +80,14 @@ max_retry_count = 0
   return { broker, gw, cp };
 }
 
+/** Publishes a revocation of `token` (a JWT, an hour to live); resolves to its settlements once settled. */
+function publishRevocation(broker: FakeBroker, token: string): Promise<SettledDelivery[]> {
+  const enc = encodeTokenRevocation({ revokedToken: token, expiryTime: Date.now() + 3_600_000, type: "JWT" });
+  const done = settlementsOf(broker, enc.eventId, () => true);
+  broker.publish(EXCHANGE, "tokenRevocation", enc.body, { messageId: enc.eventId, timestamp: enc.timestamp });
+  return done;
+}
+
 /** Every settlement of one message until `final` says it is done with. */
 async function settlementsOf(broker: FakeBroker, messageId: string, final: (s: SettledDelivery) => boolean) {
   const seen: SettledDelivery[] = [];
@@ -164,17 +172,7 @@ describe("gateway message path on a fake transport (no RabbitMQ)", () => {
   });
 
   test("a token revocation is acked once applied and durable, on the runtime queue", async () => {
-    const enc = encodeTokenRevocation({
-      revokedToken: "jti-fake-1",
-      expiryTime: Date.now() + 3_600_000,
-      type: "JWT",
-    });
-    const done = settlementsOf(w.broker, enc.eventId, () => true);
-    w.broker.publish(EXCHANGE, "tokenRevocation", enc.body, {
-      messageId: enc.eventId,
-      timestamp: enc.timestamp,
-    });
-    const [s] = await done;
+    const [s] = await publishRevocation(w.broker, "jti-fake-1");
     assert.equal(s?.how, "ack");
     assert.equal(s?.queue, w.gw.queues.runtime);
     assert.ok(w.gw.runtime.revokedTokens.isRevoked("jti-fake-1"));
@@ -211,17 +209,7 @@ describe("gateway message path on a fake transport (no RabbitMQ)", () => {
     assert.match(text, /gwsync_queue_reasserts_total\{[^}]*outcome="failed"[^}]*\} 1\b/);
     assert.match(text, /gwsync_queue_reasserts_total\{[^}]*outcome="ok"[^}]*\} 1\b/);
     // A revocation is routed to the gateway again.
-    const enc = encodeTokenRevocation({
-      revokedToken: "jti-rebound",
-      expiryTime: Date.now() + 3_600_000,
-      type: "JWT",
-    });
-    const done = settlementsOf(w.broker, enc.eventId, () => true);
-    w.broker.publish(EXCHANGE, "tokenRevocation", enc.body, {
-      messageId: enc.eventId,
-      timestamp: enc.timestamp,
-    });
-    assert.equal((await done)[0]?.how, "ack");
+    assert.equal((await publishRevocation(w.broker, "jti-rebound"))[0]?.how, "ack");
     assert.ok(w.gw.runtime.revokedTokens.isRevoked("jti-rebound"));
   });
 
