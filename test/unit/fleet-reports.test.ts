@@ -2,7 +2,6 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import Database from "better-sqlite3";
-import type { GatewayApiDto } from "../../src/artifacts/types.js";
 import {
   decodeGatewayReport,
   type GatewayReport,
@@ -16,20 +15,10 @@ import { rolloutStatus } from "../../src/publisher/fleet-view.js";
 import { ReportIntake } from "../../src/publisher/gateway-reports.js";
 import { openStore } from "../../src/store/open-store.js";
 import type { StoredArtifact } from "../../src/store/types.js";
+import { numberedApi, reportMessage, sha } from "../harness/gateway-reports.js";
 import { tempDir } from "../harness/temp-dir.js";
 
-const sha = (c: string) => c.repeat(64);
-
-function dto(i: number): GatewayApiDto {
-  return {
-    name: `A${i}`,
-    version: "1.0.0",
-    provider: "admin",
-    tenantDomain: "carbon.super",
-    apiId: `id-${i}`,
-    apiDefinition: `<api name="admin--A${i}" context="/a${i}" version="1.0.0"/>`,
-  };
-}
+const dto = (i: number) => numberedApi(i);
 
 function reporter(deployer: MemoryDeployer) {
   const sent: GatewayReport[] = [];
@@ -179,19 +168,7 @@ describe("gateway report stream: the gateway's side", () => {
 });
 
 describe("gateway report stream: the publisher's side and the store", () => {
-  function msg(o: Partial<GatewayReport> & Pick<GatewayReport, "seq" | "apis">): GatewayReport {
-    return {
-      nodeId: "gw",
-      boot: "b1",
-      kind: "delta",
-      part: 1,
-      parts: 1,
-      served: 0,
-      refused: 0,
-      sentAt: 1,
-      ...o,
-    };
-  }
+  const msg = reportMessage;
 
   test("a full snapshot replaces the node's rows and completes the stream; a lost message makes it incomplete until the next full one", async () => {
     const store = openStore({ type: "sqlite", url: join(tempDir("gwsync-reports-"), "a.db") });

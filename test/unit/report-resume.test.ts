@@ -10,7 +10,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { describe, test } from "node:test";
-import type { GatewayApiDto } from "../../src/artifacts/types.js";
 import {
   decodeGatewayReport,
   type GatewayReport,
@@ -22,20 +21,10 @@ import { silentLogger } from "../../src/log.js";
 import { ReportIntake } from "../../src/publisher/gateway-reports.js";
 import { openStore } from "../../src/store/open-store.js";
 import type { ArtifactStore } from "../../src/store/types.js";
+import { numberedApi, reportMessage, sha } from "../harness/gateway-reports.js";
 import { tempDir } from "../harness/temp-dir.js";
 
-const sha = (c: string) => c.repeat(64);
-
-function dto(i: number): GatewayApiDto {
-  return {
-    name: `A${i}`,
-    version: "1.0.0",
-    provider: "admin",
-    tenantDomain: "carbon.super",
-    apiId: `id-${String(i).padStart(4, "0")}`,
-    apiDefinition: `<api name="admin--A${i}" context="/a${i}" version="1.0.0"/>`,
-  };
-}
+const dto = (i: number) => numberedApi(i, `id-${String(i).padStart(4, "0")}`);
 
 /** mulberry32: a fixed sequence per seed, so a failure can be replayed. */
 function prng(seed: number) {
@@ -49,19 +38,7 @@ function prng(seed: number) {
   };
 }
 
-function msg(o: Partial<GatewayReport> & Pick<GatewayReport, "seq" | "apis">): GatewayReport {
-  return {
-    nodeId: "gw",
-    boot: "b1",
-    kind: "delta",
-    part: 1,
-    parts: 1,
-    served: 0,
-    refused: 0,
-    sentAt: 1,
-    ...o,
-  };
-}
+const msg = reportMessage;
 
 /** The reporter's retry timer is unref'd (it must not hold a gateway's exit): hold the loop while a test waits. */
 function holdLoop(): () => void {
