@@ -54,6 +54,19 @@ function dto(i: number, version: number): GatewayApiDto {
 
 const sha = (c: string) => c.repeat(64);
 
+/** The heartbeat of a ready gateway `nodeId` serving L1 (region r), last seen at 5. */
+const hb = (nodeId: string) => ({
+  nodeId,
+  region: "r",
+  labels: ["L1"],
+  appliedSeq: 0,
+  deployed: 0,
+  version: "v",
+  status: "ready" as const,
+  intervalMs: 1000,
+  lastSeen: 5,
+});
+
 /** What the full judgement says: the ids of APIs whose rollout is not complete, built one by one. */
 async function bruteForce(store: ArtifactStore, now: number): Promise<string[]> {
   const page = await rolloutPage(store, { problems: true, limit: 200 }, now);
@@ -276,17 +289,6 @@ describe("rollout index: the 'not complete' set without judging every API on eve
     try {
       const index = new RolloutIndex(store);
       await store.saveArtifact({ dto: dto(1, 1), labels: ["L1"], instruction: "Publish" }, () => []);
-      const hb = (nodeId: string) => ({
-        nodeId,
-        region: "r",
-        labels: ["L1"],
-        appliedSeq: 0,
-        deployed: 0,
-        version: "v",
-        status: "ready" as const,
-        intervalMs: 1000,
-        lastSeen: 5,
-      });
       await index.apis([hb("a")], 5); // built
       failNodeReads = 1;
       await assert.rejects(index.noteHeartbeat(hb("b")), /store unavailable/);
@@ -306,19 +308,7 @@ describe("rollout index: the 'not complete' set without judging every API on eve
       const index = new RolloutIndex(store);
       for (let i = 0; i < 50; i++)
         await store.saveArtifact({ dto: dto(i, 1), labels: ["L1"], instruction: "Publish" }, () => []);
-      const gateways = [
-        {
-          nodeId: "g",
-          region: "r",
-          labels: ["L1"],
-          appliedSeq: 0,
-          deployed: 0,
-          version: "v",
-          status: "ready" as const,
-          intervalMs: 1000,
-          lastSeen: 5,
-        },
-      ];
+      const gateways = [hb("g")];
       let r = await index.apis(gateways, 5);
       assert.equal(r.list.filter((a) => !r.complete(a.apiId)).length, 50, "nothing reported: all pending");
       assert.equal(index.stats.nodeRefreshes, 1);
