@@ -9,10 +9,10 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
 import { after, describe, test } from "node:test";
-import type { GatewayApiDto } from "../../src/artifacts/types.js";
 import { GwsyncError } from "../../src/errors.js";
 import { type DeployFs, nodeDeployFs } from "../../src/gateway/deploy/deploy-fs.js";
 import { FileDeployer } from "../../src/gateway/deploy/file-deployer.js";
+import { apiDto } from "../harness/api-dto.js";
 import { tempDir } from "../harness/temp-dir.js";
 
 const tmpRoot = tempDir("gwsync-bulk-");
@@ -20,17 +20,11 @@ after(() => fs.rmSync(tmpRoot, { recursive: true, force: true }));
 let dirCount = 0;
 const freshDir = () => path.join(tmpRoot, `gw${++dirCount}`, "default");
 
-function dto(name: string, body: string): GatewayApiDto {
-  return {
-    name,
-    version: "1.0.0",
-    provider: "admin",
-    tenantDomain: "carbon.super",
-    apiId: `id-${name}`,
-    apiDefinition: `<api name="admin--${name}" context="/${name}" version="1.0.0">${body}</api>`,
-    sequenceToBeAdd: [{ name: `${name}-in`, content: `<sequence name="${name}-in">${body}</sequence>` }],
-  };
-}
+const dto = (name: string, body: string) =>
+  apiDto(name, {
+    body,
+    sequences: [{ name: `${name}-in`, content: `<sequence name="${name}-in">${body}</sequence>` }],
+  });
 const meta = (sha: string, seq = 1) => ({ revision: seq, sha256: sha.repeat(64), seq, labels: ["Default"] });
 
 type Step =

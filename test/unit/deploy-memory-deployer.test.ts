@@ -1,19 +1,12 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import type { GatewayApiDto } from "../../src/artifacts/types.js";
 import { GwsyncError } from "../../src/errors.js";
 import { MemoryDeployer } from "../../src/gateway/deploy/memory-deployer.js";
+import { apiDto } from "../harness/api-dto.js";
 
-function dto(name: string, options: { body?: string; seq?: string[] } = {}): GatewayApiDto {
-  return {
-    name,
-    version: "1.0.0",
-    provider: "admin",
-    tenantDomain: "carbon.super",
-    apiId: `id-${name}`,
-    apiDefinition: `<api name="admin--${name}" context="/${name}" version="1.0.0">${options.body ?? ""}</api>`,
-    sequenceToBeAdd: (options.seq ?? []).map((s) => ({ name: s, content: `<sequence name="${s}"/>` })),
-  };
+function dto(name: string, options: { body?: string; seq?: string[] } = {}) {
+  const sequences = (options.seq ?? []).map((s) => ({ name: s, content: `<sequence name="${s}"/>` }));
+  return apiDto(name, { body: options.body ?? "", sequences });
 }
 const meta = (sha: string, seq = 1) => ({ revision: seq, sha256: sha.repeat(64), seq, labels: ["Default"] });
 

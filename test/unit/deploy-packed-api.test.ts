@@ -2,13 +2,13 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
 import { after, describe, test } from "node:test";
-import type { GatewayApiDto } from "../../src/artifacts/types.js";
 import { GwsyncError } from "../../src/errors.js";
 import { nodeDeployFs } from "../../src/gateway/deploy/deploy-fs.js";
 import { readDeployState, writeDeployState } from "../../src/gateway/deploy/deploy-state.js";
 import type { DeployedApi } from "../../src/gateway/deploy/deployer.js";
 import { MemoryDeployer } from "../../src/gateway/deploy/memory-deployer.js";
 import { PackedApi } from "../../src/gateway/deploy/packed-api.js";
+import { apiDto } from "../harness/api-dto.js";
 import { tempDir } from "../harness/temp-dir.js";
 
 const tmpRoot = tempDir("gwsync-packed-");
@@ -34,16 +34,11 @@ function plain(i: number, o: { sha256?: string; files?: number } = {}): Deployed
   };
 }
 
-function dto(name: string, seq: string[] = []): GatewayApiDto {
-  return {
-    name,
-    version: "1.0.0",
-    provider: "admin",
-    tenantDomain: "carbon.super",
-    apiId: `id-${name}`,
+function dto(name: string, seq: string[] = []) {
+  return apiDto(name, {
     apiDefinition: `<api name="admin--${name}" context="/${name}" version="1.0.0"/>`,
-    sequenceToBeAdd: seq.map((s) => ({ name: s, content: `<sequence name="${s}"/>` })),
-  };
+    sequences: seq.map((s) => ({ name: s, content: `<sequence name="${s}"/>` })),
+  });
 }
 const meta = (sha: string) => ({ revision: 1, sha256: sha.repeat(64), seq: 1, labels: ["Default"] });
 
@@ -54,7 +49,10 @@ describe("PackedApi", () => {
       assert.deepEqual(packed.toJSON(), api);
       assert.equal(JSON.stringify(packed), JSON.stringify(api));
       assert.deepEqual(packed.copy().toJSON(), api);
-      assert.deepEqual(packed.relPaths, api.files.map((f) => f.relPath));
+      assert.deepEqual(
+        packed.relPaths,
+        api.files.map((f) => f.relPath),
+      );
     }
   });
 

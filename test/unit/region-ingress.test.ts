@@ -10,7 +10,6 @@ import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import { envelope } from "../../src/amqp/envelope.js";
 import { sha256Hex } from "../../src/artifacts/digest.js";
-import type { GatewayApiDto } from "../../src/artifacts/types.js";
 import { loadConfig } from "../../src/config/load-config.js";
 import { encodeRegionSync } from "../../src/events/region-sync.js";
 import { HEADER_HOPS, HEADER_ORIGIN, HEADER_ORIGIN_SEQ } from "../../src/events/topics.js";
@@ -18,6 +17,7 @@ import { PublisherMetrics } from "../../src/http/metrics.js";
 import { silentLogger } from "../../src/log.js";
 import { RegionIngress } from "../../src/publisher/region-ingress.js";
 import { openStore } from "../../src/store/open-store.js";
+import { apiDto } from "../harness/api-dto.js";
 
 const root = mkdtempSync(join(tmpdir(), "gwsync-ingress-"));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -44,15 +44,10 @@ function host(name: string) {
   return { ingress: new RegionIngress({ publisher: h }), store, wakes: () => wakes };
 }
 
-function dto(name: string, revision: number): GatewayApiDto {
-  return {
-    name,
-    version: "1.0.0",
-    provider: "admin",
-    tenantDomain: "carbon.super",
-    apiId: `id-${name}`,
+function dto(name: string, revision: number) {
+  return apiDto(name, {
     apiDefinition: `<api xmlns="http://ws.apache.org/ns/synapse" name="admin--${name}" context="/${name}/1.0.0" version="1.0.0"><!-- r${revision} --></api>`,
-  };
+  });
 }
 
 function regionSync(name: string, revision: number, originSeq: number, over: { sha256?: string } = {}) {

@@ -6,6 +6,7 @@ import type { GatewayApiDto } from "../../src/artifacts/types.js";
 import { isGwsyncError } from "../../src/errors.js";
 import { parseOamRules } from "../../src/replication/oam-rules.js";
 import { compileRules } from "../../src/replication/rules.js";
+import { apiDto } from "../harness/api-dto.js";
 
 /** A clone's transformation rules: selection, ignore, replace, and the 400 that names a bad rule. */
 
@@ -16,12 +17,8 @@ function orders(o: { name?: string; context?: string; host?: string } = {}): Gat
   const context = o.context ?? "/orders/1.0.0";
   const host = o.host ?? "orders.eu.internal";
   return {
-    name,
-    version: "1.0.0",
-    provider: "admin",
-    tenantDomain: "carbon.super",
-    apiId: `id-${name}`,
-    apiDefinition: `<?xml version="1.0" encoding="UTF-8"?>
+    ...apiDto(name, {
+      apiDefinition: `<?xml version="1.0" encoding="UTF-8"?>
 <api xmlns="http://ws.apache.org/ns/synapse" name="admin--${name}" context="${context}" version="1.0.0" version-type="context" hostname="cp.eu.example.com">
   <resource methods="GET" url-mapping="/*">
     <inSequence>
@@ -34,6 +31,7 @@ function orders(o: { name?: string; context?: string; host?: string } = {}): Gat
   </resource>
 </api>
 `,
+    }),
     endpointEntriesToBeAdd: [
       {
         name: `${name}--v1.0.0_APIproductionEndpoint`,
