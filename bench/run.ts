@@ -17,6 +17,7 @@ import { b8Fanout } from "./b8-fanout.js";
 import { b9Storm } from "./b9-storm.js";
 import { b10Cost } from "./b10-cost.js";
 import { b12RestPublish } from "./b12-rest-publish.js";
+import { b13DataApiGet } from "./b13-data-api-get.js";
 import { b11FleetView } from "./fleet-view.js";
 import { childLaunchers, REPO_ROOT } from "./lib/bundle.js";
 import type { BenchContext, BenchRow, Benchmark } from "./lib/report.js";
@@ -31,11 +32,21 @@ const BENCHMARKS: Record<string, { what: string; run: Benchmark }> = {
   B5: { what: "region A → region B's gateways", run: b5CrossRegion },
   B6: { what: "gateway RSS with 100,000 APIs", run: b6Memory },
   B7: { what: "gateway down during 10,000 changes → converged after restart", run: b7CatchUp },
-  B8: { what: "fan-out: 200 publishes → 100 / 300 / 1,000 gateways, vs raw queues and a raw stream", run: b8Fanout },
+  B8: {
+    what: "fan-out: 200 publishes → 100 / 300 / 1,000 gateways, vs raw queues and a raw stream",
+    run: b8Fanout,
+  },
   B9: { what: "reconnect storm: 1,000 gateways, 2,000 changes while the broker is down", run: b9Storm },
   B10: { what: "cost model: broker, publisher and wire per gateway (from B8's levels)", run: b10Cost },
-  B11: { what: "fleet view: 200 gateways (GWSYNC_BENCH_B11_GATEWAYS) reporting on 10,000 APIs, REST latencies", run: b11FleetView },
+  B11: {
+    what: "fleet view: 200 gateways (GWSYNC_BENCH_B11_GATEWAYS) reporting on 10,000 APIs, REST latencies",
+    run: b11FleetView,
+  },
   B12: { what: "REST publish of a 5 KB API alone, vs a durable-insert HTTP floor", run: b12RestPublish },
+  B13: {
+    what: "data-API GET of a 5 KB API alone (cached), vs a precomputed-reply HTTP floor",
+    run: b13DataApiGet,
+  },
 };
 
 function usage(): never {

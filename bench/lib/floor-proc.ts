@@ -1,9 +1,12 @@
 /**
- * B12's floor: the least a durable REST publish must do, in a process of its own. A plain node:http
+ * B12's and B13's floors, in a process of its own. "start" (B12): the least a durable REST publish must do, in a process of its own. A plain node:http
  * server that takes a POST body, checks HTTP Basic (one constant-time compare), writes the body in one
  * SQLite transaction (WAL, synchronous=FULL: fsync before the answer, as gwsync's store), and answers
  * a small JSON with its sha256. No validation, no derived rows, no outbox: what is left above this in
  * gwsync's REST publish is gwsync's own work.
+ * "start-get" (B13): a plain node:http server that checks HTTP Basic the same way and answers every GET
+ * with one precomputed Buffer (the data-API reply B13 fetched from the publisher, its content-type):
+ * the least a cached data-API GET must do.
  */
 import { createHash, timingSafeEqual } from "node:crypto";
 import { createServer, type Server } from "node:http";
@@ -54,8 +57,32 @@ async function start(m: IpcMessage): Promise<void> {
   send({ type: "ready", t: nowMs(), httpUrl: `http://127.0.0.1:${port}` });
 }
 
+async function startGet(m: IpcMessage): Promise<void> {
+  const expected = Buffer.from(m.authorization as string);
+  const body = Buffer.from(m.body as string, "utf8");
+  const headers = {
+    "content-type": m.contentType as string,
+    "content-length": String(body.length),
+  };
+  const s = createServer((req, res) => {
+    req.resume();
+    const auth = Buffer.from(req.headers.authorization ?? "");
+    if (auth.length !== expected.length || !timingSafeEqual(auth, expected)) {
+      res.writeHead(401).end();
+      return;
+    }
+    res.writeHead(200, headers).end(body);
+  });
+  await new Promise<void>((resolve) => s.listen(0, "127.0.0.1", resolve));
+  server = s;
+  const addr = s.address();
+  const port = typeof addr === "object" && addr !== null ? addr.port : 0;
+  send({ type: "ready", t: nowMs(), httpUrl: `http://127.0.0.1:${port}` });
+}
+
 serve(async (m) => {
   if (m.type === "start") return start(m);
+  if (m.type === "start-get") return startGet(m);
   if (m.type === "stop") {
     server?.close();
     db?.close();
