@@ -153,7 +153,8 @@ export async function b13DataApiGet(ctx: BenchContext): Promise<BenchOutcome> {
       }
     }
     const cpuPub = (cpu(pub) - cpu0.pub) / n;
-    const cpuFloor = (cpu(floor) - cpu0.floor) / n;
+    // The floor serves two GETs per round: the retriever's and the bare client's.
+    const cpuFloor = (cpu(floor) - cpu0.floor) / (2 * n);
     toPub.close();
     toFloor.close();
     const g = summarize(lat.pub);

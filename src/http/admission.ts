@@ -100,8 +100,10 @@ export function admitUnder(app: FastifyInstance, o: AdmissionOptions): Admission
     });
   };
 
-  app.addHook("onRequest", async (req: FastifyRequest, reply: FastifyReply) => {
-    if (!req.url.startsWith(o.prefix)) return;
+  // Callback style, not async: a request admitted at once (the usual case) costs no promise and no
+  // extra turn of microtasks (issue 19, B13); only one that waits for a slot goes through a promise.
+  app.addHook("onRequest", (req: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void) => {
+    if (!req.url.startsWith(o.prefix)) return done();
     let holding = false;
     let closed = false;
     let waiter: Waiter | undefined;
@@ -120,27 +122,37 @@ export function admitUnder(app: FastifyInstance, o: AdmissionOptions): Admission
       state.inFlight++;
       holding = true;
       o.onOutcome?.("admitted");
+      return done();
+    }
+    if (o.maxWaitMs <= 0 || queue.length >= maxQueued) {
+      refuse(reply);
       return;
     }
-    if (o.maxWaitMs <= 0 || queue.length >= maxQueued) return refuse(reply);
-    const granted = await new Promise<boolean>((settle) => {
-      const w: Waiter = {
-        settle,
-        timer: setTimeout(() => {
-          if (dequeue(w)) settle(false);
-        }, o.maxWaitMs),
-      };
-      waiter = w;
-      queue.push(w);
-    });
-    if (closed) {
-      // Gone while waiting, or in the instant its slot was handed over: give that slot on, answer nothing.
-      if (granted) release();
-      return reply.hijack();
-    }
-    if (!granted) return refuse(reply);
-    holding = true;
-    o.onOutcome?.("admitted");
+    const w: Waiter = {
+      // Settled from another response's "close" or a timer: the request goes on a microtask later, as
+      // after an await, not inside the caller.
+      settle: (granted) =>
+        queueMicrotask(() => {
+          if (closed) {
+            // Gone while waiting, or in the instant its slot was handed over: give that slot on, answer nothing.
+            if (granted) release();
+            reply.hijack();
+            return done();
+          }
+          if (!granted) {
+            refuse(reply);
+            return;
+          }
+          holding = true;
+          o.onOutcome?.("admitted");
+          done();
+        }),
+      timer: setTimeout(() => {
+        if (dequeue(w)) w.settle(false);
+      }, o.maxWaitMs),
+    };
+    waiter = w;
+    queue.push(w);
   });
   return {
     get inFlight() {

@@ -5,7 +5,7 @@ import * as D from "../config/defaults.js";
 import type { GwsyncConfig, HttpLimits } from "../config/types.js";
 import { GwsyncError, isGwsyncError } from "../errors.js";
 import type { Logger } from "../log.js";
-import { isLoopbackHost, sameSecret, weakCredentials } from "../security/exposure.js";
+import { isLoopbackHost, sameSecret, secretMatcher, weakCredentials } from "../security/exposure.js";
 import type { ServiceMetrics } from "./metrics.js";
 
 /** Paths anyone may call: liveness and readiness probes only. */
@@ -112,14 +112,16 @@ export function createHttpServer(o: HttpServerOptions): FastifyInstance {
 
   // The header a client that sends these credentials as most do (`Basic base64(user:password)`) sends:
   // one constant-time compare admits it; any other spelling goes through the full parse.
-  const canonical = `Basic ${Buffer.from(`${o.username}:${o.password}`, "utf8").toString("base64")}`;
+  const isCanonical = secretMatcher(
+    `Basic ${Buffer.from(`${o.username}:${o.password}`, "utf8").toString("base64")}`,
+  );
   // Callback style, not async: no promise and no extra turn of microtasks on every request (B12).
   app.addHook("onRequest", (req: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void) => {
     const q = req.url.indexOf("?");
     const path = q < 0 ? req.url : req.url.slice(0, q);
     if (PUBLIC_PATHS.has(path)) return done();
     const header = req.headers.authorization;
-    if (header !== undefined && sameSecret(header, canonical)) return done();
+    if (header !== undefined && isCanonical(header)) return done();
     if (!authorized(header, o.username, o.password)) {
       reply.header("www-authenticate", 'Basic realm="gwsync"');
       reply

@@ -25,6 +25,9 @@ import * as D from "../config/defaults.js";
 import { SharedPages } from "./shared-pages.js";
 
 const MAX_CHANGES_PAGE = 10_000;
+const JSON_UTF8 = "application/json; charset=utf-8";
+/** A kept single-API reply of no bytes: that API is not published there (the 404). */
+const NO_REPLY = Buffer.alloc(0);
 const MAX_ARTIFACT_PAGE = 1000;
 /** More labels than any gateway serves: a decoded `gatewayLabel` naming more is refused. */
 const MAX_LABELS = 64;
@@ -75,8 +78,10 @@ export function registerDataApiRoutes(
   });
   const maxBatchBytes = options.maxBatchReplyBytes ?? MAX_BATCH_REPLY_BYTES;
   const pages = new SharedPages(options.onChangesPage ? { onServed: options.onChangesPage } : {});
-  /** One API's reply, shared by the gateways of a label that all fetch an announced artifact at once. */
+  /** A batch's reply, shared by the gateways of a label that ask for the same changed APIs at once. */
   const artifactReplies = new SharedPages();
+  /** One API's reply as sent, shared by the gateways of a label that all fetch an announced artifact at once. */
+  const artifactBytes = new SharedPages<Buffer>();
 
   /**
    * The labels a `gatewayLabel` value names: base64url of `a|b` (WSO2 4.x gateways, gwsync gateways),
@@ -156,12 +161,38 @@ export function registerDataApiRoutes(
 
   // WSO2 4.x: {"count":N,"list":["<GatewayAPIDTO JSON>"]}, 404 when none.
   app.get(base + RUNTIME_ARTIFACTS_PATH, async (req, reply) => {
-    const { labels, encoded } = await resolveLabels(requiredLabel(req.query));
+    const rawLabel = requiredLabel(req.query);
+    const apiIds = queryList(req.query, "apiId");
+    const commit = queryString(req.query, "commit");
+    if (apiIds.length === 1 && commit === undefined) {
+      // One API's artifact: every gateway of the label asks for an announced artifact within
+      // milliseconds, so one store read and one serialization serve them all (issue 19), and the bytes
+      // are kept as sent. The key holds the request as asked (the gatewayLabel value and the tenant
+      // headers) and the store's head: the labels it names and the artifact are read once per key, and
+      // a kept reply is shared only while nothing was committed since it was read. An empty reply
+      // stands for the 404.
+      const apiId = apiIds[0]!;
+      const asked = tenantOf(req.headers);
+      const head = await store.headSeq();
+      const key = JSON.stringify([head, apiId, rawLabel, asked]);
+      const body = await artifactBytes.get(key, async () => {
+        const { labels, encoded } = await resolveLabels(rawLabel);
+        const tenant = encoded ? asked : ALL_TENANTS;
+        const a = await publishedOn(apiId, labels);
+        if (!a || !(tenant === ALL_TENANTS || a.tenantDomain === tenant)) return NO_REPLY;
+        return Buffer.from(
+          JSON.stringify({ count: 1, list: [a.artifactJson], gwsync: { head, items: [servedMeta(a)] } }),
+        );
+      });
+      hop("data-api.served", apiId);
+      if (body.length === 0) return notFound(reply);
+      return reply.type(JSON_UTF8).send(body);
+    }
+    const { labels, encoded } = await resolveLabels(rawLabel);
     // A WSO2-encoded label asks as WSO2 does: one tenant (xWSO2Tenant), or every tenant with "ALL". A
     // plain label is a 3.2.0-style or older gwsync caller: every tenant, as before.
     const tenant = encoded ? tenantOf(req.headers) : ALL_TENANTS;
     const inTenant = (a: StoredArtifact) => tenant === ALL_TENANTS || a.tenantDomain === tenant;
-    const apiIds = queryList(req.query, "apiId");
     const apiId = apiIds[0];
     // gwsync's paging (WSO2 clients send neither parameter and get everything in one reply).
     const paged = (req.query as Record<string, unknown>)?.limit !== undefined;
@@ -170,7 +201,6 @@ export function registerDataApiRoutes(
     let rows: StoredArtifact[];
     let next: string | undefined;
     let total: number | undefined;
-    const commit = queryString(req.query, "commit");
     if (commit !== undefined) {
       // gwsync's own: the artifact as a Git store's commit holds it (the one an event's x-gwsync-commit names).
       if (!apiId) throw new GwsyncError("GWSYNC_HTTP_BAD_REQUEST", "commit takes an apiId");
@@ -195,19 +225,6 @@ export function registerDataApiRoutes(
       const key = JSON.stringify([head, apiIds, labels, tenant]);
       const body = await artifactReplies.get(key, () => batchReply(apiIds, labels, inTenant, head));
       for (const id of apiIds) hop("data-api.served", id);
-      return reply.type("application/json; charset=utf-8").send(body);
-    } else if (apiId) {
-      // Every gateway of the label asks for an announced artifact within milliseconds: one store read
-      // and one serialization serve them all (issue 19). The head is in the key, so a kept reply is
-      // shared only while nothing was committed since it was read. "" stands for the 404.
-      const key = JSON.stringify([head, apiId, labels, tenant]);
-      const body = await artifactReplies.get(key, async () => {
-        const a = await publishedOn(apiId, labels);
-        if (!a || !inTenant(a)) return "";
-        return JSON.stringify({ count: 1, list: [a.artifactJson], gwsync: { head, items: [servedMeta(a)] } });
-      });
-      hop("data-api.served", apiId);
-      if (body === "") return notFound(reply);
       return reply.type("application/json; charset=utf-8").send(body);
     } else if (paged || after !== undefined) {
       if (labels.length !== 1) {

@@ -6,14 +6,14 @@ export const SHARED_PAGE_MAX_ENTRIES = 64;
 export const SHARED_PAGE_MAX_BYTES = 4 * 1024 * 1024;
 
 /**
- * Serialized replies shared between identical requests: while one is being read, requests for the same
+ * Serialized replies (text, or the bytes sent as they are) shared between identical requests: while one is being read, requests for the same
  * key wait for that read (single-flight) instead of reading again; once read, it is kept for a short
  * while for the next ones. The key must name everything the reply depends on (for a changelog page:
  * the store's head, `since`, the labels), so a kept reply is the one a fresh read would give.
  */
-export class SharedPages {
-  readonly #inFlight = new Map<string, Promise<string>>();
-  readonly #kept = new Map<string, { body: string; until: number }>();
+export class SharedPages<Body extends string | Buffer = string> {
+  readonly #inFlight = new Map<string, Promise<Body>>();
+  readonly #kept = new Map<string, { body: Body; until: number }>();
   readonly #ttlMs: number;
   readonly #maxEntries: number;
   readonly #now: () => number;
@@ -34,7 +34,7 @@ export class SharedPages {
   }
 
   /** The reply for `key`: kept, being read, or read now by `read`. A failed read is not kept. */
-  get(key: string, read: () => Promise<string>): Promise<string> {
+  get(key: string, read: () => Promise<Body>): Promise<Body> {
     const kept = this.#kept.get(key);
     if (kept !== undefined) {
       if (kept.until > this.#now()) {
@@ -64,7 +64,7 @@ export class SharedPages {
     return p;
   }
 
-  #keep(key: string, body: string): void {
+  #keep(key: string, body: Body): void {
     if (body.length > SHARED_PAGE_MAX_BYTES) return;
     const now = this.#now();
     // Expired ones first, then the oldest (a Map iterates in insertion order).

@@ -1,4 +1,4 @@
-import { createHash, timingSafeEqual } from "node:crypto";
+import { hash, timingSafeEqual } from "node:crypto";
 import { isIP } from "node:net";
 
 /**
@@ -13,7 +13,10 @@ import { isIP } from "node:net";
  * resolved by DNS, which an attacker may control: `127.evil.example.com` is not loopback.
  */
 export function isLoopbackHost(host: string): boolean {
-  const h = host.trim().toLowerCase().replace(/^\[(.*)\]$/, "$1");
+  const h = host
+    .trim()
+    .toLowerCase()
+    .replace(/^\[(.*)\]$/, "$1");
   if (h === "localhost") return true;
   const family = isIP(h);
   if (family === 4) return h.split(".")[0] === "127";
@@ -30,7 +33,11 @@ function isIpv6Loopback(h: string): boolean {
   const [head = "", tail] = h.split("::");
   const groups = tail === undefined ? head.split(":") : [...head.split(":"), ...tail.split(":")];
   const nonEmpty = groups.filter((g) => g !== "");
-  return nonEmpty.length > 0 && nonEmpty.slice(0, -1).every((g) => /^0+$/.test(g)) && /^0*1$/.test(nonEmpty.at(-1)!);
+  return (
+    nonEmpty.length > 0 &&
+    nonEmpty.slice(0, -1).every((g) => /^0+$/.test(g)) &&
+    /^0*1$/.test(nonEmpty.at(-1)!)
+  );
 }
 
 /**
@@ -75,7 +82,15 @@ export function weakCredentials(username: string, password: string): string | un
  * to 32 bytes first, so timingSafeEqual never sees unequal lengths (which it would refuse at once).
  */
 export function sameSecret(given: string, expected: string): boolean {
-  const a = createHash("sha256").update(given, "utf8").digest();
-  const b = createHash("sha256").update(expected, "utf8").digest();
-  return timingSafeEqual(a, b);
+  return timingSafeEqual(hash("sha256", given, "buffer"), hash("sha256", expected, "buffer"));
+}
+
+/**
+ * sameSecret against one expected secret, its digest computed once: what a server that compares every
+ * request's header to the same value calls (one hash per request, not two; issue 19, B13). The same
+ * compare: both sides 32 bytes, timingSafeEqual, whatever the given text's length.
+ */
+export function secretMatcher(expected: string): (given: string) => boolean {
+  const digest = hash("sha256", expected, "buffer");
+  return (given) => timingSafeEqual(hash("sha256", given, "buffer"), digest);
 }

@@ -6,14 +6,19 @@ import { describe, test } from "node:test";
 import { renderConfigCheck } from "../../src/config/check.js";
 import { ConfigError } from "../../src/config/config-error.js";
 import { loadConfig } from "../../src/config/load-config.js";
-import { isLoopbackHost, weakCredentials } from "../../src/security/exposure.js";
+import { isLoopbackHost, sameSecret, secretMatcher, weakCredentials } from "../../src/security/exposure.js";
 import { generateSigningKeyPair } from "../../src/security/signing.js";
 import { tempDir } from "../harness/temp-dir.js";
 
 function problemsOf(text: string, baseDir = "/base"): string[] {
   try {
     // Role publisher, whose one essential section is given: what is judged is the rest.
-    loadConfig({ text: `[apim.sync_runtime_artifacts.publisher]\n${text}`, env: {}, baseDir, role: "publisher" });
+    loadConfig({
+      text: `[apim.sync_runtime_artifacts.publisher]\n${text}`,
+      env: {},
+      baseDir,
+      role: "publisher",
+    });
     return [];
   } catch (err) {
     assert.ok(err instanceof ConfigError, String(err));
@@ -38,7 +43,10 @@ describe("weak HTTP credentials beyond loopback fail config check", () => {
     ]) {
       const problems = problemsOf(exposed("0.0.0.0", user!, password!));
       assert.equal(problems.length, 1, `${user}/${password}: ${problems.join(" | ")}`);
-      assert.match(problems[0]!, /^gwsync\.http_host is "0\.0\.0\.0" \(beyond loopback\), but the HTTP credentials are weak/);
+      assert.match(
+        problems[0]!,
+        /^gwsync\.http_host is "0\.0\.0\.0" \(beyond loopback\), but the HTTP credentials are weak/,
+      );
     }
   });
 
@@ -51,7 +59,8 @@ describe("weak HTTP credentials beyond loopback fail config check", () => {
     }
     assert.equal(isLoopbackHost("0:0:0:0:0:0:0:1"), true);
     assert.equal(isLoopbackHost("::ffff:127.0.0.1"), true);
-    for (const h of ["0.0.0.0", "::", "::2", "1::1", "128.0.0.1", "localhost.evil.com", ""]) assert.equal(isLoopbackHost(h), false, h);
+    for (const h of ["0.0.0.0", "::", "::2", "1::1", "128.0.0.1", "localhost.evil.com", ""])
+      assert.equal(isLoopbackHost(h), false, h);
   });
 
   test("a long, distinct password beyond loopback passes", () => {
@@ -83,7 +92,11 @@ describe("password_file is read safely", () => {
     const dir = tempDir("gwsync-pass-");
     writeFileSync(path.join(dir, "real.pass"), "Mounted-S3cret\n");
     symlinkSync(path.join(dir, "real.pass"), path.join(dir, "link.pass"));
-    const { config } = loadConfig({ text: '[apim.event_hub]\npassword_file = "link.pass"\n', env: {}, baseDir: dir });
+    const { config } = loadConfig({
+      text: '[apim.event_hub]\npassword_file = "link.pass"\n',
+      env: {},
+      baseDir: dir,
+    });
     assert.equal(config.eventHub.password, "Mounted-S3cret");
   });
 });
@@ -113,12 +126,29 @@ describe("[gwsync.signing] keys", () => {
 
   test("gwsync keys generate writes a 0600 private key and its public key, and never overwrites them", () => {
     const dir = tempDir("gwsync-keys-");
-    const out = JSON.parse(execFileSync(process.execPath, [CLI, "keys", "generate", "--out", dir, "--name", "k", "--json"]).toString());
+    const out = JSON.parse(
+      execFileSync(process.execPath, [
+        CLI,
+        "keys",
+        "generate",
+        "--out",
+        dir,
+        "--name",
+        "k",
+        "--json",
+      ]).toString(),
+    );
     assert.match(out.keyId, /^[0-9a-f]{16}$/);
     assert.equal(statSync(path.join(dir, "k.key")).mode & 0o777, 0o600);
     assert.match(readFileSync(path.join(dir, "k.pub"), "utf8"), /BEGIN PUBLIC KEY/);
     const before = readFileSync(path.join(dir, "k.key"), "utf8");
-    assert.throws(() => execFileSync(process.execPath, [CLI, "keys", "generate", "--out", dir, "--name", "k"], { stdio: "pipe" }), /exists/);
+    assert.throws(
+      () =>
+        execFileSync(process.execPath, [CLI, "keys", "generate", "--out", dir, "--name", "k"], {
+          stdio: "pipe",
+        }),
+      /exists/,
+    );
     assert.equal(readFileSync(path.join(dir, "k.key"), "utf8"), before);
   });
 
@@ -127,17 +157,45 @@ describe("[gwsync.signing] keys", () => {
     const pair = generateSigningKeyPair();
     writeFileSync(path.join(dir, "open.key"), pair.privateKeyPem, { mode: 0o644 });
     chmodSync(path.join(dir, "open.key"), 0o644);
-    writeFileSync(path.join(dir, "rsa.pub"), "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQ==\n-----END PUBLIC KEY-----\n");
-    const problems = problemsOf('[gwsync.signing]\nprivate_key_file = "open.key"\ntrusted_keys = ["rsa.pub"]\n', dir);
+    writeFileSync(
+      path.join(dir, "rsa.pub"),
+      "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQ==\n-----END PUBLIC KEY-----\n",
+    );
+    const problems = problemsOf(
+      '[gwsync.signing]\nprivate_key_file = "open.key"\ntrusted_keys = ["rsa.pub"]\n',
+      dir,
+    );
     assert.equal(problems.length, 2, problems.join(" | "));
     assert.match(problems[0]!, /readable by group or others: chmod 600/);
     assert.match(problems[1]!, /not an Ed25519 key/);
 
     writeFileSync(path.join(dir, "good.key"), pair.privateKeyPem, { mode: 0o600 });
     writeFileSync(path.join(dir, "good.pub"), pair.publicKeyPem);
-    const result = loadConfig({ text: '[gwsync.signing]\nprivate_key_file = "good.key"\ntrusted_keys = ["good.pub"]\n', env: {}, baseDir: dir });
+    const result = loadConfig({
+      text: '[gwsync.signing]\nprivate_key_file = "good.key"\ntrusted_keys = ["good.pub"]\n',
+      env: {},
+      baseDir: dir,
+    });
     assert.equal(result.config.gwsync.signing.trustedKeys.length, 1);
     const text = renderConfigCheck(result);
     assert.ok(!text.includes(pair.privateKeyPem.split("\n")[1]!), "the private key is masked");
+  });
+});
+
+describe("secret compares", () => {
+  test("secretMatcher says what sameSecret says, for any given text (other lengths, empty, non-ASCII)", () => {
+    const expected = "Basic Z3dzeW5jOmEtbG9uZy1lbm91Z2gtc2VjcmV0";
+    const matches = secretMatcher(expected);
+    for (const given of [
+      expected,
+      `${expected} `,
+      expected.slice(0, -1),
+      "",
+      "Basic ü",
+      expected.toLowerCase(),
+    ]) {
+      assert.equal(matches(given), sameSecret(given, expected), JSON.stringify(given));
+      assert.equal(matches(given), given === expected, JSON.stringify(given));
+    }
   });
 });

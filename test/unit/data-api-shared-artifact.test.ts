@@ -17,7 +17,7 @@ const AUTH = { authorization: `Basic ${Buffer.from(`${USER}:${PASS}`).toString("
 const GATEWAYS = 4;
 
 function fakeStore(delayMs: number) {
-  const calls = { getArtifact: 0 };
+  const calls = { getArtifact: 0, countArtifacts: 0 };
   let head = 7;
   let revision = 1;
   const artifact = (): StoredArtifact => ({
@@ -40,7 +40,10 @@ function fakeStore(delayMs: number) {
     engine: "fake",
     headSeq: async () => head,
     // "A" is a label the store holds: the plain-label reading of the gatewayLabel value.
-    countArtifacts: async (label: string) => (label === "A" ? 1 : 0),
+    countArtifacts: async (label: string) => {
+      calls.countArtifacts++;
+      return label === "A" ? 1 : 0;
+    },
     getArtifact: async (apiId: string, label: string) => {
       calls.getArtifact++;
       return later(apiId === "api-1" && label === "A" ? artifact() : undefined);
@@ -60,11 +63,18 @@ describe("one API's artifact fetched by every gateway at once: one store read", 
   for (const delayMs of [0, 25]) {
     test(`${GATEWAYS} concurrent fetches, one read; a commit reads again (store answering in ${delayMs} ms)`, async () => {
       const fake = fakeStore(delayMs);
-      const app = createHttpServer({ host: "127.0.0.1", port: 0, username: USER, password: PASS, logger: silentLogger });
+      const app = createHttpServer({
+        host: "127.0.0.1",
+        port: 0,
+        username: USER,
+        password: PASS,
+        logger: silentLogger,
+      });
       registerDataApiRoutes(app, fake.store, (a) => ({ apiId: a.apiId, revision: a.revision }));
       await app.listen({ host: "127.0.0.1", port: 0 });
       const base = `${listenUrl(app)}${INTERNAL_DATA_PATH}${RUNTIME_ARTIFACTS_PATH}`;
-      const url = (apiId: string) => `${base}?apiId=${apiId}&gatewayLabel=${encodeLabels(["A"])}&type=Synapse`;
+      const url = (apiId: string) =>
+        `${base}?apiId=${apiId}&gatewayLabel=${encodeLabels(["A"])}&type=Synapse`;
       const fetchAll = (apiId: string) =>
         Promise.all(
           Array.from({ length: GATEWAYS }, async () => {
@@ -83,10 +93,21 @@ describe("one API's artifact fetched by every gateway at once: one store read", 
           gwsync: { head: 7, items: [{ apiId: "api-1", revision: 1 }] },
         });
         assert.equal(fake.calls.getArtifact, 1, `one store read for ${GATEWAYS} fetches`);
+        // The label is resolved (is "QQ" a label, or base64url of "A"?) with that read, not per request:
+        // a kept reply costs no store query but the head.
+        assert.equal(fake.calls.countArtifacts, 1, "the gatewayLabel value resolved once");
+        const again = await fetchAll("api-1");
+        assert.deepEqual(
+          again.map((r) => r.body),
+          first.map((r) => r.body),
+        );
+        assert.equal(fake.calls.getArtifact, 1, "the kept reply served the next fetches");
+        assert.equal(fake.calls.countArtifacts, 1, "nor resolved the label again");
         // The next publish moves the head: the artifact is read again, never an older reply.
         fake.publish();
         const second = await fetchAll("api-1");
         assert.equal(fake.calls.getArtifact, 2);
+        assert.equal(fake.calls.countArtifacts, 2);
         assert.deepEqual(JSON.parse(second[0]!.body), {
           count: 1,
           list: [JSON.stringify({ apiId: "api-1", revision: "2" })],
@@ -102,4 +123,44 @@ describe("one API's artifact fetched by every gateway at once: one store read", 
       }
     });
   }
+});
+
+describe("a kept reply is the one its request asks for", () => {
+  test("the tenant headers and the label's spelling are part of the key: each caller gets its own answer", async () => {
+    const fake = fakeStore(0);
+    const app = createHttpServer({
+      host: "127.0.0.1",
+      port: 0,
+      username: USER,
+      password: PASS,
+      logger: silentLogger,
+    });
+    registerDataApiRoutes(app, fake.store, (a) => ({ apiId: a.apiId, revision: a.revision }));
+    await app.listen({ host: "127.0.0.1", port: 0 });
+    const base = `${listenUrl(app)}${INTERNAL_DATA_PATH}${RUNTIME_ARTIFACTS_PATH}`;
+    const get = async (label: string, tenant: Record<string, string>) =>
+      (
+        await fetch(`${base}?apiId=api-1&gatewayLabel=${label}&type=Synapse`, {
+          headers: { ...AUTH, ...tenant },
+        })
+      ).status;
+    try {
+      const encoded = encodeLabels(["A"]);
+      // The artifact is the super tenant's (carbon.super).
+      assert.equal(await get(encoded, { "X-WSO2-Tenant": "ALL" }), 200);
+      assert.equal(await get(encoded, { xWSO2Tenant: "other.org" }), 404, "another tenant: not its API");
+      assert.equal(await get(encoded, { xWSO2Tenant: "carbon.super" }), 200);
+      assert.equal(await get(encoded, {}), 200, "no header: the super tenant");
+      assert.equal(await get(encoded, { xWSO2Tenant: "other.org" }), 404, "kept 404 for that tenant");
+      // A plain label (3.2.0-style caller): every tenant, whatever the headers say.
+      assert.equal(await get("A", { xWSO2Tenant: "other.org" }), 200);
+      // Without credentials nothing kept is served.
+      const anon = await fetch(`${base}?apiId=api-1&gatewayLabel=${encoded}&type=Synapse`);
+      assert.equal(anon.status, 401);
+      // One read per distinct (gatewayLabel value, tenant asked): no header is the super tenant, as asked.
+      assert.equal(fake.calls.getArtifact, 4);
+    } finally {
+      await app.close();
+    }
+  });
 });
