@@ -85,7 +85,8 @@ async function startGateways(configs: string[]): Promise<void> {
 
 /**
  * Notification events over this process's gateways: received, applied, and skipped by why ("stale": at
- * or below the revision the gateway already applied, acknowledged without a fetch).
+ * or below the revision the gateway already applied, acknowledged without a fetch); and how their waits
+ * for a running catch-up ended (`catch-up-wait:<outcome>`: all but `applied` went on to fetch).
  */
 async function notificationCounts(): Promise<Record<string, number>> {
   const out: Record<string, number> = { received: 0, applied: 0 };
@@ -103,6 +104,11 @@ async function notificationCounts(): Promise<Record<string, number>> {
         const k = key === "skipped" ? `skipped:${String(v.labels.why)}` : key;
         out[k] = (out[k] ?? 0) + v.value;
       }
+    }
+    const waits = reg.getSingleMetric("gwsync_catch_up_waits_total");
+    for (const v of waits ? (await waits.get()).values : []) {
+      const k = `catch-up-wait:${String(v.labels.outcome)}`;
+      out[k] = (out[k] ?? 0) + v.value;
     }
   }
   return out;

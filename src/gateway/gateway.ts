@@ -179,6 +179,7 @@ export class Gateway implements GatewayView {
           this.#metrics.fetchBusy.inc();
           this.events.emit("fetch-busy", waitMs);
         },
+        onCatchUpWait: (outcome) => this.#metrics.catchUpWaits.inc({ outcome }),
         onApplied: (outcome, apiId) => {
           if (outcome === "deployed" || outcome === "removed") {
             this.#logApplied(outcome, apiId);

@@ -23,7 +23,25 @@ export interface ReconcilerHooks {
    */
   onRejected?: (apiId: string | undefined, reason: string, detail: RejectDetail) => void;
   onApplied?: (outcome: ReconcileOutcome, apiId: string) => void;
+  /** How an event's wait for a running catch-up ended (Reconciler.waitForCatchUp; a metric). */
+  onCatchUpWait?: (outcome: CatchUpWaitOutcome) => void;
 }
+
+/**
+ * How an event's wait for a running catch-up ended: `none` (no catch-up ran), `not-planned` (its plan
+ * did not cover the API), `applied` (the catch-up handled the API), `released` (the catch-up ended first,
+ * e.g. it failed), `stalled` (its changelog read failed), `timed-out` (no plan within
+ * CATCH_UP_PLAN_WAIT_MS), `aborted` (shutdown). Only after `applied` is the event likely stale; after
+ * any other it goes its own way (one fetch of its own): in a reconnect storm those are the extra GETs.
+ */
+export type CatchUpWaitOutcome =
+  | "none"
+  | "not-planned"
+  | "applied"
+  | "released"
+  | "stalled"
+  | "timed-out"
+  | "aborted";
 
 /** What a refusal is about: its reason code and, when known, the revision refused. */
 export interface RejectDetail {

@@ -8,6 +8,7 @@ import { KeyedSerializer } from "./keyed-serializer.js";
 import type {
   BulkLoadResult,
   CatchUpPlan,
+  CatchUpWaitOutcome,
   ChangeTracker,
   InlineArtifact,
   PrefetchedApi,
@@ -70,7 +71,7 @@ export class Reconciler {
         /** Settles when the changelog read failed (not busy): waiting for the plan ends. */
         stalled: Promise<void>;
         isPlanned: boolean;
-        pending: Map<string, { done: Promise<void>; release: () => void }>;
+        pending: Map<string, PlannedApply>;
       }
     | undefined;
   readonly #core: ReconcileCore;
@@ -440,7 +441,7 @@ export class Reconciler {
         resolveStalled = r;
       }),
       isPlanned: false,
-      pending: new Map<string, { done: Promise<void>; release: () => void }>(),
+      pending: new Map<string, PlannedApply>(),
     };
     const planned = () => {
       state.isPlanned = true;
@@ -450,8 +451,8 @@ export class Reconciler {
     return {
       planned: (apiIds) => {
         for (const apiId of apiIds) {
-          let release!: () => void;
-          const done = new Promise<void>((r) => {
+          let release!: (how: "applied" | "released") => void;
+          const done = new Promise<"applied" | "released">((r) => {
             release = r;
           });
           state.pending.set(apiId, { done, release });
@@ -460,12 +461,12 @@ export class Reconciler {
       },
       stalled: () => resolveStalled(),
       done: (apiId) => {
-        state.pending.get(apiId)?.release();
+        state.pending.get(apiId)?.release("applied");
         state.pending.delete(apiId);
       },
       end: () => {
         planned();
-        for (const p of state.pending.values()) p.release();
+        for (const p of state.pending.values()) p.release("released");
         state.pending.clear();
         if (this.#catchUp === state) this.#catchUp = undefined;
       },
@@ -480,19 +481,30 @@ export class Reconciler {
    * cover the API (or none runs, or `signal` aborted): the event goes its own way.
    */
   async waitForCatchUp(apiId: string, signal?: AbortSignal): Promise<boolean> {
+    const outcome = await this.#waitForCatchUp(apiId, signal);
+    this.#hooks.onCatchUpWait?.(outcome);
+    return outcome === "applied" || outcome === "released";
+  }
+
+  async #waitForCatchUp(apiId: string, signal?: AbortSignal): Promise<CatchUpWaitOutcome> {
     const state = this.#catchUp;
-    if (state === undefined) return false;
+    if (state === undefined) return "none";
     // A catch-up that cannot read the changelog (control plane down, its read retrying with back-off)
     // does not hold events: once a read failed, or after CATCH_UP_PLAN_WAIT_MS, they go their own way,
     // as before it ran. A slow read is waited for: in a reconnect storm the changelog read queues behind
     // hundreds of gateways' (B9 at 500 gateways: with a 2 s limit the events fetched their APIs one by
     // one, 38,779 GETs and 231.5 s to converge; waiting, 1,423 GETs and 48.3 s).
-    const planOrStall = Promise.race([state.planned, state.stalled]);
-    if (!(await untilAborted(withinMs(planOrStall, CATCH_UP_PLAN_WAIT_MS), signal))) return false;
-    if (!state.isPlanned) return false;
+    const planOrStall = Promise.race([
+      state.planned.then(() => "planned" as const),
+      state.stalled.then(() => "stalled" as const),
+    ]);
+    const first = await untilAborted(withinMs(planOrStall, CATCH_UP_PLAN_WAIT_MS), signal);
+    if (signal?.aborted) return "aborted";
+    if (!state.isPlanned) return first === "stalled" ? "stalled" : "timed-out";
     const p = state.pending.get(apiId);
-    if (p === undefined) return false;
-    return untilAborted(p.done, signal);
+    if (p === undefined) return "not-planned";
+    const how = await untilAborted(p.done, signal);
+    return how ?? "aborted";
   }
 
   #seenRevision(apiId: string): number {
@@ -578,24 +590,30 @@ interface AppliedMoment {
 export const CATCH_UP_PLAN_WAIT_MS = 120_000;
 
 /** Settles when `p` does or after `ms`, whichever is first. */
-function withinMs(p: Promise<void>, ms: number): Promise<void> {
+/** An API in a catch-up's plan: `done` settles when the catch-up handled it, or ended first. */
+interface PlannedApply {
+  done: Promise<"applied" | "released">;
+  release: (how: "applied" | "released") => void;
+}
+
+function withinMs<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
   let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<void>((r) => {
-    timer = setTimeout(r, ms);
+  const timeout = new Promise<undefined>((r) => {
+    timer = setTimeout(() => r(undefined), ms);
   });
   return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
 }
 
-/** True once `p` settled, false if `signal` aborted first. */
-function untilAborted(p: Promise<void>, signal: AbortSignal | undefined): Promise<boolean> {
-  if (signal === undefined) return p.then(() => true);
-  if (signal.aborted) return Promise.resolve(false);
-  return new Promise<boolean>((resolve) => {
-    const onAbort = () => resolve(false);
+/** What `p` settled with, or undefined if `signal` aborted first. */
+function untilAborted<T>(p: Promise<T>, signal: AbortSignal | undefined): Promise<T | undefined> {
+  if (signal === undefined) return p;
+  if (signal.aborted) return Promise.resolve(undefined);
+  return new Promise<T | undefined>((resolve) => {
+    const onAbort = () => resolve(undefined);
     signal.addEventListener("abort", onAbort, { once: true });
-    p.then(() => {
+    p.then((v) => {
       signal.removeEventListener("abort", onAbort);
-      resolve(true);
+      resolve(v);
     });
   });
 }

@@ -150,6 +150,8 @@ export class GatewayMetrics extends ServiceMetrics {
   readonly fetchRetries: Counter;
   /** Data-API answers of 503/429 with Retry-After that were waited out (no retry spent on them). */
   readonly fetchBusy: Counter;
+  /** How events' waits for a running catch-up ended (CatchUpWaitOutcome): all but `applied` fetch on their own. */
+  readonly catchUpWaits: Counter<"outcome">;
   readonly publishToDeployed: Histogram;
   readonly appliedSeq: Gauge;
   readonly lag: Gauge;
@@ -197,6 +199,12 @@ export class GatewayMetrics extends ServiceMetrics {
     this.fetchBusy = new Counter({
       name: "gwsync_fetch_busy_total",
       help: "Data-API answers of 503/429 with Retry-After, waited out as asked (not counted as retries)",
+      registers: r,
+    });
+    this.catchUpWaits = new Counter({
+      name: "gwsync_catch_up_waits_total",
+      help: "Deploy events that checked for a running catch-up, by how the wait ended (applied: the catch-up handled the API; none, not-planned, released, stalled, timed-out, aborted: the event fetches on its own)",
+      labelNames: ["outcome"],
       registers: r,
     });
     this.publishToDeployed = new Histogram({

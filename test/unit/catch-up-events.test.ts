@@ -14,6 +14,7 @@ import { GwsyncError } from "../../src/errors.js";
 import { HEADER_REVISION } from "../../src/events/topics.js";
 import type { MemoryDeployer } from "../../src/gateway/deploy/memory-deployer.js";
 import { GatewayPipeline } from "../../src/gateway/pipeline.js";
+import type { CatchUpWaitOutcome } from "../../src/gateway/reconcile-core.js";
 import type { Reconciler, ReconcilerHooks } from "../../src/gateway/reconciler.js";
 import type { ArtifactRetriever, ChangeEntry, RetrievedArtifact } from "../../src/gateway/retriever.js";
 import { RuntimeState } from "../../src/gateway/runtime/runtime-state.js";
@@ -86,7 +87,10 @@ function changedWhileAway(published: Map<string, RetrievedArtifact>): ChangeEntr
  * `beforeRead` (which may throw) and once its gate is open: `closeChangelog()` shuts the gate until
  * `openChangelog()`.
  */
-async function catchUpWorld(prefix: string, o: { hooks?: ReconcilerHooks; beforeRead?: () => void } = {}) {
+async function catchUpWorld(
+  prefix: string,
+  o: { hooks?: ReconcilerHooks; beforeRead?: () => void; beforeBatch?: () => void } = {},
+) {
   const { dir, config } = gatewayConfig(prefix);
   const published = new Map<string, RetrievedArtifact>();
   for (const name of ["X", "Y"]) published.set(`id-${name}`, fakeArtifact(name, 1, LABEL));
@@ -108,6 +112,7 @@ async function catchUpWorld(prefix: string, o: { hooks?: ReconcilerHooks; before
       return published.get(apiId);
     },
     retrieveArtifacts: async (apiIds) => {
+      o.beforeBatch?.();
       asked.batches.push([...apiIds]);
       const items = apiIds.flatMap((id) => (published.has(id) ? [published.get(id)!] : []));
       return { items, rejected: [], head: 10, answered: new Set(apiIds) };
@@ -302,4 +307,84 @@ test("an event waits for a slow changelog read, past the 2 s it used to (a recon
   assert.equal(deployer.get("id-Y")?.revision, 3);
   openChangelog();
   await caughtUp2;
+});
+
+test("each wait for a catch-up is counted by how it ended: applied, not planned, none, stalled, released, timed out", async (t) => {
+  const outcomes: CatchUpWaitOutcome[] = [];
+  let failNextRead = false;
+  let failBatches = false;
+  const w = await catchUpWorld("gwsync-catchup-outcomes-", {
+    hooks: { onCatchUpWait: (o) => outcomes.push(o) },
+    beforeRead: () => {
+      if (failNextRead) {
+        failNextRead = false;
+        throw new GwsyncError("GWSYNC_FETCH_FAILED", "connection refused");
+      }
+    },
+    beforeBatch: () => {
+      if (failBatches) throw new GwsyncError("GWSYNC_FETCH_FAILED", "timed out");
+    },
+  });
+  const { published, reconciler } = w;
+
+  // No catch-up running.
+  assert.equal(await reconciler.waitForCatchUp("id-X"), false);
+  assert.deepEqual(outcomes.splice(0), ["none"]);
+
+  // A catch-up that applies X and Y: X's event waits for it; an API it does not cover does not.
+  w.closeChangelog();
+  w.changes = changedWhileAway(published);
+  const caughtUp = reconciler.catchUp(0);
+  const waitX = reconciler.waitForCatchUp("id-X");
+  const waitZ = reconciler.waitForCatchUp("id-Z");
+  w.openChangelog();
+  assert.deepEqual(await Promise.all([waitX, waitZ, caughtUp.then(() => "done")]), [true, false, "done"]);
+  assert.deepEqual(outcomes.splice(0).sort(), ["applied", "not-planned"]);
+
+  // Its changelog read fails (not busy): the wait ends at once.
+  w.closeChangelog();
+  failNextRead = true;
+  const caughtUp2 = reconciler.catchUp(10);
+  assert.equal(await reconciler.waitForCatchUp("id-X"), false);
+  assert.deepEqual(outcomes.splice(0), ["stalled"]);
+  w.openChangelog();
+  await caughtUp2;
+
+  // The plan is made, then the batch read fails and the catch-up with it: the waiting event is released
+  // (it then checks its revision and fetches on its own).
+  for (const name of ["X", "Y"]) published.set(`id-${name}`, fakeArtifact(name, 3, LABEL));
+  w.changes = ["X", "Y"].map((name, i) => ({
+    seq: 20 + i,
+    apiId: `id-${name}`,
+    label: LABEL,
+    instruction: "Publish" as const,
+    revision: 3,
+    sha256: published.get(`id-${name}`)!.sha256,
+  }));
+  w.closeChangelog();
+  failBatches = true;
+  const failed = reconciler.catchUp(10).then(
+    () => "resolved",
+    (err: Error) => err.message,
+  );
+  const waitReleased = reconciler.waitForCatchUp("id-X");
+  w.openChangelog();
+  assert.equal(await waitReleased, true);
+  assert.match(await failed, /timed out/);
+  assert.deepEqual(outcomes.splice(0), ["released"]);
+  failBatches = false;
+
+  // No plan within CATCH_UP_PLAN_WAIT_MS (120 s, on the test's clock): the event stops waiting.
+  w.closeChangelog();
+  mock.timers.enable({ apis: ["setTimeout"] });
+  t.after(() => mock.timers.reset());
+  const caughtUp4 = reconciler.catchUp(10);
+  const waitLong = reconciler.waitForCatchUp("id-X");
+  for (let i = 0; i < 20; i++) await Promise.resolve();
+  mock.timers.tick(120_001);
+  assert.equal(await waitLong, false);
+  mock.timers.reset();
+  assert.deepEqual(outcomes.splice(0), ["timed-out"]);
+  w.openChangelog();
+  await caughtUp4;
 });
