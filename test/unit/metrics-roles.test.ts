@@ -37,6 +37,7 @@ describe("/metrics: one registry per role, each with only its own families", () 
         ...COMMON,
         "gwsync_applied_seq",
         "gwsync_artifacts_applied_total",
+        "gwsync_catch_up_waits_total",
         "gwsync_deployed_apis",
         "gwsync_events_applied_total",
         "gwsync_events_received_total",
