@@ -4,7 +4,12 @@ import path from "node:path";
 import { after, describe, test } from "node:test";
 import type { GatewayApiDto } from "../../src/artifacts/types.js";
 import { GwsyncError } from "../../src/errors.js";
-import { FileDeployer } from "../../src/gateway/deploy/file-deployer.js";
+import { type DeployFs, nodeDeployFs } from "../../src/gateway/deploy/deploy-fs.js";
+import {
+  DEFAULT_DIR_SYNC_DELAY_MS,
+  DEFAULT_STATE_WRITE_DELAY_MS,
+  FileDeployer,
+} from "../../src/gateway/deploy/file-deployer.js";
 import { tempDir } from "../harness/temp-dir.js";
 
 const tmpRoot = tempDir("gwsync-deploy-");
@@ -328,5 +333,69 @@ describe("FileDeployer state batching", () => {
     await deployer.flush();
     const reloaded = new FileDeployer({ deploymentDir: dir });
     assert.deepEqual((await reloaded.load()).map((a) => a.name).sort(), ["A", "B", "C"]);
+  });
+
+  test("single deploys: their folders are fsynced within dirSyncDelayMs without a state write; the state follows later, after them", async () => {
+    const dir = path.join(tempDir("gwsync-batch-"), "default");
+    /** Every rename and folder fsync, in order: what the state write may rely on. */
+    const ops: string[] = [];
+    const fsLog: DeployFs = {
+      ...nodeDeployFs,
+      async open(file, flags, mode) {
+        const handle = await nodeDeployFs.open(file, flags, mode);
+        if (flags !== "r") return handle;
+        return {
+          writeFile: (d, e) => handle.writeFile(d, e),
+          sync: async () => {
+            await handle.sync();
+            ops.push(`fsync ${file}`);
+          },
+          close: () => handle.close(),
+        };
+      },
+      async rename(from, to) {
+        await nodeDeployFs.rename(from, to);
+        ops.push(`rename ${to}`);
+      },
+    };
+    const deployer = new FileDeployer({
+      deploymentDir: dir,
+      fs: fsLog,
+      dirSyncDelayMs: 5,
+      stateWriteDelayMs: 60_000,
+    });
+    const apiDir = path.join(dir, "api");
+    const synced = async (after: number) => {
+      // Waits for a folder fsync after the op `after` (the 5 ms timer's), giving up after 30 s.
+      for (let waited = 0; !ops.slice(after).includes(`fsync ${apiDir}`); waited += 5) {
+        assert.ok(waited < 30_000, "the folder was not fsynced before the state write");
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    };
+    for (let i = 1; i <= 3; i++) {
+      const mark = ops.length;
+      await deployer.deploy(dto("A", { body: `<!-- ${i} -->` }), meta(String(i).repeat(64), i));
+      await synced(mark);
+    }
+    assert.equal(
+      fs.existsSync(deployer.stateFile),
+      false,
+      "no state write yet: the folder fsyncs went alone",
+    );
+    await deployer.flush();
+    const stateRename = ops.lastIndexOf(`rename ${deployer.stateFile}`);
+    assert.ok(stateRename > 0, "flush() writes the state");
+    const lastApiRename = ops.lastIndexOf(`rename ${path.join(apiDir, "admin--A_v1.0.0.xml")}`);
+    assert.ok(
+      ops.slice(lastApiRename, stateRename).includes(`fsync ${apiDir}`),
+      "the state names the file only after its rename's folder fsync",
+    );
+    const reloaded = new FileDeployer({ deploymentDir: dir });
+    assert.equal((await reloaded.load())[0]?.sha256, "3".repeat(64));
+  });
+
+  test("by default the state file waits longer than the folder fsync (issue 19: not written every few updates)", () => {
+    assert.equal(DEFAULT_DIR_SYNC_DELAY_MS, 200, "README: the rename is durable within 200 ms");
+    assert.ok(DEFAULT_STATE_WRITE_DELAY_MS >= 5 * DEFAULT_DIR_SYNC_DELAY_MS);
   });
 });
