@@ -394,6 +394,60 @@ describe("FileDeployer state batching", () => {
     assert.equal((await reloaded.load())[0]?.sha256, "3".repeat(64));
   });
 
+  test("a deploy renamed while a flush fsyncs the folders is not named in that flush's state", async () => {
+    const dir = path.join(tempDir("gwsync-batch-"), "default");
+    let hold: Promise<void> | undefined;
+    let held: () => void = () => undefined;
+    const gated: DeployFs = {
+      ...nodeDeployFs,
+      async open(file, flags, mode) {
+        const handle = await nodeDeployFs.open(file, flags, mode);
+        if (flags !== "r") return handle;
+        return {
+          writeFile: (d, e) => handle.writeFile(d, e),
+          sync: async () => {
+            const h = hold;
+            hold = undefined;
+            if (h !== undefined) {
+              held();
+              await h;
+            }
+            await handle.sync();
+          },
+          close: () => handle.close(),
+        };
+      },
+    };
+    const deployer = new FileDeployer({
+      deploymentDir: dir,
+      fs: gated,
+      dirSyncDelayMs: 60_000,
+      stateWriteDelayMs: 60_000,
+    });
+    await deployer.deploy(dto("A", { body: "<!-- 1 -->" }), meta("1".repeat(64), 1));
+    let release!: () => void;
+    hold = new Promise<void>((r) => {
+      release = r;
+    });
+    const inFsync = new Promise<void>((r) => {
+      held = r;
+    });
+    const flushing = deployer.flush();
+    await inFsync; // the flush is fsyncing the API folder, which holds revision 1's rename
+    await deployer.deploy(dto("A", { body: "<!-- 2 -->" }), meta("2".repeat(64), 2));
+    release();
+    await flushing;
+    const named = JSON.parse(fs.readFileSync(deployer.stateFile, "utf8")) as { apis: { sha256: string }[] };
+    assert.equal(
+      named.apis[0]?.sha256,
+      "1".repeat(64),
+      "revision 2 was renamed after the folder fsync began",
+    );
+    await deployer.flush();
+    const next = JSON.parse(fs.readFileSync(deployer.stateFile, "utf8")) as { apis: { sha256: string }[] };
+    assert.equal(next.apis[0]?.sha256, "2".repeat(64));
+  });
+
   test("by default the state file waits longer than the folder fsync (issue 19: not written every few updates)", () => {
     assert.equal(DEFAULT_DIR_SYNC_DELAY_MS, 200, "README: the rename is durable within 200 ms");
     assert.ok(DEFAULT_STATE_WRITE_DELAY_MS >= 5 * DEFAULT_DIR_SYNC_DELAY_MS);

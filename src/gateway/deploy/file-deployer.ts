@@ -519,12 +519,16 @@ export class FileDeployer implements ApiDeployer {
   private async flushNow(writeState = true): Promise<void> {
     const dirs = [...this.dirtyDirs];
     const stateDirty = writeState && this.stateDirty;
+    // The records as they are now, with the folders: a deploy commits its record after its renames
+    // marked their folders dirty, so every file named here is renamed in `dirs` (or an earlier flush's).
+    // A deploy renamed while the fsyncs below run is left to the next flush.
+    const apis = stateDirty ? this.registry.all() : [];
     this.dirtyDirs.clear();
     if (writeState) this.stateDirty = false;
     try {
       // Directories first: the state must never name a file whose rename is not yet durable.
       if (this.fsync) for (const dir of dirs) await fsyncDir(this.fs, dir);
-      if (stateDirty) await writeDeployState(this.fs, this.stateFile, this.registry.all(), this.fsync);
+      if (stateDirty) await writeDeployState(this.fs, this.stateFile, apis, this.fsync);
     } catch (err) {
       for (const dir of dirs) this.dirtyDirs.add(dir);
       this.stateDirty ||= stateDirty;
