@@ -10,6 +10,7 @@
  */
 import amqp, { type Channel, type ChannelModel, type ConsumeMessage } from "amqplib";
 import { loadConfig } from "../../src/config/load-config.js";
+import { createLogger } from "../../src/log.js";
 import { Gateway } from "../../src/gateway/gateway.js";
 import { type IpcMessage, send, serve } from "./child-ipc.js";
 import { nowMs } from "./clock.js";
@@ -60,6 +61,14 @@ function maybeConverged(): void {
   send({ type: "converged", t: times[times.length - 1], first: times[0], times, gateways: gateways.length });
 }
 
+/**
+ * GWSYNC_BENCH_FLEET_LOG_LEVEL (e.g. warn): the simulated gateways log at that level to stderr (one
+ * line per record, every gateway's node id in it); unset, they log nothing, as before.
+ */
+const fleetLogger = process.env.GWSYNC_BENCH_FLEET_LOG_LEVEL
+  ? createLogger({ level: process.env.GWSYNC_BENCH_FLEET_LOG_LEVEL, pretty: false })
+  : undefined;
+
 async function startGateways(configs: string[]): Promise<void> {
   const t0 = nowMs();
   let next = 0;
@@ -68,7 +77,7 @@ async function startGateways(configs: string[]): Promise<void> {
       const i = next++;
       if (i >= configs.length) return;
       const { config } = loadConfig({ text: configs[i]!, role: "gateway", env: {} });
-      const gw = new Gateway({ config, http: false });
+      const gw = new Gateway({ config, http: false, ...(fleetLogger ? { logger: fleetLogger } : {}) });
       gateways[i] = gw;
       gw.events.on("applied", (outcome, apiId) => {
         if (outcome !== "deployed") return;

@@ -53,7 +53,7 @@ async function catchUpPlanned(
       () =>
         core.retriever.changesSince(since, [...core.labels]).catch((err: unknown) => {
           // A busy control plane answers later; a failing one may not for minutes (its retries back off).
-          if (retryAfterOf(err) === undefined) plan.stalled();
+          if (retryAfterOf(err) === undefined) plan.stalled(err instanceof Error ? err.message : String(err));
           throw err;
         }),
       signal,

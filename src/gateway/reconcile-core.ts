@@ -133,9 +133,11 @@ export interface CatchUpPlan {
   planned(apiIds: Iterable<string>): void;
   /**
    * Reading the changelog failed (not a busy answer): the control plane is down or broken, and events
-   * waiting for the plan go their own way instead of waiting out the read's retries.
+   * waiting for the plan go their own way instead of waiting out the read's retries. `reason`: the
+   * read's error, logged once per catch-up (gwsync_catch_up_waits_total{outcome="stalled"} counts the
+   * events it released).
    */
-  stalled(): void;
+  stalled(reason: string): void;
   /** The catch-up is done with the API (applied, refused, skipped or failed). */
   done(apiId: string): void;
   /** The catch-up ended (every wait released). */

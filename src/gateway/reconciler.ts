@@ -441,6 +441,7 @@ export class Reconciler {
         resolveStalled = r;
       }),
       isPlanned: false,
+      isStalled: false,
       pending: new Map<string, PlannedApply>(),
     };
     const planned = () => {
@@ -459,7 +460,16 @@ export class Reconciler {
         }
         planned();
       },
-      stalled: () => resolveStalled(),
+      stalled: (reason) => {
+        if (!state.isStalled) {
+          state.isStalled = true;
+          this.#log.warn(
+            { err: reason },
+            "catch-up: reading the changelog failed; deploy events that waited for it fetch their APIs on their own",
+          );
+        }
+        resolveStalled();
+      },
       done: (apiId) => {
         state.pending.get(apiId)?.release("applied");
         state.pending.delete(apiId);
