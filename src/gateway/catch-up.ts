@@ -53,7 +53,8 @@ async function catchUpPlanned(
       () =>
         core.retriever.changesSince(since, [...core.labels]).catch((err: unknown) => {
           // A busy control plane answers later; a failing one may not for minutes (its retries back off).
-          if (retryAfterOf(err) === undefined) plan.stalled(err instanceof Error ? err.message : String(err));
+          if (retryAfterOf(err) === undefined && !loadedNotDown(err))
+            plan.stalled(err instanceof Error ? err.message : String(err));
           throw err;
         }),
       signal,
@@ -127,6 +128,20 @@ async function catchUpPlanned(
     }
   }
   return { head: res.head, applied };
+}
+
+/**
+ * A read that timed out or whose connection was reset: a control plane too loaded to answer in time,
+ * not one that is down (that refuses connections or answers an error). The events waiting for the
+ * catch-up keep waiting for the read's retry (at most CATCH_UP_PLAN_WAIT_MS): sent their own way, each
+ * would add a request to the load that made the read late. B9 at 1,000 gateways: 1,766 changelog reads
+ * timed out at 30 s and 160 were reset; each released its gateway's waiting events, ~33,000 of which
+ * then fetched their API one by one.
+ */
+export function loadedNotDown(err: unknown): boolean {
+  const cause = err instanceof Error ? (err.cause as (Error & { code?: string }) | undefined) : undefined;
+  if (cause === undefined) return false;
+  return cause.name === "TimeoutError" || cause.code === "ECONNRESET" || cause.code === "EPIPE";
 }
 
 function upToDate(core: ReconcileCore, apiId: string, e: Change): boolean {

@@ -388,3 +388,59 @@ test("each wait for a catch-up is counted by how it ended: applied, not planned,
   w.openChangelog();
   await caughtUp4;
 });
+
+test("a changelog read that timed out or was reset keeps the events waiting for its retry; one refused releases them", async () => {
+  const outcomes: CatchUpWaitOutcome[] = [];
+  let failNext: Error | undefined;
+  const w = await catchUpWorld("gwsync-catchup-loaded-", {
+    hooks: { onCatchUpWait: (o) => outcomes.push(o) },
+    beforeRead: () => {
+      const err = failNext;
+      failNext = undefined;
+      if (err) throw err;
+    },
+  });
+  const { published, reconciler, pipeline } = w;
+  const singles = w.asked.singles;
+  // What the retriever throws (src/gateway/retriever.ts: httpGet's timer, a reset socket).
+  const timedOut = Object.assign(new Error("no complete reply within 30000 ms"), { name: "TimeoutError" });
+  const reset = Object.assign(new Error("read ECONNRESET"), { code: "ECONNRESET" });
+  const refused = Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:9"), { code: "ECONNREFUSED" });
+  const unreachable = (cause: Error) =>
+    new GwsyncError("GWSYNC_FETCH_FAILED", `control plane unreachable: ${cause.message}`, { cause });
+
+  let seq = 5;
+  let revision = 1;
+  const changeAll = () => {
+    revision++;
+    for (const name of ["X", "Y"]) published.set(`id-${name}`, fakeArtifact(name, revision, LABEL));
+    w.changes = ["X", "Y"].map((name) => ({
+      seq: ++seq,
+      apiId: `id-${name}`,
+      label: LABEL,
+      instruction: "Publish" as const,
+      revision,
+      sha256: published.get(`id-${name}`)!.sha256,
+    }));
+  };
+  for (const cause of [timedOut, reset]) {
+    changeAll();
+    failNext = unreachable(cause);
+    const caughtUp = reconciler.catchUp(0);
+    const handled = pipeline.handle(deployNotification("X", revision));
+    assert.deepEqual(await handled, { kind: "ack" });
+    await caughtUp;
+    assert.deepEqual(singles, [], `${cause.message}: the event waited for the read's retry, no fetch of its own`);
+    assert.deepEqual(outcomes.splice(0), ["applied"], cause.message);
+  }
+  // Refused: the control plane is down; the event goes its own way at once.
+  changeAll();
+  failNext = unreachable(refused);
+  w.closeChangelog();
+  const caughtUp = reconciler.catchUp(0);
+  assert.deepEqual(await pipeline.handle(deployNotification("X", revision)), { kind: "ack" });
+  assert.deepEqual(singles, ["id-X"], "refused: the event fetched its API itself");
+  assert.deepEqual(outcomes.splice(0), ["stalled"]);
+  w.openChangelog();
+  await caughtUp;
+});
