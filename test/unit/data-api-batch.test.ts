@@ -14,12 +14,11 @@ import { describe, test } from "node:test";
 import { sha256Hex } from "../../src/artifacts/gateway-api-dto.js";
 import { encodeLabels, INTERNAL_DATA_PATH, RUNTIME_ARTIFACTS_PATH } from "../../src/data-api/wire.js";
 import { HttpArtifactRetriever } from "../../src/gateway/retriever.js";
-import { createHttpServer, listenUrl } from "../../src/http/server.js";
-import { silentLogger } from "../../src/log.js";
 import { toGatewayApiDto } from "../../src/publisher/artifact-input.js";
-import { MAX_BATCH_APIS, registerDataApiRoutes } from "../../src/publisher/data-api-routes.js";
+import { MAX_BATCH_APIS } from "../../src/publisher/data-api-routes.js";
 import type { ArtifactStore, StoredArtifact } from "../../src/store/types.js";
 import { synapseApi } from "../harness/cluster.js";
+import { listeningDataApi } from "../harness/data-api-server.js";
 
 const USER = "operator";
 const PASS = "a-long-enough-secret";
@@ -69,16 +68,14 @@ const meta = (a: StoredArtifact) => ({
 
 async function dataApi(rows: StoredArtifact[], maxBatchReplyBytes?: number) {
   const fake = fakeStore(rows);
-  const app = createHttpServer({
-    host: "127.0.0.1",
-    port: 0,
+  const { app, url } = await listeningDataApi({
+    store: fake.store,
+    meta,
+    options: maxBatchReplyBytes ? { maxBatchReplyBytes } : {},
     username: USER,
     password: PASS,
-    logger: silentLogger,
   });
-  registerDataApiRoutes(app, fake.store, meta, maxBatchReplyBytes ? { maxBatchReplyBytes } : {});
-  await app.listen({ host: "127.0.0.1", port: 0 });
-  return { app, calls: fake.calls, url: listenUrl(app) ?? "" };
+  return { app, calls: fake.calls, url };
 }
 
 function retriever(serviceUrl: string) {

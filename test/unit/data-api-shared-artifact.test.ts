@@ -6,10 +6,8 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { encodeLabels, INTERNAL_DATA_PATH, RUNTIME_ARTIFACTS_PATH } from "../../src/data-api/wire.js";
-import { createHttpServer, listenUrl } from "../../src/http/server.js";
-import { silentLogger } from "../../src/log.js";
-import { registerDataApiRoutes } from "../../src/publisher/data-api-routes.js";
 import type { ArtifactStore, StoredArtifact } from "../../src/store/types.js";
+import { listeningDataApi } from "../harness/data-api-server.js";
 
 const USER = "operator";
 const PASS = "a-long-enough-secret";
@@ -59,20 +57,22 @@ function fakeStore(delayMs: number) {
   };
 }
 
+/** The data API over `store`, listening; `base`: its runtime-artifacts URL. */
+async function artifactsEndpoint(store: ArtifactStore) {
+  const { app, url } = await listeningDataApi({
+    store,
+    meta: (a) => ({ apiId: a.apiId, revision: a.revision }),
+    username: USER,
+    password: PASS,
+  });
+  return { app, base: `${url}${INTERNAL_DATA_PATH}${RUNTIME_ARTIFACTS_PATH}` };
+}
+
 describe("one API's artifact fetched by every gateway at once: one store read", () => {
   for (const delayMs of [0, 25]) {
     test(`${GATEWAYS} concurrent fetches, one read; a commit reads again (store answering in ${delayMs} ms)`, async () => {
       const fake = fakeStore(delayMs);
-      const app = createHttpServer({
-        host: "127.0.0.1",
-        port: 0,
-        username: USER,
-        password: PASS,
-        logger: silentLogger,
-      });
-      registerDataApiRoutes(app, fake.store, (a) => ({ apiId: a.apiId, revision: a.revision }));
-      await app.listen({ host: "127.0.0.1", port: 0 });
-      const base = `${listenUrl(app)}${INTERNAL_DATA_PATH}${RUNTIME_ARTIFACTS_PATH}`;
+      const { app, base } = await artifactsEndpoint(fake.store);
       const url = (apiId: string) =>
         `${base}?apiId=${apiId}&gatewayLabel=${encodeLabels(["A"])}&type=Synapse`;
       const fetchAll = (apiId: string) =>
@@ -128,16 +128,7 @@ describe("one API's artifact fetched by every gateway at once: one store read", 
 describe("a kept reply is the one its request asks for", () => {
   test("the tenant headers and the label's spelling are part of the key: each caller gets its own answer", async () => {
     const fake = fakeStore(0);
-    const app = createHttpServer({
-      host: "127.0.0.1",
-      port: 0,
-      username: USER,
-      password: PASS,
-      logger: silentLogger,
-    });
-    registerDataApiRoutes(app, fake.store, (a) => ({ apiId: a.apiId, revision: a.revision }));
-    await app.listen({ host: "127.0.0.1", port: 0 });
-    const base = `${listenUrl(app)}${INTERNAL_DATA_PATH}${RUNTIME_ARTIFACTS_PATH}`;
+    const { app, base } = await artifactsEndpoint(fake.store);
     const get = async (label: string, tenant: Record<string, string>) =>
       (
         await fetch(`${base}?apiId=api-1&gatewayLabel=${label}&type=Synapse`, {
