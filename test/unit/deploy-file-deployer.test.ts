@@ -340,19 +340,10 @@ describe("FileDeployer state batching", () => {
     /** Every rename and folder fsync, in order: what the state write may rely on. */
     const ops: string[] = [];
     const fsLog: DeployFs = {
-      ...nodeDeployFs,
-      async open(file, flags, mode) {
-        const handle = await nodeDeployFs.open(file, flags, mode);
-        if (flags !== "r") return handle;
-        return {
-          writeFile: (d, e) => handle.writeFile(d, e),
-          sync: async () => {
-            await handle.sync();
-            ops.push(`fsync ${file}`);
-          },
-          close: () => handle.close(),
-        };
-      },
+      ...onFolderSync(async (file, sync) => {
+        await sync();
+        ops.push(`fsync ${file}`);
+      }),
       async rename(from, to) {
         await nodeDeployFs.rename(from, to);
         ops.push(`rename ${to}`);
@@ -398,26 +389,15 @@ describe("FileDeployer state batching", () => {
     const dir = path.join(tempDir("gwsync-batch-"), "default");
     let hold: Promise<void> | undefined;
     let held: () => void = () => undefined;
-    const gated: DeployFs = {
-      ...nodeDeployFs,
-      async open(file, flags, mode) {
-        const handle = await nodeDeployFs.open(file, flags, mode);
-        if (flags !== "r") return handle;
-        return {
-          writeFile: (d, e) => handle.writeFile(d, e),
-          sync: async () => {
-            const h = hold;
-            hold = undefined;
-            if (h !== undefined) {
-              held();
-              await h;
-            }
-            await handle.sync();
-          },
-          close: () => handle.close(),
-        };
-      },
-    };
+    const gated = onFolderSync(async (_file, sync) => {
+      const h = hold;
+      hold = undefined;
+      if (h !== undefined) {
+        held();
+        await h;
+      }
+      await sync();
+    });
     const deployer = new FileDeployer({
       deploymentDir: dir,
       fs: gated,
@@ -453,3 +433,19 @@ describe("FileDeployer state batching", () => {
     assert.ok(DEFAULT_STATE_WRITE_DELAY_MS >= 5 * DEFAULT_DIR_SYNC_DELAY_MS);
   });
 });
+
+/** The real deploy fs, with every folder fsync (a folder is opened "r") going through `onSync`. */
+function onFolderSync(onSync: (folder: string, sync: () => Promise<void>) => Promise<void>): DeployFs {
+  return {
+    ...nodeDeployFs,
+    async open(file, flags, mode) {
+      const handle = await nodeDeployFs.open(file, flags, mode);
+      if (flags !== "r") return handle;
+      return {
+        writeFile: (d, e) => handle.writeFile(d, e),
+        sync: () => onSync(file, () => handle.sync()),
+        close: () => handle.close(),
+      };
+    },
+  };
+}
