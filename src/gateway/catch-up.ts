@@ -138,7 +138,7 @@ async function catchUpPlanned(
  * timed out at 30 s and 160 were reset; each released its gateway's waiting events, ~33,000 of which
  * then fetched their API one by one.
  */
-export function loadedNotDown(err: unknown): boolean {
+function loadedNotDown(err: unknown): boolean {
   const cause = err instanceof Error ? (err.cause as (Error & { code?: string }) | undefined) : undefined;
   if (cause === undefined) return false;
   return cause.name === "TimeoutError" || cause.code === "ECONNRESET" || cause.code === "EPIPE";
