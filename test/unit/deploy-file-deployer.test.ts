@@ -428,6 +428,62 @@ describe("FileDeployer state batching", () => {
     assert.equal(next.apis[0]?.sha256, "2".repeat(64));
   });
 
+  test("a state written while an update removes an old file names that file until its folder fsync made the removal durable", async () => {
+    const dir = path.join(tempDir("gwsync-batch-"), "default");
+    const seqDir = path.join(dir, "sequences");
+    const oldSeq = path.join(seqDir, "s-old.xml");
+    /** Unlinks, folder fsyncs and state renames, in order. */
+    const ops: string[] = [];
+    let onOldUnlink: (() => Promise<void>) | undefined;
+    const fsLog: DeployFs = {
+      ...onFolderSync(async (file, sync) => {
+        await sync();
+        ops.push(`fsync ${file}`);
+      }),
+      async unlink(file) {
+        await nodeDeployFs.unlink(file);
+        ops.push(`unlink ${file}`);
+        if (file === oldSeq) await onOldUnlink?.();
+      },
+    };
+    const deployer = new FileDeployer({
+      deploymentDir: dir,
+      fs: fsLog,
+      dirSyncDelayMs: 60_000,
+      stateWriteDelayMs: 60_000,
+    });
+    await deployer.deploy(dto("A", { seq: ["s-old"] }), meta("1".repeat(64), 1));
+    await deployer.flush();
+    const states: { ops: number; seqs: string[] }[] = [];
+    const readState = () => {
+      const state = JSON.parse(fs.readFileSync(deployer.stateFile, "utf8")) as {
+        apis: { sha256: string; files: (string | { relPath: string })[] }[];
+      };
+      const files = state.apis.flatMap((a) => a.files.map((f) => (typeof f === "string" ? f : f.relPath)));
+      states.push({ ops: ops.length, seqs: files.filter((f) => f.startsWith("sequences/")) });
+    };
+    // A flush (the 200 ms timer's, say) lands right after the old sequence's unlink, before its folder fsync.
+    onOldUnlink = async () => {
+      onOldUnlink = undefined;
+      await deployer.flush();
+      readState();
+    };
+    await deployer.deploy(dto("A", { body: "<!-- 2 -->" }), meta("2".repeat(64), 2));
+    assert.equal(onOldUnlink, undefined, "the flush ran inside the unlink");
+    await deployer.flush();
+    readState();
+    assert.equal(fs.existsSync(oldSeq), false);
+    const unlinked = ops.indexOf(`unlink ${oldSeq}`);
+    for (const state of states) {
+      if (state.seqs.includes("sequences/s-old.xml")) continue;
+      assert.ok(
+        ops.slice(unlinked, state.ops).includes(`fsync ${seqDir}`),
+        `a state without the old sequence was written before its folder's fsync (${JSON.stringify(ops.slice(unlinked))})`,
+      );
+    }
+    assert.deepEqual(states.at(-1)?.seqs, [], "the last state no longer names the old sequence");
+  });
+
   test("by default the state file waits longer than the folder fsync (issue 19: not written every few updates)", () => {
     assert.equal(DEFAULT_DIR_SYNC_DELAY_MS, 200, "README: the rename is durable within 200 ms");
     assert.ok(DEFAULT_STATE_WRITE_DELAY_MS >= 5 * DEFAULT_DIR_SYNC_DELAY_MS);

@@ -87,6 +87,12 @@ interface StagedFile {
   handle?: WriteFileHandle;
 }
 
+/** The old files a deploy unlinked, and those it could not (with the first error). */
+interface StaleRemoval {
+  leftover: DeployedFile[];
+  failure: unknown;
+}
+
 /** What a round of fsyncs answers for each file (undefined: durable and closed). */
 async function syncAndClose(handles: WriteFileHandle[]): Promise<unknown[]> {
   return Promise.all(
@@ -344,17 +350,22 @@ export class FileDeployer implements ApiDeployer {
     hop("gateway.staged", plan.apiId);
     await this.renameAll(plan, staged, bulk);
     hop("gateway.written", plan.apiId);
+    // The old files go before the record that no longer names them is committed: a state file written
+    // meanwhile still names them, and one written after names them no more only once their unlinks have
+    // marked their folders for the fsync that precedes every state write (else a power cut could keep
+    // a file that no API owns).
+    const removal = await this.unlinkStale(plan);
     this.registry.commit(plan, { releaseStale: false });
     this.stateDirty = true;
     if (!bulk) {
-      await this.removeStale(plan);
+      this.releaseStale(plan, removal);
       return plan.record.files;
     }
     // The renames (and the stale files' unlinks) are durable before the deploy counts as done.
     const dirs = [...staged.map((s) => s.dir), ...(await this.staleDirs(plan))];
     let failure: unknown;
     try {
-      await this.removeStale(plan);
+      this.releaseStale(plan, removal);
     } catch (err) {
       failure = err;
     }
@@ -462,20 +473,29 @@ export class FileDeployer implements ApiDeployer {
     this.stateDirty = true;
   }
 
-  private async removeStale(plan: DeployPlan): Promise<void> {
+  /** Unlinks the files the plan's API no longer has (before its record is committed, see deployNow). */
+  private async unlinkStale(plan: DeployPlan): Promise<StaleRemoval> {
     const leftover: DeployedFile[] = [];
     let failure: unknown;
     for (const f of plan.stale) {
       try {
         await this.unlinkDeployed(f);
-        this.registry.releasePath(plan.apiId, f.relPath);
       } catch (err) {
         leftover.push(f);
         failure ??= err;
       }
     }
+    return { leftover, failure };
+  }
+
+  /**
+   * After the commit: the removed files' paths are free for other APIs; the ones that could not be
+   * removed stay in the record, so the next deploy or the undeploy removes them, and the deploy fails.
+   */
+  private releaseStale(plan: DeployPlan, { leftover, failure }: StaleRemoval): void {
+    const kept = new Set(leftover.map((f) => f.relPath));
+    for (const f of plan.stale) if (!kept.has(f.relPath)) this.registry.releasePath(plan.apiId, f.relPath);
     if (failure !== undefined) {
-      // Still ours: keep them in the record so the next deploy or the undeploy removes them.
       this.registry.recordPartial(plan.record, [...plan.record.files, ...leftover]);
       throw deployError(failure, `API ${plan.apiId} deployed, but removing its old files failed`);
     }
