@@ -74,6 +74,11 @@ export class AsyncGroupCommit<K> {
     });
   }
 
+  /** True while a flush runs. */
+  get flushing(): boolean {
+    return this.#flushing;
+  }
+
   /** Resolves at once when no flush is running, else when the running one has ended. */
   quiet(): Promise<void> {
     if (!this.#flushing) return Promise.resolve();

@@ -4,7 +4,13 @@ import path from "node:path";
 import { after, describe, test } from "node:test";
 import type { GatewayApiDto } from "../../src/artifacts/types.js";
 import { GwsyncError } from "../../src/errors.js";
-import { type DeployFs, nodeDeployFs } from "../../src/gateway/deploy/deploy-fs.js";
+import {
+  type BulkDeployFs,
+  type DeployFs,
+  nodeBulkDeployFs,
+  nodeDeployFs,
+  nodePoolDeployFs,
+} from "../../src/gateway/deploy/deploy-fs.js";
 import {
   DEFAULT_DIR_SYNC_DELAY_MS,
   DEFAULT_STATE_WRITE_DELAY_MS,
@@ -482,6 +488,68 @@ describe("FileDeployer state batching", () => {
       );
     }
     assert.deepEqual(states.at(-1)?.seqs, [], "the last state no longer names the old sequence");
+  });
+
+  test("a single deploy creates and renames with blocking calls unless an fsync of the deployer is in flight (issue 19)", async () => {
+    const dir = path.join(tempDir("gwsync-single-"), "default");
+    const used: string[] = [];
+    /** node's calls of `fs`, logged under `name`; a temp's fsync waits for `gate` when one is set. */
+    let gate: Promise<void> | undefined;
+    let syncing: () => void = () => undefined;
+    const logged = (name: string, fs: BulkDeployFs): BulkDeployFs => ({
+      async createTemp(file, content, mode) {
+        used.push(`${name} create`);
+        const h = await fs.createTemp(file, content, mode);
+        return {
+          writeFile: (d, e) => h.writeFile(d, e),
+          async sync() {
+            syncing();
+            if (gate !== undefined) await gate;
+            await h.sync();
+          },
+          close: () => h.close(),
+        };
+      },
+      async rename(from, to) {
+        used.push(`${name} rename`);
+        await fs.rename(from, to);
+      },
+    });
+    const deployer = new FileDeployer({
+      deploymentDir: dir,
+      bulkFs: logged("blocking", nodeBulkDeployFs),
+      poolFs: logged("pool", nodePoolDeployFs),
+      dirSyncDelayMs: 60_000,
+      stateWriteDelayMs: 60_000,
+    });
+    await deployer.deploy(dto("A", { body: "<!-- 1 -->" }), meta("1".repeat(64), 1));
+    assert.deepEqual(used, ["blocking create", "blocking rename"], "one deploy at a time: blocking calls");
+    used.length = 0;
+    // B's fsync is held: A's deploy meanwhile creates and renames on the pool.
+    let release!: () => void;
+    gate = new Promise<void>((r) => {
+      release = r;
+    });
+    const inSync = new Promise<void>((r) => {
+      syncing = r;
+    });
+    const b = deployer.deploy(dto("B"), meta("b".repeat(64), 2));
+    await inSync;
+    gate = undefined;
+    syncing = () => undefined;
+    const a = deployer.deploy(dto("A", { body: "<!-- 2 -->" }), meta("2".repeat(64), 3));
+    // A's rename too waits for nothing but its own fsync, which is not held: it ends before B's.
+    await a;
+    release();
+    await b;
+    assert.deepEqual(used, ["blocking create", "pool create", "pool rename", "blocking rename"]);
+    assert.match(fs.readFileSync(path.join(dir, "api", "admin--A_v1.0.0.xml"), "utf8"), /<!-- 2 -->/);
+    assert.ok(fs.existsSync(path.join(dir, "api", "admin--B_v1.0.0.xml")));
+    assert.deepEqual(
+      fs.readdirSync(path.join(dir, "api")).filter((f) => f.endsWith(".tmp")),
+      [],
+      "no temp file left",
+    );
   });
 
   test("by default the state file waits longer than the folder fsync (issue 19: not written every few updates)", () => {

@@ -15,10 +15,16 @@ import {
   tempPathIn,
   unlinkIfPresent,
   type WriteFileHandle,
-  writeNewFile,
 } from "../../security/safe-write.js";
 import { AsyncGroupCommit } from "../group-commit.js";
-import { type BulkDeployFs, bulkFsOf, type DeployFs, nodeBulkDeployFs, nodeDeployFs } from "./deploy-fs.js";
+import {
+  type BulkDeployFs,
+  bulkFsOf,
+  type DeployFs,
+  nodeBulkDeployFs,
+  nodeDeployFs,
+  nodePoolDeployFs,
+} from "./deploy-fs.js";
 import { readDeployState, writeDeployState } from "./deploy-state.js";
 import { DeployedRegistry, type DeployPlan } from "./deployed-registry.js";
 import { PackedApi } from "./packed-api.js";
@@ -40,10 +46,17 @@ export interface FileDeployerOptions {
   /** File-system calls; tests inject failures here. Default node:fs/promises. */
   fs?: DeployFs;
   /**
-   * A bulk deploy's create and rename calls. Default: node's blocking calls when `fs` is not given,
-   * else made of `fs`'s (so injected failures apply to bulk deploys too).
+   * A bulk deploy's create and rename calls, and a single deploy's while no fsync of this deployer is
+   * in flight. Default: node's blocking calls when `fs` is not given, else made of `fs`'s (so injected
+   * failures apply to every deploy).
    */
   bulkFs?: BulkDeployFs;
+  /**
+   * A single deploy's create and rename calls while an fsync of this deployer is in flight (on the
+   * thread pool, so none waits behind its journal commit on the event loop). Default: node's
+   * callbacks when `fs` is not given, else made of `fs`'s.
+   */
+  poolFs?: BulkDeployFs;
   now?: () => number;
   /**
    * How long a deploy's state-file update may wait so that one write serves a burst, ms (default
@@ -125,6 +138,13 @@ export class FileDeployer implements ApiDeployer {
   readonly stateFile: string;
   private readonly fs: DeployFs;
   private readonly bulkFs: BulkDeployFs;
+  private readonly poolFs: BulkDeployFs;
+  /**
+   * fsyncs of this deployer on the thread pool now: single deploys' files and flushes' folders and
+   * state file (bulk rounds: `rounds.flushing`). While any runs, a single deploy creates and renames
+   * on the pool (poolFs); else with blocking calls (bulkFs), two to four thread-pool trips fewer.
+   */
+  private fsyncsInFlight = 0;
   private readonly fsync: boolean;
   private readonly registry: DeployedRegistry;
   private readonly folders = new Map<ArtifactKind, Promise<string>>();
@@ -180,6 +200,7 @@ export class FileDeployer implements ApiDeployer {
     this.stateFile = path.resolve(options.stateFile ?? `${this.deploymentDir}${STATE_FILE_SUFFIX}`);
     this.fs = options.fs ?? nodeDeployFs;
     this.bulkFs = options.bulkFs ?? (options.fs !== undefined ? bulkFsOf(this.fs) : nodeBulkDeployFs);
+    this.poolFs = options.poolFs ?? (options.fs !== undefined ? bulkFsOf(this.fs) : nodePoolDeployFs);
     this.fsync = options.fsync ?? true;
     this.stateWriteDelayMs = options.stateWriteDelayMs ?? DEFAULT_STATE_WRITE_DELAY_MS;
     this.dirSyncDelayMs = Math.min(
@@ -396,7 +417,7 @@ export class FileDeployer implements ApiDeployer {
         const s: StagedFile = { temp, final, dir, file: f };
         staged.push(s);
         if (!bulk) {
-          await writeNewFile(this.fs, temp, f.content, { fsync: this.fsync });
+          await this.writeTemp(temp, f.content);
           continue;
         }
         // Bulk: created between two fsync rounds, not behind their journal commits.
@@ -409,6 +430,47 @@ export class FileDeployer implements ApiDeployer {
       throw err;
     }
     return staged;
+  }
+
+  /**
+   * A single deploy's calls: blocking while no fsync of this deployer is in flight (B1's case: one
+   * update at a time), on the thread pool while one is (a burst, as in B3: a blocking create or rename
+   * would wait on the event loop for that fsync's journal commit).
+   */
+  private singleFs(): BulkDeployFs {
+    return this.fsyncsInFlight === 0 && !this.rounds.flushing ? this.bulkFs : this.poolFs;
+  }
+
+  /** An fsync counted in fsyncsInFlight while it runs. */
+  private async counted<T>(fsync: () => Promise<T>): Promise<T> {
+    this.fsyncsInFlight++;
+    try {
+      return await fsync();
+    } finally {
+      this.fsyncsInFlight--;
+    }
+  }
+
+  /**
+   * A single deploy's temp file: created and written, fsynced (before the deploy may be acked), closed;
+   * the first error wins (as writeNewFile). The caller removes the temp on failure.
+   */
+  private async writeTemp(temp: string, content: string): Promise<void> {
+    const handle = await this.singleFs().createTemp(temp, content, SHARED_FILE_MODE);
+    let failure: unknown;
+    if (this.fsync) {
+      try {
+        await this.counted(() => handle.sync());
+      } catch (err) {
+        failure = err;
+      }
+    }
+    try {
+      await handle.close();
+    } catch (err) {
+      failure ??= err;
+    }
+    if (failure !== undefined) throw failure;
   }
 
   /** Bulk: the staged files' fsync round (every file before any rename); on failure removes the temps. */
@@ -455,7 +517,7 @@ export class FileDeployer implements ApiDeployer {
       const s = staged[i]!;
       try {
         if (bulk && replaced.has(s.file.relPath)) await this.retire(s.final, s.dir);
-        await (bulk ? this.bulkFs : this.fs).rename(s.temp, s.final);
+        await (bulk ? this.bulkFs : this.singleFs()).rename(s.temp, s.final);
       } catch (err) {
         await this.removeTemps(staged.slice(i));
         this.recordPartialRename(plan, staged.slice(0, i));
@@ -547,8 +609,8 @@ export class FileDeployer implements ApiDeployer {
     if (writeState) this.stateDirty = false;
     try {
       // Directories first: the state must never name a file whose rename is not yet durable.
-      if (this.fsync) for (const dir of dirs) await fsyncDir(this.fs, dir);
-      if (stateDirty) await writeDeployState(this.fs, this.stateFile, apis, this.fsync);
+      if (this.fsync) for (const dir of dirs) await this.counted(() => fsyncDir(this.fs, dir));
+      if (stateDirty) await this.counted(() => writeDeployState(this.fs, this.stateFile, apis, this.fsync));
     } catch (err) {
       for (const dir of dirs) this.dirtyDirs.add(dir);
       this.stateDirty ||= stateDirty;
