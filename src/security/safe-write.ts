@@ -63,7 +63,8 @@ export function isTempName(fileName: string, stem = DEFAULT_TEMP_STEM): boolean 
  */
 const FOLDER_FSYNC_UNSUPPORTED = new Set(["EINVAL", "ENOTSUP", "EOPNOTSUPP", "EISDIR", "EPERM"]);
 
-function unsupported(err: unknown): boolean {
+/** A folder fsync's error that only says the file system does not do it (FOLDER_FSYNC_UNSUPPORTED). */
+export function folderSyncUnsupported(err: unknown): boolean {
   return FOLDER_FSYNC_UNSUPPORTED.has((err as NodeJS.ErrnoException).code ?? "");
 }
 
@@ -108,7 +109,7 @@ export async function fsyncDir(fs: AtomicWriteFs, dir: string): Promise<void> {
   try {
     await handle.sync();
   } catch (err) {
-    if (!unsupported(err)) throw err;
+    if (!folderSyncUnsupported(err)) throw err;
   } finally {
     await handle.close();
   }
@@ -173,7 +174,7 @@ export function fsyncDirSync(dir: string): void {
   try {
     fs.fsyncSync(fd);
   } catch (err) {
-    if (!unsupported(err)) throw err;
+    if (!folderSyncUnsupported(err)) throw err;
   } finally {
     fs.closeSync(fd);
   }

@@ -10,6 +10,7 @@ import {
   nodeBulkDeployFs,
   nodeDeployFs,
   nodePoolDeployFs,
+  nodeSyncDir,
 } from "../../src/gateway/deploy/deploy-fs.js";
 import {
   DEFAULT_DIR_SYNC_DELAY_MS,
@@ -550,6 +551,12 @@ describe("FileDeployer state batching", () => {
       [],
       "no temp file left",
     );
+  });
+
+  test("nodeSyncDir fsyncs a folder (one thread-pool trip) and fails on a missing one", async () => {
+    const dir = tempDir("gwsync-syncdir-");
+    await nodeSyncDir(dir);
+    await assert.rejects(nodeSyncDir(path.join(dir, "missing")), { code: "ENOENT" });
   });
 
   test("by default the state file waits longer than the folder fsync (issue 19: not written every few updates)", () => {

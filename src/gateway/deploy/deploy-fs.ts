@@ -1,6 +1,11 @@
 import fs from "node:fs";
 import fsp from "node:fs/promises";
-import { type AtomicWriteFs, nodeAtomicWriteFs, type WriteFileHandle } from "../../security/safe-write.js";
+import {
+  type AtomicWriteFs,
+  nodeAtomicWriteFs,
+  folderSyncUnsupported,
+  type WriteFileHandle,
+} from "../../security/safe-write.js";
 
 /**
  * The file-system calls the FileDeployer makes: those of an atomic write (src/security/safe-write.ts)
@@ -122,3 +127,19 @@ export const nodePoolDeployFs: BulkDeployFs = {
   rename: (from, to) =>
     new Promise<void>((resolve, reject) => fs.rename(from, to, (e) => (e ? reject(e) : resolve()))),
 };
+
+/**
+ * fsyncDir (src/security/safe-write.ts) with one thread-pool trip instead of three: the folder opened
+ * and closed with blocking calls (neither waits for the journal), its fsync on the pool. What a
+ * single deploy's folder flush uses (FileDeployer, issue 19).
+ */
+export async function nodeSyncDir(dir: string): Promise<void> {
+  const fd = fs.openSync(dir, "r");
+  try {
+    await new Promise<void>((resolve, reject) => fs.fsync(fd, (e) => (e ? reject(e) : resolve())));
+  } catch (err) {
+    if (!folderSyncUnsupported(err)) throw err;
+  } finally {
+    fs.closeSync(fd);
+  }
+}

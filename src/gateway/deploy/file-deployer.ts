@@ -24,6 +24,7 @@ import {
   nodeBulkDeployFs,
   nodeDeployFs,
   nodePoolDeployFs,
+  nodeSyncDir,
 } from "./deploy-fs.js";
 import { readDeployState, writeDeployState } from "./deploy-state.js";
 import { DeployedRegistry, type DeployPlan } from "./deployed-registry.js";
@@ -145,6 +146,8 @@ export class FileDeployer implements ApiDeployer {
    * on the pool (poolFs); else with blocking calls (bulkFs), two to four thread-pool trips fewer.
    */
   private fsyncsInFlight = 0;
+  /** A flush's folder fsync: node's with one thread-pool trip, or fsyncDir over an injected `fs`. */
+  private readonly syncDir: (dir: string) => Promise<void>;
   private readonly fsync: boolean;
   private readonly registry: DeployedRegistry;
   private readonly folders = new Map<ArtifactKind, Promise<string>>();
@@ -201,6 +204,7 @@ export class FileDeployer implements ApiDeployer {
     this.fs = options.fs ?? nodeDeployFs;
     this.bulkFs = options.bulkFs ?? (options.fs !== undefined ? bulkFsOf(this.fs) : nodeBulkDeployFs);
     this.poolFs = options.poolFs ?? (options.fs !== undefined ? bulkFsOf(this.fs) : nodePoolDeployFs);
+    this.syncDir = options.fs !== undefined ? (dir) => fsyncDir(this.fs, dir) : nodeSyncDir;
     this.fsync = options.fsync ?? true;
     this.stateWriteDelayMs = options.stateWriteDelayMs ?? DEFAULT_STATE_WRITE_DELAY_MS;
     this.dirSyncDelayMs = Math.min(
@@ -609,7 +613,7 @@ export class FileDeployer implements ApiDeployer {
     if (writeState) this.stateDirty = false;
     try {
       // Directories first: the state must never name a file whose rename is not yet durable.
-      if (this.fsync) for (const dir of dirs) await this.counted(() => fsyncDir(this.fs, dir));
+      if (this.fsync) for (const dir of dirs) await this.counted(() => this.syncDir(dir));
       if (stateDirty) await this.counted(() => writeDeployState(this.fs, this.stateFile, apis, this.fsync));
     } catch (err) {
       for (const dir of dirs) this.dirtyDirs.add(dir);
