@@ -684,7 +684,11 @@ function httpGet(
         }
         chunks.push(chunk);
       });
-      res.on("end", () => finish(undefined, { status, body: Buffer.concat(chunks, n).toString("utf8") }));
+      res.on("end", () => {
+        // A 5 KB reply is one chunk: decoded as it came, not copied into a new Buffer first.
+        const bytes = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, n);
+        finish(undefined, { status, body: bytes.toString("utf8") });
+      });
       res.on("error", (err) => finish(err));
       res.on("close", () => {
         if (!res.complete) finish(new Error("the control plane closed the connection mid-reply"));
