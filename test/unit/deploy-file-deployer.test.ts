@@ -221,6 +221,44 @@ describe("FileDeployer", () => {
     assert.deepEqual(tree(dir), ["api/admin--A_v1.0.0.xml"]);
   });
 
+  test("on load, each folder is listed once instead of a stat per file; a dangling symlink counts as missing", async () => {
+    const dir = freshDir();
+    const first = new FileDeployer({ deploymentDir: dir, stateWriteDelayMs: 0 });
+    for (const n of ["A", "B", "C", "D"]) await first.deploy(dto(n, { seq: [`s${n}`] }), meta("1".repeat(64)));
+    fs.rmSync(path.join(dir, "sequences/sB.xml")); // B lost a file
+    // C's API file replaced by a symlink to a copy (there), D's by a dangling one (not there).
+    const apiC = path.join(dir, "api/admin--C_v1.0.0.xml");
+    fs.copyFileSync(apiC, path.join(path.dirname(dir), "c-copy.xml"));
+    fs.rmSync(apiC);
+    fs.symlinkSync(path.join(path.dirname(dir), "c-copy.xml"), apiC);
+    const apiD = path.join(dir, "api/admin--D_v1.0.0.xml");
+    fs.rmSync(apiD);
+    fs.symlinkSync(path.join(path.dirname(dir), "nowhere.xml"), apiD);
+    const stats: string[] = [];
+    const listed: string[] = [];
+    const counting: DeployFs = {
+      ...nodeDeployFs,
+      stat: (file) => {
+        stats.push(path.relative(dir, file));
+        return nodeDeployFs.stat(file);
+      },
+      readdirTypes: (folder) => {
+        listed.push(path.relative(dir, folder));
+        return nodeDeployFs.readdirTypes(folder);
+      },
+    };
+    const second = new FileDeployer({ deploymentDir: dir, stateWriteDelayMs: 0, fs: counting });
+    const byId = new Map((await second.load()).map((a) => [a.apiId, a.sha256]));
+    assert.deepEqual(Object.fromEntries(byId), {
+      "id-A": "1".repeat(64),
+      "id-B": "",
+      "id-C": "1".repeat(64),
+      "id-D": "",
+    });
+    assert.deepEqual(stats.sort(), ["api/admin--C_v1.0.0.xml", "api/admin--D_v1.0.0.xml"], "only symlinks are stat'ed");
+    assert.deepEqual(listed.sort(), ["api", "endpoints", "local-entries", "sequences"]);
+  });
+
   test("temp files a crash left behind are removed: the state's on load, the folders' after the next flush", async () => {
     const dir = freshDir();
     fs.mkdirSync(path.join(dir, "api"), { recursive: true });

@@ -15,7 +15,15 @@ export interface DeployFs extends AtomicWriteFs {
   mkdir(dir: string, options: { recursive: true }): Promise<string | undefined>;
   readFile(file: string, encoding: "utf8"): Promise<string>;
   readdir(dir: string): Promise<string[]>;
+  /** A folder's entries with their types (readdir withFileTypes): the startup load's one look per folder. */
+  readdirTypes(dir: string): Promise<FolderEntry[]>;
   stat(file: string): Promise<unknown>;
+}
+
+/** One entry of a folder listing (a node:fs Dirent fits). */
+export interface FolderEntry {
+  name: string;
+  isSymbolicLink(): boolean;
 }
 
 export const nodeDeployFs: DeployFs = {
@@ -23,6 +31,7 @@ export const nodeDeployFs: DeployFs = {
   mkdir: fsp.mkdir,
   readFile: (file, encoding) => fsp.readFile(file, encoding),
   readdir: (dir) => fsp.readdir(dir),
+  readdirTypes: (dir) => fsp.readdir(dir, { withFileTypes: true }),
   stat: fsp.stat,
 };
 
