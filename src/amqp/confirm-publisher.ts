@@ -1,4 +1,4 @@
-import type { ConfirmChannel, Options } from "amqplib";
+import type { Channel, ConfirmChannel, Options } from "amqplib";
 import { GwsyncError } from "../errors.js";
 
 export const DEFAULT_CONFIRM_TIMEOUT_MS = 10 * 1000;
@@ -80,6 +80,7 @@ export class ConfirmPublisher {
   readonly #pending = new Map<ConfirmChannel, Set<(err: GwsyncError) => void>>();
 
   attach(channel: ConfirmChannel): void {
+    coalesceSocketWrites(channel);
     this.#channel = channel;
     this.#drain = undefined;
     const waiting = new Set<(err: GwsyncError) => void>();
@@ -215,4 +216,48 @@ export function confirmError(err: unknown): GwsyncError {
   if (message === "message nacked")
     return new GwsyncError("GWSYNC_BROKER_NACK", "broker nacked the message", { cause: err });
   return new GwsyncError("GWSYNC_BROKER_UNREACHABLE", `no confirm: ${message}`, { cause: err });
+}
+
+/** Set on an amqplib muxer whose passes coalesceSocketWrites already wrapped. */
+const COALESCED = Symbol("gwsync.coalescedSocketWrites");
+
+/** What coalesceSocketWrites reaches into: amqplib 2.x's connection, its frame muxer and its socket. */
+interface MuxInternals {
+  connection?: {
+    muxer?: { _readIncoming?: () => void; [COALESCED]?: true };
+    stream?: { cork?: () => void; uncork?: () => void };
+  };
+}
+
+/**
+ * Makes each of the connection's write passes one socket write. amqplib queues every frame a channel
+ * sends and its muxer writes them to the socket on the next turn, one `socket.write` each; with
+ * `noDelay` (docs/architecture.md#nagle) every one of those is its own write(2) and its own TCP
+ * segment, so a round of 256 publishes was 256 syscalls here and ~6 small reads on the broker, which
+ * read gwsync's publisher in ~1,100 reads where a raw publisher that fills the socket needs ~20
+ * (BENCHMARKS.md, B4). Corking the socket for the pass sends what the pass wrote as one writev; the
+ * muxer still stops at the socket's high-water mark and goes on at 'drain', so a pass is at most
+ * ~64 KB. Nothing is held past the pass: a single publish still leaves at once. Once per connection;
+ * a no-op where amqplib's internals are not what this expects (returns false).
+ */
+export function coalesceSocketWrites(channel: Channel): boolean {
+  const connection = (channel as unknown as MuxInternals).connection;
+  const muxer = connection?.muxer;
+  const socket = connection?.stream;
+  const pass = muxer?._readIncoming;
+  if (muxer === undefined || typeof pass !== "function") return false;
+  if (typeof socket?.cork !== "function" || typeof socket.uncork !== "function") return false;
+  if (muxer[COALESCED]) return true;
+  const cork = socket.cork.bind(socket);
+  const uncork = socket.uncork.bind(socket);
+  muxer._readIncoming = function (this: unknown): void {
+    cork();
+    try {
+      pass.call(this);
+    } finally {
+      uncork();
+    }
+  };
+  muxer[COALESCED] = true;
+  return true;
 }
