@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import path from "node:path";
 import { afterEach, describe, test } from "node:test";
 import { isGwsyncError } from "../../src/errors.js";
-import { SqliteArtifactStore } from "../../src/store/sqlite/sqlite-store.js";
+import { idRuns, SqliteArtifactStore } from "../../src/store/sqlite/sqlite-store.js";
 import type { NewOutboxMessage } from "../../src/store/types.js";
 import { tempDir } from "../harness/temp-dir.js";
 
@@ -27,6 +27,48 @@ function message(i: number, topic = "tokenRevocation"): NewOutboxMessage {
 }
 
 describe("outbox", () => {
+  test("sent() deletes a claim whose ids have gaps (rows another claim holds) row for row, by runs", async () => {
+    const store = openTemp();
+    await store.enqueue(Array.from({ length: 10 }, (_, i) => message(i + 1)));
+    const a = await store.claimOutbox(2);
+    const b = await store.claimOutbox(2);
+    await a.release();
+    // msg-1, msg-2 again, then past b's msg-3 and msg-4: msg-5, msg-6; and msg-8 after a gap left by
+    // a fourth claim of msg-7.
+    const c = await store.claimOutbox(4);
+    const d = await store.claimOutbox(1);
+    const e = await store.claimOutbox(1);
+    assert.deepEqual(
+      [c, d, e].map((x) => x.rows.map((r) => r.messageId)),
+      [["msg-1", "msg-2", "msg-5", "msg-6"], ["msg-7"], ["msg-8"]],
+    );
+    await c.sent();
+    await e.sent();
+    assert.deepEqual(
+      (await store.peekOutbox(20)).map((r) => r.messageId),
+      ["msg-3", "msg-4", "msg-7", "msg-9", "msg-10"],
+    );
+    await b.sent();
+    await d.sent();
+    assert.deepEqual(
+      (await store.peekOutbox(20)).map((r) => r.messageId),
+      ["msg-9", "msg-10"],
+    );
+  });
+
+  test("idRuns: consecutive ids as [first, last] pairs, in order", () => {
+    assert.deepEqual(idRuns([1, 2, 3, 7, 9, 10]), [
+      [1, 3],
+      [7, 7],
+      [9, 10],
+    ]);
+    assert.deepEqual(idRuns([]), []);
+    assert.deepEqual(idRuns([5, 6, 4]), [
+      [5, 6],
+      [4, 4],
+    ]);
+  });
+
   test("claimOutbox hands out rows oldest first, and sent() removes exactly the claimed rows", async () => {
     let clock = 1_000;
     const store = openTemp(() => clock++);

@@ -237,8 +237,13 @@ export class SqliteArtifactStore implements ArtifactStore {
       ).immediate,
       enqueue: db.transaction((messages: NewOutboxMessage[]) => insertOutbox(w, messages, this.#now()))
         .immediate,
+      // A claim's ids ascend and mostly follow each other: one statement per run of consecutive ids,
+      // not one per row (issue 19, B4: the outbox deletes every row it publishes).
       markSent: db.transaction((ids: number[]) => {
-        for (const id of ids) w.deleteOutbox.run(id);
+        for (const [first, last] of idRuns(ids)) {
+          if (first === last) w.deleteOutbox.run(first);
+          else w.deleteOutboxRun.run(first, last);
+        }
       }).immediate,
       recordAttempt: db.transaction((ids: number[]) => {
         for (const id of ids) w.recordAttempt.run(id);
@@ -740,4 +745,19 @@ export class SqliteArtifactStore implements ArtifactStore {
       { retryable: false, details: { file: this.file, operation } },
     );
   }
+}
+
+/**
+ * The runs of consecutive ids in `ids`, as [first, last] pairs, in order: [1, 2, 3, 7, 9, 10] gives
+ * [1, 3], [7, 7], [9, 10]. For ascending ids (a claim's); any other order only makes more runs.
+ * @internal exported for tests
+ */
+export function idRuns(ids: readonly number[]): [number, number][] {
+  const runs: [number, number][] = [];
+  for (const id of ids) {
+    const run = runs[runs.length - 1];
+    if (run !== undefined && id === run[1] + 1) run[1] = id;
+    else runs.push([id, id]);
+  }
+  return runs;
 }

@@ -231,6 +231,8 @@ export function prepareWrites(db: Database.Database) {
       `INSERT INTO GWSYNC_OUTBOX (TOPIC, MESSAGE_ID, BODY, HEADERS, CREATED_AT) VALUES (?, ?, ?, ?, ?)`,
     ),
     deleteOutbox: db.prepare<[number]>(`DELETE FROM GWSYNC_OUTBOX WHERE ID = ?`),
+    /** A run of consecutive ids, all of one claim: exactly those rows (ID is the integer primary key). */
+    deleteOutboxRun: db.prepare<[number, number]>(`DELETE FROM GWSYNC_OUTBOX WHERE ID BETWEEN ? AND ?`),
     recordAttempt: db.prepare<[number]>(`UPDATE GWSYNC_OUTBOX SET ATTEMPTS = ATTEMPTS + 1 WHERE ID = ?`),
   };
 }
