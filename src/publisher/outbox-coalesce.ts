@@ -123,8 +123,10 @@ export class OutboxCoalescer {
    * The rows of `rows` (a claim) a later pending row supersedes. Notes the rows first, so a claim
    * coalesces within itself as well.
    */
-  superseded(rows: readonly OutboxMessage[]): OutboxMessage[] {
-    const keys = rows.map(coalesceKey);
+  superseded(
+    rows: readonly OutboxMessage[],
+    keys: readonly (string | undefined)[] = rows.map(coalesceKey),
+  ): OutboxMessage[] {
     this.note(rows, keys);
     const out: OutboxMessage[] = [];
     for (const [i, row] of rows.entries()) {

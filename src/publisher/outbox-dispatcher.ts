@@ -19,7 +19,7 @@ import { CONTENT_TYPE_TEXT, jmsTopicHeader, TEXT_ENCODING } from "../events/wire
 import type { Logger } from "../log.js";
 import type { ArtifactStore, OutboxClaim, OutboxMessage } from "../store/types.js";
 import { hop } from "../hops.js";
-import { OutboxCoalescer } from "./outbox-coalesce.js";
+import { coalesceKey, OutboxCoalescer } from "./outbox-coalesce.js";
 
 export const DEFAULT_OUTBOX_BATCH = 256;
 /** Rounds of rows published and still awaiting their confirms, at most. */
@@ -244,12 +244,16 @@ export class OutboxDispatcher {
    * The claimed rows a later pending row supersedes (outbox-coalesce.ts). When the claim came back full
    * (a backlog, e.g. after a broker outage), the rows after it are read too, without claiming them, so
    * the whole backlog coalesces and not only one claim's window; each row is read once by look-aheads.
+   * A claim with no row that could be superseded (runtime events only) reads no look-ahead.
    */
   async #superseded(rows: readonly OutboxMessage[]): Promise<OutboxMessage[]> {
     if (this.#o.coalesce === false) return [];
     const c = this.#coalescer;
-    c.note(rows);
-    if (rows.length >= this.#readLimit()) {
+    const keys = rows.map(coalesceKey);
+    c.note(rows, keys);
+    // Only a claimed row with a key can be superseded: a claim of runtime events alone (a burst of
+    // revocations) reads no look-ahead, which would read every row of the backlog twice (issue 19, B4).
+    if (rows.length >= this.#readLimit() && keys.some((k) => k !== undefined)) {
       try {
         let read = 0;
         while (read < MAX_LOOKAHEAD_ROWS) {
@@ -266,7 +270,7 @@ export class OutboxDispatcher {
         );
       }
     }
-    return c.superseded(rows);
+    return c.superseded(rows, keys);
   }
 
   #outgoing(group: readonly OutboxMessage[]): OutgoingMessage {

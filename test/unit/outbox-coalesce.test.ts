@@ -240,6 +240,41 @@ describe("outbox dispatcher coalescing", () => {
     assert.deepEqual(out.left(), []);
   });
 
+  test("a full claim of runtime events alone reads no look-ahead; one holding a deploy still does", async () => {
+    const revocation = (n: number) =>
+      row(
+        buildStreamEvent(
+          { stream: "tokenRevocation", event: { revokedToken: `t${n}`, type: "JWT" } as never },
+          "r1",
+        ),
+      );
+    // Claims of 2: rows 1-2 and 3-4 are revocations only; 5-6 hold a deploy superseded by row 7.
+    const rows = [1, 2, 3, 4].map(revocation);
+    rows.push(row(gatewayEvent("deploy", "y", 1)), revocation(6), row(gatewayEvent("deploy", "y", 2)));
+    const out = fakeOutbox(rows);
+    const peeks: number[] = [];
+    const peek = out.store.peekOutbox.bind(out.store);
+    out.store.peekOutbox = async (limit: number, afterId?: number) => {
+      peeks.push(afterId ?? 0);
+      return peek(limit, afterId);
+    };
+    const { publisher, published } = confirmingPublisher();
+    const d = new OutboxDispatcher({
+      store: out.store,
+      publisher,
+      exchange: "x",
+      logger: silentLogger,
+      batchSize: 2,
+    });
+    await d.drain();
+    assert.deepEqual(out.left(), []);
+    assert.deepEqual(peeks, [rows[5]!.id], "one look-ahead, after the claim that holds the deploy");
+    assert.deepEqual(
+      published.map((m) => m.options.messageId),
+      rows.filter((r) => r !== rows[4]).map((r) => r.messageId),
+    );
+  });
+
   test("coalesce = false publishes every row", async () => {
     const rows = [1, 2, 3].map((rev) => row(gatewayEvent("deploy", "x", rev)));
     const out = fakeOutbox(rows);
