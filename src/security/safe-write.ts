@@ -86,12 +86,22 @@ export async function writeNewFile(
   options: AtomicWriteOptions = {},
 ): Promise<void> {
   const handle = await fs.open(file, "wx", options.mode ?? SHARED_FILE_MODE);
-  let failure: unknown;
-  try {
+  await closeAfter(handle, async () => {
     // writeFile on an open handle continues at its position: successive calls append.
     for (const chunk of typeof content === "string" ? [content] : content)
       await handle.writeFile(chunk, "utf8");
     if (options.fsync ?? true) await handle.sync();
+  });
+}
+
+/** Runs `work` on an open file, then closes it whatever happened; the first error wins. */
+export async function closeAfter(
+  handle: Pick<WriteFileHandle, "close">,
+  work: () => Promise<void>,
+): Promise<void> {
+  let failure: unknown;
+  try {
+    await work();
   } catch (err) {
     failure = err;
   }

@@ -10,7 +10,11 @@ import { HEADER_BATCH } from "../../src/events/batch.js";
 import { silentLogger } from "../../src/log.js";
 import { buildGatewayEvent, buildStreamEvent } from "../../src/publisher/events-out.js";
 import { coalesceKey, OutboxCoalescer } from "../../src/publisher/outbox-coalesce.js";
-import { DEFAULT_OUTBOX_BATCH, OutboxDispatcher } from "../../src/publisher/outbox-dispatcher.js";
+import {
+  DEFAULT_OUTBOX_BATCH,
+  OutboxDispatcher,
+  type OutboxDispatcherOptions,
+} from "../../src/publisher/outbox-dispatcher.js";
 import type { NewOutboxMessage, OutboxMessage } from "../../src/store/types.js";
 import { fakeOutbox } from "../harness/fake-outbox.js";
 
@@ -186,11 +190,7 @@ describe("outbox dispatcher coalescing", () => {
     const out = fakeOutbox(rows);
     const { publisher, published } = confirmingPublisher();
     let coalesced = 0;
-    const d = new OutboxDispatcher({
-      store: out.store,
-      publisher,
-      exchange: "x",
-      logger: silentLogger,
+    const d = dispatcherOver(out, publisher, {
       onCoalesced: (r) => {
         coalesced += r.length;
       },
@@ -222,11 +222,7 @@ describe("outbox dispatcher coalescing", () => {
     const { publisher, published } = confirmingPublisher();
     let coalesced: string[] = [];
     // A claim window of 2: this node's claim comes back full, so it looks ahead and sees row 3.
-    const d = new OutboxDispatcher({
-      store: out.store,
-      publisher,
-      exchange: "x",
-      logger: silentLogger,
+    const d = dispatcherOver(out, publisher, {
       batchSize: 2,
       onCoalesced: (rows) => {
         coalesced = rows.map((r) => r.messageId);
@@ -259,11 +255,7 @@ describe("outbox dispatcher coalescing", () => {
       return peek(limit, afterId);
     };
     const { publisher, published } = confirmingPublisher();
-    const d = new OutboxDispatcher({
-      store: out.store,
-      publisher,
-      exchange: "x",
-      logger: silentLogger,
+    const d = dispatcherOver(out, publisher, {
       batchSize: 2,
     });
     await d.drain();
@@ -279,14 +271,19 @@ describe("outbox dispatcher coalescing", () => {
     const rows = [1, 2, 3].map((rev) => row(gatewayEvent("deploy", "x", rev)));
     const out = fakeOutbox(rows);
     const { publisher, published } = confirmingPublisher();
-    const d = new OutboxDispatcher({
-      store: out.store,
-      publisher,
-      exchange: "x",
-      logger: silentLogger,
+    const d = dispatcherOver(out, publisher, {
       coalesce: false,
     });
     await d.drain();
     assert.equal(published.length, 3);
   });
 });
+
+/** A dispatcher over the fake outbox and publisher, with the options a test sets. */
+function dispatcherOver(
+  out: ReturnType<typeof fakeOutbox>,
+  publisher: ConfirmPublisher,
+  options: Partial<OutboxDispatcherOptions>,
+): OutboxDispatcher {
+  return new OutboxDispatcher({ store: out.store, publisher, exchange: "x", logger: silentLogger, ...options });
+}

@@ -9,6 +9,7 @@ import {
 } from "../../artifacts/types.js";
 import { fsErrorCode, GwsyncError, isGwsyncError } from "../../errors.js";
 import {
+  closeAfter,
   fsyncDir,
   isTempName,
   SHARED_FILE_MODE,
@@ -461,20 +462,9 @@ export class FileDeployer implements ApiDeployer {
    */
   private async writeTemp(temp: string, content: string): Promise<void> {
     const handle = await this.singleFs().createTemp(temp, content, SHARED_FILE_MODE);
-    let failure: unknown;
-    if (this.fsync) {
-      try {
-        await this.counted(() => handle.sync());
-      } catch (err) {
-        failure = err;
-      }
-    }
-    try {
-      await handle.close();
-    } catch (err) {
-      failure ??= err;
-    }
-    if (failure !== undefined) throw failure;
+    await closeAfter(handle, async () => {
+      if (this.fsync) await this.counted(() => handle.sync());
+    });
   }
 
   /** Bulk: the staged files' fsync round (every file before any rename); on failure removes the temps. */
