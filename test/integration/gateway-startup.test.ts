@@ -160,7 +160,11 @@ describe("gateway startup with the control plane down", () => {
     const readyz = await fetch(`${gw.httpUrl}/readyz`);
     const stale = (await readyz.json()) as Record<string, unknown>;
     assert.equal(stale.status, "stale");
-    assert.equal(stale.catchUp, "idle");
+    // No "idle" here: when the broker connection comes up after the startup load gave up (under load it
+    // can), that connect starts a catch-up of its own (src/gateway/gateway.ts, conn.on("connect")), and
+    // against the control plane that is down it is still running (seen twice under load). Both ways the
+    // catch-up below joins or starts one, and "idle" is checked once it has ended.
+    assert.ok(stale.catchUp === "idle" || stale.catchUp === "running", String(stale.catchUp));
     // A catch-up against the control plane that is down keeps retrying: /readyz says it runs.
     const catching = gw.catchUp();
     const during = (await (await fetch(`${gw.httpUrl}/readyz`)).json()) as Record<string, unknown>;
