@@ -15,7 +15,13 @@ import { type Logger, silentLogger } from "../log.js";
 import { ArtifactSigner } from "../security/signing.js";
 import { apiFiles } from "../store/api-files.js";
 import { openStore } from "../store/open-store.js";
-import type { ArtifactStore, NewOutboxMessage, SaveArtifactResult, StoredArtifact } from "../store/types.js";
+import type {
+  ArtifactStore,
+  NewOutboxMessage,
+  OutboxMessage,
+  SaveArtifactResult,
+  StoredArtifact,
+} from "../store/types.js";
 import { type ArtifactInput, normalizeLabels, toGatewayApiDto } from "./artifact-input.js";
 import { buildGatewayEvent, buildStreamEvent, inlineArtifactOption, type StreamEvent } from "./events-out.js";
 import { FleetLagCache } from "./fleet-view.js";
@@ -77,6 +83,11 @@ export interface PublisherEvents {
   report: [report: GatewayReport];
   /** A re-bind of the heartbeat and report queues ended: undefined when done, else why not (reassertBindings). */
   rebind: [error: Error | undefined];
+  /**
+   * Outbox rows deleted unsent because a later pending row of the same key supersedes them
+   * (src/publisher/outbox-coalesce.ts), once deleted; also counted in `gwsync_outbox_coalesced_total`.
+   */
+  coalesced: [rows: readonly OutboxMessage[]];
 }
 
 export interface PublisherOptions {
@@ -177,7 +188,10 @@ export class Publisher {
       onSent: (rows) => {
         for (const r of rows) this.metrics.eventsPublished.inc({ stream: r.topic });
       },
-      onCoalesced: (rows) => this.metrics.outboxCoalesced.inc(rows.length),
+      onCoalesced: (rows) => {
+        this.metrics.outboxCoalesced.inc(rows.length);
+        this.events.emit("coalesced", rows);
+      },
     });
   }
 
