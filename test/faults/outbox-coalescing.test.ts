@@ -54,6 +54,9 @@ describe("outbox coalescing: revisions saved while the broker is away go out as 
         await ch.bindQueue(counted, world.exchange, "notification");
         await conn.close();
         const coalescedBefore = (await pub.metrics.outboxCoalesced.get()).values[0]?.value ?? 0;
+        /** What the publisher's `coalesced` event reported (the quorum-cluster test relies on it). */
+        const reported: string[] = [];
+        pub.events.on("coalesced", (rows) => reported.push(...rows.map((r) => r.messageId)));
 
         await broker.stopApp();
         for (let rev = 1; rev <= REVISIONS; rev++) {
@@ -84,6 +87,8 @@ describe("outbox coalescing: revisions saved while the broker is away go out as 
         );
         assert.ok(messageCount >= 1 && messageCount <= APIS, `${messageCount} events reached the broker`);
         assert.equal(coalesced, APIS * REVISIONS - messageCount);
+        assert.equal(reported.length, coalesced, "publisher.events 'coalesced' reports each coalesced row");
+        assert.equal(new Set(reported).size, reported.length, "each once");
         await world.withTruth(async (s) => {
           for (let a = 0; a < APIS; a++) {
             const id = await s.findApiId(`Co${a}`, "1.0.0");
