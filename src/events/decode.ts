@@ -18,6 +18,7 @@ import { decodeQpidMap } from "./qpid-map.js";
 import {
   type InboundTokenRevocation,
   parseRevocationRule,
+  plainTokenRevocationPayload,
   tokenRevocationPayloadSchema,
   ttlSeconds,
 } from "./token-revocation.js";
@@ -103,7 +104,9 @@ function decodeValue(
   const payload = payloadDataOf(value);
   const decoded = payload.ok ? decodePayload(topic, payload.value, messageId, maxDepth) : payload;
   if (decoded.ok) return { ok: true, event: decoded.value };
-  return decoded.tooDeep ? tooDeepFailure(`${topic}: ${decoded.reason}`) : invalid(`${topic}: ${decoded.reason}`);
+  return decoded.tooDeep
+    ? tooDeepFailure(`${topic}: ${decoded.reason}`)
+    : invalid(`${topic}: ${decoded.reason}`);
 }
 
 /** A failure of the max_json_depth limit (counted by the alarm metric). */
@@ -248,9 +251,12 @@ function decodeNotification(
 }
 
 function decodeTokenRevocation(payloadData: Record<string, unknown>): Step<InboundTokenRevocation> {
-  const parsed = tokenRevocationPayloadSchema.safeParse(payloadData, { reportInput: true });
-  if (!parsed.success) return { ok: false, reason: zodReason(parsed.error, PAYLOAD_PATH) };
-  const p = parsed.data;
+  let p = plainTokenRevocationPayload(payloadData);
+  if (p === undefined) {
+    const parsed = tokenRevocationPayloadSchema.safeParse(payloadData, { reportInput: true });
+    if (!parsed.success) return { ok: false, reason: zodReason(parsed.error, PAYLOAD_PATH) };
+    p = parsed.data;
+  }
   const rule = parseRevocationRule(p.type, p.revokedToken);
   if (!rule.ok) return { ok: false, reason: rule.reason };
   const event: InboundTokenRevocation = {
@@ -281,7 +287,11 @@ function decodeKeyManager(
     const text = bytes && decodeUtf8(bytes);
     const json = text === undefined ? undefined : parseJson(text, maxDepth);
     if (json?.ok === false && json.tooDeep) {
-      return { ok: false, tooDeep: true, reason: `${PAYLOAD_PATH}.value nests deeper than ${maxDepth} levels` };
+      return {
+        ok: false,
+        tooDeep: true,
+        reason: `${PAYLOAD_PATH}.value nests deeper than ${maxDepth} levels`,
+      };
     }
     if (!json?.ok || !isPlainObject(json.value)) {
       return {

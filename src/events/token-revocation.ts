@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { isJsonRecord } from "../security/json-limits.js";
 import { decodeBase64, decodeUtf8, isPlainObject, parseJson } from "./wire-json.js";
 
 /**
@@ -64,6 +65,31 @@ export const tokenRevocationPayloadSchema = z.looseObject({
   type: z.string().min(1),
   tenantId: z.int(),
 });
+
+export type TokenRevocationPayload = z.output<typeof tokenRevocationPayloadSchema>;
+
+/**
+ * tokenRevocationPayloadSchema's answer for the plain case, without zod (issue 19, B4: zod on every
+ * revocation was ~15 % of a gateway's delivery handling); undefined: ask the schema, which accepts or
+ * words the refusal. Takes only what the schema takes, and returns it as the schema would (a loose
+ * object: every member kept). test/unit/decode-fast-paths.test.ts holds the two to the same answers.
+ */
+export function plainTokenRevocationPayload(v: unknown): TokenRevocationPayload | undefined {
+  if (!isJsonRecord(v)) return undefined;
+  const { eventId, revokedToken, ttl, expiryTime, type, tenantId } = v;
+  if (typeof eventId !== "string" || eventId === "") return undefined;
+  if (typeof revokedToken !== "string" || revokedToken === "") return undefined;
+  if (typeof type !== "string" || type === "") return undefined;
+  if (!Number.isSafeInteger(expiryTime) || !Number.isSafeInteger(tenantId)) return undefined;
+  if (
+    ttl !== undefined &&
+    ttl !== null &&
+    !(typeof ttl === "string" && (ttl === "" || DIGITS.test(ttl))) &&
+    !(Number.isSafeInteger(ttl) && (ttl as number) >= 0)
+  )
+    return undefined;
+  return v as TokenRevocationPayload;
+}
 
 /**
  * WSO2 writes revocationTime as a decimal string (a `Map<String, String>`, TokenRevocationNotifierImpl);

@@ -12,6 +12,10 @@ import { plainRuntimeArtifacts, runtimeArtifactsSchema } from "../../src/gateway
 import { jsonDepth } from "../../src/security/json-limits.js";
 import { headersSchema, plainHeaders } from "../../src/store/sqlite/rows.js";
 import {
+  plainTokenRevocationPayload,
+  tokenRevocationPayloadSchema,
+} from "../../src/events/token-revocation.js";
+import {
   gatewayReportSchema,
   plainGatewayReport,
   reportEntrySchema,
@@ -133,6 +137,39 @@ describe("decode fast paths answer as their schemas", () => {
     assert.equal(agrees(plainNotificationBase, notificationBaseSchema, base), "fast");
     for (const v of mutations(base, keys)) agrees(plainNotificationBase, notificationBaseSchema, v);
     randomOver(base, keys, (v) => agrees(plainNotificationBase, notificationBaseSchema, v));
+  });
+
+  test("token revocation payload {eventId, revokedToken, ttl, expiryTime, type, tenantId}", () => {
+    const base = {
+      eventId: "e-1",
+      revokedToken: "jti-1",
+      ttl: "3600",
+      expiryTime: 1733450000000,
+      type: "JWT",
+      tenantId: -1234,
+    };
+    const keys = ["eventId", "revokedToken", "ttl", "expiryTime", "type", "tenantId"];
+    const check = (v: unknown) => agrees(plainTokenRevocationPayload, tokenRevocationPayloadSchema, v);
+    assert.equal(check(base), "fast");
+    for (const ttl of ["", "0", "123456789012345", 0, 3600, null, undefined])
+      assert.equal(check({ ...base, ttl }), "fast", `ttl ${JSON.stringify(ttl)}`);
+    const { ttl: _ttl, ...noTtl } = base;
+    assert.equal(check(noTtl), "fast");
+    assert.equal(check({ ...base, extra: { a: [1] } }), "fast");
+    // Refused by both (the fast path leaves them to the schema, which refuses).
+    for (const ttl of ["1234567890123456", "-1", "1.5", " 1", "1\n", "x", -1, 1.5, 2 ** 53, true, {}])
+      assert.equal(check({ ...base, ttl }), "schema", `ttl ${JSON.stringify(ttl)}`);
+    for (const v of mutations(base, keys)) check(v);
+    randomOver(base, keys, check);
+    fc.assert(
+      fc.property(
+        fc.oneof(fc.string(), fc.integer(), fc.double(), fc.constantFrom(null, undefined)),
+        (ttl) => {
+          check({ ...base, ttl });
+        },
+      ),
+      { numRuns: 2000 },
+    );
   });
 
   test("DEPLOY/REMOVE payloads, 4.x and 3.2.0 shapes, with and without an inline artifact", () => {
