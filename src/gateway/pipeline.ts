@@ -81,7 +81,8 @@ export class GatewayPipeline {
       return { kind: "reject", reason: decoded.reason };
     }
     const event = decoded.event;
-    await this.#waitForEventTime(msg);
+    const waiting = this.#waitForEventTime(msg);
+    if (waiting !== undefined) await waiting;
     if (event.topic === "notification" && event.payload.kind === "gateway") {
       return this.#handleGatewayEvent(event, event.payload, msg);
     }
@@ -151,7 +152,8 @@ export class GatewayPipeline {
       if (batch.limit !== undefined) this.#d.metrics.limitExceeded.inc({ limit: batch.limit });
       return { kind: "reject", reason: batch.reason };
     }
-    await this.#waitForEventTime(msg);
+    const waiting = this.#waitForEventTime(msg);
+    if (waiting !== undefined) await waiting;
     const deadLetters: DeadLetterPart[] = [];
     const events: InboundEvent[] = [];
     const results: ApplyResult[] = [];
@@ -335,13 +337,14 @@ export class GatewayPipeline {
    * those two topics only: GatewayStartupListener.java:255-259). Token revocations and key managers
    * are never held back.
    */
-  async #waitForEventTime(msg: Envelope): Promise<void> {
-    if (msg.stream !== "notification" && msg.stream !== "asyncWebhooksData") return;
+  #waitForEventTime(msg: Envelope): Promise<void> | undefined {
+    // Undefined (no promise to await) when nothing waits: every token revocation (issue 19, B4).
+    if (msg.stream !== "notification" && msg.stream !== "asyncWebhooksData") return undefined;
     const wait = this.#d.config.eventHub.eventWaitingTimeMs;
     const ts = msg.properties.timestamp;
-    if (!wait || typeof ts !== "number") return;
+    if (!wait || typeof ts !== "number") return undefined;
     const delay = Math.min(ts + wait - Date.now(), MAX_EVENT_WAIT_MS);
-    if (delay > 0) await (this.#d.sleep ?? sleep)(delay);
+    return delay > 0 ? (this.#d.sleep ?? sleep)(delay) : undefined;
   }
 }
 
