@@ -67,9 +67,13 @@ export class Journal {
     }
   }
 
-  /** Writes and fsyncs every queued line; throws a GwsyncError (retryable) when the disk refuses. */
+  /**
+   * Writes and fsyncs every queued line; throws a GwsyncError (retryable) when the disk refuses. The
+   * background timer stays armed (it finds nothing queued, or what was appended since): the gateway
+   * flushes once per group of deliveries (~15 in B4), and a new setTimeout per group was ~55 ms of the
+   * 1.5 s a gateway's profile spent in the pipeline over B4's 15,000 revocations (issue 19).
+   */
   flush(): void {
-    this.#clearTimer();
     if (this.#pending.length === 0) return;
     const text = (this.#needsNewline ? "\n" : "") + this.#pending.join("\n") + "\n";
     try {
@@ -105,6 +109,7 @@ export class Journal {
     try {
       this.flush();
     } finally {
+      this.#clearTimer();
       this.#closeFd();
     }
   }
@@ -133,6 +138,7 @@ export class Journal {
 
   #backgroundFlush(): void {
     this.#timer = undefined;
+    if (this.#pending.length === 0) return;
     try {
       this.flush();
     } catch (err) {
