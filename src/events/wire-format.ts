@@ -35,6 +35,8 @@ export type BodyFormat = "json" | "jms-map" | "amqp-map";
  * always set one, other tools often do not).
  */
 export function bodyFormatOf(contentType: string | undefined): BodyFormat | undefined {
+  // WSO2 4.x's own, as it is: no split, trim and lower-casing per event (issue 19, B4).
+  if (contentType === CONTENT_TYPE_TEXT) return "json";
   if (contentType === undefined || contentType.trim() === "") return "json";
   const media = contentType.split(";", 1)[0]!.trim().toLowerCase();
   switch (media) {
