@@ -21,6 +21,16 @@ const tmpName = (dir: string) => join(dir, `.t-${k++}.tmp`);
 const cb = <T>(f: (done: (e: Error | null, v?: T) => void) => void) =>
   new Promise<T>((res, rej) => f((e, v) => (e ? rej(e) : res(v as T))));
 
+/** A temp file created, written and closed with blocking calls, its fsync on the pool; its path. */
+const blockingWritePoolFsync = async (dir: string): Promise<string> => {
+  const t = tmpName(dir);
+  const fd = fs.openSync(t, "wx", 0o644);
+  fs.writeSync(fd, content, null, "utf8");
+  await cb<void>((d) => fs.fsync(fd, (e) => d(e)));
+  fs.closeSync(fd);
+  return t;
+};
+
 const variants: Record<string, (dir: string, final: string) => Promise<void>> = {
   // FileHandle promises: open, writeFile, sync, close; then fsp.rename (single deploys before 547ce60)
   fileHandle: async (dir, final) => {
@@ -48,21 +58,12 @@ const variants: Record<string, (dir: string, final: string) => Promise<void>> = 
   },
   // blocking create, write and close; the fsync and the rename on the pool
   syncCreate: async (dir, final) => {
-    const t = tmpName(dir);
-    const fd = fs.openSync(t, "wx", 0o644);
-    fs.writeSync(fd, content, null, "utf8");
-    await cb<void>((d) => fs.fsync(fd, (e) => d(e)));
-    fs.closeSync(fd);
+    const t = await blockingWritePoolFsync(dir);
     await cb<void>((d) => fs.rename(t, final, (e) => d(e)));
   },
   // blocking everything but the fsync (a single deploy after 547ce60, no other fsync in flight)
   syncAllButFsync: async (dir, final) => {
-    const t = tmpName(dir);
-    const fd = fs.openSync(t, "wx", 0o644);
-    fs.writeSync(fd, content, null, "utf8");
-    await cb<void>((d) => fs.fsync(fd, (e) => d(e)));
-    fs.closeSync(fd);
-    fs.renameSync(t, final);
+    fs.renameSync(await blockingWritePoolFsync(dir), final);
   },
   // the raw consumer: all blocking
   raw: async (dir, final) => {
