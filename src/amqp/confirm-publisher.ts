@@ -198,7 +198,12 @@ export class ConfirmPublisher {
           });
         }
       } catch (err) {
-        // amqplib throws IllegalOperationError when the channel is already closed.
+        // amqplib throws IllegalOperationError when the channel or its connection is closing or closed
+        // ("Channel closing", "Connection closing": a renew() closed it and its CloseOk has not come).
+        // Its 'close' comes only with that frame or the socket's end, both read by the event loop: until
+        // then the channel is not ready, so a caller that retries while `ready` does not spin on it
+        // without a turn of the loop (the publisher froze so once, in the quorum-cluster fault test).
+        if (this.#channel === channel) this.#channel = undefined;
         finish(new GwsyncError("GWSYNC_BROKER_UNREACHABLE", "channel closed", { cause: err }));
       }
     });

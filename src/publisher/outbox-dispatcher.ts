@@ -84,6 +84,8 @@ export class OutboxDispatcher {
   #unsubscribe: (() => void) | undefined;
   /** What is known of the pending backlog, for coalescing (outbox-coalesce.ts). */
   readonly #coalescer = new OutboxCoalescer();
+  /** No claim before this time (Date.now()): a round failed (see #run). */
+  #pausedUntil = 0;
 
   constructor(options: OutboxDispatcherOptions) {
     this.#o = options;
@@ -148,12 +150,19 @@ export class OutboxDispatcher {
    * Pipelined: the next rows are claimed and published while earlier ones still wait for their
    * confirms (up to MAX_ROUNDS_IN_FLIGHT rounds), so the broker's confirm latency does not cap the
    * rate (BENCHMARKS.md, B4). A failed round releases its rows, and the next claim takes them again
-   * (consumers deduplicate by eventId).
+   * (consumers deduplicate by eventId) after a pause of `pollMs`: a publish that fails at once (a
+   * channel closing, a broker refusing) is never retried in a loop of promises alone, which would hold
+   * the event loop and with it the socket events and timers that end the failure.
    */
   async #run(): Promise<void> {
     const pollMs = this.#o.pollMs ?? DEFAULT_OUTBOX_POLL_MS;
     const rounds = new Set<Promise<void>>();
     while (this.#running) {
+      const paused = this.#pausedUntil - Date.now();
+      if (paused > 0) {
+        await this.#sleep(paused);
+        continue;
+      }
       if (this.#o.publisher.ready) {
         this.#woken = false;
         let claim: OutboxClaim | undefined;
@@ -165,7 +174,11 @@ export class OutboxDispatcher {
         if (claim !== undefined && claim.rows.length > 0) {
           const round: Promise<void> = this.#sendClaim(claim)
             .catch((err: unknown) => {
-              this.#o.logger.warn({ err: (err as Error).message }, "outbox publish failed; will retry");
+              this.#pausedUntil = Date.now() + pollMs;
+              this.#o.logger.warn(
+                { err: (err as Error).message, retryInMs: pollMs },
+                "outbox publish failed; will retry",
+              );
             })
             .finally(() => rounds.delete(round));
           rounds.add(round);
@@ -194,6 +207,19 @@ export class OutboxDispatcher {
       this.#wake = undefined;
     }
     await Promise.allSettled([...rounds]);
+  }
+
+  /** Waits `ms` on a timer; a commit does not end it, stop() does. */
+  async #sleep(ms: number): Promise<void> {
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      this.#wake = () => {
+        if (this.#running) return;
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+    this.#wake = undefined;
   }
 
   #readLimit(): number {

@@ -163,3 +163,28 @@ test("timeouts and closed channels do not count as nacks", async () => {
   }
   assert.deepEqual(stuck, []);
 });
+
+test("a channel whose publish throws (closing, its CloseOk not yet read) is not ready until a new one is attached", async () => {
+  // amqplib's Channel.publish throws IllegalOperationError "Channel closing" / "Connection closing"
+  // once close() was called; 'close' comes only with the CloseOk frame or the socket's end.
+  class ClosingChannel extends EventEmitter {
+    publish(): boolean {
+      const err = new Error("Connection closing");
+      err.name = "IllegalOperationError";
+      throw err;
+    }
+  }
+  const publisher = new ConfirmPublisher({ confirmTimeoutMs: 1000 });
+  const closing = new ClosingChannel();
+  publisher.attach(closing as unknown as ConfirmChannel);
+  assert.equal(publisher.ready, true);
+  await assert.rejects(publisher.publishAll([message(1)]), (err: unknown) =>
+    isGwsyncError(err, "GWSYNC_BROKER_UNREACHABLE"),
+  );
+  assert.equal(publisher.ready, false, "not ready: a caller waiting for ready does not spin on it");
+  closing.emit("close");
+  assert.equal(publisher.ready, false);
+  const next = new StuckChannel();
+  publisher.attach(next as unknown as ConfirmChannel);
+  assert.equal(publisher.ready, true, "the next channel attached is used");
+});

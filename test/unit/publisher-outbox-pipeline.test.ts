@@ -117,6 +117,35 @@ describe("OutboxDispatcher pipelining", () => {
     assert.deepEqual(left(), [], "everything confirmed in the end, nothing lost");
   });
 
+  test("a publish that fails at once, with the publisher still ready, is retried after a pause, never in a loop of promises alone", async () => {
+    // The publisher froze so in the quorum-cluster fault test: a connection renewed after a nack
+    // streak is 'closing' until its CloseOk is read, and each claim's publish failed at once; claims
+    // and failures were all promises, so the event loop never read that frame nor ran a timer.
+    const { store, left } = fakeStore(4);
+    let calls = 0;
+    const publisher = {
+      get ready() {
+        // The old loop never yields: end it after many calls, so that the test fails instead of hanging.
+        return calls < 5000;
+      },
+      publishAll: () => {
+        calls++;
+        return Promise.reject(new Error("Connection closing"));
+      },
+    } as unknown as ConfirmPublisher;
+    const d = startDispatcher(store, publisher, 50);
+    await new Promise((r) => setTimeout(r, 120));
+    const during = calls;
+    calls = 5000;
+    await d.stop(100);
+    assert.ok(during >= 2, `the rows were tried again after the pause (${during} publishes)`);
+    assert.ok(
+      during <= 4 * MAX_ROUNDS_IN_FLIGHT,
+      `${during} publishes in 120 ms with a 50 ms pause after a failure`,
+    );
+    assert.deepEqual(left(), ["m1", "m2", "m3", "m4"], "nothing lost: the rows stay in the outbox");
+  });
+
   test("another node's commit, reported by the store, wakes the dispatcher without waiting for the poll", async () => {
     const outbox = fakeStore(0);
     const { publisher, rounds, roundCount } = heldPublisher();
