@@ -160,7 +160,7 @@ export class OutboxDispatcher {
     while (this.#running) {
       const paused = this.#pausedUntil - Date.now();
       if (paused > 0) {
-        await this.#sleep(paused);
+        await this.#sleep(paused, false);
         continue;
       }
       if (this.#o.publisher.ready) {
@@ -197,24 +197,17 @@ export class OutboxDispatcher {
         this.#woken = false;
         continue;
       }
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, pollMs);
-        this.#wake = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-      this.#wake = undefined;
+      await this.#sleep(pollMs, true);
     }
     await Promise.allSettled([...rounds]);
   }
 
-  /** Waits `ms` on a timer; a commit does not end it, stop() does. */
-  async #sleep(ms: number): Promise<void> {
+  /** Waits `ms` on a timer; stop() ends the wait, and so does a commit (wake()) when `woken` says so. */
+  async #sleep(ms: number, woken: boolean): Promise<void> {
     await new Promise<void>((resolve) => {
       const timer = setTimeout(resolve, ms);
       this.#wake = () => {
-        if (this.#running) return;
+        if (!woken && this.#running) return;
         clearTimeout(timer);
         resolve();
       };
