@@ -3,12 +3,23 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { killNode, nodeEnv, portOpen, prepareNodeDir, TEST_PORT_OFFSET, waitForPort } from "./rabbit-node.js";
+import {
+  claimNodeDir,
+  killNode,
+  nodeEnv,
+  portOpen,
+  prepareNodeDir,
+  reclaimAbandonedNodes,
+  TEST_PORT_OFFSET,
+  waitForPort,
+} from "./rabbit-node.js";
 
 const run = promisify(execFile);
 
 /** The cluster's first AMQP port (5675, 5676, 5677 + GWSYNC_TEST_PORT_OFFSET): apart from 5672-5674. */
 export const CLUSTER_BASE_PORT = 5675 + TEST_PORT_OFFSET;
+/** The prefix of the nodes' folders in the temp dir. */
+export const CLUSTER_DIR_PREFIX = "gwsync-cluster-rabbit-";
 /** rabbitmqctl's own timeout for a command that waits (await_startup, join_cluster). */
 const CTL_TIMEOUT_SEC = 90;
 
@@ -34,7 +45,7 @@ export class BrokerCluster {
       return {
         port,
         node: `gwsyncq${port}@localhost`,
-        dir: mkdtempSync(join(tmpdir(), "gwsync-cluster-rabbit-")),
+        dir: mkdtempSync(join(tmpdir(), CLUSTER_DIR_PREFIX)),
         running: false,
       };
     });
@@ -59,6 +70,8 @@ export class BrokerCluster {
 
   /** Boot every node, then join the others to the first; resolves when all three run as one cluster. */
   async start(): Promise<void> {
+    // A cluster whose test file was killed at its timeout still holds the ports: end it first.
+    await reclaimAbandonedNodes([CLUSTER_DIR_PREFIX]);
     for (const n of this.nodes) {
       if (await portOpen(n.port))
         throw new Error(`port ${n.port} is taken: another node runs there; stop it first`);
@@ -66,6 +79,7 @@ export class BrokerCluster {
     await Promise.all(
       this.nodes.map(async (n) => {
         await prepareNodeDir(n.dir, n.port);
+        claimNodeDir(n.dir);
         await run("rabbitmq-server", ["-detached"], { env: this.#env(n) });
         n.running = true;
       }),

@@ -3,12 +3,23 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { killNode, nodeEnv, portOpen, prepareNodeDir, TEST_PORT_OFFSET, waitForPort } from "./rabbit-node.js";
+import {
+  claimNodeDir,
+  killNode,
+  nodeEnv,
+  portOpen,
+  prepareNodeDir,
+  reclaimAbandonedNodes,
+  TEST_PORT_OFFSET,
+  waitForPort,
+} from "./rabbit-node.js";
 
 const run = promisify(execFile);
 
 /** The fault suite's own node, never the relay's (5673) nor the shared one (5672). */
 export const FAULT_BROKER_PORT = 5674 + TEST_PORT_OFFSET;
+/** The prefix of the node's folder in the temp dir. */
+export const FAULT_DIR_PREFIX = "gwsync-fault-rabbit-";
 export const FAULT_BROKER_NAME = `faults${process.env.GWSYNC_TEST_PORT_OFFSET ?? ""}`;
 
 /**
@@ -25,7 +36,7 @@ export class FaultBroker {
   constructor(options: { port?: number; name?: string } = {}) {
     this.port = options.port ?? FAULT_BROKER_PORT;
     this.node = `${options.name ?? FAULT_BROKER_NAME}@localhost`;
-    this.dir = mkdtempSync(join(tmpdir(), "gwsync-fault-rabbit-"));
+    this.dir = mkdtempSync(join(tmpdir(), FAULT_DIR_PREFIX));
     this.#env = { ...process.env, ...nodeEnv(this.node, this.port, this.dir) };
   }
 
@@ -35,9 +46,12 @@ export class FaultBroker {
 
   /** Boot the node (first time: create its folders) and wait for its AMQP port. */
   async start(): Promise<void> {
+    // A node whose test file was killed at its timeout still holds the port: end it first.
+    await reclaimAbandonedNodes([FAULT_DIR_PREFIX]);
     if (await portOpen(this.port))
       throw new Error(`port ${this.port} is taken: another node runs there; stop it first`);
     await prepareNodeDir(this.dir, this.port);
+    claimNodeDir(this.dir);
     await run("rabbitmq-server", ["-detached"], { env: this.#env });
     await waitForPort(this.port);
   }

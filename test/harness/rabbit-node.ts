@@ -6,8 +6,9 @@
  * clustered nodes) and the fleet benchmarks' PrivateBroker.
  */
 import { execFile } from "node:child_process";
-import { chmodSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 
@@ -69,6 +70,71 @@ export async function prepareNodeDir(dir: string, port: number): Promise<void> {
   );
   chmodSync(dir, 0o755);
   await run("chown", ["-R", "rabbitmq:rabbitmq", dir]);
+}
+
+/** The file in a node's folder that names the process that started the node (its owner). */
+const OWNER_FILE = "owner";
+
+/**
+ * Marks `dir` as a node folder owned by this process: reclaimAbandonedNodes() ends the node and removes
+ * the folder once this process is gone without having done so (a test file killed at its timeout).
+ */
+export function claimNodeDir(dir: string): void {
+  writeFileSync(join(dir, OWNER_FILE), `${process.pid}\n`);
+}
+
+/** The OS pids whose environment puts their node folders under `dir` (the node's beam, its epmd child's not). */
+export function nodeProcessesOf(dir: string): number[] {
+  const mnesia = `RABBITMQ_MNESIA_BASE=${join(dir, "mnesia")}`;
+  const pids: number[] = [];
+  for (const entry of readdirSync("/proc")) {
+    const pid = Number(entry);
+    if (!Number.isSafeInteger(pid) || pid <= 1 || pid === process.pid) continue;
+    try {
+      if (readFileSync(`/proc/${pid}/environ`, "latin1").split("\0").includes(mnesia)) pids.push(pid);
+    } catch {
+      // gone meanwhile, or not ours to read
+    }
+  }
+  return pids;
+}
+
+/**
+ * Ends every node whose folder under the temp dir starts with one of `prefixes` and whose owner
+ * process (claimNodeDir) is gone, and removes its folder; returns the folders reclaimed. A test file
+ * the runner killed at its timeout never ran its clean-up: its nodes kept their ports, and the next
+ * run's start failed with "port … is taken". Nodes whose owner still runs (another checkout's suite,
+ * another file of this run) are left alone.
+ */
+export async function reclaimAbandonedNodes(prefixes: readonly string[]): Promise<string[]> {
+  const reclaimed: string[] = [];
+  for (const name of readdirSync(tmpdir())) {
+    if (!prefixes.some((p) => name.startsWith(p))) continue;
+    const dir = join(tmpdir(), name);
+    let owner: number;
+    try {
+      owner = Number(readFileSync(join(dir, OWNER_FILE), "utf8").trim());
+    } catch {
+      continue; // not claimed (yet): being prepared, or from before claimNodeDir
+    }
+    if (!Number.isSafeInteger(owner) || owner <= 1 || processAlive(owner)) continue;
+    const pids = nodeProcessesOf(dir);
+    for (const pid of pids) {
+      try {
+        process.kill(pid, "SIGKILL");
+      } catch {
+        // ended meanwhile
+      }
+    }
+    const deadline = Date.now() + BROKER_BOOT_TIMEOUT_MS;
+    while (pids.some(processAlive)) {
+      if (Date.now() > deadline) throw new Error(`abandoned broker ${dir}: pids ${pids} survived SIGKILL`);
+      await new Promise((r) => setTimeout(r, PORT_POLL_MS));
+    }
+    rmSync(dir, { recursive: true, force: true });
+    reclaimed.push(dir);
+  }
+  return reclaimed;
 }
 
 /** The environment that makes rabbitmq-server run node `node` on `port` with its folders under `dir`. */
