@@ -18,6 +18,8 @@ import { BENCH_BROKER_PORT, BenchWorld, confirmPublishAll } from "./lib/world.js
 const FULL_EVENTS = 50_000;
 const GATEWAYS = 4;
 const GOAL_PER_SEC = 20_000;
+/** Issue 19's goal for the WSO2 wire: at least this share of the raw baseline's rate in the same run. */
+const GOAL_RATIO = 0.9;
 const YIELD_EVERY = 500;
 const TOKEN_TTL_MS = 60 * 60 * 1000;
 const DONE_TIMEOUT_MS = 600_000;
@@ -179,8 +181,8 @@ export async function b4Revocations(ctx: BenchContext): Promise<BenchOutcome> {
       gwsync: fmtRate(gwRate),
       baseline: `${fmtRate(rawRate)} raw`,
       ratio: gwRate / rawRate,
-      goal: `≥ ${GOAL_PER_SEC.toLocaleString("en-US")}/s`,
-      met: gwRate >= GOAL_PER_SEC,
+      goal: `≥ ${GOAL_RATIO}× raw and ≥ ${GOAL_PER_SEC.toLocaleString("en-US")}/s`,
+      met: gwRate >= GOAL_RATIO * rawRate && gwRate >= GOAL_PER_SEC,
       note: `emitMany() loop ${fmtMs(r.emittedMs)}, outbox drained at ${fmtMs(r.announcedMs)}, applied everywhere at ${fmtMs(r.gwMs)}; each gateway's own apply rate ${r.applyRates.map((x) => fmtRate(x)).join(" / ")}; raw (one message per event) runs before/after ${fmtRate(n / (r.rawRuns[0]! / 1000))} / ${fmtRate(n / (r.rawRuns[1]! / 1000))}; CPU per event (broker / ${GATEWAYS} consumers / bench process) ${r.cpu.map((c) => `${c.phase} ${us(c.broker)} (${us(c.brokerLessIdle)} less idle) / ${us(c.consumers)} / ${us(c.bench)}`).join(", ")}`,
     };
   };
