@@ -21,7 +21,19 @@ import { fmtMs, summarize } from "./lib/stats.js";
 import { BenchWorld, confirmPublish, LABEL } from "./lib/world.js";
 
 const FULL_UPDATES = 1000;
-const GATEWAYS = 4;
+/**
+ * Gateway processes (and raw consumers) per mode: 4, the benchmark's figure. GWSYNC_BENCH_B1_GATEWAYS=1
+ * shows one update's path with no other gateway competing for the 2 cores (BENCHMARKS.md, issue 19).
+ */
+const GATEWAYS = gatewayCount(process.env.GWSYNC_BENCH_B1_GATEWAYS);
+
+function gatewayCount(v: string | undefined): number {
+  if (v === undefined || v === "") return 4;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1 || n > 16)
+    throw new Error(`GWSYNC_BENCH_B1_GATEWAYS must be an integer from 1 to 16, got ${v}`);
+  return n;
+}
 const API_SIZE_BYTES = 5000;
 const P50_GOAL_RATIO = 1.5;
 /** Issue 19's goal: p99 within 2× the raw transport's. */

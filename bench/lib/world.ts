@@ -320,14 +320,27 @@ password = ${q(HTTP_PASSWORD)}
    */
   async startRawConsumers(
     n: number,
-    o: { routingKey: string; mode: "file" | "token"; reportEach?: boolean },
+    o: {
+      routingKey: string;
+      mode: "file" | "token";
+      reportEach?: boolean;
+      /** Queue arguments (default none; bench/b4-raw-variants.ts gives them a gateway queue's). */
+      queueArguments?: Record<string, unknown>;
+      /** Token mode: append each event to a journal file and fsync it before each ack (as a gateway does). */
+      journal?: boolean;
+      /** CPU each consumer spends per event on nothing, µs (bench/b4-raw-variants.ts). */
+      burnUs?: number;
+    },
   ): Promise<BenchChild[]> {
     const ch = await this.confirmChannel();
     const out: BenchChild[] = [];
     for (let i = 1; i <= n; i++) {
       const queue = `${this.id}.raw-${o.routingKey}-${i}`;
       this.queues.add(queue);
-      await ch.assertQueue(queue, { durable: true });
+      await ch.assertQueue(queue, {
+        durable: true,
+        ...(o.queueArguments ? { arguments: o.queueArguments } : {}),
+      });
       await ch.bindQueue(queue, this.exchange, o.routingKey);
       const name = `raw-${o.routingKey}-${i}`;
       const child = await spawnChild(name, "raw-consumer-proc", []);
@@ -342,6 +355,8 @@ password = ${q(HTTP_PASSWORD)}
           prefetch: RAW_PREFETCH[o.mode],
           ack: RAW_ACK,
           reportEach: o.reportEach === true,
+          journal: o.journal === true,
+          burnUs: o.burnUs ?? 0,
         },
         "consuming",
       );
