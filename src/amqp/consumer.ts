@@ -23,9 +23,25 @@ export type Outcome =
 
 export const ACK: Outcome = { kind: "ack" };
 
+/**
+ * A wider window for a queue of small messages: after `after` deliveries in a row of at most
+ * `smallBytes` bytes each, the consumer consumes again with `prefetch` unacked messages instead of its
+ * base window; the first larger delivery takes it back to the base window. RabbitMQ applies a
+ * consumer's prefetch when the consumer is created (basic.qos, global = false), so each change is a
+ * basic.cancel, basic.qos and basic.consume on the same channel: the deliveries already made stay
+ * unacked on the channel and are acked as before, in order.
+ */
+export interface WidenWindow {
+  prefetch: number;
+  smallBytes: number;
+  after: number;
+}
+
 export interface ConsumerOptions {
   queue: string;
   prefetch: number;
+  /** Widen the window while every message is small (the runtime streams: issue 19, B4). */
+  widen?: WidenWindow;
   /** Deliveries of one message before it is dead-lettered. */
   maxDeliveries: number;
   /** Pause before a retried message is requeued, so a poison message cannot spin the CPU. */
@@ -157,6 +173,14 @@ export class QueueConsumer {
   #tag: string | undefined;
   #inFlight = new Set<Promise<void>>();
   #stopping = false;
+  /** The window the current consumer was created with. */
+  #window = 0;
+  /** Small deliveries in a row (WidenWindow). */
+  #smallRun = 0;
+  /** A change of window under way (cancel, qos, consume), and the window wanted after it. */
+  #switching: Promise<void> | undefined;
+  #wanted = 0;
+  #onMessage: ((msg: ConsumeMessage | null) => void) | undefined;
 
   constructor(options: ConsumerOptions) {
     this.#o = options;
@@ -166,14 +190,20 @@ export class QueueConsumer {
     return this.#inFlight.size;
   }
 
+  /** The prefetch window of the current consumer (WidenWindow changes it). */
+  get window(): number {
+    return this.#window;
+  }
+
   async start(ch: Channel): Promise<void> {
     this.#channel = ch;
     // Delivery tags are the channel's: a new channel (a reconnect) starts a new run of them.
     const acks = new AckBatcher(ch, (err) => this.#couldNotSettle(err));
     this.#acks = acks;
     this.#stopping = false;
-    await ch.prefetch(this.#o.prefetch);
-    const reply = await ch.consume(this.#o.queue, (msg) => {
+    this.#smallRun = 0;
+    this.#switching = undefined;
+    this.#onMessage = (msg) => {
       if (msg === null) {
         // null means the broker cancelled the consumer (queue deleted): closing the channel, an essential
         // one (SetupLink), makes the connection set up again, which redeclares the queue and resubscribes.
@@ -182,15 +212,62 @@ export class QueueConsumer {
         return;
       }
       acks.delivered(msg);
+      if (this.#o.widen !== undefined) this.#sized(ch, msg.content.length, this.#o.widen);
       const p = this.#process(ch, acks, msg, envelopeOf(msg)).finally(() => this.#inFlight.delete(p));
       this.#inFlight.add(p);
-    });
+    };
+    this.#wanted = this.#o.prefetch;
+    await this.#consume(ch, this.#o.prefetch);
+  }
+
+  async #consume(ch: Channel, window: number): Promise<void> {
+    await ch.prefetch(window);
+    const reply = await ch.consume(this.#o.queue, this.#onMessage!);
     this.#tag = reply.consumerTag;
+    this.#window = window;
+  }
+
+  /** WidenWindow: counts small deliveries in a row and changes the window when it should. */
+  #sized(ch: Channel, bytes: number, widen: WidenWindow): void {
+    if (bytes <= widen.smallBytes) this.#smallRun++;
+    else this.#smallRun = 0;
+    const wanted =
+      bytes > widen.smallBytes
+        ? this.#o.prefetch
+        : this.#smallRun >= widen.after
+          ? widen.prefetch
+          : this.#wanted;
+    if (wanted === this.#wanted) return;
+    this.#wanted = wanted;
+    this.#switching ??= this.#switchWindow(ch).finally(() => {
+      this.#switching = undefined;
+    });
+  }
+
+  /** Re-consumes with the wanted window until the consumer has it (it may change again meanwhile). */
+  async #switchWindow(ch: Channel): Promise<void> {
+    try {
+      while (!this.#stopping && this.#channel === ch && this.#window !== this.#wanted) {
+        const window = this.#wanted;
+        if (this.#tag !== undefined) await ch.cancel(this.#tag);
+        this.#tag = undefined;
+        if (this.#stopping || this.#channel !== ch) return;
+        await this.#consume(ch, window);
+        this.#o.logger.debug({ queue: this.#o.queue, prefetch: window }, "consumer window changed");
+      }
+    } catch (err) {
+      // The channel is closing: the connection sets it up again and start() consumes anew.
+      this.#o.logger.debug(
+        { queue: this.#o.queue, err: (err as Error).message },
+        "could not change the consumer window",
+      );
+    }
   }
 
   /** Stop taking new deliveries and wait for the ones in progress to finish (ack or nack). */
   async stop(): Promise<void> {
     this.#stopping = true;
+    await this.#switching;
     const ch = this.#channel;
     if (ch && this.#tag) await ch.cancel(this.#tag).catch(() => undefined);
     await Promise.allSettled([...this.#inFlight]);

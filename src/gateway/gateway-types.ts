@@ -12,10 +12,21 @@ export const DEFAULT_PREFETCH = 64;
 /**
  * Unacked runtime events (as the relay's priority lane). They are acked in groups after one fsync: a
  * window of 64 emptied while the fsync ran, and the broker, its consumers behind, then kept the backlog
- * on disk and spent about twice the CPU per message (BENCHMARKS.md, B4). 1024 measured no faster.
- * Memory bound: this many messages of at most max_message_bytes (single events are under 1 KB).
+ * on disk and spent about twice the CPU per message (BENCHMARKS.md, B4). Memory bound: this many
+ * messages of at most max_message_bytes. The window widens to RUNTIME_WIDE_PREFETCH while the messages
+ * are small (below).
  */
 export const RUNTIME_PREFETCH = 256;
+/**
+ * The runtime window after RUNTIME_PREFETCH deliveries in a row of at most RUNTIME_SMALL_BYTES each
+ * (WSO2's single events are under 1 KB; gwsync's batches are larger): B4 on the WSO2 wire went from
+ * 3,400–4,100/s to 4,700–4,800/s with it (0.54–0.65× → 0.71–0.77× raw; BENCHMARKS.md, issue 19). The
+ * first larger message takes the window back to RUNTIME_PREFETCH. Memory bound while wide: this many
+ * messages of at most RUNTIME_SMALL_BYTES (32 MB), plus what the broker had already sent when a larger
+ * one arrived (a publisher that starts batching).
+ */
+export const RUNTIME_WIDE_PREFETCH = 2048;
+export const RUNTIME_SMALL_BYTES = 16 * 1024;
 
 /** Startup deployment, as /readyz reports it. */
 export type StartupState =

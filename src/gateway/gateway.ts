@@ -3,7 +3,7 @@ import { join } from "node:path";
 import type { FastifyInstance } from "fastify";
 import pRetry from "p-retry";
 import { BrokerConnection, type BrokerStatus, FatalSignal, type SetupLink } from "../amqp/connection.js";
-import { type Outcome, QueueConsumer } from "../amqp/consumer.js";
+import { type Outcome, QueueConsumer, type WidenWindow } from "../amqp/consumer.js";
 import type { Channel, ChannelModel, ConfirmChannel, Envelope } from "../amqp/envelope.js";
 import {
   DEFAULT_EXCHANGE,
@@ -33,6 +33,8 @@ import {
   type GatewayEvents,
   type GatewayOptions,
   RUNTIME_PREFETCH,
+  RUNTIME_SMALL_BYTES,
+  RUNTIME_WIDE_PREFETCH,
   type StartupState,
 } from "./gateway-types.js";
 import type { DeployedApis, GatewayView, MetricsView, RuntimeView } from "./gateway-view.js";
@@ -51,6 +53,8 @@ export {
   type GatewayEvents,
   type GatewayOptions,
   RUNTIME_PREFETCH,
+  RUNTIME_SMALL_BYTES,
+  RUNTIME_WIDE_PREFETCH,
   type StartupState,
 } from "./gateway-types.js";
 
@@ -420,11 +424,12 @@ export class Gateway implements GatewayView {
     return listenUrl(this.#http);
   }
 
-  #consumerFor(queue: string, prefetch: number): QueueConsumer {
+  #consumerFor(queue: string, prefetch: number, widen?: WidenWindow): QueueConsumer {
     const g = this.config.gwsync;
     return new QueueConsumer({
       queue,
       prefetch,
+      ...(widen === undefined ? {} : { widen }),
       maxDeliveries: g.maxDeliveries,
       retryDelayMs: Math.min(this.config.gateway.deploymentRetryDurationMs, 5000),
       handle: (msg) => this.#handle(msg),
@@ -447,7 +452,11 @@ export class Gateway implements GatewayView {
   #startBroker(): void {
     const g = this.config.gwsync;
     const artifacts = this.#consumerFor(this.queues.artifacts, DEFAULT_PREFETCH);
-    const runtime = this.#consumerFor(this.queues.runtime, RUNTIME_PREFETCH);
+    const runtime = this.#consumerFor(this.queues.runtime, RUNTIME_PREFETCH, {
+      prefetch: RUNTIME_WIDE_PREFETCH,
+      smallBytes: RUNTIME_SMALL_BYTES,
+      after: RUNTIME_PREFETCH,
+    });
     this.#artifactConsumer = artifacts;
     this.#runtimeConsumer = runtime;
     const conn = new BrokerConnection({
