@@ -40,7 +40,7 @@ try {
   const expiryTime = Date.now() + 3_600_000;
   const tokens = Array.from({ length: N }, () => randomUUID());
   console.log(
-    `B4 gwsync phase alone: ${N} revocations → 4 gateways; load ${loadavg()
+    `B4 gwsync phase alone${direct ? ", events published by a plain amqplib channel, not by gwsync's publisher" : ""}: ${N} revocations → 4 gateways; load ${loadavg()
       .map((l) => l.toFixed(2))
       .join(" ")}`,
   );
