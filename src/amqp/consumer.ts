@@ -1,9 +1,9 @@
 import type { Channel, ConsumeMessage, Options } from "amqplib";
 import { HEADER_BATCH } from "../events/batch.js";
 import { CONTENT_TYPE_TEXT, TEXT_ENCODING } from "../events/wire-format.js";
+import { hop } from "../hops.js";
 import type { Logger } from "../log.js";
 import { type Envelope, envelopeOf } from "./envelope.js";
-import { hop } from "../hops.js";
 
 /** One event of a batch message that cannot be valid: dead-lettered on its own, the rest applied. */
 export interface DeadLetterPart {
@@ -29,7 +29,9 @@ export const ACK: Outcome = { kind: "ack" };
  * base window; the first larger delivery takes it back to the base window. RabbitMQ applies a
  * consumer's prefetch when the consumer is created (basic.qos, global = false), so each change is a
  * basic.cancel, basic.qos and basic.consume on the same channel: the deliveries already made stay
- * unacked on the channel and are acked as before, in order.
+ * unacked on the channel and are acked as before, in order. A gwsync batch (HEADER_BATCH) counts as
+ * large whatever its size: batches already carry many events each, and a window of them is what the
+ * base window bounds.
  */
 export interface WidenWindow {
   prefetch: number;
@@ -212,7 +214,10 @@ export class QueueConsumer {
         return;
       }
       acks.delivered(msg);
-      if (this.#o.widen !== undefined) this.#sized(ch, msg.content.length, this.#o.widen);
+      if (this.#o.widen !== undefined) {
+        const batch = msg.properties.headers?.[HEADER_BATCH] !== undefined;
+        this.#sized(ch, batch ? Number.POSITIVE_INFINITY : msg.content.length, this.#o.widen);
+      }
       const p = this.#process(ch, acks, msg, envelopeOf(msg)).finally(() => this.#inFlight.delete(p));
       this.#inFlight.add(p);
     };

@@ -18,6 +18,12 @@ export const DEFAULT_BATCH_RUNTIME_EVENTS = 0;
 /** Kong purges silent data planes after 14 days; a gone gateway's queue expires the same way. */
 export const DEFAULT_QUEUE_EXPIRES_MS = 14 * 24 * 60 * 60 * 1000;
 export const DEFAULT_QUEUE_MAX_LENGTH = 1_000_000;
+/**
+ * A gateway's runtime window while its runtime messages are small (src/gateway/gateway-types.ts,
+ * RUNTIME_WIDE_PREFETCH): 2048 unacked messages of at most 16 KB. At or below the base window (256) the
+ * window stays fixed.
+ */
+export const DEFAULT_RUNTIME_WIDE_PREFETCH = 2048;
 export const DEFAULT_QUEUE_TYPE = "classic";
 export const DEFAULT_HEARTBEAT_SEC = 10;
 export const DEFAULT_CATCH_UP_INTERVAL_MS = 60_000;

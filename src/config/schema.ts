@@ -23,6 +23,8 @@ const MAX_PORT = 65_535;
 const MAX_PROGRESSION_FACTOR = 100;
 /** AMQP 0-9-1 negotiates the heartbeat as a 16-bit number of seconds. */
 const MAX_HEARTBEAT_SEC = 65_535;
+/** basic.qos prefetch-count is a 16-bit field. */
+const MAX_PREFETCH = 65_535;
 /** Past this, nesting is not a configuration but an attack on every recursive walk. */
 const MAX_JSON_DEPTH = 10_000;
 /** A URL path segment longer than this is no token: HTTP servers cap whole request lines at 8-16 KiB. */
@@ -190,6 +192,11 @@ export const GwsyncSectionKeys = z.strictObject(
     queue_expires_ms: int(1, Number.MAX_SAFE_INTEGER, " ms").default(D.DEFAULT_QUEUE_EXPIRES_MS),
     /** Durable gateway queue length bound (messages). */
     queue_max_length: int(1).default(D.DEFAULT_QUEUE_MAX_LENGTH),
+    /**
+     * The gateway's runtime window once 256 runtime messages in a row were at most 16 KB each (WSO2's
+     * single events); back to 256 on a larger one or a gwsync batch. 256 or less: the window stays 256.
+     */
+    runtime_wide_prefetch: int(0, MAX_PREFETCH, " messages").default(D.DEFAULT_RUNTIME_WIDE_PREFETCH),
     queue_type: oneOf(["classic", "quorum"]).default(D.DEFAULT_QUEUE_TYPE),
     /** AMQP heartbeat. */
     heartbeat_sec: int(0, MAX_HEARTBEAT_SEC, " seconds").default(D.DEFAULT_HEARTBEAT_SEC),
@@ -286,6 +293,7 @@ export const GwsyncSectionSchema = GwsyncSectionKeys.transform((g) => ({
   batchRuntimeEvents: g.batch_runtime_events,
   queueExpiresMs: g.queue_expires_ms,
   queueMaxLength: g.queue_max_length,
+  runtimeWidePrefetch: g.runtime_wide_prefetch,
   queueType: g.queue_type,
   heartbeatSec: g.heartbeat_sec,
   catchUpIntervalMs: g.catch_up_interval_ms,

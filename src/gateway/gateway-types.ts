@@ -1,5 +1,6 @@
 import type { BrokerStatus, OpenConnection } from "../amqp/connection.js";
 import type { Outcome } from "../amqp/consumer.js";
+import { DEFAULT_RUNTIME_WIDE_PREFETCH } from "../config/defaults.js";
 import type { GwsyncConfig } from "../config/types.js";
 import type { Logger } from "../log.js";
 import type { ApiDeployer } from "./deploy/deployer.js";
@@ -18,14 +19,16 @@ export const DEFAULT_PREFETCH = 64;
  */
 export const RUNTIME_PREFETCH = 256;
 /**
- * The runtime window after RUNTIME_PREFETCH deliveries in a row of at most RUNTIME_SMALL_BYTES each
- * (WSO2's single events are under 1 KB; gwsync's batches are larger): B4 on the WSO2 wire went from
+ * The runtime window (`[gwsync] runtime_wide_prefetch`, this by default) after RUNTIME_PREFETCH
+ * deliveries in a row of at most RUNTIME_SMALL_BYTES each (WSO2's single events are under 1 KB; a gwsync
+ * batch counts as large whatever its size): B4 on the WSO2 wire went from
  * 3,400–4,100/s to 4,700–4,800/s with it (0.54–0.65× → 0.71–0.77× raw; BENCHMARKS.md, issue 19). The
  * first larger message takes the window back to RUNTIME_PREFETCH. Memory bound while wide: this many
  * messages of at most RUNTIME_SMALL_BYTES (32 MB), plus what the broker had already sent when a larger
- * one arrived (a publisher that starts batching).
+ * one arrived: up to this many messages of max_message_bytes in theory (a publisher that starts
+ * batching during a storm); a hub with batch_runtime_events on may set runtime_wide_prefetch = 256.
  */
-export const RUNTIME_WIDE_PREFETCH = 2048;
+export const RUNTIME_WIDE_PREFETCH = DEFAULT_RUNTIME_WIDE_PREFETCH;
 export const RUNTIME_SMALL_BYTES = 16 * 1024;
 
 /** Startup deployment, as /readyz reports it. */

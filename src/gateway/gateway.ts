@@ -26,15 +26,14 @@ import { ApplyReporter } from "./apply-report.js";
 import { fetchedArtifactRefusal } from "./artifact-trust.js";
 import type { ApiDeployer } from "./deploy/deployer.js";
 import { FileDeployer } from "./deploy/file-deployer.js";
-import { TenantDeployer } from "./deploy/tenant-deployer.js";
 import { DeploymentRestorer } from "./deploy/restore-watch.js";
+import { TenantDeployer } from "./deploy/tenant-deployer.js";
 import {
   DEFAULT_PREFETCH,
   type GatewayEvents,
   type GatewayOptions,
   RUNTIME_PREFETCH,
   RUNTIME_SMALL_BYTES,
-  RUNTIME_WIDE_PREFETCH,
   type StartupState,
 } from "./gateway-types.js";
 import type { DeployedApis, GatewayView, MetricsView, RuntimeView } from "./gateway-view.js";
@@ -452,11 +451,14 @@ export class Gateway implements GatewayView {
   #startBroker(): void {
     const g = this.config.gwsync;
     const artifacts = this.#consumerFor(this.queues.artifacts, DEFAULT_PREFETCH);
-    const runtime = this.#consumerFor(this.queues.runtime, RUNTIME_PREFETCH, {
-      prefetch: RUNTIME_WIDE_PREFETCH,
-      smallBytes: RUNTIME_SMALL_BYTES,
-      after: RUNTIME_PREFETCH,
-    });
+    const wide = g.runtimeWidePrefetch;
+    const runtime = this.#consumerFor(
+      this.queues.runtime,
+      RUNTIME_PREFETCH,
+      wide > RUNTIME_PREFETCH
+        ? { prefetch: wide, smallBytes: RUNTIME_SMALL_BYTES, after: RUNTIME_PREFETCH }
+        : undefined,
+    );
     this.#artifactConsumer = artifacts;
     this.#runtimeConsumer = runtime;
     const conn = new BrokerConnection({

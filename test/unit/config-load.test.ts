@@ -6,7 +6,7 @@ import { describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import fc from "fast-check";
 import { ConfigError } from "../../src/config/config-error.js";
-import { loadConfig, type LoadConfigOptions } from "../../src/config/load-config.js";
+import { type LoadConfigOptions, loadConfig } from "../../src/config/load-config.js";
 import type { Role } from "../../src/config/types.js";
 import { GwsyncError } from "../../src/errors.js";
 import { tempDir } from "../harness/temp-dir.js";
@@ -55,7 +55,11 @@ const FIXTURE_ROLES: Record<string, Record<Role, "ok" | RegExp>> = {
     publisher: new RegExp(`${NO_PUBLISHER_SECTION.source}.*; this looks like a gateway's configuration$`),
     relay: RELAY_NO_JNDI,
   },
-  "gateway-node-deployment.toml.snippet": { gateway: "ok", publisher: NO_PUBLISHER_SECTION, relay: RELAY_NO_JNDI },
+  "gateway-node-deployment.toml.snippet": {
+    gateway: "ok",
+    publisher: NO_PUBLISHER_SECTION,
+    relay: RELAY_NO_JNDI,
+  },
   "publisher-traffic-manager-3.x-docs.toml": {
     publisher: NO_PUBLISHER_SECTION,
     gateway: NO_GATEWAY_SECTION,
@@ -330,6 +334,16 @@ urls = ["tcp://cp:9611"]
       "ignored WSO2 key apim.event_hub.init_delay (gwsync does not use it)",
       "ignored WSO2 key apim.event_hub.publish (gwsync does not use it)",
     ]);
+  });
+
+  test("[gwsync] runtime_wide_prefetch: 2048 by default, 0 keeps the runtime window fixed, above 65535 refused", () => {
+    assert.equal(load("[gwsync]\n").config.gwsync.runtimeWidePrefetch, 2048);
+    assert.equal(load("[gwsync]\nruntime_wide_prefetch = 0\n").config.gwsync.runtimeWidePrefetch, 0);
+    const err = problems(() => load("[gwsync]\nruntime_wide_prefetch = 70000\n"));
+    assert.deepEqual(
+      err.problems.map((p) => p.key),
+      ["gwsync.runtime_wide_prefetch"],
+    );
   });
 
   test("several problems are listed at once, each by its key", () => {
@@ -616,9 +630,12 @@ describe("role checks", () => {
 
   test("every role refuses a disabled event hub and default credentials beyond loopback", () => {
     const err = problems(() =>
-      load('[gwsync]\nhttp_host = "0.0.0.0"\n[apim.event_hub]\nenable = false\n[apim.sync_runtime_artifacts.publisher]\n', {
-        role: "publisher",
-      }),
+      load(
+        '[gwsync]\nhttp_host = "0.0.0.0"\n[apim.event_hub]\nenable = false\n[apim.sync_runtime_artifacts.publisher]\n',
+        {
+          role: "publisher",
+        },
+      ),
     );
     assert.equal(err.problems.length, 2);
     assert.match(
@@ -630,9 +647,12 @@ describe("role checks", () => {
       /^gwsync\.http_host is "0\.0\.0\.0" \(beyond loopback\), but the HTTP credentials are weak \(the password equals the user name\)/,
     );
     assert.ok(
-      load('[gwsync]\nhttp_host = "0.0.0.0"\n[gwsync.http]\npassword = "long-and-random"\n[apim.sync_runtime_artifacts.publisher]\n', {
-        role: "publisher",
-      }).config,
+      load(
+        '[gwsync]\nhttp_host = "0.0.0.0"\n[gwsync.http]\npassword = "long-and-random"\n[apim.sync_runtime_artifacts.publisher]\n',
+        {
+          role: "publisher",
+        },
+      ).config,
     );
   });
 

@@ -12,6 +12,7 @@ import { describe, test } from "node:test";
 import type { ConsumeMessage } from "amqplib";
 import { ACK, type Outcome, QueueConsumer } from "../../src/amqp/consumer.js";
 import type { Channel, Envelope } from "../../src/amqp/envelope.js";
+import { HEADER_BATCH } from "../../src/events/batch.js";
 import { silentLogger } from "../../src/log.js";
 
 /** A channel that records qos, consume and cancel in order, hands out tags 1, 2, … and records acks. */
@@ -42,7 +43,7 @@ class RecordingChannel {
   async close(): Promise<void> {}
 
   /** Delivers to the newest live consumer, as the broker would. */
-  deliver(bytes: number): number {
+  deliver(bytes: number, headers: Record<string, unknown> = {}): number {
     const tag = ++this.#tags;
     const [consumerTag, onMessage] = [...this.#consumers].at(-1)!;
     onMessage({
@@ -54,7 +55,7 @@ class RecordingChannel {
         routingKey: "tokenRevocation",
         consumerTag,
       },
-      properties: { headers: {}, messageId: `m${tag}`, contentType: "text/plain" },
+      properties: { headers, messageId: `m${tag}`, contentType: "text/plain" },
     } as unknown as ConsumeMessage);
     return tag;
   }
@@ -124,6 +125,19 @@ describe("QueueConsumer: the window widens while every delivery is small", () =>
     ch.deliver(SMALL);
     await turns();
     assert.equal(c.window, WIDE);
+    await c.stop();
+  });
+
+  test("a gwsync batch takes it back to the base window however small it is", async () => {
+    const ch = new RecordingChannel();
+    const c = consumer();
+    await c.start(ch as unknown as Channel);
+    for (let i = 0; i < BASE; i++) ch.deliver(SMALL);
+    await turns();
+    assert.equal(c.window, WIDE);
+    ch.deliver(10, { [HEADER_BATCH]: 2 });
+    await turns();
+    assert.equal(c.window, BASE);
     await c.stop();
   });
 
