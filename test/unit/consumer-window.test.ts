@@ -88,6 +88,19 @@ const turns = async (n = 5) => {
   for (let i = 0; i < n; i++) await new Promise((r) => setImmediate(r));
 };
 
+/** A started consumer whose window has widened (BASE small deliveries made). */
+async function widened(
+  handle?: (env: Envelope) => Promise<Outcome>,
+): Promise<{ ch: RecordingChannel; c: QueueConsumer }> {
+  const ch = new RecordingChannel();
+  const c = consumer(handle);
+  await c.start(ch as unknown as Channel);
+  for (let i = 0; i < BASE; i++) ch.deliver(SMALL);
+  await turns();
+  assert.equal(c.window, WIDE);
+  return { ch, c };
+}
+
 describe("QueueConsumer: the window widens while every delivery is small", () => {
   test("starts at the base window; after `after` small deliveries in a row it consumes again with the wide one", async () => {
     const ch = new RecordingChannel();
@@ -106,12 +119,7 @@ describe("QueueConsumer: the window widens while every delivery is small", () =>
   });
 
   test("the first large delivery takes it back to the base window; small ones widen it again", async () => {
-    const ch = new RecordingChannel();
-    const c = consumer();
-    await c.start(ch as unknown as Channel);
-    for (let i = 0; i < BASE; i++) ch.deliver(SMALL);
-    await turns();
-    assert.equal(c.window, WIDE);
+    const { ch, c } = await widened();
     ch.deliver(SMALL + 1);
     await turns();
     assert.equal(c.window, BASE);
@@ -129,12 +137,7 @@ describe("QueueConsumer: the window widens while every delivery is small", () =>
   });
 
   test("a gwsync batch takes it back to the base window however small it is", async () => {
-    const ch = new RecordingChannel();
-    const c = consumer();
-    await c.start(ch as unknown as Channel);
-    for (let i = 0; i < BASE; i++) ch.deliver(SMALL);
-    await turns();
-    assert.equal(c.window, WIDE);
+    const { ch, c } = await widened();
     ch.deliver(10, { [HEADER_BATCH]: 2 });
     await turns();
     assert.equal(c.window, BASE);
@@ -142,19 +145,14 @@ describe("QueueConsumer: the window widens while every delivery is small", () =>
   });
 
   test("deliveries made before a change are acked by their own tags after it", async () => {
-    const ch = new RecordingChannel();
     const held: (() => void)[] = [];
-    const c = consumer(
+    const { ch, c } = await widened(
       (env) =>
         new Promise<Outcome>((resolve) => {
           if (env.properties.messageId === "m1") held.push(() => resolve(ACK));
           else resolve(ACK);
         }),
     );
-    await c.start(ch as unknown as Channel);
-    for (let i = 0; i < BASE; i++) ch.deliver(SMALL);
-    await turns();
-    assert.equal(c.window, WIDE);
     assert.equal(ch.acked.has(1), false, "m1 still being handled");
     held[0]!();
     await turns();
