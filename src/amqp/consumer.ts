@@ -228,6 +228,7 @@ export class QueueConsumer {
   async #consume(ch: Channel, window: number): Promise<void> {
     await ch.prefetch(window);
     const reply = await ch.consume(this.#o.queue, this.#onMessage!);
+    if (this.#channel !== ch) return; // a reconnect meanwhile: the new channel's consumer is the current one
     this.#tag = reply.consumerTag;
     this.#window = window;
   }
@@ -244,9 +245,12 @@ export class QueueConsumer {
           : this.#wanted;
     if (wanted === this.#wanted) return;
     this.#wanted = wanted;
-    this.#switching ??= this.#switchWindow(ch).finally(() => {
-      this.#switching = undefined;
+    if (this.#switching !== undefined) return; // the running change takes the new wish too
+    const switching: Promise<void> = this.#switchWindow(ch).finally(() => {
+      // A reconnect may have started another change meanwhile: only this one is cleared.
+      if (this.#switching === switching) this.#switching = undefined;
     });
+    this.#switching = switching;
   }
 
   /** Re-consumes with the wanted window until the consumer has it (it may change again meanwhile). */
@@ -255,8 +259,10 @@ export class QueueConsumer {
       while (!this.#stopping && this.#channel === ch && this.#window !== this.#wanted) {
         const window = this.#wanted;
         if (this.#tag !== undefined) await ch.cancel(this.#tag);
+        // After a reconnect meanwhile, the tag is the new channel's consumer's: not ours to forget.
+        if (this.#channel !== ch) return;
         this.#tag = undefined;
-        if (this.#stopping || this.#channel !== ch) return;
+        if (this.#stopping) return;
         await this.#consume(ch, window);
         this.#o.logger.debug({ queue: this.#o.queue, prefetch: window }, "consumer window changed");
       }

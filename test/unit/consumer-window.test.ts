@@ -35,9 +35,13 @@ class RecordingChannel {
     await new Promise((r) => setImmediate(r));
     return { consumerTag: tag };
   }
+  /** While set, cancel() waits for it (a cancel-ok the broker has not sent yet). */
+  cancelGate: Promise<void> | undefined;
+
   async cancel(tag: string): Promise<void> {
     this.calls.push(`cancel ${tag}`);
     await new Promise((r) => setImmediate(r));
+    await this.cancelGate;
     this.#consumers.delete(tag);
   }
   async close(): Promise<void> {}
@@ -178,6 +182,65 @@ describe("QueueConsumer: the window widens while every delivery is small", () =>
     await turns();
     assert.deepEqual(ch.calls, ["qos 8", "consume c1 (prefetch 8)"]);
     await c.stop();
+  });
+
+  test("a change still running on the old channel after a reconnect never lets two changes run on the new one", async () => {
+    const old = new RecordingChannel();
+    let release!: () => void;
+    old.cancelGate = new Promise<void>((r) => {
+      release = r;
+    });
+    const c = consumer();
+    await c.start(old as unknown as Channel);
+    for (let i = 0; i < BASE; i++) old.deliver(SMALL);
+    await turns(); // the old channel's change waits for its cancel-ok
+    const ch = new RecordingChannel();
+    await c.start(ch as unknown as Channel); // the reconnect
+    let releaseNew!: () => void;
+    ch.cancelGate = new Promise<void>((r) => {
+      releaseNew = r;
+    });
+    for (let i = 0; i < BASE; i++) ch.deliver(SMALL);
+    await turns(); // the new channel's change is under way (cancel c1 sent)
+    release(); // the old change ends now
+    await turns();
+    // New wishes while the new channel's change still waits for its cancel-ok: back, then wide again.
+    ch.deliver(SMALL + 1);
+    await turns();
+    for (let i = 0; i < BASE; i++) ch.deliver(SMALL);
+    await turns();
+    releaseNew();
+    await turns(10);
+    assert.deepEqual(
+      ch.calls,
+      ["qos 8", "consume c1 (prefetch 8)", "cancel c1", "qos 64", "consume c2 (prefetch 64)"],
+      "one change at a time on the new channel, ending at the last wish",
+    );
+    assert.equal(c.window, WIDE);
+    assert.deepEqual(
+      old.calls,
+      ["qos 8", "consume c1 (prefetch 8)", "cancel c1"],
+      "nothing more on the old channel",
+    );
+    await c.stop();
+  });
+
+  test("a change on the old channel that ends after a reconnect leaves the new consumer for stop() to cancel", async () => {
+    const old = new RecordingChannel();
+    let release!: () => void;
+    old.cancelGate = new Promise<void>((r) => {
+      release = r;
+    });
+    const c = consumer();
+    await c.start(old as unknown as Channel);
+    for (let i = 0; i < BASE; i++) old.deliver(SMALL);
+    await turns();
+    const ch = new RecordingChannel();
+    await c.start(ch as unknown as Channel);
+    release();
+    await turns();
+    await c.stop();
+    assert.deepEqual(ch.calls, ["qos 8", "consume c1 (prefetch 8)", "cancel c1"]);
   });
 
   test("stop() during a change waits for it and cancels the consumer it made", async () => {
