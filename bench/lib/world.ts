@@ -4,8 +4,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import amqp, { type ChannelModel, type ConfirmChannel } from "amqplib";
 import { gatewayQueueNames } from "../../src/amqp/topology.js";
+import { DEFAULT_RUNTIME_WIDE_PREFETCH } from "../../src/config/defaults.js";
 import { loadConfig } from "../../src/config/load-config.js";
-import { DEFAULT_PREFETCH, RUNTIME_WIDE_PREFETCH } from "../../src/gateway/gateway.js";
+import { DEFAULT_PREFETCH } from "../../src/gateway/gateway.js";
 import { PublisherService } from "../../src/publisher/service.js";
 import { ensureKeyPair } from "../../src/security/key-files.js";
 import {
@@ -25,9 +26,9 @@ const HTTP_USER = "gwsync-bench";
 const HTTP_PASSWORD = "bench-only-secret";
 /**
  * The gateway's windows, so the raw consumers get the same pipelining: artifacts / runtime events (a
- * gateway's runtime window widens to RUNTIME_WIDE_PREFETCH while the events are small, as B4's are).
+ * gateway's runtime window widens to runtime_wide_prefetch while the events are small, as B4's are).
  */
-export const RAW_PREFETCH = { file: DEFAULT_PREFETCH, token: RUNTIME_WIDE_PREFETCH } as const;
+export const RAW_PREFETCH = { file: DEFAULT_PREFETCH, token: DEFAULT_RUNTIME_WIDE_PREFETCH } as const;
 /**
  * How the raw consumers ack: "turn" (default) one basic.ack with `multiple` for the messages of one
  * turn of the event loop, as gwsync's consumers do (AckBatcher, src/amqp/consumer.ts): the fastest a

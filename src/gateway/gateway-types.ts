@@ -1,6 +1,5 @@
 import type { BrokerStatus, OpenConnection } from "../amqp/connection.js";
 import type { Outcome } from "../amqp/consumer.js";
-import { DEFAULT_RUNTIME_WIDE_PREFETCH } from "../config/defaults.js";
 import type { GwsyncConfig } from "../config/types.js";
 import type { Logger } from "../log.js";
 import type { ApiDeployer } from "./deploy/deployer.js";
@@ -14,21 +13,15 @@ export const DEFAULT_PREFETCH = 64;
  * Unacked runtime events (as the relay's priority lane). They are acked in groups after one fsync: a
  * window of 64 emptied while the fsync ran, and the broker, its consumers behind, then kept the backlog
  * on disk and spent about twice the CPU per message (BENCHMARKS.md, B4). Memory bound: this many
- * messages of at most max_message_bytes. The window widens to RUNTIME_WIDE_PREFETCH while the messages
- * are small (below).
+ * messages of at most max_message_bytes. The window widens to `[gwsync] runtime_wide_prefetch` while the
+ * messages are small (below).
  */
 export const RUNTIME_PREFETCH = 256;
 /**
- * The runtime window (`[gwsync] runtime_wide_prefetch`, this by default) after RUNTIME_PREFETCH
- * deliveries in a row of at most RUNTIME_SMALL_BYTES each (WSO2's single events are under 1 KB; a gwsync
- * batch counts as large whatever its size): B4 on the WSO2 wire went from
- * 3,400–4,100/s to 4,700–4,800/s with it (0.54–0.65× → 0.71–0.77× raw; BENCHMARKS.md, issue 19). The
- * first larger message takes the window back to RUNTIME_PREFETCH. Memory bound while wide: this many
- * messages of at most RUNTIME_SMALL_BYTES (32 MB), plus what the broker had already sent when a larger
- * one arrived: up to this many messages of max_message_bytes in theory (a publisher that starts
- * batching during a storm); a hub with batch_runtime_events on may set runtime_wide_prefetch = 256.
+ * Runtime messages of at most this size are small: after RUNTIME_PREFETCH of them in a row the window
+ * widens to `[gwsync] runtime_wide_prefetch` (DEFAULT_RUNTIME_WIDE_PREFETCH); a larger one, or a gwsync
+ * batch whatever its size, takes it back to RUNTIME_PREFETCH. WSO2's single events are under 1 KB.
  */
-export const RUNTIME_WIDE_PREFETCH = DEFAULT_RUNTIME_WIDE_PREFETCH;
 export const RUNTIME_SMALL_BYTES = 16 * 1024;
 
 /** Startup deployment, as /readyz reports it. */

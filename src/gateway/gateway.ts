@@ -53,7 +53,6 @@ export {
   type GatewayOptions,
   RUNTIME_PREFETCH,
   RUNTIME_SMALL_BYTES,
-  RUNTIME_WIDE_PREFETCH,
   type StartupState,
 } from "./gateway-types.js";
 

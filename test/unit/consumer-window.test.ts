@@ -38,6 +38,15 @@ class RecordingChannel {
   /** While set, cancel() waits for it (a cancel-ok the broker has not sent yet). */
   cancelGate: Promise<void> | undefined;
 
+  /** Holds every cancel-ok back until the function returned is called. */
+  holdCancels(): () => void {
+    let release!: () => void;
+    this.cancelGate = new Promise<void>((r) => {
+      release = r;
+    });
+    return release;
+  }
+
   async cancel(tag: string): Promise<void> {
     this.calls.push(`cancel ${tag}`);
     await new Promise((r) => setImmediate(r));
@@ -103,6 +112,27 @@ async function widened(
   await turns();
   assert.equal(c.window, WIDE);
   return { ch, c };
+}
+
+/**
+ * A consumer whose window change on its first channel waits for a cancel-ok (released by `release`)
+ * while the consumer has already started on a second channel `ch` (a reconnect).
+ */
+async function reconnectedDuringChange(): Promise<{
+  old: RecordingChannel;
+  release: () => void;
+  c: QueueConsumer;
+  ch: RecordingChannel;
+}> {
+  const old = new RecordingChannel();
+  const release = old.holdCancels();
+  const c = consumer();
+  await c.start(old as unknown as Channel);
+  for (let i = 0; i < BASE; i++) old.deliver(SMALL);
+  await turns(); // the old channel's change waits for its cancel-ok
+  const ch = new RecordingChannel();
+  await c.start(ch as unknown as Channel); // the reconnect
+  return { old, release, c, ch };
 }
 
 describe("QueueConsumer: the window widens while every delivery is small", () => {
@@ -185,21 +215,8 @@ describe("QueueConsumer: the window widens while every delivery is small", () =>
   });
 
   test("a change still running on the old channel after a reconnect never lets two changes run on the new one", async () => {
-    const old = new RecordingChannel();
-    let release!: () => void;
-    old.cancelGate = new Promise<void>((r) => {
-      release = r;
-    });
-    const c = consumer();
-    await c.start(old as unknown as Channel);
-    for (let i = 0; i < BASE; i++) old.deliver(SMALL);
-    await turns(); // the old channel's change waits for its cancel-ok
-    const ch = new RecordingChannel();
-    await c.start(ch as unknown as Channel); // the reconnect
-    let releaseNew!: () => void;
-    ch.cancelGate = new Promise<void>((r) => {
-      releaseNew = r;
-    });
+    const { old, release, c, ch } = await reconnectedDuringChange();
+    const releaseNew = ch.holdCancels();
     for (let i = 0; i < BASE; i++) ch.deliver(SMALL);
     await turns(); // the new channel's change is under way (cancel c1 sent)
     release(); // the old change ends now
@@ -226,17 +243,7 @@ describe("QueueConsumer: the window widens while every delivery is small", () =>
   });
 
   test("a change on the old channel that ends after a reconnect leaves the new consumer for stop() to cancel", async () => {
-    const old = new RecordingChannel();
-    let release!: () => void;
-    old.cancelGate = new Promise<void>((r) => {
-      release = r;
-    });
-    const c = consumer();
-    await c.start(old as unknown as Channel);
-    for (let i = 0; i < BASE; i++) old.deliver(SMALL);
-    await turns();
-    const ch = new RecordingChannel();
-    await c.start(ch as unknown as Channel);
+    const { release, c, ch } = await reconnectedDuringChange();
     release();
     await turns();
     await c.stop();
