@@ -29,3 +29,13 @@ export function reportMessage(
     ...o,
   };
 }
+
+/**
+ * The reporter's retry timer is unref'd (it must not hold a gateway's exit): hold the event loop while a
+ * test waits for a resend, or the test runner, finding nothing else to wait for, cancels the test
+ * ("Promise resolution is still pending but the event loop has already resolved").
+ */
+export function holdLoop(): () => void {
+  const t = setInterval(() => undefined, 60_000);
+  return () => clearInterval(t);
+}

@@ -15,7 +15,7 @@ import { rolloutStatus } from "../../src/publisher/fleet-view.js";
 import { ReportIntake } from "../../src/publisher/gateway-reports.js";
 import { openStore } from "../../src/store/open-store.js";
 import type { StoredArtifact } from "../../src/store/types.js";
-import { numberedApi, reportMessage, sha } from "../harness/gateway-reports.js";
+import { holdLoop, numberedApi, reportMessage, sha } from "../harness/gateway-reports.js";
 import { tempDir } from "../harness/temp-dir.js";
 
 const dto = (i: number) => numberedApi(i);
@@ -400,7 +400,8 @@ describe("gateway report stream: a report the broker refused", () => {
       snapshotsDone = resolve;
     });
     r.sendFull();
-    await again;
+    const release = holdLoop(); // the resend waits on the reporter's unref'd retry timer
+    await again.finally(release);
     refuse = new Set();
     assert.deepEqual(
       sent.map((m) => [m.kind, m.seq, m.part, m.parts]),

@@ -21,7 +21,7 @@ import { silentLogger } from "../../src/log.js";
 import { ReportIntake } from "../../src/publisher/gateway-reports.js";
 import { openStore } from "../../src/store/open-store.js";
 import type { ArtifactStore } from "../../src/store/types.js";
-import { numberedApi, reportMessage, sha } from "../harness/gateway-reports.js";
+import { holdLoop, numberedApi, reportMessage, sha } from "../harness/gateway-reports.js";
 import { tempDir } from "../harness/temp-dir.js";
 
 const dto = (i: number) => numberedApi(i, `id-${String(i).padStart(4, "0")}`);
@@ -39,12 +39,6 @@ function prng(seed: number) {
 }
 
 const msg = reportMessage;
-
-/** The reporter's retry timer is unref'd (it must not hold a gateway's exit): hold the loop while a test waits. */
-function holdLoop(): () => void {
-  const t = setInterval(() => undefined, 60_000);
-  return () => clearInterval(t);
-}
 
 const served = (rev: number) => ({ revision: rev, sha256: sha(String(rev % 10)) });
 
