@@ -182,7 +182,7 @@ export function dtoFromSynapseXml(
     apiContext: info.context,
   });
   // The XML was checked above; when unwrapDto kept it as the API definition, it is not scanned twice
-  // (~5 % of a REST publish's CPU, BENCHMARKS.md issue 19).
+  // (45 µs of a 5 KB API's REST publish, BENCHMARKS.md issue 19).
   validateDtoOnce(dto, {}, dto.apiDefinition === xml ? root : undefined);
   return dto;
 }
