@@ -24,6 +24,7 @@
 import { randomUUID } from "node:crypto";
 import { DEFAULT_QUEUE_EXPIRES_MS, DEFAULT_QUEUE_MAX_LENGTH } from "../src/config/defaults.js";
 import { encodeTokenRevocation } from "../src/events/encode.js";
+import { HEADER_HOPS, HEADER_ORIGIN } from "../src/events/topics.js";
 import { DEFAULT_OUTBOX_BATCH, MAX_ROUNDS_IN_FLIGHT } from "../src/publisher/outbox-dispatcher.js";
 import { cpuMs, listenerPid } from "./lib/broker-wire.js";
 import { nowMs } from "./lib/clock.js";
@@ -50,7 +51,7 @@ const gwsyncProps: Props = () => ({
   timestamp: Date.now(),
   contentType: "text/plain",
   contentEncoding: "UTF-8",
-  headers: { "x-gwsync-origin": "local", "x-gwsync-hops": 0 },
+  headers: { [HEADER_ORIGIN]: "local", [HEADER_HOPS]: 0 },
 });
 
 const world = new BenchWorld({});

@@ -51,8 +51,6 @@ export {
   DEFAULT_PREFETCH,
   type GatewayEvents,
   type GatewayOptions,
-  RUNTIME_PREFETCH,
-  RUNTIME_SMALL_BYTES,
   type StartupState,
 } from "./gateway-types.js";
 
